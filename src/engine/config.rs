@@ -1,0 +1,70 @@
+//! What the engine needs to run, already validated and resolved (absolute
+//! paths, parsed patterns, the starting base).
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use super::eval::Patterns;
+use super::search::{Params, SearchSpace};
+
+/// The engine's whole configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The tuned repository (absolute).
+    pub repo: PathBuf,
+    /// The service's port.
+    pub port: u16,
+    /// Eval runs per trial.
+    pub eval_runs: u32,
+    /// Start-up time limit.
+    pub startup_timeout: Duration,
+    /// Time limit of one eval run.
+    pub eval_timeout: Duration,
+    /// Extra pause after each trial.
+    pub cooldown: Duration,
+    /// Minimum mean accuracy for a trial to win.
+    pub accuracy_threshold: f64,
+    /// Results file (absolute).
+    pub results: PathBuf,
+    /// Best params file (absolute).
+    pub best: PathBuf,
+    /// Directory of service logs (absolute).
+    pub server_log_dir: PathBuf,
+    /// Status file (absolute).
+    pub status_file: PathBuf,
+    /// Where the running service's process group is recorded (absolute).
+    pub service_state_file: PathBuf,
+    /// The search space, in exploration order.
+    pub space: SearchSpace,
+    /// The starting base.
+    pub base: Params,
+    /// Waits for a busy port.
+    pub port_busy_retries: u32,
+    /// Length of one wait for a busy port.
+    pub port_busy_wait: Duration,
+    /// Stop `uvicorn serve:app` listeners on the port.
+    pub port_busy_kill: bool,
+    /// Reuse done records instead of running their keys again.
+    pub skip_existing: bool,
+    /// Shell command starting the service.
+    pub server_cmd: String,
+    /// Shell command running one eval.
+    pub eval_cmd: String,
+    /// Path probed for readiness.
+    pub health_path: String,
+    /// Time between SIGTERM and SIGKILL when stopping the service.
+    pub kill_grace: Duration,
+    /// Metric patterns.
+    pub patterns: Patterns,
+}
+
+impl Config {
+    /// A path as the results file records it: relative to the repo when
+    /// inside it.
+    pub fn rel(&self, p: &std::path::Path) -> String {
+        p.strip_prefix(&self.repo)
+            .unwrap_or(p)
+            .to_string_lossy()
+            .into_owned()
+    }
+}

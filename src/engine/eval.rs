@@ -1,0 +1,290 @@
+//! The evaluation command: running it once in its own process group with a
+//! timeout, and parsing the four figures from its output.
+
+use std::path::Path;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use regex::Regex;
+use tokio::io::AsyncReadExt;
+
+use super::process::{exit_code, signal_group, spawn_in_group};
+use super::record::{EvalRun, Measured};
+
+/// Default pattern for accuracy.
+pub const DEFAULT_ACC_RE: &str = r"Accuracy \(RougeL-F1 mean, RAW\):\s*([-+0-9.eE]+)";
+/// Default pattern for answer tokens/s.
+pub const DEFAULT_ANSWER_TPS_RE: &str = r"Throughput RAW:.*?answer_tokens/s=([-+0-9.eE]+)";
+/// Default pattern for total tokens/s.
+pub const DEFAULT_TOTAL_TPS_RE: &str = r"\(prompt\+answer\)_tokens/s=([-+0-9.eE]+)";
+/// Default pattern for total time.
+pub const DEFAULT_TOTAL_TIME_RE: &str = r"Total time:\s*([-+0-9.eE]+)s";
+
+/// Most output kept from one eval run (the tail); the summary is at the end.
+const OUTPUT_CAP: usize = 1 << 20;
+
+/// The four metric patterns, each with one capture group.
+#[derive(Debug, Clone)]
+pub struct Patterns {
+    /// Accuracy.
+    pub accuracy: Regex,
+    /// Answer tokens/s.
+    pub answer_tps: Regex,
+    /// Total tokens/s.
+    pub total_tps: Regex,
+    /// Total time, seconds.
+    pub total_time: Regex,
+}
+
+impl Default for Patterns {
+    fn default() -> Self {
+        Patterns {
+            accuracy: Regex::new(DEFAULT_ACC_RE).unwrap(),
+            answer_tps: Regex::new(DEFAULT_ANSWER_TPS_RE).unwrap(),
+            total_tps: Regex::new(DEFAULT_TOTAL_TPS_RE).unwrap(),
+            total_time: Regex::new(DEFAULT_TOTAL_TIME_RE).unwrap(),
+        }
+    }
+}
+
+/// Compiles a user pattern, checking that it has a capture group.
+pub fn compile_pattern(flag: &str, src: &str) -> Result<Regex, String> {
+    let re = Regex::new(src).map_err(|e| format!("{flag}: invalid regular expression: {e}"))?;
+    if re.captures_len() < 2 {
+        return Err(format!("{flag}: the pattern needs a capture group around the number, e.g. 'acc=([0-9.]+)'"));
+    }
+    Ok(re)
+}
+
+/// The figures found in an eval's output (the last match of each).
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Figures {
+    /// Accuracy.
+    pub accuracy: Option<f64>,
+    /// Answer tokens/s.
+    pub answer_tps: Option<f64>,
+    /// Total tokens/s.
+    pub total_tps: Option<f64>,
+    /// Total time, seconds.
+    pub total_time_s: Option<f64>,
+}
+
+impl Patterns {
+    /// Parses the figures from an eval's output.
+    pub fn parse(&self, text: &str) -> Figures {
+        let last = |re: &Regex| -> Option<f64> {
+            re.captures_iter(text)
+                .filter_map(|c| c.get(1)?.as_str().parse::<f64>().ok())
+                .filter(|v| v.is_finite())
+                .last()
+        };
+        Figures {
+            accuracy: last(&self.accuracy),
+            answer_tps: last(&self.answer_tps),
+            total_tps: last(&self.total_tps),
+            total_time_s: last(&self.total_time),
+        }
+    }
+}
+
+/// Rounds to milliseconds, as the old tool records durations.
+pub fn round3(x: f64) -> f64 {
+    (x * 1000.0).round() / 1000.0
+}
+
+/// One eval run's inputs.
+pub struct EvalSpec<'a> {
+    /// The shell command.
+    pub cmd: &'a str,
+    /// Working directory (the repo).
+    pub cwd: &'a Path,
+    /// Extra environment.
+    pub env: &'a [(String, String)],
+    /// Time limit.
+    pub timeout: Duration,
+    /// Metric patterns.
+    pub patterns: &'a Patterns,
+}
+
+/// Runs the eval once. Returns the run and the tail of its output. The
+/// future may be dropped (skip, abort): the group is then killed by the
+/// guard.
+pub async fn run_once(i: u32, spec: &EvalSpec<'_>) -> (EvalRun, String) {
+    let started = Instant::now();
+    let mut child = match spawn_in_group(spec.cmd, spec.cwd, spec.env, Stdio::piped(), Stdio::piped()) {
+        Ok(c) => c,
+        Err(e) => {
+            return (
+                EvalRun {
+                    i,
+                    ok: false,
+                    error: Some(format!("cannot start eval command: {e}")),
+                    ..Default::default()
+                },
+                String::new(),
+            );
+        }
+    };
+    let pgid = child.id().map(|p| p as i32).unwrap_or(0);
+    let guard = GroupGuard(pgid);
+    let mut out = child.stdout.take().expect("piped");
+    let mut err = child.stderr.take().expect("piped");
+    // Read on a task of its own: a helper that keeps the pipes open after the
+    // eval exits must not turn an ok run into a timeout.
+    let reader = tokio::spawn(async move {
+        let (mut a, mut b) = (Vec::new(), Vec::new());
+        let _ = tokio::join!(read_capped(&mut out, &mut a), read_capped(&mut err, &mut b));
+        (a, b)
+    });
+    let waited = tokio::time::timeout(spec.timeout, child.wait()).await;
+    let elapsed = round3(started.elapsed().as_secs_f64());
+    let waited = match waited {
+        Err(_) => Err(()),
+        Ok(status) => {
+            // Helpers the eval left in its group must not outlive it.
+            signal_group(pgid, nix::sys::signal::Signal::SIGKILL);
+            match tokio::time::timeout(Duration::from_secs(2), reader).await {
+                Ok(Ok((a, b))) => Ok((a, b, status)),
+                _ => Ok((Vec::new(), Vec::new(), status)),
+            }
+        }
+    };
+    match waited {
+        Err(()) => {
+            signal_group(pgid, nix::sys::signal::Signal::SIGKILL);
+            let _ = child.wait().await;
+            drop(guard);
+            (
+                EvalRun {
+                    i,
+                    ok: false,
+                    timeout: Some(true),
+                    ..Default::default()
+                },
+                String::new(),
+            )
+        }
+        Ok((a, b, status)) => {
+            drop(guard);
+            let mut text = String::from_utf8_lossy(&a).into_owned();
+            if !b.is_empty() {
+                text.push('\n');
+                text.push_str(&String::from_utf8_lossy(&b));
+            }
+            let code = status.map(exit_code).unwrap_or(-1);
+            let f = spec.patterns.parse(&text);
+            let ok = code == 0 && f.accuracy.is_some() && f.total_tps.is_some();
+            let error = if ok {
+                None
+            } else if code != 0 {
+                Some(format!("exit code {code}"))
+            } else {
+                Some("accuracy or total tokens/s not found in the output".to_string())
+            };
+            (
+                EvalRun {
+                    i,
+                    ok,
+                    measured: Some(Measured {
+                        returncode: Some(code),
+                        accuracy: f.accuracy,
+                        answer_tps: f.answer_tps,
+                        total_tps: f.total_tps,
+                        total_time_s: f.total_time_s,
+                        elapsed_s: Some(elapsed),
+                    }),
+                    timeout: None,
+                    error,
+                },
+                text,
+            )
+        }
+    }
+}
+
+/// Kills a process group when dropped, so a cancelled eval leaves nothing.
+struct GroupGuard(i32);
+
+impl Drop for GroupGuard {
+    fn drop(&mut self) {
+        if self.0 > 0 {
+            signal_group(self.0, nix::sys::signal::Signal::SIGKILL);
+        }
+    }
+}
+
+async fn read_capped<R: tokio::io::AsyncRead + Unpin>(r: &mut R, buf: &mut Vec<u8>) -> std::io::Result<()> {
+    let mut chunk = [0u8; 16384];
+    loop {
+        let n = r.read(&mut chunk).await?;
+        if n == 0 {
+            return Ok(());
+        }
+        buf.extend_from_slice(&chunk[..n]);
+        if buf.len() > 2 * OUTPUT_CAP {
+            buf.drain(..buf.len() - OUTPUT_CAP);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    pub const SAMPLE: &str = "===== Summary [bonus] =====\nQuestions: 92, OK: 92, Total time: 1.76s\nAccuracy (RougeL-F1 mean, RAW): 0.8815\nTokens (prompt/answer RAW): 1907 / 8554\nThroughput RAW: answer_tokens/s=4857.52, (prompt+answer)_tokens/s=5940.43\n";
+
+    #[test]
+    fn parses_the_sample_summary() {
+        let f = Patterns::default().parse(SAMPLE);
+        assert_eq!(f, Figures { accuracy: Some(0.8815), answer_tps: Some(4857.52), total_tps: Some(5940.43), total_time_s: Some(1.76) });
+        assert_eq!(Patterns::default().parse("nothing here"), Figures::default());
+    }
+
+    #[test]
+    fn custom_pattern_needs_a_group() {
+        assert!(compile_pattern("--acc_regex", "acc=[0-9.]+").unwrap_err().contains("capture group"));
+        assert!(compile_pattern("--acc_regex", "acc=(").unwrap_err().contains("--acc_regex"));
+        let re = compile_pattern("--acc_regex", r"acc=([0-9.]+)").unwrap();
+        let p = Patterns { accuracy: re, ..Default::default() };
+        assert_eq!(p.parse("acc=0.5\nacc=0.7").accuracy, Some(0.7));
+    }
+
+    #[tokio::test]
+    async fn timeout_kills_the_whole_eval_group() {
+        let d = tempfile::tempdir().unwrap();
+        let pidfile = d.path().join("helper.pid");
+        let cmd = format!("sleep 300 & echo $! > {}; wait", pidfile.display());
+        let p = Patterns::default();
+        let spec = EvalSpec { cmd: &cmd, cwd: d.path(), env: &[], timeout: Duration::from_millis(500), patterns: &p };
+        let (run, _) = run_once(1, &spec).await;
+        assert_eq!(run.timeout, Some(true));
+        assert!(!run.ok);
+        let helper: i32 = std::fs::read_to_string(&pidfile).unwrap().trim().parse().unwrap();
+        let deadline = Instant::now() + Duration::from_secs(3);
+        while super::super::process::proc_info(helper).is_some_and(|i| i.state != 'Z') {
+            assert!(Instant::now() < deadline, "helper {helper} survived the eval timeout");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    #[tokio::test]
+    async fn ok_and_unparsable_runs() {
+        let d = tempfile::tempdir().unwrap();
+        std::fs::write(d.path().join("s.txt"), SAMPLE).unwrap();
+        let p = Patterns::default();
+        let spec = EvalSpec { cmd: "cat s.txt", cwd: d.path(), env: &[], timeout: Duration::from_secs(10), patterns: &p };
+        let (run, _) = run_once(1, &spec).await;
+        assert!(run.ok, "{run:?}");
+        assert_eq!(run.measured.as_ref().unwrap().total_tps, Some(5940.43));
+        let spec = EvalSpec { cmd: "echo garbage", ..spec };
+        let (run, text) = run_once(2, &spec).await;
+        assert!(!run.ok);
+        assert_eq!(run.measured.as_ref().unwrap().returncode, Some(0));
+        assert!(run.error.unwrap().contains("not found"));
+        assert!(text.contains("garbage"));
+        let spec = EvalSpec { cmd: "cat s.txt; exit 3", ..spec };
+        let (run, _) = run_once(3, &spec).await;
+        assert!(!run.ok);
+        assert_eq!(run.measured.unwrap().returncode, Some(3));
+    }
+}

@@ -1,0 +1,175 @@
+//! The engine's whole public interface: the [`Event`]s it publishes and the
+//! [`Command`]s it takes.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use super::record::{EvalRun, Record};
+use super::search::Params;
+
+/// What a front end may ask of the engine.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Command {
+    /// Stop the running trial now and record it `skipped`.
+    Skip,
+    /// Stop the service and end the run (status phase `aborted`).
+    Abort,
+    /// Pause after the current trial, or resume.
+    TogglePause,
+    /// A signal arrived: stop the service and end the run.
+    Interrupt(i32),
+}
+
+/// Where a running trial is.
+#[derive(Debug, Clone, PartialEq)]
+pub enum TrialPhase {
+    /// The port is held by another process; `attempt` of `retries`.
+    PortBusy {
+        /// Which wait this is (1-based).
+        attempt: u32,
+        /// How many waits there will be.
+        retries: u32,
+        /// Seconds per wait.
+        wait_s: f64,
+    },
+    /// The service was started; waiting for it to answer.
+    Starting {
+        /// Process group of the service.
+        pgid: i32,
+        /// The start-up timeout, seconds.
+        timeout_s: f64,
+    },
+    /// The service answered after `startup_s`.
+    Ready {
+        /// Seconds from spawn to the first good answer.
+        startup_s: f64,
+        /// The readiness message.
+        health: String,
+    },
+    /// Eval run `run` of `of` is running.
+    Eval {
+        /// 1-based run number.
+        run: u32,
+        /// Number of runs.
+        of: u32,
+        /// The eval timeout, seconds.
+        timeout_s: f64,
+    },
+    /// Stopping the service.
+    Stopping,
+}
+
+/// How a run ended.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outcome {
+    /// Every group was explored.
+    Done,
+    /// The user aborted.
+    Aborted,
+    /// A signal ended the run.
+    Interrupted(i32),
+    /// The engine could not go on (a file could not be written...).
+    Error(String),
+}
+
+/// Everything the engine tells its front ends.
+#[derive(Debug, Clone)]
+pub enum Event {
+    /// The run begins.
+    RunStarted {
+        /// The tuned repository.
+        repo: PathBuf,
+        /// The results file.
+        results: PathBuf,
+        /// Estimated number of trials (the plan with the initial base).
+        total_estimate: usize,
+        /// Records found in the results file.
+        existing_records: usize,
+        /// The starting base.
+        base: Params,
+        /// The accuracy threshold.
+        threshold: f64,
+        /// Best total tokens/s already in the results file (meeting the bar).
+        best_seen_tps: Option<f64>,
+    },
+    /// A parameter group begins.
+    GroupStarted {
+        /// The parameter varied.
+        param: String,
+        /// Values tried, base value first.
+        values: Vec<String>,
+        /// 1-based group number.
+        group: usize,
+        /// Number of groups.
+        groups: usize,
+    },
+    /// A trial was not run because its key already has a done record; that
+    /// record counts in the group.
+    TrialReused {
+        /// 1-based position in the plan.
+        ordinal: usize,
+        /// The parameter under test.
+        param: String,
+        /// Its value.
+        value: String,
+        /// The record reused.
+        record: Arc<Record>,
+    },
+    /// A trial starts.
+    TrialStarted {
+        /// 1-based position in the plan.
+        ordinal: usize,
+        /// The running index (the log file's number).
+        index: u32,
+        /// The parameter under test.
+        param: String,
+        /// Its value.
+        value: String,
+        /// The base value it replaces, if any.
+        base_value: Option<String>,
+        /// All params of the trial.
+        params: Params,
+        /// The trial key.
+        key: String,
+        /// The service log file.
+        log_path: PathBuf,
+    },
+    /// The running trial moved on.
+    Phase(TrialPhase),
+    /// One eval run ended.
+    EvalRunFinished(EvalRun),
+    /// A trial ended and its record was appended.
+    TrialFinished {
+        /// 1-based position in the plan.
+        ordinal: usize,
+        /// The record written.
+        record: Arc<Record>,
+    },
+    /// A group ended; `winner` is the best qualifying record, if any.
+    GroupBest {
+        /// The parameter varied.
+        param: String,
+        /// The winning record.
+        winner: Option<Arc<Record>>,
+        /// The base from now on.
+        base: Params,
+    },
+    /// A trial beat every qualifying record in the results file.
+    NewBest {
+        /// The record.
+        record: Arc<Record>,
+        /// The previous best total tokens/s.
+        previous_tps: Option<f64>,
+    },
+    /// Paused (true) or resumed (false).
+    Paused(bool),
+    /// Something the user should know that does not stop the run.
+    Warning(String),
+    /// The run ended.
+    RunFinished {
+        /// How.
+        outcome: Outcome,
+        /// The base at the end.
+        best: Params,
+    },
+}

@@ -1,0 +1,310 @@
+//! One line of `tune_results.jsonl`: the record of a trial, in the field
+//! order and JSON spacing `auto_tune.py` writes, tolerant of files written by
+//! it (unknown fields are kept, missing ones are empty).
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Deserializer, Serialize};
+use serde_json::{Map, Value};
+
+use super::search::{Params, scalar_to_string};
+
+/// Status of a trial as stored in the results file.
+pub mod status {
+    /// Every eval run ok.
+    pub const OK: &str = "ok";
+    /// Some eval runs ok.
+    pub const PARTIAL: &str = "partial";
+    /// No eval run ok, or the port stayed busy.
+    pub const FAILED: &str = "failed";
+    /// The service did not answer within the start-up timeout.
+    pub const TIMEOUT: &str = "timeout";
+    /// The service exited during start-up.
+    pub const CRASHED: &str = "crashed";
+    /// Skipped by the user while it ran (autotune only).
+    pub const SKIPPED: &str = "skipped";
+
+    /// Statuses that count as done for `--skip_existing`.
+    pub fn is_done(s: &str) -> bool {
+        matches!(s, OK | FAILED | CRASHED | TIMEOUT | SKIPPED)
+    }
+}
+
+/// The measured figures of one eval run (absent for a timed-out run).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Measured {
+    /// Exit status of the eval command (negative: killed by that signal).
+    #[serde(default)]
+    pub returncode: Option<i64>,
+    /// Parsed accuracy.
+    #[serde(default)]
+    pub accuracy: Option<f64>,
+    /// Parsed answer tokens/s.
+    #[serde(default)]
+    pub answer_tps: Option<f64>,
+    /// Parsed total tokens/s.
+    #[serde(default)]
+    pub total_tps: Option<f64>,
+    /// Parsed total time, seconds.
+    #[serde(default)]
+    pub total_time_s: Option<f64>,
+    /// Wall time of the run, seconds.
+    #[serde(default)]
+    pub elapsed_s: Option<f64>,
+}
+
+/// One eval run of a trial.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct EvalRun {
+    /// 1-based run number.
+    #[serde(default)]
+    pub i: u32,
+    /// Exit 0 and both accuracy and total tokens/s parsed.
+    #[serde(default)]
+    pub ok: bool,
+    /// Figures; `None` for a timed-out or failed-to-start run.
+    #[serde(flatten)]
+    pub measured: Option<Measured>,
+    /// Present (true) when the run hit `--eval_timeout`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout: Option<bool>,
+    /// Why the run could not be judged (spawn error, unparsable output).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// The eval part of a record: present when the service came up.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct EvalSummary {
+    /// Number of ok runs.
+    #[serde(default)]
+    pub eval_ok_n: Option<u32>,
+    /// Every run.
+    #[serde(default)]
+    pub eval_runs: Option<Vec<EvalRun>>,
+    /// Mean accuracy over ok runs.
+    #[serde(default)]
+    pub avg_accuracy: Option<f64>,
+    /// Mean total tokens/s over ok runs.
+    #[serde(default)]
+    pub avg_total_tps: Option<f64>,
+    /// Mean answer tokens/s over ok runs.
+    #[serde(default)]
+    pub avg_answer_tps: Option<f64>,
+    /// Mean total time over ok runs.
+    #[serde(default)]
+    pub avg_total_time_s: Option<f64>,
+}
+
+/// One trial's record.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Record {
+    /// Local time, ISO 8601 to the second.
+    #[serde(default)]
+    pub ts: String,
+    /// See [`super::search::trial_key`].
+    #[serde(default)]
+    pub trial_key: String,
+    /// One of [`status`].
+    #[serde(default)]
+    pub status: String,
+    /// `startup` or `eval`.
+    #[serde(default)]
+    pub phase: String,
+    /// The parameter the trial's group varies.
+    #[serde(default)]
+    pub param_under_test: Option<String>,
+    /// Every parameter, as strings.
+    #[serde(default, deserialize_with = "lenient_params")]
+    pub params: Params,
+    /// Why a trial failed before the service ran (port busy, spawn error).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// The readiness message.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub health: Option<String>,
+    /// Eval figures, when the service came up.
+    #[serde(flatten)]
+    pub eval: Option<EvalSummary>,
+    /// Exit status of the service for a start-up failure.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exit_code: Option<i64>,
+    /// The service log, relative to the repo.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server_log: Option<String>,
+    /// Seconds until the start-up failure.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub startup_s: Option<f64>,
+    /// Seconds the whole trial took.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub total_s: Option<f64>,
+    /// The trial's running index (autotune only; the log file's number).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trial_index: Option<u32>,
+    /// Fields this version does not know, kept as they were.
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+fn lenient_params<'de, D: Deserializer<'de>>(d: D) -> Result<Params, D::Error> {
+    let v = Option::<BTreeMap<String, Value>>::deserialize(d)?.unwrap_or_default();
+    Ok(v.into_iter()
+        .filter_map(|(k, v)| scalar_to_string(&v).map(|s| (k, s)))
+        .collect())
+}
+
+impl Record {
+    /// The eval summary, when there is one with figures.
+    fn summary(&self) -> Option<&EvalSummary> {
+        self.eval.as_ref()
+    }
+
+    /// Mean accuracy over ok runs.
+    pub fn avg_accuracy(&self) -> Option<f64> {
+        self.summary().and_then(|s| s.avg_accuracy)
+    }
+
+    /// Mean total tokens/s over ok runs.
+    pub fn avg_total_tps(&self) -> Option<f64> {
+        self.summary().and_then(|s| s.avg_total_tps)
+    }
+
+    /// The value of the parameter under test.
+    pub fn value_under_test(&self) -> Option<&str> {
+        self.param_under_test
+            .as_deref()
+            .and_then(|p| self.params.get(p))
+            .map(String::as_str)
+    }
+
+    /// Whether this record meets the bar: `ok` with accuracy at or above
+    /// `threshold` and a throughput figure.
+    pub fn qualifies(&self, threshold: f64) -> bool {
+        self.status == status::OK
+            && self.avg_accuracy().is_some_and(|a| a >= threshold)
+            && self.avg_total_tps().is_some()
+    }
+
+    /// The trial index from the record or, for `auto_tune.py` records, from
+    /// the log file name.
+    pub fn index(&self) -> Option<u32> {
+        self.trial_index
+            .or_else(|| self.server_log.as_deref().and_then(log_index))
+    }
+
+    /// Serializes as one line the way `auto_tune.py` does (`", "` and `": "`).
+    pub fn to_line(&self) -> String {
+        let mut out = Vec::with_capacity(1024);
+        let mut ser = serde_json::Serializer::with_formatter(&mut out, PyFormatter);
+        self.serialize(&mut ser).expect("a record always serializes");
+        out.push(b'\n');
+        String::from_utf8(out).expect("serde_json writes UTF-8")
+    }
+}
+
+/// The number in `.../trial_00012.log`.
+pub fn log_index(path: &str) -> Option<u32> {
+    let name = path.rsplit('/').next()?;
+    let digits = name.strip_prefix("trial_")?.strip_suffix(".log")?;
+    digits.parse().ok()
+}
+
+/// Python's `json.dumps` spacing: `", "` between items, `": "` after keys.
+struct PyFormatter;
+
+impl serde_json::ser::Formatter for PyFormatter {
+    fn begin_array_value<W: ?Sized + std::io::Write>(&mut self, w: &mut W, first: bool) -> std::io::Result<()> {
+        if first { Ok(()) } else { w.write_all(b", ") }
+    }
+    fn begin_object_key<W: ?Sized + std::io::Write>(&mut self, w: &mut W, first: bool) -> std::io::Result<()> {
+        if first { Ok(()) } else { w.write_all(b", ") }
+    }
+    fn begin_object_value<W: ?Sized + std::io::Write>(&mut self, w: &mut W) -> std::io::Result<()> {
+        w.write_all(b": ")
+    }
+}
+
+/// Means over ok runs, in the record's terms.
+pub fn summarize(runs: Vec<EvalRun>) -> EvalSummary {
+    let ok: Vec<&Measured> = runs
+        .iter()
+        .filter(|r| r.ok)
+        .filter_map(|r| r.measured.as_ref())
+        .collect();
+    let mean = |f: fn(&Measured) -> Option<f64>| -> Option<f64> {
+        let vals: Vec<f64> = ok.iter().filter_map(|m| f(m)).collect();
+        if vals.is_empty() {
+            None
+        } else {
+            Some(vals.iter().sum::<f64>() / vals.len() as f64)
+        }
+    };
+    EvalSummary {
+        eval_ok_n: Some(ok.len() as u32),
+        avg_accuracy: mean(|m| m.accuracy),
+        avg_total_tps: mean(|m| m.total_tps),
+        avg_answer_tps: mean(|m| m.answer_tps),
+        avg_total_time_s: mean(|m| m.total_time_s),
+        eval_runs: Some(runs),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const FIXTURE: &str = include_str!("../../tests/data/fixture_lines.jsonl");
+
+    #[test]
+    fn old_tool_lines_round_trip_byte_for_byte() {
+        for line in FIXTURE.lines().filter(|l| !l.trim().is_empty()) {
+            let r: Record = serde_json::from_str(line).unwrap();
+            let mut again = r.to_line();
+            again.pop();
+            // Params are written sorted; compare the rest byte for byte.
+            let strip = |s: &str| {
+                let a = s.find("\"params\": {").unwrap();
+                let b = a + s[a..].find('}').unwrap();
+                format!("{}{}", &s[..a], &s[b..])
+            };
+            assert_eq!(strip(&again), strip(line));
+            let back: Record = serde_json::from_str(&again).unwrap();
+            assert_eq!(back, r);
+        }
+    }
+
+    #[test]
+    fn unknown_fields_kept_and_missing_fields_empty() {
+        let r: Record = serde_json::from_str(r#"{"status": "ok", "zz": [1], "params": {"A": 1}}"#).unwrap();
+        assert_eq!(r.extra.get("zz"), Some(&serde_json::json!([1])));
+        assert_eq!(r.params.get("A").map(String::as_str), Some("1"));
+        assert_eq!(r.avg_total_tps(), None);
+        assert!(r.to_line().contains("\"zz\": [1]"));
+    }
+
+    #[test]
+    fn summary_means_over_ok_runs_only() {
+        let run = |i, ok, acc: Option<f64>, tps: Option<f64>| EvalRun {
+            i,
+            ok,
+            measured: Some(Measured { accuracy: acc, total_tps: tps, ..Default::default() }),
+            ..Default::default()
+        };
+        let s = summarize(vec![run(1, true, Some(0.9), Some(100.0)), run(2, false, Some(0.1), None), run(3, true, Some(0.8), Some(200.0))]);
+        assert_eq!(s.eval_ok_n, Some(2));
+        assert!((s.avg_accuracy.unwrap() - 0.85).abs() < 1e-12);
+        assert_eq!(s.avg_total_tps, Some(150.0));
+        assert_eq!(s.avg_answer_tps, None);
+        let s = summarize(vec![EvalRun { i: 1, ok: false, timeout: Some(true), ..Default::default() }]);
+        assert_eq!(s.avg_accuracy, None);
+        let line = Record { eval: Some(s), ..Default::default() }.to_line();
+        assert!(line.contains("\"eval_runs\": [{\"i\": 1, \"ok\": false, \"timeout\": true}]"), "{line}");
+        assert!(line.contains("\"avg_accuracy\": null"), "{line}");
+    }
+
+    #[test]
+    fn log_index_from_path() {
+        assert_eq!(log_index("tune_server_logs/trial_00012.log"), Some(12));
+        assert_eq!(log_index("x.log"), None);
+    }
+}

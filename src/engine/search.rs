@@ -1,0 +1,331 @@
+//! The search space and the plan of coordinate ascent: built-in defaults and
+//! candidates, merging a `--search_space_file`, the order of parameter groups,
+//! the values of one group, and trial keys.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use serde_json::Value;
+
+/// A parameter set: environment variable name to value, always strings.
+pub type Params = BTreeMap<String, String>;
+
+/// The built-in base parameters of `auto_tune.py`, in its order.
+pub const DEFAULT_PARAMS: &[(&str, &str)] = &[
+    ("MAX_NEW_TOKENS", "64"),
+    ("MAX_NEW_TOKENS_CODE", "192"),
+    ("MAX_NEW_TOKENS_CODE_HARD", "192"),
+    ("MAX_NEW_TOKENS_CODE_SOFT", "96"),
+    ("HARD_CODE_MIN_HITS", "1"),
+    ("LONG_ANSWER_ENABLE_DEFAULT", "1"),
+    ("LONG_ANSWER_MIN_HITS", "1"),
+    ("REPETITION_PENALTY", "1.05"),
+    ("FREQUENCY_PENALTY", "0.1"),
+    ("STOP_STRINGS", "<|im_end|>,<|endoftext|>"),
+    ("STOP_ON_DOUBLE_NEWLINE", "0"),
+    ("GPU_MEMORY_UTILIZATION", "0.97"),
+    ("VLLM_MAX_NUM_BATCHED_TOKENS", "131072"),
+    ("VLLM_MAX_NUM_SEQS", "1024"),
+    ("MAX_MODEL_LEN", "1024"),
+    ("OUTPUT_TRIM_EXAMPLES", "1"),
+    ("OUTPUT_MAX_SENTENCES", "6"),
+];
+
+/// The built-in candidates of `auto_tune.py`, in its exploration order.
+pub const BUILTIN_SPACE: &[(&str, &[&str])] = &[
+    ("GPU_MEMORY_UTILIZATION", &["0.97", "0.98", "0.99"]),
+    (
+        "VLLM_MAX_NUM_BATCHED_TOKENS",
+        &["65536", "98304", "131072", "196608", "262144"],
+    ),
+    ("VLLM_MAX_NUM_SEQS", &["512", "768", "1024", "1536"]),
+    ("MAX_MODEL_LEN", &["768", "1024", "1536", "2048"]),
+    ("STOP_ON_DOUBLE_NEWLINE", &["0", "1"]),
+    (
+        "STOP_STRINGS",
+        &["<|im_end|>,<|endoftext|>", "<|im_end|>", "<|endoftext|>"],
+    ),
+    ("OUTPUT_TRIM_EXAMPLES", &["0", "1"]),
+    ("OUTPUT_MAX_SENTENCES", &["3", "4", "6", "8"]),
+    ("MAX_NEW_TOKENS", &["32", "48", "64", "80"]),
+    ("MAX_NEW_TOKENS_CODE", &["128", "160", "192", "256"]),
+    ("MAX_NEW_TOKENS_CODE_SOFT", &["64", "96", "128"]),
+    ("MAX_NEW_TOKENS_CODE_HARD", &["192", "256", "320"]),
+    ("HARD_CODE_MIN_HITS", &["1", "2"]),
+    ("LONG_ANSWER_ENABLE_DEFAULT", &["0", "1"]),
+    ("LONG_ANSWER_MIN_HITS", &["1", "2", "3"]),
+    ("REPETITION_PENALTY", &["1.00", "1.02", "1.05"]),
+    ("FREQUENCY_PENALTY", &["0.00", "0.05", "0.10"]),
+];
+
+/// The built-in defaults as a parameter set.
+pub fn default_params() -> Params {
+    DEFAULT_PARAMS
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+/// An ordered search space: parameter names in exploration order, each with
+/// its candidate values in order.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct SearchSpace {
+    /// `(name, candidates)` in exploration order.
+    pub groups: Vec<(String, Vec<String>)>,
+}
+
+/// Why a search space file could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum SpaceError {
+    /// The file could not be read.
+    #[error("cannot read search space file {path}: {source}")]
+    Read {
+        /// The file.
+        path: String,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// The file is not valid JSON.
+    #[error("search space file {path} is not valid JSON: {source}")]
+    Json {
+        /// The file.
+        path: String,
+        /// The cause, with line and column.
+        source: serde_json::Error,
+    },
+    /// The JSON is valid but not of the expected shape.
+    #[error("search space file {path}: {msg}")]
+    Shape {
+        /// The file.
+        path: String,
+        /// What is wrong, naming the key.
+        msg: String,
+    },
+}
+
+impl SearchSpace {
+    /// The built-in space of `auto_tune.py`.
+    pub fn builtin() -> Self {
+        SearchSpace {
+            groups: BUILTIN_SPACE
+                .iter()
+                .map(|(k, vs)| (k.to_string(), vs.iter().map(|v| v.to_string()).collect()))
+                .collect(),
+        }
+    }
+
+    /// Merges another space in: new values are appended to a known name, new
+    /// names are appended to the end of the order.
+    pub fn merge(&mut self, other: SearchSpace) {
+        for (name, values) in other.groups {
+            match self.groups.iter_mut().find(|(n, _)| *n == name) {
+                Some((_, known)) => {
+                    for v in values {
+                        if !known.contains(&v) {
+                            known.push(v);
+                        }
+                    }
+                }
+                None => self.groups.push((name, values)),
+            }
+        }
+    }
+
+    /// Reads a search space file: a JSON object, name to a list of values or
+    /// a single value, kept in the file's key order.
+    pub fn from_file(path: &Path) -> Result<Self, SpaceError> {
+        let p = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|source| SpaceError::Read {
+            path: p.clone(),
+            source,
+        })?;
+        Self::from_json_str(&text).map_err(|e| match e {
+            SpaceError::Json { source, .. } => SpaceError::Json { path: p, source },
+            SpaceError::Shape { msg, .. } => SpaceError::Shape { path: p, msg },
+            other => other,
+        })
+    }
+
+    /// Parses the JSON text of a search space file.
+    pub fn from_json_str(text: &str) -> Result<Self, SpaceError> {
+        let shape = |msg: String| SpaceError::Shape {
+            path: String::new(),
+            msg,
+        };
+        // Key order matters (it is the exploration order), so walk the raw
+        // object with an order-preserving visitor instead of serde_json::Map.
+        let ordered: OrderedObject =
+            serde_json::from_str(text).map_err(|source| SpaceError::Json {
+                path: String::new(),
+                source,
+            })?;
+        let mut groups = Vec::new();
+        for (name, value) in ordered.0 {
+            if name.trim().is_empty() {
+                return Err(shape("empty parameter name".into()));
+            }
+            let values: Vec<String> = match value {
+                Value::Array(items) => items
+                    .into_iter()
+                    .map(|v| scalar_to_string(&v).ok_or_else(|| shape(format!("\"{name}\": values must be strings or numbers, found {v}"))))
+                    .collect::<Result<_, _>>()?,
+                other => vec![scalar_to_string(&other).ok_or_else(|| {
+                    shape(format!("\"{name}\": expected a list of values or a single value, found {other}"))
+                })?],
+            };
+            if values.is_empty() {
+                return Err(shape(format!("\"{name}\": the candidate list is empty")));
+            }
+            let mut dedup: Vec<String> = Vec::new();
+            for v in values {
+                if !dedup.contains(&v) {
+                    dedup.push(v);
+                }
+            }
+            groups.push((name, dedup));
+        }
+        if groups.is_empty() {
+            return Err(shape("no parameters in the file".into()));
+        }
+        Ok(SearchSpace { groups })
+    }
+
+    /// The values one group tries with `base`: the base's current value
+    /// first, then each candidate not already listed.
+    pub fn group_values(base: &Params, name: &str, candidates: &[String]) -> Vec<String> {
+        let mut values = Vec::with_capacity(candidates.len() + 1);
+        if let Some(cur) = base.get(name) {
+            values.push(cur.clone());
+        }
+        for c in candidates {
+            if !values.contains(c) {
+                values.push(c.clone());
+            }
+        }
+        values
+    }
+
+    /// The number of trials for a base that does not change during the run
+    /// (what `--dry_run` prints as `trials~=N`), and their keys in order.
+    pub fn plan(&self, base: &Params) -> Vec<(String, String, String)> {
+        let mut out = Vec::new();
+        for (name, cands) in &self.groups {
+            for v in Self::group_values(base, name, cands) {
+                let mut p = base.clone();
+                p.insert(name.clone(), v.clone());
+                out.push((name.clone(), v, trial_key(&p)));
+            }
+        }
+        out
+    }
+}
+
+/// Converts a JSON scalar to the string the old tool would have used.
+pub fn scalar_to_string(v: &Value) -> Option<String> {
+    match v {
+        Value::String(s) => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        Value::Bool(b) => Some(if *b { "1" } else { "0" }.to_string()),
+        _ => None,
+    }
+}
+
+/// The trial key: params sorted by name, joined as `K1=v1|K2=v2|...`.
+pub fn trial_key(params: &Params) -> String {
+    let mut s = String::new();
+    for (i, (k, v)) in params.iter().enumerate() {
+        if i > 0 {
+            s.push('|');
+        }
+        s.push_str(k);
+        s.push('=');
+        s.push_str(v);
+    }
+    s
+}
+
+/// A JSON object read with its keys in file order.
+struct OrderedObject(Vec<(String, Value)>);
+
+impl<'de> serde::Deserialize<'de> for OrderedObject {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = OrderedObject;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a JSON object mapping parameter names to values")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut m: A) -> Result<OrderedObject, A::Error> {
+                let mut out = Vec::new();
+                while let Some((k, v)) = m.next_entry::<String, Value>()? {
+                    if let Some(slot) = out.iter_mut().find(|(n, _): &&mut (String, Value)| *n == k) {
+                        slot.1 = v;
+                    } else {
+                        out.push((k, v));
+                    }
+                }
+                Ok(OrderedObject(out))
+            }
+        }
+        d.deserialize_map(V)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn builtin_plan_has_55_trials() {
+        let plan = SearchSpace::builtin().plan(&default_params());
+        assert_eq!(plan.len(), 55);
+        // The base's value comes first in each group.
+        assert_eq!(plan[0].0, "GPU_MEMORY_UTILIZATION");
+        assert_eq!(plan[0].1, "0.97");
+        // "0.1" (base) differs from "0.10" (candidate) as a string.
+        let fp: Vec<_> = plan.iter().filter(|p| p.0 == "FREQUENCY_PENALTY").map(|p| p.1.as_str()).collect();
+        assert_eq!(fp, ["0.1", "0.00", "0.05", "0.10"]);
+    }
+
+    #[test]
+    fn trial_key_sorted() {
+        let mut p = Params::new();
+        p.insert("B".into(), "2".into());
+        p.insert("A".into(), "x|y".into());
+        assert_eq!(trial_key(&p), "A=x|y|B=2");
+    }
+
+    #[test]
+    fn merge_appends_values_and_names() {
+        let mut s = SearchSpace::builtin();
+        let f = SearchSpace::from_json_str(r#"{"ZZZ": [1, 2], "MAX_MODEL_LEN": ["4096", "1024"], "AAA": "x"}"#).unwrap();
+        assert_eq!(f.groups[0].0, "ZZZ");
+        assert_eq!(f.groups[2], ("AAA".to_string(), vec!["x".to_string()]));
+        s.merge(f);
+        let mml = &s.groups.iter().find(|g| g.0 == "MAX_MODEL_LEN").unwrap().1;
+        assert_eq!(mml, &["768", "1024", "1536", "2048", "4096"]);
+        let n = s.groups.len();
+        assert_eq!(s.groups[n - 2].0, "ZZZ");
+        assert_eq!(s.groups[n - 1].0, "AAA");
+    }
+
+    #[test]
+    fn bad_space_files() {
+        assert!(matches!(SearchSpace::from_json_str("{\"A\": [1,"), Err(SpaceError::Json { .. })));
+        let e = SearchSpace::from_json_str(r#"{"A": []}"#).unwrap_err().to_string();
+        assert!(e.contains("\"A\"") && e.contains("empty"), "{e}");
+        assert!(SearchSpace::from_json_str(r#"[1]"#).is_err());
+        assert!(SearchSpace::from_json_str(r#"{"A": [{"x": 1}]}"#).is_err());
+        assert!(SearchSpace::from_json_str(r#"{}"#).is_err());
+    }
+
+    #[test]
+    fn group_values_base_first() {
+        let mut base = default_params();
+        base.insert("X".into(), "9".into());
+        let v = SearchSpace::group_values(&base, "X", &["1".into(), "9".into(), "2".into()]);
+        assert_eq!(v, ["9", "1", "2"]);
+        let v = SearchSpace::group_values(&base, "NEW", &["1".into()]);
+        assert_eq!(v, ["1"]);
+    }
+}

@@ -1,0 +1,170 @@
+//! The status file (`tune_status.json`): a consumer of engine events that
+//! rewrites it atomically at every phase, so a monitor always sees what the
+//! tuner is doing or why it stopped, and which pid to check for liveness.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use serde_json::{Map, Value, json};
+use tokio::sync::mpsc;
+
+use super::event::{Event, Outcome, TrialPhase};
+use super::search::Params;
+use super::store::{pretty_json, write_atomic};
+
+/// Builds status documents from events.
+pub struct StatusWriter {
+    path: PathBuf,
+    best: Params,
+    trial: Map<String, Value>,
+    counts: Map<String, Value>,
+    total: usize,
+}
+
+impl StatusWriter {
+    /// A writer for `path`.
+    pub fn new(path: PathBuf) -> Self {
+        StatusWriter { path, best: Params::new(), trial: Map::new(), counts: Map::new(), total: 0 }
+    }
+
+    /// The document for an event, or `None` when the event changes nothing
+    /// a monitor needs.
+    pub fn update(&mut self, e: &Event) -> Option<Value> {
+        let mut doc = Map::new();
+        let phase = match e {
+            Event::RunStarted { base, total_estimate, repo, results, .. } => {
+                self.best = base.clone();
+                self.total = *total_estimate;
+                doc.insert("repo".into(), json!(repo));
+                doc.insert("results".into(), json!(results));
+                "start"
+            }
+            Event::GroupStarted { param, values, group, groups } => {
+                doc.insert("param".into(), json!(param));
+                doc.insert("values".into(), json!(values));
+                doc.insert("group".into(), json!(format!("{group}/{groups}")));
+                "param_group"
+            }
+            Event::TrialStarted { ordinal, index, param, value, params, key, log_path, .. } => {
+                self.trial = Map::new();
+                self.trial.insert("trial_index".into(), json!(index));
+                self.trial.insert("trial_ordinal".into(), json!(ordinal));
+                self.trial.insert("param".into(), json!(param));
+                self.trial.insert("value".into(), json!(value));
+                self.trial.insert("params".into(), json!(params));
+                self.trial.insert("trial_key".into(), json!(key));
+                self.trial.insert("server_log".into(), json!(log_path));
+                "trial_start"
+            }
+            Event::Phase(p) => {
+                let (name, detail) = match p {
+                    TrialPhase::PortBusy { attempt, retries, .. } => {
+                        doc.insert("attempt".into(), json!(format!("{attempt}/{retries}")));
+                        ("port_busy", "port busy".to_string())
+                    }
+                    TrialPhase::Starting { pgid, .. } => {
+                        doc.insert("service_pgid".into(), json!(pgid));
+                        ("trial_start", "starting".to_string())
+                    }
+                    TrialPhase::Ready { startup_s, .. } => ("trial_start", format!("ready after {startup_s}s")),
+                    TrialPhase::Eval { run, of, .. } => ("trial_start", format!("eval {run}/{of}")),
+                    TrialPhase::Stopping => ("trial_start", "stopping".to_string()),
+                };
+                doc.insert("trial_phase".into(), json!(detail));
+                name
+            }
+            Event::TrialFinished { record, .. } => {
+                let c = self.counts.entry(record.status.clone()).or_insert(json!(0));
+                *c = json!(c.as_u64().unwrap_or(0) + 1);
+                doc.insert(
+                    "result".into(),
+                    json!({
+                        "status": record.status,
+                        "avg_accuracy": record.avg_accuracy(),
+                        "avg_total_tps": record.avg_total_tps(),
+                        "avg_total_time_s": record.eval.as_ref().and_then(|s| s.avg_total_time_s),
+                    }),
+                );
+                "trial_done"
+            }
+            Event::GroupBest { param, winner, base } => {
+                self.best = base.clone();
+                self.trial.clear();
+                doc.insert("param".into(), json!(param));
+                doc.insert("winner".into(), json!(winner.as_ref().map(|w| w.value_under_test())));
+                "group_best"
+            }
+            Event::Paused(p) => {
+                if *p {
+                    "paused"
+                } else {
+                    "resumed"
+                }
+            }
+            Event::RunFinished { outcome, best } => {
+                self.best = best.clone();
+                self.trial.clear();
+                match outcome {
+                    Outcome::Done => "done",
+                    Outcome::Aborted => "aborted",
+                    Outcome::Interrupted(sig) => {
+                        doc.insert("signal".into(), json!(sig));
+                        "interrupted"
+                    }
+                    Outcome::Error(msg) => {
+                        doc.insert("error".into(), json!(msg));
+                        "error"
+                    }
+                }
+            }
+            _ => return None,
+        };
+        doc.insert("ts".into(), json!(chrono::Local::now().format("%Y-%m-%dT%H:%M:%S").to_string()));
+        doc.insert("phase".into(), json!(phase));
+        doc.insert("pid".into(), json!(std::process::id()));
+        doc.insert("best_params".into(), json!(self.best));
+        doc.insert("trials_total_estimate".into(), json!(self.total));
+        doc.insert("counts".into(), Value::Object(self.counts.clone()));
+        for (k, v) in &self.trial {
+            doc.entry(k.clone()).or_insert_with(|| v.clone());
+        }
+        Some(Value::Object(doc))
+    }
+
+    /// Consumes events until the engine is done, writing the file at each
+    /// phase. Write errors are reported once on stderr and retried at the
+    /// next phase.
+    pub async fn run(mut self, mut rx: mpsc::UnboundedReceiver<Arc<Event>>) {
+        let mut failing = false;
+        while let Some(e) = rx.recv().await {
+            if let Some(doc) = self.update(&e) {
+                match write_atomic(&self.path, &pretty_json(&doc)) {
+                    Ok(()) => failing = false,
+                    Err(err) if !failing => {
+                        failing = true;
+                        eprintln!("autotune: {err}");
+                    }
+                    Err(_) => {}
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn phases_follow_events() {
+        let mut w = StatusWriter::new("x".into());
+        let d = w.update(&Event::Phase(TrialPhase::Eval { run: 2, of: 5, timeout_s: 1.0 })).unwrap();
+        assert_eq!(d["phase"], "trial_start");
+        assert_eq!(d["trial_phase"], "eval 2/5");
+        let d = w.update(&Event::RunFinished { outcome: Outcome::Interrupted(15), best: Params::new() }).unwrap();
+        assert_eq!(d["phase"], "interrupted");
+        assert_eq!(d["signal"], 15);
+        assert_eq!(d["pid"], std::process::id());
+        assert!(w.update(&Event::Warning("x".into())).is_none());
+    }
+}

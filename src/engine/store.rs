@@ -1,0 +1,255 @@
+//! The files the tuner keeps in the repo: the results file (read tolerantly,
+//! appended whole lines), `best_params.json` and the status file (replaced
+//! atomically), and the numbering of service logs.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+
+use super::record::{Record, log_index};
+use super::search::Params;
+
+/// A file operation that failed, naming the file.
+#[derive(Debug, thiserror::Error)]
+#[error("{what} {path}: {source}")]
+pub struct StoreError {
+    /// What was being done.
+    pub what: &'static str,
+    /// The file.
+    pub path: PathBuf,
+    /// The cause.
+    pub source: std::io::Error,
+}
+
+fn err<'a>(what: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -> StoreError + 'a {
+    move |source| StoreError {
+        what,
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// What reading a results file found.
+#[derive(Debug, Default)]
+pub struct Loaded {
+    /// Records in file order.
+    pub records: Vec<Record>,
+    /// Blank lines.
+    pub blank: usize,
+    /// Lines that are not a JSON object (torn or foreign), with their line numbers.
+    pub bad_lines: Vec<usize>,
+    /// The file does not end with a newline (an interrupted append).
+    pub torn_tail: bool,
+}
+
+impl Loaded {
+    /// A one-line warning about unreadable lines, if any.
+    pub fn warning(&self, path: &Path) -> Option<String> {
+        if self.bad_lines.is_empty() {
+            return None;
+        }
+        let shown: Vec<String> = self.bad_lines.iter().take(5).map(|n| n.to_string()).collect();
+        Some(format!(
+            "{}: {} unreadable line(s) ignored (line {}{}); the file is left as it is",
+            path.display(),
+            self.bad_lines.len(),
+            shown.join(", "),
+            if self.bad_lines.len() > 5 { ", ..." } else { "" }
+        ))
+    }
+}
+
+/// Parses results text: one JSON object a line; blank lines tolerated; other
+/// lines counted, never fatal.
+pub fn parse_results(text: &str) -> Loaded {
+    let mut out = Loaded {
+        torn_tail: !text.is_empty() && !text.ends_with('\n'),
+        ..Default::default()
+    };
+    for (n, line) in text.lines().enumerate() {
+        if line.trim().is_empty() {
+            out.blank += 1;
+            continue;
+        }
+        match serde_json::from_str::<Record>(line) {
+            Ok(r) => out.records.push(r),
+            Err(_) => out.bad_lines.push(n + 1),
+        }
+    }
+    out
+}
+
+/// Reads a results file; a missing file is empty.
+pub fn load_results(path: &Path) -> Result<Loaded, StoreError> {
+    match fs::read(path) {
+        Ok(bytes) => Ok(parse_results(&String::from_utf8_lossy(&bytes))),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Loaded::default()),
+        Err(e) => Err(err("cannot read results file", path)(e)),
+    }
+}
+
+/// Appends one record as a whole line in a single write, then fsyncs. If the
+/// file ends in a torn line, a newline is written first so the torn bytes
+/// stay as they were and the new record stands on its own line. Returns
+/// whether a torn tail was found.
+pub fn append_record(path: &Path, record: &Record) -> Result<bool, StoreError> {
+    let mut f = OpenOptions::new()
+        .create(true)
+        .read(true)
+        .append(true)
+        .open(path)
+        .map_err(err("cannot open results file", path))?;
+    let len = f
+        .metadata()
+        .map_err(err("cannot stat results file", path))?
+        .len();
+    let mut torn = false;
+    if len > 0 {
+        let mut last = [0u8; 1];
+        f.seek(SeekFrom::Start(len - 1))
+            .and_then(|_| f.read_exact(&mut last))
+            .map_err(err("cannot read results file", path))?;
+        torn = last[0] != b'\n';
+    }
+    let mut line = record.to_line();
+    if torn {
+        line.insert(0, '\n');
+    }
+    f.write_all(line.as_bytes())
+        .and_then(|_| f.sync_data())
+        .map_err(err("cannot append to results file", path))?;
+    Ok(torn)
+}
+
+/// Replaces `path` atomically: a temp file in the same directory, fsync,
+/// rename, then fsync of the directory.
+pub fn write_atomic(path: &Path, contents: &[u8]) -> Result<(), StoreError> {
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let mut tmp = tempfile::Builder::new()
+        .prefix(&format!(
+            ".{}.",
+            path.file_name().and_then(|n| n.to_str()).unwrap_or("tmp")
+        ))
+        .suffix(".tmp")
+        .tempfile_in(&dir)
+        .map_err(err("cannot create a temp file beside", path))?;
+    tmp.write_all(contents)
+        .and_then(|_| tmp.as_file().sync_all())
+        .map_err(err("cannot write", path))?;
+    tmp.persist(path)
+        .map_err(|e| err("cannot replace", path)(e.error))?;
+    if let Ok(d) = File::open(&dir) {
+        let _ = d.sync_all();
+    }
+    Ok(())
+}
+
+/// Pretty JSON with sorted keys and no trailing newline, as `json.dump(...,
+/// indent=2, sort_keys=True)` writes it.
+pub fn pretty_json(v: &impl serde::Serialize) -> Vec<u8> {
+    // serde_json's Map is a BTreeMap here, so going through Value sorts keys.
+    let v = serde_json::to_value(v).expect("serializable");
+    serde_json::to_vec_pretty(&v).expect("serializable")
+}
+
+/// Writes `best_params.json` atomically.
+pub fn write_best(path: &Path, params: &Params) -> Result<(), StoreError> {
+    write_atomic(path, &pretty_json(params))
+}
+
+/// Reads `best_params.json`: `Ok(None)` when missing or empty.
+pub fn read_best(path: &Path) -> Result<Option<Params>, String> {
+    let text = match fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(format!("cannot read {}: {e}", path.display())),
+    };
+    if text.trim().is_empty() {
+        return Ok(None);
+    }
+    let v: serde_json::Map<String, serde_json::Value> = serde_json::from_str(&text)
+        .map_err(|e| format!("{} is not a JSON object of parameters: {e}", path.display()))?;
+    let mut p = Params::new();
+    for (k, v) in v {
+        let s = super::search::scalar_to_string(&v).ok_or_else(|| {
+            format!("{}: value of \"{k}\" is not a string or number", path.display())
+        })?;
+        p.insert(k, s);
+    }
+    Ok(if p.is_empty() { None } else { Some(p) })
+}
+
+/// The highest trial number among `trial_NNNNN.log` files in `dir` and the
+/// records' indices, so numbering continues after it.
+pub fn highest_trial_index(dir: &Path, records: &[Record]) -> u32 {
+    let from_logs = fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| e.file_name().to_str().and_then(log_index))
+        .max()
+        .unwrap_or(0);
+    let from_records = records.iter().filter_map(Record::index).max().unwrap_or(0);
+    from_logs.max(from_records)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tolerant_parse_counts_bad_lines() {
+        let l = parse_results("{\"status\": \"ok\"}\n\n  \nnot json\n{\"status\": \"fa");
+        assert_eq!(l.records.len(), 1);
+        assert_eq!(l.blank, 2);
+        assert_eq!(l.bad_lines, vec![4, 5]);
+        assert!(l.torn_tail);
+        assert!(l.warning(Path::new("r.jsonl")).unwrap().contains("2 unreadable"));
+    }
+
+    #[test]
+    fn append_after_torn_line_keeps_the_torn_bytes() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("r.jsonl");
+        fs::write(&p, "{\"status\": \"ok\"}\n{\"status\": \"pa").unwrap();
+        let rec = Record { status: "ok".into(), trial_key: "K=1".into(), ..Default::default() };
+        assert!(append_record(&p, &rec).unwrap());
+        assert!(!append_record(&p, &rec).unwrap());
+        let text = fs::read_to_string(&p).unwrap();
+        assert!(text.starts_with("{\"status\": \"ok\"}\n{\"status\": \"pa\n{\"ts\""), "{text}");
+        let l = parse_results(&text);
+        assert_eq!(l.records.len(), 3);
+        assert_eq!(l.bad_lines, vec![2]);
+    }
+
+    #[test]
+    fn atomic_write_and_best_round_trip() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("best_params.json");
+        assert_eq!(read_best(&p).unwrap(), None);
+        let mut params = Params::new();
+        params.insert("B".into(), "2".into());
+        params.insert("A".into(), "1".into());
+        write_best(&p, &params).unwrap();
+        assert_eq!(fs::read_to_string(&p).unwrap(), "{\n  \"A\": \"1\",\n  \"B\": \"2\"\n}");
+        assert_eq!(read_best(&p).unwrap(), Some(params));
+        fs::write(&p, "").unwrap();
+        assert_eq!(read_best(&p).unwrap(), None);
+        fs::write(&p, "[").unwrap();
+        assert!(read_best(&p).unwrap_err().contains("best_params.json"));
+        // No temp files left behind.
+        assert_eq!(fs::read_dir(d.path()).unwrap().count(), 1);
+    }
+
+    #[test]
+    fn fixture_is_read_whole() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/auto_tune_py");
+        let l = load_results(&dir.join("tune_results.jsonl")).unwrap();
+        assert_eq!(l.records.len(), 18);
+        assert!(l.bad_lines.is_empty());
+        assert_eq!(highest_trial_index(&dir.join("tune_server_logs"), &l.records), 25);
+    }
+}

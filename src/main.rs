@@ -1,0 +1,58 @@
+//! autotune: tunes an LLM inference service for the highest throughput that
+//! meets an accuracy bar. This file dispatches to the modes.
+
+mod cli;
+mod demo;
+mod engine;
+mod headless;
+mod run;
+mod selftest;
+mod sim;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use cli::{Cli, Cmd};
+
+fn usage_error(msg: &str) -> i32 {
+    eprintln!("autotune: error: {msg}");
+    2
+}
+
+fn tune(args: &cli::TuneArgs) -> i32 {
+    let cfg = match cli::to_config(args) {
+        Ok(c) => c,
+        Err(m) => return usage_error(&m),
+    };
+    if args.selftest {
+        return selftest::run(&cfg, args);
+    }
+    if args.dry_run {
+        let plan = cfg.space.plan(&cfg.base);
+        println!("[dry_run] trials~={}", plan.len());
+        for (_, _, key) in plan.iter().take(50) {
+            println!("{key}");
+        }
+        return 0;
+    }
+    run::tune(cfg, run::want_headless(args.headless))
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let code = match &cli.cmd {
+        None => tune(&cli.tune),
+        Some(Cmd::Demo(a)) => match demo::prepare(a) {
+            Ok((dir, args)) => {
+                println!("autotune demo: simulated service in {}", dir.display());
+                tune(&args)
+            }
+            Err(m) => usage_error(&m),
+        },
+        Some(Cmd::SimServe) => sim::serve(),
+        Some(Cmd::SimWorker) => sim::worker(),
+        Some(Cmd::SimEval) => sim::eval(),
+    };
+    ExitCode::from(code.clamp(0, 255) as u8)
+}

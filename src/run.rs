@@ -1,0 +1,86 @@
+//! Wiring of a tuning run: the engine task, its consumers (front end, status
+//! file writer), and signals turned into engine commands.
+
+use std::io::IsTerminal;
+
+use tokio::signal::unix::{SignalKind, signal};
+use tokio::sync::mpsc;
+
+use crate::engine::config::Config;
+use crate::engine::event::{Command, Outcome};
+use crate::engine::process::become_subreaper;
+use crate::engine::status_file::StatusWriter;
+use crate::engine::tuner::{self, EventSink};
+use crate::headless::LineLog;
+
+/// Exit status for an outcome: 0 done or aborted, 128 + signal, 1 error.
+pub fn exit_status(o: &Outcome) -> i32 {
+    match o {
+        Outcome::Done | Outcome::Aborted => 0,
+        Outcome::Interrupted(s) => 128 + s,
+        Outcome::Error(_) => 1,
+    }
+}
+
+/// Whether to run headless: asked for, or stdout is not a terminal.
+pub fn want_headless(flag: bool) -> bool {
+    flag || !std::io::stdout().is_terminal()
+}
+
+/// Runs a whole tuning run and returns the process exit status.
+pub fn tune(cfg: Config, headless: bool) -> i32 {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    rt.block_on(tune_async(cfg, headless))
+}
+
+async fn tune_async(cfg: Config, headless: bool) -> i32 {
+    become_subreaper();
+    if !headless {
+        eprintln!("autotune: the live screen is not built yet; running headless");
+    }
+    let mut sink = EventSink::new();
+    let status = tokio::spawn(StatusWriter::new(cfg.status_file.clone()).run(sink.subscribe()));
+    let lines = tokio::spawn(LineLog::default().run(sink.subscribe()));
+    let (tx, rx) = mpsc::unbounded_channel();
+    forward_signals(tx);
+    let outcome = tuner::run(cfg, sink, rx).await;
+    let _ = status.await;
+    let _ = lines.await;
+    if let Outcome::Error(m) = &outcome {
+        eprintln!("autotune: {m}");
+    }
+    exit_status(&outcome)
+}
+
+/// SIGINT, SIGTERM and SIGHUP end the run; SIGUSR1 skips the running trial;
+/// SIGUSR2 pauses after the current trial or resumes; SIGQUIT (Ctrl-\\)
+/// aborts (exit 0, status `aborted`).
+fn forward_signals(tx: mpsc::UnboundedSender<Command>) {
+    let table = [
+        (SignalKind::interrupt(), Command::Interrupt(2)),
+        (SignalKind::terminate(), Command::Interrupt(15)),
+        (SignalKind::hangup(), Command::Interrupt(1)),
+        (SignalKind::user_defined1(), Command::Skip),
+        (SignalKind::user_defined2(), Command::TogglePause),
+        (SignalKind::quit(), Command::Abort),
+    ];
+    for (kind, cmd) in table {
+        let tx = tx.clone();
+        match signal(kind) {
+            Ok(mut s) => {
+                tokio::spawn(async move {
+                    while s.recv().await.is_some() {
+                        if tx.send(cmd).is_err() {
+                            return;
+                        }
+                    }
+                });
+            }
+            Err(e) => eprintln!("autotune: cannot listen for a signal: {e}"),
+        }
+    }
+}
