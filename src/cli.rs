@@ -16,7 +16,13 @@ use crate::engine::store::read_best;
 /// Tune an LLM inference service for the highest throughput that meets an
 /// accuracy bar.
 #[derive(Debug, Parser)]
-#[command(name = "autotune", version, about, args_conflicts_with_subcommands = true)]
+#[command(
+    name = "autotune",
+    version,
+    about,
+    args_conflicts_with_subcommands = true,
+    args_override_self = true
+)]
 pub struct Cli {
     /// A mode other than tuning.
     #[command(subcommand)]
@@ -73,7 +79,11 @@ pub struct TuneArgs {
     #[arg(long = "eval_runs", alias = "eval-runs", default_value_t = 5)]
     pub eval_runs: u32,
     /// Seconds the service may take to answer.
-    #[arg(long = "startup_timeout", alias = "startup-timeout", default_value_t = 240.0)]
+    #[arg(
+        long = "startup_timeout",
+        alias = "startup-timeout",
+        default_value_t = 240.0
+    )]
     pub startup_timeout: f64,
     /// Seconds one eval run may take.
     #[arg(long = "eval_timeout", alias = "eval-timeout", default_value_t = 420.0)]
@@ -83,7 +93,11 @@ pub struct TuneArgs {
     #[arg(long, default_value_t = 0.0)]
     pub cooldown: f64,
     /// Minimum mean accuracy of a winning trial.
-    #[arg(long = "accuracy_threshold", alias = "accuracy-threshold", default_value_t = 0.88)]
+    #[arg(
+        long = "accuracy_threshold",
+        alias = "accuracy-threshold",
+        default_value_t = 0.88
+    )]
     pub accuracy_threshold: f64,
     /// Results file (JSONL), relative to the repo.
     #[arg(long, default_value = "tune_results.jsonl")]
@@ -92,49 +106,103 @@ pub struct TuneArgs {
     #[arg(long, default_value = "best_params.json")]
     pub best: PathBuf,
     /// Directory of per-trial service logs, relative to the repo.
-    #[arg(long = "server_log_dir", alias = "server-log-dir", default_value = "tune_server_logs")]
+    #[arg(
+        long = "server_log_dir",
+        alias = "server-log-dir",
+        default_value = "tune_server_logs"
+    )]
     pub server_log_dir: PathBuf,
     /// Status file, relative to the repo.
-    #[arg(long = "status_file", alias = "status-file", default_value = "tune_status.json")]
+    #[arg(
+        long = "status_file",
+        alias = "status-file",
+        default_value = "tune_status.json"
+    )]
     pub status_file: PathBuf,
     /// Send a heartbeat every N trials run.
-    #[arg(long = "heartbeat_trials", alias = "heartbeat-trials", default_value_t = 10)]
+    #[arg(
+        long = "heartbeat_trials",
+        alias = "heartbeat-trials",
+        default_value_t = 10
+    )]
     pub heartbeat_trials: u32,
     /// Send a heartbeat every S seconds (0: off).
-    #[arg(long = "heartbeat_interval_s", alias = "heartbeat-interval-s", env = "TUNE_HEARTBEAT_INTERVAL_S", default_value_t = 0.0)]
+    #[arg(
+        long = "heartbeat_interval_s",
+        alias = "heartbeat-interval-s",
+        env = "TUNE_HEARTBEAT_INTERVAL_S",
+        default_value_t = 0.0
+    )]
     pub heartbeat_interval_s: f64,
     /// JSON object of extra candidates: name to list of values (or one value).
-    #[arg(long = "search_space_file", alias = "search-space-file", env = "TUNE_SEARCH_SPACE_FILE")]
+    #[arg(
+        long = "search_space_file",
+        alias = "search-space-file",
+        env = "TUNE_SEARCH_SPACE_FILE"
+    )]
     pub search_space_file: Option<PathBuf>,
     /// Search only what --search_space_file lists, in its key order.
     #[arg(long = "no_builtin_space", alias = "no-builtin-space")]
     pub no_builtin_space: bool,
     /// Waits for a busy port before the trial fails.
-    #[arg(long = "port_busy_retries", alias = "port-busy-retries", env = "TUNE_PORT_BUSY_RETRIES", default_value_t = 3)]
+    #[arg(
+        long = "port_busy_retries",
+        alias = "port-busy-retries",
+        env = "TUNE_PORT_BUSY_RETRIES",
+        default_value_t = 3
+    )]
     pub port_busy_retries: u32,
     /// Seconds of one wait for a busy port.
-    #[arg(long = "port_busy_wait_s", alias = "port-busy-wait-s", env = "TUNE_PORT_BUSY_WAIT_S", default_value_t = 10.0)]
+    #[arg(
+        long = "port_busy_wait_s",
+        alias = "port-busy-wait-s",
+        env = "TUNE_PORT_BUSY_WAIT_S",
+        default_value_t = 10.0
+    )]
     pub port_busy_wait_s: f64,
     /// Stop `uvicorn serve:app` processes listening on the port.
-    #[arg(long = "port_busy_kill", alias = "port-busy-kill", env = "TUNE_PORT_BUSY_KILL")]
+    #[arg(
+        long = "port_busy_kill",
+        alias = "port-busy-kill",
+        env = "TUNE_PORT_BUSY_KILL"
+    )]
     pub port_busy_kill: bool,
     /// Notify after trials (see --notify_trial_done_every).
-    #[arg(long = "notify_trial_done", alias = "notify-trial-done", env = "TUNE_NOTIFY_TRIAL_DONE")]
+    #[arg(
+        long = "notify_trial_done",
+        alias = "notify-trial-done",
+        env = "TUNE_NOTIFY_TRIAL_DONE"
+    )]
     pub notify_trial_done: bool,
     /// With --notify_trial_done, notify every N trials.
-    #[arg(long = "notify_trial_done_every", alias = "notify-trial-done-every", env = "TUNE_NOTIFY_TRIAL_DONE_EVERY", default_value_t = 1)]
+    #[arg(
+        long = "notify_trial_done_every",
+        alias = "notify-trial-done-every",
+        env = "TUNE_NOTIFY_TRIAL_DONE_EVERY",
+        default_value_t = 1
+    )]
     pub notify_trial_done_every: u32,
     /// SMTP server for email notifications.
     #[arg(long = "smtp_host", alias = "smtp-host", env = "TUNE_SMTP_HOST")]
     pub smtp_host: Option<String>,
     /// SMTP port.
-    #[arg(long = "smtp_port", alias = "smtp-port", env = "TUNE_SMTP_PORT", default_value_t = 587)]
+    #[arg(
+        long = "smtp_port",
+        alias = "smtp-port",
+        env = "TUNE_SMTP_PORT",
+        default_value_t = 587
+    )]
     pub smtp_port: u16,
     /// SMTP user (login when set).
     #[arg(long = "smtp_user", alias = "smtp-user", env = "TUNE_SMTP_USER")]
     pub smtp_user: Option<String>,
     /// SMTP password.
-    #[arg(long = "smtp_pass", alias = "smtp-pass", env = "TUNE_SMTP_PASS", hide_env_values = true)]
+    #[arg(
+        long = "smtp_pass",
+        alias = "smtp-pass",
+        env = "TUNE_SMTP_PASS",
+        hide_env_values = true
+    )]
     pub smtp_pass: Option<String>,
     /// Sender address.
     #[arg(long = "smtp_from", alias = "smtp-from", env = "TUNE_SMTP_FROM")]
@@ -143,22 +211,46 @@ pub struct TuneArgs {
     #[arg(long = "smtp_to", alias = "smtp-to", env = "TUNE_SMTP_TO")]
     pub smtp_to: Option<String>,
     /// Plain SMTP without STARTTLS.
-    #[arg(long = "smtp_no_starttls", alias = "smtp-no-starttls", env = "TUNE_SMTP_NO_STARTTLS")]
+    #[arg(
+        long = "smtp_no_starttls",
+        alias = "smtp-no-starttls",
+        env = "TUNE_SMTP_NO_STARTTLS"
+    )]
     pub smtp_no_starttls: bool,
     /// Implicit TLS (SMTPS).
     #[arg(long = "smtp_ssl", alias = "smtp-ssl", env = "TUNE_SMTP_SSL")]
     pub smtp_ssl: bool,
     /// Notification kinds sent by email.
-    #[arg(long = "email_kinds", alias = "email-kinds", env = "TUNE_EMAIL_KINDS", default_value = "best,crashed,done")]
+    #[arg(
+        long = "email_kinds",
+        alias = "email-kinds",
+        env = "TUNE_EMAIL_KINDS",
+        default_value = "best,crashed,done"
+    )]
     pub email_kinds: String,
     /// Webhook URL (Feishu bot, generic endpoint...).
-    #[arg(long = "webhook_url", alias = "webhook-url", env = "TUNE_WEBHOOK_URL", hide_env_values = true)]
+    #[arg(
+        long = "webhook_url",
+        alias = "webhook-url",
+        env = "TUNE_WEBHOOK_URL",
+        hide_env_values = true
+    )]
     pub webhook_url: Option<String>,
     /// feishu | generic | dingtalk | wecom | slack.
-    #[arg(long = "webhook_kind", alias = "webhook-kind", env = "TUNE_WEBHOOK_KIND", default_value = "feishu")]
+    #[arg(
+        long = "webhook_kind",
+        alias = "webhook-kind",
+        env = "TUNE_WEBHOOK_KIND",
+        default_value = "feishu"
+    )]
     pub webhook_kind: String,
     /// Signing secret of a Feishu (or DingTalk) bot.
-    #[arg(long = "feishu_secret", alias = "feishu-secret", env = "TUNE_FEISHU_SECRET", hide_env_values = true)]
+    #[arg(
+        long = "feishu_secret",
+        alias = "feishu-secret",
+        env = "TUNE_FEISHU_SECRET",
+        hide_env_values = true
+    )]
     pub feishu_secret: Option<String>,
     /// Reuse results already recorded for a trial key (resume).
     #[arg(long = "skip_existing", alias = "skip-existing")]
@@ -176,7 +268,11 @@ pub struct TuneArgs {
     #[arg(long)]
     pub headless: bool,
     /// Command starting the service, run by bash in the repo.
-    #[arg(long = "server_cmd", alias = "server-cmd", default_value = "bash run_model.sh")]
+    #[arg(
+        long = "server_cmd",
+        alias = "server-cmd",
+        default_value = "bash run_model.sh"
+    )]
     pub server_cmd: String,
     /// Command running one eval, run by bash in the repo.
     #[arg(
@@ -207,7 +303,14 @@ pub struct TuneArgs {
 
 fn seconds(flag: &str, v: f64, allow_zero: bool) -> Result<Duration, String> {
     if !v.is_finite() || v < 0.0 || (!allow_zero && v == 0.0) {
-        return Err(format!("{flag}: expected a {} number of seconds, got {v}", if allow_zero { "non-negative" } else { "positive" }));
+        return Err(format!(
+            "{flag}: expected a {} number of seconds, got {v}",
+            if allow_zero {
+                "non-negative"
+            } else {
+                "positive"
+            }
+        ));
     }
     Ok(Duration::from_secs_f64(v))
 }
@@ -218,28 +321,44 @@ fn check_script(flag: &str, cmd: &str, repo: &Path) -> Result<(), String> {
     let words: Vec<&str> = cmd.split_whitespace().collect();
     let script = match words.as_slice() {
         [] => return Err(format!("{flag} is empty")),
-        [interp, s, ..] if matches!(*interp, "bash" | "sh" | "python" | "python3") && !s.starts_with('-') => Some(*s),
+        [interp, s, ..]
+            if matches!(*interp, "bash" | "sh" | "python" | "python3") && !s.starts_with('-') =>
+        {
+            Some(*s)
+        }
         [s, ..] if s.starts_with("./") => Some(*s),
         _ => None,
     };
     if let Some(s) = script
         && !repo.join(s).exists()
     {
-        return Err(format!("{flag}: {} not found in {} (set --repo or {flag})", s, repo.display()));
+        return Err(format!(
+            "{flag}: {} not found in {} (set --repo or {flag})",
+            s,
+            repo.display()
+        ));
     }
     Ok(())
 }
 
 /// Builds the search space the flags ask for.
 pub fn search_space(a: &TuneArgs, repo: &Path) -> Result<SearchSpace, String> {
-    let file = a.search_space_file.as_ref().map(|f| if f.is_absolute() { f.clone() } else { repo.join(f) });
+    let file = a.search_space_file.as_ref().map(|f| {
+        if f.is_absolute() {
+            f.clone()
+        } else {
+            repo.join(f)
+        }
+    });
     let file = match (&file, &a.search_space_file) {
         // A relative path is looked up in the current directory first, then in the repo.
         (Some(f), Some(orig)) if !f.exists() && orig.exists() => Some(orig.clone()),
         _ => file,
     };
     let extra = match &file {
-        Some(f) => Some(SearchSpace::from_file(f).map_err(|e| format!("--search_space_file: {e}"))?),
+        Some(f) => {
+            Some(SearchSpace::from_file(f).map_err(|e| format!("--search_space_file: {e}"))?)
+        }
         None => None,
     };
     if a.no_builtin_space {
@@ -254,7 +373,8 @@ pub fn search_space(a: &TuneArgs, repo: &Path) -> Result<SearchSpace, String> {
 
 /// Validates the flags into an engine configuration.
 pub fn to_config(a: &TuneArgs) -> Result<Config, String> {
-    let repo = std::path::absolute(&a.repo).map_err(|e| format!("--repo {}: {e}", a.repo.display()))?;
+    let repo =
+        std::path::absolute(&a.repo).map_err(|e| format!("--repo {}: {e}", a.repo.display()))?;
     if !repo.is_dir() {
         return Err(format!("--repo {}: not a directory", a.repo.display()));
     }
@@ -268,9 +388,18 @@ pub fn to_config(a: &TuneArgs) -> Result<Config, String> {
         return Err("--port: must be between 1 and 65535".into());
     }
     if !a.health_path.starts_with('/') {
-        return Err(format!("--health_path: must start with '/', got {:?}", a.health_path));
+        return Err(format!(
+            "--health_path: must start with '/', got {:?}",
+            a.health_path
+        ));
     }
-    let at = |p: &PathBuf| if p.is_absolute() { p.clone() } else { repo.join(p) };
+    let at = |p: &PathBuf| {
+        if p.is_absolute() {
+            p.clone()
+        } else {
+            repo.join(p)
+        }
+    };
     let results = at(&a.results);
     if results.is_dir() {
         return Err(format!("--results {}: is a directory", results.display()));
@@ -278,7 +407,9 @@ pub fn to_config(a: &TuneArgs) -> Result<Config, String> {
     check_script("--server_cmd", &a.server_cmd, &repo)?;
     check_script("--eval_cmd", &a.eval_cmd, &repo)?;
     let best = at(&a.best);
-    let base = read_best(&best).map_err(|e| format!("--best: {e}"))?.unwrap_or_else(default_params);
+    let base = read_best(&best)
+        .map_err(|e| format!("--best: {e}"))?
+        .unwrap_or_else(default_params);
     let status_file = at(&a.status_file);
     let service_state_file = status_file.with_file_name(".autotune_service.json");
     let space = search_space(a, &repo)?;

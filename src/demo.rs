@@ -12,7 +12,9 @@ eval_local.py's summary. Run `autotune demo --dir <this dir>` again to resume,\n
 or `autotune --repo <this dir> --eval_cmd 'bash eval_local.sh' ...` yourself.\n";
 
 fn free_port() -> std::io::Result<u16> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
 }
 
 /// Writes the demo repo and returns the tuning flags for it.
@@ -28,7 +30,8 @@ pub fn prepare(a: &DemoArgs) -> Result<(PathBuf, TuneArgs), String> {
             .map_err(|e| format!("cannot create a temporary directory: {e}"))?
             .keep(),
     };
-    let exe = std::env::current_exe().map_err(|e| format!("cannot find the autotune binary: {e}"))?;
+    let exe =
+        std::env::current_exe().map_err(|e| format!("cannot find the autotune binary: {e}"))?;
     let exe = exe.display().to_string().replace('\'', "'\\''");
     let files = [
         (
@@ -41,12 +44,15 @@ pub fn prepare(a: &DemoArgs) -> Result<(PathBuf, TuneArgs), String> {
         ),
         (
             "eval_local.sh",
-            format!("#!/usr/bin/env bash\n# Simulated eval for the autotune demo.\nexec '{exe}' sim-eval\n"),
+            format!(
+                "#!/usr/bin/env bash\n# Simulated eval for the autotune demo.\nexec '{exe}' sim-eval\n"
+            ),
         ),
         ("README.txt", README.to_string()),
     ];
     for (name, text) in files {
-        std::fs::write(dir.join(name), text).map_err(|e| format!("cannot write {}: {e}", dir.join(name).display()))?;
+        std::fs::write(dir.join(name), text)
+            .map_err(|e| format!("cannot write {}: {e}", dir.join(name).display()))?;
     }
     let port = match a.port {
         Some(p) => p,

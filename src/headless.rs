@@ -10,12 +10,18 @@ use crate::engine::record::Record;
 
 /// Formats a figure or a dash.
 fn fig(v: Option<f64>, prec: usize) -> String {
-    v.map(|x| format!("{x:.prec$}")).unwrap_or_else(|| "-".into())
+    v.map(|x| format!("{x:.prec$}"))
+        .unwrap_or_else(|| "-".into())
 }
 
 /// One-line result of a record: status and figures.
 pub fn result_text(r: &Record) -> String {
-    let runs = r.eval.as_ref().and_then(|s| s.eval_runs.as_ref()).map(|v| v.len()).unwrap_or(0);
+    let runs = r
+        .eval
+        .as_ref()
+        .and_then(|s| s.eval_runs.as_ref())
+        .map(|v| v.len())
+        .unwrap_or(0);
     match &r.eval {
         Some(s) if runs > 0 => format!(
             "{:<8} acc {} tps {} answer {} time {}s ({}/{} runs ok, {}s)",
@@ -60,7 +66,15 @@ impl LineLog {
     /// The line for an event, if it deserves one.
     pub fn line(&mut self, e: &Event) -> Option<String> {
         let body = match e {
-            Event::RunStarted { repo, results, total_estimate, existing_records, threshold, best_seen_tps, .. } => {
+            Event::RunStarted {
+                repo,
+                results,
+                total_estimate,
+                existing_records,
+                threshold,
+                best_seen_tps,
+                ..
+            } => {
                 self.total = *total_estimate;
                 format!(
                     "tuning {} : {} trials planned, {} records in {}, accuracy threshold {}, best so far {}",
@@ -69,16 +83,39 @@ impl LineLog {
                     existing_records,
                     results.display(),
                     threshold,
-                    best_seen_tps.map(|t| format!("{t:.1} tok/s")).unwrap_or_else(|| "none".into())
+                    best_seen_tps
+                        .map(|t| format!("{t:.1} tok/s"))
+                        .unwrap_or_else(|| "none".into())
                 )
             }
-            Event::GroupStarted { param, values, group, groups } => {
+            Event::GroupStarted {
+                param,
+                values,
+                group,
+                groups,
+            } => {
                 format!("== group {group}/{groups} {param}: {}", values.join(" "))
             }
-            Event::TrialReused { ordinal, param, value, record } => {
-                format!("{} {param}={value} reused: {}", self.tag(*ordinal), result_text(record))
+            Event::TrialReused {
+                ordinal,
+                param,
+                value,
+                record,
+            } => {
+                format!(
+                    "{} {param}={value} reused: {}",
+                    self.tag(*ordinal),
+                    result_text(record)
+                )
             }
-            Event::TrialStarted { ordinal, index, param, value, base_value, .. } => {
+            Event::TrialStarted {
+                ordinal,
+                index,
+                param,
+                value,
+                base_value,
+                ..
+            } => {
                 self.current = format!("{} {param}={value}", self.tag(*ordinal));
                 let was = match base_value {
                     Some(b) if b != value => format!(", base {b}"),
@@ -86,15 +123,29 @@ impl LineLog {
                 };
                 format!("{} start (trial_{index:05}{was})", self.current)
             }
-            Event::Phase(TrialPhase::PortBusy { attempt, retries, wait_s }) => {
-                format!("{} port busy, waiting up to {wait_s}s ({attempt}/{retries})", self.current)
+            Event::Phase(TrialPhase::PortBusy {
+                attempt,
+                retries,
+                wait_s,
+            }) => {
+                format!(
+                    "{} port busy, waiting up to {wait_s}s ({attempt}/{retries})",
+                    self.current
+                )
             }
-            Event::Phase(TrialPhase::Ready { startup_s, .. }) => format!("{} ready after {startup_s:.1}s", self.current),
+            Event::Phase(TrialPhase::Ready { startup_s, .. }) => {
+                format!("{} ready after {startup_s:.1}s", self.current)
+            }
             Event::Phase(_) => return None,
             Event::EvalRunFinished(run) => {
                 let m = run.measured.clone().unwrap_or_default();
                 let what = if run.ok {
-                    format!("ok acc {} tps {} ({}s)", fig(m.accuracy, 4), fig(m.total_tps, 1), fig(m.elapsed_s, 1))
+                    format!(
+                        "ok acc {} tps {} ({}s)",
+                        fig(m.accuracy, 4),
+                        fig(m.total_tps, 1),
+                        fig(m.elapsed_s, 1)
+                    )
                 } else if run.timeout == Some(true) {
                     "timed out".to_string()
                 } else {
@@ -120,24 +171,34 @@ impl LineLog {
                 ),
                 None => format!("== {param}: no value met the threshold; base unchanged"),
             },
-            Event::NewBest { record, previous_tps } => format!(
+            Event::NewBest {
+                record,
+                previous_tps,
+            } => format!(
                 "** new best {} tok/s (was {}) with {}={}",
                 fig(record.avg_total_tps(), 1),
                 fig(*previous_tps, 1),
                 record.param_under_test.as_deref().unwrap_or("?"),
                 record.value_under_test().unwrap_or("?")
             ),
-            Event::Paused(true) => "paused: the run waits after the current trial (SIGUSR2 resumes)".into(),
+            Event::Paused(true) => {
+                "paused: the run waits after the current trial (SIGUSR2 resumes)".into()
+            }
             Event::Paused(false) => "resumed".into(),
             Event::Warning(w) => format!("warning: {w}"),
             Event::RunFinished { outcome, .. } => match outcome {
                 Outcome::Done => "done: every group explored".into(),
                 Outcome::Aborted => "aborted".into(),
-                Outcome::Interrupted(s) => format!("interrupted by signal {s}; the service was stopped"),
+                Outcome::Interrupted(s) => {
+                    format!("interrupted by signal {s}; the service was stopped")
+                }
                 Outcome::Error(m) => format!("error: {m}"),
             },
         };
-        Some(format!("{} {body}", chrono::Local::now().format("%H:%M:%S")))
+        Some(format!(
+            "{} {body}",
+            chrono::Local::now().format("%H:%M:%S")
+        ))
     }
 
     /// Prints lines until the engine is done.

@@ -29,7 +29,10 @@ pub fn run(cfg: &Config, _args: &TuneArgs) -> i32 {
     let f = cfg.patterns.parse(SAMPLE);
     check(
         "parse sample summary",
-        f.accuracy == Some(0.8815) && f.answer_tps == Some(4857.52) && f.total_tps == Some(5940.43) && f.total_time_s == Some(1.76),
+        f.accuracy == Some(0.8815)
+            && f.answer_tps == Some(4857.52)
+            && f.total_tps == Some(5940.43)
+            && f.total_time_s == Some(1.76),
         &mut failures,
     );
     let run = EvalRun {
@@ -60,7 +63,11 @@ pub fn run(cfg: &Config, _args: &TuneArgs) -> i32 {
         let l = load_results(&p).ok()?;
         Some(l.records.len() == 1 && l.records[0].trial_key == "selftest" && l.records[0] == rec)
     });
-    check("write and re-read a record", round_trip == Some(true), &mut failures);
+    check(
+        "write and re-read a record",
+        round_trip == Some(true),
+        &mut failures,
+    );
     let mut slow = rec.clone();
     if let Some(s) = slow.eval.as_mut() {
         s.avg_total_tps = Some(100.0);
@@ -72,7 +79,11 @@ pub fn run(cfg: &Config, _args: &TuneArgs) -> i32 {
     }
     let group = vec![Arc::new(slow), Arc::new(rec.clone()), Arc::new(inaccurate)];
     let best = pick_best(&group, 0.88);
-    check("best choice", best.is_some_and(|b| b.avg_total_tps() == Some(5940.43)), &mut failures);
+    check(
+        "best choice",
+        best.is_some_and(|b| b.avg_total_tps() == Some(5940.43)),
+        &mut failures,
+    );
     if failures.is_empty() {
         println!("[selftest] OK");
         0

@@ -14,7 +14,10 @@ use std::io::Write;
 use std::time::{Duration, Instant};
 
 fn env_f64(name: &str, default: f64) -> f64 {
-    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
 }
 
 fn param(name: &str) -> String {
@@ -111,11 +114,16 @@ pub fn serve() -> i32 {
     };
     let pid = std::process::id();
     let pgid = nix::unistd::getpgrp();
-    log(&format!("[sim] vLLM-like service starting on port {port} pid={pid} pgid={pgid}"));
+    log(&format!(
+        "[sim] vLLM-like service starting on port {port} pid={pid} pgid={pgid}"
+    ));
     let mut vars: BTreeMap<String, String> = BTreeMap::new();
     for (k, v) in std::env::vars() {
-        if k.chars().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_')
-            && crate::engine::search::DEFAULT_PARAMS.iter().any(|(n, _)| *n == k)
+        if k.chars()
+            .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_')
+            && crate::engine::search::DEFAULT_PARAMS
+                .iter()
+                .any(|(n, _)| *n == k)
         {
             vars.insert(k, v);
         }
@@ -125,7 +133,10 @@ pub fn serve() -> i32 {
     }
     if std::env::var("SIM_IGNORE_TERM").as_deref() == Ok("1") {
         unsafe {
-            let _ = nix::sys::signal::signal(nix::sys::signal::Signal::SIGTERM, nix::sys::signal::SigHandler::SigIgn);
+            let _ = nix::sys::signal::signal(
+                nix::sys::signal::Signal::SIGTERM,
+                nix::sys::signal::SigHandler::SigIgn,
+            );
         }
         log("[sim] ignoring SIGTERM");
     }
@@ -142,7 +153,9 @@ pub fn serve() -> i32 {
         use std::os::unix::process::CommandExt;
         unsafe {
             c.pre_exec(|| {
-                nix::unistd::setsid().map(|_| ()).map_err(std::io::Error::from)
+                nix::unistd::setsid()
+                    .map(|_| ())
+                    .map_err(std::io::Error::from)
             });
         }
         if let Ok(h) = c.spawn() {
@@ -156,7 +169,9 @@ pub fn serve() -> i32 {
     log("[sim] loading model weights...");
     if param("GPU_MEMORY_UTILIZATION") == "0.99" {
         std::thread::sleep(startup / 3);
-        log("[sim] torch.OutOfMemoryError: CUDA out of memory. Tried to allocate 1.20 GiB (GPU 0; 23.6 GiB total)");
+        log(
+            "[sim] torch.OutOfMemoryError: CUDA out of memory. Tried to allocate 1.20 GiB (GPU 0; 23.6 GiB total)",
+        );
         return 1;
     }
     if param("VLLM_MAX_NUM_SEQS") == "1536" {
@@ -173,7 +188,9 @@ pub fn serve() -> i32 {
             return 1;
         }
     };
-    log(&format!("INFO:     Uvicorn running on http://127.0.0.1:{port} (Press CTRL+C to quit)"));
+    log(&format!(
+        "INFO:     Uvicorn running on http://127.0.0.1:{port} (Press CTRL+C to quit)"
+    ));
     let (acc, factor) = model(&|n: &str| param(n));
     for req in server.incoming_requests() {
         let path = req.url().to_string();
@@ -182,14 +199,25 @@ pub fn serve() -> i32 {
             "/score" => {
                 let a = acc + gauss() * 0.0015;
                 let tps = 5000.0 * factor * (1.0 + gauss() * 0.008);
-                (200, format!("{{\"accuracy\": {a:.4}, \"total_tps\": {tps:.2}}}"))
+                (
+                    200,
+                    format!("{{\"accuracy\": {a:.4}, \"total_tps\": {tps:.2}}}"),
+                )
             }
             _ => (404, "{\"detail\": \"Not Found\"}".to_string()),
         };
-        log(&format!("[serve] \"{} {} HTTP/1.1\" {code} -", req.method(), path));
+        log(&format!(
+            "[serve] \"{} {} HTTP/1.1\" {code} -",
+            req.method(),
+            path
+        ));
         let resp = tiny_http::Response::from_string(body)
             .with_status_code(code)
-            .with_header("Content-Type: application/json".parse::<tiny_http::Header>().expect("static header"));
+            .with_header(
+                "Content-Type: application/json"
+                    .parse::<tiny_http::Header>()
+                    .expect("static header"),
+            );
         let _ = req.respond(resp);
     }
     0
@@ -218,10 +246,21 @@ pub fn eval() -> i32 {
         }
     };
     let t0 = Instant::now();
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
     let body = rt.block_on(async {
-        let c = reqwest::Client::builder().no_proxy().timeout(Duration::from_secs(10)).build().ok()?;
-        let r = c.get(format!("http://127.0.0.1:{port}/score")).send().await.ok()?;
+        let c = reqwest::Client::builder()
+            .no_proxy()
+            .timeout(Duration::from_secs(10))
+            .build()
+            .ok()?;
+        let r = c
+            .get(format!("http://127.0.0.1:{port}/score"))
+            .send()
+            .await
+            .ok()?;
         r.json::<serde_json::Value>().await.ok()
     });
     let Some(body) = body else {
@@ -238,11 +277,16 @@ pub fn eval() -> i32 {
     let (prompt, answer) = (1907.0, 8554.0);
     let total_time = (prompt + answer) / total_tps.max(1.0);
     let answer_tps = answer / total_time;
-    println!("[sim-eval] 92 questions against http://127.0.0.1:{port} in {:.2}s", t0.elapsed().as_secs_f64());
+    println!(
+        "[sim-eval] 92 questions against http://127.0.0.1:{port} in {:.2}s",
+        t0.elapsed().as_secs_f64()
+    );
     println!("===== Summary [bonus] =====");
     println!("Questions: 92, OK: 92, Total time: {total_time:.2}s");
     println!("Accuracy (RougeL-F1 mean, RAW): {acc:.4}");
     println!("Tokens (prompt/answer RAW): {prompt:.0} / {answer:.0}");
-    println!("Throughput RAW: answer_tokens/s={answer_tps:.2}, (prompt+answer)_tokens/s={total_tps:.2}");
+    println!(
+        "Throughput RAW: answer_tokens/s={answer_tps:.2}, (prompt+answer)_tokens/s={total_tps:.2}"
+    );
     0
 }

@@ -51,7 +51,9 @@ impl Default for Patterns {
 pub fn compile_pattern(flag: &str, src: &str) -> Result<Regex, String> {
     let re = Regex::new(src).map_err(|e| format!("{flag}: invalid regular expression: {e}"))?;
     if re.captures_len() < 2 {
-        return Err(format!("{flag}: the pattern needs a capture group around the number, e.g. 'acc=([0-9.]+)'"));
+        return Err(format!(
+            "{flag}: the pattern needs a capture group around the number, e.g. 'acc=([0-9.]+)'"
+        ));
     }
     Ok(re)
 }
@@ -111,20 +113,21 @@ pub struct EvalSpec<'a> {
 /// guard.
 pub async fn run_once(i: u32, spec: &EvalSpec<'_>) -> (EvalRun, String) {
     let started = Instant::now();
-    let mut child = match spawn_in_group(spec.cmd, spec.cwd, spec.env, Stdio::piped(), Stdio::piped()) {
-        Ok(c) => c,
-        Err(e) => {
-            return (
-                EvalRun {
-                    i,
-                    ok: false,
-                    error: Some(format!("cannot start eval command: {e}")),
-                    ..Default::default()
-                },
-                String::new(),
-            );
-        }
-    };
+    let mut child =
+        match spawn_in_group(spec.cmd, spec.cwd, spec.env, Stdio::piped(), Stdio::piped()) {
+            Ok(c) => c,
+            Err(e) => {
+                return (
+                    EvalRun {
+                        i,
+                        ok: false,
+                        error: Some(format!("cannot start eval command: {e}")),
+                        ..Default::default()
+                    },
+                    String::new(),
+                );
+            }
+        };
     let pgid = child.id().map(|p| p as i32).unwrap_or(0);
     let guard = GroupGuard(pgid);
     let mut out = child.stdout.take().expect("piped");
@@ -213,7 +216,10 @@ impl Drop for GroupGuard {
     }
 }
 
-async fn read_capped<R: tokio::io::AsyncRead + Unpin>(r: &mut R, buf: &mut Vec<u8>) -> std::io::Result<()> {
+async fn read_capped<R: tokio::io::AsyncRead + Unpin>(
+    r: &mut R,
+    buf: &mut Vec<u8>,
+) -> std::io::Result<()> {
     let mut chunk = [0u8; 16384];
     loop {
         let n = r.read(&mut chunk).await?;
@@ -236,16 +242,38 @@ mod tests {
     #[test]
     fn parses_the_sample_summary() {
         let f = Patterns::default().parse(SAMPLE);
-        assert_eq!(f, Figures { accuracy: Some(0.8815), answer_tps: Some(4857.52), total_tps: Some(5940.43), total_time_s: Some(1.76) });
-        assert_eq!(Patterns::default().parse("nothing here"), Figures::default());
+        assert_eq!(
+            f,
+            Figures {
+                accuracy: Some(0.8815),
+                answer_tps: Some(4857.52),
+                total_tps: Some(5940.43),
+                total_time_s: Some(1.76)
+            }
+        );
+        assert_eq!(
+            Patterns::default().parse("nothing here"),
+            Figures::default()
+        );
     }
 
     #[test]
     fn custom_pattern_needs_a_group() {
-        assert!(compile_pattern("--acc_regex", "acc=[0-9.]+").unwrap_err().contains("capture group"));
-        assert!(compile_pattern("--acc_regex", "acc=(").unwrap_err().contains("--acc_regex"));
+        assert!(
+            compile_pattern("--acc_regex", "acc=[0-9.]+")
+                .unwrap_err()
+                .contains("capture group")
+        );
+        assert!(
+            compile_pattern("--acc_regex", "acc=(")
+                .unwrap_err()
+                .contains("--acc_regex")
+        );
         let re = compile_pattern("--acc_regex", r"acc=([0-9.]+)").unwrap();
-        let p = Patterns { accuracy: re, ..Default::default() };
+        let p = Patterns {
+            accuracy: re,
+            ..Default::default()
+        };
         assert_eq!(p.parse("acc=0.5\nacc=0.7").accuracy, Some(0.7));
     }
 
@@ -255,14 +283,27 @@ mod tests {
         let pidfile = d.path().join("helper.pid");
         let cmd = format!("sleep 300 & echo $! > {}; wait", pidfile.display());
         let p = Patterns::default();
-        let spec = EvalSpec { cmd: &cmd, cwd: d.path(), env: &[], timeout: Duration::from_millis(500), patterns: &p };
+        let spec = EvalSpec {
+            cmd: &cmd,
+            cwd: d.path(),
+            env: &[],
+            timeout: Duration::from_millis(500),
+            patterns: &p,
+        };
         let (run, _) = run_once(1, &spec).await;
         assert_eq!(run.timeout, Some(true));
         assert!(!run.ok);
-        let helper: i32 = std::fs::read_to_string(&pidfile).unwrap().trim().parse().unwrap();
+        let helper: i32 = std::fs::read_to_string(&pidfile)
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap();
         let deadline = Instant::now() + Duration::from_secs(3);
         while super::super::process::proc_info(helper).is_some_and(|i| i.state != 'Z') {
-            assert!(Instant::now() < deadline, "helper {helper} survived the eval timeout");
+            assert!(
+                Instant::now() < deadline,
+                "helper {helper} survived the eval timeout"
+            );
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
@@ -272,17 +313,29 @@ mod tests {
         let d = tempfile::tempdir().unwrap();
         std::fs::write(d.path().join("s.txt"), SAMPLE).unwrap();
         let p = Patterns::default();
-        let spec = EvalSpec { cmd: "cat s.txt", cwd: d.path(), env: &[], timeout: Duration::from_secs(10), patterns: &p };
+        let spec = EvalSpec {
+            cmd: "cat s.txt",
+            cwd: d.path(),
+            env: &[],
+            timeout: Duration::from_secs(10),
+            patterns: &p,
+        };
         let (run, _) = run_once(1, &spec).await;
         assert!(run.ok, "{run:?}");
         assert_eq!(run.measured.as_ref().unwrap().total_tps, Some(5940.43));
-        let spec = EvalSpec { cmd: "echo garbage", ..spec };
+        let spec = EvalSpec {
+            cmd: "echo garbage",
+            ..spec
+        };
         let (run, text) = run_once(2, &spec).await;
         assert!(!run.ok);
         assert_eq!(run.measured.as_ref().unwrap().returncode, Some(0));
         assert!(run.error.unwrap().contains("not found"));
         assert!(text.contains("garbage"));
-        let spec = EvalSpec { cmd: "cat s.txt; exit 3", ..spec };
+        let spec = EvalSpec {
+            cmd: "cat s.txt; exit 3",
+            ..spec
+        };
         let (run, _) = run_once(3, &spec).await;
         assert!(!run.ok);
         assert_eq!(run.measured.unwrap().returncode, Some(3));

@@ -114,7 +114,10 @@ pub fn adopted_orphans() -> Vec<i32> {
         .filter_map(|p| {
             if p.state == 'Z' {
                 // Reap it: nobody else waits for a process we adopted.
-                let _ = nix::sys::wait::waitpid(Pid::from_raw(p.pid), Some(nix::sys::wait::WaitPidFlag::WNOHANG));
+                let _ = nix::sys::wait::waitpid(
+                    Pid::from_raw(p.pid),
+                    Some(nix::sys::wait::WaitPidFlag::WNOHANG),
+                );
                 None
             } else {
                 Some(p.pid)
@@ -269,7 +272,10 @@ pub fn listeners(port: u16) -> Vec<i32> {
             if f.len() < 10 || f[3] != "0A" {
                 continue;
             }
-            let local_port = f[1].rsplit(':').next().and_then(|h| u16::from_str_radix(h, 16).ok());
+            let local_port = f[1]
+                .rsplit(':')
+                .next()
+                .and_then(|h| u16::from_str_radix(h, 16).ok());
             if local_port == Some(port) {
                 inodes.insert(format!("socket:[{}]", f[9]));
             }
@@ -323,7 +329,11 @@ pub async fn kill_uvicorn_listeners(port: u16) -> Vec<i32> {
     }
     signal_pids(&targets, Signal::SIGTERM);
     let deadline = Instant::now() + Duration::from_secs(3);
-    while Instant::now() < deadline && targets.iter().any(|p| proc_info(*p).is_some_and(|i| i.state != 'Z')) {
+    while Instant::now() < deadline
+        && targets
+            .iter()
+            .any(|p| proc_info(*p).is_some_and(|i| i.state != 'Z'))
+    {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     signal_pids(&targets, Signal::SIGKILL);
@@ -348,7 +358,10 @@ mod tests {
     fn stat_with_odd_name() {
         let s = "123 (a b) c) S 1 123 123 0 -1 4194560 100 0 0 0 0 0 0 0 20 0 1 0 5555 0 0";
         let p = parse_stat(s).unwrap();
-        assert_eq!((p.pid, p.ppid, p.pgid, p.sid, p.state, p.start_ticks), (123, 1, 123, 123, 'S', 5555));
+        assert_eq!(
+            (p.pid, p.ppid, p.pgid, p.sid, p.state, p.start_ticks),
+            (123, 1, 123, 123, 'S', 5555)
+        );
     }
 
     #[tokio::test]

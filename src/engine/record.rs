@@ -96,8 +96,9 @@ pub struct EvalSummary {
     pub avg_total_time_s: Option<f64>,
 }
 
-/// One trial's record.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+/// One trial's record. Serialized by hand to keep the old tool's field
+/// order, which differs between start-up failures and eval records.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 pub struct Record {
     /// Local time, ISO 8601 to the second.
     #[serde(default)]
@@ -153,7 +154,84 @@ fn lenient_params<'de, D: Deserializer<'de>>(d: D) -> Result<Params, D::Error> {
         .collect())
 }
 
+impl Serialize for Record {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("ts", &self.ts)?;
+        m.serialize_entry("trial_key", &self.trial_key)?;
+        m.serialize_entry("status", &self.status)?;
+        m.serialize_entry("phase", &self.phase)?;
+        m.serialize_entry("param_under_test", &self.param_under_test)?;
+        // auto_tune.py puts params after server_log in start-up failures.
+        let startup_shape = self.eval.is_none();
+        if !startup_shape {
+            m.serialize_entry("params", &self.params)?;
+        }
+        if let Some(v) = &self.reason {
+            m.serialize_entry("reason", v)?;
+        }
+        if let Some(v) = &self.health {
+            m.serialize_entry("health", v)?;
+        }
+        if let Some(e) = &self.eval {
+            m.serialize_entry("eval_ok_n", &e.eval_ok_n)?;
+            m.serialize_entry("eval_runs", &e.eval_runs)?;
+            m.serialize_entry("avg_accuracy", &e.avg_accuracy)?;
+            m.serialize_entry("avg_total_tps", &e.avg_total_tps)?;
+            m.serialize_entry("avg_answer_tps", &e.avg_answer_tps)?;
+            m.serialize_entry("avg_total_time_s", &e.avg_total_time_s)?;
+        }
+        if let Some(v) = &self.exit_code {
+            m.serialize_entry("exit_code", v)?;
+        }
+        if let Some(v) = &self.server_log {
+            m.serialize_entry("server_log", v)?;
+        }
+        if startup_shape {
+            m.serialize_entry("params", &self.params)?;
+        }
+        if let Some(v) = &self.startup_s {
+            m.serialize_entry("startup_s", v)?;
+        }
+        if let Some(v) = &self.total_s {
+            m.serialize_entry("total_s", v)?;
+        }
+        if let Some(v) = &self.trial_index {
+            m.serialize_entry("trial_index", v)?;
+        }
+        for (k, v) in &self.extra {
+            m.serialize_entry(k, v)?;
+        }
+        m.end()
+    }
+}
+
 impl Record {
+    /// Parses one results line. Flattened optional parts that are absent
+    /// come back as `None` (serde alone would give empty `Some`s).
+    pub fn parse(line: &str) -> serde_json::Result<Record> {
+        let mut r: Record = serde_json::from_str(line)?;
+        if r.eval
+            .as_ref()
+            .is_some_and(|e| *e == EvalSummary::default())
+        {
+            r.eval = None;
+        }
+        if let Some(runs) = r.eval.as_mut().and_then(|e| e.eval_runs.as_mut()) {
+            for run in runs {
+                if run
+                    .measured
+                    .as_ref()
+                    .is_some_and(|m| *m == Measured::default())
+                {
+                    run.measured = None;
+                }
+            }
+        }
+        Ok(r)
+    }
+
     /// The eval summary, when there is one with figures.
     fn summary(&self) -> Option<&EvalSummary> {
         self.eval.as_ref()
@@ -196,7 +274,8 @@ impl Record {
     pub fn to_line(&self) -> String {
         let mut out = Vec::with_capacity(1024);
         let mut ser = serde_json::Serializer::with_formatter(&mut out, PyFormatter);
-        self.serialize(&mut ser).expect("a record always serializes");
+        self.serialize(&mut ser)
+            .expect("a record always serializes");
         out.push(b'\n');
         String::from_utf8(out).expect("serde_json writes UTF-8")
     }
@@ -213,10 +292,18 @@ pub fn log_index(path: &str) -> Option<u32> {
 struct PyFormatter;
 
 impl serde_json::ser::Formatter for PyFormatter {
-    fn begin_array_value<W: ?Sized + std::io::Write>(&mut self, w: &mut W, first: bool) -> std::io::Result<()> {
+    fn begin_array_value<W: ?Sized + std::io::Write>(
+        &mut self,
+        w: &mut W,
+        first: bool,
+    ) -> std::io::Result<()> {
         if first { Ok(()) } else { w.write_all(b", ") }
     }
-    fn begin_object_key<W: ?Sized + std::io::Write>(&mut self, w: &mut W, first: bool) -> std::io::Result<()> {
+    fn begin_object_key<W: ?Sized + std::io::Write>(
+        &mut self,
+        w: &mut W,
+        first: bool,
+    ) -> std::io::Result<()> {
         if first { Ok(()) } else { w.write_all(b", ") }
     }
     fn begin_object_value<W: ?Sized + std::io::Write>(&mut self, w: &mut W) -> std::io::Result<()> {
@@ -258,7 +345,7 @@ mod tests {
     #[test]
     fn old_tool_lines_round_trip_byte_for_byte() {
         for line in FIXTURE.lines().filter(|l| !l.trim().is_empty()) {
-            let r: Record = serde_json::from_str(line).unwrap();
+            let r = Record::parse(line).unwrap();
             let mut again = r.to_line();
             again.pop();
             // Params are written sorted; compare the rest byte for byte.
@@ -268,14 +355,14 @@ mod tests {
                 format!("{}{}", &s[..a], &s[b..])
             };
             assert_eq!(strip(&again), strip(line));
-            let back: Record = serde_json::from_str(&again).unwrap();
+            let back = Record::parse(&again).unwrap();
             assert_eq!(back, r);
         }
     }
 
     #[test]
     fn unknown_fields_kept_and_missing_fields_empty() {
-        let r: Record = serde_json::from_str(r#"{"status": "ok", "zz": [1], "params": {"A": 1}}"#).unwrap();
+        let r = Record::parse(r#"{"status": "ok", "zz": [1], "params": {"A": 1}}"#).unwrap();
         assert_eq!(r.extra.get("zz"), Some(&serde_json::json!([1])));
         assert_eq!(r.params.get("A").map(String::as_str), Some("1"));
         assert_eq!(r.avg_total_tps(), None);
@@ -287,18 +374,38 @@ mod tests {
         let run = |i, ok, acc: Option<f64>, tps: Option<f64>| EvalRun {
             i,
             ok,
-            measured: Some(Measured { accuracy: acc, total_tps: tps, ..Default::default() }),
+            measured: Some(Measured {
+                accuracy: acc,
+                total_tps: tps,
+                ..Default::default()
+            }),
             ..Default::default()
         };
-        let s = summarize(vec![run(1, true, Some(0.9), Some(100.0)), run(2, false, Some(0.1), None), run(3, true, Some(0.8), Some(200.0))]);
+        let s = summarize(vec![
+            run(1, true, Some(0.9), Some(100.0)),
+            run(2, false, Some(0.1), None),
+            run(3, true, Some(0.8), Some(200.0)),
+        ]);
         assert_eq!(s.eval_ok_n, Some(2));
         assert!((s.avg_accuracy.unwrap() - 0.85).abs() < 1e-12);
         assert_eq!(s.avg_total_tps, Some(150.0));
         assert_eq!(s.avg_answer_tps, None);
-        let s = summarize(vec![EvalRun { i: 1, ok: false, timeout: Some(true), ..Default::default() }]);
+        let s = summarize(vec![EvalRun {
+            i: 1,
+            ok: false,
+            timeout: Some(true),
+            ..Default::default()
+        }]);
         assert_eq!(s.avg_accuracy, None);
-        let line = Record { eval: Some(s), ..Default::default() }.to_line();
-        assert!(line.contains("\"eval_runs\": [{\"i\": 1, \"ok\": false, \"timeout\": true}]"), "{line}");
+        let line = Record {
+            eval: Some(s),
+            ..Default::default()
+        }
+        .to_line();
+        assert!(
+            line.contains("\"eval_runs\": [{\"i\": 1, \"ok\": false, \"timeout\": true}]"),
+            "{line}"
+        );
         assert!(line.contains("\"avg_accuracy\": null"), "{line}");
     }
 

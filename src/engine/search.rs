@@ -167,10 +167,18 @@ impl SearchSpace {
             let values: Vec<String> = match value {
                 Value::Array(items) => items
                     .into_iter()
-                    .map(|v| scalar_to_string(&v).ok_or_else(|| shape(format!("\"{name}\": values must be strings or numbers, found {v}"))))
+                    .map(|v| {
+                        scalar_to_string(&v).ok_or_else(|| {
+                            shape(format!(
+                                "\"{name}\": values must be strings or numbers, found {v}"
+                            ))
+                        })
+                    })
                     .collect::<Result<_, _>>()?,
                 other => vec![scalar_to_string(&other).ok_or_else(|| {
-                    shape(format!("\"{name}\": expected a list of values or a single value, found {other}"))
+                    shape(format!(
+                        "\"{name}\": expected a list of values or a single value, found {other}"
+                    ))
                 })?],
             };
             if values.is_empty() {
@@ -255,10 +263,14 @@ impl<'de> serde::Deserialize<'de> for OrderedObject {
             fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
                 f.write_str("a JSON object mapping parameter names to values")
             }
-            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut m: A) -> Result<OrderedObject, A::Error> {
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut m: A,
+            ) -> Result<OrderedObject, A::Error> {
                 let mut out = Vec::new();
                 while let Some((k, v)) = m.next_entry::<String, Value>()? {
-                    if let Some(slot) = out.iter_mut().find(|(n, _): &&mut (String, Value)| *n == k) {
+                    if let Some(slot) = out.iter_mut().find(|(n, _): &&mut (String, Value)| *n == k)
+                    {
                         slot.1 = v;
                     } else {
                         out.push((k, v));
@@ -283,7 +295,11 @@ mod tests {
         assert_eq!(plan[0].0, "GPU_MEMORY_UTILIZATION");
         assert_eq!(plan[0].1, "0.97");
         // "0.1" (base) differs from "0.10" (candidate) as a string.
-        let fp: Vec<_> = plan.iter().filter(|p| p.0 == "FREQUENCY_PENALTY").map(|p| p.1.as_str()).collect();
+        let fp: Vec<_> = plan
+            .iter()
+            .filter(|p| p.0 == "FREQUENCY_PENALTY")
+            .map(|p| p.1.as_str())
+            .collect();
         assert_eq!(fp, ["0.1", "0.00", "0.05", "0.10"]);
     }
 
@@ -298,7 +314,10 @@ mod tests {
     #[test]
     fn merge_appends_values_and_names() {
         let mut s = SearchSpace::builtin();
-        let f = SearchSpace::from_json_str(r#"{"ZZZ": [1, 2], "MAX_MODEL_LEN": ["4096", "1024"], "AAA": "x"}"#).unwrap();
+        let f = SearchSpace::from_json_str(
+            r#"{"ZZZ": [1, 2], "MAX_MODEL_LEN": ["4096", "1024"], "AAA": "x"}"#,
+        )
+        .unwrap();
         assert_eq!(f.groups[0].0, "ZZZ");
         assert_eq!(f.groups[2], ("AAA".to_string(), vec!["x".to_string()]));
         s.merge(f);
@@ -311,8 +330,13 @@ mod tests {
 
     #[test]
     fn bad_space_files() {
-        assert!(matches!(SearchSpace::from_json_str("{\"A\": [1,"), Err(SpaceError::Json { .. })));
-        let e = SearchSpace::from_json_str(r#"{"A": []}"#).unwrap_err().to_string();
+        assert!(matches!(
+            SearchSpace::from_json_str("{\"A\": [1,"),
+            Err(SpaceError::Json { .. })
+        ));
+        let e = SearchSpace::from_json_str(r#"{"A": []}"#)
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("\"A\"") && e.contains("empty"), "{e}");
         assert!(SearchSpace::from_json_str(r#"[1]"#).is_err());
         assert!(SearchSpace::from_json_str(r#"{"A": [{"x": 1}]}"#).is_err());

@@ -17,7 +17,8 @@ use super::store::write_atomic;
 /// Builds the service's environment additions: the trial's params, the
 /// `SKIP_*` defaults unless set, and `PORT`.
 pub fn service_env(params: &Params, port: u16) -> Vec<(String, String)> {
-    let mut env: Vec<(String, String)> = params.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+    let mut env: Vec<(String, String)> =
+        params.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
     for k in ["SKIP_PIP_INSTALL", "SKIP_MODEL_DOWNLOAD"] {
         if std::env::var_os(k).is_none() && !params.contains_key(k) {
             env.push((k.to_string(), "1".to_string()));
@@ -42,7 +43,12 @@ pub fn create_log(dir: &Path, mut index: u32) -> std::io::Result<(u32, PathBuf, 
 }
 
 /// Starts the service in its own process group with output to `log`.
-pub fn start(cmd: &str, repo: &Path, env: &[(String, String)], log: std::fs::File) -> std::io::Result<Child> {
+pub fn start(
+    cmd: &str,
+    repo: &Path,
+    env: &[(String, String)],
+    log: std::fs::File,
+) -> std::io::Result<Child> {
     let err = log.try_clone()?;
     spawn_in_group(cmd, repo, env, Stdio::from(log), Stdio::from(err))
 }
@@ -63,7 +69,11 @@ pub async fn probe_once(client: &reqwest::Client, port: u16, path: &str) -> Opti
     if !process::port_open(port).await {
         return None;
     }
-    let resp = client.get(format!("http://127.0.0.1:{port}{path}")).send().await.ok()?;
+    let resp = client
+        .get(format!("http://127.0.0.1:{port}{path}"))
+        .send()
+        .await
+        .ok()?;
     let code = resp.status().as_u16();
     if !(200..=499).contains(&code) {
         return None;
@@ -74,7 +84,12 @@ pub async fn probe_once(client: &reqwest::Client, port: u16, path: &str) -> Opti
 }
 
 /// Polls readiness every `every` until it answers.
-pub async fn wait_ready(client: &reqwest::Client, port: u16, path: &str, every: Duration) -> String {
+pub async fn wait_ready(
+    client: &reqwest::Client,
+    port: u16,
+    path: &str,
+    every: Duration,
+) -> String {
     loop {
         if let Some(h) = probe_once(client, port, path).await {
             return h;
@@ -91,7 +106,10 @@ pub fn log_tail(path: &Path, n: usize) -> Vec<String> {
     let start = bytes.len().saturating_sub(64 * 1024);
     let text = String::from_utf8_lossy(&bytes[start..]);
     let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
-    lines[lines.len().saturating_sub(n)..].iter().map(|s| s.to_string()).collect()
+    lines[lines.len().saturating_sub(n)..]
+        .iter()
+        .map(|s| s.to_string())
+        .collect()
 }
 
 /// What the state file records about a running service.
@@ -167,7 +185,12 @@ mod tests {
         assert!(env.contains(&("A".into(), "1".into())));
         assert!(env.contains(&("PORT".into(), "8123".into())));
         assert!(env.contains(&("SKIP_MODEL_DOWNLOAD".into(), "0".into())));
-        assert_eq!(env.iter().filter(|(k, _)| k == "SKIP_MODEL_DOWNLOAD").count(), 1);
+        assert_eq!(
+            env.iter()
+                .filter(|(k, _)| k == "SKIP_MODEL_DOWNLOAD")
+                .count(),
+            1
+        );
     }
 
     #[test]
@@ -177,6 +200,9 @@ mod tests {
         let (i, p, _) = create_log(d.path(), 3).unwrap();
         assert_eq!(i, 4);
         assert!(p.ends_with("trial_00004.log"));
-        assert_eq!(std::fs::read_to_string(d.path().join("trial_00003.log")).unwrap(), "old");
+        assert_eq!(
+            std::fs::read_to_string(d.path().join("trial_00003.log")).unwrap(),
+            "old"
+        );
     }
 }

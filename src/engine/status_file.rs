@@ -24,7 +24,13 @@ pub struct StatusWriter {
 impl StatusWriter {
     /// A writer for `path`.
     pub fn new(path: PathBuf) -> Self {
-        StatusWriter { path, best: Params::new(), trial: Map::new(), counts: Map::new(), total: 0 }
+        StatusWriter {
+            path,
+            best: Params::new(),
+            trial: Map::new(),
+            counts: Map::new(),
+            total: 0,
+        }
     }
 
     /// The document for an event, or `None` when the event changes nothing
@@ -32,20 +38,40 @@ impl StatusWriter {
     pub fn update(&mut self, e: &Event) -> Option<Value> {
         let mut doc = Map::new();
         let phase = match e {
-            Event::RunStarted { base, total_estimate, repo, results, .. } => {
+            Event::RunStarted {
+                base,
+                total_estimate,
+                repo,
+                results,
+                ..
+            } => {
                 self.best = base.clone();
                 self.total = *total_estimate;
                 doc.insert("repo".into(), json!(repo));
                 doc.insert("results".into(), json!(results));
                 "start"
             }
-            Event::GroupStarted { param, values, group, groups } => {
+            Event::GroupStarted {
+                param,
+                values,
+                group,
+                groups,
+            } => {
                 doc.insert("param".into(), json!(param));
                 doc.insert("values".into(), json!(values));
                 doc.insert("group".into(), json!(format!("{group}/{groups}")));
                 "param_group"
             }
-            Event::TrialStarted { ordinal, index, param, value, params, key, log_path, .. } => {
+            Event::TrialStarted {
+                ordinal,
+                index,
+                param,
+                value,
+                params,
+                key,
+                log_path,
+                ..
+            } => {
                 self.trial = Map::new();
                 self.trial.insert("trial_index".into(), json!(index));
                 self.trial.insert("trial_ordinal".into(), json!(ordinal));
@@ -58,7 +84,9 @@ impl StatusWriter {
             }
             Event::Phase(p) => {
                 let (name, detail) = match p {
-                    TrialPhase::PortBusy { attempt, retries, .. } => {
+                    TrialPhase::PortBusy {
+                        attempt, retries, ..
+                    } => {
                         doc.insert("attempt".into(), json!(format!("{attempt}/{retries}")));
                         ("port_busy", "port busy".to_string())
                     }
@@ -66,7 +94,9 @@ impl StatusWriter {
                         doc.insert("service_pgid".into(), json!(pgid));
                         ("trial_start", "starting".to_string())
                     }
-                    TrialPhase::Ready { startup_s, .. } => ("trial_start", format!("ready after {startup_s}s")),
+                    TrialPhase::Ready { startup_s, .. } => {
+                        ("trial_start", format!("ready after {startup_s}s"))
+                    }
                     TrialPhase::Eval { run, of, .. } => ("trial_start", format!("eval {run}/{of}")),
                     TrialPhase::Stopping => ("trial_start", "stopping".to_string()),
                 };
@@ -87,11 +117,18 @@ impl StatusWriter {
                 );
                 "trial_done"
             }
-            Event::GroupBest { param, winner, base } => {
+            Event::GroupBest {
+                param,
+                winner,
+                base,
+            } => {
                 self.best = base.clone();
                 self.trial.clear();
                 doc.insert("param".into(), json!(param));
-                doc.insert("winner".into(), json!(winner.as_ref().map(|w| w.value_under_test())));
+                doc.insert(
+                    "winner".into(),
+                    json!(winner.as_ref().map(|w| w.value_under_test())),
+                );
                 "group_best"
             }
             Event::Paused(p) => {
@@ -119,7 +156,10 @@ impl StatusWriter {
             }
             _ => return None,
         };
-        doc.insert("ts".into(), json!(chrono::Local::now().format("%Y-%m-%dT%H:%M:%S").to_string()));
+        doc.insert(
+            "ts".into(),
+            json!(chrono::Local::now().format("%Y-%m-%dT%H:%M:%S").to_string()),
+        );
         doc.insert("phase".into(), json!(phase));
         doc.insert("pid".into(), json!(std::process::id()));
         doc.insert("best_params".into(), json!(self.best));
@@ -158,10 +198,21 @@ mod tests {
     #[test]
     fn phases_follow_events() {
         let mut w = StatusWriter::new("x".into());
-        let d = w.update(&Event::Phase(TrialPhase::Eval { run: 2, of: 5, timeout_s: 1.0 })).unwrap();
+        let d = w
+            .update(&Event::Phase(TrialPhase::Eval {
+                run: 2,
+                of: 5,
+                timeout_s: 1.0,
+            }))
+            .unwrap();
         assert_eq!(d["phase"], "trial_start");
         assert_eq!(d["trial_phase"], "eval 2/5");
-        let d = w.update(&Event::RunFinished { outcome: Outcome::Interrupted(15), best: Params::new() }).unwrap();
+        let d = w
+            .update(&Event::RunFinished {
+                outcome: Outcome::Interrupted(15),
+                best: Params::new(),
+            })
+            .unwrap();
         assert_eq!(d["phase"], "interrupted");
         assert_eq!(d["signal"], 15);
         assert_eq!(d["pid"], std::process::id());

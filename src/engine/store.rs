@@ -48,13 +48,22 @@ impl Loaded {
         if self.bad_lines.is_empty() {
             return None;
         }
-        let shown: Vec<String> = self.bad_lines.iter().take(5).map(|n| n.to_string()).collect();
+        let shown: Vec<String> = self
+            .bad_lines
+            .iter()
+            .take(5)
+            .map(|n| n.to_string())
+            .collect();
         Some(format!(
             "{}: {} unreadable line(s) ignored (line {}{}); the file is left as it is",
             path.display(),
             self.bad_lines.len(),
             shown.join(", "),
-            if self.bad_lines.len() > 5 { ", ..." } else { "" }
+            if self.bad_lines.len() > 5 {
+                ", ..."
+            } else {
+                ""
+            }
         ))
     }
 }
@@ -71,7 +80,7 @@ pub fn parse_results(text: &str) -> Loaded {
             out.blank += 1;
             continue;
         }
-        match serde_json::from_str::<Record>(line) {
+        match Record::parse(line) {
             Ok(r) => out.records.push(r),
             Err(_) => out.bad_lines.push(n + 1),
         }
@@ -175,7 +184,10 @@ pub fn read_best(path: &Path) -> Result<Option<Params>, String> {
     let mut p = Params::new();
     for (k, v) in v {
         let s = super::search::scalar_to_string(&v).ok_or_else(|| {
-            format!("{}: value of \"{k}\" is not a string or number", path.display())
+            format!(
+                "{}: value of \"{k}\" is not a string or number",
+                path.display()
+            )
         })?;
         p.insert(k, s);
     }
@@ -207,7 +219,11 @@ mod tests {
         assert_eq!(l.blank, 2);
         assert_eq!(l.bad_lines, vec![4, 5]);
         assert!(l.torn_tail);
-        assert!(l.warning(Path::new("r.jsonl")).unwrap().contains("2 unreadable"));
+        assert!(
+            l.warning(Path::new("r.jsonl"))
+                .unwrap()
+                .contains("2 unreadable")
+        );
     }
 
     #[test]
@@ -215,11 +231,18 @@ mod tests {
         let d = tempfile::tempdir().unwrap();
         let p = d.path().join("r.jsonl");
         fs::write(&p, "{\"status\": \"ok\"}\n{\"status\": \"pa").unwrap();
-        let rec = Record { status: "ok".into(), trial_key: "K=1".into(), ..Default::default() };
+        let rec = Record {
+            status: "ok".into(),
+            trial_key: "K=1".into(),
+            ..Default::default()
+        };
         assert!(append_record(&p, &rec).unwrap());
         assert!(!append_record(&p, &rec).unwrap());
         let text = fs::read_to_string(&p).unwrap();
-        assert!(text.starts_with("{\"status\": \"ok\"}\n{\"status\": \"pa\n{\"ts\""), "{text}");
+        assert!(
+            text.starts_with("{\"status\": \"ok\"}\n{\"status\": \"pa\n{\"ts\""),
+            "{text}"
+        );
         let l = parse_results(&text);
         assert_eq!(l.records.len(), 3);
         assert_eq!(l.bad_lines, vec![2]);
@@ -234,7 +257,10 @@ mod tests {
         params.insert("B".into(), "2".into());
         params.insert("A".into(), "1".into());
         write_best(&p, &params).unwrap();
-        assert_eq!(fs::read_to_string(&p).unwrap(), "{\n  \"A\": \"1\",\n  \"B\": \"2\"\n}");
+        assert_eq!(
+            fs::read_to_string(&p).unwrap(),
+            "{\n  \"A\": \"1\",\n  \"B\": \"2\"\n}"
+        );
         assert_eq!(read_best(&p).unwrap(), Some(params));
         fs::write(&p, "").unwrap();
         assert_eq!(read_best(&p).unwrap(), None);
@@ -250,6 +276,9 @@ mod tests {
         let l = load_results(&dir.join("tune_results.jsonl")).unwrap();
         assert_eq!(l.records.len(), 18);
         assert!(l.bad_lines.is_empty());
-        assert_eq!(highest_trial_index(&dir.join("tune_server_logs"), &l.records), 25);
+        assert_eq!(
+            highest_trial_index(&dir.join("tune_server_logs"), &l.records),
+            25
+        );
     }
 }

@@ -104,7 +104,7 @@ impl Control {
 
 /// How a trial ended.
 enum TrialEnd {
-    Done(Record),
+    Done(Box<Record>),
     Stopped(Stop),
 }
 
@@ -122,12 +122,19 @@ pub struct Engine {
 
 /// Runs a whole tuning run and returns how it ended. The last event is
 /// always [`Event::RunFinished`].
-pub async fn run(cfg: Config, sink: EventSink, commands: mpsc::UnboundedReceiver<Command>) -> Outcome {
+pub async fn run(
+    cfg: Config,
+    sink: EventSink,
+    commands: mpsc::UnboundedReceiver<Command>,
+) -> Outcome {
     let base = cfg.base.clone();
     let mut e = Engine {
         cfg,
         sink,
-        ctl: Control { rx: commands, paused: false },
+        ctl: Control {
+            rx: commands,
+            paused: false,
+        },
         client: service::probe_client(),
         done: HashMap::new(),
         best_seen: None,
@@ -138,7 +145,10 @@ pub async fn run(cfg: Config, sink: EventSink, commands: mpsc::UnboundedReceiver
         Ok(o) => o,
         Err(msg) => Outcome::Error(msg),
     };
-    e.sink.emit(Event::RunFinished { outcome: outcome.clone(), best: e.base.clone() });
+    e.sink.emit(Event::RunFinished {
+        outcome: outcome.clone(),
+        best: e.base.clone(),
+    });
     outcome
 }
 
@@ -171,7 +181,8 @@ impl Engine {
             }
         }
         self.next_index = store::highest_trial_index(&cfg.server_log_dir, &loaded.records) + 1;
-        if let Some(msg) = service::recover_leftover(&cfg.service_state_file, cfg.kill_grace).await {
+        if let Some(msg) = service::recover_leftover(&cfg.service_state_file, cfg.kill_grace).await
+        {
             self.warn(msg);
         }
         let plan_len = self.cfg.space.plan(&self.base).len();
@@ -217,7 +228,7 @@ impl Engine {
                     return Ok(stop.outcome());
                 }
                 let rec = match self.run_trial(ordinal, name, &value, params, key).await? {
-                    TrialEnd::Done(r) => Arc::new(r),
+                    TrialEnd::Done(r) => Arc::new(*r),
                     TrialEnd::Stopped(stop) => return Ok(stop.outcome()),
                 };
                 match store::append_record(&self.cfg.results, &rec) {
@@ -226,17 +237,27 @@ impl Engine {
                         self.cfg.results.display()
                     )),
                     Ok(false) => {}
-                    Err(e) => return Err(format!("{e}; stopping rather than tuning without recording")),
+                    Err(e) => {
+                        return Err(format!(
+                            "{e}; stopping rather than tuning without recording"
+                        ));
+                    }
                 }
                 if status::is_done(&rec.status) {
                     self.done.insert(rec.trial_key.clone(), rec.clone());
                 }
-                self.sink.emit(Event::TrialFinished { ordinal, record: rec.clone() });
+                self.sink.emit(Event::TrialFinished {
+                    ordinal,
+                    record: rec.clone(),
+                });
                 if rec.qualifies(self.cfg.accuracy_threshold) {
                     let tps = rec.avg_total_tps().unwrap_or(0.0);
                     if self.best_seen.is_none_or(|b| tps > b) {
                         let previous_tps = self.best_seen.replace(tps);
-                        self.sink.emit(Event::NewBest { record: rec.clone(), previous_tps });
+                        self.sink.emit(Event::NewBest {
+                            record: rec.clone(),
+                            previous_tps,
+                        });
                     }
                 }
                 group.push(rec);
@@ -252,7 +273,11 @@ impl Engine {
                 self.base = w.params.clone();
                 store::write_best(&self.cfg.best, &self.base).map_err(|e| e.to_string())?;
             }
-            self.sink.emit(Event::GroupBest { param: name.clone(), winner, base: self.base.clone() });
+            self.sink.emit(Event::GroupBest {
+                param: name.clone(),
+                winner,
+                base: self.base.clone(),
+            });
         }
         Ok(Outcome::Done)
     }
@@ -277,7 +302,15 @@ impl Engine {
         None
     }
 
-    fn new_record(&self, name: &str, params: Params, key: String, st: &str, phase: &str, t0: Instant) -> Record {
+    fn new_record(
+        &self,
+        name: &str,
+        params: Params,
+        key: String,
+        st: &str,
+        phase: &str,
+        t0: Instant,
+    ) -> Record {
         Record {
             ts: chrono::Local::now().format("%Y-%m-%dT%H:%M:%S").to_string(),
             trial_key: key,
@@ -310,8 +343,18 @@ impl Engine {
                     .into_iter()
                     .map(|p| format!("pid {p} ({})", process::cmdline(p)))
                     .collect();
-                let by = if holders.is_empty() { String::new() } else { format!(", held by {}", holders.join(", ")) };
-                return Err((Some(format!("port {port} busy after {attempt} wait(s) of {}s{by}", self.cfg.port_busy_wait.as_secs_f64())), None));
+                let by = if holders.is_empty() {
+                    String::new()
+                } else {
+                    format!(", held by {}", holders.join(", "))
+                };
+                return Err((
+                    Some(format!(
+                        "port {port} busy after {attempt} wait(s) of {}s{by}",
+                        self.cfg.port_busy_wait.as_secs_f64()
+                    )),
+                    None,
+                ));
             }
             attempt += 1;
             self.sink.emit(Event::Phase(TrialPhase::PortBusy {
@@ -327,23 +370,42 @@ impl Engine {
         Ok(())
     }
 
-    async fn run_trial(&mut self, ordinal: usize, name: &str, value: &str, params: Params, key: String) -> Result<TrialEnd, String> {
+    async fn run_trial(
+        &mut self,
+        ordinal: usize,
+        name: &str,
+        value: &str,
+        params: Params,
+        key: String,
+    ) -> Result<TrialEnd, String> {
         let t0 = Instant::now();
         match self.wait_port().await {
             Ok(()) => {}
             Err((_, Some(Stop::Skip))) => {
-                return Ok(TrialEnd::Done(self.new_record(name, params, key, status::SKIPPED, "startup", t0)));
+                return Ok(TrialEnd::Done(Box::new(self.new_record(
+                    name,
+                    params,
+                    key,
+                    status::SKIPPED,
+                    "startup",
+                    t0,
+                ))));
             }
             Err((_, Some(s))) => return Ok(TrialEnd::Stopped(s)),
             Err((reason, None)) => {
                 let mut r = self.new_record(name, params, key, status::FAILED, "startup", t0);
                 r.reason = reason;
-                return Ok(TrialEnd::Done(r));
+                return Ok(TrialEnd::Done(Box::new(r)));
             }
         }
 
         let (index, log_path, log) = service::create_log(&self.cfg.server_log_dir, self.next_index)
-            .map_err(|e| format!("cannot create a log in {}: {e}", self.cfg.server_log_dir.display()))?;
+            .map_err(|e| {
+                format!(
+                    "cannot create a log in {}: {e}",
+                    self.cfg.server_log_dir.display()
+                )
+            })?;
         self.next_index = index + 1;
         let server_log = self.cfg.rel(&log_path);
         self.sink.emit(Event::TrialStarted {
@@ -364,7 +426,7 @@ impl Engine {
             Ok(c) => c,
             Err(e) => {
                 rec.reason = Some(format!("cannot start the server command: {e}"));
-                return Ok(TrialEnd::Done(rec));
+                return Ok(TrialEnd::Done(Box::new(rec)));
             }
         };
         let pgid = child.id().map(|p| p as i32).unwrap_or(0);
@@ -379,7 +441,10 @@ impl Engine {
             self.stop_service(pgid, &mut child).await;
             return Err(e.to_string());
         }
-        self.sink.emit(Event::Phase(TrialPhase::Starting { pgid, timeout_s: self.cfg.startup_timeout.as_secs_f64() }));
+        self.sink.emit(Event::Phase(TrialPhase::Starting {
+            pgid,
+            timeout_s: self.cfg.startup_timeout.as_secs_f64(),
+        }));
 
         // Start-up: whichever comes first of a command, the service's exit,
         // the timeout and a good answer.
@@ -407,7 +472,7 @@ impl Engine {
                 rec.status = status::SKIPPED.into();
                 rec.startup_s = Some(startup_s);
                 rec.total_s = Some(round3(t0.elapsed().as_secs_f64()));
-                return Ok(TrialEnd::Done(rec));
+                return Ok(TrialEnd::Done(Box::new(rec)));
             }
             Up::Exited(code) => {
                 self.stop_service(pgid, &mut child).await;
@@ -415,9 +480,10 @@ impl Engine {
                 rec.health = Some(format!("exited during start-up with code {code}"));
                 rec.exit_code = Some(code);
                 rec.startup_s = Some(startup_s);
-                rec.extra.insert("log_tail".into(), service::log_tail(&log_path, 5).into());
+                rec.extra
+                    .insert("log_tail".into(), service::log_tail(&log_path, 5).into());
                 rec.total_s = Some(round3(t0.elapsed().as_secs_f64()));
-                return Ok(TrialEnd::Done(rec));
+                return Ok(TrialEnd::Done(Box::new(rec)));
             }
             Up::TimedOut => {
                 self.stop_service(pgid, &mut child).await;
@@ -426,10 +492,13 @@ impl Engine {
                 rec.exit_code = child.try_wait().ok().flatten().map(exit_code);
                 rec.startup_s = Some(startup_s);
                 rec.total_s = Some(round3(t0.elapsed().as_secs_f64()));
-                return Ok(TrialEnd::Done(rec));
+                return Ok(TrialEnd::Done(Box::new(rec)));
             }
         };
-        self.sink.emit(Event::Phase(TrialPhase::Ready { startup_s, health: health.clone() }));
+        self.sink.emit(Event::Phase(TrialPhase::Ready {
+            startup_s,
+            health: health.clone(),
+        }));
         rec.health = Some(health);
         rec.phase = "eval".into();
         rec.startup_s = Some(startup_s);
@@ -439,7 +508,11 @@ impl Engine {
         let mut runs: Vec<EvalRun> = Vec::new();
         let mut stopped = None;
         for i in 1..=n {
-            self.sink.emit(Event::Phase(TrialPhase::Eval { run: i, of: n, timeout_s: self.cfg.eval_timeout.as_secs_f64() }));
+            self.sink.emit(Event::Phase(TrialPhase::Eval {
+                run: i,
+                of: n,
+                timeout_s: self.cfg.eval_timeout.as_secs_f64(),
+            }));
             let spec = EvalSpec {
                 cmd: &self.cfg.eval_cmd,
                 cwd: &self.cfg.repo,
@@ -484,7 +557,7 @@ impl Engine {
         rec.eval = Some(summary);
         rec.ts = chrono::Local::now().format("%Y-%m-%dT%H:%M:%S").to_string();
         rec.total_s = Some(round3(t0.elapsed().as_secs_f64()));
-        Ok(TrialEnd::Done(rec))
+        Ok(TrialEnd::Done(Box::new(rec)))
     }
 
     /// Stops the service's group (and escaped helpers), waits for the port
@@ -493,13 +566,21 @@ impl Engine {
         self.sink.emit(Event::Phase(TrialPhase::Stopping));
         let r = process::stop_group(pgid, Some(child), self.cfg.kill_grace).await;
         if r.killed {
-            self.warn(format!("the service ignored SIGTERM for {}s and was killed", self.cfg.kill_grace.as_secs_f64()));
+            self.warn(format!(
+                "the service ignored SIGTERM for {}s and was killed",
+                self.cfg.kill_grace.as_secs_f64()
+            ));
         }
         if r.survivors {
-            self.warn(format!("process group {pgid} still has processes after SIGKILL"));
+            self.warn(format!(
+                "process group {pgid} still has processes after SIGKILL"
+            ));
         }
         if !process::wait_port_closed(self.cfg.port, Duration::from_secs(8)).await {
-            self.warn(format!("port {} still open 8 s after the service stopped", self.cfg.port));
+            self.warn(format!(
+                "port {} still open 8 s after the service stopped",
+                self.cfg.port
+            ));
         }
         service::clear_state(&self.cfg.service_state_file);
     }
@@ -525,14 +606,24 @@ mod tests {
     fn rec(st: &str, acc: f64, tps: f64) -> Arc<Record> {
         Arc::new(Record {
             status: st.into(),
-            eval: Some(EvalSummary { avg_accuracy: Some(acc), avg_total_tps: Some(tps), ..Default::default() }),
+            eval: Some(EvalSummary {
+                avg_accuracy: Some(acc),
+                avg_total_tps: Some(tps),
+                ..Default::default()
+            }),
             ..Default::default()
         })
     }
 
     #[test]
     fn best_is_fastest_ok_over_threshold() {
-        let g = vec![rec("ok", 0.9, 100.0), rec("ok", 0.87, 500.0), rec("partial", 0.95, 900.0), rec("ok", 0.88, 200.0), rec("ok", 0.95, 200.0)];
+        let g = vec![
+            rec("ok", 0.9, 100.0),
+            rec("ok", 0.87, 500.0),
+            rec("partial", 0.95, 900.0),
+            rec("ok", 0.88, 200.0),
+            rec("ok", 0.95, 200.0),
+        ];
         let b = pick_best(&g, 0.88).unwrap();
         assert_eq!(b.avg_total_tps(), Some(200.0));
         assert!(Arc::ptr_eq(&b, &g[3]), "ties keep the first");

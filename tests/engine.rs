@@ -1,0 +1,345 @@
+//! The engine and headless mode against the real binary and the simulated
+//! service (and real misbehaving processes).
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use serde_json::Value;
+
+fn tag() -> String {
+    // Marks the processes of one test so leftovers can be found by env.
+    format!("AT_TEST_{}_{}", std::process::id(), fastrand_u64())
+}
+
+fn fastrand_u64() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u64(0);
+    h.finish()
+}
+
+#[test]
+fn crash_hang_and_ok_trials_with_group_bests() {
+    let d = tempfile::tempdir().unwrap();
+    sim_repo(d.path());
+    let sp = space(
+        d.path(),
+        r#"{"GPU_MEMORY_UTILIZATION": ["0.97", "0.99", "0.98"], "VLLM_MAX_NUM_SEQS": ["1024", "1536", "768"]}"#,
+    );
+    let t = tag();
+    let mut c = tune_cmd(d.path(), free_port());
+    c.env("AT_TAG", &t)
+        .arg("--no_builtin_space")
+        .arg("--search_space_file")
+        .arg(&sp)
+        .args(["--startup_timeout", "1.5"]);
+    let o = run(c);
+    assert!(o.status.success(), "{}", text(&o));
+    let recs = records(&d.path().join("tune_results.jsonl"));
+    let st: Vec<&str> = recs.iter().map(|r| r["status"].as_str().unwrap()).collect();
+    // 0.97, 0.99 (OOM), 0.98; then base value, 1536 (hang), 768.
+    assert_eq!(
+        st,
+        ["ok", "crashed", "ok", "ok", "timeout", "ok"],
+        "{}",
+        text(&o)
+    );
+    let crashed = &recs[1];
+    assert_eq!(crashed["phase"], "startup");
+    assert_eq!(crashed["exit_code"], 1);
+    // Crash noticed at once, not after the start-up timeout.
+    assert!(crashed["startup_s"].as_f64().unwrap() < 1.0, "{crashed}");
+    assert!(crashed["log_tail"].to_string().contains("OutOfMemoryError"));
+    let hung = &recs[4];
+    assert_eq!(hung["phase"], "startup");
+    assert!(hung["startup_s"].as_f64().unwrap() >= 1.5);
+    let ok = &recs[0];
+    assert_eq!(ok["eval_ok_n"], 2);
+    assert_eq!(ok["eval_runs"].as_array().unwrap().len(), 2);
+    assert!(ok["avg_total_tps"].as_f64().unwrap() > 1000.0);
+    assert_eq!(ok["server_log"], "tune_server_logs/trial_00001.log");
+    assert!(ok["health"].as_str().unwrap().starts_with("health=200"));
+    // Keys are the sorted params.
+    let key = ok["trial_key"].as_str().unwrap();
+    assert!(key.starts_with("FREQUENCY_PENALTY=0.1|GPU_MEMORY_UTILIZATION=0.97|"));
+    // The best file holds the params of a winning ok trial, and the second
+    // group started from the first group's winner.
+    let best: Value =
+        serde_json::from_str(&std::fs::read_to_string(d.path().join("best_params.json")).unwrap())
+            .unwrap();
+    let g1_winner = recs[..3]
+        .iter()
+        .filter(|r| r["status"] == "ok")
+        .max_by(|a, b| {
+            a["avg_total_tps"]
+                .as_f64()
+                .partial_cmp(&b["avg_total_tps"].as_f64())
+                .unwrap()
+        })
+        .unwrap();
+    assert_eq!(
+        recs[3]["params"]["GPU_MEMORY_UTILIZATION"],
+        g1_winner["params"]["GPU_MEMORY_UTILIZATION"]
+    );
+    assert!(best["VLLM_MAX_NUM_SEQS"] == "1024" || best["VLLM_MAX_NUM_SEQS"] == "768");
+    assert_eq!(status(d.path())["phase"], "done");
+    // Logs exist for every started trial; nothing left running.
+    for i in 1..=6 {
+        assert!(
+            d.path()
+                .join(format!("tune_server_logs/trial_{i:05}.log"))
+                .exists()
+        );
+    }
+    assert_eq!(procs_with_env(&t), Vec::<i32>::new());
+    // Headless prints one line per trial with its result.
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(out.contains("GPU_MEMORY_UTILIZATION=0.99 crashed"), "{out}");
+    assert!(
+        out.contains("[ 2/6] GPU_MEMORY_UTILIZATION=0.99 start"),
+        "{out}"
+    );
+}
+
+#[test]
+fn sigterm_mid_trial_stops_everything_and_exits_143() {
+    let d = tempfile::tempdir().unwrap();
+    sim_repo(d.path());
+    let sp = space(d.path(), r#"{"MAX_NEW_TOKENS": ["64", "48"]}"#);
+    let t = tag();
+    let mut c = tune_cmd(d.path(), free_port());
+    c.env("AT_TAG", &t)
+        .env("SIM_EVAL_S", "30")
+        .arg("--no_builtin_space")
+        .arg("--search_space_file")
+        .arg(&sp);
+    c.stdout(std::process::Stdio::null());
+    let mut child = c.spawn().unwrap();
+    // Wait until the eval runs (service up, worker forked).
+    wait_for("the eval phase", Duration::from_secs(20), || {
+        let s = std::fs::read_to_string(d.path().join("tune_status.json")).ok()?;
+        s.contains("eval 1/2").then_some(())
+    });
+    assert!(
+        procs_with_env(&t).len() >= 3,
+        "service, worker and eval should run"
+    );
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .unwrap();
+    let st = wait_for("exit", Duration::from_secs(15), || {
+        child.try_wait().unwrap()
+    });
+    assert_eq!(st.code(), Some(143));
+    assert_eq!(
+        procs_with_env(&t),
+        Vec::<i32>::new(),
+        "processes left running"
+    );
+    let s = status(d.path());
+    assert_eq!(s["phase"], "interrupted");
+    assert_eq!(s["signal"], 15);
+    // The interrupted trial is not recorded as done.
+    assert!(records(&d.path().join("tune_results.jsonl")).is_empty());
+}
+
+#[test]
+fn resumes_auto_tune_py_results_without_rerunning_done_trials() {
+    let d = tempfile::tempdir().unwrap();
+    copy_fixture(d.path());
+    sim_repo(d.path());
+    let before = std::fs::read(d.path().join("tune_results.jsonl")).unwrap();
+    let old = records(&d.path().join("tune_results.jsonl"));
+    let done: std::collections::HashSet<String> = old
+        .iter()
+        .filter(|r| ["ok", "failed", "crashed", "timeout"].contains(&r["status"].as_str().unwrap()))
+        .map(|r| r["trial_key"].as_str().unwrap().to_string())
+        .collect();
+    let mut c = tune_cmd(d.path(), free_port());
+    c.env("SIM_STARTUP_S", "0.05").env("SIM_EVAL_S", "0").args([
+        "--skip_existing",
+        "--eval_runs",
+        "1",
+        "--startup_timeout",
+        "1",
+    ]);
+    let o = run(c);
+    assert!(o.status.success(), "{}", text(&o));
+    let after = std::fs::read(d.path().join("tune_results.jsonl")).unwrap();
+    assert_eq!(
+        &after[..before.len()],
+        &before[..],
+        "old records must stay byte for byte"
+    );
+    let all = records(&d.path().join("tune_results.jsonl"));
+    let new = &all[old.len()..];
+    assert!(!new.is_empty());
+    for r in new {
+        assert!(
+            !done.contains(r["trial_key"].as_str().unwrap()),
+            "re-ran a done trial: {}",
+            r["trial_key"]
+        );
+    }
+    // Numbering continues after the highest existing log (25), old logs untouched.
+    assert_eq!(new[0]["server_log"], "tune_server_logs/trial_00026.log");
+    let fixture_log = std::fs::read(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/data/auto_tune_py/tune_server_logs/trial_00025.log"),
+    )
+    .unwrap();
+    assert_eq!(
+        std::fs::read(d.path().join("tune_server_logs/trial_00025.log")).unwrap(),
+        fixture_log
+    );
+    // Each key is recorded done at most once over old and new records.
+    let mut seen = std::collections::HashSet::new();
+    for r in all.iter().filter(|r| r["status"] != "partial") {
+        assert!(
+            seen.insert(r["trial_key"].as_str().unwrap().to_string()),
+            "recorded twice: {}",
+            r["trial_key"]
+        );
+    }
+    // The old run's best (5109.9 tok/s) is not announced again as a new best
+    // unless beaten.
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(out.contains("best so far 5109.9 tok/s"), "{out}");
+    assert!(out.contains("reused"), "{out}");
+}
+
+#[test]
+fn unparsable_eval_output_fails_the_trial_and_the_run_goes_on() {
+    let d = tempfile::tempdir().unwrap();
+    sim_repo(d.path());
+    std::fs::write(d.path().join("eval_bad.sh"), "echo 'no summary here'\n").unwrap();
+    let sp = space(d.path(), r#"{"MAX_NEW_TOKENS": ["64", "48"]}"#);
+    let mut c = tune_cmd(d.path(), free_port());
+    c.arg("--no_builtin_space")
+        .arg("--search_space_file")
+        .arg(&sp)
+        .args(["--eval_cmd", "bash eval_bad.sh"]);
+    let o = run(c);
+    assert!(o.status.success(), "{}", text(&o));
+    let recs = records(&d.path().join("tune_results.jsonl"));
+    assert_eq!(recs.len(), 2);
+    for r in &recs {
+        assert_eq!(r["status"], "failed");
+        assert_eq!(r["eval_ok_n"], 0);
+        assert_eq!(r["eval_runs"][0]["returncode"], 0);
+        assert!(r["avg_accuracy"].is_null());
+    }
+    assert!(!d.path().join("best_params.json").exists());
+    assert_eq!(status(d.path())["phase"], "done");
+}
+
+#[test]
+fn foreign_process_on_the_port_is_reported_and_never_killed() {
+    let d = tempfile::tempdir().unwrap();
+    sim_repo(d.path());
+    let sp = space(d.path(), r#"{"MAX_NEW_TOKENS": ["64"]}"#);
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let mut c = tune_cmd(d.path(), port);
+    c.arg("--no_builtin_space")
+        .arg("--search_space_file")
+        .arg(&sp)
+        .args([
+            "--port_busy_retries",
+            "2",
+            "--port_busy_wait_s",
+            "0.2",
+            "--port_busy_kill",
+        ]);
+    let o = run(c);
+    assert!(o.status.success(), "{}", text(&o));
+    let recs = records(&d.path().join("tune_results.jsonl"));
+    assert_eq!(recs.len(), 1);
+    assert_eq!(recs[0]["status"], "failed");
+    let reason = recs[0]["reason"].as_str().unwrap();
+    assert!(reason.contains(&format!("port {port} busy")), "{reason}");
+    assert!(
+        reason.contains(&format!("pid {}", std::process::id())),
+        "{reason}"
+    );
+    assert!(String::from_utf8_lossy(&o.stdout).contains("port busy, waiting"));
+    drop(listener);
+}
+
+#[test]
+fn sigusr1_skips_the_running_trial() {
+    let d = tempfile::tempdir().unwrap();
+    sim_repo(d.path());
+    let sp = space(d.path(), r#"{"MAX_NEW_TOKENS": ["64", "48"]}"#);
+    let t = tag();
+    let mut c = tune_cmd(d.path(), free_port());
+    c.env("AT_TAG", &t)
+        .env("SIM_STARTUP_S", "60")
+        .arg("--no_builtin_space")
+        .arg("--search_space_file")
+        .arg(&sp)
+        .args(["--startup_timeout", "120"]);
+    c.stdout(std::process::Stdio::null());
+    let mut child = c.spawn().unwrap();
+    let pid = nix::unistd::Pid::from_raw(child.id() as i32);
+    for n in 1..=2 {
+        wait_for("trial start", Duration::from_secs(10), || {
+            let s = std::fs::read_to_string(d.path().join("tune_status.json")).ok()?;
+            (s.contains("\"trial_phase\": \"starting\"")
+                && s.contains(&format!("\"trial_ordinal\": {n}")))
+            .then_some(())
+        });
+        nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGUSR1).unwrap();
+        wait_for("skip record", Duration::from_secs(5), || {
+            (records(&d.path().join("tune_results.jsonl")).len() == n).then_some(())
+        });
+    }
+    let st = wait_for("exit", Duration::from_secs(10), || {
+        child.try_wait().unwrap()
+    });
+    assert!(st.success());
+    let recs = records(&d.path().join("tune_results.jsonl"));
+    assert!(recs.iter().all(|r| r["status"] == "skipped"));
+    assert_eq!(procs_with_env(&t), Vec::<i32>::new());
+    // Skipped counts as done on resume.
+    let mut c = tune_cmd(d.path(), free_port());
+    c.arg("--no_builtin_space")
+        .arg("--search_space_file")
+        .arg(&sp)
+        .arg("--skip_existing");
+    let o = run(c);
+    assert!(o.status.success());
+    assert_eq!(records(&d.path().join("tune_results.jsonl")).len(), 2);
+}
+
+#[test]
+fn term_ignoring_service_and_escaped_helper_are_stopped() {
+    let d = tempfile::tempdir().unwrap();
+    sim_repo(d.path());
+    let sp = space(d.path(), r#"{"MAX_NEW_TOKENS": ["64"]}"#);
+    let t = tag();
+    let mut c = tune_cmd(d.path(), free_port());
+    c.env("AT_TAG", &t)
+        .env("SIM_IGNORE_TERM", "1")
+        .env("SIM_SETSID_HELPER", "1")
+        .env("SIM_PID_DIR", d.path())
+        .arg("--no_builtin_space")
+        .arg("--search_space_file")
+        .arg(&sp)
+        .args(["--kill_grace_s", "0.5"]);
+    let o = run(c);
+    assert!(o.status.success(), "{}", text(&o));
+    let recs = records(&d.path().join("tune_results.jsonl"));
+    assert_eq!(recs[0]["status"], "ok");
+    let helper: i32 = std::fs::read_to_string(d.path().join("helper.pid"))
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(!alive(helper), "the setsid helper outlived the trial");
+    assert_eq!(procs_with_env(&t), Vec::<i32>::new());
+    assert!(String::from_utf8_lossy(&o.stdout).contains("ignored SIGTERM"));
+}
