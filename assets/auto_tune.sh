@@ -5,6 +5,7 @@
 #
 #   REPO=. EVAL_RUNS=5 ACC=0.88 ./auto_tune.sh
 #   RESULTS=tune_results_run2.jsonl ./auto_tune.sh     # a fresh results file
+#   WATCHDOG=1 ./auto_tune.sh                          # rerun after crashes
 #
 # Extra arguments are passed to autotune as they are.
 set -euo pipefail
@@ -37,4 +38,7 @@ args=(--headless --skip_existing)
 [ -n "${NOTIFY_TRIAL_DONE_EVERY:-}" ] && args+=(--notify_trial_done_every "$NOTIFY_TRIAL_DONE_EVERY")
 [ -n "${RESULTS:-}" ] && args+=(--results "$RESULTS")
 
+if [ "${WATCHDOG:-0}" = "1" ]; then
+  exec "$AUTOTUNE" watchdog --restart_delay "${RESTART_DELAY:-10}" -- "${args[@]}" "$@"
+fi
 exec "$AUTOTUNE" "${args[@]}" "$@"

@@ -37,6 +37,8 @@ pub struct Cli {
 pub enum Cmd {
     /// Tune a built-in simulated service (no GPU, no Python) to see the tool work.
     Demo(DemoArgs),
+    /// Rerun `autotune --headless <args>` after a crash until the search is done.
+    Watchdog(crate::watchdog::WatchdogArgs),
     /// The simulated inference service (used by the demo and the tests).
     #[command(name = "sim-serve", hide = true)]
     SimServe,
@@ -401,8 +403,11 @@ pub fn to_config(a: &TuneArgs) -> Result<Config, String> {
         }
     };
     let results = at(&a.results);
-    if results.is_dir() {
-        return Err(format!("--results {}: is a directory", results.display()));
+    if results.exists() && !results.is_file() {
+        return Err(format!(
+            "--results {}: not a regular file",
+            results.display()
+        ));
     }
     check_script("--server_cmd", &a.server_cmd, &repo)?;
     check_script("--eval_cmd", &a.eval_cmd, &repo)?;

@@ -8,6 +8,7 @@ mod headless;
 mod run;
 mod selftest;
 mod sim;
+mod watchdog;
 
 use std::process::ExitCode;
 
@@ -41,15 +42,16 @@ fn tune(args: &cli::TuneArgs) -> i32 {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let code = match &cli.cmd {
+    let code = match cli.cmd {
         None => tune(&cli.tune),
-        Some(Cmd::Demo(a)) => match demo::prepare(a) {
+        Some(Cmd::Demo(a)) => match demo::prepare(&a) {
             Ok((dir, args)) => {
                 println!("autotune demo: simulated service in {}", dir.display());
                 tune(&args)
             }
             Err(m) => usage_error(&m),
         },
+        Some(Cmd::Watchdog(a)) => watchdog::run(a),
         Some(Cmd::SimServe) => sim::serve(),
         Some(Cmd::SimWorker) => sim::worker(),
         Some(Cmd::SimEval) => sim::eval(),
