@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 
+use crate::engine::alerts::{AlertConfig, Email, SmtpTls, Webhook, WebhookKind};
 use crate::engine::config::Config;
 use crate::engine::eval::{self, Patterns, compile_pattern};
 use crate::engine::search::{SearchSpace, default_params};
@@ -254,6 +255,13 @@ pub struct TuneArgs {
         hide_env_values = true
     )]
     pub feishu_secret: Option<String>,
+    /// Extra trusted root certificates (PEM) for SMTP TLS, e.g. an internal CA.
+    #[arg(
+        long = "smtp_ca_file",
+        alias = "smtp-ca-file",
+        env = "TUNE_SMTP_CA_FILE"
+    )]
+    pub smtp_ca_file: Option<PathBuf>,
     /// Reuse results already recorded for a trial key (resume).
     #[arg(long = "skip_existing", alias = "skip-existing")]
     pub skip_existing: bool,
@@ -448,5 +456,109 @@ pub fn to_config(a: &TuneArgs) -> Result<Config, String> {
             total_time: compile_pattern("--total_time_regex", &a.total_time_regex)?,
         },
         repo,
+    })
+}
+
+/// Validates the notification flags.
+pub fn to_alerts(a: &TuneArgs, cfg: &Config) -> Result<AlertConfig, String> {
+    let kind = WebhookKind::parse(&a.webhook_kind)?;
+    if a.smtp_ssl && a.smtp_no_starttls {
+        return Err("--smtp_ssl and --smtp_no_starttls contradict each other: choose one".into());
+    }
+    let webhook = match a
+        .webhook_url
+        .as_deref()
+        .map(str::trim)
+        .filter(|u| !u.is_empty())
+    {
+        None => None,
+        Some(u) => {
+            // Say what is wrong without echoing the URL: it holds the bot token.
+            let url = reqwest::Url::parse(u)
+                .map_err(|e| format!("--webhook_url (TUNE_WEBHOOK_URL): not a URL ({e})"))?;
+            if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
+                return Err(format!(
+                    "--webhook_url (TUNE_WEBHOOK_URL): must be an http(s) URL, got a {} URL",
+                    url.scheme()
+                ));
+            }
+            Some(Webhook {
+                url: u.to_string(),
+                kind,
+                secret: a.feishu_secret.clone().filter(|s| !s.is_empty()),
+            })
+        }
+    };
+    let email = match a.smtp_host.as_deref().filter(|h| !h.is_empty()) {
+        None => None,
+        Some(host) => {
+            let to: Vec<String> = a
+                .smtp_to
+                .as_deref()
+                .unwrap_or("")
+                .split(',')
+                .map(|s| s.trim().to_string())
+                .filter(|s| !s.is_empty())
+                .collect();
+            if to.is_empty() {
+                return Err(
+                    "--smtp_to (TUNE_SMTP_TO): at least one recipient is needed with --smtp_host"
+                        .into(),
+                );
+            }
+            let from = a
+                .smtp_from
+                .clone()
+                .filter(|s| !s.is_empty())
+                .or_else(|| a.smtp_user.clone())
+                .ok_or("--smtp_from (TUNE_SMTP_FROM): a sender is needed with --smtp_host")?;
+            for addr in to.iter().chain(std::iter::once(&from)) {
+                addr.parse::<lettre::message::Mailbox>().map_err(|e| {
+                    format!("--smtp_from/--smtp_to: {addr:?} is not an email address ({e})")
+                })?;
+            }
+            if let Some(ca) = &a.smtp_ca_file
+                && !ca.is_file()
+            {
+                return Err(format!("--smtp_ca_file {}: not found", ca.display()));
+            }
+            Some(Email {
+                host: host.to_string(),
+                port: a.smtp_port,
+                user: a.smtp_user.clone().filter(|s| !s.is_empty()),
+                pass: a.smtp_pass.clone(),
+                from,
+                to,
+                tls: if a.smtp_ssl {
+                    SmtpTls::Implicit
+                } else if a.smtp_no_starttls {
+                    SmtpTls::Plain
+                } else {
+                    SmtpTls::StartTls
+                },
+                kinds: a
+                    .email_kinds
+                    .split(',')
+                    .map(|s| s.trim().to_string())
+                    .filter(|s| !s.is_empty())
+                    .collect(),
+                ca_file: a.smtp_ca_file.clone(),
+            })
+        }
+    };
+    Ok(AlertConfig {
+        webhook,
+        email,
+        heartbeat_trials: a.heartbeat_trials,
+        heartbeat_interval: (a.heartbeat_interval_s > 0.0)
+            .then(|| Duration::from_secs_f64(a.heartbeat_interval_s)),
+        notify_trial_done: a.notify_trial_done,
+        notify_trial_done_every: a.notify_trial_done_every.max(1),
+        repo: cfg.repo.display().to_string(),
+        files: vec![
+            ("results".into(), cfg.rel(&cfg.results)),
+            ("best".into(), cfg.rel(&cfg.best)),
+            ("status".into(), cfg.rel(&cfg.status_file)),
+        ],
     })
 }

@@ -6,49 +6,7 @@ use std::sync::Arc;
 use tokio::sync::mpsc;
 
 use crate::engine::event::{Event, Outcome, TrialPhase};
-use crate::engine::record::Record;
-
-/// Formats a figure or a dash.
-fn fig(v: Option<f64>, prec: usize) -> String {
-    v.map(|x| format!("{x:.prec$}"))
-        .unwrap_or_else(|| "-".into())
-}
-
-/// One-line result of a record: status and figures.
-pub fn result_text(r: &Record) -> String {
-    let runs = r
-        .eval
-        .as_ref()
-        .and_then(|s| s.eval_runs.as_ref())
-        .map(|v| v.len())
-        .unwrap_or(0);
-    match &r.eval {
-        Some(s) if runs > 0 => format!(
-            "{:<8} acc {} tps {} answer {} time {}s ({}/{} runs ok, {}s)",
-            r.status,
-            fig(s.avg_accuracy, 4),
-            fig(s.avg_total_tps, 1),
-            fig(s.avg_answer_tps, 1),
-            fig(s.avg_total_time_s, 2),
-            s.eval_ok_n.unwrap_or(0),
-            runs,
-            fig(r.total_s, 1)
-        ),
-        _ => {
-            let mut t = r.status.clone();
-            if let Some(s) = r.startup_s {
-                t.push_str(&format!(" after {s:.1}s"));
-            }
-            if let Some(c) = r.exit_code {
-                t.push_str(&format!(" (exit {c})"));
-            }
-            if let Some(reason) = &r.reason {
-                t.push_str(&format!(": {reason}"));
-            }
-            t
-        }
-    }
-}
+use crate::engine::record::fig;
 
 /// Turns events into lines.
 #[derive(Default)]
@@ -105,7 +63,7 @@ impl LineLog {
                 format!(
                     "{} {param}={value} reused: {}",
                     self.tag(*ordinal),
-                    result_text(record)
+                    record.summary_text()
                 )
             }
             Event::TrialStarted {
@@ -159,7 +117,7 @@ impl LineLog {
                     self.tag(*ordinal),
                     record.param_under_test.as_deref().unwrap_or("?"),
                     record.value_under_test().unwrap_or("?"),
-                    result_text(record)
+                    record.summary_text()
                 )
             }
             Event::GroupBest { param, winner, .. } => match winner {
@@ -201,14 +159,32 @@ impl LineLog {
         ))
     }
 
-    /// Prints lines until the engine is done.
-    pub async fn run(mut self, mut rx: mpsc::UnboundedReceiver<Arc<Event>>) {
-        while let Some(e) = rx.recv().await {
-            if let Some(l) = self.line(&e) {
-                let mut out = std::io::stdout().lock();
-                // A closed stdout (pipe gone) must not stop the tuning.
-                let _ = writeln!(out, "{l}");
-                let _ = out.flush();
+    /// Prints lines until the engine is done and the notifier has nothing
+    /// more to say.
+    pub async fn run(
+        mut self,
+        mut rx: mpsc::UnboundedReceiver<Arc<Event>>,
+        mut notices: mpsc::UnboundedReceiver<String>,
+    ) {
+        let print = |l: &str| {
+            let mut out = std::io::stdout().lock();
+            // A closed stdout (pipe gone) must not stop the tuning.
+            let _ = writeln!(out, "{l}");
+            let _ = out.flush();
+        };
+        let stamp = || chrono::Local::now().format("%H:%M:%S");
+        let mut events_open = true;
+        let mut notices_open = true;
+        while events_open || notices_open {
+            tokio::select! {
+                e = rx.recv(), if events_open => match e {
+                    Some(e) => if let Some(l) = self.line(&e) { print(&l) },
+                    None => events_open = false,
+                },
+                n = notices.recv(), if notices_open => match n {
+                    Some(n) => print(&format!("{} notify: {n}", stamp())),
+                    None => notices_open = false,
+                },
             }
         }
     }

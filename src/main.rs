@@ -26,8 +26,12 @@ fn tune(args: &cli::TuneArgs) -> i32 {
         Ok(c) => c,
         Err(m) => return usage_error(&m),
     };
+    let alerts = match cli::to_alerts(args, &cfg) {
+        Ok(a) => a,
+        Err(m) => return usage_error(&m),
+    };
     if args.selftest {
-        return selftest::run(&cfg, args);
+        return selftest::run(&cfg, &alerts, args.selftest_notify);
     }
     if args.dry_run {
         let plan = cfg.space.plan(&cfg.base);
@@ -37,7 +41,7 @@ fn tune(args: &cli::TuneArgs) -> i32 {
         }
         return 0;
     }
-    run::tune(cfg, run::want_headless(args.headless))
+    run::tune(cfg, alerts, run::want_headless(args.headless))
 }
 
 fn main() -> ExitCode {

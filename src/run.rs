@@ -6,6 +6,7 @@ use std::io::IsTerminal;
 use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::mpsc;
 
+use crate::engine::alerts::{self, AlertConfig};
 use crate::engine::config::Config;
 use crate::engine::event::{Command, Outcome};
 use crate::engine::process::become_subreaper;
@@ -28,27 +29,39 @@ pub fn want_headless(flag: bool) -> bool {
 }
 
 /// Runs a whole tuning run and returns the process exit status.
-pub fn tune(cfg: Config, headless: bool) -> i32 {
+pub fn tune(cfg: Config, alerts: AlertConfig, headless: bool) -> i32 {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
         .expect("tokio runtime");
-    rt.block_on(tune_async(cfg, headless))
+    rt.block_on(tune_async(cfg, alerts, headless))
 }
 
-async fn tune_async(cfg: Config, headless: bool) -> i32 {
+async fn tune_async(cfg: Config, alert_cfg: AlertConfig, headless: bool) -> i32 {
     become_subreaper();
     if !headless {
         eprintln!("autotune: the live screen is not built yet; running headless");
     }
     let mut sink = EventSink::new();
     let status = tokio::spawn(StatusWriter::new(cfg.status_file.clone()).run(sink.subscribe()));
-    let lines = tokio::spawn(LineLog::default().run(sink.subscribe()));
+    let (notice_tx, notice_rx) = mpsc::unbounded_channel();
+    let alerts = alert_cfg.any().then(|| {
+        tokio::spawn(alerts::run(
+            alert_cfg,
+            sink.subscribe(),
+            notice_tx,
+            std::time::Duration::from_secs(20),
+        ))
+    });
+    let lines = tokio::spawn(LineLog::default().run(sink.subscribe(), notice_rx));
     let (tx, rx) = mpsc::unbounded_channel();
     forward_signals(tx);
     let outcome = tuner::run(cfg, sink, rx).await;
     let _ = status.await;
+    if let Some(a) = alerts {
+        let _ = a.await;
+    }
     let _ = lines.await;
     if let Outcome::Error(m) = &outcome {
         eprintln!("autotune: {m}");

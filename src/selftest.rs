@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use crate::cli::TuneArgs;
+use crate::engine::alerts::{self, AlertConfig, Composer, Redactor};
 use crate::engine::config::Config;
 use crate::engine::record::{EvalRun, Measured, Record, status, summarize};
 use crate::engine::store::{append_record, load_results};
@@ -24,7 +24,7 @@ fn check(name: &str, ok: bool, failures: &mut Vec<String>) {
 }
 
 /// Runs the checks; exit status 0 when all pass, 2 otherwise.
-pub fn run(cfg: &Config, _args: &TuneArgs) -> i32 {
+pub fn run(cfg: &Config, alert_cfg: &AlertConfig, notify: bool) -> i32 {
     let mut failures = Vec::new();
     let f = cfg.patterns.parse(SAMPLE);
     check(
@@ -84,6 +84,45 @@ pub fn run(cfg: &Config, _args: &TuneArgs) -> i32 {
         best.is_some_and(|b| b.avg_total_tps() == Some(5940.43)),
         &mut failures,
     );
+    if notify {
+        if !alert_cfg.any() {
+            check(
+                "notify: no channel configured (--webhook_url or --smtp_host)",
+                false,
+                &mut failures,
+            );
+        } else {
+            let n = Composer::new(alert_cfg.clone()).make(
+                "heartbeat",
+                "selftest heartbeat",
+                "autotune --selftest_notify",
+                serde_json::json!({"selftest": true}),
+            );
+            let redact = Redactor::new(alert_cfg.secrets());
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("runtime");
+            let client = reqwest::Client::new();
+            let mut email_cfg = alert_cfg.clone();
+            if let Some(e) = email_cfg.email.as_mut() {
+                e.kinds = vec!["heartbeat".into()];
+            }
+            for (ch, r) in rt.block_on(alerts::deliver(
+                &client,
+                &email_cfg,
+                &n,
+                &mut None,
+                &mut |_, _| {},
+            )) {
+                let name = match &r {
+                    Ok(()) => format!("notify via {ch}: delivered"),
+                    Err(m) => format!("notify via {ch}: {}", redact.clean(m)),
+                };
+                check(&name, r.is_ok(), &mut failures);
+            }
+        }
+    }
     if failures.is_empty() {
         println!("[selftest] OK");
         0

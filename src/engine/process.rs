@@ -14,6 +14,14 @@ use nix::sys::signal::{Signal, kill, killpg};
 use nix::unistd::Pid;
 use tokio::process::{Child, Command};
 
+/// Environment variables never passed to the service or the eval.
+pub const SECRET_ENV: &[&str] = &[
+    "TUNE_WEBHOOK_URL",
+    "TUNE_FEISHU_SECRET",
+    "TUNE_SMTP_PASS",
+    "TUNE_SMTP_USER",
+];
+
 /// Pids we spawned ourselves; adopted orphans are everything else.
 static SPAWNED: Mutex<Vec<i32>> = Mutex::new(Vec::new());
 
@@ -135,6 +143,11 @@ pub fn spawn_in_group(
     stderr: Stdio,
 ) -> std::io::Result<Child> {
     let mut c = Command::new("bash");
+    // Notification secrets are the tuner's alone: a service that logs its
+    // environment must not copy them into its log.
+    for k in SECRET_ENV {
+        c.env_remove(k);
+    }
     c.arg("-c")
         .arg(cmd)
         .current_dir(cwd)

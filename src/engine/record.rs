@@ -311,6 +311,51 @@ impl serde_json::ser::Formatter for PyFormatter {
     }
 }
 
+/// Formats a figure or a dash.
+pub fn fig(v: Option<f64>, prec: usize) -> String {
+    v.map(|x| format!("{x:.prec$}"))
+        .unwrap_or_else(|| "-".into())
+}
+
+impl Record {
+    /// One-line result: status and figures.
+    pub fn summary_text(&self) -> String {
+        let r = self;
+        let runs = r
+            .eval
+            .as_ref()
+            .and_then(|s| s.eval_runs.as_ref())
+            .map(|v| v.len())
+            .unwrap_or(0);
+        match &r.eval {
+            Some(s) if runs > 0 => format!(
+                "{:<8} acc {} tps {} answer {} time {}s ({}/{} runs ok, {}s)",
+                r.status,
+                fig(s.avg_accuracy, 4),
+                fig(s.avg_total_tps, 1),
+                fig(s.avg_answer_tps, 1),
+                fig(s.avg_total_time_s, 2),
+                s.eval_ok_n.unwrap_or(0),
+                runs,
+                fig(r.total_s, 1)
+            ),
+            _ => {
+                let mut t = r.status.clone();
+                if let Some(s) = r.startup_s {
+                    t.push_str(&format!(" after {s:.1}s"));
+                }
+                if let Some(c) = r.exit_code {
+                    t.push_str(&format!(" (exit {c})"));
+                }
+                if let Some(reason) = &r.reason {
+                    t.push_str(&format!(": {reason}"));
+                }
+                t
+            }
+        }
+    }
+}
+
 /// Means over ok runs, in the record's terms.
 pub fn summarize(runs: Vec<EvalRun>) -> EvalSummary {
     let ok: Vec<&Measured> = runs

@@ -1,0 +1,541 @@
+//! Notifications against real local servers: a Feishu-like endpoint that
+//! checks signatures as Feishu does, a generic endpoint, an endpoint that
+//! never answers, and a real SMTP server (plain, STARTTLS with AUTH,
+//! implicit TLS) receiving mail for two recipients. Also a scan of every
+//! file and output for the secrets.
+
+mod common;
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use base64::Engine as _;
+use common::*;
+use hmac::{Hmac, KeyInit, Mac};
+use serde_json::Value;
+
+type Seen = Arc<Mutex<Vec<Value>>>;
+
+/// An HTTP endpoint on loopback; `reply` decides the answer to each JSON body.
+fn endpoint(reply: impl Fn(&Value) -> (u16, String) + Send + 'static) -> (String, Seen) {
+    let server = tiny_http::Server::http("127.0.0.1:0").unwrap();
+    let port = server.server_addr().to_ip().unwrap().port();
+    let seen: Seen = Arc::default();
+    let s2 = seen.clone();
+    std::thread::spawn(move || {
+        for mut req in server.incoming_requests() {
+            let mut body = String::new();
+            std::io::Read::read_to_string(req.as_reader(), &mut body).unwrap();
+            let v: Value = serde_json::from_str(&body).unwrap_or(Value::Null);
+            let (code, text) = reply(&v);
+            s2.lock().unwrap().push(v);
+            let _ = req.respond(tiny_http::Response::from_string(text).with_status_code(code));
+        }
+    });
+    (
+        format!("http://127.0.0.1:{port}/open-apis/bot/v2/hook/tok3n-abc123"),
+        seen,
+    )
+}
+
+/// Feishu's check, written from its documentation independently of autotune.
+fn feishu_check(secret: &'static str) -> impl Fn(&Value) -> (u16, String) {
+    move |v| {
+        let ts = v["timestamp"].as_str().unwrap_or("0");
+        let mac =
+            Hmac::<sha2::Sha256>::new_from_slice(format!("{ts}\n{secret}").as_bytes()).unwrap();
+        let want = base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes());
+        let fresh = (chrono::Utc::now().timestamp() - ts.parse::<i64>().unwrap_or(0)).abs() < 3600;
+        if v["sign"].as_str() == Some(want.as_str()) && fresh {
+            (200, r#"{"code":0,"msg":"success","data":{}}"#.into())
+        } else {
+            (200, r#"{"code":19021,"msg":"sign match fail or timestamp is not within one hour from current time"}"#.into())
+        }
+    }
+}
+
+fn oom_space(d: &std::path::Path) -> std::path::PathBuf {
+    space(d, r#"{"GPU_MEMORY_UTILIZATION": ["0.97", "0.99", "0.98"]}"#)
+}
+
+#[test]
+fn feishu_signed_cards_for_start_best_crash_and_done() {
+    let d = tempfile::tempdir().unwrap();
+    sim_repo(d.path());
+    let (url, seen) = endpoint(feishu_check("bot-secret-1"));
+    let sp = oom_space(d.path());
+    let mut c = tune_cmd(d.path(), free_port());
+    c.env("TUNE_WEBHOOK_URL", &url)
+        .env("TUNE_FEISHU_SECRET", "bot-secret-1")
+        .arg("--no_builtin_space")
+        .arg("--search_space_file")
+        .arg(&sp);
+    let o = run(c);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(!text(&o).contains("failed"), "{}", text(&o));
+    let seen = seen.lock().unwrap();
+    let titles: Vec<String> = seen
+        .iter()
+        .map(|v| {
+            v["card"]["header"]["title"]["content"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    assert!(
+        titles.iter().any(|t| t.contains("tuning started")),
+        "{titles:?}"
+    );
+    assert!(titles.iter().any(|t| t.contains("new best")), "{titles:?}");
+    assert!(
+        titles
+            .iter()
+            .any(|t| t.contains("trial crashed: GPU_MEMORY_UTILIZATION=0.99")),
+        "{titles:?}"
+    );
+    assert!(titles.last().unwrap().contains("tuning done"), "{titles:?}");
+    for v in seen.iter() {
+        assert_eq!(v["msg_type"], "interactive");
+        let md = v["card"]["elements"][0]["text"]["content"]
+            .as_str()
+            .unwrap();
+        assert_eq!(v["card"]["elements"][0]["text"]["tag"], "lark_md");
+        assert!(
+            md.contains("**Event**")
+                && md.contains("**Uptime**")
+                && md.contains("tune_results.jsonl"),
+            "{md}"
+        );
+    }
+}
+
+#[test]
+fn feishu_rejection_is_reported_and_tuning_goes_on() {
+    let d = tempfile::tempdir().unwrap();
+    sim_repo(d.path());
+    // The endpoint expects another secret: every message is refused with 19021.
+    let (url, seen) = endpoint(feishu_check("the-real-secret"));
+    let sp = space(d.path(), r#"{"MAX_NEW_TOKENS": ["64", "48"]}"#);
+    let mut c = tune_cmd(d.path(), free_port());
+    c.args(["--webhook_url", &url, "--feishu_secret", "wrong-secret"])
+        .arg("--no_builtin_space")
+        .arg("--search_space_file")
+        .arg(&sp);
+    let o = run(c);
+    assert!(o.status.success(), "{}", text(&o));
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        out.contains(
+            "notify: webhook notification (start) failed: Feishu refused the message: code 19021"
+        ),
+        "{out}"
+    );
+    // Reported once per distinct failure, not once per message.
+    assert_eq!(
+        out.matches("code 19021").count(),
+        out.matches("notification (").count()
+    );
+    assert_eq!(records(&d.path().join("tune_results.jsonl")).len(), 2);
+    assert!(seen.lock().unwrap().len() >= 3);
+    assert!(!out.contains("wrong-secret") && !out.contains("tok3n-abc123"));
+}
+
+#[test]
+fn generic_webhook_body() {
+    let d = tempfile::tempdir().unwrap();
+    sim_repo(d.path());
+    let (url, seen) = endpoint(|_| (200, "ok".into()));
+    let sp = oom_space(d.path());
+    let mut c = tune_cmd(d.path(), free_port());
+    c.args([
+        "--webhook_url",
+        &url,
+        "--webhook_kind",
+        "generic",
+        "--notify_trial_done",
+        "--heartbeat_trials",
+        "2",
+    ]);
+    c.arg("--no_builtin_space")
+        .arg("--search_space_file")
+        .arg(&sp);
+    let o = run(c);
+    assert!(o.status.success(), "{}", text(&o));
+    let seen = seen.lock().unwrap();
+    let kinds: Vec<&str> = seen.iter().map(|v| v["kind"].as_str().unwrap()).collect();
+    for k in [
+        "start",
+        "trial_done",
+        "best",
+        "crashed",
+        "heartbeat",
+        "done",
+    ] {
+        assert!(kinds.contains(&k), "{k} missing from {kinds:?}");
+    }
+    assert_eq!(kinds.iter().filter(|k| **k == "trial_done").count(), 3);
+    let v = &seen[0];
+    for f in ["kind", "title", "message", "ts", "repo", "extra"] {
+        assert!(v.get(f).is_some(), "{f} missing: {v}");
+    }
+    assert_eq!(v["repo"], d.path().to_str().unwrap());
+}
+
+#[test]
+fn a_webhook_that_never_answers_does_not_slow_the_trials() {
+    let d = tempfile::tempdir().unwrap();
+    sim_repo(d.path());
+    // Accepts connections and never answers.
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for s in l.incoming() {
+            held.push(s);
+        }
+    });
+    let sp = space(d.path(), r#"{"MAX_NEW_TOKENS": ["64", "48", "80", "32"]}"#);
+    let mut c = tune_cmd(d.path(), free_port());
+    c.args([
+        "--webhook_url",
+        &format!("http://127.0.0.1:{port}/hook"),
+        "--webhook_kind",
+        "generic",
+        "--notify_trial_done",
+    ]);
+    c.arg("--no_builtin_space")
+        .arg("--search_space_file")
+        .arg(&sp);
+    let o = run(c);
+    assert!(o.status.success(), "{}", text(&o));
+    let recs = records(&d.path().join("tune_results.jsonl"));
+    assert_eq!(recs.len(), 4);
+    // Each trial takes what the service and eval take, not a webhook timeout.
+    for r in &recs {
+        assert!(r["total_s"].as_f64().unwrap() < 3.0, "{r}");
+    }
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(out.contains("notify: webhook notification"), "{out}");
+    // Trials follow each other without a gap from notifications: the last
+    // trial ended within a few seconds of the first one's start.
+    let lines: Vec<&str> = out.lines().collect();
+    let t = |needle: &str| {
+        let l = lines.iter().find(|l| l.contains(needle)).unwrap();
+        chrono::NaiveTime::parse_from_str(&l[..8], "%H:%M:%S").unwrap()
+    };
+    let span =
+        (t("[ 4/4] MAX_NEW_TOKENS=32 ok") - t("[ 1/4] MAX_NEW_TOKENS=64 start")).num_seconds();
+    assert!(span <= 6, "trials took {span}s with a dead webhook:\n{out}");
+}
+
+#[test]
+fn secrets_never_reach_files_or_output() {
+    let d = tempfile::tempdir().unwrap();
+    sim_repo(d.path());
+    // A service that dumps its environment into its log, as some do.
+    std::fs::write(
+        d.path().join("run_model.sh"),
+        format!("env\nexec '{}' sim-serve\n", bin()),
+    )
+    .unwrap();
+    let (url, _seen) = endpoint(|_| (500, "boom".into()));
+    let sp = oom_space(d.path());
+    let mut c = tune_cmd(d.path(), free_port());
+    c.env("TUNE_WEBHOOK_URL", &url)
+        .env("TUNE_WEBHOOK_KIND", "feishu")
+        .env("TUNE_FEISHU_SECRET", "feishu-SECRET-xyz")
+        .env("TUNE_SMTP_HOST", "127.0.0.1")
+        .env("TUNE_SMTP_PORT", "1")
+        .env("TUNE_SMTP_USER", "user")
+        .env("TUNE_SMTP_PASS", "smtp-PASS-987")
+        .env("TUNE_SMTP_FROM", "a@example.com")
+        .env("TUNE_SMTP_TO", "b@example.com")
+        .env("TUNE_EMAIL_KINDS", "start,crashed,done")
+        .arg("--no_builtin_space")
+        .arg("--search_space_file")
+        .arg(&sp);
+    let o = run(c);
+    assert!(o.status.success(), "{}", text(&o));
+    let out = text(&o);
+    assert!(out.contains("notify: webhook notification"), "{out}");
+    assert!(out.contains("notify: email notification"), "{out}");
+    let secrets = ["tok3n-abc123", "feishu-SECRET-xyz", "smtp-PASS-987"];
+    for s in secrets {
+        assert!(!out.contains(s), "{s} in output:\n{out}");
+    }
+    let mut files = 0;
+    for e in walk(d.path()) {
+        let t = String::from_utf8_lossy(&std::fs::read(&e).unwrap()).into_owned();
+        files += 1;
+        for s in secrets {
+            assert!(!t.contains(s), "{s} found in {}", e.display());
+        }
+    }
+    assert!(files >= 6);
+}
+
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap().flatten() {
+        if e.file_type().unwrap().is_dir() {
+            out.extend(walk(&e.path()));
+        } else {
+            out.push(e.path());
+        }
+    }
+    out
+}
+
+struct Smtp {
+    child: std::process::Child,
+    port: u16,
+    outdir: tempfile::TempDir,
+}
+
+impl Drop for Smtp {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn smtp(mode: &str, certs: &std::path::Path) -> Smtp {
+    let outdir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let mut child = std::process::Command::new("python3")
+        .arg(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/smtp_server.py"))
+        .args([mode, &port.to_string(), outdir.path().to_str().unwrap()])
+        .arg(certs.join("leaf.pem"))
+        .arg(certs.join("leaf.key"))
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .expect("python3 with aiosmtpd (installed by .ci/run)");
+    let ready = outdir.path().join("READY");
+    wait_for(
+        "the SMTP server (is aiosmtpd installed?)",
+        Duration::from_secs(15),
+        || {
+            assert!(
+                child.try_wait().unwrap().is_none(),
+                "the SMTP server exited: is aiosmtpd installed?"
+            );
+            ready.exists().then_some(())
+        },
+    );
+    Smtp {
+        child,
+        port,
+        outdir,
+    }
+}
+
+/// A CA and a leaf for localhost, made with openssl.
+fn make_certs(dir: &std::path::Path) {
+    let sh = |cmd: &str| {
+        let o = std::process::Command::new("bash")
+            .arg("-c")
+            .arg(cmd)
+            .current_dir(dir)
+            .output()
+            .unwrap();
+        assert!(
+            o.status.success(),
+            "{cmd}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+    };
+    sh(
+        "openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.pem -days 2 -subj /CN=autotune-test-ca \
+        -addext basicConstraints=critical,CA:TRUE -addext keyUsage=critical,keyCertSign",
+    );
+    sh("openssl req -newkey rsa:2048 -nodes -keyout leaf.key -out leaf.csr -subj /CN=localhost");
+    std::fs::write(dir.join("ext.cnf"), "subjectAltName=DNS:localhost,IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n").unwrap();
+    sh(
+        "openssl x509 -req -in leaf.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out leaf.pem -days 2 -extfile ext.cnf",
+    );
+}
+
+fn received(s: &Smtp) -> Vec<Value> {
+    std::fs::read_dir(s.outdir.path())
+        .unwrap()
+        .flatten()
+        .filter(|e| e.path().extension().is_some_and(|x| x == "json"))
+        .map(|e| serde_json::from_str(&std::fs::read_to_string(e.path()).unwrap()).unwrap())
+        .collect()
+}
+
+#[test]
+fn email_plain_starttls_and_implicit_tls_to_two_recipients() {
+    let certs = tempfile::tempdir().unwrap();
+    make_certs(certs.path());
+    let d = tempfile::tempdir().unwrap();
+    sim_repo(d.path());
+    for (mode, flags) in [
+        ("plain", vec!["--smtp_no_starttls"]),
+        (
+            "starttls",
+            vec!["--smtp_user", "user", "--smtp_pass", "s3cret-pass"],
+        ),
+        (
+            "ssl",
+            vec![
+                "--smtp_ssl",
+                "--smtp_user",
+                "user",
+                "--smtp_pass",
+                "s3cret-pass",
+            ],
+        ),
+    ] {
+        let s = smtp(mode, certs.path());
+        let o = std::process::Command::new(bin())
+            .current_dir(d.path())
+            .args([
+                "--selftest",
+                "--selftest_notify",
+                "--eval_cmd",
+                "bash eval_local.sh",
+                "--smtp_host",
+                "localhost",
+                "--smtp_port",
+                &s.port.to_string(),
+            ])
+            .args([
+                "--smtp_from",
+                "tuner@example.com",
+                "--smtp_to",
+                "a@example.com, b@example.com",
+                "--smtp_ca_file",
+            ])
+            .arg(certs.path().join("ca.pem"))
+            .args(&flags)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{mode}: {}", text(&o));
+        assert!(
+            String::from_utf8_lossy(&o.stdout).contains("notify via email: delivered: ok"),
+            "{mode}: {}",
+            text(&o)
+        );
+        let got = wait_for("mail", Duration::from_secs(5), || {
+            let r = received(&s);
+            (!r.is_empty()).then_some(r)
+        });
+        assert_eq!(got.len(), 1, "{mode}");
+        let m = &got[0];
+        assert_eq!(
+            m["to"],
+            serde_json::json!(["a@example.com", "b@example.com"]),
+            "{mode}"
+        );
+        assert!(
+            m["data"]
+                .as_str()
+                .unwrap()
+                .contains("Subject: [auto_tune] selftest heartbeat"),
+            "{mode}: {m}"
+        );
+        assert_eq!(m["tls"], mode != "plain", "{mode}");
+        assert_eq!(m["authenticated"], mode != "plain", "{mode}");
+    }
+    // A wrong password is reported per channel, exit 2, password redacted.
+    let s = smtp("starttls", certs.path());
+    let o = std::process::Command::new(bin())
+        .current_dir(d.path())
+        .args([
+            "--selftest",
+            "--selftest_notify",
+            "--eval_cmd",
+            "bash eval_local.sh",
+            "--smtp_host",
+            "localhost",
+            "--smtp_port",
+            &s.port.to_string(),
+        ])
+        .args([
+            "--smtp_from",
+            "tuner@example.com",
+            "--smtp_to",
+            "a@example.com",
+            "--smtp_user",
+            "user",
+            "--smtp_pass",
+            "wrong-pass-42",
+            "--smtp_ca_file",
+        ])
+        .arg(certs.path().join("ca.pem"))
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(
+        text(&o).contains("notify via email: SMTP send"),
+        "{}",
+        text(&o)
+    );
+    assert!(!text(&o).contains("wrong-pass-42"));
+}
+
+#[test]
+fn bad_notification_flags_exit_2() {
+    let d = tempfile::tempdir().unwrap();
+    sim_repo(d.path());
+    let base = ["--dry_run", "--eval_cmd", "bash eval_local.sh"];
+    let check = |extra: &[&str], needle: &str| {
+        let o = std::process::Command::new(bin())
+            .current_dir(d.path())
+            .args(base)
+            .args(extra)
+            .output()
+            .unwrap();
+        assert_eq!(o.status.code(), Some(2), "{extra:?}: {}", text(&o));
+        assert!(
+            String::from_utf8_lossy(&o.stderr).contains(needle),
+            "{extra:?}: {}",
+            text(&o)
+        );
+        o
+    };
+    check(&["--smtp_port", "abc"], "--smtp_port");
+    check(
+        &["--smtp_ssl", "--smtp_no_starttls"],
+        "--smtp_ssl and --smtp_no_starttls",
+    );
+    check(&["--webhook_kind", "pager"], "--webhook_kind");
+    let o = check(
+        &["--webhook_url", "ftp://example.com/hook/secret-token-1"],
+        "must be an http(s) URL",
+    );
+    assert!(!text(&o).contains("secret-token-1"));
+    check(&["--smtp_host", "localhost"], "--smtp_to");
+}
+
+#[test]
+fn selftest_notify_reports_the_webhook() {
+    let d = tempfile::tempdir().unwrap();
+    sim_repo(d.path());
+    let (url, seen) = endpoint(feishu_check("sec-9"));
+    let o = std::process::Command::new(bin())
+        .current_dir(d.path())
+        .args([
+            "--selftest",
+            "--selftest_notify",
+            "--eval_cmd",
+            "bash eval_local.sh",
+            "--webhook_url",
+            &url,
+            "--feishu_secret",
+            "sec-9",
+        ])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("notify via webhook: delivered: ok"));
+    assert_eq!(seen.lock().unwrap().len(), 1);
+    assert!(
+        seen.lock().unwrap()[0]["card"]["header"]["title"]["content"]
+            .as_str()
+            .unwrap()
+            .contains("selftest heartbeat")
+    );
+}
