@@ -123,7 +123,7 @@ impl LineLog {
             Event::GroupBest { param, winner, .. } => match winner {
                 Some(w) => format!(
                     "== {param}: best {} at {} tok/s (acc {})",
-                    w.value_under_test().unwrap_or("?"),
+                    w.params.get(param).map(String::as_str).unwrap_or("?"),
                     fig(w.avg_total_tps(), 1),
                     fig(w.avg_accuracy(), 4)
                 ),

@@ -8,6 +8,7 @@ mod headless;
 mod run;
 mod selftest;
 mod sim;
+mod ui;
 mod watchdog;
 
 use std::process::ExitCode;

@@ -40,11 +40,9 @@ pub fn tune(cfg: Config, alerts: AlertConfig, headless: bool) -> i32 {
 
 async fn tune_async(cfg: Config, alert_cfg: AlertConfig, headless: bool) -> i32 {
     become_subreaper();
-    if !headless {
-        eprintln!("autotune: the live screen is not built yet; running headless");
-    }
     let mut sink = EventSink::new();
     let status = tokio::spawn(StatusWriter::new(cfg.status_file.clone()).run(sink.subscribe()));
+    let sink_rx = sink.subscribe();
     let (notice_tx, notice_rx) = mpsc::unbounded_channel();
     let alerts = alert_cfg.any().then(|| {
         tokio::spawn(alerts::run(
@@ -54,15 +52,26 @@ async fn tune_async(cfg: Config, alert_cfg: AlertConfig, headless: bool) -> i32 
             std::time::Duration::from_secs(20),
         ))
     });
-    let lines = tokio::spawn(LineLog::default().run(sink.subscribe(), notice_rx));
     let (tx, rx) = mpsc::unbounded_channel();
+    let front = if headless {
+        tokio::spawn(async move {
+            LineLog::default().run(sink_rx, notice_rx).await;
+            Ok(())
+        })
+    } else {
+        tokio::spawn(crate::ui::app::run(sink_rx, notice_rx, tx.clone()))
+    };
     forward_signals(tx);
     let outcome = tuner::run(cfg, sink, rx).await;
     let _ = status.await;
     if let Some(a) = alerts {
         let _ = a.await;
     }
-    let _ = lines.await;
+    match front.await {
+        Ok(Err(e)) => eprintln!("autotune: the live screen failed: {e}"),
+        Err(e) => eprintln!("autotune: the live screen failed: {e}"),
+        Ok(Ok(())) => {}
+    }
     if let Outcome::Error(m) = &outcome {
         eprintln!("autotune: {m}");
     }

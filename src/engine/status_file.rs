@@ -127,7 +127,7 @@ impl StatusWriter {
                 doc.insert("param".into(), json!(param));
                 doc.insert(
                     "winner".into(),
-                    json!(winner.as_ref().map(|w| w.value_under_test())),
+                    json!(winner.as_ref().and_then(|w| w.params.get(param))),
                 );
                 "group_best"
             }

@@ -1,0 +1,115 @@
+//! The running trial: index, parameter under test and how it differs from
+//! the base, the phase with its elapsed time against the limit, and the
+//! trial's params (those differing from the defaults highlighted).
+
+use ratatui::Frame;
+use ratatui::layout::Rect;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Paragraph, Wrap};
+
+use super::{block, hms};
+use crate::engine::event::TrialPhase;
+use crate::ui::state::LiveState;
+use crate::ui::theme::{Role, Theme};
+
+/// The phase as text with elapsed / limit.
+pub fn phase_text(p: Option<&TrialPhase>, since: f64) -> (String, Option<f64>) {
+    match p {
+        None => ("preparing".into(), None),
+        Some(TrialPhase::PortBusy {
+            attempt,
+            retries,
+            wait_s,
+        }) => (
+            format!(
+                "port busy: wait {attempt}/{retries}, {} / {}",
+                hms(since),
+                hms(*wait_s)
+            ),
+            Some(since / wait_s.max(0.001)),
+        ),
+        Some(TrialPhase::Starting { timeout_s, .. }) => (
+            format!("starting {} / {}", hms(since), hms(*timeout_s)),
+            Some(since / timeout_s.max(0.001)),
+        ),
+        Some(TrialPhase::Ready { startup_s, .. }) => (format!("ready after {startup_s:.1}s"), None),
+        Some(TrialPhase::Eval { run, of, timeout_s }) => (
+            format!("eval run {run}/{of}  {} / {}", hms(since), hms(*timeout_s)),
+            Some(since / timeout_s.max(0.001)),
+        ),
+        Some(TrialPhase::Stopping) => ("stopping the service".into(), None),
+    }
+}
+
+/// Draws the current trial panel.
+pub fn draw(f: &mut Frame, area: Rect, s: &LiveState, t: &Theme) {
+    let b = block("current trial", false, t);
+    let Some(tr) = &s.trial else {
+        let text = if s.outcome.is_some() {
+            "the run has ended"
+        } else if s.paused {
+            "paused between trials"
+        } else {
+            "between trials"
+        };
+        f.render_widget(
+            Paragraph::new(Span::styled(text, t.style(Role::Dim))).block(b),
+            area,
+        );
+        return;
+    };
+    let since = tr.phase_since.elapsed().as_secs_f64();
+    let (phase, frac) = phase_text(tr.phase.as_ref(), since);
+    let mut head = vec![
+        Span::styled(format!("#{} ", tr.ordinal), t.style(Role::Title)),
+        Span::styled(format!("trial_{:05}  ", tr.index), t.style(Role::Dim)),
+        Span::styled(
+            format!("{} = {}", tr.param, tr.value),
+            t.style(Role::Accent),
+        ),
+    ];
+    match &tr.base_value {
+        Some(b) if *b != tr.value => head.push(Span::raw(format!("  (base {b})"))),
+        Some(_) => head.push(Span::styled("  (the base value)", t.style(Role::Dim))),
+        None => head.push(Span::styled("  (new parameter)", t.style(Role::Dim))),
+    }
+    let role = match frac {
+        Some(x) if x > 0.8 => Role::Bad,
+        Some(x) if x > 0.5 => Role::Warn,
+        _ => Role::Good,
+    };
+    let bar = frac.map(|x| {
+        let w = 20usize;
+        let filled = ((x.clamp(0.0, 1.0)) * w as f64).round() as usize;
+        format!("  [{}{}]", "█".repeat(filled), "·".repeat(w - filled))
+    });
+    let mut lines = vec![
+        Line::from(head),
+        Line::from(vec![
+            Span::raw("phase: "),
+            Span::styled(phase, t.style(role)),
+            Span::styled(bar.unwrap_or_default(), t.style(role)),
+        ]),
+        Line::from(Span::styled(
+            format!("trial time {}", hms(tr.started.elapsed().as_secs_f64())),
+            t.style(Role::Dim),
+        )),
+    ];
+    let mut params: Vec<Span> = Vec::new();
+    for (k, v) in &tr.params {
+        let style = if *k == tr.param {
+            t.style(Role::Accent)
+        } else if s.defaults.get(k) != Some(v) {
+            t.style(Role::Warn)
+        } else {
+            t.style(Role::Dim)
+        };
+        params.push(Span::styled(format!("{k}={v}"), style));
+        params.push(Span::raw(" "));
+    }
+    lines.push(Line::from(params));
+    f.render_widget(
+        Paragraph::new(lines).wrap(Wrap { trim: true }).block(b),
+        area,
+    );
+}

@@ -1,0 +1,153 @@
+//! The live screen in a real terminal (tmux): keys reach the engine, the
+//! screen survives a resize, abort leaves nothing running, q exits 0.
+
+mod common;
+
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
+
+use common::*;
+
+struct Tmux {
+    socket: String,
+}
+
+impl Tmux {
+    fn cmd(&self, args: &[&str]) -> String {
+        let o = Command::new("tmux")
+            .arg("-L")
+            .arg(&self.socket)
+            .args(args)
+            .output()
+            .expect("tmux (installed by .ci/run)");
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    }
+    fn screen(&self) -> String {
+        self.cmd(&["capture-pane", "-p", "-t", "t"])
+    }
+    fn wait_screen(&self, what: &str) -> String {
+        wait_for(
+            &format!("{what:?} on screen"),
+            Duration::from_secs(20),
+            || {
+                let s = self.screen();
+                s.contains(what).then_some(s)
+            },
+        )
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        self.cmd(&["kill-server"]);
+    }
+}
+
+fn phase(d: &Path) -> String {
+    std::fs::read_to_string(d.join("tune_status.json"))
+        .ok()
+        .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
+        .and_then(|v| v["phase"].as_str().map(String::from))
+        .unwrap_or_default()
+}
+
+#[test]
+fn live_screen_in_tmux_skip_resize_abort_quit() {
+    let d = tempfile::tempdir().unwrap();
+    sim_repo(d.path());
+    let sp = space(
+        d.path(),
+        r#"{"MAX_NEW_TOKENS": ["64", "48", "80", "32"], "OUTPUT_MAX_SENTENCES": ["6", "3", "4"]}"#,
+    );
+    let tag = format!("AT_TEST_TUI_{}", std::process::id());
+    let exit_file = d.path().join("exit_code");
+    let cmd = format!(
+        "env {tag}=1 SIM_STARTUP_S=0.3 SIM_EVAL_S=0.6 SIM_EVAL_FAIL_RATE=0 '{}' --repo '{}' --port {} --eval_cmd 'bash eval_local.sh' \
+         --eval_runs 2 --no_builtin_space --search_space_file '{}'; echo $? > '{}'; sleep 30",
+        bin(),
+        d.path().display(),
+        free_port(),
+        sp.display(),
+        exit_file.display()
+    );
+    let t = Tmux {
+        socket: format!("autotune-test-{}", std::process::id()),
+    };
+    t.cmd(&[
+        "new-session",
+        "-d",
+        "-s",
+        "t",
+        "-x",
+        "140",
+        "-y",
+        "40",
+        &cmd,
+    ]);
+    // The parameter under test and the log tail are on screen.
+    t.wait_screen("MAX_NEW_TOKENS = ");
+    let s = t.wait_screen("Uvicorn running");
+    assert!(s.contains("best so far") && s.contains("s skip"), "{s}");
+    // s: the running trial is recorded skipped.
+    wait_for("a trial in eval", Duration::from_secs(20), || {
+        t.screen().contains("eval run").then_some(())
+    });
+    t.cmd(&["send-keys", "-t", "t", "s"]);
+    wait_for("a skipped record", Duration::from_secs(10), || {
+        records(&d.path().join("tune_results.jsonl"))
+            .iter()
+            .any(|r| r["status"] == "skipped")
+            .then_some(())
+    });
+    // A throughput figure reaches the best table.
+    let figures = regex::Regex::new(r"^│0\.\d{4}\s+\d{3,5}\.\d").unwrap();
+    wait_for(
+        "a throughput figure in the best table",
+        Duration::from_secs(30),
+        || {
+            let s = t.screen();
+            let lines: Vec<Vec<char>> = s.lines().map(|l| l.chars().collect()).collect();
+            let (row, col) = lines.iter().enumerate().find_map(|(i, l)| {
+                let text: String = l.iter().collect();
+                let byte = text.find("best so far")?;
+                let col = text[..byte].chars().count();
+                // Back to the panel's left border.
+                Some((i, l[..col].iter().rposition(|c| *c == '╭')?))
+            })?;
+            let first_row: String = lines.get(row + 2)?.iter().skip(col).collect();
+            figures.is_match(&first_row).then_some(())
+        },
+    );
+    // Resize to 80x24: still drawn.
+    t.cmd(&["resize-window", "-t", "t", "-x", "80", "-y", "24"]);
+    wait_for("the small layout", Duration::from_secs(5), || {
+        let s = t.screen();
+        (s.lines().count() <= 24 && s.contains("current trial") && s.contains("s skip"))
+            .then_some(())
+    });
+    // a, y: aborted, nothing left running.
+    t.cmd(&["send-keys", "-t", "t", "a"]);
+    t.wait_screen("Abort the run?");
+    t.cmd(&["send-keys", "-t", "t", "y"]);
+    wait_for("status aborted", Duration::from_secs(15), || {
+        (phase(d.path()) == "aborted").then_some(())
+    });
+    t.wait_screen("ABORTED");
+    wait_for("no processes left", Duration::from_secs(5), || {
+        procs_with_env(&tag)
+            .iter()
+            .all(|p| {
+                // The tuner itself (still showing the screen) and the shell are fine.
+                let c = std::fs::read_to_string(format!("/proc/{p}/cmdline")).unwrap_or_default();
+                !c.contains("sim-")
+            })
+            .then_some(())
+    });
+    // q exits 0 and restores the terminal.
+    t.cmd(&["send-keys", "-t", "t", "q"]);
+    let code = wait_for("exit", Duration::from_secs(10), || {
+        std::fs::read_to_string(&exit_file).ok()
+    });
+    assert_eq!(code.trim(), "0");
+}
