@@ -60,7 +60,7 @@ fn fmt_last(v: &[Option<f64>], prec: usize) -> String {
 
 /// Draws the runs and trend panel.
 pub fn draw(f: &mut Frame, area: Rect, s: &LiveState, t: &Theme) {
-    let b = block(&"runs & trend", false, t);
+    let b = block("runs & trend", false, t);
     let inner = b.inner(area);
     f.render_widget(b, area);
     let runs: Vec<(Option<f64>, Option<f64>)> = s
