@@ -38,6 +38,8 @@ pub struct Cli {
 pub enum Cmd {
     /// Tune a built-in simulated service (no GPU, no Python) to see the tool work.
     Demo(DemoArgs),
+    /// Review a results file (this run's, another run's, or one being written).
+    Browse(BrowseArgs),
     /// Rerun `autotune --headless <args>` after a crash until the search is done.
     Watchdog(crate::watchdog::WatchdogArgs),
     /// The simulated inference service (used by the demo and the tests).
@@ -67,6 +69,26 @@ pub struct DemoArgs {
     /// Eval runs per trial.
     #[arg(long = "eval_runs", alias = "eval-runs", default_value_t = 3)]
     pub eval_runs: u32,
+}
+
+/// Flags of `autotune browse`.
+#[derive(Debug, Args)]
+pub struct BrowseArgs {
+    /// The results file (default: tune_results.jsonl in --repo).
+    pub file: Option<PathBuf>,
+    /// The repository whose results file to open.
+    #[arg(long, default_value = ".")]
+    pub repo: PathBuf,
+    /// Minimum mean accuracy for the best trial.
+    #[arg(
+        long = "accuracy_threshold",
+        alias = "accuracy-threshold",
+        default_value_t = 0.88
+    )]
+    pub accuracy_threshold: f64,
+    /// Wait for the file if it does not exist yet (it is followed live anyway).
+    #[arg(long)]
+    pub follow: bool,
 }
 
 /// Flags of a tuning run.

@@ -57,6 +57,17 @@ fn main() -> ExitCode {
             Err(m) => usage_error(&m),
         },
         Some(Cmd::Watchdog(a)) => watchdog::run(a),
+        Some(Cmd::Browse(a)) => {
+            let file = a
+                .file
+                .clone()
+                .unwrap_or_else(|| a.repo.join("tune_results.jsonl"));
+            if !a.accuracy_threshold.is_finite() {
+                usage_error("--accuracy_threshold: expected a number")
+            } else {
+                ui::browse::app::run(file, a.accuracy_threshold, a.follow)
+            }
+        }
         Some(Cmd::SimServe) => sim::serve(),
         Some(Cmd::SimWorker) => sim::worker(),
         Some(Cmd::SimEval) => sim::eval(),

@@ -4,6 +4,7 @@
 //! [`keys::action_for`].
 
 pub mod app;
+pub mod browse;
 pub mod keys;
 pub mod logtail;
 pub mod panels;

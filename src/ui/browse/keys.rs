@@ -1,0 +1,202 @@
+//! The browse screen's key table.
+
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+
+/// What a key asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    /// Quit.
+    Quit,
+    /// Selection / scroll up.
+    Up,
+    /// Selection / scroll down.
+    Down,
+    /// A page up.
+    PageUp,
+    /// A page down.
+    PageDown,
+    /// First row.
+    Home,
+    /// Last row.
+    End,
+    /// Open the detail.
+    Open,
+    /// Open the service log.
+    Log,
+    /// Open the chart of the selected row's parameter.
+    Chart,
+    /// Sort by the next column.
+    Sort,
+    /// Flip the sort direction.
+    Reverse,
+    /// Cycle the status filter.
+    StatusFilter,
+    /// Type a text filter.
+    TextFilter,
+    /// Jump to the best trial.
+    Best,
+    /// Back to the table.
+    Back,
+    /// Help.
+    Help,
+}
+
+/// `(key, modifiers, action, footer label, description)`.
+pub const BINDINGS: &[(KeyCode, KeyModifiers, Action, &str, &str)] = &[
+    (
+        KeyCode::Char('q'),
+        KeyModifiers::NONE,
+        Action::Quit,
+        "q quit",
+        "quit",
+    ),
+    (
+        KeyCode::Char('c'),
+        KeyModifiers::CONTROL,
+        Action::Quit,
+        "",
+        "quit",
+    ),
+    (
+        KeyCode::Up,
+        KeyModifiers::NONE,
+        Action::Up,
+        "↑↓ PgUp/Dn move",
+        "previous row / scroll up",
+    ),
+    (
+        KeyCode::Down,
+        KeyModifiers::NONE,
+        Action::Down,
+        "",
+        "next row / scroll down",
+    ),
+    (
+        KeyCode::Char('k'),
+        KeyModifiers::NONE,
+        Action::Up,
+        "",
+        "previous row",
+    ),
+    (
+        KeyCode::Char('j'),
+        KeyModifiers::NONE,
+        Action::Down,
+        "",
+        "next row",
+    ),
+    (
+        KeyCode::PageUp,
+        KeyModifiers::NONE,
+        Action::PageUp,
+        "",
+        "a page up",
+    ),
+    (
+        KeyCode::PageDown,
+        KeyModifiers::NONE,
+        Action::PageDown,
+        "",
+        "a page down",
+    ),
+    (
+        KeyCode::Home,
+        KeyModifiers::NONE,
+        Action::Home,
+        "",
+        "first row",
+    ),
+    (
+        KeyCode::End,
+        KeyModifiers::NONE,
+        Action::End,
+        "",
+        "last row (and follow new ones)",
+    ),
+    (
+        KeyCode::Enter,
+        KeyModifiers::NONE,
+        Action::Open,
+        "Enter detail",
+        "every param, eval run, health and log path of the trial",
+    ),
+    (
+        KeyCode::Char('l'),
+        KeyModifiers::NONE,
+        Action::Log,
+        "l log",
+        "the trial's service log",
+    ),
+    (
+        KeyCode::Char('c'),
+        KeyModifiers::NONE,
+        Action::Chart,
+        "c chart",
+        "tok/s and accuracy by value of the selected row's parameter",
+    ),
+    (
+        KeyCode::Char('o'),
+        KeyModifiers::NONE,
+        Action::Sort,
+        "o sort",
+        "sort by the next column",
+    ),
+    (
+        KeyCode::Char('r'),
+        KeyModifiers::NONE,
+        Action::Reverse,
+        "r reverse",
+        "reverse the order",
+    ),
+    (
+        KeyCode::Char('t'),
+        KeyModifiers::NONE,
+        Action::StatusFilter,
+        "t status",
+        "filter by status (cycles)",
+    ),
+    (
+        KeyCode::Char('/'),
+        KeyModifiers::NONE,
+        Action::TextFilter,
+        "/ filter",
+        "filter by param name or value (Enter keeps, Esc clears)",
+    ),
+    (
+        KeyCode::Char('b'),
+        KeyModifiers::NONE,
+        Action::Best,
+        "b best",
+        "jump to the best trial meeting the threshold",
+    ),
+    (
+        KeyCode::Esc,
+        KeyModifiers::NONE,
+        Action::Back,
+        "Esc back",
+        "back to the table",
+    ),
+    (
+        KeyCode::Backspace,
+        KeyModifiers::NONE,
+        Action::Back,
+        "",
+        "back to the table",
+    ),
+    (
+        KeyCode::Char('?'),
+        KeyModifiers::NONE,
+        Action::Help,
+        "? help",
+        "this help",
+    ),
+];
+
+/// The action of a key press.
+pub fn action_for(k: KeyEvent) -> Option<Action> {
+    let mods = k.modifiers & (KeyModifiers::CONTROL | KeyModifiers::ALT);
+    BINDINGS
+        .iter()
+        .find(|(c, m, ..)| *c == k.code && *m == mods)
+        .map(|(_, _, a, ..)| *a)
+}

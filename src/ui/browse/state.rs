@@ -1,0 +1,491 @@
+//! The browse screen's state and its pure updates: sorting, filtering,
+//! selection that survives reloads, and the sub-views (detail, log, chart).
+
+use crate::engine::record::Record;
+use crate::engine::search::{Params, default_params};
+
+use super::model::{Model, Row, STATUSES};
+
+/// Table columns, in display order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Col {
+    /// Position in the file.
+    N,
+    /// Time.
+    Time,
+    /// Status.
+    Status,
+    /// Parameter under test.
+    Param,
+    /// Its value.
+    Value,
+    /// Mean accuracy.
+    Acc,
+    /// Mean total tokens/s.
+    Tps,
+    /// Mean answer tokens/s.
+    Answer,
+    /// Mean total time.
+    TimeS,
+    /// Ok runs / runs.
+    Runs,
+}
+
+/// All columns.
+pub const COLS: &[Col] = &[
+    Col::N,
+    Col::Time,
+    Col::Status,
+    Col::Param,
+    Col::Value,
+    Col::Acc,
+    Col::Tps,
+    Col::Answer,
+    Col::TimeS,
+    Col::Runs,
+];
+
+impl Col {
+    /// Header text.
+    pub fn title(self) -> &'static str {
+        match self {
+            Col::N => "#",
+            Col::Time => "time",
+            Col::Status => "status",
+            Col::Param => "param",
+            Col::Value => "value",
+            Col::Acc => "acc",
+            Col::Tps => "tok/s",
+            Col::Answer => "answer",
+            Col::TimeS => "secs",
+            Col::Runs => "runs",
+        }
+    }
+}
+
+/// Which view is up.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Mode {
+    /// The table.
+    Table,
+    /// Everything about one trial.
+    Detail(Box<Record>),
+    /// A service log.
+    Log {
+        /// The file.
+        path: String,
+        /// Its lines (the last 2 MB).
+        lines: Vec<String>,
+        /// Lines scrolled up from the bottom.
+        scroll: usize,
+    },
+    /// Throughput and accuracy by value of one parameter.
+    Chart(String),
+}
+
+/// Everything the browse screen shows.
+#[derive(Debug)]
+pub struct BrowseState {
+    /// The data.
+    pub model: Model,
+    /// Accuracy threshold.
+    pub threshold: f64,
+    /// Rows shown, as indices into `model.rows`, filtered and sorted.
+    pub view: Vec<usize>,
+    /// Sort column and direction.
+    pub sort: (Col, bool),
+    /// Status filter.
+    pub status_filter: Option<u8>,
+    /// Text filter (param name or value).
+    pub text_filter: String,
+    /// Typing the text filter.
+    pub editing: bool,
+    /// Selected position in `view`.
+    pub selected: usize,
+    /// The current view.
+    pub mode: Mode,
+    /// Help shown.
+    pub help: bool,
+    /// Leave.
+    pub quit: bool,
+    /// A message for the footer.
+    pub message: Option<String>,
+    /// Built-in defaults, to highlight differing params.
+    pub defaults: Params,
+    /// Follow the end of the table when new rows arrive.
+    pub follow_end: bool,
+}
+
+impl BrowseState {
+    /// A state over a loaded model.
+    pub fn new(model: Model, threshold: f64) -> Self {
+        let mut s = BrowseState {
+            model,
+            threshold,
+            view: Vec::new(),
+            sort: (Col::N, false),
+            status_filter: None,
+            text_filter: String::new(),
+            editing: false,
+            selected: 0,
+            mode: Mode::Table,
+            help: false,
+            quit: false,
+            message: None,
+            defaults: default_params(),
+            follow_end: true,
+        };
+        s.rebuild();
+        s.selected = s.view.len().saturating_sub(1);
+        s
+    }
+
+    fn key(&self, r: &Row, c: Col) -> SortKey {
+        match c {
+            Col::N => SortKey::Num(r.n as f64),
+            Col::Time => SortKey::Text(r.ts.to_string()),
+            Col::Status => SortKey::Num(r.status as f64),
+            Col::Param => SortKey::Text(self.model.param(r).to_string()),
+            Col::Value => match r.value.parse::<f64>() {
+                Ok(v) => SortKey::Num(v),
+                Err(_) => SortKey::Text(r.value.to_string()),
+            },
+            Col::Acc => SortKey::opt(r.acc),
+            Col::Tps => SortKey::opt(r.tps),
+            Col::Answer => SortKey::opt(r.answer_tps),
+            Col::TimeS => SortKey::opt(r.time_s),
+            Col::Runs => SortKey::Num(r.ok_n as f64 + r.runs as f64 / 1000.0),
+        }
+    }
+
+    /// Recomputes the view after a change of data, sort or filter, keeping
+    /// the selected trial selected.
+    pub fn rebuild(&mut self) {
+        let keep = self.view.get(self.selected).map(|i| self.model.rows[*i].n);
+        let at_end = self.follow_end && self.selected + 1 >= self.view.len();
+        let needle = self.text_filter.to_ascii_lowercase();
+        let mut view: Vec<usize> = (0..self.model.rows.len())
+            .filter(|i| {
+                let r = &self.model.rows[*i];
+                self.status_filter.is_none_or(|s| r.status == s)
+                    && (needle.is_empty()
+                        || self.model.param(r).to_ascii_lowercase().contains(&needle)
+                        || r.value.to_ascii_lowercase().contains(&needle))
+            })
+            .collect();
+        let (col, desc) = self.sort;
+        if col != Col::N || desc {
+            let mut keyed: Vec<(SortKey, usize)> = view
+                .iter()
+                .map(|i| (self.key(&self.model.rows[*i], col), *i))
+                .collect();
+            // Missing figures go last whichever the direction; ties keep file order.
+            keyed.sort_by(|a, b| match (&a.0, &b.0) {
+                (SortKey::Missing, SortKey::Missing) => a.1.cmp(&b.1),
+                (SortKey::Missing, _) => std::cmp::Ordering::Greater,
+                (_, SortKey::Missing) => std::cmp::Ordering::Less,
+                _ if desc => b.0.cmp(&a.0).then(a.1.cmp(&b.1)),
+                _ => a.0.cmp(&b.0).then(a.1.cmp(&b.1)),
+            });
+            view = keyed.into_iter().map(|(_, i)| i).collect();
+        }
+        self.view = view;
+        self.selected = match keep {
+            _ if at_end && col == Col::N && !desc => self.view.len().saturating_sub(1),
+            Some(n) => self
+                .view
+                .iter()
+                .position(|i| self.model.rows[*i].n == n)
+                .unwrap_or(0),
+            None => 0,
+        }
+        .min(self.view.len().saturating_sub(1));
+    }
+
+    /// The selected row.
+    pub fn current(&self) -> Option<&Row> {
+        self.view.get(self.selected).map(|i| &self.model.rows[*i])
+    }
+
+    /// Moves the selection by `delta` rows.
+    pub fn move_by(&mut self, delta: isize) {
+        let n = self.view.len() as isize;
+        if n == 0 {
+            return;
+        }
+        self.selected = (self.selected as isize + delta).clamp(0, n - 1) as usize;
+        self.follow_end = self.selected as isize == n - 1;
+    }
+
+    /// Selects the best trial meeting the threshold (clearing filters that hide it).
+    pub fn jump_best(&mut self) {
+        let Some(b) = self.model.best(self.threshold) else {
+            self.message = Some(format!("no ok trial with accuracy ≥ {}", self.threshold));
+            return;
+        };
+        if !self.view.contains(&b) {
+            self.status_filter = None;
+            self.text_filter.clear();
+            self.rebuild();
+        }
+        if let Some(p) = self.view.iter().position(|i| *i == b) {
+            self.selected = p;
+            self.follow_end = false;
+        }
+    }
+
+    /// Sorts by the next column (same column again: flips the direction).
+    pub fn next_sort(&mut self) {
+        let i = COLS.iter().position(|c| *c == self.sort.0).unwrap_or(0);
+        self.sort = (
+            COLS[(i + 1) % COLS.len()],
+            matches!(
+                COLS[(i + 1) % COLS.len()],
+                Col::Acc | Col::Tps | Col::Answer
+            ),
+        );
+        self.rebuild();
+    }
+
+    /// Flips the sort direction.
+    pub fn reverse(&mut self) {
+        self.sort.1 = !self.sort.1;
+        self.rebuild();
+    }
+
+    /// Cycles the status filter: all, then each status.
+    pub fn next_status_filter(&mut self) {
+        self.status_filter = match self.status_filter {
+            None => Some(0),
+            Some(s) if (s as usize) + 1 < STATUSES.len() => Some(s + 1),
+            _ => None,
+        };
+        self.rebuild();
+    }
+
+    /// Reloads what the file gained; returns whether anything changed.
+    pub fn refresh(&mut self) -> bool {
+        match self.model.refresh() {
+            Ok(true) => {
+                self.rebuild();
+                true
+            }
+            Ok(false) => false,
+            Err(e) => {
+                self.message = Some(format!("cannot read {}: {e}", self.model.path.display()));
+                true
+            }
+        }
+    }
+
+    /// Opens the detail of the selected trial.
+    pub fn open_detail(&mut self) {
+        if let Some(r) = self.current() {
+            match self.model.record(r) {
+                Some(rec) => self.mode = Mode::Detail(Box::new(rec)),
+                None => {
+                    self.message =
+                        Some("the record could not be read again (the file changed?)".into())
+                }
+            }
+        }
+    }
+
+    /// Opens the service log of the selected trial (or of the detail shown).
+    pub fn open_log(&mut self) {
+        let rec = match &self.mode {
+            Mode::Detail(r) => Some((**r).clone()),
+            _ => self.current().and_then(|r| self.model.record(r)),
+        };
+        let Some(log) = rec.and_then(|r| r.server_log) else {
+            self.message = Some("this trial has no service log".into());
+            return;
+        };
+        let base = self
+            .model
+            .path
+            .parent()
+            .unwrap_or(std::path::Path::new("."));
+        let path = if std::path::Path::new(&log).is_absolute() {
+            std::path::PathBuf::from(&log)
+        } else {
+            base.join(&log)
+        };
+        match read_tail(&path, 2 << 20) {
+            Ok(lines) => {
+                self.mode = Mode::Log {
+                    path: path.display().to_string(),
+                    lines,
+                    scroll: 0,
+                }
+            }
+            Err(e) => self.message = Some(format!("cannot open {}: {e}", path.display())),
+        }
+    }
+
+    /// Opens the chart of the selected trial's parameter.
+    pub fn open_chart(&mut self) {
+        if let Some(r) = self.current() {
+            let p = self.model.param(r).to_string();
+            if !p.is_empty() {
+                self.mode = Mode::Chart(p);
+            }
+        }
+    }
+
+    /// Per value of `param`, in first-seen order: (value, best ok tps, its
+    /// accuracy, trials).
+    pub fn chart_data(&self, param: &str) -> Vec<(String, Option<f64>, Option<f64>, usize)> {
+        let mut out: Vec<(String, Option<f64>, Option<f64>, usize)> = Vec::new();
+        for r in self
+            .model
+            .rows
+            .iter()
+            .filter(|r| self.model.param(r) == param)
+        {
+            let slot = match out.iter().position(|x| *x.0 == *r.value) {
+                Some(i) => i,
+                None => {
+                    out.push((r.value.to_string(), None, None, 0));
+                    out.len() - 1
+                }
+            };
+            let e = &mut out[slot];
+            e.3 += 1;
+            if r.status == 0 && r.tps.is_some() && (e.1.is_none() || r.tps > e.1) {
+                e.1 = r.tps;
+                e.2 = r.acc;
+            }
+        }
+        out
+    }
+}
+
+/// The last `max` bytes of a file as lines.
+pub fn read_tail(path: &std::path::Path, max: u64) -> std::io::Result<Vec<String>> {
+    use std::io::{Read, Seek, SeekFrom};
+    let mut f = std::fs::File::open(path)?;
+    let len = f.metadata()?.len();
+    let start = len.saturating_sub(max);
+    f.seek(SeekFrom::Start(start))?;
+    let mut buf = Vec::new();
+    f.read_to_end(&mut buf)?;
+    let text = String::from_utf8_lossy(&buf);
+    let mut lines: Vec<String> = text
+        .lines()
+        .map(|l| {
+            l.chars()
+                .map(|c| if c.is_control() && c != '\t' { '?' } else { c })
+                .collect()
+        })
+        .collect();
+    if start > 0 && !lines.is_empty() {
+        lines[0] = format!("... ({start} earlier bytes not shown)");
+    }
+    Ok(lines)
+}
+
+/// A sort key: numbers before text, missing values last.
+#[derive(Debug, Clone, PartialEq, PartialOrd)]
+enum SortKey {
+    Num(f64),
+    Text(String),
+    Missing,
+}
+
+impl SortKey {
+    fn opt(v: Option<f64>) -> Self {
+        v.map(SortKey::Num).unwrap_or(SortKey::Missing)
+    }
+}
+
+impl Eq for SortKey {}
+
+impl Ord for SortKey {
+    fn cmp(&self, o: &Self) -> std::cmp::Ordering {
+        self.partial_cmp(o).unwrap_or(std::cmp::Ordering::Equal)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn state() -> BrowseState {
+        let p = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/data/auto_tune_py/tune_results.jsonl");
+        BrowseState::new(Model::load(&p).unwrap(), 0.88)
+    }
+
+    #[test]
+    fn sort_by_tps_descending_puts_missing_last() {
+        let mut s = state();
+        while s.sort.0 != Col::Tps {
+            s.next_sort();
+        }
+        assert!(s.sort.1, "throughput sorts fastest first");
+        let first = &s.model.rows[s.view[0]];
+        assert_eq!(first.tps, Some(5179.68));
+        // Rows without a figure come last in either direction.
+        let last = &s.model.rows[*s.view.last().unwrap()];
+        assert_eq!(last.tps, None);
+        s.reverse();
+        assert_eq!(s.model.rows[s.view[0]].tps, Some(4755.865));
+    }
+
+    #[test]
+    fn filters_by_status_and_text_and_keeps_selection() {
+        let mut s = state();
+        s.selected = 4;
+        let n = s.current().unwrap().n;
+        s.text_filter = "max_num".into();
+        s.rebuild();
+        assert!(
+            s.view
+                .iter()
+                .all(|i| s.model.param(&s.model.rows[*i]).contains("MAX_NUM"))
+        );
+        assert_eq!(s.view.len(), 7);
+        assert_eq!(
+            s.current().unwrap().n,
+            n,
+            "the selected trial stays selected"
+        );
+        s.text_filter.clear();
+        s.next_status_filter();
+        assert!(s.view.iter().all(|i| s.model.rows[*i].status == 0));
+        s.next_status_filter();
+        assert!(s.view.iter().all(|i| s.model.rows[*i].status == 1));
+    }
+
+    #[test]
+    fn jump_to_best_and_chart() {
+        let mut s = state();
+        s.next_status_filter();
+        s.next_status_filter(); // partial only: the best is hidden
+        s.jump_best();
+        assert_eq!(s.current().unwrap().tps, Some(5109.913333333334));
+        let c = s.chart_data("VLLM_MAX_NUM_BATCHED_TOKENS");
+        let values: Vec<&str> = c.iter().map(|x| x.0.as_str()).collect();
+        assert_eq!(values, ["65536", "98304", "196608", "262144"]);
+        // 65536 was partial only: no ok figure.
+        assert_eq!(c[0].1, None);
+        assert_eq!(c[2].1, Some(5109.913333333334));
+    }
+
+    #[test]
+    fn detail_and_log_open() {
+        let mut s = state();
+        s.selected = 2;
+        s.open_detail();
+        let Mode::Detail(r) = &s.mode else {
+            panic!("no detail")
+        };
+        assert_eq!(r.status, "crashed");
+        s.open_log();
+        let Mode::Log { lines, .. } = &s.mode else {
+            panic!("no log: {:?}", s.message)
+        };
+        assert!(lines.iter().any(|l| l.contains("[serve]")));
+    }
+}

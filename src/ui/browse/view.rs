@@ -1,0 +1,532 @@
+//! Drawing the browse screen: header, table, detail, log, chart, footer.
+
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::style::Style;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{
+    Bar, BarChart, BarGroup, Cell, Clear, Paragraph, Row as TRow, Table, TableState, Wrap,
+};
+
+use super::keys::BINDINGS;
+use super::model::Model;
+use super::state::{BrowseState, COLS, Col, Mode};
+use crate::engine::record::fig;
+use crate::ui::panels::{block, centered};
+use crate::ui::theme::{Role, Theme};
+
+/// Draws the whole browse screen.
+pub fn draw(f: &mut Frame, s: &BrowseState, t: &Theme) {
+    let [head, body, msg, foot] = Layout::vertical([
+        Constraint::Length(2),
+        Constraint::Min(3),
+        Constraint::Length(1),
+        Constraint::Length(1),
+    ])
+    .areas(f.area());
+    header(f, head, s, t);
+    match &s.mode {
+        Mode::Table => table(f, body, s, t),
+        Mode::Detail(r) => detail(f, body, r, s, t),
+        Mode::Log {
+            path,
+            lines,
+            scroll,
+        } => log(f, body, path, lines, *scroll, t),
+        Mode::Chart(p) => chart(f, body, p, s, t),
+    }
+    let m = if s.editing {
+        Line::from(vec![
+            Span::styled(" filter: ", t.style(Role::Accent)),
+            Span::raw(s.text_filter.as_str()),
+            Span::raw("▏"),
+        ])
+    } else {
+        Line::from(Span::styled(
+            format!(" {}", s.message.as_deref().unwrap_or("")),
+            t.style(Role::Warn),
+        ))
+    };
+    f.render_widget(Paragraph::new(m), msg);
+    let mut spans = vec![Span::raw(" ")];
+    for (_, _, _, label, _) in BINDINGS.iter().filter(|b| !b.3.is_empty()) {
+        let (k, what) = label.split_once(' ').unwrap_or((label, ""));
+        spans.push(Span::styled(k, t.style(Role::Accent)));
+        spans.push(Span::styled(format!(" {what}  "), t.style(Role::Dim)));
+    }
+    f.render_widget(Paragraph::new(Line::from(spans)), foot);
+    if s.help {
+        let lines: Vec<Line> = BINDINGS
+            .iter()
+            .map(|(code, mods, _, _, d)| {
+                let key = if mods.contains(crossterm::event::KeyModifiers::CONTROL) {
+                    format!("Ctrl-{code}")
+                } else {
+                    code.to_string()
+                };
+                Line::from(vec![
+                    Span::styled(format!("{key:>10}  "), t.style(Role::Accent)),
+                    Span::raw(*d),
+                ])
+            })
+            .collect();
+        let r = centered(f.area(), 78, lines.len() as u16 + 2);
+        f.render_widget(Clear, r);
+        f.render_widget(
+            Paragraph::new(lines).block(block("keys (Esc closes)", true, t)),
+            r,
+        );
+    }
+}
+
+fn header(f: &mut Frame, area: Rect, s: &BrowseState, t: &Theme) {
+    let m = &s.model;
+    let mut top = vec![
+        Span::styled(" autotune browse ", t.style(Role::Title)),
+        Span::raw(format!(" {} trials", m.rows.len())),
+    ];
+    for (k, n) in m.counts() {
+        top.push(Span::raw("  "));
+        top.push(Span::styled(format!("{k} {n}"), t.status(k)));
+    }
+    if !m.exists {
+        top.push(Span::styled(
+            "  (waiting for the file to appear)",
+            t.style(Role::Warn),
+        ));
+    }
+    // The path last: on a narrow screen it is what gets cut.
+    top.push(Span::styled(
+        format!("  {}", m.path.display()),
+        t.style(Role::Dim),
+    ));
+    let mut bottom = vec![Span::raw(" ")];
+    if m.bad > 0 || m.blank > 0 || m.torn() {
+        bottom.push(Span::styled(
+            format!(
+                "{} unreadable, {} blank line(s){}  ",
+                m.bad,
+                m.blank,
+                if m.torn() { ", a torn last line" } else { "" }
+            ),
+            t.style(Role::Warn),
+        ));
+    }
+    match m.best(s.threshold) {
+        Some(b) => {
+            let r = &m.rows[b];
+            bottom.push(Span::styled(
+                format!("best (acc ≥ {}): ", s.threshold),
+                t.style(Role::Dim),
+            ));
+            bottom.push(Span::styled(
+                format!(
+                    "#{} {}={} {} tok/s acc {}",
+                    r.n,
+                    m.param(r),
+                    r.value,
+                    fig(r.tps, 1),
+                    fig(r.acc, 4)
+                ),
+                t.style(Role::Good),
+            ));
+        }
+        None => bottom.push(Span::styled(
+            format!("no ok trial with acc ≥ {}", s.threshold),
+            t.style(Role::Dim),
+        )),
+    }
+    let filt = match (s.status_filter, s.text_filter.is_empty()) {
+        (None, true) => String::new(),
+        (st, _) => format!(
+            "  shown {} [{}{}]",
+            s.view.len(),
+            st.map(|x| super::model::STATUSES[x as usize])
+                .unwrap_or("all"),
+            if s.text_filter.is_empty() {
+                String::new()
+            } else {
+                format!(" /{}", s.text_filter)
+            }
+        ),
+    };
+    bottom.push(Span::styled(filt, t.style(Role::Accent)));
+    f.render_widget(
+        Paragraph::new(vec![Line::from(top), Line::from(bottom)]),
+        area,
+    );
+}
+
+fn cell_text(m: &Model, r: &super::model::Row, c: Col) -> String {
+    match c {
+        Col::N => r
+            .index
+            .map(|i| format!("{} ({i})", r.n))
+            .unwrap_or_else(|| r.n.to_string()),
+        Col::Time => r.ts.replace('T', " "),
+        Col::Status => Model::status(r).to_string(),
+        Col::Param => m.param(r).to_string(),
+        Col::Value => r.value.to_string(),
+        Col::Acc => fig(r.acc, 4),
+        Col::Tps => fig(r.tps, 1),
+        Col::Answer => fig(r.answer_tps, 1),
+        Col::TimeS => fig(r.time_s, 2),
+        Col::Runs => {
+            if r.runs > 0 {
+                format!("{}/{}", r.ok_n, r.runs)
+            } else {
+                "-".into()
+            }
+        }
+    }
+}
+
+fn table(f: &mut Frame, area: Rect, s: &BrowseState, t: &Theme) {
+    let m = &s.model;
+    let h = area.height.saturating_sub(3) as usize;
+    // Only the rows on screen are built: fast on 100k records.
+    let first = s
+        .selected
+        .saturating_sub(h.saturating_sub(1))
+        .min(s.view.len().saturating_sub(h.max(1)));
+    let rows: Vec<TRow> = s.view[first..(first + h).min(s.view.len())]
+        .iter()
+        .map(|i| {
+            let r = &m.rows[*i];
+            TRow::new(COLS.iter().map(|c| {
+                let text = cell_text(m, r, *c);
+                let style = match c {
+                    Col::Status => t.status(Model::status(r)),
+                    Col::Acc if r.acc.is_some_and(|a| a < s.threshold) => t.style(Role::Bad),
+                    Col::Value => t.style(Role::Accent),
+                    _ => Style::new(),
+                };
+                Cell::from(Span::styled(text, style))
+            }))
+        })
+        .collect();
+    let header = TRow::new(COLS.iter().map(|c| {
+        let mark = if s.sort.0 == *c {
+            if s.sort.1 { " ▼" } else { " ▲" }
+        } else {
+            ""
+        };
+        Cell::from(format!("{}{mark}", c.title()))
+    }))
+    .style(t.style(Role::Title));
+    let widths = [
+        Constraint::Length(11),
+        Constraint::Length(19),
+        Constraint::Length(8),
+        Constraint::Min(12),
+        Constraint::Length(14),
+        Constraint::Length(8),
+        Constraint::Length(9),
+        Constraint::Length(9),
+        Constraint::Length(6),
+        Constraint::Length(6),
+    ];
+    let mut ts = TableState::default().with_selected(Some(s.selected - first.min(s.selected)));
+    let title = format!("trials ({} of {})", s.view.len(), m.rows.len());
+    let tbl = Table::new(rows, widths)
+        .header(header)
+        .row_highlight_style(Style::new().add_modifier(ratatui::style::Modifier::REVERSED))
+        .block(block(&title, true, t));
+    f.render_stateful_widget(tbl, area, &mut ts);
+}
+
+fn detail(
+    f: &mut Frame,
+    area: Rect,
+    r: &crate::engine::record::Record,
+    s: &BrowseState,
+    t: &Theme,
+) {
+    let [left, right] =
+        Layout::horizontal([Constraint::Percentage(45), Constraint::Percentage(55)]).areas(area);
+    let params: Vec<Line> = r
+        .params
+        .iter()
+        .map(|(k, v)| {
+            let differs = s.defaults.get(k) != Some(v);
+            let style = if Some(k.as_str()) == r.param_under_test.as_deref() {
+                t.style(Role::Accent)
+            } else if differs {
+                t.style(Role::Warn)
+            } else {
+                Style::new()
+            };
+            Line::from(vec![
+                Span::styled(format!("{k} = {v}"), style),
+                Span::styled(
+                    if differs { "  (≠ default)" } else { "" },
+                    t.style(Role::Dim),
+                ),
+            ])
+        })
+        .collect();
+    f.render_widget(
+        Paragraph::new(params).block(block("params (≠ default highlighted)", false, t)),
+        left,
+    );
+    let mut lines = vec![
+        Line::from(vec![
+            Span::raw("status "),
+            Span::styled(r.status.clone(), t.status(&r.status)),
+            Span::raw(format!("   phase {}   at {}", r.phase, r.ts)),
+        ]),
+        Line::raw(format!(
+            "param under test: {} = {}",
+            r.param_under_test.as_deref().unwrap_or("-"),
+            r.value_under_test().unwrap_or("-")
+        )),
+        Line::raw(format!("health: {}", r.health.as_deref().unwrap_or("-"))),
+        Line::raw(format!(
+            "server log: {}   (l opens it)",
+            r.server_log.as_deref().unwrap_or("-")
+        )),
+    ];
+    if let Some(x) = &r.reason {
+        lines.push(Line::from(Span::styled(
+            format!("reason: {x}"),
+            t.style(Role::Bad),
+        )));
+    }
+    if let Some(c) = r.exit_code {
+        lines.push(Line::raw(format!(
+            "exit code: {c}   start-up {}s",
+            fig(r.startup_s, 1)
+        )));
+    }
+    if let Some(e) = &r.eval {
+        lines.push(Line::from(Span::styled(
+            format!(
+                "means over ok runs: acc {}  tok/s {}  answer {}  time {}s",
+                fig(e.avg_accuracy, 4),
+                fig(e.avg_total_tps, 1),
+                fig(e.avg_answer_tps, 1),
+                fig(e.avg_total_time_s, 2)
+            ),
+            t.style(Role::Title),
+        )));
+        for run in e.eval_runs.iter().flatten() {
+            let m = run.measured.clone().unwrap_or_default();
+            let what = if run.timeout == Some(true) {
+                "timed out".to_string()
+            } else {
+                format!(
+                    "rc {}  acc {}  tok/s {}  answer {}  time {}  ({}s){}",
+                    m.returncode.map(|c| c.to_string()).unwrap_or("-".into()),
+                    fig(m.accuracy, 4),
+                    fig(m.total_tps, 1),
+                    fig(m.answer_tps, 1),
+                    fig(m.total_time_s, 2),
+                    fig(m.elapsed_s, 2),
+                    run.error
+                        .as_ref()
+                        .map(|e| format!("  {e}"))
+                        .unwrap_or_default()
+                )
+            };
+            lines.push(Line::from(vec![
+                Span::styled(
+                    format!("  run {} {:<4} ", run.i, if run.ok { "ok" } else { "FAIL" }),
+                    if run.ok {
+                        t.style(Role::Good)
+                    } else {
+                        t.style(Role::Bad)
+                    },
+                ),
+                Span::raw(what),
+            ]));
+        }
+    }
+    if let Some(serde_json::Value::Array(tail)) = r.extra.get("log_tail") {
+        lines.push(Line::from(Span::styled(
+            "last log lines:",
+            t.style(Role::Title),
+        )));
+        for l in tail {
+            lines.push(Line::raw(format!("  {}", l.as_str().unwrap_or(""))));
+        }
+    }
+    f.render_widget(
+        Paragraph::new(lines)
+            .wrap(Wrap { trim: false })
+            .block(block("trial", true, t)),
+        right,
+    );
+}
+
+fn log(f: &mut Frame, area: Rect, path: &str, lines: &[String], scroll: usize, t: &Theme) {
+    let b = block(path, true, t);
+    let h = b.inner(area).height as usize;
+    let end = lines.len().saturating_sub(scroll);
+    let start = end.saturating_sub(h);
+    let shown: Vec<Line> = lines[start..end]
+        .iter()
+        .map(|l| Line::raw(l.as_str()))
+        .collect();
+    f.render_widget(Paragraph::new(shown).block(b), area);
+}
+
+fn chart(f: &mut Frame, area: Rect, param: &str, s: &BrowseState, t: &Theme) {
+    let data = s.chart_data(param);
+    let [top, bottom] =
+        Layout::vertical([Constraint::Percentage(55), Constraint::Percentage(45)]).areas(area);
+    let best_tps = data
+        .iter()
+        .filter(|d| d.2.is_some_and(|a| a >= s.threshold))
+        .filter_map(|d| d.1)
+        .fold(f64::NAN, f64::max);
+    let lo = data
+        .iter()
+        .filter_map(|d| d.1)
+        .fold(f64::INFINITY, f64::min)
+        * 0.95;
+    let bar_w = ((top.width.saturating_sub(2) as usize / data.len().max(1)).saturating_sub(1))
+        .clamp(3, 14) as u16;
+    let tps_bars: Vec<Bar> = data
+        .iter()
+        .map(|(v, tps, acc, n)| {
+            let winner = tps.is_some_and(|x| x == best_tps);
+            let style = if tps.is_none() {
+                t.style(Role::Dim)
+            } else if acc.is_some_and(|a| a < s.threshold) {
+                t.style(Role::Bad)
+            } else if winner {
+                t.style(Role::Good)
+            } else {
+                t.style(Role::Accent)
+            };
+            Bar::default()
+                .value(tps.map(|x| (x - lo).max(1.0) as u64).unwrap_or(0))
+                .text_value(
+                    tps.map(|x| format!("{x:.0}"))
+                        .unwrap_or_else(|| format!("-({n})")),
+                )
+                .label(Line::raw(v.clone()))
+                .style(style)
+        })
+        .collect();
+    let title =
+        format!("{param}: best ok tok/s by value (green: the winner; red: under the accuracy bar)");
+    f.render_widget(
+        BarChart::default()
+            .block(block(&title, true, t))
+            .bar_width(bar_w)
+            .bar_gap(1)
+            .data(BarGroup::default().bars(&tps_bars)),
+        top,
+    );
+    let acc_lo = data.iter().filter_map(|d| d.2).fold(s.threshold, f64::min) - 0.005;
+    let acc_bars: Vec<Bar> = data
+        .iter()
+        .map(|(v, _, acc, _)| {
+            Bar::default()
+                .value(
+                    acc.map(|a| ((a - acc_lo) * 10_000.0).max(1.0) as u64)
+                        .unwrap_or(0),
+                )
+                .text_value(acc.map(|a| format!("{a:.4}")).unwrap_or_else(|| "-".into()))
+                .label(Line::raw(v.clone()))
+                .style(if acc.is_some_and(|a| a < s.threshold) {
+                    t.style(Role::Bad)
+                } else {
+                    t.style(Role::Good)
+                })
+        })
+        .collect();
+    let title = format!("accuracy of those trials (threshold {})", s.threshold);
+    f.render_widget(
+        BarChart::default()
+            .block(block(&title, false, t))
+            .bar_width(bar_w)
+            .bar_gap(1)
+            .data(BarGroup::default().bars(&acc_bars)),
+        bottom,
+    );
+}
+
+#[cfg(test)]
+mod tests {
+    use ratatui::Terminal;
+    use ratatui::backend::TestBackend;
+
+    use super::*;
+
+    fn screen(s: &BrowseState, w: u16, h: u16) -> String {
+        let mut term = Terminal::new(TestBackend::new(w, h)).unwrap();
+        term.draw(|f| draw(f, s, &Theme { color: true })).unwrap();
+        let buf = term.backend().buffer().clone();
+        (0..h)
+            .map(|y| {
+                (0..w)
+                    .map(|x| buf[(x, y)].symbol().to_string())
+                    .collect::<String>()
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+
+    fn state() -> BrowseState {
+        let p = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/data/auto_tune_py/tune_results.jsonl");
+        BrowseState::new(Model::load(&p).unwrap(), 0.88)
+    }
+
+    #[test]
+    fn table_header_and_footer() {
+        let s = state();
+        let text = screen(&s, 140, 30);
+        for n in [
+            "18 trials",
+            "ok 8",
+            "partial 8",
+            "crashed 1",
+            "timeout 1",
+            "best (acc ≥ 0.88)",
+            "5109.9",
+            "GPU_MEMORY_UTILIZATION",
+            "q quit",
+            "Enter detail",
+        ] {
+            assert!(text.contains(n), "{n:?} missing:\n{text}");
+        }
+        let text = screen(&s, 80, 24);
+        assert!(text.contains("18 trials"));
+    }
+
+    #[test]
+    fn detail_log_and_chart_views() {
+        let mut s = state();
+        s.selected = 2;
+        s.open_detail();
+        let text = screen(&s, 140, 40);
+        assert!(
+            text.contains("status crashed") && text.contains("tune_server_logs/trial_00003.log"),
+            "{text}"
+        );
+        s.mode = Mode::Table;
+        s.selected = 4;
+        s.open_detail();
+        let text = screen(&s, 140, 40);
+        assert!(
+            text.contains("run 1 ok") && text.contains("means over ok runs"),
+            "{text}"
+        );
+        s.open_log();
+        let text = screen(&s, 140, 40);
+        assert!(text.contains("[serve]"), "{text}");
+        s.mode = Mode::Table;
+        s.jump_best();
+        s.open_chart();
+        let text = screen(&s, 140, 40);
+        assert!(
+            text.contains("VLLM_MAX_NUM_BATCHED_TOKENS: best ok tok/s by value")
+                && text.contains("5110")
+                && text.contains("196608"),
+            "{text}"
+        );
+    }
+}
