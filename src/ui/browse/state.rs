@@ -386,7 +386,7 @@ pub fn read_tail(path: &std::path::Path, max: u64) -> std::io::Result<Vec<String
 }
 
 /// A sort key: numbers before text, missing values last.
-#[derive(Debug, Clone, PartialEq, PartialOrd)]
+#[derive(Debug, Clone, PartialEq)]
 enum SortKey {
     Num(f64),
     Text(String),
@@ -403,7 +403,20 @@ impl Eq for SortKey {}
 
 impl Ord for SortKey {
     fn cmp(&self, o: &Self) -> std::cmp::Ordering {
-        self.partial_cmp(o).unwrap_or(std::cmp::Ordering::Equal)
+        use std::cmp::Ordering::*;
+        match (self, o) {
+            (SortKey::Num(a), SortKey::Num(b)) => a.total_cmp(b),
+            (SortKey::Text(a), SortKey::Text(b)) => a.cmp(b),
+            (SortKey::Missing, SortKey::Missing) => Equal,
+            (SortKey::Num(_), _) | (SortKey::Text(_), SortKey::Missing) => Less,
+            _ => Greater,
+        }
+    }
+}
+
+impl PartialOrd for SortKey {
+    fn partial_cmp(&self, o: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(o))
     }
 }
 
