@@ -504,7 +504,11 @@ impl Engine {
         rec.startup_s = Some(startup_s);
 
         let n = self.cfg.eval_runs;
-        let eval_env = vec![("PORT".to_string(), self.cfg.port.to_string())];
+        // The eval sees the trial's params too, so client-side settings
+        // (max tokens, temperature) can be tuned like server ones.
+        let mut eval_env: Vec<(String, String)> =
+            params.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+        eval_env.push(("PORT".to_string(), self.cfg.port.to_string()));
         let mut runs: Vec<EvalRun> = Vec::new();
         let mut stopped = None;
         for i in 1..=n {

@@ -38,9 +38,9 @@ pub enum Action {
     Help,
 }
 
-/// `(key, modifiers, action, footer label, description)`; an empty label
-/// keeps the key out of the footer (it is still in the help).
-pub const BINDINGS: &[(KeyCode, KeyModifiers, Action, &str, &str)] = &[
+/// The live screen's keys; an empty label keeps a key out of the footer
+/// (it is still in the help).
+pub const BINDINGS: &Table<Action> = &[
     (
         KeyCode::Char('s'),
         KeyModifiers::NONE,
@@ -176,13 +176,54 @@ pub const BINDINGS: &[(KeyCode, KeyModifiers, Action, &str, &str)] = &[
     ),
 ];
 
-/// The action of a key press.
-pub fn action_for(k: KeyEvent) -> Option<Action> {
+/// A key table: `(key, modifiers, action, footer label, description)`.
+pub type Table<A> = [(KeyCode, KeyModifiers, A, &'static str, &'static str)];
+
+/// The action a table gives a key press (Shift is ignored: `?` is Shift-/).
+pub fn lookup<A: Copy>(table: &Table<A>, k: KeyEvent) -> Option<A> {
     let mods = k.modifiers & (KeyModifiers::CONTROL | KeyModifiers::ALT);
-    BINDINGS
+    table
         .iter()
         .find(|(code, m, ..)| *code == k.code && *m == mods)
         .map(|(_, _, a, ..)| *a)
+}
+
+/// The action of a key press on the live screen.
+pub fn action_for(k: KeyEvent) -> Option<Action> {
+    lookup(BINDINGS, k)
+}
+
+/// The footer line of a table: its labelled keys.
+pub fn footer<A>(table: &Table<A>, t: &super::theme::Theme) -> ratatui::text::Line<'static> {
+    use super::theme::Role;
+    use ratatui::text::Span;
+    let mut spans = vec![Span::raw(" ")];
+    for (_, _, _, label, _) in table.iter().filter(|b| !b.3.is_empty()) {
+        let (key, what) = label.split_once(' ').unwrap_or((label, ""));
+        spans.push(Span::styled(key, t.style(Role::Accent)));
+        spans.push(Span::styled(format!(" {what}  "), t.style(Role::Dim)));
+    }
+    ratatui::text::Line::from(spans)
+}
+
+/// The help lines of a table: every key with its description.
+pub fn help<A>(table: &Table<A>, t: &super::theme::Theme) -> Vec<ratatui::text::Line<'static>> {
+    use super::theme::Role;
+    use ratatui::text::{Line, Span};
+    table
+        .iter()
+        .map(|(code, mods, _, _, desc)| {
+            let key = if mods.contains(KeyModifiers::CONTROL) {
+                format!("Ctrl-{code}")
+            } else {
+                code.to_string()
+            };
+            Line::from(vec![
+                Span::styled(format!("{key:>10}  "), t.style(Role::Accent)),
+                Span::raw(*desc),
+            ])
+        })
+        .collect()
 }
 
 #[cfg(test)]

@@ -2,6 +2,8 @@
 
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 
+use crate::ui::keys::{Table, lookup};
+
 /// What a key asks for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Action {
@@ -41,8 +43,8 @@ pub enum Action {
     Help,
 }
 
-/// `(key, modifiers, action, footer label, description)`.
-pub const BINDINGS: &[(KeyCode, KeyModifiers, Action, &str, &str)] = &[
+/// The browse screen's keys.
+pub const BINDINGS: &Table<Action> = &[
     (
         KeyCode::Char('q'),
         KeyModifiers::NONE,
@@ -194,9 +196,5 @@ pub const BINDINGS: &[(KeyCode, KeyModifiers, Action, &str, &str)] = &[
 
 /// The action of a key press.
 pub fn action_for(k: KeyEvent) -> Option<Action> {
-    let mods = k.modifiers & (KeyModifiers::CONTROL | KeyModifiers::ALT);
-    BINDINGS
-        .iter()
-        .find(|(c, m, ..)| *c == k.code && *m == mods)
-        .map(|(_, _, a, ..)| *a)
+    lookup(BINDINGS, k)
 }

@@ -12,6 +12,7 @@ use super::keys::BINDINGS;
 use super::model::Model;
 use super::state::{BrowseState, COLS, Col, Mode};
 use crate::engine::record::fig;
+use crate::ui::keys::{footer, help};
 use crate::ui::panels::{block, centered};
 use crate::ui::theme::{Role, Theme};
 
@@ -48,28 +49,9 @@ pub fn draw(f: &mut Frame, s: &BrowseState, t: &Theme) {
         ))
     };
     f.render_widget(Paragraph::new(m), msg);
-    let mut spans = vec![Span::raw(" ")];
-    for (_, _, _, label, _) in BINDINGS.iter().filter(|b| !b.3.is_empty()) {
-        let (k, what) = label.split_once(' ').unwrap_or((label, ""));
-        spans.push(Span::styled(k, t.style(Role::Accent)));
-        spans.push(Span::styled(format!(" {what}  "), t.style(Role::Dim)));
-    }
-    f.render_widget(Paragraph::new(Line::from(spans)), foot);
+    f.render_widget(Paragraph::new(footer(BINDINGS, t)), foot);
     if s.help {
-        let lines: Vec<Line> = BINDINGS
-            .iter()
-            .map(|(code, mods, _, _, d)| {
-                let key = if mods.contains(crossterm::event::KeyModifiers::CONTROL) {
-                    format!("Ctrl-{code}")
-                } else {
-                    code.to_string()
-                };
-                Line::from(vec![
-                    Span::styled(format!("{key:>10}  "), t.style(Role::Accent)),
-                    Span::raw(*d),
-                ])
-            })
-            .collect();
+        let lines = help(BINDINGS, t);
         let r = centered(f.area(), 78, lines.len() as u16 + 2);
         f.render_widget(Clear, r);
         f.render_widget(

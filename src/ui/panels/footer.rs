@@ -5,7 +5,7 @@ use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 
-use crate::ui::keys::BINDINGS;
+use crate::ui::keys::{BINDINGS, footer};
 use crate::ui::state::LiveState;
 use crate::ui::theme::{Role, Theme};
 
@@ -29,11 +29,5 @@ pub fn draw_message(f: &mut Frame, area: Rect, s: &LiveState, t: &Theme) {
 
 /// Draws the key footer from the key table.
 pub fn draw(f: &mut Frame, area: Rect, _s: &LiveState, t: &Theme) {
-    let mut spans = vec![Span::raw(" ")];
-    for (_, _, _, label, _) in BINDINGS.iter().filter(|b| !b.3.is_empty()) {
-        let (key, what) = label.split_once(' ').unwrap_or((label, ""));
-        spans.push(Span::styled(key, t.style(Role::Accent)));
-        spans.push(Span::styled(format!(" {what}  "), t.style(Role::Dim)));
-    }
-    f.render_widget(Paragraph::new(Line::from(spans)), area);
+    f.render_widget(Paragraph::new(footer(BINDINGS, t)), area);
 }

@@ -6,7 +6,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Clear, Paragraph, Wrap};
 
 use super::{block, centered};
-use crate::ui::keys::BINDINGS;
+use crate::ui::keys::{BINDINGS, help};
 use crate::ui::state::{Confirm, LiveState};
 use crate::ui::theme::{Role, Theme};
 
@@ -32,20 +32,7 @@ pub fn draw(f: &mut Frame, area: Rect, s: &LiveState, t: &Theme) {
             r,
         );
     } else if s.help {
-        let mut lines: Vec<Line> = BINDINGS
-            .iter()
-            .map(|(code, mods, _, _, desc)| {
-                let key = if mods.contains(crossterm::event::KeyModifiers::CONTROL) {
-                    format!("Ctrl-{code}")
-                } else {
-                    code.to_string()
-                };
-                Line::from(vec![
-                    Span::styled(format!("{key:>10}  "), t.style(Role::Accent)),
-                    Span::raw(*desc),
-                ])
-            })
-            .collect();
+        let mut lines = help(BINDINGS, t);
         lines.push(Line::raw(""));
         lines.push(Line::from(Span::styled(
             "Headless runs take SIGUSR1 (skip), SIGUSR2 (pause), SIGQUIT (abort).",
