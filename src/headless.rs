@@ -13,6 +13,7 @@ use crate::engine::record::fig;
 pub struct LineLog {
     total: usize,
     current: String,
+    paused: bool,
 }
 
 impl LineLog {
@@ -139,10 +140,15 @@ impl LineLog {
                 record.param_under_test.as_deref().unwrap_or("?"),
                 record.value_under_test().unwrap_or("?")
             ),
-            Event::Paused(true) => {
-                "paused: the run waits after the current trial (SIGUSR2 resumes)".into()
+            Event::Paused(p) if *p == self.paused => return None,
+            Event::Paused(p) => {
+                self.paused = *p;
+                if *p {
+                    "paused: the run waits after the current trial (SIGUSR2 resumes)".into()
+                } else {
+                    "resumed".into()
+                }
             }
-            Event::Paused(false) => "resumed".into(),
             Event::Warning(w) => format!("warning: {w}"),
             Event::RunFinished { outcome, .. } => match outcome {
                 Outcome::Done => "done: every group explored".into(),

@@ -343,3 +343,61 @@ fn term_ignoring_service_and_escaped_helper_are_stopped() {
     assert_eq!(procs_with_env(&t), Vec::<i32>::new());
     assert!(String::from_utf8_lossy(&o.stdout).contains("ignored SIGTERM"));
 }
+
+#[test]
+fn sigusr2_pauses_between_trials_and_sigquit_aborts() {
+    let d = tempfile::tempdir().unwrap();
+    sim_repo(d.path());
+    let sp = space(d.path(), r#"{"MAX_NEW_TOKENS": ["64", "48", "80"]}"#);
+    let t = tag();
+    let mut c = tune_cmd(d.path(), free_port());
+    c.env("AT_TAG", &t)
+        .env("SIM_EVAL_S", "0.3")
+        .arg("--no_builtin_space")
+        .arg("--search_space_file")
+        .arg(&sp);
+    c.stdout(std::process::Stdio::null());
+    let mut child = c.spawn().unwrap();
+    let pid = nix::unistd::Pid::from_raw(child.id() as i32);
+    wait_for("first trial", Duration::from_secs(10), || {
+        std::fs::read_to_string(d.path().join("tune_status.json"))
+            .ok()?
+            .contains("eval 1/2")
+            .then_some(())
+    });
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGUSR2).unwrap();
+    // The running trial finishes, then the run waits.
+    wait_for("one record", Duration::from_secs(10), || {
+        (records(&d.path().join("tune_results.jsonl")).len() == 1).then_some(())
+    });
+    wait_for("paused status", Duration::from_secs(5), || {
+        (status(d.path())["phase"] == "paused").then_some(())
+    });
+    std::thread::sleep(Duration::from_millis(1500));
+    assert_eq!(
+        records(&d.path().join("tune_results.jsonl")).len(),
+        1,
+        "a trial started while paused"
+    );
+    assert_eq!(status(d.path())["phase"], "paused");
+    // Resume, then abort during the next trial.
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGUSR2).unwrap();
+    wait_for("second trial", Duration::from_secs(10), || {
+        std::fs::read_to_string(d.path().join("tune_status.json"))
+            .ok()?
+            .contains("\"trial_ordinal\": 2")
+            .then_some(())
+    });
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGQUIT).unwrap();
+    let st = wait_for("exit", Duration::from_secs(10), || {
+        child.try_wait().unwrap()
+    });
+    assert_eq!(st.code(), Some(0));
+    assert_eq!(status(d.path())["phase"], "aborted");
+    assert_eq!(
+        records(&d.path().join("tune_results.jsonl")).len(),
+        1,
+        "the aborted trial is not recorded"
+    );
+    assert_eq!(procs_with_env(&t), Vec::<i32>::new());
+}

@@ -539,3 +539,37 @@ fn selftest_notify_reports_the_webhook() {
             .contains("selftest heartbeat")
     );
 }
+
+#[test]
+fn interval_heartbeats_arrive_during_a_long_trial() {
+    let d = tempfile::tempdir().unwrap();
+    sim_repo(d.path());
+    let (url, seen) = endpoint(|_| (200, "ok".into()));
+    let sp = space(d.path(), r#"{"MAX_NEW_TOKENS": ["64"]}"#);
+    let mut c = tune_cmd(d.path(), free_port());
+    c.env("SIM_EVAL_S", "1.5")
+        .env("TUNE_HEARTBEAT_INTERVAL_S", "0.5");
+    c.args([
+        "--webhook_url",
+        &url,
+        "--webhook_kind",
+        "generic",
+        "--eval_runs",
+        "1",
+    ]);
+    c.arg("--no_builtin_space")
+        .arg("--search_space_file")
+        .arg(&sp);
+    let o = run(c);
+    assert!(o.status.success(), "{}", text(&o));
+    let seen = seen.lock().unwrap();
+    let beats: Vec<&Value> = seen.iter().filter(|v| v["kind"] == "heartbeat").collect();
+    assert!(beats.len() >= 2, "{} heartbeats", beats.len());
+    // Sent while the trial ran: they say what runs.
+    assert!(
+        beats
+            .iter()
+            .any(|b| b["message"].as_str().unwrap().contains("MAX_NEW_TOKENS=64")),
+        "{beats:?}"
+    );
+}

@@ -151,3 +151,51 @@ fn live_screen_in_tmux_skip_resize_abort_quit() {
     });
     assert_eq!(code.trim(), "0");
 }
+
+#[test]
+fn a_killed_terminal_stops_the_run_cleanly() {
+    let d = tempfile::tempdir().unwrap();
+    sim_repo(d.path());
+    let sp = space(d.path(), r#"{"MAX_NEW_TOKENS": ["64", "48"]}"#);
+    let tag = format!("AT_TEST_HUP_{}", std::process::id());
+    let cmd = format!(
+        "env {tag}=1 SIM_STARTUP_S=0.2 SIM_EVAL_S=60 '{}' --repo '{}' --port {} --eval_cmd 'bash eval_local.sh' --eval_runs 1 \
+         --no_builtin_space --search_space_file '{}'",
+        bin(),
+        d.path().display(),
+        free_port(),
+        sp.display()
+    );
+    let t = Tmux {
+        socket: format!("autotune-hup-{}", std::process::id()),
+    };
+    t.cmd(&[
+        "new-session",
+        "-d",
+        "-s",
+        "t",
+        "-x",
+        "100",
+        "-y",
+        "30",
+        &cmd,
+    ]);
+    wait_for("the eval", Duration::from_secs(20), || {
+        std::fs::read_to_string(d.path().join("tune_status.json"))
+            .ok()?
+            .contains("eval 1/1")
+            .then_some(())
+    });
+    // The terminal goes away (tmux killed, ssh dropped): SIGHUP, dead pty.
+    t.cmd(&["kill-server"]);
+    wait_for("status interrupted", Duration::from_secs(15), || {
+        (phase(d.path()) == "interrupted").then_some(())
+    });
+    wait_for("nothing left running", Duration::from_secs(10), || {
+        procs_with_env(&tag).is_empty().then_some(())
+    });
+    let s: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(d.path().join("tune_status.json")).unwrap())
+            .unwrap();
+    assert_eq!(s["signal"], 1);
+}

@@ -290,6 +290,11 @@ impl Engine {
                 Some(s) => return Some(s),
             }
         }
+        if self.ctl.paused {
+            // Said again now that the run actually waits, so the status file
+            // shows `paused` rather than the last trial's phase.
+            self.sink.emit(Event::Paused(true));
+        }
         while self.ctl.paused {
             match self.ctl.rx.recv().await {
                 Some(c) => match self.ctl.apply(c, &self.sink) {

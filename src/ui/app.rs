@@ -21,9 +21,9 @@ pub async fn run(
     mut notices: mpsc::UnboundedReceiver<String>,
     commands: mpsc::UnboundedSender<Command>,
 ) -> std::io::Result<()> {
-    let mut terminal = ratatui::init();
+    let mut terminal = ratatui::try_init()?;
     let result = event_loop(&mut terminal, &mut events, &mut notices, &commands).await;
-    ratatui::restore();
+    super::leave_terminal(terminal, result.is_ok());
     // Let the engine's last events reach the other consumers.
     while events.recv().await.is_some() {}
     result

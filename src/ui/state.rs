@@ -321,6 +321,7 @@ impl LiveState {
                 ),
                 false,
             ),
+            Event::Paused(p) if *p == self.paused => {}
             Event::Paused(p) => {
                 self.paused = *p;
                 self.message(

@@ -82,7 +82,7 @@ async fn screen(mut s: BrowseState) -> std::io::Result<()> {
             dir.display()
         ));
     }
-    let mut terminal = ratatui::init();
+    let mut terminal = ratatui::try_init()?;
     let theme = Theme::from_env();
     let mut keys = EventStream::new();
     let mut poll = tokio::time::interval(Duration::from_secs(1));
@@ -113,7 +113,7 @@ async fn screen(mut s: BrowseState) -> std::io::Result<()> {
             _ = poll.tick() => { s.refresh(); }
         }
     };
-    ratatui::restore();
+    crate::ui::leave_terminal(terminal, result.is_ok());
     result
 }
 
