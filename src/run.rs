@@ -30,6 +30,16 @@ pub fn want_headless(flag: bool) -> bool {
 
 /// Runs a whole tuning run and returns the process exit status.
 pub fn tune(cfg: Config, alerts: AlertConfig, headless: bool) -> i32 {
+    // Two tuners on the same files would interleave records, and the second
+    // would stop the first one's service as a leftover.
+    let lock_path = cfg.status_file.with_file_name(".autotune.lock");
+    let _lock = match crate::engine::store::lock_repo(&lock_path) {
+        Ok(l) => l,
+        Err(m) => {
+            eprintln!("autotune: error: {m}");
+            return 2;
+        }
+    };
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()

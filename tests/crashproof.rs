@@ -250,3 +250,41 @@ fn watchdog_forwards_sigterm() {
     assert_eq!(procs_with_env(&t), Vec::<i32>::new());
     assert!(!d.path().join("autotune.watchdog.pid").exists());
 }
+
+#[test]
+fn a_second_tuner_on_the_same_repo_is_refused_and_leaves_the_first_alone() {
+    let d = tempfile::tempdir().unwrap();
+    sim_repo(d.path());
+    let sp = space(d.path(), r#"{"MAX_NEW_TOKENS": ["64"]}"#);
+    let port = free_port();
+    let mut c = tune_cmd(d.path(), port);
+    c.env("SIM_EVAL_S", "3")
+        .arg("--no_builtin_space")
+        .arg("--search_space_file")
+        .arg(&sp);
+    c.stdout(std::process::Stdio::null());
+    let mut first = c.spawn().unwrap();
+    wait_for("the first tuner's eval", Duration::from_secs(20), || {
+        status_text(d.path()).contains("eval 1/2").then_some(())
+    });
+    let mut c = tune_cmd(d.path(), port);
+    c.arg("--no_builtin_space")
+        .arg("--search_space_file")
+        .arg(&sp);
+    let o = run(c);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stderr)
+            .contains(&format!("another autotune (pid {})", first.id())),
+        "{}",
+        text(&o)
+    );
+    // The first run was not disturbed.
+    let st = wait_for("the first tuner", Duration::from_secs(30), || {
+        first.try_wait().unwrap()
+    });
+    assert!(st.success());
+    let recs = records(&d.path().join("tune_results.jsonl"));
+    assert_eq!(recs.len(), 1);
+    assert_eq!(recs[0]["status"], "ok");
+}

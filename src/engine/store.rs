@@ -194,6 +194,41 @@ pub fn read_best(path: &Path) -> Result<Option<Params>, String> {
     Ok(if p.is_empty() { None } else { Some(p) })
 }
 
+/// An exclusive lock on a repo's tuning files, held for the process's life
+/// (the kernel drops it when the process dies, even by kill -9).
+pub struct RepoLock {
+    _lock: nix::fcntl::Flock<File>,
+}
+
+/// Takes the lock at `path`, writing our pid into it. `Err` names the
+/// process holding it.
+pub fn lock_repo(path: &Path) -> Result<RepoLock, String> {
+    let f = OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .read(true)
+        .write(true)
+        .open(path)
+        .map_err(|e| format!("cannot open the lock file {}: {e}", path.display()))?;
+    match nix::fcntl::Flock::lock(f, nix::fcntl::FlockArg::LockExclusiveNonblock) {
+        Ok(mut lock) => {
+            let _ = lock.set_len(0);
+            let _ = lock.seek(SeekFrom::Start(0));
+            let _ = lock.write_all(format!("{}\n", std::process::id()).as_bytes());
+            Ok(RepoLock { _lock: lock })
+        }
+        Err((_, nix::errno::Errno::EWOULDBLOCK)) => {
+            let holder = fs::read_to_string(path).unwrap_or_default();
+            Err(format!(
+                "another autotune (pid {}) is tuning with these files; lock file {}",
+                holder.trim(),
+                path.display()
+            ))
+        }
+        Err((_, e)) => Err(format!("cannot lock {}: {e}", path.display())),
+    }
+}
+
 /// The highest trial number among `trial_NNNNN.log` files in `dir` and the
 /// records' indices, so numbering continues after it.
 pub fn highest_trial_index(dir: &Path, records: &[Record]) -> u32 {
@@ -268,6 +303,17 @@ mod tests {
         assert!(read_best(&p).unwrap_err().contains("best_params.json"));
         // No temp files left behind.
         assert_eq!(fs::read_dir(d.path()).unwrap().count(), 1);
+    }
+
+    #[test]
+    fn the_repo_lock_is_exclusive_and_names_its_holder() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join(".autotune.lock");
+        let held = lock_repo(&p).unwrap();
+        let e = lock_repo(&p).err().unwrap();
+        assert!(e.contains(&format!("pid {}", std::process::id())), "{e}");
+        drop(held);
+        assert!(lock_repo(&p).is_ok());
     }
 
     #[test]
