@@ -49,7 +49,7 @@ pub fn run(cfg: &Config, alert_cfg: &AlertConfig, notify: bool) -> i32 {
         ..Default::default()
     };
     let rec = Record {
-        ts: chrono::Local::now().format("%Y-%m-%dT%H:%M:%S").to_string(),
+        ts: crate::engine::record::now_ts(),
         trial_key: "selftest".into(),
         status: status::OK.into(),
         phase: "eval".into(),
@@ -112,7 +112,7 @@ pub fn run(cfg: &Config, alert_cfg: &AlertConfig, notify: bool) -> i32 {
                 &client,
                 &email_cfg,
                 &n,
-                &mut None,
+                None,
                 &mut |_, _| {},
             )) {
                 let name = match &r {

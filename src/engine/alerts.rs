@@ -504,36 +504,6 @@ impl Queue {
     }
 }
 
-/// A sliding-window rate limit (Feishu: 5 a second, 100 a minute).
-struct RateLimit {
-    sent: VecDeque<Instant>,
-}
-
-impl RateLimit {
-    async fn wait(&mut self) {
-        loop {
-            let now = Instant::now();
-            while self
-                .sent
-                .front()
-                .is_some_and(|t| now.duration_since(*t) > Duration::from_secs(60))
-            {
-                self.sent.pop_front();
-            }
-            let last_second = self
-                .sent
-                .iter()
-                .filter(|t| now.duration_since(**t) < Duration::from_secs(1))
-                .count();
-            if self.sent.len() < 100 && last_second < 5 {
-                self.sent.push_back(now);
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(250)).await;
-        }
-    }
-}
-
 /// Delivers to every channel that takes this kind; returns per channel
 /// `(name, result)`. `retrying` hears of each failed attempt that will be
 /// retried, so a slow failure is known before the retries run out.
@@ -541,68 +511,99 @@ pub async fn deliver(
     client: &reqwest::Client,
     cfg: &AlertConfig,
     n: &Notification,
-    limit: &mut Option<&mut RateLimitHandle>,
+    limit: Option<&RateLimitHandle>,
     retrying: &mut (dyn FnMut(&str, &str) + Send),
 ) -> Vec<(&'static str, Result<(), String>)> {
     let mut out = Vec::new();
     if let Some(wh) = &cfg.webhook {
-        let mut r = Err(String::new());
-        for attempt in 0..3u32 {
-            if let Some(l) = limit.as_mut() {
-                l.0.wait().await;
-            }
-            match send_webhook(client, wh, n, cfg).await {
-                Ok(()) => {
-                    r = Ok(());
-                    break;
+        let r = with_retries(
+            3,
+            Duration::from_millis(500),
+            |m| retrying("webhook", m),
+            || async {
+                if let Some(l) = limit {
+                    l.wait().await;
                 }
-                Err((m, transient)) => {
-                    if !transient || attempt == 2 {
-                        r = Err(m);
-                        break;
-                    }
-                    retrying("webhook", &m);
-                    r = Err(m);
-                    tokio::time::sleep(Duration::from_millis(500 * 2u64.pow(attempt))).await;
-                }
-            }
-        }
+                send_webhook(client, wh, n, cfg).await
+            },
+        )
+        .await;
         out.push(("webhook", r));
     }
     if let Some(em) = &cfg.email
         && em.kinds.iter().any(|k| k == &n.kind)
     {
-        let mut r = Err(String::new());
-        for attempt in 0..2u32 {
-            match send_email(em, n).await {
-                Ok(()) => {
-                    r = Ok(());
-                    break;
-                }
-                Err((m, transient)) => {
-                    if !transient || attempt == 1 {
-                        r = Err(m);
-                        break;
-                    }
-                    retrying("email", &m);
-                    r = Err(m);
-                    tokio::time::sleep(Duration::from_millis(1000 * 2u64.pow(attempt))).await;
-                }
-            }
-        }
+        let r = with_retries(
+            2,
+            Duration::from_secs(1),
+            |m| retrying("email", m),
+            || send_email(em, n),
+        )
+        .await;
         out.push(("email", r));
     }
     out
 }
 
-/// The rate limiter, opaque to callers.
-pub struct RateLimitHandle(RateLimit);
+/// Runs `send` up to `attempts` times while it fails with a transient error
+/// (`Err((message, true))`), waiting `first_delay`, then twice as long, in
+/// between; `retrying` hears of each failure that will be retried.
+async fn with_retries<F, Fut>(
+    attempts: u32,
+    first_delay: Duration,
+    mut retrying: impl FnMut(&str),
+    mut send: F,
+) -> Result<(), String>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<(), (String, bool)>>,
+{
+    let mut delay = first_delay;
+    for attempt in 1..=attempts {
+        match send().await {
+            Ok(()) => return Ok(()),
+            Err((m, transient)) if transient && attempt < attempts => {
+                retrying(&m);
+                tokio::time::sleep(delay).await;
+                delay *= 2;
+            }
+            Err((m, _)) => return Err(m),
+        }
+    }
+    Err("no attempt made".into())
+}
 
-impl Default for RateLimitHandle {
-    fn default() -> Self {
-        RateLimitHandle(RateLimit {
-            sent: VecDeque::new(),
-        })
+/// A sliding-window rate limit for the webhook (Feishu allows 5 messages a
+/// second and 100 a minute per bot).
+#[derive(Default)]
+pub struct RateLimitHandle {
+    sent: Mutex<VecDeque<Instant>>,
+}
+
+impl RateLimitHandle {
+    /// Waits until one more message fits in both windows, and counts it.
+    async fn wait(&self) {
+        loop {
+            {
+                let mut sent = self.sent.lock().expect("rate limit lock");
+                let now = Instant::now();
+                while sent
+                    .front()
+                    .is_some_and(|t| now.duration_since(*t) > Duration::from_secs(60))
+                {
+                    sent.pop_front();
+                }
+                let last_second = sent
+                    .iter()
+                    .filter(|t| now.duration_since(**t) < Duration::from_secs(1))
+                    .count();
+                if sent.len() < 100 && last_second < 5 {
+                    sent.push_back(now);
+                    return;
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
     }
 }
 
@@ -641,7 +642,7 @@ impl Composer {
             kind: kind.to_string(),
             title: title.into(),
             message: message.into(),
-            ts: chrono::Local::now().format("%Y-%m-%dT%H:%M:%S").to_string(),
+            ts: crate::engine::record::now_ts(),
             uptime_s: self.started.elapsed().as_secs(),
             extra,
         }
@@ -772,7 +773,7 @@ pub async fn run(
                 .timeout(WEBHOOK_TIMEOUT)
                 .build()
                 .expect("http client");
-            let mut limit = RateLimitHandle::default();
+            let limit = RateLimitHandle::default();
             let mut reported: std::collections::HashSet<String> = Default::default();
             loop {
                 let Some(n) = queue.pop() else {
@@ -791,7 +792,7 @@ pub async fn run(
                     }
                 };
                 let kind = n.kind.clone();
-                let results = deliver(&client, &cfg, &n, &mut Some(&mut limit), &mut |ch, m| {
+                let results = deliver(&client, &cfg, &n, Some(&limit), &mut |ch, m| {
                     report(format!("{ch} notification ({kind}) failed: {m}; retrying"))
                 })
                 .await;

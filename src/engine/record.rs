@@ -281,6 +281,11 @@ impl Record {
     }
 }
 
+/// Local time as records and status files write it (ISO 8601, seconds).
+pub fn now_ts() -> String {
+    chrono::Local::now().format("%Y-%m-%dT%H:%M:%S").to_string()
+}
+
 /// The number in `.../trial_00012.log`.
 pub fn log_index(path: &str) -> Option<u32> {
     let name = path.rsplit('/').next()?;

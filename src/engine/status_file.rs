@@ -156,10 +156,7 @@ impl StatusWriter {
             }
             _ => return None,
         };
-        doc.insert(
-            "ts".into(),
-            json!(chrono::Local::now().format("%Y-%m-%dT%H:%M:%S").to_string()),
-        );
+        doc.insert("ts".into(), json!(crate::engine::record::now_ts()));
         doc.insert("phase".into(), json!(phase));
         doc.insert("pid".into(), json!(std::process::id()));
         doc.insert("best_params".into(), json!(self.best));

@@ -13,7 +13,7 @@ use super::config::Config;
 use super::eval::{EvalSpec, round3, run_once};
 use super::event::{Command, Event, Outcome, TrialPhase};
 use super::process::{self, exit_code, proc_info};
-use super::record::{EvalRun, Record, status, summarize};
+use super::record::{EvalRun, Record, now_ts, status, summarize};
 use super::search::{Params, SearchSpace, trial_key};
 use super::service::{self, ServiceState};
 use super::store;
@@ -158,28 +158,23 @@ impl Engine {
     }
 
     async fn run_inner(&mut self) -> Result<Outcome, String> {
-        let cfg = &self.cfg;
-        let loaded = store::load_results(&cfg.results).map_err(|e| e.to_string())?;
-        if let Some(w) = loaded.warning(&cfg.results) {
+        let loaded = store::load_results(&self.cfg.results).map_err(|e| e.to_string())?;
+        if let Some(w) = loaded.warning(&self.cfg.results) {
             self.warn(w);
         }
         if loaded.torn_tail {
             self.warn(format!(
                 "{}: the last line is torn (an interrupted write); it is kept and the next record starts on a new line",
-                cfg.results.display()
+                self.cfg.results.display()
             ));
         }
         for r in &loaded.records {
             if status::is_done(&r.status) && !r.trial_key.is_empty() {
                 self.done.insert(r.trial_key.clone(), Arc::new(r.clone()));
             }
-            if r.qualifies(cfg.accuracy_threshold) {
-                let tps = r.avg_total_tps().unwrap_or(0.0);
-                if self.best_seen.is_none_or(|b| tps > b) {
-                    self.best_seen = Some(tps);
-                }
-            }
+            self.beats_best(r);
         }
+        let cfg = &self.cfg;
         self.next_index = store::highest_trial_index(&cfg.server_log_dir, &loaded.records) + 1;
         if let Some(msg) = service::recover_leftover(&cfg.service_state_file, cfg.kill_grace).await
         {
@@ -250,15 +245,11 @@ impl Engine {
                     ordinal,
                     record: rec.clone(),
                 });
-                if rec.qualifies(self.cfg.accuracy_threshold) {
-                    let tps = rec.avg_total_tps().unwrap_or(0.0);
-                    if self.best_seen.is_none_or(|b| tps > b) {
-                        let previous_tps = self.best_seen.replace(tps);
-                        self.sink.emit(Event::NewBest {
-                            record: rec.clone(),
-                            previous_tps,
-                        });
-                    }
+                if let Some(previous_tps) = self.beats_best(&rec) {
+                    self.sink.emit(Event::NewBest {
+                        record: rec.clone(),
+                        previous_tps,
+                    });
                 }
                 group.push(rec);
                 if !self.cfg.cooldown.is_zero() {
@@ -280,6 +271,18 @@ impl Engine {
             });
         }
         Ok(Outcome::Done)
+    }
+
+    /// Counts a record towards the best figure of the results file: when it
+    /// meets the bar and beats it, returns the previous best.
+    fn beats_best(&mut self, r: &Record) -> Option<Option<f64>> {
+        if !r.qualifies(self.cfg.accuracy_threshold) {
+            return None;
+        }
+        let tps = r.avg_total_tps().unwrap_or(0.0);
+        self.best_seen
+            .is_none_or(|b| tps > b)
+            .then(|| self.best_seen.replace(tps))
     }
 
     /// Applies queued commands between trials and waits while paused.
@@ -307,23 +310,14 @@ impl Engine {
         None
     }
 
-    fn new_record(
-        &self,
-        name: &str,
-        params: Params,
-        key: String,
-        st: &str,
-        phase: &str,
-        t0: Instant,
-    ) -> Record {
+    /// A record of this trial; `run_trial` sets its time and duration.
+    fn new_record(&self, name: &str, params: Params, key: String, st: &str, phase: &str) -> Record {
         Record {
-            ts: chrono::Local::now().format("%Y-%m-%dT%H:%M:%S").to_string(),
             trial_key: key,
             status: st.to_string(),
             phase: phase.to_string(),
             param_under_test: Some(name.to_string()),
             params,
-            total_s: Some(round3(t0.elapsed().as_secs_f64())),
             ..Default::default()
         }
     }
@@ -375,6 +369,7 @@ impl Engine {
         Ok(())
     }
 
+    /// Runs one trial; a record's time and duration are set here, once.
     async fn run_trial(
         &mut self,
         ordinal: usize,
@@ -384,6 +379,25 @@ impl Engine {
         key: String,
     ) -> Result<TrialEnd, String> {
         let t0 = Instant::now();
+        let mut end = self
+            .trial_body(ordinal, name, value, params, key, t0)
+            .await?;
+        if let TrialEnd::Done(r) = &mut end {
+            r.ts = now_ts();
+            r.total_s = Some(round3(t0.elapsed().as_secs_f64()));
+        }
+        Ok(end)
+    }
+
+    async fn trial_body(
+        &mut self,
+        ordinal: usize,
+        name: &str,
+        value: &str,
+        params: Params,
+        key: String,
+        t0: Instant,
+    ) -> Result<TrialEnd, String> {
         match self.wait_port().await {
             Ok(()) => {}
             Err((_, Some(Stop::Skip))) => {
@@ -393,12 +407,11 @@ impl Engine {
                     key,
                     status::SKIPPED,
                     "startup",
-                    t0,
                 ))));
             }
             Err((_, Some(s))) => return Ok(TrialEnd::Stopped(s)),
             Err((reason, None)) => {
-                let mut r = self.new_record(name, params, key, status::FAILED, "startup", t0);
+                let mut r = self.new_record(name, params, key, status::FAILED, "startup");
                 r.reason = reason;
                 return Ok(TrialEnd::Done(Box::new(r)));
             }
@@ -423,7 +436,7 @@ impl Engine {
             key: key.clone(),
             log_path: log_path.clone(),
         });
-        let mut rec = self.new_record(name, params.clone(), key, status::FAILED, "startup", t0);
+        let mut rec = self.new_record(name, params.clone(), key, status::FAILED, "startup");
         rec.server_log = Some(server_log.clone());
         rec.trial_index = Some(index);
         let env = service::service_env(&params, self.cfg.port);
@@ -476,7 +489,6 @@ impl Engine {
                 }
                 rec.status = status::SKIPPED.into();
                 rec.startup_s = Some(startup_s);
-                rec.total_s = Some(round3(t0.elapsed().as_secs_f64()));
                 return Ok(TrialEnd::Done(Box::new(rec)));
             }
             Up::Exited(code) => {
@@ -487,7 +499,6 @@ impl Engine {
                 rec.startup_s = Some(startup_s);
                 rec.extra
                     .insert("log_tail".into(), service::log_tail(&log_path, 5).into());
-                rec.total_s = Some(round3(t0.elapsed().as_secs_f64()));
                 return Ok(TrialEnd::Done(Box::new(rec)));
             }
             Up::TimedOut => {
@@ -496,7 +507,6 @@ impl Engine {
                 rec.health = Some("timeout".into());
                 rec.exit_code = child.try_wait().ok().flatten().map(exit_code);
                 rec.startup_s = Some(startup_s);
-                rec.total_s = Some(round3(t0.elapsed().as_secs_f64()));
                 return Ok(TrialEnd::Done(Box::new(rec)));
             }
         };
@@ -564,8 +574,6 @@ impl Engine {
         }
         .into();
         rec.eval = Some(summary);
-        rec.ts = chrono::Local::now().format("%Y-%m-%dT%H:%M:%S").to_string();
-        rec.total_s = Some(round3(t0.elapsed().as_secs_f64()));
         Ok(TrialEnd::Done(Box::new(rec)))
     }
 
