@@ -4,6 +4,7 @@
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use super::record::{Record, log_index};
@@ -145,7 +146,14 @@ pub fn write_atomic(path: &Path, contents: &[u8]) -> Result<(), StoreError> {
         .suffix(".tmp")
         .tempfile_in(&dir)
         .map_err(err("cannot create a temp file beside", path))?;
-    tmp.write_all(contents)
+    // Temp files are created 0600; keep the mode the file had (or the
+    // usual 0644) so monitors running as other users can still read it.
+    let mode = fs::metadata(path)
+        .map(|m| m.permissions().mode() & 0o7777)
+        .unwrap_or(0o644);
+    tmp.as_file()
+        .set_permissions(fs::Permissions::from_mode(mode))
+        .and_then(|_| tmp.write_all(contents))
         .and_then(|_| tmp.as_file().sync_all())
         .map_err(err("cannot write", path))?;
     tmp.persist(path)
@@ -296,13 +304,24 @@ mod tests {
             fs::read_to_string(&p).unwrap(),
             "{\n  \"A\": \"1\",\n  \"B\": \"2\"\n}"
         );
-        assert_eq!(read_best(&p).unwrap(), Some(params));
+        assert_eq!(read_best(&p).unwrap(), Some(params.clone()));
         fs::write(&p, "").unwrap();
         assert_eq!(read_best(&p).unwrap(), None);
         fs::write(&p, "[").unwrap();
         assert!(read_best(&p).unwrap_err().contains("best_params.json"));
-        // No temp files left behind.
+        // No temp files left behind; readable by others as a plain file is.
         assert_eq!(fs::read_dir(d.path()).unwrap().count(), 1);
+        assert_eq!(
+            fs::metadata(&p).unwrap().permissions().mode() & 0o777,
+            0o644
+        );
+        // A mode the user chose is kept.
+        fs::set_permissions(&p, fs::Permissions::from_mode(0o600)).unwrap();
+        write_best(&p, &params).unwrap();
+        assert_eq!(
+            fs::metadata(&p).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
     }
 
     #[test]
