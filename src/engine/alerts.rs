@@ -868,6 +868,162 @@ mod tests {
         );
     }
 
+    /// A loopback endpoint answering `reply`; returns its URL and what it got.
+    fn endpoint(reply: &'static str) -> (String, std::sync::mpsc::Receiver<(String, Value)>) {
+        let server = tiny_http::Server::http("127.0.0.1:0").unwrap();
+        let url = format!(
+            "http://{}/hook?access_token=tok",
+            server.server_addr().to_ip().unwrap()
+        );
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for mut req in server.incoming_requests() {
+                let mut body = String::new();
+                std::io::Read::read_to_string(req.as_reader(), &mut body).unwrap();
+                let _ = tx.send((
+                    req.url().to_string(),
+                    serde_json::from_str(&body).unwrap_or(Value::Null),
+                ));
+                let _ = req.respond(tiny_http::Response::from_string(reply));
+            }
+        });
+        (url, rx)
+    }
+
+    fn note() -> Notification {
+        Composer::new(AlertConfig::default()).make("best", "new best", "fast", json!({"tps": 1}))
+    }
+
+    #[tokio::test]
+    async fn dingtalk_wecom_and_slack_bodies_and_replies() {
+        let client = reqwest::Client::new();
+        let cfg = AlertConfig {
+            repo: "/r".into(),
+            ..Default::default()
+        };
+        // DingTalk: signature in the URL, markdown body, errcode checked.
+        let (url, rx) = endpoint(r#"{"errcode":0,"errmsg":"ok"}"#);
+        let wh = Webhook {
+            url,
+            kind: WebhookKind::DingTalk,
+            secret: Some("SECxyz".into()),
+        };
+        send_webhook(&client, &wh, &note(), &cfg).await.unwrap();
+        let (path, body) = rx.recv().unwrap();
+        let q: std::collections::HashMap<String, String> =
+            reqwest::Url::parse(&format!("http://x{path}"))
+                .unwrap()
+                .query_pairs()
+                .into_owned()
+                .collect();
+        let ts: i64 = q["timestamp"].parse().unwrap();
+        assert_eq!(q["sign"], dingtalk_sign(ts, "SECxyz"));
+        assert_eq!(q["access_token"], "tok");
+        assert_eq!(body["msgtype"], "markdown");
+        assert!(
+            body["markdown"]["text"]
+                .as_str()
+                .unwrap()
+                .contains("new best")
+        );
+        let (url, _rx) = endpoint(r#"{"errcode":310000,"errmsg":"sign not match"}"#);
+        let wh = Webhook {
+            url,
+            kind: WebhookKind::DingTalk,
+            secret: Some("x".into()),
+        };
+        let e = send_webhook(&client, &wh, &note(), &cfg)
+            .await
+            .unwrap_err()
+            .0;
+        assert!(e.contains("310000") && e.contains("sign not match"), "{e}");
+        // WeCom: markdown content, errcode checked.
+        let (url, rx) = endpoint(r#"{"errcode":0,"errmsg":"ok"}"#);
+        send_webhook(
+            &client,
+            &Webhook {
+                url,
+                kind: WebhookKind::WeCom,
+                secret: None,
+            },
+            &note(),
+            &cfg,
+        )
+        .await
+        .unwrap();
+        let (_, body) = rx.recv().unwrap();
+        assert_eq!(body["msgtype"], "markdown");
+        assert!(
+            body["markdown"]["content"]
+                .as_str()
+                .unwrap()
+                .contains("**Event**: best")
+        );
+        // Slack: text.
+        let (url, rx) = endpoint("ok");
+        send_webhook(
+            &client,
+            &Webhook {
+                url,
+                kind: WebhookKind::Slack,
+                secret: None,
+            },
+            &note(),
+            &cfg,
+        )
+        .await
+        .unwrap();
+        let (_, body) = rx.recv().unwrap();
+        assert!(
+            body["text"]
+                .as_str()
+                .unwrap()
+                .starts_with("*[autotune] new best*")
+        );
+    }
+
+    #[tokio::test]
+    async fn long_details_are_dropped_to_stay_under_the_body_limit() {
+        let client = reqwest::Client::new();
+        let (url, rx) = endpoint(r#"{"code":0}"#);
+        let mut n = note();
+        n.extra = json!({"blob": "x".repeat(40_000)});
+        let cfg = AlertConfig::default();
+        send_webhook(
+            &client,
+            &Webhook {
+                url,
+                kind: WebhookKind::Generic,
+                secret: None,
+            },
+            &n,
+            &cfg,
+        )
+        .await
+        .unwrap();
+        let (_, body) = rx.recv().unwrap();
+        assert!(serde_json::to_vec(&body).unwrap().len() < BODY_LIMIT);
+        assert_eq!(body["extra"], "(details left out: too long)");
+    }
+
+    #[tokio::test]
+    async fn the_rate_limit_allows_five_a_second() {
+        let l = RateLimitHandle::default();
+        let t0 = Instant::now();
+        for _ in 0..5 {
+            l.wait().await;
+        }
+        let five = t0.elapsed();
+        l.wait().await;
+        // The sixth waits for the first to leave the one-second window.
+        assert!(five < Duration::from_millis(500), "{five:?}");
+        assert!(
+            t0.elapsed() >= Duration::from_millis(1000),
+            "{:?}",
+            t0.elapsed()
+        );
+    }
+
     #[test]
     fn queue_drops_heartbeats_first_and_never_critical() {
         let c = Composer::new(AlertConfig::default());
