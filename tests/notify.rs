@@ -356,6 +356,36 @@ fn make_certs(dir: &std::path::Path) {
     );
 }
 
+/// `autotune --selftest --selftest_notify` through the SMTP server on `port`.
+fn selftest_email(
+    dir: &std::path::Path,
+    port: u16,
+    certs: &std::path::Path,
+    extra: &[&str],
+) -> std::process::Output {
+    std::process::Command::new(bin())
+        .current_dir(dir)
+        .args([
+            "--selftest",
+            "--selftest_notify",
+            "--eval_cmd",
+            "bash eval_local.sh",
+            "--smtp_host",
+            "localhost",
+        ])
+        .args([
+            "--smtp_port",
+            &port.to_string(),
+            "--smtp_from",
+            "tuner@example.com",
+            "--smtp_ca_file",
+        ])
+        .arg(certs.join("ca.pem"))
+        .args(extra)
+        .output()
+        .unwrap()
+}
+
 fn received(s: &Smtp) -> Vec<Value> {
     std::fs::read_dir(s.outdir.path())
         .unwrap()
@@ -389,29 +419,9 @@ fn email_plain_starttls_and_implicit_tls_to_two_recipients() {
         ),
     ] {
         let s = smtp(mode, certs.path());
-        let o = std::process::Command::new(bin())
-            .current_dir(d.path())
-            .args([
-                "--selftest",
-                "--selftest_notify",
-                "--eval_cmd",
-                "bash eval_local.sh",
-                "--smtp_host",
-                "localhost",
-                "--smtp_port",
-                &s.port.to_string(),
-            ])
-            .args([
-                "--smtp_from",
-                "tuner@example.com",
-                "--smtp_to",
-                "a@example.com, b@example.com",
-                "--smtp_ca_file",
-            ])
-            .arg(certs.path().join("ca.pem"))
-            .args(&flags)
-            .output()
-            .unwrap();
+        let mut args = vec!["--smtp_to", "a@example.com, b@example.com"];
+        args.extend(flags);
+        let o = selftest_email(d.path(), s.port, certs.path(), &args);
         assert!(o.status.success(), "{mode}: {}", text(&o));
         assert!(
             String::from_utf8_lossy(&o.stdout).contains("notify via email: delivered: ok"),
@@ -441,35 +451,24 @@ fn email_plain_starttls_and_implicit_tls_to_two_recipients() {
     }
     // A wrong password is reported per channel, exit 2, password redacted.
     let s = smtp("starttls", certs.path());
-    let o = std::process::Command::new(bin())
-        .current_dir(d.path())
-        .args([
-            "--selftest",
-            "--selftest_notify",
-            "--eval_cmd",
-            "bash eval_local.sh",
-            "--smtp_host",
-            "localhost",
-            "--smtp_port",
-            &s.port.to_string(),
-        ])
-        .args([
-            "--smtp_from",
-            "tuner@example.com",
+    let o = selftest_email(
+        d.path(),
+        s.port,
+        certs.path(),
+        &[
             "--smtp_to",
             "a@example.com",
             "--smtp_user",
             "user",
             "--smtp_pass",
             "wrong-pass-42",
-            "--smtp_ca_file",
-        ])
-        .arg(certs.path().join("ca.pem"))
-        .output()
-        .unwrap();
+        ],
+    );
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    // Refused at once as a permanent error (535), not retried into a timeout.
     assert!(
-        text(&o).contains("notify via email: SMTP send"),
+        text(&o).contains("notify via email: SMTP send")
+            && text(&o).contains("permanent error (535)"),
         "{}",
         text(&o)
     );

@@ -37,7 +37,8 @@ class Handler:
 
 def authenticator(server, session, envelope, mechanism, auth_data):
     ok = isinstance(auth_data, LoginPassword) and auth_data.login == b"user" and auth_data.password == b"s3cret-pass"
-    return AuthResult(success=ok)
+    # handled=False: aiosmtpd answers 535 itself on a failure.
+    return AuthResult(success=ok, handled=False)
 
 
 kwargs = {}
