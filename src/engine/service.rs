@@ -98,13 +98,23 @@ pub async fn wait_ready(
     }
 }
 
-/// The last `n` lines of a log file (for crash reports).
+/// The last `max` bytes of a file as text, and the offset they start at.
+/// Seeks rather than reading the whole file: service logs can be huge.
+pub fn tail_text(path: &Path, max: u64) -> std::io::Result<(String, u64)> {
+    use std::io::{Read, Seek, SeekFrom};
+    let mut f = std::fs::File::open(path)?;
+    let start = f.metadata()?.len().saturating_sub(max);
+    f.seek(SeekFrom::Start(start))?;
+    let mut buf = Vec::new();
+    f.read_to_end(&mut buf)?;
+    Ok((String::from_utf8_lossy(&buf).into_owned(), start))
+}
+
+/// The last `n` non-blank lines of a log file (for crash reports).
 pub fn log_tail(path: &Path, n: usize) -> Vec<String> {
-    let Ok(bytes) = std::fs::read(path) else {
+    let Ok((text, _)) = tail_text(path, 64 * 1024) else {
         return Vec::new();
     };
-    let start = bytes.len().saturating_sub(64 * 1024);
-    let text = String::from_utf8_lossy(&bytes[start..]);
     let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
     lines[lines.len().saturating_sub(n)..]
         .iter()

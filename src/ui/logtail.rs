@@ -84,12 +84,7 @@ impl LogTail {
             }
             l.truncate(end);
         }
-        // Keep control characters from moving the terminal's cursor.
-        let l: String = l
-            .chars()
-            .map(|c| if c.is_control() && c != '\t' { '?' } else { c })
-            .collect();
-        self.lines.push_back(l);
+        self.lines.push_back(super::printable(&l));
         while self.lines.len() > MAX_LINES {
             self.lines.pop_front();
         }

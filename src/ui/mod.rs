@@ -11,6 +11,14 @@ pub mod panels;
 pub mod state;
 pub mod theme;
 
+/// A log line safe to draw: control characters (which would move the
+/// terminal's cursor) become `?`.
+pub fn printable(line: &str) -> String {
+    line.chars()
+        .map(|c| if c.is_control() && c != '\t' { '?' } else { c })
+        .collect()
+}
+
 /// Leaves the screen. When the terminal is gone (tmux killed, ssh dropped),
 /// stdout and stderr are pointed at /dev/null first: ratatui reports failed
 /// restores with `eprintln!`, which would panic on a dead terminal, and a

@@ -363,22 +363,8 @@ impl BrowseState {
 
 /// The last `max` bytes of a file as lines.
 pub fn read_tail(path: &std::path::Path, max: u64) -> std::io::Result<Vec<String>> {
-    use std::io::{Read, Seek, SeekFrom};
-    let mut f = std::fs::File::open(path)?;
-    let len = f.metadata()?.len();
-    let start = len.saturating_sub(max);
-    f.seek(SeekFrom::Start(start))?;
-    let mut buf = Vec::new();
-    f.read_to_end(&mut buf)?;
-    let text = String::from_utf8_lossy(&buf);
-    let mut lines: Vec<String> = text
-        .lines()
-        .map(|l| {
-            l.chars()
-                .map(|c| if c.is_control() && c != '\t' { '?' } else { c })
-                .collect()
-        })
-        .collect();
+    let (text, start) = crate::engine::service::tail_text(path, max)?;
+    let mut lines: Vec<String> = text.lines().map(crate::ui::printable).collect();
     if start > 0 && !lines.is_empty() {
         lines[0] = format!("... ({start} earlier bytes not shown)");
     }
