@@ -9,53 +9,13 @@ use std::time::Duration;
 
 use common::*;
 
-struct Tmux(String);
-
-impl Tmux {
-    fn cmd(&self, args: &[&str]) -> String {
-        let o = Command::new("tmux")
-            .arg("-L")
-            .arg(&self.0)
-            .args(args)
-            .output()
-            .expect("tmux (installed by .ci/run)");
-        String::from_utf8_lossy(&o.stdout).into_owned()
-    }
-    fn wait_screen(&self, what: &str) -> String {
-        wait_for(
-            &format!("{what:?} on screen"),
-            Duration::from_secs(10),
-            || {
-                let s = self.cmd(&["capture-pane", "-p", "-t", "b"]);
-                s.contains(what).then_some(s)
-            },
-        )
-    }
-}
-
-impl Drop for Tmux {
-    fn drop(&mut self) {
-        self.cmd(&["kill-server"]);
-    }
-}
-
-fn open(t: &Tmux, args: &str, exit_file: &std::path::Path) {
+fn open(name: &str, args: &str, exit_file: &std::path::Path) -> Tmux {
     let cmd = format!(
         "'{}' browse {args}; echo $? > '{}'; sleep 30",
         bin(),
         exit_file.display()
     );
-    t.cmd(&[
-        "new-session",
-        "-d",
-        "-s",
-        "b",
-        "-x",
-        "140",
-        "-y",
-        "40",
-        &cmd,
-    ]);
+    Tmux::start(name, 140, 40, &cmd, Duration::from_secs(10))
 }
 
 #[test]
@@ -64,8 +24,11 @@ fn browse_the_old_tools_file_follow_appends_and_quit() {
     copy_fixture(d.path());
     let results = d.path().join("tune_results.jsonl");
     let exit_file = d.path().join("exit");
-    let t = Tmux(format!("autotune-browse-{}", std::process::id()));
-    open(&t, &format!("--repo '{}'", d.path().display()), &exit_file);
+    let t = open(
+        "browse",
+        &format!("--repo '{}'", d.path().display()),
+        &exit_file,
+    );
     let s = t.wait_screen("18 trials");
     assert!(
         s.contains("ok 8")
@@ -91,12 +54,12 @@ fn browse_the_old_tools_file_follow_appends_and_quit() {
     drop(f);
     t.wait_screen("a torn last line");
     // Enter: the detail of the selected (last) trial; Esc back; q quits 0.
-    t.cmd(&["send-keys", "-t", "b", "Enter"]);
+    t.keys("Enter");
     t.wait_screen("NEW_KNOB = 77");
-    t.cmd(&["send-keys", "-t", "b", "Escape"]);
+    t.keys("Escape");
     // Back on the table (a q sent right after Esc would read as Alt-q).
     t.wait_screen("trials (19 of 19)");
-    t.cmd(&["send-keys", "-t", "b", "q"]);
+    t.keys("q");
     let code = wait_for("exit", Duration::from_secs(5), || {
         std::fs::read_to_string(&exit_file).ok()
     });
@@ -121,9 +84,8 @@ fn missing_file_is_an_error_unless_followed() {
     assert!(String::from_utf8_lossy(&o.stderr).contains("none.jsonl"));
     // --follow waits for it and shows it when it appears.
     let exit_file = d.path().join("exit");
-    let t = Tmux(format!("autotune-browse2-{}", std::process::id()));
-    open(
-        &t,
+    let t = open(
+        "browse2",
         &format!("--follow '{}'", d.path().join("late.jsonl").display()),
         &exit_file,
     );
@@ -134,7 +96,7 @@ fn missing_file_is_an_error_unless_followed() {
     )
     .unwrap();
     t.wait_screen("1 trials  crashed 1");
-    t.cmd(&["send-keys", "-t", "b", "q"]);
+    t.keys("q");
     let code = wait_for("exit", Duration::from_secs(5), || {
         std::fs::read_to_string(&exit_file).ok()
     });

@@ -21,9 +21,7 @@ fn kill_9_then_plain_restart_stops_the_orphan_service_and_completes() {
     let port = free_port();
     let mut c = tune_cmd(d.path(), port);
     c.env("SIM_EVAL_S", "0.5")
-        .arg("--no_builtin_space")
-        .arg("--search_space_file")
-        .arg(&sp)
+        .args(space_args(&sp))
         .arg("--skip_existing");
     c.stdout(std::process::Stdio::null());
     let mut child = c.spawn().unwrap();
@@ -46,10 +44,7 @@ fn kill_9_then_plain_restart_stops_the_orphan_service_and_completes() {
     );
     // A plain restart: same flags, no --port_busy_kill.
     let mut c = tune_cmd(d.path(), port);
-    c.arg("--no_builtin_space")
-        .arg("--search_space_file")
-        .arg(&sp)
-        .arg("--skip_existing");
+    c.args(space_args(&sp)).arg("--skip_existing");
     let o = run(c);
     assert!(o.status.success(), "{}", text(&o));
     assert!(
@@ -80,9 +75,7 @@ fn torn_results_line_is_kept_and_warned_about() {
     let torn = "{\"ts\": \"2026-11-28T00:00:00\", \"trial_key\": \"X=1\", \"status\": \"o";
     std::fs::write(d.path().join("tune_results.jsonl"), torn).unwrap();
     let mut c = tune_cmd(d.path(), free_port());
-    c.arg("--no_builtin_space")
-        .arg("--search_space_file")
-        .arg(&sp);
+    c.args(space_args(&sp));
     let o = run(c);
     assert!(o.status.success(), "{}", text(&o));
     let out = String::from_utf8_lossy(&o.stdout);
@@ -102,10 +95,7 @@ fn unwritable_results_stop_the_run_with_a_clear_error() {
     std::fs::create_dir(d.path().join("res")).unwrap();
     std::fs::create_dir(d.path().join("res/r.jsonl")).unwrap();
     let mut c = tune_cmd(d.path(), free_port());
-    c.arg("--no_builtin_space")
-        .arg("--search_space_file")
-        .arg(&sp)
-        .args(["--results", "res/r.jsonl"]);
+    c.args(space_args(&sp)).args(["--results", "res/r.jsonl"]);
     let o = run(c);
     // Rejected up front: it is a directory.
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
@@ -116,9 +106,7 @@ fn unwritable_results_stop_the_run_with_a_clear_error() {
     let mut c = tune_cmd(d.path(), free_port());
     c.env("AT_TAG", &t)
         .env("SIM_EVAL_S", "0.5")
-        .arg("--no_builtin_space")
-        .arg("--search_space_file")
-        .arg(&sp)
+        .args(space_args(&sp))
         .args(["--results", "res/r.jsonl"]);
     c.stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::piped());
@@ -258,19 +246,14 @@ fn a_second_tuner_on_the_same_repo_is_refused_and_leaves_the_first_alone() {
     let sp = space(d.path(), r#"{"MAX_NEW_TOKENS": ["64"]}"#);
     let port = free_port();
     let mut c = tune_cmd(d.path(), port);
-    c.env("SIM_EVAL_S", "3")
-        .arg("--no_builtin_space")
-        .arg("--search_space_file")
-        .arg(&sp);
+    c.env("SIM_EVAL_S", "3").args(space_args(&sp));
     c.stdout(std::process::Stdio::null());
     let mut first = c.spawn().unwrap();
     wait_for("the first tuner's eval", Duration::from_secs(20), || {
         status_text(d.path()).contains("eval 1/2").then_some(())
     });
     let mut c = tune_cmd(d.path(), port);
-    c.arg("--no_builtin_space")
-        .arg("--search_space_file")
-        .arg(&sp);
+    c.args(space_args(&sp));
     let o = run(c);
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
     assert!(

@@ -31,9 +31,7 @@ fn crash_hang_and_ok_trials_with_group_bests() {
     let t = tag();
     let mut c = tune_cmd(d.path(), free_port());
     c.env("AT_TAG", &t)
-        .arg("--no_builtin_space")
-        .arg("--search_space_file")
-        .arg(&sp)
+        .args(space_args(&sp))
         .args(["--startup_timeout", "1.5"]);
     let o = run(c);
     assert!(o.status.success(), "{}", text(&o));
@@ -112,9 +110,7 @@ fn sigterm_mid_trial_stops_everything_and_exits_143() {
     let mut c = tune_cmd(d.path(), free_port());
     c.env("AT_TAG", &t)
         .env("SIM_EVAL_S", "30")
-        .arg("--no_builtin_space")
-        .arg("--search_space_file")
-        .arg(&sp);
+        .args(space_args(&sp));
     c.stdout(std::process::Stdio::null());
     let mut child = c.spawn().unwrap();
     // Wait until the eval runs (service up, worker forked).
@@ -219,9 +215,7 @@ fn unparsable_eval_output_fails_the_trial_and_the_run_goes_on() {
     std::fs::write(d.path().join("eval_bad.sh"), "echo 'no summary here'\n").unwrap();
     let sp = space(d.path(), r#"{"MAX_NEW_TOKENS": ["64", "48"]}"#);
     let mut c = tune_cmd(d.path(), free_port());
-    c.arg("--no_builtin_space")
-        .arg("--search_space_file")
-        .arg(&sp)
+    c.args(space_args(&sp))
         .args(["--eval_cmd", "bash eval_bad.sh"]);
     let o = run(c);
     assert!(o.status.success(), "{}", text(&o));
@@ -245,16 +239,13 @@ fn foreign_process_on_the_port_is_reported_and_never_killed() {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
     let mut c = tune_cmd(d.path(), port);
-    c.arg("--no_builtin_space")
-        .arg("--search_space_file")
-        .arg(&sp)
-        .args([
-            "--port_busy_retries",
-            "2",
-            "--port_busy_wait_s",
-            "0.2",
-            "--port_busy_kill",
-        ]);
+    c.args(space_args(&sp)).args([
+        "--port_busy_retries",
+        "2",
+        "--port_busy_wait_s",
+        "0.2",
+        "--port_busy_kill",
+    ]);
     let o = run(c);
     assert!(o.status.success(), "{}", text(&o));
     let recs = records(&d.path().join("tune_results.jsonl"));
@@ -279,9 +270,7 @@ fn sigusr1_skips_the_running_trial() {
     let mut c = tune_cmd(d.path(), free_port());
     c.env("AT_TAG", &t)
         .env("SIM_STARTUP_S", "60")
-        .arg("--no_builtin_space")
-        .arg("--search_space_file")
-        .arg(&sp)
+        .args(space_args(&sp))
         .args(["--startup_timeout", "120"]);
     c.stdout(std::process::Stdio::null());
     let mut child = c.spawn().unwrap();
@@ -307,10 +296,7 @@ fn sigusr1_skips_the_running_trial() {
     assert_eq!(procs_with_env(&t), Vec::<i32>::new());
     // Skipped counts as done on resume.
     let mut c = tune_cmd(d.path(), free_port());
-    c.arg("--no_builtin_space")
-        .arg("--search_space_file")
-        .arg(&sp)
-        .arg("--skip_existing");
+    c.args(space_args(&sp)).arg("--skip_existing");
     let o = run(c);
     assert!(o.status.success());
     assert_eq!(records(&d.path().join("tune_results.jsonl")).len(), 2);
@@ -327,9 +313,7 @@ fn term_ignoring_service_and_escaped_helper_are_stopped() {
         .env("SIM_IGNORE_TERM", "1")
         .env("SIM_SETSID_HELPER", "1")
         .env("SIM_PID_DIR", d.path())
-        .arg("--no_builtin_space")
-        .arg("--search_space_file")
-        .arg(&sp)
+        .args(space_args(&sp))
         .args(["--kill_grace_s", "0.5"]);
     let o = run(c);
     assert!(o.status.success(), "{}", text(&o));
@@ -353,9 +337,7 @@ fn sigusr2_pauses_between_trials_and_sigquit_aborts() {
     let mut c = tune_cmd(d.path(), free_port());
     c.env("AT_TAG", &t)
         .env("SIM_EVAL_S", "0.3")
-        .arg("--no_builtin_space")
-        .arg("--search_space_file")
-        .arg(&sp);
+        .args(space_args(&sp));
     c.stdout(std::process::Stdio::null());
     let mut child = c.spawn().unwrap();
     let pid = nix::unistd::Pid::from_raw(child.id() as i32);

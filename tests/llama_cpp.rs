@@ -58,9 +58,7 @@ fn tunes_a_real_llama_cpp_server() {
             "--accuracy_threshold",
             "0.38",
         ])
-        .arg("--no_builtin_space")
-        .arg("--search_space_file")
-        .arg(&sp)
+        .args(space_args(&sp))
         .output()
         .unwrap();
     let out = text(&o);

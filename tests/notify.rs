@@ -67,9 +67,7 @@ fn feishu_signed_cards_for_start_best_crash_and_done() {
     let mut c = tune_cmd(d.path(), free_port());
     c.env("TUNE_WEBHOOK_URL", &url)
         .env("TUNE_FEISHU_SECRET", "bot-secret-1")
-        .arg("--no_builtin_space")
-        .arg("--search_space_file")
-        .arg(&sp);
+        .args(space_args(&sp));
     let o = run(c);
     assert!(o.status.success(), "{}", text(&o));
     assert!(!text(&o).contains("failed"), "{}", text(&o));
@@ -119,9 +117,7 @@ fn feishu_rejection_is_reported_and_tuning_goes_on() {
     let sp = space(d.path(), r#"{"MAX_NEW_TOKENS": ["64", "48"]}"#);
     let mut c = tune_cmd(d.path(), free_port());
     c.args(["--webhook_url", &url, "--feishu_secret", "wrong-secret"])
-        .arg("--no_builtin_space")
-        .arg("--search_space_file")
-        .arg(&sp);
+        .args(space_args(&sp));
     let o = run(c);
     assert!(o.status.success(), "{}", text(&o));
     let out = String::from_utf8_lossy(&o.stdout);
@@ -157,9 +153,7 @@ fn generic_webhook_body() {
         "--heartbeat_trials",
         "2",
     ]);
-    c.arg("--no_builtin_space")
-        .arg("--search_space_file")
-        .arg(&sp);
+    c.args(space_args(&sp));
     let o = run(c);
     assert!(o.status.success(), "{}", text(&o));
     let seen = seen.lock().unwrap();
@@ -204,9 +198,7 @@ fn a_webhook_that_never_answers_does_not_slow_the_trials() {
         "generic",
         "--notify_trial_done",
     ]);
-    c.arg("--no_builtin_space")
-        .arg("--search_space_file")
-        .arg(&sp);
+    c.args(space_args(&sp));
     let o = run(c);
     assert!(o.status.success(), "{}", text(&o));
     let recs = records(&d.path().join("tune_results.jsonl"));
@@ -252,9 +244,7 @@ fn secrets_never_reach_files_or_output() {
         .env("TUNE_SMTP_FROM", "a@example.com")
         .env("TUNE_SMTP_TO", "b@example.com")
         .env("TUNE_EMAIL_KINDS", "start,crashed,done")
-        .arg("--no_builtin_space")
-        .arg("--search_space_file")
-        .arg(&sp);
+        .args(space_args(&sp));
     let o = run(c);
     assert!(o.status.success(), "{}", text(&o));
     let out = text(&o);
@@ -556,9 +546,7 @@ fn interval_heartbeats_arrive_during_a_long_trial() {
         "--eval_runs",
         "1",
     ]);
-    c.arg("--no_builtin_space")
-        .arg("--search_space_file")
-        .arg(&sp);
+    c.args(space_args(&sp));
     let o = run(c);
     assert!(o.status.success(), "{}", text(&o));
     let seen = seen.lock().unwrap();

@@ -4,45 +4,9 @@
 mod common;
 
 use std::path::Path;
-use std::process::Command;
 use std::time::Duration;
 
 use common::*;
-
-struct Tmux {
-    socket: String,
-}
-
-impl Tmux {
-    fn cmd(&self, args: &[&str]) -> String {
-        let o = Command::new("tmux")
-            .arg("-L")
-            .arg(&self.socket)
-            .args(args)
-            .output()
-            .expect("tmux (installed by .ci/run)");
-        String::from_utf8_lossy(&o.stdout).into_owned()
-    }
-    fn screen(&self) -> String {
-        self.cmd(&["capture-pane", "-p", "-t", "t"])
-    }
-    fn wait_screen(&self, what: &str) -> String {
-        wait_for(
-            &format!("{what:?} on screen"),
-            Duration::from_secs(20),
-            || {
-                let s = self.screen();
-                s.contains(what).then_some(s)
-            },
-        )
-    }
-}
-
-impl Drop for Tmux {
-    fn drop(&mut self) {
-        self.cmd(&["kill-server"]);
-    }
-}
 
 fn phase(d: &Path) -> String {
     std::fs::read_to_string(d.join("tune_status.json"))
@@ -71,20 +35,7 @@ fn live_screen_in_tmux_skip_resize_abort_quit() {
         sp.display(),
         exit_file.display()
     );
-    let t = Tmux {
-        socket: format!("autotune-test-{}", std::process::id()),
-    };
-    t.cmd(&[
-        "new-session",
-        "-d",
-        "-s",
-        "t",
-        "-x",
-        "140",
-        "-y",
-        "40",
-        &cmd,
-    ]);
+    let t = Tmux::start("tui", 140, 40, &cmd, Duration::from_secs(20));
     // The parameter under test and the log tail are on screen.
     t.wait_screen("MAX_NEW_TOKENS = ");
     let s = t.wait_screen("Uvicorn running");
@@ -93,7 +44,7 @@ fn live_screen_in_tmux_skip_resize_abort_quit() {
     wait_for("a trial in eval", Duration::from_secs(20), || {
         t.screen().contains("eval run").then_some(())
     });
-    t.cmd(&["send-keys", "-t", "t", "s"]);
+    t.keys("s");
     wait_for("a skipped record", Duration::from_secs(10), || {
         records(&d.path().join("tune_results.jsonl"))
             .iter()
@@ -120,16 +71,16 @@ fn live_screen_in_tmux_skip_resize_abort_quit() {
         },
     );
     // Resize to 80x24: still drawn.
-    t.cmd(&["resize-window", "-t", "t", "-x", "80", "-y", "24"]);
+    t.cmd(&["resize-window", "-t", "s", "-x", "80", "-y", "24"]);
     wait_for("the small layout", Duration::from_secs(5), || {
         let s = t.screen();
         (s.lines().count() <= 24 && s.contains("current trial") && s.contains("s skip"))
             .then_some(())
     });
     // a, y: aborted, nothing left running.
-    t.cmd(&["send-keys", "-t", "t", "a"]);
+    t.keys("a");
     t.wait_screen("Abort the run?");
-    t.cmd(&["send-keys", "-t", "t", "y"]);
+    t.keys("y");
     wait_for("status aborted", Duration::from_secs(15), || {
         (phase(d.path()) == "aborted").then_some(())
     });
@@ -145,7 +96,7 @@ fn live_screen_in_tmux_skip_resize_abort_quit() {
             .then_some(())
     });
     // q exits 0 and restores the terminal.
-    t.cmd(&["send-keys", "-t", "t", "q"]);
+    t.keys("q");
     let code = wait_for("exit", Duration::from_secs(10), || {
         std::fs::read_to_string(&exit_file).ok()
     });
@@ -166,20 +117,7 @@ fn a_killed_terminal_stops_the_run_cleanly() {
         free_port(),
         sp.display()
     );
-    let t = Tmux {
-        socket: format!("autotune-hup-{}", std::process::id()),
-    };
-    t.cmd(&[
-        "new-session",
-        "-d",
-        "-s",
-        "t",
-        "-x",
-        "100",
-        "-y",
-        "30",
-        &cmd,
-    ]);
+    let t = Tmux::start("hup", 100, 30, &cmd, Duration::from_secs(20));
     wait_for("the eval", Duration::from_secs(20), || {
         std::fs::read_to_string(d.path().join("tune_status.json"))
             .ok()?

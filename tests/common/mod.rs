@@ -6,6 +6,79 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
+/// A private tmux server running one command in session `s`; killed on drop.
+pub struct Tmux {
+    socket: String,
+    wait: Duration,
+}
+
+impl Tmux {
+    /// Starts `cmd` in a detached `w` x `h` session; `wait` bounds each
+    /// [`Tmux::wait_screen`].
+    pub fn start(name: &str, w: u16, h: u16, cmd: &str, wait: Duration) -> Tmux {
+        let t = Tmux {
+            socket: format!("autotune-{name}-{}", std::process::id()),
+            wait,
+        };
+        t.cmd(&[
+            "new-session",
+            "-d",
+            "-s",
+            "s",
+            "-x",
+            &w.to_string(),
+            "-y",
+            &h.to_string(),
+            cmd,
+        ]);
+        t
+    }
+
+    /// Runs a tmux command against this server; returns its stdout.
+    pub fn cmd(&self, args: &[&str]) -> String {
+        let o = Command::new("tmux")
+            .arg("-L")
+            .arg(&self.socket)
+            .args(args)
+            .output()
+            .expect("tmux (installed by tests/run.sh)");
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    }
+
+    /// Types a key into the session.
+    pub fn keys(&self, key: &str) {
+        self.cmd(&["send-keys", "-t", "s", key]);
+    }
+
+    /// The screen's text.
+    pub fn screen(&self) -> String {
+        self.cmd(&["capture-pane", "-p", "-t", "s"])
+    }
+
+    /// Waits until the screen shows `what`; returns the screen.
+    pub fn wait_screen(&self, what: &str) -> String {
+        wait_for(&format!("{what:?} on screen"), self.wait, || {
+            let s = self.screen();
+            s.contains(what).then_some(s)
+        })
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        self.cmd(&["kill-server"]);
+    }
+}
+
+/// The flags that make a run search only `space` (a search space file).
+pub fn space_args(space: &Path) -> [std::ffi::OsString; 3] {
+    [
+        "--no_builtin_space".into(),
+        "--search_space_file".into(),
+        space.into(),
+    ]
+}
+
 pub fn bin() -> &'static str {
     env!("CARGO_BIN_EXE_autotune")
 }
