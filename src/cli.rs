@@ -8,11 +8,11 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::engine::alerts::{AlertConfig, Email, SmtpTls, Webhook, WebhookKind};
-use crate::engine::config::Config;
-use crate::engine::eval::{self, Patterns, compile_pattern};
-use crate::engine::search::{SearchSpace, default_params};
-use crate::engine::store::read_best;
+use crate::alerts::{AlertConfig, Email, SmtpTls, Webhook, WebhookKind};
+use autotune::Config;
+use autotune::store::read_best;
+use autotune::{self as eval, Patterns, compile_pattern};
+use autotune::{SearchSpace, default_params};
 
 /// Tune an LLM inference service for the highest throughput that meets an
 /// accuracy bar.

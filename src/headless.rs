@@ -5,8 +5,8 @@ use std::sync::Arc;
 
 use tokio::sync::mpsc;
 
-use crate::engine::event::{Event, Outcome, TrialPhase};
-use crate::engine::record::fig;
+use autotune::fig;
+use autotune::{Event, Outcome, TrialPhase};
 
 /// Turns events into lines.
 #[derive(Default)]

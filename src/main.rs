@@ -1,9 +1,9 @@
 //! autotune: tunes an LLM inference service for the highest throughput that
 //! meets an accuracy bar. This file dispatches to the modes.
 
+mod alerts;
 mod cli;
 mod demo;
-mod engine;
 mod headless;
 mod run;
 mod selftest;

@@ -6,13 +6,13 @@ use std::io::IsTerminal;
 use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::mpsc;
 
-use crate::engine::alerts::{self, AlertConfig};
-use crate::engine::config::Config;
-use crate::engine::event::{Command, Outcome};
-use crate::engine::process::become_subreaper;
-use crate::engine::status_file::StatusWriter;
-use crate::engine::tuner::{self, EventSink};
+use crate::alerts::{self, AlertConfig};
 use crate::headless::LineLog;
+use autotune::Config;
+use autotune::EventSink;
+use autotune::StatusWriter;
+use autotune::process::become_subreaper;
+use autotune::{Command, Outcome};
 
 /// Exit status for an outcome: 0 done or aborted, 128 + signal, 1 error.
 pub fn exit_status(o: &Outcome) -> i32 {
@@ -33,7 +33,7 @@ pub fn tune(cfg: Config, alerts: AlertConfig, headless: bool) -> i32 {
     // Two tuners on the same files would interleave records, and the second
     // would stop the first one's service as a leftover.
     let lock_path = cfg.status_file.with_file_name(".autotune.lock");
-    let _lock = match crate::engine::store::lock_repo(&lock_path) {
+    let _lock = match autotune::store::lock_repo(&lock_path) {
         Ok(l) => l,
         Err(m) => {
             eprintln!("autotune: error: {m}");
@@ -72,7 +72,7 @@ async fn tune_async(cfg: Config, alert_cfg: AlertConfig, headless: bool) -> i32 
         tokio::spawn(crate::ui::app::run(sink_rx, notice_rx, tx.clone()))
     };
     forward_signals(tx);
-    let outcome = tuner::run(cfg, sink, rx).await;
+    let outcome = autotune::run(cfg, sink, rx).await;
     let _ = status.await;
     if let Some(a) = alerts {
         let _ = a.await;

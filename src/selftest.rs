@@ -3,11 +3,11 @@
 
 use std::sync::Arc;
 
-use crate::engine::alerts::{self, AlertConfig, Composer, Redactor};
-use crate::engine::config::Config;
-use crate::engine::record::{EvalRun, Measured, Record, status, summarize};
-use crate::engine::store::{append_record, load_results};
-use crate::engine::tuner::pick_best;
+use crate::alerts::{self, AlertConfig, Composer, Redactor};
+use autotune::Config;
+use autotune::pick_best;
+use autotune::store::{append_record, load_results};
+use autotune::{EvalRun, Measured, Record, summarize};
 
 /// The sample summary of eval_local.py.
 pub const SAMPLE: &str = "===== Summary [bonus] =====\n\
@@ -49,10 +49,10 @@ pub fn run(cfg: &Config, alert_cfg: &AlertConfig, notify: bool) -> i32 {
         ..Default::default()
     };
     let rec = Record {
-        ts: crate::engine::record::now_ts(),
+        ts: autotune::now_ts(),
         trial_key: "selftest".into(),
-        status: status::OK.into(),
-        phase: "eval".into(),
+        status: autotune::Status::Ok,
+        phase: autotune::Phase::Eval,
         params: cfg.base.clone(),
         eval: Some(summarize(vec![run])),
         ..Default::default()

@@ -121,9 +121,7 @@ pub fn serve() -> i32 {
     for (k, v) in std::env::vars() {
         if k.chars()
             .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_')
-            && crate::engine::search::DEFAULT_PARAMS
-                .iter()
-                .any(|(n, _)| *n == k)
+            && autotune::DEFAULT_PARAMS.iter().any(|(n, _)| *n == k)
         {
             vars.insert(k, v);
         }

@@ -79,8 +79,8 @@ pub fn run(a: WatchdogArgs) -> i32 {
     if let Ok(old) = std::fs::read_to_string(&pid_path)
         && let Ok(pid) = old.trim().parse::<i32>()
         && pid != std::process::id() as i32
-        && crate::engine::process::proc_info(pid).is_some_and(|p| p.state != 'Z')
-        && crate::engine::process::cmdline(pid).contains("watchdog")
+        && autotune::process::proc_info(pid).is_some_and(|p| p.state != 'Z')
+        && autotune::process::cmdline(pid).contains("watchdog")
     {
         eprintln!(
             "autotune: error: another watchdog (pid {pid}) runs for this repo ({})",

@@ -1,15 +1,18 @@
-//! The tuning engine: everything that runs trials and keeps their files. It
+//! The tuning engine: everything that chooses, runs and records trials. It
 //! knows nothing of terminals; front ends consume its [`event::Event`]s and
 //! send it [`event::Command`]s.
 
-pub mod alerts;
 pub mod config;
 pub mod eval;
 pub mod event;
+pub mod planner;
 pub mod process;
 pub mod record;
 pub mod search;
 pub mod service;
+pub mod simulate;
+pub mod sink;
 pub mod status_file;
 pub mod store;
+pub mod trial;
 pub mod tuner;

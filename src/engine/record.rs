@@ -9,24 +9,155 @@ use serde_json::{Map, Value};
 
 use super::search::{Params, scalar_to_string};
 
-/// Status of a trial as stored in the results file.
-pub mod status {
+/// Status of a trial as stored in the results file. Serializes to exactly
+/// the strings `auto_tune.py` writes; a status this version does not know is
+/// kept as it was.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Status {
     /// Every eval run ok.
-    pub const OK: &str = "ok";
+    Ok,
     /// Some eval runs ok.
-    pub const PARTIAL: &str = "partial";
-    /// No eval run ok, or the port stayed busy.
-    pub const FAILED: &str = "failed";
+    Partial,
+    /// No eval run ok, or the trial could not start.
+    Failed,
     /// The service did not answer within the start-up timeout.
-    pub const TIMEOUT: &str = "timeout";
+    Timeout,
     /// The service exited during start-up.
-    pub const CRASHED: &str = "crashed";
+    Crashed,
     /// Skipped by the user while it ran (autotune only).
-    pub const SKIPPED: &str = "skipped";
+    Skipped,
+    /// Any other string found in a results file.
+    Other(String),
+}
 
-    /// Statuses that count as done for `--skip_existing`.
-    pub fn is_done(s: &str) -> bool {
-        matches!(s, OK | FAILED | CRASHED | TIMEOUT | SKIPPED)
+impl Status {
+    /// The string stored in the results file.
+    pub fn as_str(&self) -> &str {
+        match self {
+            Status::Ok => "ok",
+            Status::Partial => "partial",
+            Status::Failed => "failed",
+            Status::Timeout => "timeout",
+            Status::Crashed => "crashed",
+            Status::Skipped => "skipped",
+            Status::Other(s) => s,
+        }
+    }
+
+    /// Parses a stored status; unknown strings become [`Status::Other`].
+    pub fn parse(s: &str) -> Status {
+        match s {
+            "ok" => Status::Ok,
+            "partial" => Status::Partial,
+            "failed" => Status::Failed,
+            "timeout" => Status::Timeout,
+            "crashed" => Status::Crashed,
+            "skipped" => Status::Skipped,
+            other => Status::Other(other.to_string()),
+        }
+    }
+
+    /// Whether a record with this status counts as done for
+    /// `--skip_existing` (a partial trial is run again).
+    pub fn is_done(&self) -> bool {
+        matches!(
+            self,
+            Status::Ok | Status::Failed | Status::Crashed | Status::Timeout | Status::Skipped
+        )
+    }
+}
+
+impl From<&str> for Status {
+    fn from(s: &str) -> Self {
+        Status::parse(s)
+    }
+}
+
+impl From<&str> for Phase {
+    fn from(s: &str) -> Self {
+        match s {
+            "startup" => Phase::Startup,
+            "eval" => Phase::Eval,
+            other => Phase::Other(other.to_string()),
+        }
+    }
+}
+
+/// A record read without a status keeps none (and is not done).
+impl Default for Status {
+    fn default() -> Self {
+        Status::Other(String::new())
+    }
+}
+
+/// A record read without a phase keeps none.
+impl Default for Phase {
+    fn default() -> Self {
+        Phase::Other(String::new())
+    }
+}
+
+impl std::fmt::Display for Status {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.pad(self.as_str())
+    }
+}
+
+impl PartialEq<str> for Status {
+    fn eq(&self, other: &str) -> bool {
+        self.as_str() == other
+    }
+}
+
+impl PartialEq<&str> for Status {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
+}
+
+impl Serialize for Status {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> Deserialize<'de> for Status {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Ok(Status::parse(&String::deserialize(d)?))
+    }
+}
+
+/// Where a trial ended: before the service answered, or in the eval.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Phase {
+    /// Port wait, start-up or readiness.
+    Startup,
+    /// The eval runs.
+    Eval,
+    /// Any other string found in a results file.
+    Other(String),
+}
+
+impl Phase {
+    /// The string stored in the results file.
+    pub fn as_str(&self) -> &str {
+        match self {
+            Phase::Startup => "startup",
+            Phase::Eval => "eval",
+            Phase::Other(s) => s,
+        }
+    }
+}
+
+impl Serialize for Phase {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> Deserialize<'de> for Phase {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Ok(Phase::from(String::deserialize(d)?.as_str()))
     }
 }
 
@@ -106,12 +237,12 @@ pub struct Record {
     /// See [`super::search::trial_key`].
     #[serde(default)]
     pub trial_key: String,
-    /// One of [`status`].
+    /// How the trial ended.
     #[serde(default)]
-    pub status: String,
-    /// `startup` or `eval`.
+    pub status: Status,
+    /// Where it ended.
     #[serde(default)]
-    pub phase: String,
+    pub phase: Phase,
     /// The parameter the trial's group varies.
     #[serde(default)]
     pub param_under_test: Option<String>,
@@ -258,7 +389,7 @@ impl Record {
     /// Whether this record meets the bar: `ok` with accuracy at or above
     /// `threshold` and a throughput figure.
     pub fn qualifies(&self, threshold: f64) -> bool {
-        self.status == status::OK
+        self.status == Status::Ok
             && self.avg_accuracy().is_some_and(|a| a >= threshold)
             && self.avg_total_tps().is_some()
     }
@@ -345,7 +476,7 @@ impl Record {
                 fig(r.total_s, 1)
             ),
             _ => {
-                let mut t = r.status.clone();
+                let mut t = r.status.to_string();
                 if let Some(s) = r.startup_s {
                     t.push_str(&format!(" after {s:.1}s"));
                 }

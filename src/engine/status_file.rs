@@ -104,7 +104,10 @@ impl StatusWriter {
                 name
             }
             Event::TrialFinished { record, .. } => {
-                let c = self.counts.entry(record.status.clone()).or_insert(json!(0));
+                let c = self
+                    .counts
+                    .entry(record.status.to_string())
+                    .or_insert(json!(0));
                 *c = json!(c.as_u64().unwrap_or(0) + 1);
                 doc.insert(
                     "result".into(),

@@ -13,7 +13,7 @@ use super::keys::action_for;
 use super::panels;
 use super::state::LiveState;
 use super::theme::Theme;
-use crate::engine::event::{Command, Event};
+use autotune::{Command, Event};
 
 /// Runs the live screen until the user quits (or a signal ended the run).
 pub async fn run(

@@ -6,9 +6,9 @@ use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
 use std::time::Instant;
 
-use crate::engine::event::{Command, Event, Outcome, TrialPhase};
-use crate::engine::record::{EvalRun, Record};
-use crate::engine::search::{Params, default_params};
+use autotune::{Command, Event, Outcome, TrialPhase};
+use autotune::{EvalRun, Record};
+use autotune::{Params, default_params};
 
 use super::keys::Action;
 use super::logtail::LogTail;
@@ -293,7 +293,7 @@ impl LiveState {
                 }
             }
             Event::TrialFinished { ordinal, record } => {
-                *self.counts.entry(record.status.clone()).or_default() += 1;
+                *self.counts.entry(record.status.to_string()).or_default() += 1;
                 self.push_recent(*ordinal, record.clone(), false);
                 self.trial = None;
                 self.log.poll();
@@ -453,7 +453,7 @@ impl LiveState {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::engine::record::EvalSummary;
+    use autotune::EvalSummary;
 
     fn rec(key: &str, status: &str, acc: f64, tps: f64) -> Arc<Record> {
         let mut params = default_params();

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-use crate::engine::record::{Record, log_index};
+use autotune::{Record, log_index};
 
 /// Statuses in display order.
 pub const STATUSES: &[&str] = &["ok", "partial", "failed", "timeout", "crashed", "skipped"];
@@ -165,7 +165,7 @@ impl Model {
             .params
             .as_ref()
             .and_then(|p| p.get(param))
-            .and_then(crate::engine::search::scalar_to_string)
+            .and_then(autotune::scalar_to_string)
             .unwrap_or_default();
         let status = s.status.as_deref().unwrap_or("");
         let pi = self.intern(param);

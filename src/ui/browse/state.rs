@@ -1,8 +1,8 @@
 //! The browse screen's state and its pure updates: sorting, filtering,
 //! selection that survives reloads, and the sub-views (detail, log, chart).
 
-use crate::engine::record::Record;
-use crate::engine::search::{Params, default_params};
+use autotune::Record;
+use autotune::{Params, default_params};
 
 use super::model::{Model, Row, STATUSES};
 
@@ -363,7 +363,7 @@ impl BrowseState {
 
 /// The last `max` bytes of a file as lines.
 pub fn read_tail(path: &std::path::Path, max: u64) -> std::io::Result<Vec<String>> {
-    let (text, start) = crate::engine::service::tail_text(path, max)?;
+    let (text, start) = autotune::process::tail_text(path, max)?;
     let mut lines: Vec<String> = text.lines().map(crate::ui::printable).collect();
     if start > 0 && !lines.is_empty() {
         lines[0] = format!("... ({start} earlier bytes not shown)");

@@ -11,10 +11,10 @@ use ratatui::widgets::{
 use super::keys::BINDINGS;
 use super::model::Model;
 use super::state::{BrowseState, COLS, Col, Mode};
-use crate::engine::record::fig;
 use crate::ui::keys::{footer, help};
 use crate::ui::panels::{block, centered};
 use crate::ui::theme::{Role, Theme};
+use autotune::fig;
 
 /// Draws the whole browse screen.
 pub fn draw(f: &mut Frame, s: &BrowseState, t: &Theme) {
@@ -217,13 +217,7 @@ fn table(f: &mut Frame, area: Rect, s: &BrowseState, t: &Theme) {
     f.render_stateful_widget(tbl, area, &mut ts);
 }
 
-fn detail(
-    f: &mut Frame,
-    area: Rect,
-    r: &crate::engine::record::Record,
-    s: &BrowseState,
-    t: &Theme,
-) {
+fn detail(f: &mut Frame, area: Rect, r: &autotune::Record, s: &BrowseState, t: &Theme) {
     let [left, right] =
         Layout::horizontal([Constraint::Percentage(45), Constraint::Percentage(55)]).areas(area);
     let params: Vec<Line> = r
@@ -254,8 +248,8 @@ fn detail(
     let mut lines = vec![
         Line::from(vec![
             Span::raw("status "),
-            Span::styled(r.status.clone(), t.status(&r.status)),
-            Span::raw(format!("   phase {}   at {}", r.phase, r.ts)),
+            Span::styled(r.status.to_string(), t.status(r.status.as_str())),
+            Span::raw(format!("   phase {}   at {}", r.phase.as_str(), r.ts)),
         ]),
         Line::raw(format!(
             "param under test: {} = {}",

@@ -7,9 +7,9 @@ use ratatui::text::Span;
 use ratatui::widgets::{Cell, Row, Table};
 
 use super::block;
-use crate::engine::record::{Record, fig};
 use crate::ui::state::LiveState;
 use crate::ui::theme::{Role, Theme};
+use autotune::{Record, fig};
 
 /// Params of a record that differ from the defaults, as `K=v` text.
 pub fn differing(r: &Record, s: &LiveState) -> String {

@@ -26,8 +26,8 @@ pub fn draw(f: &mut Frame, area: Rect, s: &LiveState, t: &Theme) {
         Some(("PAUSED", Role::Warn))
     } else {
         match &s.outcome {
-            Some(crate::engine::event::Outcome::Done) => Some(("DONE", Role::Good)),
-            Some(crate::engine::event::Outcome::Aborted) => Some(("ABORTED", Role::Warn)),
+            Some(autotune::Outcome::Done) => Some(("DONE", Role::Good)),
+            Some(autotune::Outcome::Aborted) => Some(("ABORTED", Role::Warn)),
             Some(_) => Some(("STOPPED", Role::Bad)),
             None => None,
         }

@@ -113,9 +113,9 @@ mod tests {
     use ratatui::backend::TestBackend;
 
     use super::*;
-    use crate::engine::event::{Event, TrialPhase};
-    use crate::engine::record::{EvalRun, EvalSummary, Measured, Record};
-    use crate::engine::search::default_params;
+    use autotune::default_params;
+    use autotune::{EvalRun, EvalSummary, Measured, Record};
+    use autotune::{Event, TrialPhase};
 
     fn screen(s: &LiveState, w: u16, h: u16, t: Theme) -> (String, ratatui::buffer::Buffer) {
         let mut term = Terminal::new(TestBackend::new(w, h)).unwrap();

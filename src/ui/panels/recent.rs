@@ -6,9 +6,9 @@ use ratatui::text::Span;
 use ratatui::widgets::{Cell, Row, Table};
 
 use super::block;
-use crate::engine::record::fig;
 use crate::ui::state::{Focus, LiveState};
 use crate::ui::theme::{Role, Theme};
+use autotune::fig;
 
 /// Draws the recent trials.
 pub fn draw(f: &mut Frame, area: Rect, s: &LiveState, t: &Theme) {
@@ -22,11 +22,11 @@ pub fn draw(f: &mut Frame, area: Rect, s: &LiveState, t: &Theme) {
             let status = if r.reused {
                 format!("{}*", rec.status)
             } else {
-                rec.status.clone()
+                rec.status.to_string()
             };
             Row::new(vec![
                 Cell::from(format!("{:>3}", r.ordinal)),
-                Cell::from(Span::styled(status, t.status(&rec.status))),
+                Cell::from(Span::styled(status, t.status(rec.status.as_str()))),
                 Cell::from(fig(rec.avg_accuracy(), 4)),
                 Cell::from(fig(rec.avg_total_tps(), 1)),
                 Cell::from(Span::styled(r.value.as_str(), t.style(Role::Accent))),

@@ -8,9 +8,9 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Paragraph, Wrap};
 
 use super::{block, hms};
-use crate::engine::event::TrialPhase;
 use crate::ui::state::LiveState;
 use crate::ui::theme::{Role, Theme};
+use autotune::TrialPhase;
 
 /// The phase as text with elapsed / limit.
 pub fn phase_text(p: Option<&TrialPhase>, since: f64) -> (String, Option<f64>) {

@@ -17,8 +17,7 @@ use serde_json::{Value, json};
 use sha2::Sha256;
 use tokio::sync::{Notify, mpsc};
 
-use super::event::{Event, Outcome};
-use super::record::{Record, status};
+use autotune::{Event, Outcome, Record, Status};
 
 /// Kinds that are never dropped when the queue is full.
 const CRITICAL: &[&str] = &["best", "crashed", "done"];
@@ -642,7 +641,7 @@ impl Composer {
             kind: kind.to_string(),
             title: title.into(),
             message: message.into(),
-            ts: crate::engine::record::now_ts(),
+            ts: autotune::now_ts(),
             uptime_s: self.started.elapsed().as_secs(),
             extra,
         }
@@ -689,20 +688,20 @@ impl Composer {
             Event::TrialStarted { param, value, index, .. } => self.current = format!("trial {index}: {param}={value}"),
             Event::TrialFinished { record, .. } => {
                 self.current.clear();
-                *self.counts.entry(record.status.clone()).or_default() += 1;
-                if record.status == status::SKIPPED {
+                *self.counts.entry(record.status.to_string()).or_default() += 1;
+                if record.status == Status::Skipped {
                     return out;
                 }
                 self.trials_run += 1;
                 let what = format!("{}={}", record.param_under_test.as_deref().unwrap_or("?"), record.value_under_test().unwrap_or("?"));
                 let extra = Self::record_extra(record);
                 let startup = record.eval.is_none();
-                match record.status.as_str() {
-                    s @ (status::FAILED | status::TIMEOUT | status::CRASHED) if startup => {
+                match &record.status {
+                    s @ (Status::Failed | Status::Timeout | Status::Crashed) if startup => {
                         let why = record.reason.clone().or_else(|| record.health.clone()).unwrap_or_default();
-                        out.push(self.make(s, format!("trial {s}: {what}"), why, extra.clone()));
+                        out.push(self.make(s.as_str(), format!("trial {s}: {what}"), why, extra.clone()));
                     }
-                    status::FAILED | status::PARTIAL => {
+                    Status::Failed | Status::Partial => {
                         let ok = record.eval.as_ref().and_then(|s| s.eval_ok_n).unwrap_or(0);
                         let n = record.eval.as_ref().and_then(|s| s.eval_runs.as_ref()).map(Vec::len).unwrap_or(0);
                         out.push(self.make("abnormal", format!("eval {}: {what}", record.status), format!("{ok}/{n} eval runs ok"), extra.clone()));

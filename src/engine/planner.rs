@@ -1,0 +1,375 @@
+//! The planner: decides which trials to run next from the records so far.
+//! Pure: no I/O, no clock, no randomness. The real engine and the simulated
+//! executor drive the same planner, so a whole search can be replayed in
+//! milliseconds with the same choices a real run makes.
+//!
+//! Today's policy is `auto_tune.py`'s coordinate ascent: parameter groups in
+//! the space's order; each group tries the base's value first, then every
+//! other candidate; the group's winner (the highest mean total tokens/s among
+//! `ok` records meeting the accuracy bar, the first on a tie) becomes the
+//! base for the next group.
+//!
+//! Within a group every trial is independent (same base, one value changed),
+//! so the planner hands out all of a group's trials before it needs any
+//! result ([`Step::Run`] until the group is issued, then [`Step::Wait`]); the
+//! choice is made only when every result is in, in plan order, so it does not
+//! depend on the order in which results arrive.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use super::record::Record;
+use super::search::{Params, SearchSpace, trial_key};
+
+/// One trial the planner wants measured.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TrialSpec {
+    /// 1-based position in the plan (reused trials count too).
+    pub ordinal: usize,
+    /// 1-based group number.
+    pub group: usize,
+    /// The parameter under test.
+    pub param: String,
+    /// Its value in this trial.
+    pub value: String,
+    /// The base's value it replaces, if the base has one.
+    pub base_value: Option<String>,
+    /// Every parameter of the trial.
+    pub params: Params,
+    /// The trial key of `params`.
+    pub key: String,
+}
+
+/// What the planner wants next.
+#[derive(Debug, Clone)]
+pub enum Step {
+    /// A parameter group begins.
+    Group {
+        /// The parameter varied.
+        param: String,
+        /// Values tried, base value first.
+        values: Vec<String>,
+        /// 1-based group number.
+        group: usize,
+        /// Number of groups.
+        groups: usize,
+    },
+    /// A done record of the same key exists: it counts in the group without
+    /// running (`--skip_existing`).
+    Reuse {
+        /// The trial.
+        spec: TrialSpec,
+        /// The record reused.
+        record: Arc<Record>,
+    },
+    /// Run this trial and report its record with [`Planner::record`].
+    Run(TrialSpec),
+    /// Every trial of the group is out; report their records first.
+    Wait,
+    /// A group ended.
+    Decided {
+        /// The parameter varied.
+        param: String,
+        /// The winning record, if any qualified.
+        winner: Option<Arc<Record>>,
+        /// The base from now on.
+        base: Params,
+        /// Whether the base changed.
+        changed: bool,
+    },
+    /// The search is over.
+    Finished,
+}
+
+/// The group being explored.
+#[derive(Debug, Clone)]
+struct GroupState {
+    /// Index into the space's groups.
+    index: usize,
+    /// Values in plan order.
+    values: Vec<String>,
+    /// How many values have been handed out.
+    issued: usize,
+    /// Ordinal of the group's first value.
+    first_ordinal: usize,
+    /// Records by position in `values`.
+    results: Vec<Option<Arc<Record>>>,
+}
+
+/// Coordinate ascent over a search space.
+#[derive(Debug, Clone)]
+pub struct Planner {
+    space: SearchSpace,
+    base: Params,
+    threshold: f64,
+    skip_existing: bool,
+    done: HashMap<String, Arc<Record>>,
+    next_group: usize,
+    current: Option<GroupState>,
+    next_ordinal: usize,
+}
+
+impl Planner {
+    /// A planner starting from `base`. `known` are the records already in
+    /// the results file; with `skip_existing`, a trial whose key has a done
+    /// record is reused instead of run.
+    pub fn new(
+        space: SearchSpace,
+        base: Params,
+        threshold: f64,
+        skip_existing: bool,
+        known: impl IntoIterator<Item = Arc<Record>>,
+    ) -> Self {
+        let mut p = Planner {
+            space,
+            base,
+            threshold,
+            skip_existing,
+            done: HashMap::new(),
+            next_group: 0,
+            current: None,
+            next_ordinal: 1,
+        };
+        for r in known {
+            p.remember(r);
+        }
+        p
+    }
+
+    /// The current base: the starting one, then each group's winner.
+    pub fn base(&self) -> &Params {
+        &self.base
+    }
+
+    /// The number of trials of the plan if the base never changed (what
+    /// `--dry_run` and the header estimate).
+    pub fn estimate(&self) -> usize {
+        self.space.plan(&self.base).len()
+    }
+
+    fn remember(&mut self, r: Arc<Record>) {
+        if r.status.is_done() && !r.trial_key.is_empty() {
+            self.done.insert(r.trial_key.clone(), r);
+        }
+    }
+
+    /// What to do next.
+    pub fn next(&mut self) -> Step {
+        loop {
+            let Some(g) = &mut self.current else {
+                if self.next_group >= self.space.groups.len() {
+                    return Step::Finished;
+                }
+                let index = self.next_group;
+                self.next_group += 1;
+                let (name, cands) = &self.space.groups[index];
+                let values = SearchSpace::group_values(&self.base, name, cands);
+                let n = values.len();
+                self.current = Some(GroupState {
+                    index,
+                    values: values.clone(),
+                    issued: 0,
+                    first_ordinal: self.next_ordinal,
+                    results: vec![None; n],
+                });
+                self.next_ordinal += n;
+                return Step::Group {
+                    param: name.clone(),
+                    values,
+                    group: index + 1,
+                    groups: self.space.groups.len(),
+                };
+            };
+            if g.issued < g.values.len() {
+                let pos = g.issued;
+                g.issued += 1;
+                let name = self.space.groups[g.index].0.clone();
+                let value = g.values[pos].clone();
+                let mut params = self.base.clone();
+                params.insert(name.clone(), value.clone());
+                let key = trial_key(&params);
+                let spec = TrialSpec {
+                    ordinal: g.first_ordinal + pos,
+                    group: g.index + 1,
+                    param: name.clone(),
+                    base_value: self.base.get(&name).cloned(),
+                    value,
+                    params,
+                    key,
+                };
+                if self.skip_existing
+                    && let Some(r) = self.done.get(&spec.key)
+                {
+                    g.results[pos] = Some(r.clone());
+                    return Step::Reuse {
+                        spec,
+                        record: r.clone(),
+                    };
+                }
+                return Step::Run(spec);
+            }
+            if g.results.iter().any(Option::is_none) {
+                return Step::Wait;
+            }
+            let g = self.current.take().expect("a group is open");
+            let group: Vec<Arc<Record>> = g.results.into_iter().flatten().collect();
+            let winner = pick_best(&group, self.threshold);
+            let mut changed = false;
+            if let Some(w) = &winner {
+                changed = w.params != self.base;
+                self.base = w.params.clone();
+            }
+            return Step::Decided {
+                param: self.space.groups[g.index].0.clone(),
+                winner,
+                base: self.base.clone(),
+                changed,
+            };
+        }
+    }
+
+    /// Reports the record of a trial handed out by [`Step::Run`].
+    pub fn record(&mut self, ordinal: usize, record: Arc<Record>) {
+        self.remember(record.clone());
+        if let Some(g) = &mut self.current
+            && ordinal >= g.first_ordinal
+            && ordinal < g.first_ordinal + g.values.len()
+        {
+            g.results[ordinal - g.first_ordinal] = Some(record);
+        }
+    }
+}
+
+/// The group's choice: among records meeting the bar, the highest mean total
+/// tokens/s (the first on a tie).
+pub fn pick_best(group: &[Arc<Record>], threshold: f64) -> Option<Arc<Record>> {
+    let mut best: Option<&Arc<Record>> = None;
+    for r in group.iter().filter(|r| r.qualifies(threshold)) {
+        if best.is_none_or(|b| r.avg_total_tps() > b.avg_total_tps()) {
+            best = Some(r);
+        }
+    }
+    best.cloned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::record::{EvalSummary, Status};
+    use crate::engine::search::default_params;
+
+    fn rec(st: &str, acc: f64, tps: f64) -> Arc<Record> {
+        Arc::new(Record {
+            status: Status::parse(st),
+            eval: Some(EvalSummary {
+                avg_accuracy: Some(acc),
+                avg_total_tps: Some(tps),
+                ..Default::default()
+            }),
+            ..Default::default()
+        })
+    }
+
+    #[test]
+    fn best_is_fastest_ok_over_threshold() {
+        let g = vec![
+            rec("ok", 0.9, 100.0),
+            rec("ok", 0.87, 500.0),
+            rec("partial", 0.95, 900.0),
+            rec("ok", 0.88, 200.0),
+            rec("ok", 0.95, 200.0),
+        ];
+        let b = pick_best(&g, 0.88).unwrap();
+        assert_eq!(b.avg_total_tps(), Some(200.0));
+        assert!(Arc::ptr_eq(&b, &g[3]), "ties keep the first");
+        assert!(pick_best(&g[1..3], 0.88).is_none());
+    }
+
+    fn measured(spec: &TrialSpec, tps: f64) -> Arc<Record> {
+        Arc::new(Record {
+            trial_key: spec.key.clone(),
+            params: spec.params.clone(),
+            param_under_test: Some(spec.param.clone()),
+            status: Status::Ok,
+            eval: Some(EvalSummary {
+                avg_accuracy: Some(0.9),
+                avg_total_tps: Some(tps),
+                ..Default::default()
+            }),
+            ..Default::default()
+        })
+    }
+
+    /// Results reported in reverse order give the same choice as in order.
+    #[test]
+    fn choice_does_not_depend_on_arrival_order() {
+        let space =
+            SearchSpace::from_json_str(r#"{"A": ["1", "2", "3"], "B": ["x", "y"]}"#).unwrap();
+        let run = |reverse: bool| {
+            let mut p = Planner::new(space.clone(), Params::new(), 0.5, false, []);
+            let mut out = Vec::new();
+            let mut pending = Vec::new();
+            loop {
+                match p.next() {
+                    Step::Run(s) => pending.push(s),
+                    Step::Wait => {
+                        if reverse {
+                            pending.reverse();
+                        }
+                        for s in pending.drain(..) {
+                            let tps = if s.value == "2" || s.value == "y" {
+                                10.0
+                            } else {
+                                5.0
+                            };
+                            p.record(s.ordinal, measured(&s, tps));
+                        }
+                    }
+                    Step::Decided { base, .. } => out.push(base),
+                    Step::Finished => return out,
+                    Step::Group { .. } | Step::Reuse { .. } => {}
+                }
+            }
+        };
+        let a = run(false);
+        assert_eq!(a, run(true));
+        assert_eq!(a.last().unwrap()["A"], "2");
+        assert_eq!(a.last().unwrap()["B"], "y");
+    }
+
+    /// The plan of the built-in space with a base that never changes.
+    #[test]
+    fn builtin_plan_order_and_reuse() {
+        let mut p = Planner::new(SearchSpace::builtin(), default_params(), 0.88, true, []);
+        assert_eq!(p.estimate(), 55);
+        let Step::Group { param, values, .. } = p.next() else {
+            panic!("a group first")
+        };
+        assert_eq!(param, "GPU_MEMORY_UTILIZATION");
+        assert_eq!(values, ["0.97", "0.98", "0.99"]);
+        let Step::Run(first) = p.next() else {
+            panic!("a trial")
+        };
+        assert_eq!(first.ordinal, 1);
+        assert_eq!(first.base_value.as_deref(), Some("0.97"));
+        // The same key reported done is reused by the next group's base trial.
+        p.record(1, measured(&first, 100.0));
+        let Step::Run(s2) = p.next() else { panic!() };
+        let Step::Run(s3) = p.next() else { panic!() };
+        assert!(matches!(p.next(), Step::Wait));
+        p.record(s3.ordinal, measured(&s3, 50.0));
+        p.record(s2.ordinal, measured(&s2, 90.0));
+        let Step::Decided { changed, .. } = p.next() else {
+            panic!()
+        };
+        assert!(!changed);
+        assert!(matches!(p.next(), Step::Group { .. }));
+        match p.next() {
+            Step::Reuse { spec, record } => {
+                assert_eq!(spec.ordinal, 4);
+                assert_eq!(record.trial_key, first.key);
+            }
+            other => panic!("expected reuse, got {other:?}"),
+        }
+    }
+}

@@ -1,0 +1,184 @@
+//! A simulated executor: runs the planner in-process against a landscape
+//! function, a noise model and a cost model, so a whole search replays in
+//! milliseconds. Tests use it to check the planner's choices; benchmarks use
+//! it to compare search policies over many seeds.
+
+use std::sync::Arc;
+
+use super::planner::{Planner, Step, TrialSpec};
+use super::record::{EvalRun, Measured, Phase, Record, Status, summarize};
+use super::search::Params;
+
+/// What a configuration truly does (before noise).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Truth {
+    /// It serves with this mean accuracy and total tokens/s.
+    Serves {
+        /// Mean accuracy.
+        accuracy: f64,
+        /// Mean total tokens/s.
+        tps: f64,
+    },
+    /// It exits during start-up (out of memory...).
+    Crashes,
+    /// It never answers.
+    Hangs,
+}
+
+/// Run-to-run noise of the measured figures.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Noise {
+    /// Relative standard deviation of total tokens/s per run (0.02 = 2 %).
+    pub tps_rel_sd: f64,
+    /// Absolute standard deviation of accuracy per run.
+    pub acc_abs_sd: f64,
+}
+
+impl Noise {
+    /// No noise at all.
+    pub const NONE: Noise = Noise {
+        tps_rel_sd: 0.0,
+        acc_abs_sd: 0.0,
+    };
+}
+
+/// What a trial costs in GPU-seconds.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Cost {
+    /// Start-up until ready (model loading).
+    pub start_s: f64,
+    /// One eval run.
+    pub eval_run_s: f64,
+    /// A crash during start-up.
+    pub crash_s: f64,
+    /// The start-up timeout (a hang costs all of it).
+    pub timeout_s: f64,
+}
+
+impl Default for Cost {
+    /// A real vLLM service: a minute to load, 30 s per eval run.
+    fn default() -> Self {
+        Cost {
+            start_s: 60.0,
+            eval_run_s: 30.0,
+            crash_s: 20.0,
+            timeout_s: 600.0,
+        }
+    }
+}
+
+/// What a simulated search did.
+#[derive(Debug, Clone, Default)]
+pub struct SimReport {
+    /// The base at the end: the chosen configuration.
+    pub best: Params,
+    /// Trials run (started).
+    pub trials: usize,
+    /// Trials reused instead of run.
+    pub reused: usize,
+    /// Eval runs done.
+    pub eval_runs: usize,
+    /// GPU-seconds spent under the cost model.
+    pub gpu_s: f64,
+    /// Every record, in the order the trials ran.
+    pub records: Vec<Arc<Record>>,
+}
+
+/// A seeded normal deviate source (Box-Muller over fastrand).
+struct Gauss(fastrand::Rng);
+
+impl Gauss {
+    fn next(&mut self) -> f64 {
+        let u1 = self.0.f64().max(f64::MIN_POSITIVE);
+        let u2 = self.0.f64();
+        (-2.0 * u1.ln()).sqrt() * (2.0 * std::f64::consts::PI * u2).cos()
+    }
+}
+
+/// Runs `planner` to the end against `landscape`, with `eval_runs` eval runs
+/// per trial, `noise` on each run and `cost` per step; `seed` fixes the
+/// noise.
+pub fn simulate(
+    mut planner: Planner,
+    landscape: &dyn Fn(&Params) -> Truth,
+    eval_runs: u32,
+    noise: Noise,
+    cost: Cost,
+    seed: u64,
+) -> SimReport {
+    let mut rng = Gauss(fastrand::Rng::with_seed(seed));
+    let mut rep = SimReport::default();
+    let mut pending: Vec<TrialSpec> = Vec::new();
+    loop {
+        match planner.next() {
+            Step::Group { .. } | Step::Decided { .. } => {}
+            Step::Reuse { .. } => rep.reused += 1,
+            Step::Run(spec) => pending.push(spec),
+            Step::Wait => {
+                for spec in pending.drain(..) {
+                    let rec = Arc::new(measure(
+                        &spec, landscape, eval_runs, noise, cost, &mut rng, &mut rep,
+                    ));
+                    rep.trials += 1;
+                    rep.records.push(rec.clone());
+                    planner.record(spec.ordinal, rec);
+                }
+            }
+            Step::Finished => break,
+        }
+    }
+    rep.best = planner.base().clone();
+    rep
+}
+
+fn measure(
+    spec: &TrialSpec,
+    landscape: &dyn Fn(&Params) -> Truth,
+    eval_runs: u32,
+    noise: Noise,
+    cost: Cost,
+    rng: &mut Gauss,
+    rep: &mut SimReport,
+) -> Record {
+    let mut r = Record {
+        trial_key: spec.key.clone(),
+        params: spec.params.clone(),
+        param_under_test: Some(spec.param.clone()),
+        phase: Phase::Startup,
+        ..Default::default()
+    };
+    match landscape(&spec.params) {
+        Truth::Crashes => {
+            rep.gpu_s += cost.crash_s;
+            r.status = Status::Crashed;
+        }
+        Truth::Hangs => {
+            rep.gpu_s += cost.timeout_s;
+            r.status = Status::Timeout;
+        }
+        Truth::Serves { accuracy, tps } => {
+            rep.gpu_s += cost.start_s;
+            r.phase = Phase::Eval;
+            let runs: Vec<EvalRun> = (1..=eval_runs)
+                .map(|i| {
+                    rep.gpu_s += cost.eval_run_s;
+                    rep.eval_runs += 1;
+                    EvalRun {
+                        i,
+                        ok: true,
+                        measured: Some(Measured {
+                            returncode: Some(0),
+                            accuracy: Some(accuracy + rng.next() * noise.acc_abs_sd),
+                            total_tps: Some(tps * (1.0 + rng.next() * noise.tps_rel_sd)),
+                            ..Default::default()
+                        }),
+                        ..Default::default()
+                    }
+                })
+                .collect();
+            r.eval = Some(summarize(runs));
+            r.status = Status::Ok;
+        }
+    }
+    r
+}

@@ -1,0 +1,445 @@
+//! One trial as an explicit state machine: wait for the port → start the
+//! service → wait until it is ready → eval runs → stop. Each step is a small
+//! function with a typed result; [`run`] chains them and builds the record.
+//! A stop request (skip, abort, a signal) is seen in every wait.
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use tokio::process::Child;
+use tokio::sync::watch;
+
+use super::config::Config;
+use super::eval::{EvalSpec, round3, run_once};
+use super::event::{Event, TrialPhase};
+use super::planner::TrialSpec;
+use super::process::{self, exit_code, proc_info};
+use super::record::{EvalRun, Phase, Record, Status, now_ts, summarize};
+use super::service::{self, ServiceState};
+use super::sink::EventSink;
+use super::store::StoreError;
+
+/// How often readiness is probed.
+pub const READY_POLL: Duration = Duration::from_millis(50);
+
+/// A request to leave the current wait.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stop {
+    /// End this trial and record it `skipped`.
+    Skip,
+    /// End the run.
+    Abort,
+    /// A signal ended the run.
+    Interrupt(i32),
+}
+
+/// How a trial ended.
+#[derive(Debug)]
+pub enum TrialEnd {
+    /// It has a record to append.
+    Done(Box<Record>),
+    /// The run must end (abort or signal); nothing is recorded.
+    Stopped(Stop),
+}
+
+/// What stops a trial from going on that is not the trial's own doing.
+#[derive(Debug, thiserror::Error)]
+pub enum TrialError {
+    /// No log file could be created.
+    #[error("cannot create a log in {dir}: {source}")]
+    Log {
+        /// The log directory.
+        dir: PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// The service state file could not be written.
+    #[error(transparent)]
+    State(#[from] StoreError),
+}
+
+/// Where a trial's stop requests come from: the engine sets the value.
+pub type StopRx = watch::Receiver<Option<Stop>>;
+
+/// Waits until the engine asks this trial to stop.
+async fn stop_requested(rx: &mut StopRx) -> Stop {
+    loop {
+        if let Some(s) = *rx.borrow_and_update() {
+            return s;
+        }
+        if rx.changed().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    }
+}
+
+/// What the shared parts of the engine lend a trial.
+pub struct Ctx<'a> {
+    /// The configuration.
+    pub cfg: &'a Config,
+    /// Where events go.
+    pub sink: &'a EventSink,
+    /// The readiness probe client.
+    pub client: &'a reqwest::Client,
+    /// Stop requests for this trial.
+    pub stop: StopRx,
+}
+
+impl Ctx<'_> {
+    fn warn(&self, msg: impl Into<String>) {
+        self.sink.emit(Event::Warning(msg.into()));
+    }
+}
+
+/// Step 1: the port.
+enum PortWait {
+    Free,
+    Busy(String),
+    Stopped(Stop),
+}
+
+/// Step 2 and 3: the service started, then its start-up.
+struct Running {
+    child: Child,
+    pgid: i32,
+    log_path: PathBuf,
+}
+
+enum Startup {
+    Ready(String),
+    Exited(i64),
+    TimedOut,
+    Stopped(Stop),
+}
+
+/// Step 4: the eval runs.
+enum EvalEnd {
+    Completed,
+    ServiceDied(i64),
+    Stopped(Stop),
+}
+
+/// Runs one trial. `index` is the first log number free to use; the one
+/// used is returned with the end (the next trial starts after it).
+pub async fn run(
+    ctx: &mut Ctx<'_>,
+    spec: &TrialSpec,
+    index: u32,
+) -> Result<(TrialEnd, u32), TrialError> {
+    let t0 = Instant::now();
+    let (mut end, next) = body(ctx, spec, index, t0).await?;
+    if let TrialEnd::Done(r) = &mut end {
+        r.ts = now_ts();
+        r.total_s = Some(round3(t0.elapsed().as_secs_f64()));
+    }
+    Ok((end, next))
+}
+
+fn new_record(spec: &TrialSpec) -> Record {
+    Record {
+        trial_key: spec.key.clone(),
+        status: Status::Failed,
+        phase: Phase::Startup,
+        param_under_test: Some(spec.param.clone()),
+        params: spec.params.clone(),
+        ..Default::default()
+    }
+}
+
+async fn body(
+    ctx: &mut Ctx<'_>,
+    spec: &TrialSpec,
+    index: u32,
+    t0: Instant,
+) -> Result<(TrialEnd, u32), TrialError> {
+    let mut rec = new_record(spec);
+    let done = |r: Record, next| Ok((TrialEnd::Done(Box::new(r)), next));
+    match wait_port(ctx).await {
+        PortWait::Free => {}
+        PortWait::Stopped(Stop::Skip) => {
+            rec.status = Status::Skipped;
+            return done(rec, index);
+        }
+        PortWait::Stopped(s) => return Ok((TrialEnd::Stopped(s), index)),
+        PortWait::Busy(reason) => {
+            rec.reason = Some(reason);
+            return done(rec, index);
+        }
+    }
+
+    let cfg = ctx.cfg;
+    let (index, log_path, log) =
+        service::create_log(&cfg.server_log_dir, index).map_err(|source| TrialError::Log {
+            dir: cfg.server_log_dir.clone(),
+            source,
+        })?;
+    let next = index + 1;
+    let server_log = cfg.rel(&log_path);
+    ctx.sink.emit(Event::TrialStarted {
+        ordinal: spec.ordinal,
+        index,
+        param: spec.param.clone(),
+        value: spec.value.clone(),
+        base_value: spec.base_value.clone(),
+        params: spec.params.clone(),
+        key: spec.key.clone(),
+        log_path: log_path.clone(),
+    });
+    rec.server_log = Some(server_log.clone());
+    rec.trial_index = Some(index);
+
+    let mut svc = match start(ctx, spec, log, log_path, server_log).await? {
+        Ok(s) => s,
+        Err(reason) => {
+            rec.reason = Some(reason);
+            return done(rec, next);
+        }
+    };
+
+    let startup = wait_ready(ctx, &mut svc).await;
+    let startup_s = round3(t0.elapsed().as_secs_f64());
+    rec.startup_s = Some(startup_s);
+    let health = match startup {
+        Startup::Ready(h) => h,
+        Startup::Stopped(s) => {
+            stop_service(ctx, &mut svc).await;
+            if s != Stop::Skip {
+                return Ok((TrialEnd::Stopped(s), next));
+            }
+            rec.status = Status::Skipped;
+            return done(rec, next);
+        }
+        Startup::Exited(code) => {
+            stop_service(ctx, &mut svc).await;
+            rec.status = Status::Crashed;
+            rec.health = Some(format!("exited during start-up with code {code}"));
+            rec.exit_code = Some(code);
+            rec.extra.insert(
+                "log_tail".into(),
+                service::log_tail(&svc.log_path, 5).into(),
+            );
+            return done(rec, next);
+        }
+        Startup::TimedOut => {
+            stop_service(ctx, &mut svc).await;
+            rec.status = Status::Timeout;
+            rec.health = Some("timeout".into());
+            rec.exit_code = svc.child.try_wait().ok().flatten().map(exit_code);
+            return done(rec, next);
+        }
+    };
+    ctx.sink.emit(Event::Phase(TrialPhase::Ready {
+        startup_s,
+        health: health.clone(),
+    }));
+    rec.health = Some(health);
+    rec.phase = Phase::Eval;
+
+    let mut runs = Vec::new();
+    let end = eval_runs(ctx, spec, &mut svc, &mut runs).await;
+    stop_service(ctx, &mut svc).await;
+    let n = cfg.eval_runs;
+    match end {
+        EvalEnd::Stopped(s) if s != Stop::Skip => return Ok((TrialEnd::Stopped(s), next)),
+        EvalEnd::ServiceDied(code) => {
+            rec.exit_code = Some(code);
+            rec.extra.insert(
+                "log_tail".into(),
+                service::log_tail(&svc.log_path, 5).into(),
+            );
+        }
+        EvalEnd::Stopped(_) | EvalEnd::Completed => {}
+    }
+    let summary = summarize(runs);
+    let ok_n = summary.eval_ok_n.unwrap_or(0);
+    rec.status = if matches!(end, EvalEnd::Stopped(Stop::Skip)) {
+        Status::Skipped
+    } else if ok_n == n {
+        Status::Ok
+    } else if ok_n > 0 {
+        Status::Partial
+    } else {
+        Status::Failed
+    };
+    rec.eval = Some(summary);
+    done(rec, next)
+}
+
+/// Waits for the port to be free (stopping `uvicorn serve:app` listeners
+/// first with `--port_busy_kill`).
+async fn wait_port(ctx: &mut Ctx<'_>) -> PortWait {
+    let cfg = ctx.cfg;
+    let port = cfg.port;
+    if !process::port_open(port).await {
+        return PortWait::Free;
+    }
+    if cfg.port_busy_kill {
+        let killed = process::kill_uvicorn_listeners(port).await;
+        if !killed.is_empty() {
+            ctx.warn(format!(
+                "port {port}: stopped uvicorn serve:app listener(s) {killed:?} (--port_busy_kill)"
+            ));
+        }
+    }
+    let mut attempt = 0;
+    while process::port_open(port).await {
+        if attempt >= cfg.port_busy_retries {
+            let holders: Vec<String> = process::listeners(port)
+                .into_iter()
+                .map(|p| format!("pid {p} ({})", process::cmdline(p)))
+                .collect();
+            let by = if holders.is_empty() {
+                String::new()
+            } else {
+                format!(", held by {}", holders.join(", "))
+            };
+            return PortWait::Busy(format!(
+                "port {port} busy after {attempt} wait(s) of {}s{by}",
+                cfg.port_busy_wait.as_secs_f64()
+            ));
+        }
+        attempt += 1;
+        ctx.sink.emit(Event::Phase(TrialPhase::PortBusy {
+            attempt,
+            retries: cfg.port_busy_retries,
+            wait_s: cfg.port_busy_wait.as_secs_f64(),
+        }));
+        tokio::select! {
+            s = stop_requested(&mut ctx.stop) => return PortWait::Stopped(s),
+            _ = process::wait_port_closed(port, cfg.port_busy_wait) => {}
+        }
+    }
+    PortWait::Free
+}
+
+/// Starts the service and records its process group so a restarted tuner
+/// can stop it. The outer error ends the run; the inner one is the trial's.
+async fn start(
+    ctx: &Ctx<'_>,
+    spec: &TrialSpec,
+    log: std::fs::File,
+    log_path: PathBuf,
+    server_log: String,
+) -> Result<Result<Running, String>, TrialError> {
+    let cfg = ctx.cfg;
+    let env = service::service_env(&spec.params, cfg.port);
+    let child = match service::start(&cfg.server_cmd, &cfg.repo, &env, log) {
+        Ok(c) => c,
+        Err(e) => return Ok(Err(format!("cannot start the server command: {e}"))),
+    };
+    let pgid = child.id().map(|p| p as i32).unwrap_or(0);
+    let mut svc = Running {
+        child,
+        pgid,
+        log_path,
+    };
+    let state = ServiceState {
+        pgid,
+        start_ticks: proc_info(pgid).map(|p| p.start_ticks).unwrap_or(0),
+        tuner_pid: std::process::id(),
+        port: cfg.port,
+        log: server_log,
+    };
+    if let Err(e) = service::save_state(&cfg.service_state_file, &state) {
+        stop_service(ctx, &mut svc).await;
+        return Err(e.into());
+    }
+    ctx.sink.emit(Event::Phase(TrialPhase::Starting {
+        pgid,
+        timeout_s: cfg.startup_timeout.as_secs_f64(),
+    }));
+    Ok(Ok(svc))
+}
+
+/// Whichever comes first of a stop request, the service's exit, the
+/// start-up timeout and a good answer.
+async fn wait_ready(ctx: &mut Ctx<'_>, svc: &mut Running) -> Startup {
+    let cfg = ctx.cfg;
+    tokio::select! {
+        biased;
+        s = stop_requested(&mut ctx.stop) => Startup::Stopped(s),
+        st = svc.child.wait() => Startup::Exited(st.map(exit_code).unwrap_or(-1)),
+        _ = tokio::time::sleep(cfg.startup_timeout) => Startup::TimedOut,
+        h = service::wait_ready(ctx.client, cfg.port, &cfg.health_path, READY_POLL) => Startup::Ready(h),
+    }
+}
+
+/// Runs the eval `--eval_runs` times, unless the service dies or a stop
+/// request comes first. Finished runs are pushed to `runs`.
+async fn eval_runs(
+    ctx: &mut Ctx<'_>,
+    spec: &TrialSpec,
+    svc: &mut Running,
+    runs: &mut Vec<EvalRun>,
+) -> EvalEnd {
+    let cfg = ctx.cfg;
+    let n = cfg.eval_runs;
+    // The eval sees the trial's params too, so client-side settings (max
+    // tokens, temperature) can be tuned like server ones.
+    let mut env: Vec<(String, String)> = spec
+        .params
+        .iter()
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    env.push(("PORT".to_string(), cfg.port.to_string()));
+    let eval = EvalSpec {
+        cmd: &cfg.eval_cmd,
+        cwd: &cfg.repo,
+        env: &env,
+        timeout: cfg.eval_timeout,
+        patterns: &cfg.patterns,
+    };
+    for i in 1..=n {
+        ctx.sink.emit(Event::Phase(TrialPhase::Eval {
+            run: i,
+            of: n,
+            timeout_s: cfg.eval_timeout.as_secs_f64(),
+        }));
+        tokio::select! {
+            biased;
+            s = stop_requested(&mut ctx.stop) => return EvalEnd::Stopped(s),
+            st = svc.child.wait() => {
+                let code = st.map(exit_code).unwrap_or(-1);
+                runs.push(EvalRun {
+                    i,
+                    ok: false,
+                    error: Some(format!("the service exited during the eval (exit code {code})")),
+                    ..Default::default()
+                });
+                return EvalEnd::ServiceDied(code);
+            }
+            (run, _text) = run_once(i, &eval) => {
+                ctx.sink.emit(Event::EvalRunFinished(run.clone()));
+                runs.push(run);
+            }
+        }
+    }
+    EvalEnd::Completed
+}
+
+/// Stops the service's group (and escaped helpers), waits for the port to
+/// close, and forgets the service.
+async fn stop_service(ctx: &Ctx<'_>, svc: &mut Running) {
+    let cfg = ctx.cfg;
+    ctx.sink.emit(Event::Phase(TrialPhase::Stopping));
+    let r = process::stop_group(svc.pgid, Some(&mut svc.child), cfg.kill_grace).await;
+    if r.killed {
+        ctx.warn(format!(
+            "the service ignored SIGTERM for {}s and was killed",
+            cfg.kill_grace.as_secs_f64()
+        ));
+    }
+    if r.survivors {
+        ctx.warn(format!(
+            "process group {} still has processes after SIGKILL",
+            svc.pgid
+        ));
+    }
+    if !process::wait_port_closed(cfg.port, Duration::from_secs(8)).await {
+        ctx.warn(format!(
+            "port {} still open 8 s after the service stopped",
+            cfg.port
+        ));
+    }
+    service::clear_state(&cfg.service_state_file);
+}

@@ -1,0 +1,40 @@
+//! The autotune engine: runs trials of an inference service, chooses what to
+//! measure next, and keeps the results files. It knows nothing of terminals,
+//! mail or webhooks: front ends consume its [`Event`]s and send it
+//! [`Command`]s. Everything the binary uses is re-exported here; the modules
+//! behind it are private, so the compiler keeps the boundary.
+
+mod engine;
+
+pub use engine::config::Config;
+pub use engine::eval::{
+    DEFAULT_ACC_RE, DEFAULT_ANSWER_TPS_RE, DEFAULT_TOTAL_TIME_RE, DEFAULT_TOTAL_TPS_RE, Patterns,
+    compile_pattern,
+};
+pub use engine::event::{Command, Event, Outcome, TrialPhase};
+pub use engine::planner::{Planner, Step, TrialSpec, pick_best};
+pub use engine::record::{
+    EvalRun, EvalSummary, Measured, Phase, Record, Status, fig, log_index, now_ts, summarize,
+};
+pub use engine::search::{
+    BUILTIN_SPACE, DEFAULT_PARAMS, Params, SearchSpace, SpaceError, default_params,
+    scalar_to_string, trial_key,
+};
+pub use engine::simulate::{Cost, Noise, SimReport, Truth, simulate};
+pub use engine::sink::EventSink;
+pub use engine::status_file::StatusWriter;
+pub use engine::tuner::{EngineError, run};
+
+/// The results files: reading, appending, atomic writes, the repo lock.
+pub mod store {
+    pub use crate::engine::store::{
+        Loaded, RepoLock, StoreError, append_record, load_results, lock_repo, parse_results,
+        pretty_json, read_best, write_atomic, write_best,
+    };
+}
+
+/// Processes as the tuner sees them (for the watchdog and the tests).
+pub mod process {
+    pub use crate::engine::process::{SECRET_ENV, become_subreaper, cmdline, proc_info};
+    pub use crate::engine::service::tail_text;
+}
