@@ -150,14 +150,25 @@ impl LineLog {
                 }
             }
             Event::Warning(w) => format!("warning: {w}"),
-            Event::RunFinished { outcome, .. } => match outcome {
-                Outcome::Done => "done: every group explored".into(),
-                Outcome::Aborted => "aborted".into(),
-                Outcome::Interrupted(s) => {
-                    format!("interrupted by signal {s}; the service was stopped")
+            Event::RunFinished {
+                outcome, summary, ..
+            } => {
+                let head = match outcome {
+                    Outcome::Done => "done: every group explored".into(),
+                    Outcome::Aborted => "aborted".into(),
+                    Outcome::Interrupted(s) => {
+                        format!("interrupted by signal {s}; the service was stopped")
+                    }
+                    Outcome::Error(m) => format!("error: {m}"),
+                };
+                // The outcome, whole, as the last thing printed.
+                let mut text: String = head;
+                for l in summary.lines() {
+                    text.push('\n');
+                    text.push_str(&l);
                 }
-                Outcome::Error(m) => format!("error: {m}"),
-            },
+                text
+            }
         };
         Some(format!(
             "{} {body}",

@@ -12,6 +12,7 @@ pub use engine::eval::{
     compile_pattern,
 };
 pub use engine::event::{Command, Event, Outcome, TrialPhase};
+pub use engine::outcome::{Files, Measure, RunSummary, human_s};
 pub use engine::planner::{Planner, Step, TrialSpec, pick_best};
 pub use engine::record::{
     EvalRun, EvalSummary, Measured, Phase, Record, Status, fig, log_index, now_ts, summarize,
@@ -24,6 +25,11 @@ pub use engine::simulate::{Cost, Noise, SimReport, Truth, simulate};
 pub use engine::sink::EventSink;
 pub use engine::status_file::StatusWriter;
 pub use engine::tuner::{EngineError, run};
+
+/// Landscapes for the simulated executor.
+pub mod landscape {
+    pub use crate::engine::landscape::{DEMO_BASE_TPS, demo_model, demo_truth};
+}
 
 /// The results files: reading, appending, atomic writes, the repo lock.
 pub mod store {

@@ -72,7 +72,8 @@ async fn tune_async(cfg: Config, alert_cfg: AlertConfig, headless: bool) -> i32 
         tokio::spawn(crate::ui::app::run(sink_rx, notice_rx, tx.clone()))
     };
     forward_signals(tx);
-    let outcome = autotune::run(cfg, sink, rx).await;
+    let summary = autotune::run(cfg, sink, rx).await;
+    let outcome = summary.outcome.clone();
     let _ = status.await;
     if let Some(a) = alerts {
         let _ = a.await;
@@ -81,6 +82,10 @@ async fn tune_async(cfg: Config, alert_cfg: AlertConfig, headless: bool) -> i32 
         Ok(Err(e)) => eprintln!("autotune: the live screen failed: {e}"),
         Err(e) => eprintln!("autotune: the live screen failed: {e}"),
         Ok(Ok(())) => {}
+    }
+    if !headless {
+        // The live screen is gone: leave the outcome in the terminal.
+        println!("{}", summary.lines().join("\n"));
     }
     if let Outcome::Error(m) = &outcome {
         eprintln!("autotune: {m}");

@@ -6,7 +6,8 @@
 //! at `VLLM_MAX_NUM_SEQS=1536`. `sim-eval` prints eval_local.py's summary.
 //!
 //! Knobs for tests (environment): `SIM_STARTUP_S` (default 0.8),
-//! `SIM_EVAL_S` (0.15), `SIM_EVAL_FAIL_RATE` (0.02), `SIM_IGNORE_TERM=1`,
+//! `SIM_EVAL_S` (0.15), `SIM_EVAL_FAIL_RATE` (0.02), `SIM_NOISE` (1: scales
+//! the run-to-run noise, 0 for exact figures), `SIM_IGNORE_TERM=1`,
 //! `SIM_SETSID_HELPER=1` (a helper that escapes the process group).
 
 use std::collections::BTreeMap;
@@ -28,79 +29,6 @@ fn log(msg: &str) {
     let mut o = std::io::stdout().lock();
     let _ = writeln!(o, "{msg}");
     let _ = o.flush();
-}
-
-/// Expected (accuracy, total tokens/s factor) of a parameter set.
-pub fn model(p: &dyn Fn(&str) -> String) -> (f64, f64) {
-    let mut acc: f64 = 0.8865;
-    let mut tps: f64 = 1.0;
-    let num = |n: &str| p(n).parse::<f64>().ok();
-    if num("GPU_MEMORY_UTILIZATION") == Some(0.98) {
-        tps *= 1.012;
-    }
-    match num("VLLM_MAX_NUM_BATCHED_TOKENS").map(|v| v as i64) {
-        Some(65536) => tps *= 0.96,
-        Some(98304) => tps *= 0.99,
-        Some(196608) => tps *= 1.02,
-        Some(262144) => tps *= 1.01,
-        _ => {}
-    }
-    match num("VLLM_MAX_NUM_SEQS").map(|v| v as i64) {
-        Some(512) => tps *= 0.97,
-        Some(768) => tps *= 1.015,
-        _ => {}
-    }
-    match num("MAX_MODEL_LEN").map(|v| v as i64) {
-        Some(768) => {
-            tps *= 1.01;
-            acc -= 0.009;
-        }
-        Some(1536) => tps *= 0.995,
-        Some(2048) => tps *= 0.985,
-        _ => {}
-    }
-    if p("STOP_ON_DOUBLE_NEWLINE") == "1" {
-        tps *= 1.03;
-        acc -= 0.004;
-    }
-    match num("OUTPUT_MAX_SENTENCES").map(|v| v as i64) {
-        Some(3) => {
-            tps *= 1.05;
-            acc -= 0.014;
-        }
-        Some(4) => {
-            tps *= 1.025;
-            acc -= 0.002;
-        }
-        Some(8) => tps *= 0.98,
-        _ => {}
-    }
-    match num("MAX_NEW_TOKENS").map(|v| v as i64) {
-        Some(32) => {
-            tps *= 1.12;
-            acc -= 0.03;
-        }
-        Some(48) => {
-            tps *= 1.06;
-            acc -= 0.003;
-        }
-        Some(80) => {
-            tps *= 0.95;
-            acc += 0.002;
-        }
-        _ => {}
-    }
-    if num("REPETITION_PENALTY") == Some(1.0) {
-        acc -= 0.006;
-    }
-    if num("FREQUENCY_PENALTY") == Some(0.0) {
-        tps *= 1.004;
-    }
-    if p("OUTPUT_TRIM_EXAMPLES") == "0" {
-        acc += 0.001;
-        tps *= 0.995;
-    }
-    (acc, tps)
 }
 
 /// `autotune sim-serve`.
@@ -189,14 +117,16 @@ pub fn serve() -> i32 {
     log(&format!(
         "INFO:     Uvicorn running on http://127.0.0.1:{port} (Press CTRL+C to quit)"
     ));
-    let (acc, factor) = model(&|n: &str| param(n));
+    let (acc, factor) = autotune::landscape::demo_model(&|n: &str| param(n));
+    let noise = env_f64("SIM_NOISE", 1.0);
     for req in server.incoming_requests() {
         let path = req.url().to_string();
         let (code, body) = match path.as_str() {
             "/" | "/health" => (200, "{\"status\": \"ok\"}".to_string()),
             "/score" => {
-                let a = acc + gauss() * 0.0015;
-                let tps = 5000.0 * factor * (1.0 + gauss() * 0.008);
+                let a = acc + gauss() * 0.0015 * noise;
+                let tps =
+                    autotune::landscape::DEMO_BASE_TPS * factor * (1.0 + gauss() * 0.008 * noise);
                 (
                     200,
                     format!("{{\"accuracy\": {a:.4}, \"total_tps\": {tps:.2}}}"),
@@ -287,4 +217,57 @@ pub fn eval() -> i32 {
         "Throughput RAW: answer_tokens/s={answer_tps:.2}, (prompt+answer)_tokens/s={total_tps:.2}"
     );
     0
+}
+
+#[cfg(test)]
+mod tests {
+    use autotune::{Cost, Noise, Planner, SearchSpace, default_params, simulate};
+
+    /// Where the demo's built-in search ends without noise. A real run of
+    /// `autotune demo` with `SIM_NOISE=0` ends here too (tests/engine.rs).
+    pub const DEMO_BEST: &[(&str, &str)] = &[
+        ("GPU_MEMORY_UTILIZATION", "0.98"),
+        ("VLLM_MAX_NUM_BATCHED_TOKENS", "196608"),
+        ("VLLM_MAX_NUM_SEQS", "768"),
+        ("STOP_ON_DOUBLE_NEWLINE", "1"),
+        ("OUTPUT_MAX_SENTENCES", "4"),
+        ("FREQUENCY_PENALTY", "0.00"),
+    ];
+
+    #[test]
+    fn planner_replays_the_demo_search() {
+        let planner = Planner::new(SearchSpace::builtin(), default_params(), 0.88, true, []);
+        let rep = simulate(
+            planner,
+            &autotune::landscape::demo_truth,
+            5,
+            Noise::NONE,
+            Cost::default(),
+            7,
+        );
+        let mut want = default_params();
+        for (k, v) in DEMO_BEST {
+            want.insert(k.to_string(), v.to_string());
+        }
+        let diff: Vec<_> = rep
+            .best
+            .iter()
+            .filter(|(k, v)| default_params().get(*k) != Some(*v))
+            .collect();
+        assert_eq!(rep.best, want, "changed from the defaults: {diff:?}");
+        // 55 planned trials; the base of each group after the first is the
+        // previous winner, reused with --skip_existing.
+        assert_eq!(rep.trials + rep.reused, 55);
+        assert_eq!(rep.reused, 16);
+        assert!(
+            rep.records
+                .iter()
+                .any(|r| r.status == autotune::Status::Crashed)
+        );
+        assert!(
+            rep.records
+                .iter()
+                .any(|r| r.status == autotune::Status::Timeout)
+        );
+    }
 }

@@ -731,7 +731,7 @@ impl Composer {
                     json!({"params": record.params, "previous_tps": previous_tps}),
                 ));
             }
-            Event::RunFinished { outcome, best } => {
+            Event::RunFinished { outcome, best, .. } => {
                 let (kind, title) = match outcome {
                     Outcome::Done => ("done", "tuning done".to_string()),
                     Outcome::Aborted => ("done", "tuning aborted".to_string()),

@@ -4,6 +4,7 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use super::outcome::RunSummary;
 use super::record::{EvalRun, Record};
 use super::search::Params;
 
@@ -171,5 +172,7 @@ pub enum Event {
         outcome: Outcome,
         /// The base at the end.
         best: Params,
+        /// What the run achieved, for the end screen and the last lines.
+        summary: Arc<RunSummary>,
     },
 }

@@ -5,6 +5,8 @@
 pub mod config;
 pub mod eval;
 pub mod event;
+pub mod landscape;
+pub mod outcome;
 pub mod planner;
 pub mod process;
 pub mod record;
@@ -12,6 +14,7 @@ pub mod search;
 pub mod service;
 pub mod simulate;
 pub mod sink;
+pub mod stats;
 pub mod status_file;
 pub mod store;
 pub mod trial;

@@ -154,77 +154,75 @@ impl Planner {
     }
 
     /// What to do next.
-    pub fn next(&mut self) -> Step {
-        loop {
-            let Some(g) = &mut self.current else {
-                if self.next_group >= self.space.groups.len() {
-                    return Step::Finished;
-                }
-                let index = self.next_group;
-                self.next_group += 1;
-                let (name, cands) = &self.space.groups[index];
-                let values = SearchSpace::group_values(&self.base, name, cands);
-                let n = values.len();
-                self.current = Some(GroupState {
-                    index,
-                    values: values.clone(),
-                    issued: 0,
-                    first_ordinal: self.next_ordinal,
-                    results: vec![None; n],
-                });
-                self.next_ordinal += n;
-                return Step::Group {
-                    param: name.clone(),
-                    values,
-                    group: index + 1,
-                    groups: self.space.groups.len(),
-                };
+    pub fn step(&mut self) -> Step {
+        let Some(g) = &mut self.current else {
+            if self.next_group >= self.space.groups.len() {
+                return Step::Finished;
+            }
+            let index = self.next_group;
+            self.next_group += 1;
+            let (name, cands) = &self.space.groups[index];
+            let values = SearchSpace::group_values(&self.base, name, cands);
+            let n = values.len();
+            self.current = Some(GroupState {
+                index,
+                values: values.clone(),
+                issued: 0,
+                first_ordinal: self.next_ordinal,
+                results: vec![None; n],
+            });
+            self.next_ordinal += n;
+            return Step::Group {
+                param: name.clone(),
+                values,
+                group: index + 1,
+                groups: self.space.groups.len(),
             };
-            if g.issued < g.values.len() {
-                let pos = g.issued;
-                g.issued += 1;
-                let name = self.space.groups[g.index].0.clone();
-                let value = g.values[pos].clone();
-                let mut params = self.base.clone();
-                params.insert(name.clone(), value.clone());
-                let key = trial_key(&params);
-                let spec = TrialSpec {
-                    ordinal: g.first_ordinal + pos,
-                    group: g.index + 1,
-                    param: name.clone(),
-                    base_value: self.base.get(&name).cloned(),
-                    value,
-                    params,
-                    key,
-                };
-                if self.skip_existing
-                    && let Some(r) = self.done.get(&spec.key)
-                {
-                    g.results[pos] = Some(r.clone());
-                    return Step::Reuse {
-                        spec,
-                        record: r.clone(),
-                    };
-                }
-                return Step::Run(spec);
-            }
-            if g.results.iter().any(Option::is_none) {
-                return Step::Wait;
-            }
-            let g = self.current.take().expect("a group is open");
-            let group: Vec<Arc<Record>> = g.results.into_iter().flatten().collect();
-            let winner = pick_best(&group, self.threshold);
-            let mut changed = false;
-            if let Some(w) = &winner {
-                changed = w.params != self.base;
-                self.base = w.params.clone();
-            }
-            return Step::Decided {
-                param: self.space.groups[g.index].0.clone(),
-                winner,
-                base: self.base.clone(),
-                changed,
+        };
+        if g.issued < g.values.len() {
+            let pos = g.issued;
+            g.issued += 1;
+            let name = self.space.groups[g.index].0.clone();
+            let value = g.values[pos].clone();
+            let mut params = self.base.clone();
+            params.insert(name.clone(), value.clone());
+            let key = trial_key(&params);
+            let spec = TrialSpec {
+                ordinal: g.first_ordinal + pos,
+                group: g.index + 1,
+                param: name.clone(),
+                base_value: self.base.get(&name).cloned(),
+                value,
+                params,
+                key,
             };
+            if self.skip_existing
+                && let Some(r) = self.done.get(&spec.key)
+            {
+                g.results[pos] = Some(r.clone());
+                return Step::Reuse {
+                    spec,
+                    record: r.clone(),
+                };
+            }
+            return Step::Run(spec);
+        }
+        if g.results.iter().any(Option::is_none) {
+            return Step::Wait;
+        }
+        let g = self.current.take().expect("a group is open");
+        let group: Vec<Arc<Record>> = g.results.into_iter().flatten().collect();
+        let winner = pick_best(&group, self.threshold);
+        let mut changed = false;
+        if let Some(w) = &winner {
+            changed = w.params != self.base;
+            self.base = w.params.clone();
+        }
+        Step::Decided {
+            param: self.space.groups[g.index].0.clone(),
+            winner,
+            base: self.base.clone(),
+            changed,
         }
     }
 
@@ -310,7 +308,7 @@ mod tests {
             let mut out = Vec::new();
             let mut pending = Vec::new();
             loop {
-                match p.next() {
+                match p.step() {
                     Step::Run(s) => pending.push(s),
                     Step::Wait => {
                         if reverse {
@@ -342,29 +340,29 @@ mod tests {
     fn builtin_plan_order_and_reuse() {
         let mut p = Planner::new(SearchSpace::builtin(), default_params(), 0.88, true, []);
         assert_eq!(p.estimate(), 55);
-        let Step::Group { param, values, .. } = p.next() else {
+        let Step::Group { param, values, .. } = p.step() else {
             panic!("a group first")
         };
         assert_eq!(param, "GPU_MEMORY_UTILIZATION");
         assert_eq!(values, ["0.97", "0.98", "0.99"]);
-        let Step::Run(first) = p.next() else {
+        let Step::Run(first) = p.step() else {
             panic!("a trial")
         };
         assert_eq!(first.ordinal, 1);
         assert_eq!(first.base_value.as_deref(), Some("0.97"));
         // The same key reported done is reused by the next group's base trial.
         p.record(1, measured(&first, 100.0));
-        let Step::Run(s2) = p.next() else { panic!() };
-        let Step::Run(s3) = p.next() else { panic!() };
-        assert!(matches!(p.next(), Step::Wait));
+        let Step::Run(s2) = p.step() else { panic!() };
+        let Step::Run(s3) = p.step() else { panic!() };
+        assert!(matches!(p.step(), Step::Wait));
         p.record(s3.ordinal, measured(&s3, 50.0));
         p.record(s2.ordinal, measured(&s2, 90.0));
-        let Step::Decided { changed, .. } = p.next() else {
+        let Step::Decided { changed, .. } = p.step() else {
             panic!()
         };
         assert!(!changed);
-        assert!(matches!(p.next(), Step::Group { .. }));
-        match p.next() {
+        assert!(matches!(p.step(), Step::Group { .. }));
+        match p.step() {
             Step::Reuse { spec, record } => {
                 assert_eq!(spec.ordinal, 4);
                 assert_eq!(record.trial_key, first.key);

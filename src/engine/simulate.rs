@@ -110,7 +110,7 @@ pub fn simulate(
     let mut rep = SimReport::default();
     let mut pending: Vec<TrialSpec> = Vec::new();
     loop {
-        match planner.next() {
+        match planner.step() {
             Step::Group { .. } | Step::Decided { .. } => {}
             Step::Reuse { .. } => rep.reused += 1,
             Step::Run(spec) => pending.push(spec),

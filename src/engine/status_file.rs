@@ -141,7 +141,7 @@ impl StatusWriter {
                     "resumed"
                 }
             }
-            Event::RunFinished { outcome, best } => {
+            Event::RunFinished { outcome, best, .. } => {
                 self.best = best.clone();
                 self.trial.clear();
                 match outcome {
@@ -211,6 +211,10 @@ mod tests {
             .update(&Event::RunFinished {
                 outcome: Outcome::Interrupted(15),
                 best: Params::new(),
+                summary: std::sync::Arc::new(crate::engine::outcome::RunSummary::bare(
+                    Outcome::Interrupted(15),
+                    &Params::new(),
+                )),
             })
             .unwrap();
         assert_eq!(d["phase"], "interrupted");

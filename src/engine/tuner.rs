@@ -8,6 +8,7 @@ use tokio::sync::{mpsc, watch};
 
 use super::config::Config;
 use super::event::{Command, Event, Outcome};
+use super::outcome::{Files, RunSummary, summarize_run};
 use super::planner::{Planner, Step, TrialSpec};
 use super::record::Record;
 use super::service;
@@ -109,15 +110,21 @@ struct Engine {
     client: reqwest::Client,
     best_seen: Option<f64>,
     next_index: u32,
+    /// Every record known: the results file's, then this run's.
+    all: Vec<Arc<Record>>,
+    /// This run's records.
+    ran: Vec<Arc<Record>>,
+    /// Trials reused from the results file.
+    reused: usize,
 }
 
-/// Runs a whole tuning run and returns how it ended. The last event is
-/// always [`Event::RunFinished`].
+/// Runs a whole tuning run and returns what it achieved (with how it
+/// ended). The last event is always [`Event::RunFinished`].
 pub async fn run(
     cfg: Config,
     sink: EventSink,
     commands: mpsc::UnboundedReceiver<Command>,
-) -> Outcome {
+) -> Arc<RunSummary> {
     let mut best = cfg.base.clone();
     let mut e = Engine {
         cfg,
@@ -129,16 +136,35 @@ pub async fn run(
         client: service::probe_client(),
         best_seen: None,
         next_index: 1,
+        all: Vec::new(),
+        ran: Vec::new(),
+        reused: 0,
     };
     let outcome = match e.run_inner(&mut best).await {
         Ok(o) => o,
         Err(err) => Outcome::Error(err.to_string()),
     };
+    let cfg = &e.cfg;
+    let summary = Arc::new(summarize_run(
+        outcome.clone(),
+        &cfg.base,
+        &best,
+        &e.all,
+        &e.ran,
+        e.reused,
+        Files {
+            results: cfg.results.clone(),
+            best: cfg.best.clone(),
+            status: cfg.status_file.clone(),
+            logs: cfg.server_log_dir.clone(),
+        },
+    ));
     e.sink.emit(Event::RunFinished {
-        outcome: outcome.clone(),
+        outcome,
         best,
+        summary: summary.clone(),
     });
-    outcome
+    summary
 }
 
 impl Engine {
@@ -171,12 +197,13 @@ impl Engine {
             self.warn(msg);
         }
         let existing_records = loaded.records.len();
+        self.all = loaded.records.into_iter().map(Arc::new).collect();
         let mut planner = Planner::new(
             cfg.space.clone(),
             cfg.base.clone(),
             cfg.accuracy_threshold,
             cfg.skip_existing,
-            loaded.records.into_iter().map(Arc::new),
+            self.all.iter().cloned(),
         );
         self.sink.emit(Event::RunStarted {
             repo: cfg.repo.clone(),
@@ -189,7 +216,7 @@ impl Engine {
         });
 
         loop {
-            match planner.next() {
+            match planner.step() {
                 Step::Group {
                     param,
                     values,
@@ -201,12 +228,15 @@ impl Engine {
                     group,
                     groups,
                 }),
-                Step::Reuse { spec, record } => self.sink.emit(Event::TrialReused {
-                    ordinal: spec.ordinal,
-                    param: spec.param,
-                    value: spec.value,
-                    record,
-                }),
+                Step::Reuse { spec, record } => {
+                    self.reused += 1;
+                    self.sink.emit(Event::TrialReused {
+                        ordinal: spec.ordinal,
+                        param: spec.param,
+                        value: spec.value,
+                        record,
+                    })
+                }
                 Step::Run(spec) => {
                     if let Some(stop) = self.ctl.between_trials(&self.sink).await {
                         return Ok(stop.outcome());
@@ -284,6 +314,8 @@ impl Engine {
             Ok(false) => {}
             Err(e) => return Err(EngineError::Append(e)),
         }
+        self.all.push(rec.clone());
+        self.ran.push(rec.clone());
         self.sink.emit(Event::TrialFinished {
             ordinal: spec.ordinal,
             record: rec.clone(),

@@ -520,6 +520,10 @@ mod tests {
         s.update(&Event::RunFinished {
             outcome: Outcome::Aborted,
             best: Params::new(),
+            summary: std::sync::Arc::new(autotune::RunSummary::bare(
+                Outcome::Aborted,
+                &Params::new(),
+            )),
         });
         assert!(s.quit);
         // After the run: q quits at once.
@@ -527,6 +531,7 @@ mod tests {
         s.update(&Event::RunFinished {
             outcome: Outcome::Done,
             best: Params::new(),
+            summary: std::sync::Arc::new(autotune::RunSummary::bare(Outcome::Done, &Params::new())),
         });
         s.apply(Action::Quit, 10);
         assert!(s.quit);

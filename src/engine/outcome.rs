@@ -1,0 +1,362 @@
+//! The outcome of a run, as every front end tells it at the end: the winner
+//! against the starting configuration, the gain and whether it is beyond the
+//! run-to-run noise, trials by outcome, GPU time spent, and the files.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use super::event::Outcome;
+use super::record::{Record, Status};
+use super::search::{Params, trial_key};
+use super::stats::{ci95, mean_sd, welch95};
+
+/// A configuration's measured figures, pooled over every `ok` record of its
+/// key in the results file.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Measure {
+    /// Mean accuracy and the 95 % half-width (`None` below 2 runs).
+    pub accuracy: (f64, Option<f64>),
+    /// Mean total tokens/s and the 95 % half-width.
+    pub tps: (f64, Option<f64>),
+    /// Eval runs pooled.
+    pub runs: usize,
+}
+
+/// The files a run writes.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Files {
+    /// `tune_results.jsonl`.
+    pub results: PathBuf,
+    /// `best_params.json`.
+    pub best: PathBuf,
+    /// `tune_status.json`.
+    pub status: PathBuf,
+    /// `tune_server_logs/`.
+    pub logs: PathBuf,
+}
+
+/// What a run achieved.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunSummary {
+    /// How the run ended.
+    pub outcome: Outcome,
+    /// The starting configuration.
+    pub start: Params,
+    /// The winner: the base at the end.
+    pub best: Params,
+    /// Parameters that differ: `(name, start value, winner value)`.
+    pub changed: Vec<(String, Option<String>, String)>,
+    /// The starting configuration's figures, if measured.
+    pub start_measure: Option<Measure>,
+    /// The winner's figures, if measured.
+    pub best_measure: Option<Measure>,
+    /// Gain in total tokens/s, percent of the start, with the 95 %
+    /// half-width when both sides have 2 runs or more.
+    pub gain_pct: Option<(f64, Option<f64>)>,
+    /// Trials of this run by status, plus `reused`.
+    pub counts: BTreeMap<String, usize>,
+    /// Seconds the service was up (or starting) in this run's trials: the
+    /// GPU time spent.
+    pub gpu_s: f64,
+    /// The files.
+    pub files: Files,
+}
+
+impl RunSummary {
+    /// A summary with nothing measured (a run that ended before any trial).
+    pub fn bare(outcome: Outcome, best: &Params) -> Self {
+        summarize_run(outcome, best, best, &[], &[], 0, Files::default())
+    }
+
+    /// Whether the gain is beyond noise: its 95 % interval excludes zero.
+    /// `None` when it cannot be told (fewer than 2 runs on a side).
+    pub fn beyond_noise(&self) -> Option<bool> {
+        let (g, h) = self.gain_pct?;
+        h.map(|h| g.abs() > h)
+    }
+
+    /// Trials run in this run (not reused).
+    pub fn trials_run(&self) -> usize {
+        self.counts
+            .iter()
+            .filter(|(k, _)| k.as_str() != "reused")
+            .map(|(_, n)| n)
+            .sum()
+    }
+
+    /// The summary as plain lines, for the terminal after the live screen
+    /// and for headless output.
+    pub fn lines(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        let how = match &self.outcome {
+            Outcome::Done => "search finished".to_string(),
+            Outcome::Aborted => "aborted: the best so far".to_string(),
+            Outcome::Interrupted(s) => format!("interrupted by signal {s}: the best so far"),
+            Outcome::Error(e) => format!("stopped by an error ({e}): the best so far"),
+        };
+        out.push(format!("autotune: {how}"));
+        if self.changed.is_empty() {
+            out.push("  winner: the starting configuration (no change beat it)".to_string());
+        } else {
+            out.push("  winner (changed from the start):".to_string());
+            for (k, from, to) in &self.changed {
+                out.push(format!(
+                    "    {k}={to}   (was {})",
+                    from.as_deref().unwrap_or("unset")
+                ));
+            }
+        }
+        let fmt = |m: &Measure| {
+            format!(
+                "{} tok/s, accuracy {} ({} runs)",
+                pm(m.tps.0, m.tps.1, 1),
+                pm(m.accuracy.0, m.accuracy.1, 4),
+                m.runs
+            )
+        };
+        match &self.best_measure {
+            Some(m) => out.push(format!("  winner:  {}", fmt(m))),
+            None => out.push("  winner:  not measured".to_string()),
+        }
+        match &self.start_measure {
+            Some(m) => out.push(format!("  start:   {}", fmt(m))),
+            None => out.push("  start:   not measured".to_string()),
+        }
+        if let Some((g, h)) = self.gain_pct {
+            let noise = match self.beyond_noise() {
+                Some(true) => "beyond noise (95 % interval excludes 0)",
+                Some(false) => "within noise (95 % interval includes 0)",
+                None => "noise unknown (fewer than 2 runs)",
+            };
+            out.push(format!("  gain:    {}%, {noise}", pm_signed(g, h)));
+        }
+        let counts: Vec<String> = self
+            .counts
+            .iter()
+            .map(|(k, n)| format!("{n} {k}"))
+            .collect();
+        out.push(format!(
+            "  trials:  {} run{}; GPU time {}",
+            self.trials_run(),
+            if counts.is_empty() {
+                String::new()
+            } else {
+                format!(" ({})", counts.join(", "))
+            },
+            human_s(self.gpu_s)
+        ));
+        out.push(format!("  best params: {}", self.files.best.display()));
+        out.push(format!(
+            "  results: {}   logs: {}",
+            self.files.results.display(),
+            self.files.logs.display()
+        ));
+        out
+    }
+}
+
+fn pm(v: f64, h: Option<f64>, prec: usize) -> String {
+    match h {
+        Some(h) => format!("{v:.prec$} ± {h:.prec$}"),
+        None => format!("{v:.prec$}"),
+    }
+}
+
+fn pm_signed(v: f64, h: Option<f64>) -> String {
+    match h {
+        Some(h) => format!("{v:+.1} ± {h:.1}"),
+        None => format!("{v:+.1}"),
+    }
+}
+
+/// `1h 02m`, `3m 05s`, `12.3s`.
+pub fn human_s(s: f64) -> String {
+    let t = s.max(0.0).round() as u64;
+    if t >= 3600 {
+        format!("{}h {:02}m", t / 3600, (t % 3600) / 60)
+    } else if t >= 60 {
+        format!("{}m {:02}s", t / 60, t % 60)
+    } else {
+        format!("{s:.1}s")
+    }
+}
+
+/// The ok runs' figures of every `ok` record of `key`.
+fn samples(records: &[Arc<Record>], key: &str) -> (Vec<f64>, Vec<f64>) {
+    let (mut acc, mut tps) = (Vec::new(), Vec::new());
+    for r in records
+        .iter()
+        .filter(|r| r.trial_key == key && r.status == Status::Ok)
+    {
+        for run in r
+            .eval
+            .as_ref()
+            .and_then(|e| e.eval_runs.as_ref())
+            .into_iter()
+            .flatten()
+            .filter(|x| x.ok)
+        {
+            if let Some(m) = &run.measured
+                && let (Some(a), Some(t)) = (m.accuracy, m.total_tps)
+            {
+                acc.push(a);
+                tps.push(t);
+            }
+        }
+    }
+    (acc, tps)
+}
+
+fn measure(records: &[Arc<Record>], key: &str) -> Option<(Measure, Vec<f64>)> {
+    let (acc, tps) = samples(records, key);
+    let (am, _) = mean_sd(&acc)?;
+    let (tm, _) = mean_sd(&tps)?;
+    Some((
+        Measure {
+            accuracy: (am, ci95(&acc)),
+            tps: (tm, ci95(&tps)),
+            runs: tps.len(),
+        },
+        tps,
+    ))
+}
+
+/// Builds the summary. `all` are every record known (the results file and
+/// this run's), `ran` this run's own, `reused` how many trials were reused.
+pub fn summarize_run(
+    outcome: Outcome,
+    start: &Params,
+    best: &Params,
+    all: &[Arc<Record>],
+    ran: &[Arc<Record>],
+    reused: usize,
+    files: Files,
+) -> RunSummary {
+    let changed = best
+        .iter()
+        .filter(|(k, v)| start.get(*k) != Some(*v))
+        .map(|(k, v)| (k.clone(), start.get(k).cloned(), v.clone()))
+        .collect();
+    let s = measure(all, &trial_key(start));
+    let b = measure(all, &trial_key(best));
+    let gain_pct = match (&s, &b) {
+        (Some((sm, st)), Some((bm, bt))) if sm.tps.0 > 0.0 => {
+            let g = (bm.tps.0 / sm.tps.0 - 1.0) * 100.0;
+            let h = welch95(st, bt).map(|(_, h)| h / sm.tps.0 * 100.0);
+            Some((g, h))
+        }
+        _ => None,
+    };
+    let mut counts = BTreeMap::new();
+    for r in ran {
+        *counts.entry(r.status.to_string()).or_insert(0) += 1;
+    }
+    if reused > 0 {
+        counts.insert("reused".to_string(), reused);
+    }
+    RunSummary {
+        outcome,
+        start: start.clone(),
+        best: best.clone(),
+        changed,
+        start_measure: s.map(|x| x.0),
+        best_measure: b.map(|x| x.0),
+        gain_pct,
+        counts,
+        gpu_s: ran.iter().filter_map(|r| r.total_s).sum(),
+        files,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::record::{EvalRun, Measured, summarize};
+
+    fn rec(params: &Params, tps: &[f64]) -> Arc<Record> {
+        let runs = tps
+            .iter()
+            .enumerate()
+            .map(|(i, t)| EvalRun {
+                i: i as u32 + 1,
+                ok: true,
+                measured: Some(Measured {
+                    accuracy: Some(0.9),
+                    total_tps: Some(*t),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            })
+            .collect();
+        Arc::new(Record {
+            trial_key: trial_key(params),
+            params: params.clone(),
+            status: Status::Ok,
+            eval: Some(summarize(runs)),
+            total_s: Some(10.0),
+            ..Default::default()
+        })
+    }
+
+    #[test]
+    fn gain_and_noise() {
+        let start: Params = [("A".to_string(), "1".to_string())].into();
+        let best: Params = [("A".to_string(), "2".to_string())].into();
+        let all = vec![
+            rec(&start, &[100.0, 101.0, 99.0]),
+            rec(&best, &[110.0, 111.0, 109.0]),
+        ];
+        let s = summarize_run(
+            Outcome::Done,
+            &start,
+            &best,
+            &all,
+            &all,
+            3,
+            Files::default(),
+        );
+        assert_eq!(s.changed, vec![("A".into(), Some("1".into()), "2".into())]);
+        let (g, h) = s.gain_pct.unwrap();
+        assert!((g - 10.0).abs() < 1e-9);
+        assert!(h.unwrap() < 5.0);
+        assert_eq!(s.beyond_noise(), Some(true));
+        assert_eq!(s.counts["ok"], 2);
+        assert_eq!(s.counts["reused"], 3);
+        assert_eq!(s.trials_run(), 2);
+        assert_eq!(s.gpu_s, 20.0);
+        let text = s.lines().join("\n");
+        assert!(text.contains("A=2   (was 1)"), "{text}");
+        assert!(text.contains("+10.0 ±"), "{text}");
+        assert!(text.contains("beyond noise"), "{text}");
+
+        let close = vec![
+            rec(&start, &[100.0, 103.0, 97.0]),
+            rec(&best, &[101.0, 98.0, 104.0]),
+        ];
+        let s = summarize_run(
+            Outcome::Aborted,
+            &start,
+            &best,
+            &close,
+            &[],
+            0,
+            Files::default(),
+        );
+        assert_eq!(s.beyond_noise(), Some(false));
+        assert!(s.lines()[0].contains("aborted"));
+    }
+
+    #[test]
+    fn unmeasured_start_says_so() {
+        let start = Params::new();
+        let s = summarize_run(Outcome::Done, &start, &start, &[], &[], 0, Files::default());
+        assert!(s.changed.is_empty());
+        assert!(s.gain_pct.is_none());
+        let t = s.lines().join("\n");
+        assert!(
+            t.contains("the starting configuration") && t.contains("not measured"),
+            "{t}"
+        );
+    }
+}
