@@ -134,15 +134,22 @@ impl RunSummary {
         let counts: Vec<String> = self
             .counts
             .iter()
+            .filter(|(k, _)| k.as_str() != "reused")
             .map(|(k, n)| format!("{n} {k}"))
             .collect();
+        let reused = self.counts.get("reused").copied().unwrap_or(0);
         out.push(format!(
-            "  trials:  {} run{}; GPU time {}",
+            "  trials:  {} run{}{}; GPU time {}",
             self.trials_run(),
             if counts.is_empty() {
                 String::new()
             } else {
                 format!(" ({})", counts.join(", "))
+            },
+            if reused > 0 {
+                format!(", {reused} reused (already measured)")
+            } else {
+                String::new()
             },
             human_s(self.gpu_s)
         ));
