@@ -12,7 +12,7 @@ use crate::alerts::{AlertConfig, Email, SmtpTls, Webhook, WebhookKind};
 use autotune::Config;
 use autotune::store::read_best;
 use autotune::{self as eval, Patterns, compile_pattern};
-use autotune::{SearchSpace, default_params};
+use autotune::{NoisePolicy, SearchSpace, default_params};
 
 /// Tune an LLM inference service for the highest throughput that meets an
 /// accuracy bar.
@@ -287,6 +287,46 @@ pub struct TuneArgs {
     /// Reuse results already recorded for a trial key (resume).
     #[arg(long = "skip_existing", alias = "skip-existing")]
     pub skip_existing: bool,
+    /// How groups are decided: `noise-aware` (never measure a configuration
+    /// twice, stop hopeless trials early, a change must beat the incumbent
+    /// beyond the run-to-run noise) or `plain` (auto_tune.py's choices,
+    /// exactly).
+    #[arg(
+        long = "search_policy",
+        alias = "search-policy",
+        default_value = "noise-aware",
+        value_parser = ["noise-aware", "plain"],
+        help_heading = "Search policy"
+    )]
+    pub search_policy: String,
+    /// Never stop a trial early (noise-aware policy otherwise unchanged).
+    #[arg(long = "no_prune", alias = "no-prune", help_heading = "Search policy")]
+    pub no_prune: bool,
+    /// Confidence of early stopping and of "better beyond noise", 0.5-0.999.
+    #[arg(
+        long = "prune_confidence",
+        alias = "prune-confidence",
+        default_value_t = 0.95,
+        help_heading = "Search policy"
+    )]
+    pub prune_confidence: f64,
+    /// Judge a trial from this many eval runs on (at least 2).
+    #[arg(
+        long = "prune_after",
+        alias = "prune-after",
+        default_value_t = 2,
+        help_heading = "Search policy"
+    )]
+    pub prune_after: u32,
+    /// A close call against the group's leader may run up to this many eval
+    /// runs (0: never more than --eval_runs).
+    #[arg(
+        long = "max_eval_runs",
+        alias = "max-eval-runs",
+        default_value_t = 0,
+        help_heading = "Search policy"
+    )]
+    pub max_eval_runs: u32,
     /// Print the planned trials and exit.
     #[arg(long = "dry_run", alias = "dry-run")]
     pub dry_run: bool,
@@ -403,6 +443,35 @@ pub fn search_space(a: &TuneArgs, repo: &Path) -> Result<SearchSpace, String> {
     Ok(space)
 }
 
+/// The noise policy of the flags; `None` for `--search_policy plain`.
+fn search_policy(a: &TuneArgs) -> Result<Option<NoisePolicy>, String> {
+    if !(0.5..=0.999).contains(&a.prune_confidence) {
+        return Err(format!(
+            "--prune_confidence: expected a number from 0.5 to 0.999, got {}",
+            a.prune_confidence
+        ));
+    }
+    if a.prune_after < 2 {
+        return Err("--prune_after: must be at least 2 (one run says nothing of the noise)".into());
+    }
+    if a.max_eval_runs != 0 && a.max_eval_runs < a.eval_runs {
+        return Err(format!(
+            "--max_eval_runs: {} is fewer than --eval_runs {}",
+            a.max_eval_runs, a.eval_runs
+        ));
+    }
+    if a.search_policy == "plain" {
+        return Ok(None);
+    }
+    Ok(Some(NoisePolicy {
+        prune: !a.no_prune,
+        prune_after: a.prune_after,
+        confidence: a.prune_confidence,
+        max_runs: a.max_eval_runs,
+        ..NoisePolicy::default()
+    }))
+}
+
 /// Validates the flags into an engine configuration.
 pub fn to_config(a: &TuneArgs) -> Result<Config, String> {
     let repo =
@@ -449,7 +518,9 @@ pub fn to_config(a: &TuneArgs) -> Result<Config, String> {
     let service_state_file = status_file.with_file_name(".autotune_service.json");
     let space = search_space(a, &repo)?;
     seconds("--heartbeat_interval_s", a.heartbeat_interval_s, true)?;
+    let search_policy = search_policy(a)?;
     Ok(Config {
+        search_policy,
         port: a.port,
         eval_runs: a.eval_runs,
         startup_timeout: seconds("--startup_timeout", a.startup_timeout, false)?,

@@ -12,8 +12,9 @@ pub use engine::eval::{
     compile_pattern,
 };
 pub use engine::event::{Command, Event, Outcome, TrialPhase};
+pub use engine::noise::{Judge, NoisePolicy, PooledNoise, Samples, Verdict};
 pub use engine::outcome::{Files, Measure, RunSummary, human_s};
-pub use engine::planner::{Planner, Step, TrialSpec, pick_best};
+pub use engine::planner::{PlanConfig, Planner, Step, TrialSpec, pick_best};
 pub use engine::record::{
     EvalRun, EvalSummary, Measured, Phase, Record, Status, fig, log_index, now_ts, summarize,
 };

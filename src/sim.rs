@@ -221,7 +221,7 @@ pub fn eval() -> i32 {
 
 #[cfg(test)]
 mod tests {
-    use autotune::{Cost, Noise, Planner, SearchSpace, default_params, simulate};
+    use autotune::{Cost, Noise, PlanConfig, Planner, SearchSpace, default_params, simulate};
 
     /// Where the demo's built-in search ends without noise. A real run of
     /// `autotune demo` with `SIM_NOISE=0` ends here too (tests/engine.rs).
@@ -236,7 +236,10 @@ mod tests {
 
     #[test]
     fn planner_replays_the_demo_search() {
-        let planner = Planner::new(SearchSpace::builtin(), default_params(), 0.88, true, []);
+        let planner = Planner::new(
+            PlanConfig::plain(SearchSpace::builtin(), default_params(), 0.88, true),
+            [],
+        );
         let rep = simulate(
             planner,
             &autotune::landscape::demo_truth,

@@ -23,4 +23,4 @@ python3 -c 'import venv, ensurepip' 2>/dev/null || need+=(python3-venv)
 python3 -c 'import aiosmtpd'
 bash examples/llama-cpp/setup.sh
 
-cargo test "$@"
+cargo test --no-fail-fast "$@"

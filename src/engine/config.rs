@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use super::eval::Patterns;
+use super::noise::NoisePolicy;
 use super::search::{Params, SearchSpace};
 
 /// The engine's whole configuration.
@@ -56,6 +57,8 @@ pub struct Config {
     pub kill_grace: Duration,
     /// Metric patterns.
     pub patterns: Patterns,
+    /// The noise policy; `None` is `auto_tune.py`'s plain search.
+    pub search_policy: Option<NoisePolicy>,
 }
 
 impl Config {

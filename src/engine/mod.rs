@@ -6,6 +6,7 @@ pub mod config;
 pub mod eval;
 pub mod event;
 pub mod landscape;
+pub mod noise;
 pub mod outcome;
 pub mod planner;
 pub mod process;

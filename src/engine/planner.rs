@@ -9,6 +9,15 @@
 //! `ok` records meeting the accuracy bar, the first on a tie) becomes the
 //! base for the next group.
 //!
+//! With a noise policy ([`NoisePolicy`], the default of the tool) three
+//! things change: a configuration measured in this run is never started
+//! again (the next group's base is the previous winner, already measured);
+//! each trial carries a [`Judge`] that stops it early when it cannot win and
+//! runs a close call longer; and a challenger replaces the incumbent only
+//! when it is faster beyond the pooled run-to-run noise. Without one
+//! ([`Planner::new`] with `policy: None`), the choices are exactly
+//! `auto_tune.py`'s.
+//!
 //! Within a group every trial is independent (same base, one value changed),
 //! so the planner hands out all of a group's trials before it needs any
 //! result ([`Step::Run`] until the group is issued, then [`Step::Wait`]); the
@@ -18,6 +27,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use super::noise::{Judge, NoisePolicy, PooledNoise, Samples, above_bar, beats};
 use super::record::Record;
 use super::search::{Params, SearchSpace, trial_key};
 
@@ -38,6 +48,9 @@ pub struct TrialSpec {
     pub params: Params,
     /// The trial key of `params`.
     pub key: String,
+    /// How to judge the trial while it runs (none: run every planned eval
+    /// run, as `auto_tune.py` does).
+    pub judge: Option<Judge>,
 }
 
 /// What the planner wants next.
@@ -96,6 +109,37 @@ struct GroupState {
     results: Vec<Option<Arc<Record>>>,
 }
 
+/// What the planner is asked to do.
+#[derive(Debug, Clone)]
+pub struct PlanConfig {
+    /// The space, in exploration order.
+    pub space: SearchSpace,
+    /// The starting base.
+    pub base: Params,
+    /// The accuracy bar.
+    pub threshold: f64,
+    /// Reuse done records of the results file.
+    pub skip_existing: bool,
+    /// Planned eval runs per trial.
+    pub eval_runs: u32,
+    /// The noise policy; `None` is `auto_tune.py`'s plain search.
+    pub policy: Option<NoisePolicy>,
+}
+
+impl PlanConfig {
+    /// `auto_tune.py`'s plain search with 5 eval runs.
+    pub fn plain(space: SearchSpace, base: Params, threshold: f64, skip_existing: bool) -> Self {
+        PlanConfig {
+            space,
+            base,
+            threshold,
+            skip_existing,
+            eval_runs: 5,
+            policy: None,
+        }
+    }
+}
+
 /// Coordinate ascent over a search space.
 #[derive(Debug, Clone)]
 pub struct Planner {
@@ -103,7 +147,13 @@ pub struct Planner {
     base: Params,
     threshold: f64,
     skip_existing: bool,
+    eval_runs: u32,
+    policy: Option<NoisePolicy>,
+    /// Done records of the results file (reused with `skip_existing`).
     done: HashMap<String, Arc<Record>>,
+    /// Done records of this run (reused under a noise policy).
+    measured: HashMap<String, Arc<Record>>,
+    noise: PooledNoise,
     next_group: usize,
     current: Option<GroupState>,
     next_ordinal: usize,
@@ -113,27 +163,101 @@ impl Planner {
     /// A planner starting from `base`. `known` are the records already in
     /// the results file; with `skip_existing`, a trial whose key has a done
     /// record is reused instead of run.
-    pub fn new(
-        space: SearchSpace,
-        base: Params,
-        threshold: f64,
-        skip_existing: bool,
-        known: impl IntoIterator<Item = Arc<Record>>,
-    ) -> Self {
+    pub fn new(cfg: PlanConfig, known: impl IntoIterator<Item = Arc<Record>>) -> Self {
         let mut p = Planner {
-            space,
-            base,
-            threshold,
-            skip_existing,
+            space: cfg.space,
+            base: cfg.base,
+            threshold: cfg.threshold,
+            skip_existing: cfg.skip_existing,
+            eval_runs: cfg.eval_runs,
+            policy: cfg.policy,
             done: HashMap::new(),
+            measured: HashMap::new(),
+            noise: PooledNoise::default(),
             next_group: 0,
             current: None,
             next_ordinal: 1,
         };
         for r in known {
-            p.remember(r);
+            p.noise.add(&Samples::of(&r));
+            if r.status.is_done() && !r.trial_key.is_empty() {
+                p.done.insert(r.trial_key.clone(), r);
+            }
         }
         p
+    }
+
+    /// The pooled run-to-run noise learned so far.
+    pub fn noise(&self) -> &PooledNoise {
+        &self.noise
+    }
+
+    /// A done record of `key` that may stand in for running it.
+    fn reusable(&self, key: &str) -> Option<&Arc<Record>> {
+        if self.policy.is_some()
+            && let Some(r) = self.measured.get(key)
+        {
+            return Some(r);
+        }
+        if self.skip_existing {
+            return self.done.get(key).or_else(|| self.measured.get(key));
+        }
+        None
+    }
+
+    /// The judge of a trial handed out now: the group's leader so far.
+    fn judge(&self, g: &GroupState) -> Option<Judge> {
+        let policy = self.policy?;
+        let leader = g
+            .results
+            .iter()
+            .flatten()
+            .filter(|r| r.qualifies(self.threshold))
+            .map(|r| Samples::of(r))
+            .filter(|s| s.n() > 0)
+            .fold(None::<Samples>, |best, s| match best {
+                Some(b) if b.tps_mean() >= s.tps_mean() => Some(b),
+                _ => Some(s),
+            });
+        Some(Judge {
+            policy,
+            threshold: self.threshold,
+            runs: self.eval_runs,
+            leader,
+            noise: self.noise,
+        })
+    }
+
+    /// The group's choice under the policy: the fastest qualifying record,
+    /// unless the incumbent (the base's own record) qualifies and the
+    /// fastest is not faster beyond the noise.
+    fn choose(&self, group: &[Arc<Record>]) -> Option<Arc<Record>> {
+        let Some(policy) = &self.policy else {
+            return pick_best(group, self.threshold);
+        };
+        let incumbent = group
+            .iter()
+            .find(|r| r.params == self.base && r.qualifies(self.threshold));
+        // A challenger must be above the bar beyond the noise: a mean just
+        // over it is as likely a lucky draw of a configuration under it.
+        let challengers: Vec<Arc<Record>> = group
+            .iter()
+            .filter(|r| {
+                incumbent.is_some_and(|i| Arc::ptr_eq(i, r))
+                    || above_bar(policy, &self.noise, &Samples::of(r), self.threshold)
+            })
+            .cloned()
+            .collect();
+        let best = pick_best(&challengers, self.threshold);
+        match (incumbent, best) {
+            (Some(inc), Some(best))
+                if !Arc::ptr_eq(inc, &best)
+                    && !beats(policy, &self.noise, &Samples::of(&best), &Samples::of(inc)) =>
+            {
+                Some(inc.clone())
+            }
+            (_, best) => best,
+        }
     }
 
     /// The current base: the starting one, then each group's winner.
@@ -148,8 +272,9 @@ impl Planner {
     }
 
     fn remember(&mut self, r: Arc<Record>) {
+        self.noise.add(&Samples::of(&r));
         if r.status.is_done() && !r.trial_key.is_empty() {
-            self.done.insert(r.trial_key.clone(), r);
+            self.measured.insert(r.trial_key.clone(), r);
         }
     }
 
@@ -187,7 +312,7 @@ impl Planner {
             let mut params = self.base.clone();
             params.insert(name.clone(), value.clone());
             let key = trial_key(&params);
-            let spec = TrialSpec {
+            let mut spec = TrialSpec {
                 ordinal: g.first_ordinal + pos,
                 group: g.index + 1,
                 param: name.clone(),
@@ -195,16 +320,15 @@ impl Planner {
                 value,
                 params,
                 key,
+                judge: None,
             };
-            if self.skip_existing
-                && let Some(r) = self.done.get(&spec.key)
-            {
-                g.results[pos] = Some(r.clone());
-                return Step::Reuse {
-                    spec,
-                    record: r.clone(),
-                };
+            if let Some(r) = self.reusable(&spec.key).cloned() {
+                if let Some(g) = &mut self.current {
+                    g.results[pos] = Some(r.clone());
+                }
+                return Step::Reuse { spec, record: r };
             }
+            spec.judge = self.current.as_ref().and_then(|g| self.judge(g));
             return Step::Run(spec);
         }
         if g.results.iter().any(Option::is_none) {
@@ -212,7 +336,7 @@ impl Planner {
         }
         let g = self.current.take().expect("a group is open");
         let group: Vec<Arc<Record>> = g.results.into_iter().flatten().collect();
-        let winner = pick_best(&group, self.threshold);
+        let winner = self.choose(&group);
         let mut changed = false;
         if let Some(w) = &winner {
             changed = w.params != self.base;
@@ -304,7 +428,7 @@ mod tests {
         let space =
             SearchSpace::from_json_str(r#"{"A": ["1", "2", "3"], "B": ["x", "y"]}"#).unwrap();
         let run = |reverse: bool| {
-            let mut p = Planner::new(space.clone(), Params::new(), 0.5, false, []);
+            let mut p = Planner::new(PlanConfig::plain(space.clone(), Params::new(), 0.5, false), []);
             let mut out = Vec::new();
             let mut pending = Vec::new();
             loop {
@@ -338,7 +462,7 @@ mod tests {
     /// The plan of the built-in space with a base that never changes.
     #[test]
     fn builtin_plan_order_and_reuse() {
-        let mut p = Planner::new(SearchSpace::builtin(), default_params(), 0.88, true, []);
+        let mut p = Planner::new(PlanConfig::plain(SearchSpace::builtin(), default_params(), 0.88, true), []);
         assert_eq!(p.estimate(), 55);
         let Step::Group { param, values, .. } = p.step() else {
             panic!("a group first")

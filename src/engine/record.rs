@@ -26,6 +26,9 @@ pub enum Status {
     Crashed,
     /// Skipped by the user while it ran (autotune only).
     Skipped,
+    /// Stopped early: it could not meet the bar or beat the group's leader
+    /// (autotune only; the reason says which).
+    Pruned,
     /// Any other string found in a results file.
     Other(String),
 }
@@ -40,6 +43,7 @@ impl Status {
             Status::Timeout => "timeout",
             Status::Crashed => "crashed",
             Status::Skipped => "skipped",
+            Status::Pruned => "pruned",
             Status::Other(s) => s,
         }
     }
@@ -53,6 +57,7 @@ impl Status {
             "timeout" => Status::Timeout,
             "crashed" => Status::Crashed,
             "skipped" => Status::Skipped,
+            "pruned" => Status::Pruned,
             other => Status::Other(other.to_string()),
         }
     }
@@ -62,7 +67,12 @@ impl Status {
     pub fn is_done(&self) -> bool {
         matches!(
             self,
-            Status::Ok | Status::Failed | Status::Crashed | Status::Timeout | Status::Skipped
+            Status::Ok
+                | Status::Failed
+                | Status::Crashed
+                | Status::Timeout
+                | Status::Skipped
+                | Status::Pruned
         )
     }
 }
@@ -225,6 +235,13 @@ pub struct EvalSummary {
     /// Mean total time over ok runs.
     #[serde(default)]
     pub avg_total_time_s: Option<f64>,
+    /// Half-width of the 95 % interval of the mean accuracy (2 ok runs or
+    /// more; autotune only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ci95_accuracy: Option<f64>,
+    /// Half-width of the 95 % interval of the mean total tokens/s.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ci95_total_tps: Option<f64>,
 }
 
 /// One trial's record. Serialized by hand to keep the old tool's field
@@ -330,6 +347,14 @@ impl Serialize for Record {
         }
         if let Some(v) = &self.trial_index {
             m.serialize_entry("trial_index", v)?;
+        }
+        if let Some(e) = &self.eval {
+            if let Some(v) = &e.ci95_accuracy {
+                m.serialize_entry("ci95_accuracy", v)?;
+            }
+            if let Some(v) = &e.ci95_total_tps {
+                m.serialize_entry("ci95_total_tps", v)?;
+            }
         }
         for (k, v) in &self.extra {
             m.serialize_entry(k, v)?;
@@ -507,7 +532,12 @@ pub fn summarize(runs: Vec<EvalRun>) -> EvalSummary {
             Some(vals.iter().sum::<f64>() / vals.len() as f64)
         }
     };
+    let vals = |f: fn(&Measured) -> Option<f64>| -> Vec<f64> { ok.iter().filter_map(|m| f(m)).collect() };
+    let ci_acc = super::stats::ci95(&vals(|m| m.accuracy));
+    let ci_tps = super::stats::ci95(&vals(|m| m.total_tps));
     EvalSummary {
+        ci95_accuracy: ci_acc,
+        ci95_total_tps: ci_tps,
         eval_ok_n: Some(ok.len() as u32),
         avg_accuracy: mean(|m| m.accuracy),
         avg_total_tps: mean(|m| m.total_tps),

@@ -5,6 +5,7 @@
 
 use std::sync::Arc;
 
+use super::noise::{Samples, Verdict};
 use super::planner::{Planner, Step, TrialSpec};
 use super::record::{EvalRun, Measured, Phase, Record, Status, summarize};
 use super::search::Params;
@@ -157,27 +158,50 @@ fn measure(
             r.status = Status::Timeout;
         }
         Truth::Serves { accuracy, tps } => {
+            // The same loop as the trial state machine's eval step: judge
+            // after each run.
             rep.gpu_s += cost.start_s;
             r.phase = Phase::Eval;
-            let runs: Vec<EvalRun> = (1..=eval_runs)
-                .map(|i| {
-                    rep.gpu_s += cost.eval_run_s;
-                    rep.eval_runs += 1;
-                    EvalRun {
-                        i,
-                        ok: true,
-                        measured: Some(Measured {
-                            returncode: Some(0),
-                            accuracy: Some(accuracy + rng.next() * noise.acc_abs_sd),
-                            total_tps: Some(tps * (1.0 + rng.next() * noise.tps_rel_sd)),
-                            ..Default::default()
-                        }),
-                        ..Default::default()
-                    }
-                })
-                .collect();
-            r.eval = Some(summarize(runs));
             r.status = Status::Ok;
+            let mut runs = Vec::new();
+            let mut ok = Samples::default();
+            let mut i = 0;
+            loop {
+                i += 1;
+                rep.gpu_s += cost.eval_run_s;
+                rep.eval_runs += 1;
+                let (a, t) = (
+                    accuracy + rng.next() * noise.acc_abs_sd,
+                    tps * (1.0 + rng.next() * noise.tps_rel_sd),
+                );
+                ok.push(a, t);
+                runs.push(EvalRun {
+                    i,
+                    ok: true,
+                    measured: Some(Measured {
+                        returncode: Some(0),
+                        accuracy: Some(a),
+                        total_tps: Some(t),
+                        ..Default::default()
+                    }),
+                    ..Default::default()
+                });
+                let verdict = match &spec.judge {
+                    Some(j) => j.verdict(&ok, i),
+                    None if i < eval_runs => Verdict::Continue,
+                    None => Verdict::Stop,
+                };
+                match verdict {
+                    Verdict::Continue | Verdict::Extend => {}
+                    Verdict::Prune(why) => {
+                        r.status = Status::Pruned;
+                        r.reason = Some(why);
+                        break;
+                    }
+                    Verdict::Stop => break,
+                }
+            }
+            r.eval = Some(summarize(runs));
         }
     }
     r

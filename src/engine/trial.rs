@@ -12,6 +12,7 @@ use tokio::sync::watch;
 use super::config::Config;
 use super::eval::{EvalSpec, round3, run_once};
 use super::event::{Event, TrialPhase};
+use super::noise::{Samples, Verdict};
 use super::planner::TrialSpec;
 use super::process::{self, exit_code, proc_info};
 use super::record::{EvalRun, Phase, Record, Status, now_ts, summarize};
@@ -115,6 +116,7 @@ enum Startup {
 /// Step 4: the eval runs.
 enum EvalEnd {
     Completed,
+    Pruned(String),
     ServiceDied(i64),
     Stopped(Stop),
 }
@@ -239,22 +241,26 @@ async fn body(
     let end = eval_runs(ctx, spec, &mut svc, &mut runs).await;
     stop_service(ctx, &mut svc).await;
     let n = cfg.eval_runs;
-    match end {
-        EvalEnd::Stopped(s) if s != Stop::Skip => return Ok((TrialEnd::Stopped(s), next)),
+    match &end {
+        EvalEnd::Stopped(s) if *s != Stop::Skip => return Ok((TrialEnd::Stopped(*s), next)),
         EvalEnd::ServiceDied(code) => {
-            rec.exit_code = Some(code);
+            rec.exit_code = Some(*code);
             rec.extra.insert(
                 "log_tail".into(),
                 service::log_tail(&svc.log_path, 5).into(),
             );
         }
+        EvalEnd::Pruned(why) => rec.reason = Some(why.clone()),
         EvalEnd::Stopped(_) | EvalEnd::Completed => {}
     }
     let summary = summarize(runs);
     let ok_n = summary.eval_ok_n.unwrap_or(0);
+    let ran = summary.eval_runs.as_ref().map_or(0, |r| r.len() as u32);
     rec.status = if matches!(end, EvalEnd::Stopped(Stop::Skip)) {
         Status::Skipped
-    } else if ok_n == n {
+    } else if matches!(end, EvalEnd::Pruned(_)) {
+        Status::Pruned
+    } else if ok_n == ran && ran >= n {
         Status::Ok
     } else if ok_n > 0 {
         Status::Partial
@@ -389,10 +395,13 @@ async fn eval_runs(
         timeout: cfg.eval_timeout,
         patterns: &cfg.patterns,
     };
-    for i in 1..=n {
+    let mut ok = Samples::default();
+    let mut i = 0;
+    loop {
+        i += 1;
         ctx.sink.emit(Event::Phase(TrialPhase::Eval {
             run: i,
-            of: n,
+            of: n.max(i),
             timeout_s: cfg.eval_timeout.as_secs_f64(),
         }));
         tokio::select! {
@@ -410,11 +419,26 @@ async fn eval_runs(
             }
             (run, _text) = run_once(i, &eval) => {
                 ctx.sink.emit(Event::EvalRunFinished(run.clone()));
+                if run.ok
+                    && let Some(m) = &run.measured
+                    && let (Some(a), Some(t)) = (m.accuracy, m.total_tps)
+                {
+                    ok.push(a, t);
+                }
                 runs.push(run);
             }
         }
+        let verdict = match &spec.judge {
+            Some(j) => j.verdict(&ok, i),
+            None if i < n => Verdict::Continue,
+            None => Verdict::Stop,
+        };
+        match verdict {
+            Verdict::Continue | Verdict::Extend => {}
+            Verdict::Prune(why) => return EvalEnd::Pruned(why),
+            Verdict::Stop => return EvalEnd::Completed,
+        }
     }
-    EvalEnd::Completed
 }
 
 /// Stops the service's group (and escaped helpers), waits for the port to

@@ -9,7 +9,7 @@ use tokio::sync::{mpsc, watch};
 use super::config::Config;
 use super::event::{Command, Event, Outcome};
 use super::outcome::{Files, RunSummary, summarize_run};
-use super::planner::{Planner, Step, TrialSpec};
+use super::planner::{PlanConfig, Planner, Step, TrialSpec};
 use super::record::Record;
 use super::service;
 use super::sink::EventSink;
@@ -199,10 +199,14 @@ impl Engine {
         let existing_records = loaded.records.len();
         self.all = loaded.records.into_iter().map(Arc::new).collect();
         let mut planner = Planner::new(
-            cfg.space.clone(),
-            cfg.base.clone(),
-            cfg.accuracy_threshold,
-            cfg.skip_existing,
+            PlanConfig {
+                space: cfg.space.clone(),
+                base: cfg.base.clone(),
+                threshold: cfg.accuracy_threshold,
+                skip_existing: cfg.skip_existing,
+                eval_runs: cfg.eval_runs,
+                policy: cfg.search_policy,
+            },
             self.all.iter().cloned(),
         );
         self.sink.emit(Event::RunStarted {

@@ -1,0 +1,483 @@
+//! Noise-aware judgement of trials: a pooled estimate of the run-to-run
+//! noise learned from every trial so far, and the rules that use it — stop a
+//! trial early when it cannot meet the accuracy bar or cannot beat the
+//! group's leader, run a close call longer, and let a challenger replace the
+//! incumbent only when it is better beyond the noise. Pure: no I/O, no
+//! clock.
+//!
+//! Why pooled: two runs of one trial say almost nothing about its spread,
+//! but the spread is much the same for every configuration of one service
+//! (relative for throughput, absolute for accuracy), so the within-trial
+//! deviations of all trials are pooled into one estimate with their degrees
+//! of freedom, and nothing is judged until that estimate rests on enough of
+//! them (`min_df`).
+
+use super::record::{Record, Status};
+use super::stats::t95;
+
+/// The figures of one configuration's ok eval runs.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Samples {
+    /// Accuracy per run.
+    pub acc: Vec<f64>,
+    /// Total tokens/s per run.
+    pub tps: Vec<f64>,
+}
+
+impl Samples {
+    /// The ok runs of a record (status `ok`, `partial` or `pruned`).
+    pub fn of(r: &Record) -> Samples {
+        let mut s = Samples::default();
+        if !matches!(r.status, Status::Ok | Status::Partial | Status::Pruned) {
+            return s;
+        }
+        for run in r
+            .eval
+            .as_ref()
+            .and_then(|e| e.eval_runs.as_ref())
+            .into_iter()
+            .flatten()
+            .filter(|x| x.ok)
+        {
+            if let Some(m) = &run.measured
+                && let (Some(a), Some(t)) = (m.accuracy, m.total_tps)
+            {
+                s.push(a, t);
+            }
+        }
+        s
+    }
+
+    /// Adds one run.
+    pub fn push(&mut self, acc: f64, tps: f64) {
+        self.acc.push(acc);
+        self.tps.push(tps);
+    }
+
+    /// Adds another set of runs of the same configuration.
+    pub fn extend(&mut self, o: &Samples) {
+        self.acc.extend_from_slice(&o.acc);
+        self.tps.extend_from_slice(&o.tps);
+    }
+
+    /// Number of runs.
+    pub fn n(&self) -> usize {
+        self.tps.len()
+    }
+
+    fn mean(xs: &[f64]) -> f64 {
+        xs.iter().sum::<f64>() / xs.len().max(1) as f64
+    }
+
+    /// Mean accuracy.
+    pub fn acc_mean(&self) -> f64 {
+        Self::mean(&self.acc)
+    }
+
+    /// Mean total tokens/s.
+    pub fn tps_mean(&self) -> f64 {
+        Self::mean(&self.tps)
+    }
+}
+
+/// The run-to-run noise pooled over trials: relative for throughput,
+/// absolute for accuracy.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct PooledNoise {
+    ss_tps_rel: f64,
+    ss_acc: f64,
+    df: usize,
+}
+
+impl PooledNoise {
+    /// Adds one trial's runs (at least 2 to count).
+    pub fn add(&mut self, s: &Samples) {
+        let n = s.n();
+        if n < 2 {
+            return;
+        }
+        let mt = s.tps_mean();
+        let ma = s.acc_mean();
+        if mt <= 0.0 {
+            return;
+        }
+        self.ss_tps_rel += s.tps.iter().map(|t| (t / mt - 1.0).powi(2)).sum::<f64>();
+        self.ss_acc += s.acc.iter().map(|a| (a - ma).powi(2)).sum::<f64>();
+        self.df += n - 1;
+    }
+
+    /// Degrees of freedom behind the estimate.
+    pub fn df(&self) -> usize {
+        self.df
+    }
+
+    /// Relative standard deviation of one run's tokens/s.
+    pub fn tps_rel_sd(&self) -> f64 {
+        if self.df == 0 {
+            0.0
+        } else {
+            (self.ss_tps_rel / self.df as f64).sqrt()
+        }
+    }
+
+    /// Standard deviation of one run's accuracy.
+    pub fn acc_sd(&self) -> f64 {
+        if self.df == 0 {
+            0.0
+        } else {
+            (self.ss_acc / self.df as f64).sqrt()
+        }
+    }
+}
+
+/// How careful the judgements are.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct NoisePolicy {
+    /// Stop hopeless trials early.
+    pub prune: bool,
+    /// Judge from this many ok runs on (at least 2).
+    pub prune_after: u32,
+    /// Two-sided confidence of the judgements (0.95: a trial is stopped
+    /// only when the chance that it would have met the bar or won is about
+    /// 2.5 %).
+    pub confidence: f64,
+    /// No judgement until the pooled noise has this many degrees of freedom.
+    pub min_df: usize,
+    /// A close call may run up to this many eval runs (0: never longer
+    /// than `--eval_runs`).
+    pub max_runs: u32,
+    /// A challenger replaces the incumbent only beyond the noise.
+    pub gate: bool,
+}
+
+impl Default for NoisePolicy {
+    fn default() -> Self {
+        NoisePolicy {
+            prune: true,
+            prune_after: 2,
+            confidence: 0.95,
+            min_df: 8,
+            max_runs: 0,
+            gate: true,
+        }
+    }
+}
+
+impl NoisePolicy {
+    /// The quantile for `df` degrees of freedom at this confidence (Student
+    /// t at 95 %, scaled from the normal quantiles for other levels).
+    pub fn quantile(&self, df: usize) -> f64 {
+        let z95 = 1.959964;
+        let z = normal_quantile(0.5 + self.confidence / 2.0);
+        t95(df as f64) * z / z95
+    }
+}
+
+/// The standard normal quantile (Acklam's rational approximation, ample for
+/// confidence levels).
+pub fn normal_quantile(p: f64) -> f64 {
+    let p = p.clamp(1e-12, 1.0 - 1e-12);
+    const A: [f64; 6] = [
+        -3.969683028665376e1,
+        2.209460984245205e2,
+        -2.759285104469687e2,
+        1.383577518672690e2,
+        -3.066479806614716e1,
+        2.506628277459239,
+    ];
+    const B: [f64; 5] = [
+        -5.447609879822406e1,
+        1.615858368580409e2,
+        -1.556989798598866e2,
+        6.680131188771972e1,
+        -1.328068155288572e1,
+    ];
+    const C: [f64; 6] = [
+        -7.784894002430293e-3,
+        -3.223964580411365e-1,
+        -2.400758277161838,
+        -2.549732539343734,
+        4.374664141464968,
+        2.938163982698783,
+    ];
+    const D: [f64; 4] = [
+        7.784695709041462e-3,
+        3.224671290700398e-1,
+        2.445134137142996,
+        3.754408661907416,
+    ];
+    let pl = 0.02425;
+    if p < pl {
+        let q = (-2.0 * p.ln()).sqrt();
+        (((((C[0] * q + C[1]) * q + C[2]) * q + C[3]) * q + C[4]) * q + C[5])
+            / ((((D[0] * q + D[1]) * q + D[2]) * q + D[3]) * q + 1.0)
+    } else if p <= 1.0 - pl {
+        let q = p - 0.5;
+        let r = q * q;
+        (((((A[0] * r + A[1]) * r + A[2]) * r + A[3]) * r + A[4]) * r + A[5]) * q
+            / (((((B[0] * r + B[1]) * r + B[2]) * r + B[3]) * r + B[4]) * r + 1.0)
+    } else {
+        -normal_quantile(1.0 - p)
+    }
+}
+
+/// What a running trial should do after an eval run.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Verdict {
+    /// Go on with the planned runs.
+    Continue,
+    /// Stop now: it cannot win. The reason says why.
+    Prune(String),
+    /// The planned runs are done but the call is close: run once more.
+    Extend,
+    /// Done.
+    Stop,
+}
+
+/// The judge a trial carries: the group's leader and the noise as known
+/// when the trial was handed out.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Judge {
+    /// The policy.
+    pub policy: NoisePolicy,
+    /// The accuracy bar.
+    pub threshold: f64,
+    /// Planned eval runs.
+    pub runs: u32,
+    /// The group's best qualifying configuration so far.
+    pub leader: Option<Samples>,
+    /// The pooled noise.
+    pub noise: PooledNoise,
+}
+
+impl Judge {
+    /// Half-width of the mean's interval for `n` runs, as a fraction of the
+    /// throughput (relative) or absolute for accuracy.
+    fn spread(&self, sd: f64, n: usize) -> f64 {
+        self.policy.quantile(self.noise.df()) * sd / (n as f64).sqrt()
+    }
+
+    /// Whether the noise estimate is good enough to judge at all.
+    fn informed(&self) -> bool {
+        self.noise.df() >= self.policy.min_df
+    }
+
+    /// The verdict after the runs in `s` (ok runs only) and `done` runs in
+    /// all (ok or not).
+    pub fn verdict(&self, s: &Samples, done: u32) -> Verdict {
+        let n = s.n();
+        let planned_left = done < self.runs;
+        if self.policy.prune && n as u32 >= self.policy.prune_after.max(2) && self.informed() {
+            if let Some(why) = self.hopeless(s) {
+                return Verdict::Prune(why);
+            }
+        }
+        if planned_left {
+            return Verdict::Continue;
+        }
+        if done < self.policy.max_runs && self.close_call(s) {
+            return Verdict::Extend;
+        }
+        Verdict::Stop
+    }
+
+    fn hopeless(&self, s: &Samples) -> Option<String> {
+        let n = s.n();
+        let acc = s.acc_mean();
+        let acc_up = acc + self.spread(self.noise.acc_sd(), n);
+        if acc_up < self.threshold {
+            return Some(format!(
+                "accuracy {acc:.4} after {n} runs: at most {acc_up:.4} at {:.0} % confidence, under the bar {}",
+                self.policy.confidence * 100.0,
+                self.threshold
+            ));
+        }
+        let leader = self.leader.as_ref()?;
+        let (mt, ml) = (s.tps_mean(), leader.tps_mean());
+        let sd = self.noise.tps_rel_sd() * ml;
+        let half = self.policy.quantile(self.noise.df())
+            * sd
+            * (1.0 / n as f64 + 1.0 / leader.n().max(1) as f64).sqrt();
+        if mt + half < ml {
+            return Some(format!(
+                "{mt:.1} tok/s after {n} runs: at most {:.1} at {:.0} % confidence, under the group's leader {ml:.1}",
+                mt + half,
+                self.policy.confidence * 100.0
+            ));
+        }
+        None
+    }
+
+    /// The trial could still overtake or lose to the leader: more runs
+    /// would tell.
+    fn close_call(&self, s: &Samples) -> bool {
+        let Some(leader) = &self.leader else {
+            return false;
+        };
+        if !self.informed() || s.acc_mean() < self.threshold {
+            return false;
+        }
+        let (mt, ml) = (s.tps_mean(), leader.tps_mean());
+        let sd = self.noise.tps_rel_sd() * ml;
+        let half = self.policy.quantile(self.noise.df())
+            * sd
+            * (1.0 / s.n().max(1) as f64 + 1.0 / leader.n().max(1) as f64).sqrt();
+        mt > ml && mt - ml <= half
+    }
+}
+
+/// Whether `challenger` is better than `incumbent` beyond the noise (always
+/// when the gate is off or nothing is known of the noise yet... see below).
+///
+/// Before the pooled estimate is informed, the plain rule (higher mean
+/// wins) applies: refusing every change for lack of data would freeze the
+/// first groups at their defaults.
+pub fn beats(
+    policy: &NoisePolicy,
+    noise: &PooledNoise,
+    challenger: &Samples,
+    incumbent: &Samples,
+) -> bool {
+    let (mc, mi) = (challenger.tps_mean(), incumbent.tps_mean());
+    if mc <= mi {
+        return false;
+    }
+    if !policy.gate || noise.df() < policy.min_df || incumbent.n() == 0 || challenger.n() == 0 {
+        return true;
+    }
+    let sd = noise.tps_rel_sd() * mi;
+    let half = policy.quantile(noise.df())
+        * sd
+        * (1.0 / challenger.n() as f64 + 1.0 / incumbent.n() as f64).sqrt();
+    mc - mi > half
+}
+
+/// Whether the runs' accuracy is above the bar beyond the noise (the mean
+/// alone before the pooled estimate is informed, or with the gate off).
+pub fn above_bar(policy: &NoisePolicy, noise: &PooledNoise, s: &Samples, threshold: f64) -> bool {
+    if s.n() == 0 {
+        return false;
+    }
+    let m = s.acc_mean();
+    if !policy.gate || noise.df() < policy.min_df {
+        return m >= threshold;
+    }
+    m - policy.quantile(noise.df()) * noise.acc_sd() / (s.n() as f64).sqrt() >= threshold
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn samples(tps: &[f64], acc: f64) -> Samples {
+        let mut s = Samples::default();
+        for t in tps {
+            s.push(acc, *t);
+        }
+        s
+    }
+
+    fn noisy_pool() -> PooledNoise {
+        let mut p = PooledNoise::default();
+        for _ in 0..4 {
+            p.add(&samples(&[98.0, 102.0, 100.0, 101.0, 99.0], 0.9));
+        }
+        p
+    }
+
+    #[test]
+    fn quantiles() {
+        assert!((normal_quantile(0.975) - 1.96).abs() < 1e-3);
+        assert!((normal_quantile(0.5)).abs() < 1e-9);
+        let p = NoisePolicy::default();
+        assert!((p.quantile(1000) - 1.962).abs() < 0.01);
+        assert!(p.quantile(4) > 2.7);
+    }
+
+    #[test]
+    fn pooled_noise_is_relative() {
+        let p = noisy_pool();
+        assert_eq!(p.df(), 16);
+        assert!((p.tps_rel_sd() - 0.0158).abs() < 1e-3, "{}", p.tps_rel_sd());
+        let mut q = PooledNoise::default();
+        q.add(&samples(&[980.0, 1020.0, 1000.0, 1010.0, 990.0], 0.9));
+        assert!((q.tps_rel_sd() - 0.0158).abs() < 1e-3);
+    }
+
+    #[test]
+    fn prunes_only_the_hopeless_and_only_when_informed() {
+        let judge = Judge {
+            policy: NoisePolicy::default(),
+            threshold: 0.88,
+            runs: 5,
+            leader: Some(samples(&[100.0; 5], 0.9)),
+            noise: noisy_pool(),
+        };
+        // Far behind the leader after 2 runs.
+        assert!(matches!(
+            judge.verdict(&samples(&[80.0, 81.0], 0.9), 2),
+            Verdict::Prune(r) if r.contains("leader")
+        ));
+        // Clearly under the accuracy bar.
+        assert!(matches!(
+            judge.verdict(&samples(&[120.0, 121.0], 0.70), 2),
+            Verdict::Prune(r) if r.contains("bar")
+        ));
+        // Within the noise of the leader: goes on.
+        assert_eq!(judge.verdict(&samples(&[99.0, 98.0], 0.9), 2), Verdict::Continue);
+        // One run is never enough.
+        assert_eq!(judge.verdict(&samples(&[50.0], 0.9), 1), Verdict::Continue);
+        // Little data on the noise: no pruning.
+        let mut blind = judge.clone();
+        blind.noise = PooledNoise::default();
+        assert_eq!(blind.verdict(&samples(&[80.0, 81.0], 0.9), 2), Verdict::Continue);
+        // Pruning off.
+        let mut off = judge.clone();
+        off.policy.prune = false;
+        assert_eq!(off.verdict(&samples(&[80.0, 81.0], 0.9), 2), Verdict::Continue);
+        assert_eq!(off.verdict(&samples(&[80.0; 5], 0.9), 5), Verdict::Stop);
+    }
+
+    #[test]
+    fn zero_noise_prunes_exactly_the_losers() {
+        let mut p = PooledNoise::default();
+        for _ in 0..5 {
+            p.add(&samples(&[100.0, 100.0, 100.0], 0.9));
+        }
+        let judge = Judge {
+            policy: NoisePolicy::default(),
+            threshold: 0.88,
+            runs: 5,
+            leader: Some(samples(&[100.0; 5], 0.9)),
+            noise: p,
+        };
+        assert!(matches!(
+            judge.verdict(&samples(&[99.9, 99.9], 0.9), 2),
+            Verdict::Prune(_)
+        ));
+        // A tie is not pruned (the earlier trial wins ties when chosen).
+        assert_eq!(judge.verdict(&samples(&[100.0, 100.0], 0.9), 2), Verdict::Continue);
+        assert!(beats(&judge.policy, &p, &samples(&[100.1], 0.9), &samples(&[100.0], 0.9)));
+    }
+
+    #[test]
+    fn close_calls_run_longer_and_the_gate_holds_noise_back() {
+        let mut policy = NoisePolicy::default();
+        policy.max_runs = 10;
+        let judge = Judge {
+            policy,
+            threshold: 0.88,
+            runs: 5,
+            leader: Some(samples(&[100.0; 5], 0.9)),
+            noise: noisy_pool(),
+        };
+        let close = samples(&[101.0, 100.5, 101.5, 100.0, 102.0], 0.9);
+        assert_eq!(judge.verdict(&close, 5), Verdict::Extend);
+        assert_eq!(judge.verdict(&close, 10), Verdict::Stop);
+        let clear = samples(&[110.0, 111.0, 109.0, 110.0, 110.0], 0.9);
+        assert_eq!(judge.verdict(&clear, 5), Verdict::Stop);
+        let inc = samples(&[100.0; 5], 0.9);
+        assert!(!beats(&policy, &noisy_pool(), &close, &inc));
+        assert!(beats(&policy, &noisy_pool(), &clear, &inc));
+    }
+}
