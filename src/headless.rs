@@ -181,7 +181,7 @@ impl LineLog {
     pub async fn run(
         mut self,
         mut rx: mpsc::UnboundedReceiver<Arc<Event>>,
-        mut notices: mpsc::UnboundedReceiver<String>,
+        mut notices: mpsc::UnboundedReceiver<crate::alerts::Notice>,
     ) {
         let print = |l: &str| {
             let mut out = std::io::stdout().lock();
@@ -199,7 +199,7 @@ impl LineLog {
                     None => events_open = false,
                 },
                 n = notices.recv(), if notices_open => match n {
-                    Some(n) => print(&format!("{} notify: {n}", stamp())),
+                    Some(n) => print(&format!("{} {n}", stamp())),
                     None => notices_open = false,
                 },
             }

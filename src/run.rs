@@ -6,7 +6,7 @@ use std::io::IsTerminal;
 use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::mpsc;
 
-use crate::alerts::{self, AlertConfig};
+use crate::alerts::{self, AlertConfig, Notice};
 use crate::headless::LineLog;
 use autotune::Config;
 use autotune::EventSink;
@@ -51,9 +51,15 @@ pub fn tune(cfg: Config, alerts: AlertConfig, headless: bool) -> i32 {
 async fn tune_async(cfg: Config, alert_cfg: AlertConfig, headless: bool) -> i32 {
     become_subreaper();
     let mut sink = EventSink::new();
-    let status = tokio::spawn(StatusWriter::new(cfg.status_file.clone()).run(sink.subscribe()));
-    let sink_rx = sink.subscribe();
     let (notice_tx, notice_rx) = mpsc::unbounded_channel();
+    let status_notices = notice_tx.clone();
+    let status = tokio::spawn(StatusWriter::new(cfg.status_file.clone()).run(
+        sink.subscribe(),
+        move |e| {
+            let _ = status_notices.send(Notice::StatusFile(e));
+        },
+    ));
+    let sink_rx = sink.subscribe();
     let alerts = alert_cfg.any().then(|| {
         tokio::spawn(alerts::run(
             alert_cfg,
@@ -63,15 +69,17 @@ async fn tune_async(cfg: Config, alert_cfg: AlertConfig, headless: bool) -> i32 
         ))
     });
     let (tx, rx) = mpsc::unbounded_channel();
+    // Before the live screen is up: a failure to listen goes to stderr,
+    // which would tear the screen later on.
+    forward_signals(tx.clone());
     let front = if headless {
         tokio::spawn(async move {
             LineLog::default().run(sink_rx, notice_rx).await;
             Ok(())
         })
     } else {
-        tokio::spawn(crate::ui::app::run(sink_rx, notice_rx, tx.clone()))
+        tokio::spawn(crate::ui::app::run(sink_rx, notice_rx, tx))
     };
-    forward_signals(tx);
     let summary = autotune::run(cfg, sink, rx).await;
     let outcome = summary.outcome.clone();
     let _ = status.await;

@@ -560,3 +560,31 @@ fn interval_heartbeats_arrive_during_a_long_trial() {
         "{beats:?}"
     );
 }
+
+#[test]
+fn a_status_file_that_cannot_be_written_is_a_notice_not_stderr() {
+    let d = tempfile::tempdir().unwrap();
+    sim_repo(d.path());
+    // A directory where the status file should be: renaming over it fails,
+    // for root too, while everything beside it can be written.
+    std::fs::create_dir(d.path().join("tune_status.json")).unwrap();
+    let sp = space(d.path(), r#"{"MAX_NEW_TOKENS": ["64", "48"]}"#);
+    let mut c = tune_cmd(d.path(), free_port());
+    c.arg("--status_file")
+        .arg(d.path().join("tune_status.json"))
+        .args(space_args(&sp));
+    let o = run(c);
+    assert!(o.status.success(), "{}", text(&o));
+    let out = String::from_utf8_lossy(&o.stdout);
+    let err = String::from_utf8_lossy(&o.stderr);
+    // Shown by the front end, once for the failing spell, naming the file.
+    let shown: Vec<&str> = out
+        .lines()
+        .filter(|l| l.contains("status file not updated:"))
+        .collect();
+    assert_eq!(shown.len(), 1, "{out}");
+    assert!(shown[0].contains("tune_status.json"), "{}", shown[0]);
+    assert!(!err.contains("tune_status.json"), "on stderr: {err}");
+    // The tuning itself went on.
+    assert_eq!(records(&d.path().join("tune_results.jsonl")).len(), 2);
+}

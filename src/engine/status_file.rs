@@ -10,7 +10,7 @@ use tokio::sync::mpsc;
 
 use super::event::{Event, Outcome, TrialPhase};
 use super::search::Params;
-use super::store::{pretty_json, write_atomic};
+use super::store::{StoreError, pretty_json, write_atomic};
 
 /// Builds status documents from events.
 pub struct StatusWriter {
@@ -172,9 +172,14 @@ impl StatusWriter {
     }
 
     /// Consumes events until the engine is done, writing the file at each
-    /// phase. Write errors are reported once on stderr and retried at the
-    /// next phase.
-    pub async fn run(mut self, mut rx: mpsc::UnboundedReceiver<Arc<Event>>) {
+    /// phase. Write errors go to `failed` once per failing spell (the front
+    /// end shows them: stderr would tear the live screen) and are retried
+    /// at the next phase.
+    pub async fn run(
+        mut self,
+        mut rx: mpsc::UnboundedReceiver<Arc<Event>>,
+        mut failed: impl FnMut(StoreError) + Send,
+    ) {
         let mut failing = false;
         while let Some(e) = rx.recv().await {
             if let Some(doc) = self.update(&e) {
@@ -182,7 +187,7 @@ impl StatusWriter {
                     Ok(()) => failing = false,
                     Err(err) if !failing => {
                         failing = true;
-                        eprintln!("autotune: {err}");
+                        failed(err);
                     }
                     Err(_) => {}
                 }

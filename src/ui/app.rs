@@ -18,7 +18,7 @@ use autotune::{Command, Event};
 /// Runs the live screen until the user quits (or a signal ended the run).
 pub async fn run(
     mut events: mpsc::UnboundedReceiver<Arc<Event>>,
-    mut notices: mpsc::UnboundedReceiver<String>,
+    mut notices: mpsc::UnboundedReceiver<crate::alerts::Notice>,
     commands: mpsc::UnboundedSender<Command>,
 ) -> std::io::Result<()> {
     let mut terminal = ratatui::try_init()?;
@@ -32,7 +32,7 @@ pub async fn run(
 async fn event_loop(
     terminal: &mut ratatui::DefaultTerminal,
     events: &mut mpsc::UnboundedReceiver<Arc<Event>>,
-    notices: &mut mpsc::UnboundedReceiver<String>,
+    notices: &mut mpsc::UnboundedReceiver<crate::alerts::Notice>,
     commands: &mpsc::UnboundedSender<Command>,
 ) -> std::io::Result<()> {
     let theme = Theme::from_env();
@@ -59,7 +59,7 @@ async fn event_loop(
                 None => events_open = false,
             },
             n = notices.recv(), if notices_open => match n {
-                Some(n) => state.message(format!("notify: {n}"), true),
+                Some(n) => state.message(n.to_string(), true),
                 None => notices_open = false,
             },
             k = keys.next() => match k {

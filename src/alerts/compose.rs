@@ -1,0 +1,222 @@
+//! Composition: turns engine events into notifications (start, heartbeat,
+//! trial_done, best, failed/timeout/crashed, abnormal, done), keeping the
+//! counts and the best so far that heartbeats report.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use serde_json::{Value, json};
+
+use autotune::{Event, Outcome, Record, Status};
+
+use super::config::AlertConfig;
+
+/// One notification.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Notification {
+    /// Kind (start, heartbeat, ...).
+    pub kind: String,
+    /// Title.
+    pub title: String,
+    /// Message.
+    pub message: String,
+    /// Local time.
+    pub ts: String,
+    /// Seconds since the tuner started.
+    pub uptime_s: u64,
+    /// Details.
+    pub extra: Value,
+}
+
+/// Turns events into notifications.
+pub struct Composer {
+    cfg: AlertConfig,
+    started: Instant,
+    trials_run: u32,
+    counts: std::collections::BTreeMap<String, u32>,
+    best: Option<Arc<Record>>,
+    current: String,
+}
+
+impl Composer {
+    /// A composer.
+    pub fn new(cfg: AlertConfig) -> Self {
+        Composer {
+            cfg,
+            started: Instant::now(),
+            trials_run: 0,
+            counts: Default::default(),
+            best: None,
+            current: String::new(),
+        }
+    }
+
+    /// A notification of `kind`.
+    pub fn make(
+        &self,
+        kind: &str,
+        title: impl Into<String>,
+        message: impl Into<String>,
+        extra: Value,
+    ) -> Notification {
+        Notification {
+            kind: kind.to_string(),
+            title: title.into(),
+            message: message.into(),
+            ts: autotune::now_ts(),
+            uptime_s: self.started.elapsed().as_secs(),
+            extra,
+        }
+    }
+
+    /// A heartbeat with the current counts and best.
+    pub fn heartbeat(&self) -> Notification {
+        let best = self.best.as_ref().map(|b| json!({"avg_total_tps": b.avg_total_tps(), "avg_accuracy": b.avg_accuracy(), "params": b.params}));
+        self.make(
+            "heartbeat",
+            "heartbeat",
+            format!(
+                "{} trials run; now: {}",
+                self.trials_run,
+                if self.current.is_empty() {
+                    "between trials"
+                } else {
+                    &self.current
+                }
+            ),
+            json!({"counts": self.counts, "best": best}),
+        )
+    }
+
+    fn record_extra(r: &Record) -> Value {
+        json!({
+            "status": r.status, "param": r.param_under_test, "value": r.value_under_test(),
+            "avg_accuracy": r.avg_accuracy(), "avg_total_tps": r.avg_total_tps(),
+            "exit_code": r.exit_code, "reason": r.reason, "server_log": r.server_log,
+            "log_tail": r.extra.get("log_tail"),
+        })
+    }
+
+    /// The notifications an event causes.
+    pub fn on_event(&mut self, e: &Event) -> Vec<Notification> {
+        let mut out = Vec::new();
+        match e {
+            Event::RunStarted { total_estimate, existing_records, best_seen_tps, .. } => out.push(self.make(
+                "start",
+                "tuning started",
+                format!("{total_estimate} trials planned; {existing_records} records already in the results"),
+                json!({"best_seen_tps": best_seen_tps}),
+            )),
+            Event::TrialStarted { param, value, index, .. } => self.current = format!("trial {index}: {param}={value}"),
+            Event::TrialFinished { record, .. } => {
+                self.current.clear();
+                *self.counts.entry(record.status.to_string()).or_default() += 1;
+                if record.status == Status::Skipped {
+                    return out;
+                }
+                self.trials_run += 1;
+                let what = format!("{}={}", record.param_under_test.as_deref().unwrap_or("?"), record.value_under_test().unwrap_or("?"));
+                let extra = Self::record_extra(record);
+                let startup = record.eval.is_none();
+                match &record.status {
+                    s @ (Status::Failed | Status::Timeout | Status::Crashed) if startup => {
+                        let why = record.reason.clone().or_else(|| record.health.clone()).unwrap_or_default();
+                        out.push(self.make(s.as_str(), format!("trial {s}: {what}"), why, extra.clone()));
+                    }
+                    Status::Failed | Status::Partial => {
+                        let ok = record.eval.as_ref().and_then(|s| s.eval_ok_n).unwrap_or(0);
+                        let n = record.eval.as_ref().and_then(|s| s.eval_runs.as_ref()).map(Vec::len).unwrap_or(0);
+                        out.push(self.make("abnormal", format!("eval {}: {what}", record.status), format!("{ok}/{n} eval runs ok"), extra.clone()));
+                    }
+                    _ => {}
+                }
+                if self.cfg.notify_trial_done && self.trials_run.is_multiple_of(self.cfg.notify_trial_done_every.max(1)) {
+                    out.push(self.make("trial_done", format!("trial done: {what}"), record.summary_text(), extra));
+                }
+                if self.cfg.heartbeat_trials > 0 && self.trials_run.is_multiple_of(self.cfg.heartbeat_trials) {
+                    out.push(self.heartbeat());
+                }
+            }
+            Event::NewBest { record, previous_tps } => {
+                self.best = Some(record.clone());
+                out.push(self.make(
+                    "best",
+                    format!("new best: {:.1} tok/s", record.avg_total_tps().unwrap_or(0.0)),
+                    format!(
+                        "{}={} reached {:.1} tok/s at accuracy {:.4} (previous best {})",
+                        record.param_under_test.as_deref().unwrap_or("?"),
+                        record.value_under_test().unwrap_or("?"),
+                        record.avg_total_tps().unwrap_or(0.0),
+                        record.avg_accuracy().unwrap_or(0.0),
+                        previous_tps.map(|p| format!("{p:.1} tok/s")).unwrap_or_else(|| "none".into())
+                    ),
+                    json!({"params": record.params, "previous_tps": previous_tps}),
+                ));
+            }
+            Event::RunFinished { outcome, best, .. } => {
+                let (kind, title) = match outcome {
+                    Outcome::Done => ("done", "tuning done".to_string()),
+                    Outcome::Aborted => ("done", "tuning aborted".to_string()),
+                    Outcome::Interrupted(s) => ("done", format!("tuning stopped by signal {s}")),
+                    Outcome::Error(m) => ("crashed", format!("tuning stopped on an error: {m}")),
+                };
+                out.push(self.make(kind, title, format!("{} trials run", self.trials_run), json!({"best_params": best, "counts": self.counts})));
+            }
+            _ => {}
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn startup_failures_and_abnormal_evals_have_their_kinds() {
+        let mut c = Composer::new(AlertConfig {
+            heartbeat_trials: 2,
+            ..Default::default()
+        });
+        let crashed = Record {
+            status: "crashed".into(),
+            phase: "startup".into(),
+            ..Default::default()
+        };
+        let kinds = |v: Vec<Notification>| v.into_iter().map(|n| n.kind).collect::<Vec<_>>();
+        assert_eq!(
+            kinds(c.on_event(&Event::TrialFinished {
+                ordinal: 1,
+                record: Arc::new(crashed)
+            })),
+            ["crashed"]
+        );
+        let partial = Record {
+            status: "partial".into(),
+            eval: Some(Default::default()),
+            ..Default::default()
+        };
+        assert_eq!(
+            kinds(c.on_event(&Event::TrialFinished {
+                ordinal: 2,
+                record: Arc::new(partial)
+            })),
+            ["abnormal", "heartbeat"]
+        );
+        let skipped = Record {
+            status: "skipped".into(),
+            ..Default::default()
+        };
+        assert!(
+            c.on_event(&Event::TrialFinished {
+                ordinal: 3,
+                record: Arc::new(skipped)
+            })
+            .is_empty()
+        );
+        assert_eq!(
+            c.trials_run, 2,
+            "skipped trials do not count for heartbeats"
+        );
+    }
+}
