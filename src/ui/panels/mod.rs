@@ -5,6 +5,7 @@ pub mod best;
 pub mod footer;
 pub mod header;
 pub mod log;
+pub mod outcome;
 pub mod overlay;
 pub mod recent;
 pub mod runs;
@@ -14,7 +15,9 @@ use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::widgets::{Block, BorderType, Borders};
 
-use super::state::LiveState;
+use std::time::Instant;
+
+use super::state::{LiveState, Viewport};
 use super::theme::{Role, Theme};
 
 /// A bordered block with a title, highlighted when focused.
@@ -43,58 +46,175 @@ pub fn hms(secs: f64) -> String {
     }
 }
 
-/// Draws the whole screen. Wide terminals get two columns (trial, runs and
-/// log on the left; best and recent trials on the right); narrow ones stack
-/// the panels and leave out the recent list.
-pub fn draw(f: &mut Frame, s: &LiveState, t: &Theme) {
-    let area = f.area();
-    let [header_a, body, msg_a, footer_a] = Layout::vertical([
+/// The smallest terminal the live screen is drawn in; below it a message
+/// says so instead of empty boxes.
+pub const MIN_SIZE: (u16, u16) = (80, 24);
+
+/// Where each panel goes at a given terminal size. Wide terminals get two
+/// columns (trial, runs and log on the left; best, group and recent trials
+/// on the right); narrow ones stack the panels and leave out the group and
+/// the recent list. Once the run ended, the outcome takes the place of the
+/// current trial and the runs.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Areas {
+    /// Two header lines.
+    pub header: Rect,
+    /// The current trial (while running).
+    pub trial: Option<Rect>,
+    /// Runs and trend (while running).
+    pub runs: Option<Rect>,
+    /// The outcome (once ended).
+    pub outcome: Option<Rect>,
+    /// The service log (with a failure pinned on top).
+    pub log: Rect,
+    /// Best so far.
+    pub best: Rect,
+    /// The current group.
+    pub group: Option<Rect>,
+    /// The recent trials.
+    pub recent: Option<Rect>,
+    /// The message line.
+    pub message: Rect,
+    /// The key footer.
+    pub footer: Rect,
+}
+
+/// The layout of the screen `area` for the state `s`.
+pub fn areas(area: Rect, s: &LiveState) -> Areas {
+    let [header, body, message, footer] = Layout::vertical([
         Constraint::Length(2),
         Constraint::Min(8),
         Constraint::Length(1),
         Constraint::Length(1),
     ])
     .areas(area);
-    header::draw(f, header_a, s, t);
+    let mut a = Areas {
+        header,
+        message,
+        footer,
+        ..Default::default()
+    };
+    let outcome_h = |w: u16| s.summary.as_ref().map_or(0, |x| outcome::height(x, w));
     if area.width >= 110 {
         let [left, right] =
-            Layout::horizontal([Constraint::Percentage(56), Constraint::Percentage(44)])
+            Layout::horizontal([Constraint::Percentage(52), Constraint::Percentage(48)])
                 .areas(body);
-        let [trial_a, runs_a, log_a] = Layout::vertical([
-            Constraint::Length(9),
-            Constraint::Length(7),
-            Constraint::Min(4),
-        ])
-        .areas(left);
-        trial::draw(f, trial_a, s, t);
-        runs::draw(f, runs_a, s, t);
-        log::draw(f, log_a, s, t);
+        if s.summary.is_some() {
+            let [o, l] =
+                Layout::vertical([Constraint::Length(outcome_h(left.width)), Constraint::Min(4)])
+                    .areas(left);
+            (a.outcome, a.log) = (Some(o), l);
+        } else {
+            let [tr, ru, l] = Layout::vertical([
+                Constraint::Length(9),
+                Constraint::Length(6),
+                Constraint::Min(4),
+            ])
+            .areas(left);
+            (a.trial, a.runs, a.log) = (Some(tr), Some(ru), l);
+        }
         let best_h = (s.best.len() as u16 + 3).clamp(4, 13);
         let group_h = (s.group.values.len() as u16 + 3).clamp(4, 10);
-        let [best_a, group_a, recent_a] = Layout::vertical([
+        let [b, g, r] = Layout::vertical([
             Constraint::Length(best_h),
             Constraint::Length(group_h),
             Constraint::Min(3),
         ])
         .areas(right);
-        best::draw_best(f, best_a, s, t);
-        best::draw_group(f, group_a, s, t);
-        recent::draw(f, recent_a, s, t);
+        (a.best, a.group, a.recent) = (b, Some(g), Some(r));
+    } else if s.summary.is_some() {
+        let [o, l, b] = Layout::vertical([
+            Constraint::Length(outcome_h(body.width)),
+            Constraint::Min(3),
+            Constraint::Length(5),
+        ])
+        .areas(body);
+        (a.outcome, a.log, a.best) = (Some(o), l, b);
     } else {
-        let [trial_a, runs_a, log_a, best_a] = Layout::vertical([
+        let [tr, ru, l, b] = Layout::vertical([
             Constraint::Length(5),
             Constraint::Length(4),
             Constraint::Min(3),
             Constraint::Length(6),
         ])
         .areas(body);
-        trial::draw(f, trial_a, s, t);
-        runs::draw(f, runs_a, s, t);
-        log::draw(f, log_a, s, t);
-        best::draw_best(f, best_a, s, t);
+        (a.trial, a.runs, a.log, a.best) = (Some(tr), Some(ru), l, b);
     }
-    footer::draw_message(f, msg_a, s, t);
-    footer::draw(f, footer_a, s, t);
+    a
+}
+
+/// Rows the scrollable panels show in a terminal of `area`.
+pub fn viewport(area: Rect, s: &LiveState) -> Viewport {
+    let a = areas(area, s);
+    Viewport {
+        log_rows: log::split(a.log, s).1.height.saturating_sub(2) as usize,
+        recent_rows: a.recent.map_or(1, |r| r.height.saturating_sub(3) as usize),
+    }
+}
+
+/// Draws the whole screen as it is at `now`.
+pub fn draw(f: &mut Frame, s: &LiveState, t: &Theme, now: Instant) {
+    let area = f.area();
+    if area.width < MIN_SIZE.0 || area.height < MIN_SIZE.1 {
+        too_small(f, area, s, t, now);
+        return;
+    }
+    let a = areas(area, s);
+    header::draw(f, a.header, s, t, now);
+    if let Some(r) = a.trial {
+        trial::draw(f, r, s, t, now);
+    }
+    if let Some(r) = a.runs {
+        runs::draw(f, r, s, t);
+    }
+    if let (Some(r), Some(sum)) = (a.outcome, &s.summary) {
+        outcome::draw(f, r, sum, t);
+    }
+    log::draw(f, a.log, s, t);
+    best::draw_best(f, a.best, s, t);
+    if let Some(r) = a.group {
+        best::draw_group(f, r, s, t);
+    }
+    if let Some(r) = a.recent {
+        recent::draw(f, r, s, t);
+    }
+    footer::draw_message(f, a.message, s, t);
+    footer::draw(f, a.footer, s, t);
+    overlay::draw(f, area, s, t);
+}
+
+/// Below [`MIN_SIZE`]: says so, with the one line that matters and the
+/// keys that still work.
+fn too_small(f: &mut Frame, area: Rect, s: &LiveState, t: &Theme, now: Instant) {
+    use ratatui::text::{Line, Span};
+    use ratatui::widgets::{Paragraph, Wrap};
+    let state = match (&s.summary, &s.trial) {
+        (Some(sum), _) => sum.lines().first().cloned().unwrap_or_default(),
+        (None, Some(tr)) => format!(
+            "trial {}/{}: {} = {}",
+            tr.ordinal, s.total, tr.param, tr.value
+        ),
+        (None, None) => format!("trials {}/{}", s.done, s.total),
+    };
+    let lines = vec![
+        Line::from(Span::styled(
+            format!(
+                "terminal too small: {}x{}, the live screen needs {}x{}",
+                area.width, area.height, MIN_SIZE.0, MIN_SIZE.1
+            ),
+            t.style(Role::Warn),
+        )),
+        Line::raw(format!("elapsed {}  {state}", hms(s.elapsed(now).as_secs_f64()))),
+        Line::from(Span::styled(
+            if s.running() {
+                "the run goes on; enlarge the window, or q to quit"
+            } else {
+                "q quits (the outcome is printed after)"
+            },
+            t.style(Role::Dim),
+        )),
+    ];
+    f.render_widget(Paragraph::new(lines).wrap(Wrap { trim: true }), area);
     overlay::draw(f, area, s, t);
 }
 
