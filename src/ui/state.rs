@@ -186,9 +186,10 @@ pub struct LiveState {
 const RECENT_CAP: usize = 200;
 const BEST_CAP: usize = 10;
 
-/// The headline of a failed trial: status, when, exit code and reason.
-pub fn failure_headline(r: &Record) -> String {
-    let mut h = format!("trial_{:05} {}", r.index().unwrap_or(0), r.status);
+/// The headline of a failed trial: its plan position, status, when, exit
+/// code and reason.
+pub fn failure_headline(ordinal: usize, r: &Record) -> String {
+    let mut h = format!("trial {ordinal} {}", r.status);
     if let Some(s) = r.startup_s.or(r.total_s) {
         h.push_str(&format!(" after {s:.1}s"));
     }
@@ -216,13 +217,13 @@ pub fn telling_lines(lines: &[String], max: usize) -> Vec<String> {
             .iter()
             .any(|w| l.contains(w))
     };
-    let end = lines.len();
-    let from = match lines.iter().rposition(bad) {
-        // The error line and what led to it.
-        Some(i) => (i + 1).saturating_sub(max).max(end.saturating_sub(max)),
-        None => end.saturating_sub(max),
+    // The window ends a little after the last error line (what followed it
+    // helps too), or at the end when nothing looks like an error.
+    let end = match lines.iter().rposition(bad) {
+        Some(i) => (i + 1 + max / 3).min(lines.len()),
+        None => lines.len(),
     };
-    lines[from.min(end)..end].to_vec()
+    lines[end.saturating_sub(max)..end].to_vec()
 }
 
 impl LiveState {
@@ -435,8 +436,9 @@ impl LiveState {
                     } else {
                         telling_lines(&from_record, 6)
                     };
-                    let headline = failure_headline(record);
-                    let last = tail.last().cloned();
+                    let headline = failure_headline(*ordinal, record);
+                    // The line that tells: the last error-looking one.
+                    let last = telling_lines(&tail, 1).pop();
                     self.message(
                         match last {
                             Some(l) => format!("{headline} | {}", l.trim()),
@@ -669,6 +671,11 @@ mod tests {
     use super::*;
     use autotune::EvalSummary;
 
+    const VIEW: Viewport = Viewport {
+        log_rows: 10,
+        recent_rows: 10,
+    };
+
     fn rec(key: &str, status: &str, acc: f64, tps: f64) -> Arc<Record> {
         let mut params = default_params();
         params.insert("MAX_NEW_TOKENS".into(), key.into());
@@ -688,27 +695,27 @@ mod tests {
 
     #[test]
     fn best_table_keeps_qualifying_trials_fastest_first() {
-        let mut s = LiveState::default();
+        let mut s = LiveState::new(Instant::now());
         s.update(&Event::GroupStarted {
             param: "MAX_NEW_TOKENS".into(),
             values: vec!["64".into(), "48".into()],
             group: 1,
             groups: 1,
-        });
+        }, Instant::now());
         s.update(&Event::TrialFinished {
             ordinal: 1,
             record: rec("64", "ok", 0.89, 100.0),
-        });
+        }, Instant::now());
         s.update(&Event::TrialFinished {
             ordinal: 2,
             record: rec("48", "ok", 0.87, 900.0),
-        });
+        }, Instant::now());
         s.update(&Event::TrialReused {
             ordinal: 3,
             param: "MAX_NEW_TOKENS".into(),
             value: "32".into(),
             record: rec("32", "ok", 0.9, 300.0),
-        });
+        }, Instant::now());
         let tps: Vec<f64> = s.best.iter().map(|r| r.avg_total_tps().unwrap()).collect();
         assert_eq!(tps, [300.0, 100.0]);
         assert_eq!(s.done, 3);
@@ -718,18 +725,18 @@ mod tests {
 
     #[test]
     fn abort_needs_confirmation_and_quit_waits_for_the_engine() {
-        let mut s = LiveState::default();
-        assert_eq!(s.apply(Action::Abort, 10), None);
+        let mut s = LiveState::new(Instant::now());
+        assert_eq!(s.apply(Action::Abort, VIEW, Instant::now()), None);
         assert_eq!(s.confirm, Some(Confirm::Abort));
-        assert_eq!(s.apply(Action::Cancel, 10), None);
+        assert_eq!(s.apply(Action::Cancel, VIEW, Instant::now()), None);
         assert_eq!(s.confirm, None);
-        s.apply(Action::Abort, 10);
-        assert_eq!(s.apply(Action::Confirm, 10), Some(Command::Abort));
+        s.apply(Action::Abort, VIEW, Instant::now());
+        assert_eq!(s.apply(Action::Confirm, VIEW, Instant::now()), Some(Command::Abort));
         assert!(s.aborting && !s.quit);
         // Quit while running: confirm, abort, and leave once the engine ends.
-        let mut s = LiveState::default();
-        s.apply(Action::Quit, 10);
-        assert_eq!(s.apply(Action::Confirm, 10), Some(Command::Abort));
+        let mut s = LiveState::new(Instant::now());
+        s.apply(Action::Quit, VIEW, Instant::now());
+        assert_eq!(s.apply(Action::Confirm, VIEW, Instant::now()), Some(Command::Abort));
         assert!(!s.quit);
         s.update(&Event::RunFinished {
             outcome: Outcome::Aborted,
@@ -738,23 +745,23 @@ mod tests {
                 Outcome::Aborted,
                 &Params::new(),
             )),
-        });
+        }, Instant::now());
         assert!(s.quit);
         // After the run: q quits at once.
-        let mut s = LiveState::default();
+        let mut s = LiveState::new(Instant::now());
         s.update(&Event::RunFinished {
             outcome: Outcome::Done,
             best: Params::new(),
             summary: std::sync::Arc::new(autotune::RunSummary::bare(Outcome::Done, &Params::new())),
-        });
-        s.apply(Action::Quit, 10);
+        }, Instant::now());
+        s.apply(Action::Quit, VIEW, Instant::now());
         assert!(s.quit);
     }
 
     #[test]
     fn skip_only_while_a_trial_runs() {
-        let mut s = LiveState::default();
-        assert_eq!(s.apply(Action::Skip, 10), None);
+        let mut s = LiveState::new(Instant::now());
+        assert_eq!(s.apply(Action::Skip, VIEW, Instant::now()), None);
         s.update(&Event::TrialStarted {
             ordinal: 1,
             index: 1,
@@ -764,25 +771,124 @@ mod tests {
             params: Params::new(),
             key: "A=1".into(),
             log_path: "/nonexistent".into(),
-        });
-        assert_eq!(s.apply(Action::Skip, 10), Some(Command::Skip));
-        assert_eq!(s.apply(Action::Pause, 10), Some(Command::TogglePause));
+        }, Instant::now());
+        assert_eq!(s.apply(Action::Skip, VIEW, Instant::now()), Some(Command::Skip));
+        assert_eq!(s.apply(Action::Pause, VIEW, Instant::now()), Some(Command::TogglePause));
     }
 
     #[test]
-    fn scrolling_is_bounded_and_follow_resets() {
-        let mut s = LiveState::default();
-        for i in 0..30 {
-            s.log.lines.push_back(format!("l{i}"));
+    fn scrolling_stops_at_the_first_line_and_follow_resets() {
+        let mut s = LiveState::new(Instant::now());
+        s.push_log((0..30).map(|i| format!("l{i}")), 0);
+        for _ in 0..4 {
+            s.apply(Action::PageUp, VIEW, Instant::now());
         }
-        s.apply(Action::PageUp, 10);
-        s.apply(Action::PageUp, 10);
-        s.apply(Action::PageUp, 10);
-        s.apply(Action::PageUp, 10);
-        assert_eq!(s.log_scroll, 30);
-        s.apply(Action::Down, 10);
-        assert_eq!(s.log_scroll, 29);
-        s.apply(Action::Follow, 10);
+        // 30 lines in 10 rows: the top is 20 up, not 30 (empty space).
+        assert_eq!(s.log_scroll, 20);
+        s.apply(Action::Home, VIEW, Instant::now());
+        assert_eq!(s.log_scroll, 20);
+        s.apply(Action::Down, VIEW, Instant::now());
+        assert_eq!(s.log_scroll, 19);
+        // New lines keep a scrolled view on what it shows.
+        s.push_log(["new".to_string()], 0);
+        assert_eq!(s.log_scroll, 20);
+        s.apply(Action::Follow, VIEW, Instant::now());
         assert_eq!(s.log_scroll, 0);
+    }
+
+    #[test]
+    fn elapsed_stops_when_the_run_ends() {
+        let t0 = Instant::now();
+        let mut s = LiveState::new(t0);
+        assert_eq!(s.elapsed(t0 + Duration::from_secs(5)).as_secs(), 5);
+        s.update(
+            &Event::RunFinished {
+                outcome: Outcome::Done,
+                best: Params::new(),
+                summary: Arc::new(RunSummary::bare(Outcome::Done, &Params::new())),
+            },
+            t0 + Duration::from_secs(7),
+        );
+        assert_eq!(s.elapsed(t0 + Duration::from_secs(60)).as_secs(), 7);
+        // Done: nothing to skip, abort or pause; export and quit remain.
+        assert!(!s.offers(Action::Skip) && !s.offers(Action::Abort) && !s.offers(Action::Pause));
+        assert!(s.offers(Action::Copy) && s.offers(Action::Quit));
+    }
+
+    #[test]
+    fn a_crash_keeps_its_reason_and_log_lines_until_a_trial_succeeds() {
+        let t0 = Instant::now();
+        let mut s = LiveState::new(t0);
+        let mut crash = (*rec("99", "crashed", 0.0, 0.0)).clone();
+        crash.eval = None;
+        crash.exit_code = Some(1);
+        crash.startup_s = Some(0.3);
+        crash.health = Some("exited during start-up with code 1".into());
+        crash.server_log = Some("tune_server_logs/trial_00003.log".into());
+        crash.extra.insert(
+            "log_tail".into(),
+            serde_json::json!([
+                "loading model weights...",
+                "torch.OutOfMemoryError: CUDA out of memory.",
+                "shutting down"
+            ]),
+        );
+        s.update(
+            &Event::TrialFinished {
+                ordinal: 3,
+                record: Arc::new(crash),
+            },
+            t0,
+        );
+        let f = s.failure.as_ref().expect("the failure is kept");
+        assert_eq!(
+            f.headline,
+            "trial 3 crashed after 0.3s (exit 1): exited during start-up with code 1"
+        );
+        assert!(f.tail.iter().any(|l| l.contains("CUDA out of memory")));
+        let (_, msg, warn) = s.messages.back().unwrap();
+        assert!(*warn && msg.contains("CUDA out of memory"), "{msg}");
+        // The next trial starting does not hide it; a success does.
+        s.update(
+            &Event::TrialStarted {
+                ordinal: 4,
+                index: 4,
+                param: "A".into(),
+                value: "1".into(),
+                base_value: None,
+                params: Params::new(),
+                key: "A=1".into(),
+                log_path: "/nonexistent".into(),
+            },
+            t0,
+        );
+        assert!(s.failure.is_some());
+        s.update(
+            &Event::TrialFinished {
+                ordinal: 4,
+                record: rec("64", "ok", 0.9, 100.0),
+            },
+            t0,
+        );
+        assert!(s.failure.is_none());
+    }
+
+    #[test]
+    fn copy_puts_the_winner_as_export_lines_on_the_clipboard() {
+        let t0 = Instant::now();
+        let mut s = LiveState::new(t0);
+        s.apply(Action::Copy, VIEW, t0);
+        assert!(s.clipboard.is_none(), "nothing met the bar yet");
+        s.update(
+            &Event::TrialFinished {
+                ordinal: 1,
+                record: rec("64", "ok", 0.9, 100.0),
+            },
+            t0,
+        );
+        s.apply(Action::Copy, VIEW, t0);
+        let text = s.clipboard.take().unwrap();
+        assert!(text.contains("export MAX_NEW_TOKENS=64\n"), "{text}");
+        assert!(s.messages.back().unwrap().1.starts_with("copied the best so far"));
     }
 }

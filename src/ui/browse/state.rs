@@ -602,9 +602,7 @@ mod tests {
     #[test]
     fn sort_by_tps_descending_puts_missing_last() {
         let mut s = state();
-        while s.sort.0 != Col::Tps {
-            s.next_sort();
-        }
+        s.sort_by(Col::Tps);
         assert!(s.sort.1, "throughput sorts fastest first");
         let first = &s.model.rows[s.view[0]];
         assert_eq!(first.tps, Some(5179.68));
@@ -613,6 +611,35 @@ mod tests {
         assert_eq!(last.tps, None);
         s.reverse();
         assert_eq!(s.model.rows[s.view[0]].tps, Some(4755.865));
+        // The same column again flips it back; another picks its own order.
+        s.sort_by(Col::Tps);
+        assert_eq!(s.model.rows[s.view[0]].tps, Some(5179.68));
+        s.sort_by(Col::Param);
+        assert_eq!(s.sort, (Col::Param, false));
+    }
+
+    #[test]
+    fn status_filter_skips_statuses_without_rows_and_esc_clears() {
+        let mut s = state();
+        let mut seen = Vec::new();
+        loop {
+            s.next_status_filter();
+            if s.status_filter.is_none() {
+                break;
+            }
+            assert!(!s.view.is_empty(), "{} shows no rows", s.status_name());
+            seen.push(s.status_name());
+        }
+        // The fixture has no failed or skipped trials: they are not offered.
+        assert_eq!(seen, ["ok", "partial", "timeout", "crashed"]);
+        // A text filter that leaves nothing for a status says so.
+        s.text_filter = "no such param".into();
+        s.next_status_filter();
+        assert_eq!(s.status_name(), "ok");
+        assert!(s.view.is_empty());
+        assert!(s.message.as_deref().unwrap().contains("Esc clears"), "{:?}", s.message);
+        s.clear_filters();
+        assert!(!s.filtered() && s.view.len() == 18);
     }
 
     #[test]
@@ -648,11 +675,14 @@ mod tests {
         s.jump_best();
         assert_eq!(s.current().unwrap().tps, Some(5109.913333333334));
         let c = s.chart_data("VLLM_MAX_NUM_BATCHED_TOKENS");
-        let values: Vec<&str> = c.iter().map(|x| x.0.as_str()).collect();
-        assert_eq!(values, ["65536", "98304", "196608", "262144"]);
+        let values: Vec<&str> = c.iter().map(|x| x.value.as_str()).collect();
+        // The group's start was measured under another parameter: it comes
+        // first, marked.
+        assert_eq!(values, ["131072", "65536", "98304", "196608", "262144"]);
+        assert!(c[0].start && c[0].tps.is_some() && !c[1].start);
         // 65536 was partial only: no ok figure.
-        assert_eq!(c[0].1, None);
-        assert_eq!(c[2].1, Some(5109.913333333334));
+        assert_eq!(c[1].tps, None);
+        assert_eq!(c[3].tps, Some(5109.913333333334));
     }
 
     #[test]

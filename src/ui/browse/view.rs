@@ -440,13 +440,13 @@ fn log(f: &mut Frame, area: Rect, path: &str, lines: &[String], scroll: usize, t
     f.render_widget(Paragraph::new(shown).block(b), area);
 }
 
-/// A round number at or above `x` (1, 2 or 5 times a power of ten).
+/// A round number at or above `x` whose quarters are round too.
 pub fn nice_ceil(x: f64) -> f64 {
     if x <= 0.0 || !x.is_finite() {
         return 1.0;
     }
     let p = 10f64.powf(x.log10().floor());
-    [1.0, 2.0, 5.0, 10.0]
+    [1.0, 1.2, 1.6, 2.0, 2.4, 3.0, 4.0, 6.0, 8.0, 10.0]
         .iter()
         .map(|m| m * p)
         .find(|v| *v >= x)
@@ -576,29 +576,18 @@ fn chart(f: &mut Frame, area: Rect, c: &Chart, s: &BrowseState, t: &Theme) {
 
 #[cfg(test)]
 mod tests {
-    use ratatui::Terminal;
-    use ratatui::backend::TestBackend;
-
     use super::*;
+    use crate::ui::panels::snap::{assert_snapshot, render};
 
     fn screen(s: &BrowseState, w: u16, h: u16) -> String {
-        let mut term = Terminal::new(TestBackend::new(w, h)).unwrap();
-        term.draw(|f| draw(f, s, &Theme { color: true })).unwrap();
-        let buf = term.backend().buffer().clone();
-        (0..h)
-            .map(|y| {
-                (0..w)
-                    .map(|x| buf[(x, y)].symbol().to_string())
-                    .collect::<String>()
-            })
-            .collect::<Vec<_>>()
-            .join("\n")
+        render(w, h, |f| draw(f, s, &Theme { color: true })).0
     }
 
     fn state() -> BrowseState {
-        let p = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("tests/data/auto_tune_py/tune_results.jsonl");
-        BrowseState::new(Model::load(&p).unwrap(), 0.88)
+        // Relative (tests run in the package's directory): the path is on
+        // screen, and snapshots must not depend on where the checkout is.
+        let p = std::path::Path::new("tests/data/auto_tune_py/tune_results.jsonl");
+        BrowseState::new(Model::load(p).unwrap(), 0.88)
     }
 
     #[test]
@@ -650,9 +639,77 @@ mod tests {
         let text = screen(&s, 140, 40);
         assert!(
             text.contains("VLLM_MAX_NUM_BATCHED_TOKENS: best ok tok/s by value")
-                && text.contains("5110")
-                && text.contains("196608"),
+                && text.contains("5109.9")
+                && text.contains("196608")
+                && text.contains("131072 (start)"),
             "{text}"
         );
+    }
+
+    /// The table, a crash's detail, the chart, the sort menu and the help
+    /// at 80x24 and 140x40.
+    #[test]
+    fn snapshots_of_browse() {
+        for (w, h) in [(80u16, 24u16), (140, 40)] {
+            let mut s = state();
+            assert_snapshot(&format!("browse_table_{w}x{h}"), &screen(&s, w, h));
+            s.selected = 2;
+            s.open_detail();
+            assert_snapshot(&format!("browse_detail_crash_{w}x{h}"), &screen(&s, w, h));
+            s.mode = Mode::Table;
+            s.jump_best();
+            s.open_chart();
+            assert_snapshot(&format!("browse_chart_{w}x{h}"), &screen(&s, w, h));
+            s.mode = Mode::Table;
+            s.sort_menu = true;
+            assert_snapshot(&format!("browse_sort_menu_{w}x{h}"), &screen(&s, w, h));
+            s.sort_menu = false;
+            s.help = true;
+            assert_snapshot(&format!("browse_help_{w}x{h}"), &screen(&s, w, h));
+        }
+    }
+
+    #[test]
+    fn narrow_table_drops_the_least_useful_columns_whole() {
+        let s = state();
+        let text = screen(&s, 80, 24);
+        let head = text.lines().find(|l| l.contains("status")).unwrap();
+        for kept in ["#", "status", "param", "value", "acc", "tok/s", "secs", "runs"] {
+            assert!(head.contains(kept), "{kept} dropped: {head}");
+        }
+        for dropped in ["time", "answer", "log"] {
+            assert!(!head.contains(dropped), "{dropped} kept: {head}");
+        }
+        // Names are whole, not cut.
+        assert!(text.contains("VLLM_MAX_NUM_BATCHED_TOKENS"), "{text}");
+        let all = visible_cols(138);
+        assert_eq!(all.len(), COLS.len());
+    }
+
+    #[test]
+    fn chart_axis_starts_at_zero_and_names_no_colours() {
+        let mut s = state();
+        s.jump_best();
+        s.open_chart();
+        let text = screen(&s, 140, 40);
+        assert!(text.contains("bars from 0 tok/s"), "{text}");
+        let axis = text.lines().find(|l| l.starts_with("│value")).unwrap();
+        assert!(axis.contains(" 0 ") && axis.contains("6000"), "{axis}");
+        let colours = regex::Regex::new(r"(?i)\b(green|red|yellow|magenta)\b").unwrap();
+        assert!(!colours.is_match(&text), "a colour named:\n{text}");
+    }
+
+    #[test]
+    fn footer_offers_the_keys_of_the_view() {
+        let mut s = state();
+        let last = |s: &BrowseState| screen(s, 140, 40).lines().last().unwrap().to_string();
+        let f = last(&s);
+        assert!(f.contains("o sort") && !f.contains("e export") && !f.contains("Esc"), "{f}");
+        s.next_status_filter();
+        assert!(last(&s).contains("Esc clear-filters"), "{}", last(&s));
+        s.open_detail();
+        let f = last(&s);
+        assert!(f.contains("e export") && f.contains("Esc back") && !f.contains("o sort"), "{f}");
+        assert!(screen(&s, 80, 24).lines().last().unwrap().contains("? help"));
     }
 }
