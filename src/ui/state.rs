@@ -599,7 +599,11 @@ impl LiveState {
                             now,
                         );
                     }
-                    None => self.message("nothing to copy yet: no trial met the accuracy bar", true, now),
+                    None => self.message(
+                        "nothing to copy yet: no trial met the accuracy bar",
+                        true,
+                        now,
+                    ),
                 }
                 None
             }
@@ -696,26 +700,38 @@ mod tests {
     #[test]
     fn best_table_keeps_qualifying_trials_fastest_first() {
         let mut s = LiveState::new(Instant::now());
-        s.update(&Event::GroupStarted {
-            param: "MAX_NEW_TOKENS".into(),
-            values: vec!["64".into(), "48".into()],
-            group: 1,
-            groups: 1,
-        }, Instant::now());
-        s.update(&Event::TrialFinished {
-            ordinal: 1,
-            record: rec("64", "ok", 0.89, 100.0),
-        }, Instant::now());
-        s.update(&Event::TrialFinished {
-            ordinal: 2,
-            record: rec("48", "ok", 0.87, 900.0),
-        }, Instant::now());
-        s.update(&Event::TrialReused {
-            ordinal: 3,
-            param: "MAX_NEW_TOKENS".into(),
-            value: "32".into(),
-            record: rec("32", "ok", 0.9, 300.0),
-        }, Instant::now());
+        s.update(
+            &Event::GroupStarted {
+                param: "MAX_NEW_TOKENS".into(),
+                values: vec!["64".into(), "48".into()],
+                group: 1,
+                groups: 1,
+            },
+            Instant::now(),
+        );
+        s.update(
+            &Event::TrialFinished {
+                ordinal: 1,
+                record: rec("64", "ok", 0.89, 100.0),
+            },
+            Instant::now(),
+        );
+        s.update(
+            &Event::TrialFinished {
+                ordinal: 2,
+                record: rec("48", "ok", 0.87, 900.0),
+            },
+            Instant::now(),
+        );
+        s.update(
+            &Event::TrialReused {
+                ordinal: 3,
+                param: "MAX_NEW_TOKENS".into(),
+                value: "32".into(),
+                record: rec("32", "ok", 0.9, 300.0),
+            },
+            Instant::now(),
+        );
         let tps: Vec<f64> = s.best.iter().map(|r| r.avg_total_tps().unwrap()).collect();
         assert_eq!(tps, [300.0, 100.0]);
         assert_eq!(s.done, 3);
@@ -731,29 +747,44 @@ mod tests {
         assert_eq!(s.apply(Action::Cancel, VIEW, Instant::now()), None);
         assert_eq!(s.confirm, None);
         s.apply(Action::Abort, VIEW, Instant::now());
-        assert_eq!(s.apply(Action::Confirm, VIEW, Instant::now()), Some(Command::Abort));
+        assert_eq!(
+            s.apply(Action::Confirm, VIEW, Instant::now()),
+            Some(Command::Abort)
+        );
         assert!(s.aborting && !s.quit);
         // Quit while running: confirm, abort, and leave once the engine ends.
         let mut s = LiveState::new(Instant::now());
         s.apply(Action::Quit, VIEW, Instant::now());
-        assert_eq!(s.apply(Action::Confirm, VIEW, Instant::now()), Some(Command::Abort));
+        assert_eq!(
+            s.apply(Action::Confirm, VIEW, Instant::now()),
+            Some(Command::Abort)
+        );
         assert!(!s.quit);
-        s.update(&Event::RunFinished {
-            outcome: Outcome::Aborted,
-            best: Params::new(),
-            summary: std::sync::Arc::new(autotune::RunSummary::bare(
-                Outcome::Aborted,
-                &Params::new(),
-            )),
-        }, Instant::now());
+        s.update(
+            &Event::RunFinished {
+                outcome: Outcome::Aborted,
+                best: Params::new(),
+                summary: std::sync::Arc::new(autotune::RunSummary::bare(
+                    Outcome::Aborted,
+                    &Params::new(),
+                )),
+            },
+            Instant::now(),
+        );
         assert!(s.quit);
         // After the run: q quits at once.
         let mut s = LiveState::new(Instant::now());
-        s.update(&Event::RunFinished {
-            outcome: Outcome::Done,
-            best: Params::new(),
-            summary: std::sync::Arc::new(autotune::RunSummary::bare(Outcome::Done, &Params::new())),
-        }, Instant::now());
+        s.update(
+            &Event::RunFinished {
+                outcome: Outcome::Done,
+                best: Params::new(),
+                summary: std::sync::Arc::new(autotune::RunSummary::bare(
+                    Outcome::Done,
+                    &Params::new(),
+                )),
+            },
+            Instant::now(),
+        );
         s.apply(Action::Quit, VIEW, Instant::now());
         assert!(s.quit);
     }
@@ -762,18 +793,27 @@ mod tests {
     fn skip_only_while_a_trial_runs() {
         let mut s = LiveState::new(Instant::now());
         assert_eq!(s.apply(Action::Skip, VIEW, Instant::now()), None);
-        s.update(&Event::TrialStarted {
-            ordinal: 1,
-            index: 1,
-            param: "A".into(),
-            value: "1".into(),
-            base_value: None,
-            params: Params::new(),
-            key: "A=1".into(),
-            log_path: "/nonexistent".into(),
-        }, Instant::now());
-        assert_eq!(s.apply(Action::Skip, VIEW, Instant::now()), Some(Command::Skip));
-        assert_eq!(s.apply(Action::Pause, VIEW, Instant::now()), Some(Command::TogglePause));
+        s.update(
+            &Event::TrialStarted {
+                ordinal: 1,
+                index: 1,
+                param: "A".into(),
+                value: "1".into(),
+                base_value: None,
+                params: Params::new(),
+                key: "A=1".into(),
+                log_path: "/nonexistent".into(),
+            },
+            Instant::now(),
+        );
+        assert_eq!(
+            s.apply(Action::Skip, VIEW, Instant::now()),
+            Some(Command::Skip)
+        );
+        assert_eq!(
+            s.apply(Action::Pause, VIEW, Instant::now()),
+            Some(Command::TogglePause)
+        );
     }
 
     #[test]
@@ -889,6 +929,12 @@ mod tests {
         s.apply(Action::Copy, VIEW, t0);
         let text = s.clipboard.take().unwrap();
         assert!(text.contains("export MAX_NEW_TOKENS=64\n"), "{text}");
-        assert!(s.messages.back().unwrap().1.starts_with("copied the best so far"));
+        assert!(
+            s.messages
+                .back()
+                .unwrap()
+                .1
+                .starts_with("copied the best so far")
+        );
     }
 }

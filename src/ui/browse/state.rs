@@ -220,11 +220,11 @@ impl BrowseState {
         let mut view: Vec<usize> = (0..self.model.rows.len())
             .filter(|i| {
                 let r = &self.model.rows[*i];
-                self.status_filter
-                    .is_none_or(|s| r.status == s || (s == 255 && r.status as usize >= STATUSES.len()))
-                    && (needle.is_empty()
-                        || self.model.param(r).to_ascii_lowercase().contains(&needle)
-                        || r.value.to_ascii_lowercase().contains(&needle))
+                self.status_filter.is_none_or(|s| {
+                    r.status == s || (s == 255 && r.status as usize >= STATUSES.len())
+                }) && (needle.is_empty()
+                    || self.model.param(r).to_ascii_lowercase().contains(&needle)
+                    || r.value.to_ascii_lowercase().contains(&needle))
             })
             .collect();
         let (col, desc) = self.sort;
@@ -637,7 +637,11 @@ mod tests {
         s.next_status_filter();
         assert_eq!(s.status_name(), "ok");
         assert!(s.view.is_empty());
-        assert!(s.message.as_deref().unwrap().contains("Esc clears"), "{:?}", s.message);
+        assert!(
+            s.message.as_deref().unwrap().contains("Esc clears"),
+            "{:?}",
+            s.message
+        );
         s.clear_filters();
         assert!(!s.filtered() && s.view.len() == 18);
     }

@@ -4,9 +4,7 @@ use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::Style;
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{
-    Cell, Clear, Paragraph, Row as TRow, Table, TableState, Wrap,
-};
+use ratatui::widgets::{Cell, Clear, Paragraph, Row as TRow, Table, TableState, Wrap};
 
 use super::keys::{Action, BINDINGS};
 use super::model::Model;
@@ -90,10 +88,7 @@ pub fn draw(f: &mut Frame, s: &BrowseState, t: &Theme) {
         )));
         let r = centered(f.area(), 76, lines.len() as u16 + 2);
         f.render_widget(Clear, r);
-        f.render_widget(
-            Paragraph::new(lines).block(block("sort by", true, t)),
-            r,
-        );
+        f.render_widget(Paragraph::new(lines).block(block("sort by", true, t)), r);
     }
     if s.help {
         let lines = help(BINDINGS, t);
@@ -511,7 +506,11 @@ fn chart(f: &mut Frame, area: Rect, c: &Chart, s: &BrowseState, t: &Theme) {
     ]));
     let mut ruler = "┬".to_string();
     for i in 1..=bar_w {
-        ruler.push(if i % (bar_w / 4).max(1) == 0 { '┬' } else { '─' });
+        ruler.push(if i % (bar_w / 4).max(1) == 0 {
+            '┬'
+        } else {
+            '─'
+        });
     }
     lines.push(Line::from(vec![
         Span::raw(" ".repeat(fixed)),
@@ -674,7 +673,9 @@ mod tests {
         let s = state();
         let text = screen(&s, 80, 24);
         let head = text.lines().find(|l| l.contains("status")).unwrap();
-        for kept in ["#", "status", "param", "value", "acc", "tok/s", "secs", "runs"] {
+        for kept in [
+            "#", "status", "param", "value", "acc", "tok/s", "secs", "runs",
+        ] {
             assert!(head.contains(kept), "{kept} dropped: {head}");
         }
         for dropped in ["time", "answer", "log"] {
@@ -704,12 +705,24 @@ mod tests {
         let mut s = state();
         let last = |s: &BrowseState| screen(s, 140, 40).lines().last().unwrap().to_string();
         let f = last(&s);
-        assert!(f.contains("o sort") && !f.contains("e export") && !f.contains("Esc"), "{f}");
+        assert!(
+            f.contains("o sort") && !f.contains("e export") && !f.contains("Esc"),
+            "{f}"
+        );
         s.next_status_filter();
         assert!(last(&s).contains("Esc clear-filters"), "{}", last(&s));
         s.open_detail();
         let f = last(&s);
-        assert!(f.contains("e export") && f.contains("Esc back") && !f.contains("o sort"), "{f}");
-        assert!(screen(&s, 80, 24).lines().last().unwrap().contains("? help"));
+        assert!(
+            f.contains("e export") && f.contains("Esc back") && !f.contains("o sort"),
+            "{f}"
+        );
+        assert!(
+            screen(&s, 80, 24)
+                .lines()
+                .last()
+                .unwrap()
+                .contains("? help")
+        );
     }
 }

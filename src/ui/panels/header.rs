@@ -42,10 +42,7 @@ pub fn draw(f: &mut Frame, area: Rect, s: &LiveState, t: &Theme, now: Instant) {
         top.push(Span::styled(format!("[{label}]"), t.style(role)));
     }
     let mut bottom = vec![
-        Span::raw(format!(
-            " elapsed {}  ",
-            hms(s.elapsed(now).as_secs_f64())
-        )),
+        Span::raw(format!(" elapsed {}  ", hms(s.elapsed(now).as_secs_f64()))),
         Span::styled(
             format!("trials {}/{}", s.done, s.total),
             t.style(Role::Accent),

@@ -53,7 +53,7 @@ pub fn draw(f: &mut Frame, area: Rect, s: &LiveState, t: &Theme) {
             .as_deref()
             .and_then(|p| p.rsplit('/').next())
             .unwrap_or("no log");
-        let title = format!("last failure · {log}");
+        let title = format!("last failure: trial {} · {log}", fail.ordinal);
         let mut lines = vec![Line::from(Span::styled(
             fail.headline.clone(),
             t.style(Role::Bad),

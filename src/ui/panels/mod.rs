@@ -100,9 +100,11 @@ pub fn areas(area: Rect, s: &LiveState) -> Areas {
             Layout::horizontal([Constraint::Percentage(52), Constraint::Percentage(48)])
                 .areas(body);
         if s.summary.is_some() {
-            let [o, l] =
-                Layout::vertical([Constraint::Length(outcome_h(left.width)), Constraint::Min(4)])
-                    .areas(left);
+            let [o, l] = Layout::vertical([
+                Constraint::Length(outcome_h(left.width)),
+                Constraint::Min(4),
+            ])
+            .areas(left);
             (a.outcome, a.log) = (Some(o), l);
         } else {
             let [tr, ru, l] = Layout::vertical([
@@ -204,7 +206,10 @@ fn too_small(f: &mut Frame, area: Rect, s: &LiveState, t: &Theme, now: Instant) 
             ),
             t.style(Role::Warn),
         )),
-        Line::raw(format!("elapsed {}  {state}", hms(s.elapsed(now).as_secs_f64()))),
+        Line::raw(format!(
+            "elapsed {}  {state}",
+            hms(s.elapsed(now).as_secs_f64())
+        )),
         Line::from(Span::styled(
             if s.running() {
                 "the run goes on; enlarge the window, or q to quit"
@@ -235,11 +240,7 @@ pub mod snap {
     use ratatui::buffer::Buffer;
 
     /// Draws with `draw` on a `w` x `h` test terminal; the text and buffer.
-    pub fn render(
-        w: u16,
-        h: u16,
-        draw: impl FnOnce(&mut ratatui::Frame),
-    ) -> (String, Buffer) {
+    pub fn render(w: u16, h: u16, draw: impl FnOnce(&mut ratatui::Frame)) -> (String, Buffer) {
         let mut term = Terminal::new(TestBackend::new(w, h)).unwrap();
         term.draw(draw).unwrap();
         let buf = term.backend().buffer().clone();
@@ -309,7 +310,13 @@ mod tests {
         t0 + Duration::from_secs(s)
     }
 
-    fn screen(s: &LiveState, w: u16, h: u16, t: Theme, now: Instant) -> (String, ratatui::buffer::Buffer) {
+    fn screen(
+        s: &LiveState,
+        w: u16,
+        h: u16,
+        t: Theme,
+        now: Instant,
+    ) -> (String, ratatui::buffer::Buffer) {
         render(w, h, |f| draw(f, s, &t, now))
     }
 
@@ -375,7 +382,13 @@ mod tests {
         s.update(
             &Event::TrialFinished {
                 ordinal: 6,
-                record: record("VLLM_MAX_NUM_BATCHED_TOKENS", "196608", "ok", 0.8859, 5202.7),
+                record: record(
+                    "VLLM_MAX_NUM_BATCHED_TOKENS",
+                    "196608",
+                    "ok",
+                    0.8859,
+                    5202.7,
+                ),
             },
             secs(t0, 70),
         );
@@ -448,8 +461,16 @@ mod tests {
         let mut summary = RunSummary::bare(Outcome::Done, &best);
         summary.start = start;
         summary.changed = vec![
-            ("GPU_MEMORY_UTILIZATION".into(), Some("0.97".into()), "0.98".into()),
-            ("VLLM_MAX_NUM_BATCHED_TOKENS".into(), Some("131072".into()), "196608".into()),
+            (
+                "GPU_MEMORY_UTILIZATION".into(),
+                Some("0.97".into()),
+                "0.98".into(),
+            ),
+            (
+                "VLLM_MAX_NUM_BATCHED_TOKENS".into(),
+                Some("131072".into()),
+                "196608".into(),
+            ),
         ];
         summary.best_measure = Some(autotune::Measure {
             accuracy: (0.8859, Some(0.0019)),
@@ -628,13 +649,22 @@ mod tests {
             text.lines().last().unwrap().to_string()
         };
         let f = footer(&s);
-        assert!(f.contains("s skip") && f.contains("p pause") && f.trim_end().ends_with("? help"), "{f}");
+        assert!(
+            f.contains("s skip") && f.contains("p pause") && f.trim_end().ends_with("? help"),
+            "{f}"
+        );
         s.update(&Event::Paused(true), secs(t0, 130));
         assert!(footer(&s).contains("p resume"), "{}", footer(&s));
         let s = finished(t0);
         let f = footer(&s);
-        assert!(!f.contains("skip") && !f.contains("abort") && !f.contains("pause"), "{f}");
-        assert!(f.contains("e export") && f.contains("q quit") && f.contains("? help"), "{f}");
+        assert!(
+            !f.contains("skip") && !f.contains("abort") && !f.contains("pause"),
+            "{f}"
+        );
+        assert!(
+            f.contains("e export") && f.contains("q quit") && f.contains("? help"),
+            "{f}"
+        );
     }
 
     #[test]
@@ -669,9 +699,15 @@ mod tests {
         let (text, _) = screen(&s, 140, 40, Theme { color: true }, secs(t0, 130));
         // The first line is on the panel's first row, no empty rows below it.
         let rows: Vec<&str> = text.lines().filter(|l| l.contains("│")).collect();
-        let first = rows.iter().position(|l| l.contains("[sim] loading model weights")).unwrap();
+        let first = rows
+            .iter()
+            .position(|l| l.contains("[sim] loading model weights"))
+            .unwrap();
         assert!(rows[first + 1].contains("Uvicorn running"), "{text}");
-        assert!(text.contains(&format!("[scrolled {} up", s.log_scroll)), "{text}");
+        assert!(
+            text.contains(&format!("[scrolled {} up", s.log_scroll)),
+            "{text}"
+        );
         assert_eq!(s.log_scroll, 42 - view.log_rows);
     }
 
@@ -680,7 +716,12 @@ mod tests {
         let t0 = Instant::now();
         let s = in_eval(t0);
         let (text, _) = screen(&s, 80, 24, Theme { color: true }, secs(t0, 130));
-        for needle in ["VLLM_MAX_NUM_SEQS = 512", "Uvicorn running", "5202.7", "s skip"] {
+        for needle in [
+            "VLLM_MAX_NUM_SEQS = 512",
+            "Uvicorn running",
+            "5202.7",
+            "s skip",
+        ] {
             assert!(text.contains(needle), "{needle:?} not on screen:\n{text}");
         }
         // Tiny terminals say so, and do not panic.

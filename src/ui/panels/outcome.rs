@@ -64,5 +64,8 @@ pub fn draw(f: &mut Frame, area: Rect, s: &RunSummary, t: &Theme) {
         t.style(Role::Dim),
     )));
     let b = block(&title, true, t).border_style(t.style(role));
-    f.render_widget(Paragraph::new(out).wrap(Wrap { trim: false }).block(b), area);
+    f.render_widget(
+        Paragraph::new(out).wrap(Wrap { trim: false }).block(b),
+        area,
+    );
 }

@@ -66,9 +66,7 @@ pub fn draw(f: &mut Frame, area: Rect, s: &LiveState, t: &Theme) {
             Constraint::Fill(1),
         ],
     )
-    .header(
-        Row::new(["trial", "status", "acc", "tok/s", "tested"]).style(t.style(Role::Title)),
-    )
+    .header(Row::new(["trial", "status", "acc", "tok/s", "tested"]).style(t.style(Role::Title)))
     .block(block(
         "recent trials (* reused from the results file)",
         s.focus == Focus::Recent,
