@@ -53,7 +53,7 @@ async fn event_loop(
         terminal.draw(|f| panels::draw(f, &state, &theme, now))?;
         if let Some(text) = state.clipboard.take() {
             // After the draw, so the sequence is not split by one.
-            let seq = super::osc52::sequence(&text, super::osc52::in_tmux());
+            let seq = super::osc52::for_terminal(&text, super::osc52::in_tmux());
             let mut out = std::io::stdout();
             out.write_all(seq.as_bytes())?;
             out.flush()?;

@@ -22,6 +22,18 @@ pub fn sequence(text: &str, tmux: bool) -> String {
     }
 }
 
+/// What to write to the terminal: inside tmux both the passthrough (which
+/// reaches the outer terminal when tmux has `allow-passthrough on`) and the
+/// plain sequence (which tmux itself takes with `set-clipboard on`, into
+/// its paste buffer and on to the outer terminal), since either may be off.
+pub fn for_terminal(text: &str, tmux: bool) -> String {
+    if tmux {
+        format!("{}{}", sequence(text, false), sequence(text, true))
+    } else {
+        sequence(text, false)
+    }
+}
+
 /// Whether we run inside tmux (it sets `TMUX` in its panes).
 pub fn in_tmux() -> bool {
     std::env::var_os("TMUX").is_some_and(|v| !v.is_empty())
@@ -74,6 +86,15 @@ mod tests {
             .decode(b64)
             .unwrap();
         assert_eq!(back, b"export A=1\n");
+    }
+
+    #[test]
+    fn in_tmux_both_the_plain_and_the_wrapped_sequence() {
+        assert_eq!(for_terminal("x", false), sequence("x", false));
+        assert_eq!(
+            for_terminal("x", true),
+            format!("{}{}", sequence("x", false), sequence("x", true))
+        );
     }
 
     #[test]

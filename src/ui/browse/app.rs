@@ -93,7 +93,7 @@ async fn screen(mut s: BrowseState) -> std::io::Result<()> {
         }
         if let Some(text) = s.clipboard.take() {
             use std::io::Write;
-            let seq = crate::ui::osc52::sequence(&text, crate::ui::osc52::in_tmux());
+            let seq = crate::ui::osc52::for_terminal(&text, crate::ui::osc52::in_tmux());
             let mut out = std::io::stdout();
             if let Err(e) = out.write_all(seq.as_bytes()).and_then(|_| out.flush()) {
                 break Err(e);
