@@ -137,3 +137,39 @@ fn a_killed_terminal_stops_the_run_cleanly() {
             .unwrap();
     assert_eq!(s["signal"], 1);
 }
+
+#[test]
+fn the_end_of_a_run_shows_the_outcome_and_e_copies_the_winner() {
+    let d = tempfile::tempdir().unwrap();
+    sim_repo(d.path());
+    let sp = space(d.path(), r#"{"MAX_NEW_TOKENS": ["64", "48"]}"#);
+    let cmd = format!(
+        "env SIM_STARTUP_S=0.2 SIM_EVAL_S=0.05 SIM_EVAL_FAIL_RATE=0 '{}' --repo '{}' --port {} --eval_cmd 'bash eval_local.sh' \
+         --eval_runs 2 --no_builtin_space --search_space_file '{}'; sleep 30",
+        bin(),
+        d.path().display(),
+        free_port(),
+        sp.display(),
+    );
+    let t = Tmux::start("end", 140, 40, &cmd, Duration::from_secs(30));
+    // tmux takes OSC 52 from the program into its paste buffer.
+    t.cmd(&["set-option", "-g", "set-clipboard", "on"]);
+    let s = t.wait_screen("search finished");
+    assert!(
+        s.contains("[DONE]") && s.contains("winner") && s.contains("gain:"),
+        "{s}"
+    );
+    // Done: the footer offers no skip, abort or pause; the clock stopped.
+    let footer = s.lines().last().unwrap_or("");
+    assert!(
+        !footer.contains("skip") && !footer.contains("pause") && footer.contains("e export"),
+        "{footer}"
+    );
+    t.keys("e");
+    t.wait_screen("copied the winner to the clipboard");
+    let buffer = wait_for("the paste buffer", Duration::from_secs(10), || {
+        let b = t.cmd(&["show-buffer"]);
+        b.contains("export MAX_NEW_TOKENS=").then_some(b)
+    });
+    assert!(buffer.lines().all(|l| l.starts_with("export ")), "{buffer}");
+}

@@ -36,6 +36,8 @@ pub enum Action {
     FocusNext,
     /// Show or hide help.
     Help,
+    /// Copy the winner (or the best so far) as `export K=V` lines.
+    Copy,
 }
 
 /// The live screen's keys; an empty label keeps a key out of the footer
@@ -61,6 +63,13 @@ pub const BINDINGS: &Table<Action> = &[
         Action::Pause,
         "p pause",
         "pause after this trial / resume",
+    ),
+    (
+        KeyCode::Char('e'),
+        KeyModifiers::NONE,
+        Action::Copy,
+        "e export",
+        "copy the winner (the best so far while running) to the clipboard as `export K=V` lines (OSC 52; works in tmux and over ssh)",
     ),
     (
         KeyCode::Char('q'),
@@ -193,12 +202,40 @@ pub fn action_for(k: KeyEvent) -> Option<Action> {
     lookup(BINDINGS, k)
 }
 
-/// The footer line of a table: its labelled keys.
-pub fn footer<A>(table: &Table<A>, t: &super::theme::Theme) -> ratatui::text::Line<'static> {
+/// The footer line of a table: the labelled keys `offered` says do
+/// something now, with `relabel` changing a label to fit the state (e.g.
+/// `p resume` while paused). Keys that do not fit in `width` are left out
+/// from the end, but the last one (`? help`, which lists them all) stays.
+pub fn footer<A: Copy>(
+    table: &Table<A>,
+    offered: impl Fn(A) -> bool,
+    relabel: impl Fn(A, &'static str) -> &'static str,
+    width: u16,
+    t: &super::theme::Theme,
+) -> ratatui::text::Line<'static> {
     use super::theme::Role;
     use ratatui::text::Span;
+    let labels: Vec<&'static str> = table
+        .iter()
+        .filter(|b| !b.3.is_empty() && offered(b.2))
+        .map(|b| relabel(b.2, b.3))
+        .collect();
+    let Some((last, rest)) = labels.split_last() else {
+        return ratatui::text::Line::default();
+    };
+    let w = |l: &str| l.chars().count() + 2;
+    let mut room = (width as usize).saturating_sub(1 + w(last));
+    let mut shown: Vec<&str> = Vec::new();
+    for l in rest {
+        if w(l) > room {
+            break;
+        }
+        room -= w(l);
+        shown.push(l);
+    }
+    shown.push(last);
     let mut spans = vec![Span::raw(" ")];
-    for (_, _, _, label, _) in table.iter().filter(|b| !b.3.is_empty()) {
+    for label in shown {
         let (key, what) = label.split_once(' ').unwrap_or((label, ""));
         spans.push(Span::styled(key, t.style(Role::Accent)));
         spans.push(Span::styled(format!(" {what}  "), t.style(Role::Dim)));

@@ -1,15 +1,12 @@
 //! Incremental tail of a growing log file with bounded memory: reads only
 //! what was appended since the last call, at most a fixed amount per call
-//! (skipping ahead when the service writes faster than that), and keeps the
-//! last lines only.
+//! (skipping ahead when the service writes faster than that). The app loop
+//! owns it and hands the new lines to the state: drawing never reads files.
 
-use std::collections::VecDeque;
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 
-/// Lines kept.
-pub const MAX_LINES: usize = 2000;
 /// Bytes read per poll at most.
 const MAX_READ: u64 = 512 * 1024;
 /// Longest line kept (the rest is cut).
@@ -21,9 +18,7 @@ pub struct LogTail {
     path: Option<PathBuf>,
     offset: u64,
     partial: String,
-    /// The last lines, oldest first.
-    pub lines: VecDeque<String>,
-    /// Bytes skipped because they came too fast.
+    /// Bytes skipped because they came too fast, not yet reported.
     pub skipped_bytes: u64,
 }
 
@@ -36,11 +31,17 @@ impl LogTail {
         };
     }
 
-    /// Reads what was appended; returns whether lines were added.
-    pub fn poll(&mut self) -> bool {
-        let Some(path) = &self.path else { return false };
+    /// The file followed.
+    pub fn path(&self) -> Option<&Path> {
+        self.path.as_deref()
+    }
+
+    /// Reads what was appended; returns the complete new lines, printable.
+    pub fn poll(&mut self) -> Vec<String> {
+        let mut out = Vec::new();
+        let Some(path) = &self.path else { return out };
         let Ok(mut f) = File::open(path) else {
-            return false;
+            return out;
         };
         let len = f.metadata().map(|m| m.len()).unwrap_or(0);
         if len < self.offset {
@@ -49,7 +50,7 @@ impl LogTail {
             self.partial.clear();
         }
         if len == self.offset {
-            return false;
+            return out;
         }
         if len - self.offset > MAX_READ {
             self.skipped_bytes += len - MAX_READ - self.offset;
@@ -57,38 +58,31 @@ impl LogTail {
             self.partial.clear();
         }
         if f.seek(SeekFrom::Start(self.offset)).is_err() {
-            return false;
+            return out;
         }
         let mut buf = Vec::with_capacity((len - self.offset) as usize);
         let n = f.take(len - self.offset).read_to_end(&mut buf).unwrap_or(0);
         self.offset += n as u64;
         let text = String::from_utf8_lossy(&buf[..n]);
-        let mut added = false;
         let mut rest = std::mem::take(&mut self.partial);
         rest.push_str(&text);
         let mut parts: Vec<&str> = rest.split('\n').collect();
         let tail = parts.pop().unwrap_or("").to_string();
         for p in parts {
-            self.push_line(p.trim_end_matches('\r').to_string());
-            added = true;
+            out.push(cut(p.trim_end_matches('\r')));
         }
         self.partial = tail.chars().take(MAX_LINE * 4).collect();
-        added
+        out
     }
+}
 
-    fn push_line(&mut self, mut l: String) {
-        if l.len() > MAX_LINE {
-            let mut end = MAX_LINE;
-            while !l.is_char_boundary(end) {
-                end -= 1;
-            }
-            l.truncate(end);
-        }
-        self.lines.push_back(super::printable(&l));
-        while self.lines.len() > MAX_LINES {
-            self.lines.pop_front();
-        }
+/// A line cut to [`MAX_LINE`] bytes, made printable.
+fn cut(l: &str) -> String {
+    let mut end = l.len().min(MAX_LINE);
+    while !l.is_char_boundary(end) {
+        end -= 1;
     }
+    super::printable(&l[..end])
 }
 
 #[cfg(test)]
@@ -103,24 +97,21 @@ mod tests {
         let mut f = File::create(&p).unwrap();
         let mut t = LogTail::default();
         t.follow(&p);
-        assert!(!t.poll());
+        assert!(t.poll().is_empty());
         write!(f, "one\ntw").unwrap();
-        assert!(t.poll());
-        assert_eq!(t.lines, ["one"]);
+        assert_eq!(t.poll(), ["one"]);
         write!(f, "o\nthree\n").unwrap();
-        t.poll();
-        assert_eq!(t.lines, ["one", "two", "three"]);
-        // A flood: memory stays bounded and the newest lines are there.
+        assert_eq!(t.poll(), ["two", "three"]);
+        // A flood: one read stays bounded and the newest lines are there.
         for i in 0..200_000 {
             writeln!(f, "line {i} {}", "x".repeat(20)).unwrap();
         }
-        t.poll();
-        assert!(t.lines.len() <= MAX_LINES);
+        let lines = t.poll();
         assert!(t.skipped_bytes > 0);
+        assert!(lines.len() as u64 <= MAX_READ / 20);
         assert_eq!(
-            t.lines.back().unwrap(),
+            lines.last().unwrap(),
             &format!("line 199999 {}", "x".repeat(20))
         );
-        assert!(t.lines.len() == MAX_LINES);
     }
 }

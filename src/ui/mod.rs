@@ -7,6 +7,7 @@ pub mod app;
 pub mod browse;
 pub mod keys;
 pub mod logtail;
+pub mod osc52;
 pub mod panels;
 pub mod state;
 pub mod theme;

@@ -1,17 +1,23 @@
 //! The live screen's state and its pure updates: from engine events
-//! ([`LiveState::update`]) and from key actions ([`LiveState::apply`], which
-//! returns the command to send to the engine, if any).
+//! ([`LiveState::update`]), from key actions ([`LiveState::apply`], which
+//! returns the command to send to the engine, if any) and from the log
+//! lines the app loop read ([`LiveState::push_log`]). Every update takes
+//! `now` as an argument: nothing here reads a clock or a file, so a test can
+//! replay a run and draw it exactly.
 
 use std::collections::{BTreeMap, VecDeque};
+use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
-use autotune::{Command, Event, Outcome, TrialPhase};
+use autotune::{Command, Event, Outcome, RunSummary, TrialPhase};
 use autotune::{EvalRun, Record};
 use autotune::{Params, default_params};
 
 use super::keys::Action;
-use super::logtail::LogTail;
+
+/// Lines of the service log kept.
+pub const LOG_LINES: usize = 2000;
 
 /// Panels that take focus.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -34,9 +40,9 @@ pub enum Confirm {
 /// The running trial.
 #[derive(Debug, Clone)]
 pub struct CurrentTrial {
-    /// Position in the plan.
+    /// Position in the plan (what `trial 12/55` counts).
     pub ordinal: usize,
-    /// Log number.
+    /// Log number (`trial_00011.log`).
     pub index: u32,
     /// Parameter under test.
     pub param: String,
@@ -54,6 +60,22 @@ pub struct CurrentTrial {
     pub runs: Vec<EvalRun>,
     /// When it started.
     pub started: Instant,
+}
+
+/// A trial that crashed, timed out or failed, kept on screen with its
+/// reason and last log lines until a later trial succeeds, so a failure
+/// that takes 0.3 s can still be read.
+#[derive(Debug, Clone)]
+pub struct Failure {
+    /// Position in the plan.
+    pub ordinal: usize,
+    /// Its record.
+    pub record: Arc<Record>,
+    /// One line: what happened and why.
+    pub headline: String,
+    /// The log lines that tell why (from the record's `log_tail`, else the
+    /// tail the screen had read).
+    pub tail: Vec<String>,
 }
 
 /// The current parameter group.
@@ -84,6 +106,16 @@ pub struct Recent {
     pub value: String,
 }
 
+/// Rows the scrollable panels show at the current terminal size, so that
+/// scrolling stops at the first line instead of running into empty space.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Viewport {
+    /// Rows of the log panel.
+    pub log_rows: usize,
+    /// Rows of the recent-trials list.
+    pub recent_rows: usize,
+}
+
 /// Everything the live screen shows.
 #[derive(Debug)]
 pub struct LiveState {
@@ -95,11 +127,13 @@ pub struct LiveState {
     pub threshold: f64,
     /// When the screen started.
     pub started: Instant,
+    /// When the run ended (the elapsed time stops there).
+    pub ended: Option<Instant>,
     /// Planned trials.
     pub total: usize,
     /// Trials done (run or reused).
     pub done: usize,
-    /// Trials run by status in this session.
+    /// Trials by status in this session, plus `reused`.
     pub counts: BTreeMap<String, usize>,
     /// Paused after the current trial.
     pub paused: bool,
@@ -109,18 +143,26 @@ pub struct LiveState {
     pub quit_when_done: bool,
     /// How the run ended.
     pub outcome: Option<Outcome>,
+    /// What the run achieved (once it ended).
+    pub summary: Option<Arc<RunSummary>>,
     /// The running trial.
     pub trial: Option<CurrentTrial>,
+    /// The last failed trial, until a later one succeeds.
+    pub failure: Option<Failure>,
     /// The current group.
     pub group: GroupView,
     /// Best qualifying trials, fastest first.
     pub best: Vec<Arc<Record>>,
     /// Finished trials, newest last.
     pub recent: VecDeque<Recent>,
-    /// Messages, newest last: (time, text, is a warning).
-    pub messages: VecDeque<(String, String, bool)>,
-    /// The service log.
-    pub log: LogTail,
+    /// Messages, newest last: (time into the run, text, is a warning).
+    pub messages: VecDeque<(Duration, String, bool)>,
+    /// The service log being followed (the app loop reads it).
+    pub log_path: Option<PathBuf>,
+    /// Its last lines, oldest first.
+    pub log_lines: VecDeque<String>,
+    /// Bytes of it skipped because they came too fast to show.
+    pub log_skipped: u64,
     /// Lines scrolled up from the bottom of the log.
     pub log_scroll: usize,
     /// Rows scrolled in the recent list.
@@ -131,22 +173,68 @@ pub struct LiveState {
     pub help: bool,
     /// A pending question.
     pub confirm: Option<Confirm>,
+    /// Text to put on the clipboard (the app loop writes it and clears it).
+    pub clipboard: Option<String>,
     /// Leave the screen now.
     pub quit: bool,
     /// Built-in defaults, to show which params differ.
     pub defaults: Params,
+    /// The starting configuration of the run.
+    pub base: Params,
 }
 
 const RECENT_CAP: usize = 200;
 const BEST_CAP: usize = 10;
 
-impl Default for LiveState {
-    fn default() -> Self {
+/// The headline of a failed trial: its plan position, status, when, exit
+/// code and reason.
+pub fn failure_headline(ordinal: usize, r: &Record) -> String {
+    let mut h = format!("trial {ordinal} {}", r.status);
+    if let Some(s) = r.startup_s.or(r.total_s) {
+        h.push_str(&format!(" after {s:.1}s"));
+    }
+    if let Some(c) = r.exit_code {
+        h.push_str(&format!(" (exit {c})"));
+    }
+    let why = r
+        .reason
+        .as_deref()
+        .or(r.health.as_deref())
+        .filter(|w| !w.is_empty());
+    if let Some(w) = why {
+        h.push_str(": ");
+        h.push_str(w);
+    }
+    h
+}
+
+/// The lines of a log that tell why a service died: from the last line that
+/// looks like an error on (or the last lines if none does).
+pub fn telling_lines(lines: &[String], max: usize) -> Vec<String> {
+    let bad = |l: &String| {
+        let l = l.to_ascii_lowercase();
+        ["error", "traceback", "out of memory", "killed", "exception"]
+            .iter()
+            .any(|w| l.contains(w))
+    };
+    // The window ends a little after the last error line (what followed it
+    // helps too), or at the end when nothing looks like an error.
+    let end = match lines.iter().rposition(bad) {
+        Some(i) => (i + 1 + max / 3).min(lines.len()),
+        None => lines.len(),
+    };
+    lines[end.saturating_sub(max)..end].to_vec()
+}
+
+impl LiveState {
+    /// An empty screen that started at `now`.
+    pub fn new(now: Instant) -> Self {
         LiveState {
             repo: String::new(),
             results: String::new(),
             threshold: 0.88,
-            started: Instant::now(),
+            started: now,
+            ended: None,
             total: 0,
             done: 0,
             counts: BTreeMap::new(),
@@ -154,33 +242,65 @@ impl Default for LiveState {
             aborting: false,
             quit_when_done: false,
             outcome: None,
+            summary: None,
             trial: None,
+            failure: None,
             group: GroupView::default(),
             best: Vec::new(),
             recent: VecDeque::new(),
             messages: VecDeque::new(),
-            log: LogTail::default(),
+            log_path: None,
+            log_lines: VecDeque::new(),
+            log_skipped: 0,
             log_scroll: 0,
             recent_scroll: 0,
             focus: Focus::Log,
             help: false,
             confirm: None,
+            clipboard: None,
             quit: false,
             defaults: default_params(),
+            base: default_params(),
         }
     }
-}
 
-fn now_hms() -> String {
-    chrono::Local::now().format("%H:%M:%S").to_string()
-}
+    /// Time into the run at `now` (stopped at the end of the run).
+    pub fn elapsed(&self, now: Instant) -> Duration {
+        self.ended
+            .unwrap_or(now)
+            .saturating_duration_since(self.started)
+    }
 
-impl LiveState {
     /// Adds a message line.
-    pub fn message(&mut self, text: impl Into<String>, warning: bool) {
-        self.messages.push_back((now_hms(), text.into(), warning));
+    pub fn message(&mut self, text: impl Into<String>, warning: bool, now: Instant) {
+        let at = self.elapsed(now);
+        self.messages.push_back((at, text.into(), warning));
         while self.messages.len() > 50 {
             self.messages.pop_front();
+        }
+    }
+
+    /// Appends lines the app loop read from the followed log.
+    pub fn push_log(&mut self, lines: impl IntoIterator<Item = String>, skipped_bytes: u64) {
+        let before = self.log_lines.len();
+        self.log_lines.extend(lines);
+        let added = self.log_lines.len() - before;
+        // A scrolled view stays on the lines it shows.
+        if self.log_scroll > 0 {
+            self.log_scroll += added;
+        }
+        while self.log_lines.len() > LOG_LINES {
+            self.log_lines.pop_front();
+        }
+        self.log_skipped += skipped_bytes;
+    }
+
+    /// The winner so far: the run's result once it ended, else the fastest
+    /// qualifying trial seen.
+    pub fn winner(&self) -> Option<&Params> {
+        match &self.summary {
+            Some(s) => Some(&s.best),
+            None => self.best.first().map(|r| &r.params),
         }
     }
 
@@ -223,8 +343,8 @@ impl LiveState {
         }
     }
 
-    /// Applies an engine event.
-    pub fn update(&mut self, e: &Event) {
+    /// Applies an engine event that arrived at `now`.
+    pub fn update(&mut self, e: &Event, now: Instant) {
         match e {
             Event::RunStarted {
                 repo,
@@ -232,13 +352,15 @@ impl LiveState {
                 total_estimate,
                 threshold,
                 existing_records,
+                base,
                 ..
             } => {
                 self.repo = repo.display().to_string();
                 self.results = results.display().to_string();
                 self.total = *total_estimate;
                 self.threshold = *threshold;
-                self.message(format!("run started: {total_estimate} trials planned, {existing_records} records already in the results file"), false);
+                self.base = base.clone();
+                self.message(format!("run started: {total_estimate} trials planned, {existing_records} records already in the results file"), false, now);
             }
             Event::GroupStarted {
                 param,
@@ -255,7 +377,10 @@ impl LiveState {
             }
             Event::TrialReused {
                 ordinal, record, ..
-            } => self.push_recent(*ordinal, record.clone(), true),
+            } => {
+                *self.counts.entry("reused".into()).or_default() += 1;
+                self.push_recent(*ordinal, record.clone(), true)
+            }
             Event::TrialStarted {
                 ordinal,
                 index,
@@ -274,17 +399,19 @@ impl LiveState {
                     base_value: base_value.clone(),
                     params: params.clone(),
                     phase: None,
-                    phase_since: Instant::now(),
+                    phase_since: now,
                     runs: Vec::new(),
-                    started: Instant::now(),
+                    started: now,
                 });
-                self.log.follow(log_path);
+                self.log_path = Some(log_path.clone());
+                self.log_lines.clear();
+                self.log_skipped = 0;
                 self.log_scroll = 0;
             }
             Event::Phase(p) => {
                 if let Some(t) = self.trial.as_mut() {
                     t.phase = Some(p.clone());
-                    t.phase_since = Instant::now();
+                    t.phase_since = now;
                 }
             }
             Event::EvalRunFinished(run) => {
@@ -294,9 +421,43 @@ impl LiveState {
             }
             Event::TrialFinished { ordinal, record } => {
                 *self.counts.entry(record.status.to_string()).or_default() += 1;
+                if matches!(record.status.as_str(), "crashed" | "timeout" | "failed") {
+                    let from_record: Vec<String> = match record.extra.get("log_tail") {
+                        Some(serde_json::Value::Array(a)) => a
+                            .iter()
+                            .filter_map(|l| l.as_str())
+                            .map(crate::ui::printable)
+                            .collect(),
+                        _ => Vec::new(),
+                    };
+                    let tail = if from_record.is_empty() {
+                        let seen: Vec<String> = self.log_lines.iter().cloned().collect();
+                        telling_lines(&seen, 6)
+                    } else {
+                        telling_lines(&from_record, 6)
+                    };
+                    let headline = failure_headline(*ordinal, record);
+                    // The line that tells: the last error-looking one.
+                    let last = telling_lines(&tail, 1).pop();
+                    self.message(
+                        match last {
+                            Some(l) => format!("{headline} | {}", l.trim()),
+                            None => headline.clone(),
+                        },
+                        true,
+                        now,
+                    );
+                    self.failure = Some(Failure {
+                        ordinal: *ordinal,
+                        record: record.clone(),
+                        headline,
+                        tail,
+                    });
+                } else if record.status == "ok" {
+                    self.failure = None;
+                }
                 self.push_recent(*ordinal, record.clone(), false);
                 self.trial = None;
-                self.log.poll();
             }
             Event::GroupBest { param, winner, .. } => match winner {
                 Some(w) => self.message(
@@ -306,10 +467,12 @@ impl LiveState {
                         w.avg_total_tps().unwrap_or(0.0)
                     ),
                     false,
+                    now,
                 ),
                 None => self.message(
                     format!("{param}: no value met the threshold; base unchanged"),
                     true,
+                    now,
                 ),
             },
             Event::NewBest { record, .. } => self.message(
@@ -320,6 +483,7 @@ impl LiveState {
                     record.value_under_test().unwrap_or("?")
                 ),
                 false,
+                now,
             ),
             Event::Paused(p) if *p == self.paused => {}
             Event::Paused(p) => {
@@ -331,13 +495,19 @@ impl LiveState {
                         "resumed"
                     },
                     false,
+                    now,
                 );
             }
-            Event::Warning(w) => self.message(w.clone(), true),
-            Event::RunFinished { outcome, .. } => {
+            Event::Warning(w) => self.message(w.clone(), true, now),
+            Event::RunFinished {
+                outcome, summary, ..
+            } => {
                 self.outcome = Some(outcome.clone());
+                self.summary = Some(summary.clone());
+                self.ended = Some(now);
                 self.trial = None;
                 self.aborting = false;
+                self.paused = false;
                 let text = match outcome {
                     Outcome::Done => "done: every group explored; q quits".to_string(),
                     Outcome::Aborted => "aborted: the service was stopped; q quits".to_string(),
@@ -345,7 +515,7 @@ impl LiveState {
                     Outcome::Error(m) => format!("error: {m}"),
                 };
                 let warn = !matches!(outcome, Outcome::Done);
-                self.message(text, warn);
+                self.message(text, warn, now);
                 // A signal ends the program, not just the run.
                 if self.quit_when_done || matches!(outcome, Outcome::Interrupted(_)) {
                     self.quit = true;
@@ -359,8 +529,22 @@ impl LiveState {
         self.outcome.is_none()
     }
 
-    /// Applies a key action; returns the command for the engine, if any.
-    pub fn apply(&mut self, a: Action, page: usize) -> Option<Command> {
+    /// Whether a key's action does anything now (the footer offers only
+    /// those).
+    pub fn offers(&self, a: Action) -> bool {
+        match a {
+            Action::Skip => self.running() && self.trial.is_some() && !self.aborting,
+            Action::Abort => self.running() && !self.aborting,
+            Action::Pause => self.running() && !self.aborting,
+            Action::Copy => self.winner().is_some(),
+            Action::Confirm => self.confirm.is_some(),
+            _ => true,
+        }
+    }
+
+    /// Applies a key action at `now`, with `view` the rows the scrollable
+    /// panels show; returns the command for the engine, if any.
+    pub fn apply(&mut self, a: Action, view: Viewport, now: Instant) -> Option<Command> {
         if let Some(c) = self.confirm {
             return match a {
                 Action::Confirm => {
@@ -370,7 +554,7 @@ impl LiveState {
                     }
                     if self.running() {
                         self.aborting = true;
-                        self.message("aborting: stopping the service...", true);
+                        self.message("aborting: stopping the service...", true, now);
                         Some(Command::Abort)
                     } else {
                         self.quit = self.quit_when_done;
@@ -385,18 +569,44 @@ impl LiveState {
             };
         }
         match a {
-            Action::Skip if self.running() && self.trial.is_some() => {
-                self.message("skip: stopping the running trial", false);
+            Action::Skip if self.offers(a) => {
+                self.message("skip: stopping the running trial", false, now);
                 Some(Command::Skip)
             }
             Action::Skip => None,
-            Action::Abort if self.running() && !self.aborting => {
+            Action::Abort if self.offers(a) => {
                 self.confirm = Some(Confirm::Abort);
                 None
             }
             Action::Abort => None,
-            Action::Pause if self.running() => Some(Command::TogglePause),
+            Action::Pause if self.offers(a) => Some(Command::TogglePause),
             Action::Pause => None,
+            Action::Copy => {
+                match self.winner().cloned() {
+                    Some(p) => {
+                        let what = if self.running() {
+                            "the best so far"
+                        } else {
+                            "the winner"
+                        };
+                        self.clipboard = Some(super::osc52::exports(&p));
+                        self.message(
+                            format!(
+                                "copied {what} to the clipboard: {} export lines (OSC 52)",
+                                p.len()
+                            ),
+                            false,
+                            now,
+                        );
+                    }
+                    None => self.message(
+                        "nothing to copy yet: no trial met the accuracy bar",
+                        true,
+                        now,
+                    ),
+                }
+                None
+            }
             Action::Quit => {
                 if self.running() {
                     self.confirm = Some(Confirm::Quit);
@@ -432,15 +642,25 @@ impl LiveState {
             | Action::PageDown
             | Action::Home
             | Action::End => {
-                let (max, pos) = match self.focus {
-                    Focus::Log => (self.log.lines.len(), &mut self.log_scroll),
-                    Focus::Recent => (self.recent.len(), &mut self.recent_scroll),
+                // Scrolling stops where the first line reaches the top.
+                let (max, pos, rows) = match self.focus {
+                    Focus::Log => (
+                        self.log_lines.len().saturating_sub(view.log_rows),
+                        &mut self.log_scroll,
+                        view.log_rows,
+                    ),
+                    Focus::Recent => (
+                        self.recent.len().saturating_sub(view.recent_rows),
+                        &mut self.recent_scroll,
+                        view.recent_rows,
+                    ),
                 };
+                let page = (rows / 2).max(1);
                 *pos = match a {
                     Action::Up => (*pos + 1).min(max),
                     Action::Down => pos.saturating_sub(1),
-                    Action::PageUp => (*pos + page.max(1)).min(max),
-                    Action::PageDown => pos.saturating_sub(page.max(1)),
+                    Action::PageUp => (*pos + page).min(max),
+                    Action::PageDown => pos.saturating_sub(page),
                     Action::Home => max,
                     _ => 0,
                 };
@@ -454,6 +674,11 @@ impl LiveState {
 mod tests {
     use super::*;
     use autotune::EvalSummary;
+
+    const VIEW: Viewport = Viewport {
+        log_rows: 10,
+        recent_rows: 10,
+    };
 
     fn rec(key: &str, status: &str, acc: f64, tps: f64) -> Arc<Record> {
         let mut params = default_params();
@@ -474,27 +699,39 @@ mod tests {
 
     #[test]
     fn best_table_keeps_qualifying_trials_fastest_first() {
-        let mut s = LiveState::default();
-        s.update(&Event::GroupStarted {
-            param: "MAX_NEW_TOKENS".into(),
-            values: vec!["64".into(), "48".into()],
-            group: 1,
-            groups: 1,
-        });
-        s.update(&Event::TrialFinished {
-            ordinal: 1,
-            record: rec("64", "ok", 0.89, 100.0),
-        });
-        s.update(&Event::TrialFinished {
-            ordinal: 2,
-            record: rec("48", "ok", 0.87, 900.0),
-        });
-        s.update(&Event::TrialReused {
-            ordinal: 3,
-            param: "MAX_NEW_TOKENS".into(),
-            value: "32".into(),
-            record: rec("32", "ok", 0.9, 300.0),
-        });
+        let mut s = LiveState::new(Instant::now());
+        s.update(
+            &Event::GroupStarted {
+                param: "MAX_NEW_TOKENS".into(),
+                values: vec!["64".into(), "48".into()],
+                group: 1,
+                groups: 1,
+            },
+            Instant::now(),
+        );
+        s.update(
+            &Event::TrialFinished {
+                ordinal: 1,
+                record: rec("64", "ok", 0.89, 100.0),
+            },
+            Instant::now(),
+        );
+        s.update(
+            &Event::TrialFinished {
+                ordinal: 2,
+                record: rec("48", "ok", 0.87, 900.0),
+            },
+            Instant::now(),
+        );
+        s.update(
+            &Event::TrialReused {
+                ordinal: 3,
+                param: "MAX_NEW_TOKENS".into(),
+                value: "32".into(),
+                record: rec("32", "ok", 0.9, 300.0),
+            },
+            Instant::now(),
+        );
         let tps: Vec<f64> = s.best.iter().map(|r| r.avg_total_tps().unwrap()).collect();
         assert_eq!(tps, [300.0, 100.0]);
         assert_eq!(s.done, 3);
@@ -504,71 +741,200 @@ mod tests {
 
     #[test]
     fn abort_needs_confirmation_and_quit_waits_for_the_engine() {
-        let mut s = LiveState::default();
-        assert_eq!(s.apply(Action::Abort, 10), None);
+        let mut s = LiveState::new(Instant::now());
+        assert_eq!(s.apply(Action::Abort, VIEW, Instant::now()), None);
         assert_eq!(s.confirm, Some(Confirm::Abort));
-        assert_eq!(s.apply(Action::Cancel, 10), None);
+        assert_eq!(s.apply(Action::Cancel, VIEW, Instant::now()), None);
         assert_eq!(s.confirm, None);
-        s.apply(Action::Abort, 10);
-        assert_eq!(s.apply(Action::Confirm, 10), Some(Command::Abort));
+        s.apply(Action::Abort, VIEW, Instant::now());
+        assert_eq!(
+            s.apply(Action::Confirm, VIEW, Instant::now()),
+            Some(Command::Abort)
+        );
         assert!(s.aborting && !s.quit);
         // Quit while running: confirm, abort, and leave once the engine ends.
-        let mut s = LiveState::default();
-        s.apply(Action::Quit, 10);
-        assert_eq!(s.apply(Action::Confirm, 10), Some(Command::Abort));
+        let mut s = LiveState::new(Instant::now());
+        s.apply(Action::Quit, VIEW, Instant::now());
+        assert_eq!(
+            s.apply(Action::Confirm, VIEW, Instant::now()),
+            Some(Command::Abort)
+        );
         assert!(!s.quit);
-        s.update(&Event::RunFinished {
-            outcome: Outcome::Aborted,
-            best: Params::new(),
-            summary: std::sync::Arc::new(autotune::RunSummary::bare(
-                Outcome::Aborted,
-                &Params::new(),
-            )),
-        });
+        s.update(
+            &Event::RunFinished {
+                outcome: Outcome::Aborted,
+                best: Params::new(),
+                summary: std::sync::Arc::new(autotune::RunSummary::bare(
+                    Outcome::Aborted,
+                    &Params::new(),
+                )),
+            },
+            Instant::now(),
+        );
         assert!(s.quit);
         // After the run: q quits at once.
-        let mut s = LiveState::default();
-        s.update(&Event::RunFinished {
-            outcome: Outcome::Done,
-            best: Params::new(),
-            summary: std::sync::Arc::new(autotune::RunSummary::bare(Outcome::Done, &Params::new())),
-        });
-        s.apply(Action::Quit, 10);
+        let mut s = LiveState::new(Instant::now());
+        s.update(
+            &Event::RunFinished {
+                outcome: Outcome::Done,
+                best: Params::new(),
+                summary: std::sync::Arc::new(autotune::RunSummary::bare(
+                    Outcome::Done,
+                    &Params::new(),
+                )),
+            },
+            Instant::now(),
+        );
+        s.apply(Action::Quit, VIEW, Instant::now());
         assert!(s.quit);
     }
 
     #[test]
     fn skip_only_while_a_trial_runs() {
-        let mut s = LiveState::default();
-        assert_eq!(s.apply(Action::Skip, 10), None);
-        s.update(&Event::TrialStarted {
-            ordinal: 1,
-            index: 1,
-            param: "A".into(),
-            value: "1".into(),
-            base_value: None,
-            params: Params::new(),
-            key: "A=1".into(),
-            log_path: "/nonexistent".into(),
-        });
-        assert_eq!(s.apply(Action::Skip, 10), Some(Command::Skip));
-        assert_eq!(s.apply(Action::Pause, 10), Some(Command::TogglePause));
+        let mut s = LiveState::new(Instant::now());
+        assert_eq!(s.apply(Action::Skip, VIEW, Instant::now()), None);
+        s.update(
+            &Event::TrialStarted {
+                ordinal: 1,
+                index: 1,
+                param: "A".into(),
+                value: "1".into(),
+                base_value: None,
+                params: Params::new(),
+                key: "A=1".into(),
+                log_path: "/nonexistent".into(),
+            },
+            Instant::now(),
+        );
+        assert_eq!(
+            s.apply(Action::Skip, VIEW, Instant::now()),
+            Some(Command::Skip)
+        );
+        assert_eq!(
+            s.apply(Action::Pause, VIEW, Instant::now()),
+            Some(Command::TogglePause)
+        );
     }
 
     #[test]
-    fn scrolling_is_bounded_and_follow_resets() {
-        let mut s = LiveState::default();
-        for i in 0..30 {
-            s.log.lines.push_back(format!("l{i}"));
+    fn scrolling_stops_at_the_first_line_and_follow_resets() {
+        let mut s = LiveState::new(Instant::now());
+        s.push_log((0..30).map(|i| format!("l{i}")), 0);
+        for _ in 0..4 {
+            s.apply(Action::PageUp, VIEW, Instant::now());
         }
-        s.apply(Action::PageUp, 10);
-        s.apply(Action::PageUp, 10);
-        s.apply(Action::PageUp, 10);
-        s.apply(Action::PageUp, 10);
-        assert_eq!(s.log_scroll, 30);
-        s.apply(Action::Down, 10);
-        assert_eq!(s.log_scroll, 29);
-        s.apply(Action::Follow, 10);
+        // 30 lines in 10 rows: the top is 20 up, not 30 (empty space).
+        assert_eq!(s.log_scroll, 20);
+        s.apply(Action::Home, VIEW, Instant::now());
+        assert_eq!(s.log_scroll, 20);
+        s.apply(Action::Down, VIEW, Instant::now());
+        assert_eq!(s.log_scroll, 19);
+        // New lines keep a scrolled view on what it shows.
+        s.push_log(["new".to_string()], 0);
+        assert_eq!(s.log_scroll, 20);
+        s.apply(Action::Follow, VIEW, Instant::now());
         assert_eq!(s.log_scroll, 0);
+    }
+
+    #[test]
+    fn elapsed_stops_when_the_run_ends() {
+        let t0 = Instant::now();
+        let mut s = LiveState::new(t0);
+        assert_eq!(s.elapsed(t0 + Duration::from_secs(5)).as_secs(), 5);
+        s.update(
+            &Event::RunFinished {
+                outcome: Outcome::Done,
+                best: Params::new(),
+                summary: Arc::new(RunSummary::bare(Outcome::Done, &Params::new())),
+            },
+            t0 + Duration::from_secs(7),
+        );
+        assert_eq!(s.elapsed(t0 + Duration::from_secs(60)).as_secs(), 7);
+        // Done: nothing to skip, abort or pause; export and quit remain.
+        assert!(!s.offers(Action::Skip) && !s.offers(Action::Abort) && !s.offers(Action::Pause));
+        assert!(s.offers(Action::Copy) && s.offers(Action::Quit));
+    }
+
+    #[test]
+    fn a_crash_keeps_its_reason_and_log_lines_until_a_trial_succeeds() {
+        let t0 = Instant::now();
+        let mut s = LiveState::new(t0);
+        let mut crash = (*rec("99", "crashed", 0.0, 0.0)).clone();
+        crash.eval = None;
+        crash.exit_code = Some(1);
+        crash.startup_s = Some(0.3);
+        crash.health = Some("exited during start-up with code 1".into());
+        crash.server_log = Some("tune_server_logs/trial_00003.log".into());
+        crash.extra.insert(
+            "log_tail".into(),
+            serde_json::json!([
+                "loading model weights...",
+                "torch.OutOfMemoryError: CUDA out of memory.",
+                "shutting down"
+            ]),
+        );
+        s.update(
+            &Event::TrialFinished {
+                ordinal: 3,
+                record: Arc::new(crash),
+            },
+            t0,
+        );
+        let f = s.failure.as_ref().expect("the failure is kept");
+        assert_eq!(
+            f.headline,
+            "trial 3 crashed after 0.3s (exit 1): exited during start-up with code 1"
+        );
+        assert!(f.tail.iter().any(|l| l.contains("CUDA out of memory")));
+        let (_, msg, warn) = s.messages.back().unwrap();
+        assert!(*warn && msg.contains("CUDA out of memory"), "{msg}");
+        // The next trial starting does not hide it; a success does.
+        s.update(
+            &Event::TrialStarted {
+                ordinal: 4,
+                index: 4,
+                param: "A".into(),
+                value: "1".into(),
+                base_value: None,
+                params: Params::new(),
+                key: "A=1".into(),
+                log_path: "/nonexistent".into(),
+            },
+            t0,
+        );
+        assert!(s.failure.is_some());
+        s.update(
+            &Event::TrialFinished {
+                ordinal: 4,
+                record: rec("64", "ok", 0.9, 100.0),
+            },
+            t0,
+        );
+        assert!(s.failure.is_none());
+    }
+
+    #[test]
+    fn copy_puts_the_winner_as_export_lines_on_the_clipboard() {
+        let t0 = Instant::now();
+        let mut s = LiveState::new(t0);
+        s.apply(Action::Copy, VIEW, t0);
+        assert!(s.clipboard.is_none(), "nothing met the bar yet");
+        s.update(
+            &Event::TrialFinished {
+                ordinal: 1,
+                record: rec("64", "ok", 0.9, 100.0),
+            },
+            t0,
+        );
+        s.apply(Action::Copy, VIEW, t0);
+        let text = s.clipboard.take().unwrap();
+        assert!(text.contains("export MAX_NEW_TOKENS=64\n"), "{text}");
+        assert!(
+            s.messages
+                .back()
+                .unwrap()
+                .1
+                .starts_with("copied the best so far")
+        );
     }
 }

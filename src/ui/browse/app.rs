@@ -12,7 +12,7 @@ use tokio::sync::mpsc;
 
 use super::keys::{Action, action_for};
 use super::model::Model;
-use super::state::{BrowseState, Mode};
+use super::state::{BrowseState, COLS, Mode};
 use super::view;
 use crate::ui::theme::Theme;
 
@@ -91,6 +91,14 @@ async fn screen(mut s: BrowseState) -> std::io::Result<()> {
         if let Err(e) = terminal.draw(|f| view::draw(f, &s, &theme)) {
             break Err(e);
         }
+        if let Some(text) = s.clipboard.take() {
+            use std::io::Write;
+            let seq = crate::ui::osc52::for_terminal(&text, crate::ui::osc52::in_tmux());
+            let mut out = std::io::stdout();
+            if let Err(e) = out.write_all(seq.as_bytes()).and_then(|_| out.flush()) {
+                break Err(e);
+            }
+        }
         if s.quit {
             break Ok(());
         }
@@ -117,7 +125,18 @@ async fn screen(mut s: BrowseState) -> std::io::Result<()> {
     result
 }
 
-fn on_key(s: &mut BrowseState, k: crossterm::event::KeyEvent, page: usize) {
+/// Applies a key press (`page`: rows a page moves).
+pub fn on_key(s: &mut BrowseState, k: crossterm::event::KeyEvent, page: usize) {
+    if s.sort_menu {
+        // The menu takes a column's key; anything else closes it.
+        s.sort_menu = false;
+        if let KeyCode::Char(c) = k.code
+            && let Some(col) = COLS.iter().find(|x| x.key() == c)
+        {
+            s.sort_by(*col);
+        }
+        return;
+    }
     if s.editing {
         match k.code {
             KeyCode::Enter => s.editing = false,
@@ -173,7 +192,11 @@ fn on_key(s: &mut BrowseState, k: crossterm::event::KeyEvent, page: usize) {
         Action::Open => s.open_detail(),
         Action::Log => s.open_log(),
         Action::Chart => s.open_chart(),
-        Action::Sort => s.next_sort(),
+        Action::Sort => {
+            s.mode = Mode::Table;
+            s.sort_menu = true;
+        }
+        Action::Copy => s.copy_detail(),
         Action::Reverse => s.reverse(),
         Action::StatusFilter => s.next_status_filter(),
         Action::TextFilter => {
@@ -184,6 +207,7 @@ fn on_key(s: &mut BrowseState, k: crossterm::event::KeyEvent, page: usize) {
             s.mode = Mode::Table;
             s.jump_best();
         }
+        Action::Back if s.mode == Mode::Table && s.filtered() => s.clear_filters(),
         Action::Back => s.mode = Mode::Table,
         Action::Help => s.help = true,
     }

@@ -27,7 +27,7 @@ pub enum Action {
     Log,
     /// Open the chart of the selected row's parameter.
     Chart,
-    /// Sort by the next column.
+    /// Open the sort menu (then a column's key).
     Sort,
     /// Flip the sort direction.
     Reverse,
@@ -37,8 +37,10 @@ pub enum Action {
     TextFilter,
     /// Jump to the best trial.
     Best,
-    /// Back to the table.
+    /// Back to the table; on the table, clear the filters.
     Back,
+    /// Copy the detail's params as `export K=V` lines.
+    Copy,
     /// Help.
     Help,
 }
@@ -141,7 +143,7 @@ pub const BINDINGS: &Table<Action> = &[
         KeyModifiers::NONE,
         Action::Sort,
         "o sort",
-        "sort by the next column",
+        "sort: opens a menu, then a column's key (the same column again flips)",
     ),
     (
         KeyCode::Char('r'),
@@ -155,7 +157,7 @@ pub const BINDINGS: &Table<Action> = &[
         KeyModifiers::NONE,
         Action::StatusFilter,
         "t status",
-        "filter by status (cycles)",
+        "filter by status (cycles through the statuses present)",
     ),
     (
         KeyCode::Char('/'),
@@ -176,7 +178,14 @@ pub const BINDINGS: &Table<Action> = &[
         KeyModifiers::NONE,
         Action::Back,
         "Esc back",
-        "back to the table",
+        "back to the table; on the table, clear the filters",
+    ),
+    (
+        KeyCode::Char('e'),
+        KeyModifiers::NONE,
+        Action::Copy,
+        "e export",
+        "in the detail: copy the trial's params as `export K=V` lines (OSC 52, works in tmux and over ssh)",
     ),
     (
         KeyCode::Backspace,

@@ -11,6 +11,8 @@ use super::model::{Model, Row, STATUSES};
 pub enum Col {
     /// Position in the file.
     N,
+    /// The trial's log number (`trial_00005.log`).
+    Log,
     /// Time.
     Time,
     /// Status.
@@ -34,6 +36,7 @@ pub enum Col {
 /// All columns.
 pub const COLS: &[Col] = &[
     Col::N,
+    Col::Log,
     Col::Time,
     Col::Status,
     Col::Param,
@@ -46,10 +49,50 @@ pub const COLS: &[Col] = &[
 ];
 
 impl Col {
+    /// The key that sorts by this column in the sort menu.
+    pub fn key(self) -> char {
+        match self {
+            Col::N => 'n',
+            Col::Log => 'l',
+            Col::Time => 'i',
+            Col::Status => 's',
+            Col::Param => 'p',
+            Col::Value => 'v',
+            Col::Acc => 'a',
+            Col::Tps => 't',
+            Col::Answer => 'w',
+            Col::TimeS => 'e',
+            Col::Runs => 'r',
+        }
+    }
+
+    /// What the column holds, for the sort menu and the help.
+    pub fn about(self) -> &'static str {
+        match self {
+            Col::N => "position in the results file",
+            Col::Log => "log number (tune_server_logs/trial_NNNNN.log)",
+            Col::Time => "when the trial ended",
+            Col::Status => "status",
+            Col::Param => "parameter under test",
+            Col::Value => "its value",
+            Col::Acc => "mean accuracy",
+            Col::Tps => "mean total tokens/s",
+            Col::Answer => "mean answer tokens/s",
+            Col::TimeS => "mean seconds per eval",
+            Col::Runs => "ok runs / runs",
+        }
+    }
+
+    /// Whether a column sorts largest first at first (figures do).
+    pub fn descending_first(self) -> bool {
+        matches!(self, Col::Acc | Col::Tps | Col::Answer)
+    }
+
     /// Header text.
     pub fn title(self) -> &'static str {
         match self {
             Col::N => "#",
+            Col::Log => "log",
             Col::Time => "time",
             Col::Status => "status",
             Col::Param => "param",
@@ -80,7 +123,7 @@ pub enum Mode {
         scroll: usize,
     },
     /// Throughput and accuracy by value of one parameter.
-    Chart(String),
+    Chart(Chart),
 }
 
 /// Everything the browse screen shows.
@@ -114,6 +157,10 @@ pub struct BrowseState {
     pub defaults: Params,
     /// Follow the end of the table when new rows arrive.
     pub follow_end: bool,
+    /// The sort menu is open (a column key picks the column).
+    pub sort_menu: bool,
+    /// Text to put on the clipboard (the app loop writes it and clears it).
+    pub clipboard: Option<String>,
 }
 
 impl BrowseState {
@@ -134,6 +181,8 @@ impl BrowseState {
             message: None,
             defaults: default_params(),
             follow_end: true,
+            sort_menu: false,
+            clipboard: None,
         };
         s.rebuild();
         s.selected = s.view.len().saturating_sub(1);
@@ -143,6 +192,10 @@ impl BrowseState {
     fn key(&self, r: &Row, c: Col) -> SortKey {
         match c {
             Col::N => SortKey::Num(r.n as f64),
+            Col::Log => r
+                .index
+                .map(|i| SortKey::Num(i as f64))
+                .unwrap_or(SortKey::Missing),
             Col::Time => SortKey::Text(r.ts.to_string()),
             Col::Status => SortKey::Num(r.status as f64),
             Col::Param => SortKey::Text(self.model.param(r).to_string()),
@@ -167,10 +220,11 @@ impl BrowseState {
         let mut view: Vec<usize> = (0..self.model.rows.len())
             .filter(|i| {
                 let r = &self.model.rows[*i];
-                self.status_filter.is_none_or(|s| r.status == s)
-                    && (needle.is_empty()
-                        || self.model.param(r).to_ascii_lowercase().contains(&needle)
-                        || r.value.to_ascii_lowercase().contains(&needle))
+                self.status_filter.is_none_or(|s| {
+                    r.status == s || (s == 255 && r.status as usize >= STATUSES.len())
+                }) && (needle.is_empty()
+                    || self.model.param(r).to_ascii_lowercase().contains(&needle)
+                    || r.value.to_ascii_lowercase().contains(&needle))
             })
             .collect();
         let (col, desc) = self.sort;
@@ -234,16 +288,14 @@ impl BrowseState {
         }
     }
 
-    /// Sorts by the next column (same column again: flips the direction).
-    pub fn next_sort(&mut self) {
-        let i = COLS.iter().position(|c| *c == self.sort.0).unwrap_or(0);
-        self.sort = (
-            COLS[(i + 1) % COLS.len()],
-            matches!(
-                COLS[(i + 1) % COLS.len()],
-                Col::Acc | Col::Tps | Col::Answer
-            ),
-        );
+    /// Sorts by `c`; the same column again flips the direction.
+    pub fn sort_by(&mut self, c: Col) {
+        self.sort = if self.sort.0 == c {
+            (c, !self.sort.1)
+        } else {
+            (c, c.descending_first())
+        };
+        self.sort_menu = false;
         self.rebuild();
     }
 
@@ -253,14 +305,70 @@ impl BrowseState {
         self.rebuild();
     }
 
-    /// Cycles the status filter: all, then each status.
+    /// Statuses that have rows, as indices into [`STATUSES`] (255: other).
+    fn present_statuses(&self) -> Vec<u8> {
+        let mut seen = [false; 256];
+        for r in &self.model.rows {
+            seen[r.status as usize] = true;
+        }
+        (0..STATUSES.len() as u8)
+            .chain([255])
+            .filter(|s| seen[*s as usize])
+            .collect()
+    }
+
+    /// Cycles the status filter through all, then each status that has
+    /// rows (statuses with none are skipped).
     pub fn next_status_filter(&mut self) {
+        let present = self.present_statuses();
         self.status_filter = match self.status_filter {
-            None => Some(0),
-            Some(s) if (s as usize) + 1 < STATUSES.len() => Some(s + 1),
-            _ => None,
+            None => present.first().copied(),
+            Some(s) => present.iter().copied().find(|x| *x > s),
         };
         self.rebuild();
+        if self.view.is_empty() && self.status_filter.is_some() {
+            self.message = Some(format!(
+                "no {} trial matches the text filter /{}; Esc clears the filters",
+                self.status_name(),
+                self.text_filter
+            ));
+        }
+    }
+
+    /// The status filter's name (`all` without one).
+    pub fn status_name(&self) -> &'static str {
+        match self.status_filter {
+            None => "all",
+            Some(255) => "other",
+            Some(x) => STATUSES.get(x as usize).copied().unwrap_or("other"),
+        }
+    }
+
+    /// Whether a status or text filter is on.
+    pub fn filtered(&self) -> bool {
+        self.status_filter.is_some() || !self.text_filter.is_empty()
+    }
+
+    /// Clears both filters, keeping the selected trial selected.
+    pub fn clear_filters(&mut self) {
+        self.status_filter = None;
+        self.text_filter.clear();
+        self.rebuild();
+        self.message = Some("filters cleared".into());
+    }
+
+    /// Puts the detail's configuration on the clipboard as `export K=V`
+    /// lines.
+    pub fn copy_detail(&mut self) {
+        if let Mode::Detail(r) = &self.mode {
+            let n = r.params.len();
+            self.clipboard = Some(crate::ui::osc52::exports(&r.params));
+            self.message = Some(format!(
+                "copied this trial's {n} params to the clipboard as export lines (OSC 52)"
+            ));
+        } else {
+            self.message = Some("open a trial (Enter) to copy its params".into());
+        }
     }
 
     /// Reloads what the file gained; returns whether anything changed.
@@ -328,37 +436,112 @@ impl BrowseState {
         if let Some(r) = self.current() {
             let p = self.model.param(r).to_string();
             if !p.is_empty() {
-                self.mode = Mode::Chart(p);
+                let bars = self.chart_data(&p);
+                self.mode = Mode::Chart(Chart { param: p, bars });
             }
         }
     }
 
-    /// Per value of `param`, in first-seen order: (value, best ok tps, its
-    /// accuracy, trials).
-    pub fn chart_data(&self, param: &str) -> Vec<(String, Option<f64>, Option<f64>, usize)> {
-        let mut out: Vec<(String, Option<f64>, Option<f64>, usize)> = Vec::new();
+    /// Per value of `param`: the best ok tok/s, its accuracy and the
+    /// number of trials. The group's starting value comes first when its
+    /// record was tested under another parameter (reused, not run again):
+    /// the ok record whose params equal the group's in everything but
+    /// `param`. Reads records from the file (an update, not a draw).
+    pub fn chart_data(&self, param: &str) -> Vec<ChartBar> {
+        let mut out: Vec<ChartBar> = Vec::new();
+        let mut last_row = None;
         for r in self
             .model
             .rows
             .iter()
             .filter(|r| self.model.param(r) == param)
         {
-            let slot = match out.iter().position(|x| *x.0 == *r.value) {
+            last_row = Some(r);
+            let slot = match out.iter().position(|x| *x.value == *r.value) {
                 Some(i) => i,
                 None => {
-                    out.push((r.value.to_string(), None, None, 0));
+                    out.push(ChartBar {
+                        value: r.value.to_string(),
+                        ..Default::default()
+                    });
                     out.len() - 1
                 }
             };
             let e = &mut out[slot];
-            e.3 += 1;
-            if r.status == 0 && r.tps.is_some() && (e.1.is_none() || r.tps > e.1) {
-                e.1 = r.tps;
-                e.2 = r.acc;
+            e.n += 1;
+            if r.status == 0 && r.tps.is_some() && (e.tps.is_none() || r.tps > e.tps) {
+                e.tps = r.tps;
+                e.acc = r.acc;
             }
+        }
+        let Some(group) = last_row.and_then(|r| self.model.record(r)) else {
+            return out;
+        };
+        let others = |p: &Params| -> Params {
+            p.iter()
+                .filter(|(k, _)| k.as_str() != param)
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect()
+        };
+        let want = others(&group.params);
+        let mut start: Option<ChartBar> = None;
+        for r in self
+            .model
+            .rows
+            .iter()
+            .filter(|r| r.status == 0 && self.model.param(r) != param)
+        {
+            let Some(rec) = self.model.record(r) else {
+                continue;
+            };
+            let Some(v) = rec.params.get(param) else {
+                continue;
+            };
+            if others(&rec.params) != want || out.iter().any(|b| b.value == *v) {
+                continue;
+            }
+            let b = start.get_or_insert_with(|| ChartBar {
+                value: v.clone(),
+                start: true,
+                ..Default::default()
+            });
+            if b.value == *v {
+                b.n += 1;
+                if r.tps.is_some() && (b.tps.is_none() || r.tps > b.tps) {
+                    b.tps = r.tps;
+                    b.acc = r.acc;
+                }
+            }
+        }
+        if let Some(b) = start {
+            out.insert(0, b);
         }
         out
     }
+}
+
+/// One value of a parameter in the chart.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct ChartBar {
+    /// The value.
+    pub value: String,
+    /// The best ok tok/s with it.
+    pub tps: Option<f64>,
+    /// That trial's accuracy.
+    pub acc: Option<f64>,
+    /// Trials with it.
+    pub n: usize,
+    /// The group's starting value, measured under another parameter.
+    pub start: bool,
+}
+
+/// The chart of one parameter.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Chart {
+    /// The parameter.
+    pub param: String,
+    /// Its values.
+    pub bars: Vec<ChartBar>,
 }
 
 /// The last `max` bytes of a file as lines.
@@ -419,9 +602,7 @@ mod tests {
     #[test]
     fn sort_by_tps_descending_puts_missing_last() {
         let mut s = state();
-        while s.sort.0 != Col::Tps {
-            s.next_sort();
-        }
+        s.sort_by(Col::Tps);
         assert!(s.sort.1, "throughput sorts fastest first");
         let first = &s.model.rows[s.view[0]];
         assert_eq!(first.tps, Some(5179.68));
@@ -430,6 +611,39 @@ mod tests {
         assert_eq!(last.tps, None);
         s.reverse();
         assert_eq!(s.model.rows[s.view[0]].tps, Some(4755.865));
+        // The same column again flips it back; another picks its own order.
+        s.sort_by(Col::Tps);
+        assert_eq!(s.model.rows[s.view[0]].tps, Some(5179.68));
+        s.sort_by(Col::Param);
+        assert_eq!(s.sort, (Col::Param, false));
+    }
+
+    #[test]
+    fn status_filter_skips_statuses_without_rows_and_esc_clears() {
+        let mut s = state();
+        let mut seen = Vec::new();
+        loop {
+            s.next_status_filter();
+            if s.status_filter.is_none() {
+                break;
+            }
+            assert!(!s.view.is_empty(), "{} shows no rows", s.status_name());
+            seen.push(s.status_name());
+        }
+        // The fixture has no failed or skipped trials: they are not offered.
+        assert_eq!(seen, ["ok", "partial", "timeout", "crashed"]);
+        // A text filter that leaves nothing for a status says so.
+        s.text_filter = "no such param".into();
+        s.next_status_filter();
+        assert_eq!(s.status_name(), "ok");
+        assert!(s.view.is_empty());
+        assert!(
+            s.message.as_deref().unwrap().contains("Esc clears"),
+            "{:?}",
+            s.message
+        );
+        s.clear_filters();
+        assert!(!s.filtered() && s.view.len() == 18);
     }
 
     #[test]
@@ -465,11 +679,14 @@ mod tests {
         s.jump_best();
         assert_eq!(s.current().unwrap().tps, Some(5109.913333333334));
         let c = s.chart_data("VLLM_MAX_NUM_BATCHED_TOKENS");
-        let values: Vec<&str> = c.iter().map(|x| x.0.as_str()).collect();
-        assert_eq!(values, ["65536", "98304", "196608", "262144"]);
+        let values: Vec<&str> = c.iter().map(|x| x.value.as_str()).collect();
+        // The group's start was measured under another parameter: it comes
+        // first, marked.
+        assert_eq!(values, ["131072", "65536", "98304", "196608", "262144"]);
+        assert!(c[0].start && c[0].tps.is_some() && !c[1].start);
         // 65536 was partial only: no ok figure.
-        assert_eq!(c[0].1, None);
-        assert_eq!(c[2].1, Some(5109.913333333334));
+        assert_eq!(c[1].tps, None);
+        assert_eq!(c[3].tps, Some(5109.913333333334));
     }
 
     #[test]

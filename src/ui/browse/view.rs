@@ -4,13 +4,11 @@ use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::Style;
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{
-    Bar, BarChart, BarGroup, Cell, Clear, Paragraph, Row as TRow, Table, TableState, Wrap,
-};
+use ratatui::widgets::{Cell, Clear, Paragraph, Row as TRow, Table, TableState, Wrap};
 
-use super::keys::BINDINGS;
+use super::keys::{Action, BINDINGS};
 use super::model::Model;
-use super::state::{BrowseState, COLS, Col, Mode};
+use super::state::{BrowseState, COLS, Chart, Col, Mode};
 use crate::ui::keys::{footer, help};
 use crate::ui::panels::{block, centered};
 use crate::ui::theme::{Role, Theme};
@@ -34,7 +32,7 @@ pub fn draw(f: &mut Frame, s: &BrowseState, t: &Theme) {
             lines,
             scroll,
         } => log(f, body, path, lines, *scroll, t),
-        Mode::Chart(p) => chart(f, body, p, s, t),
+        Mode::Chart(c) => chart(f, body, c, s, t),
     }
     let m = if s.editing {
         Line::from(vec![
@@ -49,7 +47,49 @@ pub fn draw(f: &mut Frame, s: &BrowseState, t: &Theme) {
         ))
     };
     f.render_widget(Paragraph::new(m), msg);
-    f.render_widget(Paragraph::new(footer(BINDINGS, t)), foot);
+    let in_table = s.mode == Mode::Table;
+    let detail = matches!(s.mode, Mode::Detail(_));
+    let line = footer(
+        BINDINGS,
+        |a| match a {
+            Action::Sort | Action::Reverse | Action::StatusFilter | Action::TextFilter => in_table,
+            Action::Back => !in_table || s.filtered(),
+            Action::Copy => detail,
+            Action::Chart | Action::Log | Action::Open => !matches!(s.mode, Mode::Log { .. }),
+            _ => true,
+        },
+        |a, label| match a {
+            Action::Back if in_table => "Esc clear-filters",
+            _ => label,
+        },
+        foot.width,
+        t,
+    );
+    f.render_widget(Paragraph::new(line), foot);
+    if s.sort_menu {
+        let mut lines: Vec<Line> = COLS
+            .iter()
+            .map(|c| {
+                let mark = match s.sort {
+                    (x, true) if x == *c => "  (now, largest first)",
+                    (x, false) if x == *c => "  (now, smallest first)",
+                    _ => "",
+                };
+                Line::from(vec![
+                    Span::styled(format!(" {}  ", c.key()), t.style(Role::Accent)),
+                    Span::raw(format!("{:<7} {}", c.title(), c.about())),
+                    Span::styled(mark, t.style(Role::Dim)),
+                ])
+            })
+            .collect();
+        lines.push(Line::from(Span::styled(
+            " the same column again flips the order; any other key closes",
+            t.style(Role::Dim),
+        )));
+        let r = centered(f.area(), 76, lines.len() as u16 + 2);
+        f.render_widget(Clear, r);
+        f.render_widget(Paragraph::new(lines).block(block("sort by", true, t)), r);
+    }
     if s.help {
         let lines = help(BINDINGS, t);
         let r = centered(f.area(), 78, lines.len() as u16 + 2);
@@ -123,8 +163,10 @@ fn header(f: &mut Frame, area: Rect, s: &BrowseState, t: &Theme) {
         (st, _) => format!(
             "  shown {} [{}{}]",
             s.view.len(),
-            st.map(|x| super::model::STATUSES[x as usize])
-                .unwrap_or("all"),
+            {
+                let _ = st;
+                s.status_name()
+            },
             if s.text_filter.is_empty() {
                 String::new()
             } else {
@@ -141,10 +183,8 @@ fn header(f: &mut Frame, area: Rect, s: &BrowseState, t: &Theme) {
 
 fn cell_text(m: &Model, r: &super::model::Row, c: Col) -> String {
     match c {
-        Col::N => r
-            .index
-            .map(|i| format!("{} ({i})", r.n))
-            .unwrap_or_else(|| r.n.to_string()),
+        Col::N => r.n.to_string(),
+        Col::Log => r.index.map(|i| i.to_string()).unwrap_or_else(|| "-".into()),
         Col::Time => r.ts.replace('T', " "),
         Col::Status => Model::status(r).to_string(),
         Col::Param => m.param(r).to_string(),
@@ -163,9 +203,45 @@ fn cell_text(m: &Model, r: &super::model::Row, c: Col) -> String {
     }
 }
 
+/// A column's width (the parameter's is its least) and how much it is
+/// worth keeping when the screen is narrow (lowest dropped first).
+fn col_spec(c: Col) -> (u16, u8) {
+    match c {
+        Col::N => (4, 7),
+        Col::Log => (5, 2),
+        Col::Time => (19, 1),
+        Col::Status => (8, 8),
+        Col::Param => (20, 10),
+        Col::Value => (14, 10),
+        Col::Acc => (6, 9),
+        Col::Tps => (7, 10),
+        Col::Answer => (7, 3),
+        Col::TimeS => (5, 4),
+        Col::Runs => (5, 5),
+    }
+}
+
+/// The columns that fit in `width`, the least useful ones dropped first.
+pub fn visible_cols(width: u16) -> Vec<Col> {
+    let mut cols: Vec<Col> = COLS.to_vec();
+    let need = |cols: &[Col]| -> u16 {
+        cols.iter().map(|c| col_spec(*c).0).sum::<u16>() + cols.len() as u16 - 1
+    };
+    while need(&cols) > width && cols.len() > 3 {
+        let (i, _) = cols
+            .iter()
+            .enumerate()
+            .min_by_key(|(_, c)| col_spec(**c).1)
+            .expect("columns");
+        cols.remove(i);
+    }
+    cols
+}
+
 fn table(f: &mut Frame, area: Rect, s: &BrowseState, t: &Theme) {
     let m = &s.model;
     let h = area.height.saturating_sub(3) as usize;
+    let cols = visible_cols(area.width.saturating_sub(2));
     // Only the rows on screen are built: fast on 100k records.
     let first = s
         .selected
@@ -175,7 +251,7 @@ fn table(f: &mut Frame, area: Rect, s: &BrowseState, t: &Theme) {
         .iter()
         .map(|i| {
             let r = &m.rows[*i];
-            TRow::new(COLS.iter().map(|c| {
+            TRow::new(cols.iter().map(|c| {
                 let text = cell_text(m, r, *c);
                 let style = match c {
                     Col::Status => t.status(Model::status(r)),
@@ -187,7 +263,7 @@ fn table(f: &mut Frame, area: Rect, s: &BrowseState, t: &Theme) {
             }))
         })
         .collect();
-    let header = TRow::new(COLS.iter().map(|c| {
+    let header = TRow::new(cols.iter().map(|c| {
         let mark = if s.sort.0 == *c {
             if s.sort.1 { " ▼" } else { " ▲" }
         } else {
@@ -196,24 +272,37 @@ fn table(f: &mut Frame, area: Rect, s: &BrowseState, t: &Theme) {
         Cell::from(format!("{}{mark}", c.title()))
     }))
     .style(t.style(Role::Title));
-    let widths = [
-        Constraint::Length(11),
-        Constraint::Length(19),
-        Constraint::Length(8),
-        Constraint::Min(12),
-        Constraint::Length(14),
-        Constraint::Length(8),
-        Constraint::Length(9),
-        Constraint::Length(9),
-        Constraint::Length(6),
-        Constraint::Length(6),
-    ];
+    let widths: Vec<Constraint> = cols
+        .iter()
+        .map(|c| match c {
+            Col::Param => Constraint::Fill(1),
+            _ => Constraint::Length(col_spec(*c).0),
+        })
+        .collect();
     let mut ts = TableState::default().with_selected(Some(s.selected - first.min(s.selected)));
     let title = format!("trials ({} of {})", s.view.len(), m.rows.len());
+    let b = block(&title, true, t);
+    if s.view.is_empty() && !m.rows.is_empty() {
+        // Say why the table is empty instead of showing nothing.
+        let why = format!(
+            "no trial matches the filter [{}{}]; Esc clears it",
+            s.status_name(),
+            if s.text_filter.is_empty() {
+                String::new()
+            } else {
+                format!(" /{}", s.text_filter)
+            }
+        );
+        f.render_widget(
+            Paragraph::new(Span::styled(why, t.style(Role::Warn))).block(b),
+            area,
+        );
+        return;
+    }
     let tbl = Table::new(rows, widths)
         .header(header)
         .row_highlight_style(Style::new().add_modifier(ratatui::style::Modifier::REVERSED))
-        .block(block(&title, true, t));
+        .block(b);
     f.render_stateful_widget(tbl, area, &mut ts);
 }
 
@@ -346,109 +435,158 @@ fn log(f: &mut Frame, area: Rect, path: &str, lines: &[String], scroll: usize, t
     f.render_widget(Paragraph::new(shown).block(b), area);
 }
 
-fn chart(f: &mut Frame, area: Rect, param: &str, s: &BrowseState, t: &Theme) {
-    let data = s.chart_data(param);
-    let [top, bottom] =
-        Layout::vertical([Constraint::Percentage(55), Constraint::Percentage(45)]).areas(area);
+/// A round number at or above `x` whose quarters are round too.
+pub fn nice_ceil(x: f64) -> f64 {
+    if x <= 0.0 || !x.is_finite() {
+        return 1.0;
+    }
+    let p = 10f64.powf(x.log10().floor());
+    [1.0, 1.2, 1.6, 2.0, 2.4, 3.0, 4.0, 6.0, 8.0, 10.0]
+        .iter()
+        .map(|m| m * p)
+        .find(|v| *v >= x)
+        .unwrap_or(10.0 * p)
+}
+
+/// A bar of `frac` (0..=1) of `w` cells, in eighths.
+fn hbar(frac: f64, w: usize) -> String {
+    const PART: [&str; 8] = ["", "▏", "▎", "▍", "▌", "▋", "▊", "▉"];
+    let eighths = (frac.clamp(0.0, 1.0) * w as f64 * 8.0).round() as usize;
+    let mut b = "█".repeat(eighths / 8);
+    b.push_str(PART[eighths % 8]);
+    b
+}
+
+/// The chart of one parameter: one row per value with its best ok tok/s
+/// as a bar from zero on a labelled axis, the figure, its accuracy and the
+/// number of trials. Marks, not colours, carry the meaning (`★` the
+/// fastest meeting the bar, `×` under it), so it reads with NO_COLOR too.
+fn chart(f: &mut Frame, area: Rect, c: &Chart, s: &BrowseState, t: &Theme) {
+    let data = &c.bars;
     let best_tps = data
         .iter()
-        .filter(|d| d.2.is_some_and(|a| a >= s.threshold))
-        .filter_map(|d| d.1)
+        .filter(|d| d.acc.is_some_and(|a| a >= s.threshold))
+        .filter_map(|d| d.tps)
         .fold(f64::NAN, f64::max);
-    let lo = data
+    let top = nice_ceil(data.iter().filter_map(|d| d.tps).fold(0.0, f64::max));
+    let label_w = data
         .iter()
-        .filter_map(|d| d.1)
-        .fold(f64::INFINITY, f64::min)
-        * 0.95;
-    let bar_w = ((top.width.saturating_sub(2) as usize / data.len().max(1)).saturating_sub(1))
-        .clamp(3, 14) as u16;
-    let tps_bars: Vec<Bar> = data
-        .iter()
-        .map(|(v, tps, acc, n)| {
-            let winner = tps.is_some_and(|x| x == best_tps);
-            let style = if tps.is_none() {
-                t.style(Role::Dim)
-            } else if acc.is_some_and(|a| a < s.threshold) {
-                t.style(Role::Bad)
-            } else if winner {
-                t.style(Role::Good)
-            } else {
-                t.style(Role::Accent)
-            };
-            Bar::default()
-                .value(tps.map(|x| (x - lo).max(1.0) as u64).unwrap_or(0))
-                .text_value(
-                    tps.map(|x| format!("{x:.0}"))
-                        .unwrap_or_else(|| format!("-({n})")),
-                )
-                .label(Line::raw(v.clone()))
-                .style(style)
-        })
-        .collect();
-    let title =
-        format!("{param}: best ok tok/s by value (green: the winner; red: under the accuracy bar)");
+        .map(|d| d.value.chars().count() + if d.start { 8 } else { 0 })
+        .max()
+        .unwrap_or(5)
+        .max(5);
+    // value, mark, tok/s, acc, n, then the bar.
+    let fixed = label_w + 2 + 9 + 9 + 4 + 2;
+    let inner_w = area.width.saturating_sub(2) as usize;
+    let bar_w = inner_w.saturating_sub(fixed + 6).max(10);
+    let mut lines = vec![];
+    // The axis: ticks at quarters of a round top, labelled.
+    let mut axis = vec![' '; bar_w + 6];
+    for q in 0..=4 {
+        let v = top * q as f64 / 4.0;
+        let label = format!("{v:.0}");
+        let at = (bar_w * q / 4).min(axis.len() - label.len());
+        for (i, ch) in label.chars().enumerate() {
+            axis[at + i] = ch;
+        }
+    }
+    lines.push(Line::from(vec![
+        Span::styled(
+            format!(
+                "{:<lw$}  {:>9}{:>9}{:>4}  ",
+                "value",
+                "tok/s",
+                "acc",
+                "n",
+                lw = label_w
+            ),
+            t.style(Role::Title),
+        ),
+        Span::styled(axis.into_iter().collect::<String>(), t.style(Role::Dim)),
+    ]));
+    let mut ruler = "┬".to_string();
+    for i in 1..=bar_w {
+        ruler.push(if i % (bar_w / 4).max(1) == 0 {
+            '┬'
+        } else {
+            '─'
+        });
+    }
+    lines.push(Line::from(vec![
+        Span::raw(" ".repeat(fixed)),
+        Span::styled(ruler, t.style(Role::Dim)),
+    ]));
+    for d in data {
+        let under = d.acc.is_some_and(|a| a < s.threshold);
+        let winner = d.tps.is_some_and(|x| x == best_tps);
+        let mark = if winner {
+            "★"
+        } else if under {
+            "×"
+        } else {
+            " "
+        };
+        let style = if d.tps.is_none() {
+            t.style(Role::Dim)
+        } else if under {
+            t.style(Role::Bad)
+        } else if winner {
+            t.style(Role::Good)
+        } else {
+            t.style(Role::Accent)
+        };
+        let label = if d.start {
+            format!("{} (start)", d.value)
+        } else {
+            d.value.clone()
+        };
+        let bar = match d.tps {
+            Some(x) => hbar(x / top, bar_w),
+            None => format!("no ok trial ({} run)", d.n),
+        };
+        lines.push(Line::from(vec![
+            Span::raw(format!("{label:<label_w$} ")),
+            Span::styled(mark, style),
+            Span::raw(format!(
+                "{:>9}{:>9}{:>4}  ",
+                fig(d.tps, 1),
+                fig(d.acc, 4),
+                d.n
+            )),
+            Span::styled(bar, style),
+        ]));
+    }
+    lines.push(Line::raw(""));
+    lines.push(Line::from(Span::styled(
+        format!(
+            "bars from 0 tok/s; ★ fastest with acc ≥ {}, × under it; (start): the group's starting value, measured under another parameter",
+            s.threshold
+        ),
+        t.style(Role::Dim),
+    )));
+    let title = format!("{}: best ok tok/s by value", c.param);
     f.render_widget(
-        BarChart::default()
-            .block(block(&title, true, t))
-            .bar_width(bar_w)
-            .bar_gap(1)
-            .data(BarGroup::default().bars(&tps_bars)),
-        top,
-    );
-    let acc_lo = data.iter().filter_map(|d| d.2).fold(s.threshold, f64::min) - 0.005;
-    let acc_bars: Vec<Bar> = data
-        .iter()
-        .map(|(v, _, acc, _)| {
-            Bar::default()
-                .value(
-                    acc.map(|a| ((a - acc_lo) * 10_000.0).max(1.0) as u64)
-                        .unwrap_or(0),
-                )
-                .text_value(acc.map(|a| format!("{a:.4}")).unwrap_or_else(|| "-".into()))
-                .label(Line::raw(v.clone()))
-                .style(if acc.is_some_and(|a| a < s.threshold) {
-                    t.style(Role::Bad)
-                } else {
-                    t.style(Role::Good)
-                })
-        })
-        .collect();
-    let title = format!("accuracy of those trials (threshold {})", s.threshold);
-    f.render_widget(
-        BarChart::default()
-            .block(block(&title, false, t))
-            .bar_width(bar_w)
-            .bar_gap(1)
-            .data(BarGroup::default().bars(&acc_bars)),
-        bottom,
+        Paragraph::new(lines)
+            .wrap(Wrap { trim: false })
+            .block(block(&title, true, t)),
+        area,
     );
 }
 
 #[cfg(test)]
 mod tests {
-    use ratatui::Terminal;
-    use ratatui::backend::TestBackend;
-
     use super::*;
+    use crate::ui::panels::snap::{assert_snapshot, render};
 
     fn screen(s: &BrowseState, w: u16, h: u16) -> String {
-        let mut term = Terminal::new(TestBackend::new(w, h)).unwrap();
-        term.draw(|f| draw(f, s, &Theme { color: true })).unwrap();
-        let buf = term.backend().buffer().clone();
-        (0..h)
-            .map(|y| {
-                (0..w)
-                    .map(|x| buf[(x, y)].symbol().to_string())
-                    .collect::<String>()
-            })
-            .collect::<Vec<_>>()
-            .join("\n")
+        render(w, h, |f| draw(f, s, &Theme { color: true })).0
     }
 
     fn state() -> BrowseState {
-        let p = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("tests/data/auto_tune_py/tune_results.jsonl");
-        BrowseState::new(Model::load(&p).unwrap(), 0.88)
+        // Relative (tests run in the package's directory): the path is on
+        // screen, and snapshots must not depend on where the checkout is.
+        let p = std::path::Path::new("tests/data/auto_tune_py/tune_results.jsonl");
+        BrowseState::new(Model::load(p).unwrap(), 0.88)
     }
 
     #[test]
@@ -500,9 +638,91 @@ mod tests {
         let text = screen(&s, 140, 40);
         assert!(
             text.contains("VLLM_MAX_NUM_BATCHED_TOKENS: best ok tok/s by value")
-                && text.contains("5110")
-                && text.contains("196608"),
+                && text.contains("5109.9")
+                && text.contains("196608")
+                && text.contains("131072 (start)"),
             "{text}"
+        );
+    }
+
+    /// The table, a crash's detail, the chart, the sort menu and the help
+    /// at 80x24 and 140x40.
+    #[test]
+    fn snapshots_of_browse() {
+        for (w, h) in [(80u16, 24u16), (140, 40)] {
+            let mut s = state();
+            assert_snapshot(&format!("browse_table_{w}x{h}"), &screen(&s, w, h));
+            s.selected = 2;
+            s.open_detail();
+            assert_snapshot(&format!("browse_detail_crash_{w}x{h}"), &screen(&s, w, h));
+            s.mode = Mode::Table;
+            s.jump_best();
+            s.open_chart();
+            assert_snapshot(&format!("browse_chart_{w}x{h}"), &screen(&s, w, h));
+            s.mode = Mode::Table;
+            s.sort_menu = true;
+            assert_snapshot(&format!("browse_sort_menu_{w}x{h}"), &screen(&s, w, h));
+            s.sort_menu = false;
+            s.help = true;
+            assert_snapshot(&format!("browse_help_{w}x{h}"), &screen(&s, w, h));
+        }
+    }
+
+    #[test]
+    fn narrow_table_drops_the_least_useful_columns_whole() {
+        let s = state();
+        let text = screen(&s, 80, 24);
+        let head = text.lines().find(|l| l.contains("status")).unwrap();
+        for kept in [
+            "#", "status", "param", "value", "acc", "tok/s", "secs", "runs",
+        ] {
+            assert!(head.contains(kept), "{kept} dropped: {head}");
+        }
+        for dropped in ["time", "answer", "log"] {
+            assert!(!head.contains(dropped), "{dropped} kept: {head}");
+        }
+        // Names are whole, not cut.
+        assert!(text.contains("VLLM_MAX_NUM_BATCHED_TOKENS"), "{text}");
+        let all = visible_cols(138);
+        assert_eq!(all.len(), COLS.len());
+    }
+
+    #[test]
+    fn chart_axis_starts_at_zero_and_names_no_colours() {
+        let mut s = state();
+        s.jump_best();
+        s.open_chart();
+        let text = screen(&s, 140, 40);
+        assert!(text.contains("bars from 0 tok/s"), "{text}");
+        let axis = text.lines().find(|l| l.starts_with("│value")).unwrap();
+        assert!(axis.contains(" 0 ") && axis.contains("6000"), "{axis}");
+        let colours = regex::Regex::new(r"(?i)\b(green|red|yellow|magenta)\b").unwrap();
+        assert!(!colours.is_match(&text), "a colour named:\n{text}");
+    }
+
+    #[test]
+    fn footer_offers_the_keys_of_the_view() {
+        let mut s = state();
+        let last = |s: &BrowseState| screen(s, 140, 40).lines().last().unwrap().to_string();
+        let f = last(&s);
+        assert!(
+            f.contains("o sort") && !f.contains("e export") && !f.contains("Esc"),
+            "{f}"
+        );
+        s.next_status_filter();
+        assert!(last(&s).contains("Esc clear-filters"), "{}", last(&s));
+        s.open_detail();
+        let f = last(&s);
+        assert!(
+            f.contains("e export") && f.contains("Esc back") && !f.contains("o sort"),
+            "{f}"
+        );
+        assert!(
+            screen(&s, 80, 24)
+                .lines()
+                .last()
+                .unwrap()
+                .contains("? help")
         );
     }
 }

@@ -1,17 +1,19 @@
-//! The message line (latest message or warning) and the key footer.
+//! The message line (latest message or warning) and the key footer, which
+//! offers only the keys that do something now.
 
 use ratatui::Frame;
 use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 
-use crate::ui::keys::{BINDINGS, footer};
+use super::hms;
+use crate::ui::keys::{Action, BINDINGS, footer};
 use crate::ui::state::LiveState;
 use crate::ui::theme::{Role, Theme};
 
-/// Draws the latest message.
+/// Draws the latest message, stamped with its time into the run.
 pub fn draw_message(f: &mut Frame, area: Rect, s: &LiveState, t: &Theme) {
-    if let Some((ts, text, warn)) = s.messages.back() {
+    if let Some((at, text, warn)) = s.messages.back() {
         let style = if *warn {
             t.style(Role::Warn)
         } else {
@@ -19,7 +21,7 @@ pub fn draw_message(f: &mut Frame, area: Rect, s: &LiveState, t: &Theme) {
         };
         f.render_widget(
             Paragraph::new(Line::from(vec![
-                Span::styled(format!(" {ts} "), t.style(Role::Dim)),
+                Span::styled(format!(" {} ", hms(at.as_secs_f64())), t.style(Role::Dim)),
                 Span::styled(text.as_str(), style),
             ])),
             area,
@@ -28,6 +30,16 @@ pub fn draw_message(f: &mut Frame, area: Rect, s: &LiveState, t: &Theme) {
 }
 
 /// Draws the key footer from the key table.
-pub fn draw(f: &mut Frame, area: Rect, _s: &LiveState, t: &Theme) {
-    f.render_widget(Paragraph::new(footer(BINDINGS, t)), area);
+pub fn draw(f: &mut Frame, area: Rect, s: &LiveState, t: &Theme) {
+    let line = footer(
+        BINDINGS,
+        |a| s.offers(a),
+        |a, label| match a {
+            Action::Pause if s.paused => "p resume",
+            _ => label,
+        },
+        area.width,
+        t,
+    );
+    f.render_widget(Paragraph::new(line), area);
 }

@@ -1,5 +1,9 @@
-//! Header: repo, results file, elapsed time, progress, counts by status,
-//! threshold, and paused/aborting state.
+//! Header: repo, results file, state (paused, aborting, done...), elapsed
+//! time (stopped at the end of the run), progress in plan positions with
+//! the counts by outcome that add up to it (reused trials included), and
+//! the accuracy bar.
+
+use std::time::Instant;
 
 use ratatui::Frame;
 use ratatui::layout::Rect;
@@ -11,7 +15,7 @@ use crate::ui::state::LiveState;
 use crate::ui::theme::{Role, Theme};
 
 /// Draws the header.
-pub fn draw(f: &mut Frame, area: Rect, s: &LiveState, t: &Theme) {
+pub fn draw(f: &mut Frame, area: Rect, s: &LiveState, t: &Theme, now: Instant) {
     let mut top = vec![
         Span::styled(" autotune ", t.style(Role::Title)),
         Span::raw(format!("{}  ", s.repo)),
@@ -28,7 +32,8 @@ pub fn draw(f: &mut Frame, area: Rect, s: &LiveState, t: &Theme) {
         match &s.outcome {
             Some(autotune::Outcome::Done) => Some(("DONE", Role::Good)),
             Some(autotune::Outcome::Aborted) => Some(("ABORTED", Role::Warn)),
-            Some(_) => Some(("STOPPED", Role::Bad)),
+            Some(autotune::Outcome::Interrupted(_)) => Some(("INTERRUPTED", Role::Bad)),
+            Some(autotune::Outcome::Error(_)) => Some(("ERROR", Role::Bad)),
             None => None,
         }
     };
@@ -37,22 +42,21 @@ pub fn draw(f: &mut Frame, area: Rect, s: &LiveState, t: &Theme) {
         top.push(Span::styled(format!("[{label}]"), t.style(role)));
     }
     let mut bottom = vec![
-        Span::raw(format!(
-            " elapsed {}  ",
-            hms(s.started.elapsed().as_secs_f64())
-        )),
+        Span::raw(format!(" elapsed {}  ", hms(s.elapsed(now).as_secs_f64()))),
         Span::styled(
             format!("trials {}/{}", s.done, s.total),
             t.style(Role::Accent),
         ),
-        Span::raw("  "),
     ];
+    if !s.counts.is_empty() {
+        bottom.push(Span::styled(":", t.style(Role::Dim)));
+    }
     for (k, n) in &s.counts {
+        bottom.push(Span::raw(" "));
         bottom.push(Span::styled(format!("{k} {n}"), t.status(k)));
-        bottom.push(Span::raw("  "));
     }
     bottom.push(Span::styled(
-        format!("threshold {:.3}", s.threshold),
+        format!("  bar: acc ≥ {:.3}", s.threshold),
         t.style(Role::Dim),
     ));
     f.render_widget(

@@ -1,51 +1,98 @@
-//! The service log: a live tail of the current trial's log, scrollable.
+//! The service log: the current trial's log as the app loop read it,
+//! scrollable; above it, the last failure (its reason and the log lines
+//! that tell why), pinned until a later trial succeeds so a crash that
+//! takes 0.3 s stays readable.
 
 use ratatui::Frame;
-use ratatui::layout::Rect;
+use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
-use ratatui::widgets::Paragraph;
+use ratatui::widgets::{Paragraph, Wrap};
 
 use super::block;
 use crate::ui::state::{Focus, LiveState};
 use crate::ui::theme::{Role, Theme};
 
-/// Draws the log panel.
-pub fn draw(f: &mut Frame, area: Rect, s: &LiveState, t: &Theme) {
-    let mut title = if s.log_scroll > 0 {
-        format!("service log  [scrolled {} up, f follows]", s.log_scroll)
-    } else {
-        "service log  [following]".to_string()
+/// The failure box (if one is pinned and there is room) and the log's
+/// area within `area`.
+pub fn split(area: Rect, s: &LiveState) -> (Option<Rect>, Rect) {
+    let Some(fail) = &s.failure else {
+        return (None, area);
     };
-    if s.log.skipped_bytes > 0 {
+    // Headline and tail as wrapped, borders; the log keeps 3 rows at least.
+    let w = area.width.saturating_sub(2).max(1) as usize;
+    let rows: usize = std::iter::once(&fail.headline)
+        .chain(&fail.tail)
+        .map(|l| l.chars().count().div_ceil(w).max(1))
+        .sum();
+    let want = (rows as u16 + 2).min(10);
+    if area.height < want + 5 || s.summary.is_some() {
+        return (None, area);
+    }
+    let [a, b] = Layout::vertical([Constraint::Length(want), Constraint::Min(3)]).areas(area);
+    (Some(a), b)
+}
+
+fn line_style(l: &str, t: &Theme) -> ratatui::style::Style {
+    let lower = l.to_ascii_lowercase();
+    if lower.contains("error") || lower.contains("traceback") || lower.contains("out of memory") {
+        t.style(Role::Bad)
+    } else if lower.contains("warn") {
+        t.style(Role::Warn)
+    } else {
+        ratatui::style::Style::new()
+    }
+}
+
+/// Draws the failure box and the log panel.
+pub fn draw(f: &mut Frame, area: Rect, s: &LiveState, t: &Theme) {
+    let (fail_a, log_a) = split(area, s);
+    if let (Some(r), Some(fail)) = (fail_a, &s.failure) {
+        let log = fail
+            .record
+            .server_log
+            .as_deref()
+            .and_then(|p| p.rsplit('/').next())
+            .unwrap_or("no log");
+        let title = format!("last failure: trial {} · {log}", fail.ordinal);
+        let mut lines = vec![Line::from(Span::styled(
+            fail.headline.clone(),
+            t.style(Role::Bad),
+        ))];
+        lines.extend(
+            fail.tail
+                .iter()
+                .map(|l| Line::from(Span::styled(l.as_str(), line_style(l, t)))),
+        );
+        let b = block(&title, false, t).border_style(t.style(Role::Bad));
+        f.render_widget(Paragraph::new(lines).wrap(Wrap { trim: false }).block(b), r);
+    }
+    let name = s
+        .log_path
+        .as_deref()
+        .and_then(|p| p.file_name())
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "service log".into());
+    let mut title = if s.log_scroll > 0 {
+        format!("{name}  [scrolled {} up, f follows]", s.log_scroll)
+    } else {
+        format!("{name}  [following]")
+    };
+    if s.log_skipped > 0 {
         // The service writes faster than a screen can show; say so.
         title.push_str(&format!(
             "  [{:.1} MB not shown]",
-            s.log.skipped_bytes as f64 / 1e6
+            s.log_skipped as f64 / 1e6
         ));
     }
     let b = block(&title, s.focus == Focus::Log, t);
-    let h = b.inner(area).height as usize;
-    let n = s.log.lines.len();
+    let h = b.inner(log_a).height as usize;
+    let n = s.log_lines.len();
     let end = n.saturating_sub(s.log_scroll);
     let start = end.saturating_sub(h);
     let lines: Vec<Line> = s
-        .log
-        .lines
+        .log_lines
         .range(start..end)
-        .map(|l| {
-            let lower = l.to_ascii_lowercase();
-            let style = if lower.contains("error")
-                || lower.contains("traceback")
-                || lower.contains("out of memory")
-            {
-                t.style(Role::Bad)
-            } else if lower.contains("warn") {
-                t.style(Role::Warn)
-            } else {
-                ratatui::style::Style::new()
-            };
-            Line::from(Span::styled(l.as_str(), style))
-        })
+        .map(|l| Line::from(Span::styled(l.as_str(), line_style(l, t))))
         .collect();
-    f.render_widget(Paragraph::new(lines).block(b), area);
+    f.render_widget(Paragraph::new(lines).block(b), log_a);
 }

@@ -5,6 +5,7 @@ pub mod best;
 pub mod footer;
 pub mod header;
 pub mod log;
+pub mod outcome;
 pub mod overlay;
 pub mod recent;
 pub mod runs;
@@ -14,7 +15,9 @@ use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::widgets::{Block, BorderType, Borders};
 
-use super::state::LiveState;
+use std::time::Instant;
+
+use super::state::{LiveState, Viewport};
 use super::theme::{Role, Theme};
 
 /// A bordered block with a title, highlighted when focused.
@@ -43,58 +46,180 @@ pub fn hms(secs: f64) -> String {
     }
 }
 
-/// Draws the whole screen. Wide terminals get two columns (trial, runs and
-/// log on the left; best and recent trials on the right); narrow ones stack
-/// the panels and leave out the recent list.
-pub fn draw(f: &mut Frame, s: &LiveState, t: &Theme) {
-    let area = f.area();
-    let [header_a, body, msg_a, footer_a] = Layout::vertical([
+/// The smallest terminal the live screen is drawn in; below it a message
+/// says so instead of empty boxes.
+pub const MIN_SIZE: (u16, u16) = (80, 24);
+
+/// Where each panel goes at a given terminal size. Wide terminals get two
+/// columns (trial, runs and log on the left; best, group and recent trials
+/// on the right); narrow ones stack the panels and leave out the group and
+/// the recent list. Once the run ended, the outcome takes the place of the
+/// current trial and the runs.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Areas {
+    /// Two header lines.
+    pub header: Rect,
+    /// The current trial (while running).
+    pub trial: Option<Rect>,
+    /// Runs and trend (while running).
+    pub runs: Option<Rect>,
+    /// The outcome (once ended).
+    pub outcome: Option<Rect>,
+    /// The service log (with a failure pinned on top).
+    pub log: Rect,
+    /// Best so far.
+    pub best: Rect,
+    /// The current group.
+    pub group: Option<Rect>,
+    /// The recent trials.
+    pub recent: Option<Rect>,
+    /// The message line.
+    pub message: Rect,
+    /// The key footer.
+    pub footer: Rect,
+}
+
+/// The layout of the screen `area` for the state `s`.
+pub fn areas(area: Rect, s: &LiveState) -> Areas {
+    let [header, body, message, footer] = Layout::vertical([
         Constraint::Length(2),
         Constraint::Min(8),
         Constraint::Length(1),
         Constraint::Length(1),
     ])
     .areas(area);
-    header::draw(f, header_a, s, t);
+    let mut a = Areas {
+        header,
+        message,
+        footer,
+        ..Default::default()
+    };
+    let outcome_h = |w: u16| s.summary.as_ref().map_or(0, |x| outcome::height(x, w));
     if area.width >= 110 {
         let [left, right] =
-            Layout::horizontal([Constraint::Percentage(56), Constraint::Percentage(44)])
+            Layout::horizontal([Constraint::Percentage(52), Constraint::Percentage(48)])
                 .areas(body);
-        let [trial_a, runs_a, log_a] = Layout::vertical([
-            Constraint::Length(9),
-            Constraint::Length(7),
-            Constraint::Min(4),
-        ])
-        .areas(left);
-        trial::draw(f, trial_a, s, t);
-        runs::draw(f, runs_a, s, t);
-        log::draw(f, log_a, s, t);
+        if s.summary.is_some() {
+            let [o, l] = Layout::vertical([
+                Constraint::Length(outcome_h(left.width)),
+                Constraint::Min(4),
+            ])
+            .areas(left);
+            (a.outcome, a.log) = (Some(o), l);
+        } else {
+            let [tr, ru, l] = Layout::vertical([
+                Constraint::Length(9),
+                Constraint::Length(6),
+                Constraint::Min(4),
+            ])
+            .areas(left);
+            (a.trial, a.runs, a.log) = (Some(tr), Some(ru), l);
+        }
         let best_h = (s.best.len() as u16 + 3).clamp(4, 13);
         let group_h = (s.group.values.len() as u16 + 3).clamp(4, 10);
-        let [best_a, group_a, recent_a] = Layout::vertical([
+        let [b, g, r] = Layout::vertical([
             Constraint::Length(best_h),
             Constraint::Length(group_h),
             Constraint::Min(3),
         ])
         .areas(right);
-        best::draw_best(f, best_a, s, t);
-        best::draw_group(f, group_a, s, t);
-        recent::draw(f, recent_a, s, t);
+        (a.best, a.group, a.recent) = (b, Some(g), Some(r));
+    } else if s.summary.is_some() {
+        let [o, l, b] = Layout::vertical([
+            Constraint::Length(outcome_h(body.width)),
+            Constraint::Min(3),
+            Constraint::Length(5),
+        ])
+        .areas(body);
+        (a.outcome, a.log, a.best) = (Some(o), l, b);
     } else {
-        let [trial_a, runs_a, log_a, best_a] = Layout::vertical([
+        let [tr, ru, l, b] = Layout::vertical([
             Constraint::Length(5),
             Constraint::Length(4),
             Constraint::Min(3),
             Constraint::Length(6),
         ])
         .areas(body);
-        trial::draw(f, trial_a, s, t);
-        runs::draw(f, runs_a, s, t);
-        log::draw(f, log_a, s, t);
-        best::draw_best(f, best_a, s, t);
+        (a.trial, a.runs, a.log, a.best) = (Some(tr), Some(ru), l, b);
     }
-    footer::draw_message(f, msg_a, s, t);
-    footer::draw(f, footer_a, s, t);
+    a
+}
+
+/// Rows the scrollable panels show in a terminal of `area`.
+pub fn viewport(area: Rect, s: &LiveState) -> Viewport {
+    let a = areas(area, s);
+    Viewport {
+        log_rows: log::split(a.log, s).1.height.saturating_sub(2) as usize,
+        recent_rows: a.recent.map_or(1, |r| r.height.saturating_sub(3) as usize),
+    }
+}
+
+/// Draws the whole screen as it is at `now`.
+pub fn draw(f: &mut Frame, s: &LiveState, t: &Theme, now: Instant) {
+    let area = f.area();
+    if area.width < MIN_SIZE.0 || area.height < MIN_SIZE.1 {
+        too_small(f, area, s, t, now);
+        return;
+    }
+    let a = areas(area, s);
+    header::draw(f, a.header, s, t, now);
+    if let Some(r) = a.trial {
+        trial::draw(f, r, s, t, now);
+    }
+    if let Some(r) = a.runs {
+        runs::draw(f, r, s, t);
+    }
+    if let (Some(r), Some(sum)) = (a.outcome, &s.summary) {
+        outcome::draw(f, r, sum, t);
+    }
+    log::draw(f, a.log, s, t);
+    best::draw_best(f, a.best, s, t);
+    if let Some(r) = a.group {
+        best::draw_group(f, r, s, t);
+    }
+    if let Some(r) = a.recent {
+        recent::draw(f, r, s, t);
+    }
+    footer::draw_message(f, a.message, s, t);
+    footer::draw(f, a.footer, s, t);
+    overlay::draw(f, area, s, t);
+}
+
+/// Below [`MIN_SIZE`]: says so, with the one line that matters and the
+/// keys that still work.
+fn too_small(f: &mut Frame, area: Rect, s: &LiveState, t: &Theme, now: Instant) {
+    use ratatui::text::{Line, Span};
+    use ratatui::widgets::{Paragraph, Wrap};
+    let state = match (&s.summary, &s.trial) {
+        (Some(sum), _) => sum.lines().first().cloned().unwrap_or_default(),
+        (None, Some(tr)) => format!(
+            "trial {}/{}: {} = {}",
+            tr.ordinal, s.total, tr.param, tr.value
+        ),
+        (None, None) => format!("trials {}/{}", s.done, s.total),
+    };
+    let lines = vec![
+        Line::from(Span::styled(
+            format!(
+                "terminal too small: {}x{}, the live screen needs {}x{}",
+                area.width, area.height, MIN_SIZE.0, MIN_SIZE.1
+            ),
+            t.style(Role::Warn),
+        )),
+        Line::raw(format!(
+            "elapsed {}  {state}",
+            hms(s.elapsed(now).as_secs_f64())
+        )),
+        Line::from(Span::styled(
+            if s.running() {
+                "the run goes on; enlarge the window, or q to quit"
+            } else {
+                "q quits (the outcome is printed after)"
+            },
+            t.style(Role::Dim),
+        )),
+    ];
+    f.render_widget(Paragraph::new(lines).wrap(Wrap { trim: true }), area);
     overlay::draw(f, area, s, t);
 }
 
@@ -105,117 +230,409 @@ pub fn centered(r: Rect, w: u16, h: u16) -> Rect {
     Rect::new(r.x + (r.width - w) / 2, r.y + (r.height - h) / 2, w, h)
 }
 
+/// Snapshot tests shared by the live screen and browse: a screen's text
+/// compared with a file under `src/ui/snapshots/` (written instead with
+/// `UPDATE_SNAPSHOTS=1`).
 #[cfg(test)]
-mod tests {
-    use std::sync::Arc;
-
+pub mod snap {
     use ratatui::Terminal;
     use ratatui::backend::TestBackend;
+    use ratatui::buffer::Buffer;
 
-    use super::*;
-    use autotune::default_params;
-    use autotune::{EvalRun, EvalSummary, Measured, Record};
-    use autotune::{Event, TrialPhase};
-
-    fn screen(s: &LiveState, w: u16, h: u16, t: Theme) -> (String, ratatui::buffer::Buffer) {
+    /// Draws with `draw` on a `w` x `h` test terminal; the text and buffer.
+    pub fn render(w: u16, h: u16, draw: impl FnOnce(&mut ratatui::Frame)) -> (String, Buffer) {
         let mut term = Terminal::new(TestBackend::new(w, h)).unwrap();
-        term.draw(|f| draw(f, s, &t)).unwrap();
+        term.draw(draw).unwrap();
         let buf = term.backend().buffer().clone();
         let text = (0..h)
             .map(|y| {
-                (0..w)
-                    .map(|x| buf[(x, y)].symbol().to_string())
-                    .collect::<String>()
+                let line: String = (0..w).map(|x| buf[(x, y)].symbol().to_string()).collect();
+                line.trim_end().to_string()
             })
             .collect::<Vec<_>>()
             .join("\n");
         (text, buf)
     }
 
-    fn running_state() -> LiveState {
-        let mut s = LiveState::default();
-        s.update(&Event::RunStarted {
-            repo: "/srv/model".into(),
-            results: "/srv/model/tune_results.jsonl".into(),
-            total_estimate: 55,
-            existing_records: 0,
-            base: default_params(),
-            threshold: 0.88,
-            best_seen_tps: None,
+    /// Asserts that `text` is the snapshot `name`.
+    pub fn assert_snapshot(name: &str, text: &str) {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("src/ui/snapshots")
+            .join(format!("{name}.txt"));
+        let text = format!("{text}\n");
+        if std::env::var_os("UPDATE_SNAPSHOTS").is_some() {
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(&path, &text).unwrap();
+            return;
+        }
+        let want = std::fs::read_to_string(&path).unwrap_or_else(|_| {
+            panic!(
+                "no snapshot {} (run with UPDATE_SNAPSHOTS=1 to write it); the screen:\n{text}",
+                path.display()
+            )
         });
-        s.update(&Event::GroupStarted {
-            param: "VLLM_MAX_NUM_SEQS".into(),
-            values: vec!["1024".into(), "512".into(), "768".into()],
-            group: 3,
-            groups: 17,
-        });
+        if want != text {
+            let diff: Vec<String> = want
+                .lines()
+                .zip(text.lines())
+                .enumerate()
+                .filter(|(_, (a, b))| a != b)
+                .map(|(i, (a, b))| format!("line {}:\n- {a}\n+ {b}", i + 1))
+                .collect();
+            panic!(
+                "snapshot {name} differs ({} lines vs {}):\n{}\nthe screen:\n{text}",
+                want.lines().count(),
+                text.lines().count(),
+                diff.join("\n")
+            );
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::time::{Duration, Instant};
+
+    use super::snap::{assert_snapshot, render};
+    use super::*;
+    use crate::ui::keys::Action;
+    use autotune::default_params;
+    use autotune::{EvalRun, EvalSummary, Measured, Outcome, Record, RunSummary};
+    use autotune::{Event, TrialPhase};
+
+    const VIEW: Viewport = Viewport {
+        log_rows: 10,
+        recent_rows: 10,
+    };
+
+    fn secs(t0: Instant, s: u64) -> Instant {
+        t0 + Duration::from_secs(s)
+    }
+
+    fn screen(
+        s: &LiveState,
+        w: u16,
+        h: u16,
+        t: Theme,
+        now: Instant,
+    ) -> (String, ratatui::buffer::Buffer) {
+        render(w, h, |f| draw(f, s, &t, now))
+    }
+
+    fn record(param: &str, value: &str, status: &str, acc: f64, tps: f64) -> Arc<Record> {
         let mut params = default_params();
-        params.insert("VLLM_MAX_NUM_SEQS".into(), "1024".into());
-        let done = Arc::new(Record {
-            trial_key: "k1".into(),
-            status: "ok".into(),
-            param_under_test: Some("VLLM_MAX_NUM_SEQS".into()),
-            params: params.clone(),
-            eval: Some(EvalSummary {
-                avg_accuracy: Some(0.8871),
-                avg_total_tps: Some(5123.4),
-                avg_answer_tps: Some(4100.0),
+        params.insert(param.into(), value.into());
+        Arc::new(Record {
+            trial_key: format!("{param}={value}"),
+            status: status.into(),
+            param_under_test: Some(param.into()),
+            params,
+            eval: (status == "ok").then(|| EvalSummary {
+                avg_accuracy: Some(acc),
+                avg_total_tps: Some(tps),
+                avg_answer_tps: Some(tps * 0.8),
                 avg_total_time_s: Some(1.75),
                 ..Default::default()
             }),
             ..Default::default()
-        });
-        s.update(&Event::TrialFinished {
-            ordinal: 9,
-            record: done,
-        });
+        })
+    }
+
+    /// A run at its 10th trial, started at `t0`; the trial starts at 100 s.
+    fn running_state(t0: Instant) -> LiveState {
+        let mut s = LiveState::new(t0);
+        s.update(
+            &Event::RunStarted {
+                repo: "/srv/model".into(),
+                results: "/srv/model/tune_results.jsonl".into(),
+                total_estimate: 55,
+                existing_records: 0,
+                base: default_params(),
+                threshold: 0.88,
+                best_seen_tps: None,
+            },
+            t0,
+        );
+        s.update(
+            &Event::GroupStarted {
+                param: "VLLM_MAX_NUM_BATCHED_TOKENS".into(),
+                values: vec!["131072".into(), "65536".into(), "196608".into()],
+                group: 2,
+                groups: 17,
+            },
+            secs(t0, 10),
+        );
+        s.update(
+            &Event::TrialReused {
+                ordinal: 4,
+                param: "VLLM_MAX_NUM_BATCHED_TOKENS".into(),
+                value: "131072".into(),
+                record: record("GPU_MEMORY_UTILIZATION", "0.98", "ok", 0.8878, 5076.5),
+            },
+            secs(t0, 10),
+        );
+        s.update(
+            &Event::TrialFinished {
+                ordinal: 5,
+                record: record("VLLM_MAX_NUM_BATCHED_TOKENS", "65536", "ok", 0.8852, 4819.3),
+            },
+            secs(t0, 40),
+        );
+        s.update(
+            &Event::TrialFinished {
+                ordinal: 6,
+                record: record(
+                    "VLLM_MAX_NUM_BATCHED_TOKENS",
+                    "196608",
+                    "ok",
+                    0.8859,
+                    5202.7,
+                ),
+            },
+            secs(t0, 70),
+        );
+        let mut params = default_params();
         params.insert("VLLM_MAX_NUM_SEQS".into(), "512".into());
-        s.update(&Event::TrialStarted {
-            ordinal: 10,
-            index: 12,
-            param: "VLLM_MAX_NUM_SEQS".into(),
-            value: "512".into(),
-            base_value: Some("1024".into()),
-            params,
-            key: "k2".into(),
-            log_path: "/nonexistent/trial_00012.log".into(),
-        });
-        s.update(&Event::Phase(TrialPhase::Eval {
-            run: 2,
-            of: 5,
-            timeout_s: 420.0,
-        }));
-        s.update(&Event::EvalRunFinished(EvalRun {
-            i: 1,
-            ok: true,
-            measured: Some(Measured {
-                accuracy: Some(0.8866),
-                total_tps: Some(5010.0),
-                ..Default::default()
-            }),
-            ..Default::default()
-        }));
-        s.log
-            .lines
-            .push_back("INFO:     Uvicorn running on http://127.0.0.1:8000".into());
+        s.update(
+            &Event::GroupStarted {
+                param: "VLLM_MAX_NUM_SEQS".into(),
+                values: vec!["1024".into(), "512".into(), "768".into()],
+                group: 3,
+                groups: 17,
+            },
+            secs(t0, 99),
+        );
+        s.update(
+            &Event::TrialStarted {
+                ordinal: 10,
+                index: 8,
+                param: "VLLM_MAX_NUM_SEQS".into(),
+                value: "512".into(),
+                base_value: Some("1024".into()),
+                params,
+                key: "k2".into(),
+                log_path: "/srv/model/tune_server_logs/trial_00008.log".into(),
+            },
+            secs(t0, 100),
+        );
+        s.push_log(
+            [
+                "[sim] loading model weights...".to_string(),
+                "INFO:     Uvicorn running on http://127.0.0.1:8000".into(),
+            ],
+            0,
+        );
         s
     }
 
+    fn in_eval(t0: Instant) -> LiveState {
+        let mut s = running_state(t0);
+        s.update(
+            &Event::Phase(TrialPhase::Eval {
+                run: 2,
+                of: 3,
+                timeout_s: 420.0,
+            }),
+            secs(t0, 120),
+        );
+        s.update(
+            &Event::EvalRunFinished(EvalRun {
+                i: 1,
+                ok: true,
+                measured: Some(Measured {
+                    accuracy: Some(0.8866),
+                    total_tps: Some(5010.0),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            }),
+            secs(t0, 120),
+        );
+        s
+    }
+
+    fn finished(t0: Instant) -> LiveState {
+        let mut s = in_eval(t0);
+        let mut start = default_params();
+        start.insert("GPU_MEMORY_UTILIZATION".into(), "0.97".into());
+        let mut best = default_params();
+        best.insert("VLLM_MAX_NUM_BATCHED_TOKENS".into(), "196608".into());
+        let mut summary = RunSummary::bare(Outcome::Done, &best);
+        summary.start = start;
+        summary.changed = vec![
+            (
+                "GPU_MEMORY_UTILIZATION".into(),
+                Some("0.97".into()),
+                "0.98".into(),
+            ),
+            (
+                "VLLM_MAX_NUM_BATCHED_TOKENS".into(),
+                Some("131072".into()),
+                "196608".into(),
+            ),
+        ];
+        summary.best_measure = Some(autotune::Measure {
+            accuracy: (0.8859, Some(0.0019)),
+            tps: (5202.7, Some(52.7)),
+            runs: 3,
+        });
+        summary.start_measure = Some(autotune::Measure {
+            accuracy: (0.8856, Some(0.0041)),
+            tps: (5001.0, Some(139.3)),
+            runs: 3,
+        });
+        summary.gain_pct = Some((4.0, Some(3.0)));
+        summary.counts = [("ok".to_string(), 2), ("reused".to_string(), 1)].into();
+        summary.gpu_s = 95.0;
+        summary.files = autotune::Files {
+            results: "/srv/model/tune_results.jsonl".into(),
+            best: "/srv/model/best_params.json".into(),
+            status: "/srv/model/tune_status.json".into(),
+            logs: "/srv/model/tune_server_logs".into(),
+        };
+        s.update(
+            &Event::RunFinished {
+                outcome: Outcome::Done,
+                best,
+                summary: Arc::new(summary),
+            },
+            secs(t0, 150),
+        );
+        s
+    }
+
+    fn crashed(t0: Instant) -> LiveState {
+        let mut s = running_state(t0);
+        let mut crash = (*record("VLLM_MAX_NUM_SEQS", "512", "crashed", 0.0, 0.0)).clone();
+        crash.exit_code = Some(1);
+        crash.startup_s = Some(0.3);
+        crash.health = Some("exited during start-up with code 1".into());
+        crash.server_log = Some("tune_server_logs/trial_00008.log".into());
+        crash.trial_index = Some(8);
+        crash.extra.insert(
+            "log_tail".into(),
+            serde_json::json!([
+                "[sim] engine core worker pid=22719",
+                "[sim] loading model weights...",
+                "[sim] torch.OutOfMemoryError: CUDA out of memory. Tried to allocate 1.20 GiB (GPU 0; 23.6 GiB total)"
+            ]),
+        );
+        s.update(
+            &Event::TrialFinished {
+                ordinal: 10,
+                record: Arc::new(crash),
+            },
+            secs(t0, 101),
+        );
+        // The next trial starts at once: the crash stays readable.
+        let mut params = default_params();
+        params.insert("VLLM_MAX_NUM_SEQS".into(), "768".into());
+        s.update(
+            &Event::TrialStarted {
+                ordinal: 11,
+                index: 9,
+                param: "VLLM_MAX_NUM_SEQS".into(),
+                value: "768".into(),
+                base_value: Some("1024".into()),
+                params,
+                key: "k3".into(),
+                log_path: "/srv/model/tune_server_logs/trial_00009.log".into(),
+            },
+            secs(t0, 101),
+        );
+        s.update(
+            &Event::Phase(TrialPhase::Starting {
+                pgid: 1,
+                timeout_s: 600.0,
+            }),
+            secs(t0, 101),
+        );
+        s
+    }
+
+    /// Every phase of a trial, the end, a crash and the help, at 80x24 and
+    /// 140x40: the whole screen as the user sees it.
     #[test]
-    fn wide_screen_shows_trial_log_sparklines_best_and_keys() {
-        let s = running_state();
-        let (text, _) = screen(&s, 140, 40, Theme { color: true });
+    fn snapshots_of_every_phase_the_end_a_crash_and_help() {
+        let t0 = Instant::now();
+        let phases: Vec<(&str, TrialPhase)> = vec![
+            (
+                "port_busy",
+                TrialPhase::PortBusy {
+                    attempt: 2,
+                    retries: 6,
+                    wait_s: 10.0,
+                },
+            ),
+            (
+                "starting",
+                TrialPhase::Starting {
+                    pgid: 1,
+                    timeout_s: 600.0,
+                },
+            ),
+            (
+                "ready",
+                TrialPhase::Ready {
+                    startup_s: 41.5,
+                    health: "200 OK".into(),
+                },
+            ),
+            (
+                "eval",
+                TrialPhase::Eval {
+                    run: 2,
+                    of: 3,
+                    timeout_s: 420.0,
+                },
+            ),
+            ("stopping", TrialPhase::Stopping),
+        ];
+        for (w, h) in [(80u16, 24u16), (140, 40)] {
+            for (name, p) in &phases {
+                let mut s = running_state(t0);
+                s.update(&Event::Phase(p.clone()), secs(t0, 130));
+                let (text, _) = screen(&s, w, h, Theme { color: true }, secs(t0, 135));
+                assert_snapshot(&format!("live_{name}_{w}x{h}"), &text);
+            }
+            let s = finished(t0);
+            let (text, _) = screen(&s, w, h, Theme { color: true }, secs(t0, 9999));
+            assert_snapshot(&format!("live_done_{w}x{h}"), &text);
+            let s = crashed(t0);
+            let (text, _) = screen(&s, w, h, Theme { color: true }, secs(t0, 102));
+            assert_snapshot(&format!("live_crash_{w}x{h}"), &text);
+            let mut s = in_eval(t0);
+            s.apply(Action::Help, VIEW, secs(t0, 130));
+            let (text, _) = screen(&s, w, h, Theme { color: true }, secs(t0, 130));
+            assert_snapshot(&format!("live_help_{w}x{h}"), &text);
+        }
+        let s = in_eval(t0);
+        let (text, _) = screen(&s, 60, 15, Theme { color: true }, secs(t0, 130));
+        assert_snapshot("live_too_small_60x15", &text);
+    }
+
+    #[test]
+    fn wide_screen_shows_trial_log_trend_best_and_keys() {
+        let t0 = Instant::now();
+        let s = in_eval(t0);
+        let (text, _) = screen(&s, 140, 40, Theme { color: true }, secs(t0, 135));
         for needle in [
+            "trial 10/55 (log trial_00008)",
             "VLLM_MAX_NUM_SEQS = 512",
             "(base 1024)",
-            "eval run 2/5",
+            "eval run 2/3  0:15 / 7:00",
             "Uvicorn running",
             "best so far",
-            "5123.4",
-            "group 3/17 VLLM_MAX_NUM_SEQS",
+            "5202.7",
+            // The column that matters: what each best trial tested.
+            "VLLM_MAX_NUM_BATCHED_TOKENS=196608",
+            "group 3/17: VLLM_MAX_NUM_SEQS",
             "recent trials",
-            "trials 1/55",
-            "thr 0.880",
+            // Counts add up to the progress, reused included.
+            "trials 3/55: ok 2 reused 1",
+            "elapsed 2:15",
+            "0.8852–0.8859",
             "s skip",
             "? help",
         ] {
@@ -224,40 +641,116 @@ mod tests {
     }
 
     #[test]
+    fn the_footer_follows_the_state_and_fits_80_columns() {
+        let t0 = Instant::now();
+        let mut s = in_eval(t0);
+        let footer = |s: &LiveState| {
+            let (text, _) = screen(s, 80, 24, Theme { color: true }, secs(t0, 130));
+            text.lines().last().unwrap().to_string()
+        };
+        let f = footer(&s);
+        assert!(
+            f.contains("s skip") && f.contains("p pause") && f.trim_end().ends_with("? help"),
+            "{f}"
+        );
+        s.update(&Event::Paused(true), secs(t0, 130));
+        assert!(footer(&s).contains("p resume"), "{}", footer(&s));
+        let s = finished(t0);
+        let f = footer(&s);
+        assert!(
+            !f.contains("skip") && !f.contains("abort") && !f.contains("pause"),
+            "{f}"
+        );
+        assert!(
+            f.contains("e export") && f.contains("q quit") && f.contains("? help"),
+            "{f}"
+        );
+    }
+
+    #[test]
+    fn the_end_shows_the_outcome_and_the_clock_stops() {
+        let t0 = Instant::now();
+        let s = finished(t0);
+        let (a, _) = screen(&s, 140, 40, Theme { color: true }, secs(t0, 200));
+        let (b, _) = screen(&s, 140, 40, Theme { color: true }, secs(t0, 9999));
+        assert_eq!(a, b, "nothing moves after the end");
+        for needle in [
+            "[DONE]",
+            "search finished",
+            "VLLM_MAX_NUM_BATCHED_TOKENS=196608   (was 131072)",
+            "+4.0 ± 3.0%, beyond noise",
+            "elapsed 2:30",
+            "best_params.json",
+        ] {
+            assert!(a.contains(needle), "{needle:?} not on screen:\n{a}");
+        }
+    }
+
+    #[test]
+    fn scrolling_the_log_stops_at_its_first_line_on_screen() {
+        let t0 = Instant::now();
+        let mut s = in_eval(t0);
+        s.push_log((0..40).map(|i| format!("line {i}")), 0);
+        let area = Rect::new(0, 0, 140, 40);
+        let view = viewport(area, &s);
+        for _ in 0..5 {
+            s.apply(Action::PageUp, view, secs(t0, 130));
+        }
+        let (text, _) = screen(&s, 140, 40, Theme { color: true }, secs(t0, 130));
+        // The first line is on the panel's first row, no empty rows below it.
+        let rows: Vec<&str> = text.lines().filter(|l| l.contains("│")).collect();
+        let first = rows
+            .iter()
+            .position(|l| l.contains("[sim] loading model weights"))
+            .unwrap();
+        assert!(rows[first + 1].contains("Uvicorn running"), "{text}");
+        assert!(
+            text.contains(&format!("[scrolled {} up", s.log_scroll)),
+            "{text}"
+        );
+        assert_eq!(s.log_scroll, 42 - view.log_rows);
+    }
+
+    #[test]
     fn small_screen_still_shows_the_essentials() {
-        let s = running_state();
-        let (text, _) = screen(&s, 80, 24, Theme { color: true });
+        let t0 = Instant::now();
+        let s = in_eval(t0);
+        let (text, _) = screen(&s, 80, 24, Theme { color: true }, secs(t0, 130));
         for needle in [
             "VLLM_MAX_NUM_SEQS = 512",
             "Uvicorn running",
-            "5123.4",
+            "5202.7",
             "s skip",
         ] {
             assert!(text.contains(needle), "{needle:?} not on screen:\n{text}");
         }
-        // Tiny terminals do not panic.
-        screen(&s, 20, 5, Theme { color: true });
+        // Tiny terminals say so, and do not panic.
+        let (text, _) = screen(&s, 20, 5, Theme { color: true }, secs(t0, 130));
+        assert!(text.contains("terminal"), "{text}");
     }
 
     #[test]
     fn no_color_uses_no_colours() {
-        let s = running_state();
-        let (_, buf) = screen(&s, 140, 40, Theme { color: false });
-        for cell in buf.content() {
-            assert_eq!(cell.fg, ratatui::style::Color::Reset);
-            assert_eq!(cell.bg, ratatui::style::Color::Reset);
+        let t0 = Instant::now();
+        for s in [in_eval(t0), crashed(t0), finished(t0)] {
+            let (_, buf) = screen(&s, 140, 40, Theme { color: false }, secs(t0, 130));
+            for cell in buf.content() {
+                assert_eq!(cell.fg, ratatui::style::Color::Reset);
+                assert_eq!(cell.bg, ratatui::style::Color::Reset);
+            }
         }
     }
 
     #[test]
     fn confirm_and_help_overlays() {
-        let mut s = running_state();
-        s.apply(crate::ui::keys::Action::Abort, 10);
-        let (text, _) = screen(&s, 140, 40, Theme { color: true });
+        let t0 = Instant::now();
+        let mut s = in_eval(t0);
+        s.apply(Action::Abort, VIEW, t0);
+        let (text, _) = screen(&s, 140, 40, Theme { color: true }, t0);
         assert!(text.contains("Abort the run?"));
-        s.apply(crate::ui::keys::Action::Cancel, 10);
-        s.apply(crate::ui::keys::Action::Help, 10);
-        let (text, _) = screen(&s, 140, 40, Theme { color: true });
+        s.apply(Action::Cancel, VIEW, t0);
+        s.apply(Action::Help, VIEW, t0);
+        let (text, _) = screen(&s, 140, 40, Theme { color: true }, t0);
         assert!(text.contains("skip the running trial"), "{text}");
     }
 }

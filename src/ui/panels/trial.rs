@@ -1,6 +1,9 @@
-//! The running trial: index, parameter under test and how it differs from
-//! the base, the phase with its elapsed time against the limit, and the
-//! trial's params (those differing from the defaults highlighted).
+//! The running trial: its place in the plan and its log file, the
+//! parameter under test and how it differs from the base, the phase with
+//! its elapsed time against the limit, and the trial's params (those
+//! differing from the defaults highlighted).
+
+use std::time::Instant;
 
 use ratatui::Frame;
 use ratatui::layout::Rect;
@@ -41,14 +44,34 @@ pub fn phase_text(p: Option<&TrialPhase>, since: f64) -> (String, Option<f64>) {
     }
 }
 
+/// The eval runs so far as `runs: 0.8866/5010 ✗`.
+fn runs_text(tr: &crate::ui::state::CurrentTrial) -> String {
+    if tr.runs.is_empty() {
+        return String::new();
+    }
+    let runs: Vec<String> = tr
+        .runs
+        .iter()
+        .map(|r| match (&r.measured, r.ok) {
+            (Some(m), true) => format!(
+                "{}/{}",
+                autotune::fig(m.accuracy, 4),
+                autotune::fig(m.total_tps, 0)
+            ),
+            _ => "failed".into(),
+        })
+        .collect();
+    format!("   runs (acc/tok/s): {}", runs.join("  "))
+}
+
 /// Draws the current trial panel.
-pub fn draw(f: &mut Frame, area: Rect, s: &LiveState, t: &Theme) {
+pub fn draw(f: &mut Frame, area: Rect, s: &LiveState, t: &Theme, now: Instant) {
     let b = block("current trial", false, t);
     let Some(tr) = &s.trial else {
         let text = if s.outcome.is_some() {
             "the run has ended"
         } else if s.paused {
-            "paused between trials"
+            "paused between trials (p resumes)"
         } else {
             "between trials"
         };
@@ -58,11 +81,14 @@ pub fn draw(f: &mut Frame, area: Rect, s: &LiveState, t: &Theme) {
         );
         return;
     };
-    let since = tr.phase_since.elapsed().as_secs_f64();
+    let since = now.saturating_duration_since(tr.phase_since).as_secs_f64();
     let (phase, frac) = phase_text(tr.phase.as_ref(), since);
     let mut head = vec![
-        Span::styled(format!("#{} ", tr.ordinal), t.style(Role::Title)),
-        Span::styled(format!("trial_{:05}  ", tr.index), t.style(Role::Dim)),
+        Span::styled(
+            format!("trial {}/{} ", tr.ordinal, s.total),
+            t.style(Role::Title),
+        ),
+        Span::styled(format!("(log trial_{:05})  ", tr.index), t.style(Role::Dim)),
         Span::styled(
             format!("{} = {}", tr.param, tr.value),
             t.style(Role::Accent),
@@ -91,10 +117,18 @@ pub fn draw(f: &mut Frame, area: Rect, s: &LiveState, t: &Theme) {
             Span::styled(bar.unwrap_or_default(), t.style(role)),
         ]),
         Line::from(Span::styled(
-            format!("trial time {}", hms(tr.started.elapsed().as_secs_f64())),
+            format!(
+                "trial time {}{}",
+                hms(now.saturating_duration_since(tr.started).as_secs_f64()),
+                runs_text(tr)
+            ),
             t.style(Role::Dim),
         )),
     ];
+    if area.height < 7 {
+        // The narrow layout: the phase line matters more than the time.
+        lines.remove(2);
+    }
     let mut params: Vec<Span> = Vec::new();
     for (k, v) in &tr.params {
         let style = if *k == tr.param {
