@@ -79,6 +79,13 @@ pub fn prepare(a: &DemoArgs) -> Result<(PathBuf, TuneArgs), String> {
     if a.headless {
         args.push("--headless".into());
     }
-    let cli = <crate::cli::Cli as clap::Parser>::try_parse_from(args).map_err(|e| e.to_string())?;
+    let mut cli =
+        <crate::cli::Cli as clap::Parser>::try_parse_from(args).map_err(|e| e.to_string())?;
+    // Every demo run starts from the built-in defaults, never from the
+    // best_params.json a previous run left: started from that winner, the
+    // trial keys would all differ and a finished run would quietly begin a
+    // second 55-trial pass instead of resuming (--skip_existing reuses
+    // records by key).
+    cli.tune.start_from_defaults = true;
     Ok((dir, cli.tune))
 }
