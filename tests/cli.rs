@@ -706,3 +706,86 @@ fn term_dumb_falls_back_to_line_output() {
     });
     assert_eq!(code.trim(), "0");
 }
+
+fn out_has_done(o: &std::process::Output) -> bool {
+    String::from_utf8_lossy(&o.stdout).contains("done: every group explored")
+}
+
+/// The winner's changed parameters as the outcome prints them.
+fn winner_lines(out: &str) -> Vec<String> {
+    out.lines()
+        .skip_while(|l| !l.contains("winner (changed from the start):"))
+        .skip(1)
+        .take_while(|l| l.contains("(was "))
+        .map(|l| l.trim().to_string())
+        .collect()
+}
+
+#[test]
+fn demo_again_on_a_finished_run_resumes_and_ends_at_once() {
+    let d = tempfile::tempdir().unwrap();
+    let dir = d.path().join("demo");
+    let demo = || {
+        std::process::Command::new(bin())
+            .current_dir(d.path())
+            .env("SIM_STARTUP_S", "0.1")
+            .env("SIM_EVAL_S", "0.01")
+            .env("SIM_EVAL_FAIL_RATE", "0")
+            .env("SIM_NOISE", "0")
+            .args(["demo", "--headless", "--eval_runs", "1", "--dir"])
+            .arg(&dir)
+            .args(["--port", &free_port().to_string()])
+            .output()
+            .unwrap()
+    };
+    let first = demo();
+    assert!(first.status.success(), "{}", text(&first));
+    let results = dir.join("tune_results.jsonl");
+    // Fewer records than trials: each group's first value is the winner
+    // of the group before, reused within the run.
+    let recorded = records(&results).len();
+    assert!(recorded > 17 && recorded < 55, "{}", text(&first));
+    assert!(out_has_done(&first), "{}", text(&first));
+    let best = std::fs::read_to_string(dir.join("best_params.json")).unwrap();
+    let out1 = String::from_utf8_lossy(&first.stdout).into_owned();
+    let winner = winner_lines(&out1);
+    assert!(!winner.is_empty(), "{out1}");
+
+    // Again on the same directory: every trial is reused, none is run, and
+    // the same winner is announced.
+    let second = demo();
+    assert!(second.status.success(), "{}", text(&second));
+    let out2 = String::from_utf8_lossy(&second.stdout).into_owned();
+    assert!(
+        out2.contains("holds a finished run: all 55 trials are recorded and reused"),
+        "{out2}"
+    );
+    assert!(!out2.contains(" start (trial_"), "{out2}");
+    assert!(!out2.contains("new best"), "{out2}");
+    assert_eq!(out2.matches(" reused: ").count(), 55, "{out2}");
+    assert_eq!(records(&results).len(), recorded);
+    assert_eq!(winner_lines(&out2), winner, "{out2}");
+    assert_eq!(
+        std::fs::read_to_string(dir.join("best_params.json")).unwrap(),
+        best
+    );
+    // What the demo offers for another pass (the tuner itself, which like
+    // auto_tune.py starts from best_params.json) plans a new pass from the
+    // winner, most of it not yet run.
+    assert!(
+        out2.contains("for another pass starting from that winner: autotune --repo"),
+        "{out2}"
+    );
+    let o = autotune(
+        &dir,
+        &[
+            "--dry_run",
+            "--eval_cmd",
+            "bash eval_local.sh",
+            "--skip_existing",
+        ],
+    );
+    let plan = String::from_utf8_lossy(&o.stdout);
+    assert!(plan.contains("Base:   best_params.json"), "{plan}");
+    assert!(!plan.contains("the run is finished"), "{plan}");
+}
