@@ -14,6 +14,103 @@ use autotune::store::read_best;
 use autotune::{self as eval, Patterns, compile_pattern};
 use autotune::{NoisePolicy, SearchSpace, default_params};
 
+/// What `--help` says before the flags.
+const LONG_ABOUT: &str =
+    "Tune an LLM inference service for the highest throughput that meets an accuracy bar.
+
+For each candidate set of environment variables, autotune starts the service \
+(--server_cmd) in --repo, waits until it answers on --port, runs --eval_cmd \
+--eval_runs times, records accuracy and tok/s, stops the service, and keeps \
+the fastest value that meets --accuracy_threshold, one parameter at a time. \
+Start with the first five flags below; `autotune demo` shows a whole run on a \
+simulated service.";
+
+/// What `-h` says after the flags: examples, and where the rest is.
+const AFTER_SHORT_HELP: &str = "Examples:
+  autotune demo                        a whole run on a simulated service (no GPU)
+  autotune --repo ~/svc --dry_run      the plan: groups, values, number of trials
+  autotune --repo ~/svc --skip_existing
+                                       tune (and resume) with run_model.sh + eval_local.py
+
+`autotune --help` shows every flag (eval patterns, notifications, email,
+heartbeats), more examples, the keys of the live screen and the files written.";
+
+/// The examples of `--help`.
+const EXAMPLES: &str = "Examples:
+  # Try it first: a simulated service, the live screen, about a minute.
+  autotune demo
+
+  # See what a run would do (works before run_model.sh exists).
+  autotune --repo ~/svc --dry_run
+
+  # Tune a real service; run it again with the same flags to resume.
+  autotune --repo ~/svc --skip_existing \\
+      --server_cmd 'bash run_model.sh' --eval_cmd 'python3 eval_local.py --batch' \\
+      --accuracy_threshold 0.88
+
+  # Only your own candidates, unattended, restarted after a crash.
+  autotune watchdog -- --repo ~/svc --skip_existing --headless \\
+      --search_space_file space.json --no_builtin_space
+
+  # Review the results (any autotune or auto_tune.py results file).
+  autotune browse ~/svc/tune_results.jsonl";
+
+/// The files `--help` lists.
+const FILES: &str = "Files written in --repo (names set by the Ports and files flags):
+  tune_results.jsonl   one JSON record per trial (params, status, accuracy, tok/s); appended,
+                       never rewritten; --skip_existing reuses it to resume
+  best_params.json     the best parameters so far (the base of the next run)
+  tune_status.json     what the tuner is doing now, with its pid (for scripts and monitors)
+  tune_server_logs/    the service's output, one trial_NNNNN.log per trial
+  .autotune.lock       held while a tuner runs, so two never share the files";
+
+/// What `--help` says after the flags: examples, the live screen's keys
+/// (from its key table, so the two cannot disagree), signals and files.
+pub fn after_long_help() -> String {
+    let mut keys: Vec<(String, &str)> = Vec::new();
+    for (code, mods, _, _, desc) in crate::ui::keys::BINDINGS {
+        let key = if mods.contains(crossterm::event::KeyModifiers::CONTROL) {
+            format!("Ctrl-{code}")
+        } else {
+            code.to_string()
+        };
+        // Keys doing the same thing share a line: "Up k  scroll up".
+        match keys.iter_mut().find(|(_, d)| d == desc) {
+            Some((k, _)) => {
+                k.push(' ');
+                k.push_str(&key);
+            }
+            None => keys.push((key, desc)),
+        }
+    }
+    let w = keys
+        .iter()
+        .map(|(k, _)| k.chars().count())
+        .max()
+        .unwrap_or(0);
+    let mut s = format!("{EXAMPLES}\n\nKeys of the live screen:\n");
+    for (k, d) in &keys {
+        s.push_str(&format!("  {k:<w$}  {d}\n"));
+    }
+    s.push_str(
+        "\nSignals (headless): kill -USR1 PID skips the running trial, kill -USR2 PID pauses or
+resumes, Ctrl-\\ (SIGQUIT) aborts cleanly, Ctrl-C / SIGTERM stop the service and exit.
+The PID is in tune_status.json.\n\n",
+    );
+    s.push_str(FILES);
+    s
+}
+
+/// Parses the process's arguments; exits with clap's message (status 2) on
+/// bad flags, or 0 after printing help or the version.
+pub fn parse() -> Cli {
+    use clap::{CommandFactory, FromArgMatches};
+    let m = Cli::command()
+        .after_long_help(after_long_help())
+        .get_matches();
+    Cli::from_arg_matches(&m).unwrap_or_else(|e| e.exit())
+}
+
 /// Tune an LLM inference service for the highest throughput that meets an
 /// accuracy bar.
 #[derive(Debug, Parser)]
@@ -21,6 +118,8 @@ use autotune::{NoisePolicy, SearchSpace, default_params};
     name = "autotune",
     version,
     about,
+    long_about = LONG_ABOUT,
+    after_help = AFTER_SHORT_HELP,
     args_conflicts_with_subcommands = true,
     args_override_self = true
 )]
@@ -91,202 +190,201 @@ pub struct BrowseArgs {
     pub follow: bool,
 }
 
-/// Flags of a tuning run.
+/// Help headings, in the order `--help` shows them after the first five
+/// flags (which have no heading, so clap lists them first, under "Options").
+pub mod heading {
+    /// The service under test and how it is started and stopped.
+    pub const SERVICE: &str = "Service";
+    /// The eval command and how its output is read.
+    pub const EVAL: &str = "Eval";
+    /// What is searched, and looking at the plan first.
+    pub const SEARCH: &str = "Search";
+    /// The port and the files the tuner writes.
+    pub const PORTS_FILES: &str = "Ports and files";
+    /// How the run is shown and checked.
+    pub const OUTPUT: &str = "Output and checks";
+    /// Webhooks and which events notify.
+    pub const NOTIFY: &str = "Notifications";
+    /// The mail channel of notifications.
+    pub const EMAIL: &str = "Email";
+    /// Periodic notifications.
+    pub const HEARTBEATS: &str = "Heartbeats";
+}
+
+/// Flags of a tuning run. The first five (no heading) are what a new user
+/// needs; the rest are grouped by concern. Flags of the rarer concerns
+/// (eval patterns, notifications, email, heartbeats) are left out of `-h`
+/// and shown by `--help`.
 #[derive(Debug, Args, Clone)]
 pub struct TuneArgs {
-    /// The service's repository (holds run_model.sh and eval_local.py).
-    #[arg(long, default_value = ".")]
+    // ---- Start here: the five flags a new user needs. ----
+    /// The service's repository.
+    ///
+    /// It holds run_model.sh and eval_local.py (for the default commands);
+    /// the files autotune writes go there too.
+    #[arg(long, default_value = ".", value_name = "DIR")]
     pub repo: PathBuf,
-    /// Port the service listens on (also given to both commands as PORT).
-    #[arg(long, default_value_t = 8000)]
-    pub port: u16,
-    /// Eval runs per trial.
-    #[arg(long = "eval_runs", alias = "eval-runs", default_value_t = 5)]
-    pub eval_runs: u32,
+    /// Command starting the service (bash, in the repo).
+    ///
+    /// The trial's parameters and PORT are in its environment; it must
+    /// answer on PORT until it is stopped.
+    #[arg(
+        long = "server_cmd",
+        alias = "server-cmd",
+        default_value = "bash run_model.sh",
+        value_name = "CMD"
+    )]
+    pub server_cmd: String,
+    /// Command running one eval (bash, in the repo).
+    ///
+    /// PORT and the trial's parameters are in its environment; its output
+    /// must hold eval_local.py's summary (see the --*_regex flags).
+    #[arg(
+        long = "eval_cmd",
+        alias = "eval-cmd",
+        default_value = "python3 eval_local.py --which bonus --model_dir_for_tokenizer ./model/YukinoStuki/Qwen2.5-0.5B-Plus-LLM --batch --overwrite_jsonl",
+        value_name = "CMD"
+    )]
+    pub eval_cmd: String,
+    /// Minimum mean accuracy of a winning trial (0 to 1).
+    #[arg(
+        long = "accuracy_threshold",
+        alias = "accuracy-threshold",
+        default_value_t = 0.88,
+        value_name = "ACC"
+    )]
+    pub accuracy_threshold: f64,
+    /// Resume: reuse trials already in the results file.
+    ///
+    /// A trial whose key has a finished record is not measured again, so a
+    /// stopped run goes on where it stopped.
+    #[arg(long = "skip_existing", alias = "skip-existing")]
+    pub skip_existing: bool,
+
+    // ---- Service ----
+    /// Path probed for readiness.
+    ///
+    /// The service is ready when GET on it answers any status from 200 to 499.
+    #[arg(
+        long = "health_path",
+        alias = "health-path",
+        default_value = "/",
+        help_heading = heading::SERVICE,
+        value_name = "PATH"
+    )]
+    pub health_path: String,
     /// Seconds the service may take to answer.
     #[arg(
         long = "startup_timeout",
         alias = "startup-timeout",
-        default_value_t = 240.0
+        default_value_t = 240.0,
+        help_heading = heading::SERVICE,
+        value_name = "SECONDS"
     )]
     pub startup_timeout: f64,
-    /// Seconds one eval run may take.
-    #[arg(long = "eval_timeout", alias = "eval-timeout", default_value_t = 420.0)]
-    pub eval_timeout: f64,
-    /// Extra pause in seconds after each trial (the service is already
-    /// fully stopped and its port closed before the next one).
-    #[arg(long, default_value_t = 0.0)]
+    /// Seconds between SIGTERM and SIGKILL when stopping the service.
+    #[arg(
+        long = "kill_grace_s",
+        alias = "kill-grace-s",
+        default_value_t = 10.0,
+        help_heading = heading::SERVICE,
+        value_name = "SECONDS"
+    )]
+    pub kill_grace_s: f64,
+    /// Extra pause in seconds after each trial.
+    ///
+    /// The service is already fully stopped and its port closed before the
+    /// next trial; this is for hardware that needs time to cool or settle.
+    #[arg(long, default_value_t = 0.0, help_heading = heading::SERVICE, value_name = "SECONDS")]
     pub cooldown: f64,
-    /// Minimum mean accuracy of a winning trial.
+
+    // ---- Eval ----
+    /// Eval runs per trial.
     #[arg(
-        long = "accuracy_threshold",
-        alias = "accuracy-threshold",
-        default_value_t = 0.88
+        long = "eval_runs",
+        alias = "eval-runs",
+        default_value_t = 5,
+        help_heading = heading::EVAL,
+        value_name = "N"
     )]
-    pub accuracy_threshold: f64,
-    /// Results file (JSONL), relative to the repo.
-    #[arg(long, default_value = "tune_results.jsonl")]
-    pub results: PathBuf,
-    /// Best params file, relative to the repo.
-    #[arg(long, default_value = "best_params.json")]
-    pub best: PathBuf,
-    /// Directory of per-trial service logs, relative to the repo.
+    pub eval_runs: u32,
+    /// Seconds one eval run may take.
     #[arg(
-        long = "server_log_dir",
-        alias = "server-log-dir",
-        default_value = "tune_server_logs"
+        long = "eval_timeout",
+        alias = "eval-timeout",
+        default_value_t = 420.0,
+        help_heading = heading::EVAL,
+        value_name = "SECONDS"
     )]
-    pub server_log_dir: PathBuf,
-    /// Status file, relative to the repo.
+    pub eval_timeout: f64,
+    /// Pattern for accuracy (one capture group).
     #[arg(
-        long = "status_file",
-        alias = "status-file",
-        default_value = "tune_status.json"
+        long = "acc_regex",
+        alias = "acc-regex",
+        default_value = eval::DEFAULT_ACC_RE,
+        help_heading = heading::EVAL,
+        hide_short_help = true,
+        value_name = "RE"
     )]
-    pub status_file: PathBuf,
-    /// Send a heartbeat every N trials run.
+    pub acc_regex: String,
+    /// Pattern for answer tokens/s (one capture group).
     #[arg(
-        long = "heartbeat_trials",
-        alias = "heartbeat-trials",
-        default_value_t = 10
+        long = "answer_tps_regex",
+        alias = "answer-tps-regex",
+        default_value = eval::DEFAULT_ANSWER_TPS_RE,
+        help_heading = heading::EVAL,
+        hide_short_help = true,
+        value_name = "RE"
     )]
-    pub heartbeat_trials: u32,
-    /// Send a heartbeat every S seconds (0: off).
+    pub answer_tps_regex: String,
+    /// Pattern for total tokens/s (one capture group).
     #[arg(
-        long = "heartbeat_interval_s",
-        alias = "heartbeat-interval-s",
-        env = "TUNE_HEARTBEAT_INTERVAL_S",
-        default_value_t = 0.0
+        long = "total_tps_regex",
+        alias = "total-tps-regex",
+        default_value = eval::DEFAULT_TOTAL_TPS_RE,
+        help_heading = heading::EVAL,
+        hide_short_help = true,
+        value_name = "RE"
     )]
-    pub heartbeat_interval_s: f64,
-    /// JSON object of extra candidates: name to list of values (or one value).
+    pub total_tps_regex: String,
+    /// Pattern for total time in seconds (one capture group).
+    #[arg(
+        long = "total_time_regex",
+        alias = "total-time-regex",
+        default_value = eval::DEFAULT_TOTAL_TIME_RE,
+        help_heading = heading::EVAL,
+        hide_short_help = true,
+        value_name = "RE"
+    )]
+    pub total_time_regex: String,
+
+    // ---- Search ----
+    /// Print the plan and exit.
+    ///
+    /// A table of parameter groups, their values (the base's marked), the
+    /// number of trials and the policy; works before the service script
+    /// exists and writes nothing.
+    #[arg(long = "dry_run", alias = "dry-run", help_heading = heading::SEARCH)]
+    pub dry_run: bool,
+    /// JSON file of extra candidates.
+    ///
+    /// An object of name to a list of values (or one value), merged into the
+    /// built-in space. Names must be environment variable names (not PORT).
     #[arg(
         long = "search_space_file",
         alias = "search-space-file",
-        env = "TUNE_SEARCH_SPACE_FILE"
+        env = "TUNE_SEARCH_SPACE_FILE",
+        help_heading = heading::SEARCH,
+        value_name = "FILE"
     )]
     pub search_space_file: Option<PathBuf>,
     /// Search only what --search_space_file lists, in its key order.
-    #[arg(long = "no_builtin_space", alias = "no-builtin-space")]
+    #[arg(
+        long = "no_builtin_space",
+        alias = "no-builtin-space",
+        help_heading = heading::SEARCH
+    )]
     pub no_builtin_space: bool,
-    /// Waits for a busy port before the trial fails.
-    #[arg(
-        long = "port_busy_retries",
-        alias = "port-busy-retries",
-        env = "TUNE_PORT_BUSY_RETRIES",
-        default_value_t = 3
-    )]
-    pub port_busy_retries: u32,
-    /// Seconds of one wait for a busy port.
-    #[arg(
-        long = "port_busy_wait_s",
-        alias = "port-busy-wait-s",
-        env = "TUNE_PORT_BUSY_WAIT_S",
-        default_value_t = 10.0
-    )]
-    pub port_busy_wait_s: f64,
-    /// Stop `uvicorn serve:app` processes listening on the port.
-    #[arg(
-        long = "port_busy_kill",
-        alias = "port-busy-kill",
-        env = "TUNE_PORT_BUSY_KILL"
-    )]
-    pub port_busy_kill: bool,
-    /// Notify after trials (see --notify_trial_done_every).
-    #[arg(
-        long = "notify_trial_done",
-        alias = "notify-trial-done",
-        env = "TUNE_NOTIFY_TRIAL_DONE"
-    )]
-    pub notify_trial_done: bool,
-    /// With --notify_trial_done, notify every N trials.
-    #[arg(
-        long = "notify_trial_done_every",
-        alias = "notify-trial-done-every",
-        env = "TUNE_NOTIFY_TRIAL_DONE_EVERY",
-        default_value_t = 1
-    )]
-    pub notify_trial_done_every: u32,
-    /// SMTP server for email notifications.
-    #[arg(long = "smtp_host", alias = "smtp-host", env = "TUNE_SMTP_HOST")]
-    pub smtp_host: Option<String>,
-    /// SMTP port.
-    #[arg(
-        long = "smtp_port",
-        alias = "smtp-port",
-        env = "TUNE_SMTP_PORT",
-        default_value_t = 587
-    )]
-    pub smtp_port: u16,
-    /// SMTP user (login when set).
-    #[arg(long = "smtp_user", alias = "smtp-user", env = "TUNE_SMTP_USER")]
-    pub smtp_user: Option<String>,
-    /// SMTP password.
-    #[arg(
-        long = "smtp_pass",
-        alias = "smtp-pass",
-        env = "TUNE_SMTP_PASS",
-        hide_env_values = true
-    )]
-    pub smtp_pass: Option<String>,
-    /// Sender address.
-    #[arg(long = "smtp_from", alias = "smtp-from", env = "TUNE_SMTP_FROM")]
-    pub smtp_from: Option<String>,
-    /// Recipients, separated by commas.
-    #[arg(long = "smtp_to", alias = "smtp-to", env = "TUNE_SMTP_TO")]
-    pub smtp_to: Option<String>,
-    /// Plain SMTP without STARTTLS.
-    #[arg(
-        long = "smtp_no_starttls",
-        alias = "smtp-no-starttls",
-        env = "TUNE_SMTP_NO_STARTTLS"
-    )]
-    pub smtp_no_starttls: bool,
-    /// Implicit TLS (SMTPS).
-    #[arg(long = "smtp_ssl", alias = "smtp-ssl", env = "TUNE_SMTP_SSL")]
-    pub smtp_ssl: bool,
-    /// Notification kinds sent by email.
-    #[arg(
-        long = "email_kinds",
-        alias = "email-kinds",
-        env = "TUNE_EMAIL_KINDS",
-        default_value = "best,crashed,done"
-    )]
-    pub email_kinds: String,
-    /// Webhook URL (Feishu bot, generic endpoint...).
-    #[arg(
-        long = "webhook_url",
-        alias = "webhook-url",
-        env = "TUNE_WEBHOOK_URL",
-        hide_env_values = true
-    )]
-    pub webhook_url: Option<String>,
-    /// feishu | generic | dingtalk | wecom | slack.
-    #[arg(
-        long = "webhook_kind",
-        alias = "webhook-kind",
-        env = "TUNE_WEBHOOK_KIND",
-        default_value = "feishu"
-    )]
-    pub webhook_kind: String,
-    /// Signing secret of a Feishu (or DingTalk) bot.
-    #[arg(
-        long = "feishu_secret",
-        alias = "feishu-secret",
-        env = "TUNE_FEISHU_SECRET",
-        hide_env_values = true
-    )]
-    pub feishu_secret: Option<String>,
-    /// Extra trusted root certificates (PEM) for SMTP TLS, e.g. an internal CA.
-    #[arg(
-        long = "smtp_ca_file",
-        alias = "smtp-ca-file",
-        env = "TUNE_SMTP_CA_FILE"
-    )]
-    pub smtp_ca_file: Option<PathBuf>,
-    /// Reuse results already recorded for a trial key (resume).
-    #[arg(long = "skip_existing", alias = "skip-existing")]
-    pub skip_existing: bool,
     /// How groups are decided: `noise-aware` (never measure a configuration
     /// twice, stop hopeless trials early, a change must beat the incumbent
     /// beyond the run-to-run noise) or `plain` (auto_tune.py's choices,
@@ -296,18 +394,25 @@ pub struct TuneArgs {
         alias = "search-policy",
         default_value = "noise-aware",
         value_parser = ["noise-aware", "plain"],
-        help_heading = "Search policy"
+        help_heading = heading::SEARCH,
+        hide_short_help = true
     )]
     pub search_policy: String,
     /// Never stop a trial early (noise-aware policy otherwise unchanged).
-    #[arg(long = "no_prune", alias = "no-prune", help_heading = "Search policy")]
+    #[arg(
+        long = "no_prune",
+        alias = "no-prune",
+        help_heading = heading::SEARCH,
+        hide_short_help = true
+    )]
     pub no_prune: bool,
     /// Confidence of early stopping and of "better beyond noise", 0.5-0.999.
     #[arg(
         long = "prune_confidence",
         alias = "prune-confidence",
         default_value_t = 0.95,
-        help_heading = "Search policy"
+        help_heading = heading::SEARCH,
+        hide_short_help = true
     )]
     pub prune_confidence: f64,
     /// Judge a trial from this many eval runs on (at least 2).
@@ -315,7 +420,8 @@ pub struct TuneArgs {
         long = "prune_after",
         alias = "prune-after",
         default_value_t = 2,
-        help_heading = "Search policy"
+        help_heading = heading::SEARCH,
+        hide_short_help = true
     )]
     pub prune_after: u32,
     /// A close call against the group's leader may run up to this many eval
@@ -324,72 +430,312 @@ pub struct TuneArgs {
         long = "max_eval_runs",
         alias = "max-eval-runs",
         default_value_t = 0,
-        help_heading = "Search policy"
+        help_heading = heading::SEARCH,
+        hide_short_help = true
     )]
     pub max_eval_runs: u32,
-    /// Print the planned trials and exit.
-    #[arg(long = "dry_run", alias = "dry-run")]
-    pub dry_run: bool,
+
+    // ---- Ports and files ----
+    /// Port the service listens on (also given to both commands as PORT).
+    #[arg(long, default_value_t = 8000, help_heading = heading::PORTS_FILES, value_name = "PORT")]
+    pub port: u16,
+    /// Waits for a busy port before the trial fails.
+    #[arg(
+        long = "port_busy_retries",
+        alias = "port-busy-retries",
+        env = "TUNE_PORT_BUSY_RETRIES",
+        default_value_t = 3,
+        help_heading = heading::PORTS_FILES,
+        value_name = "N"
+    )]
+    pub port_busy_retries: u32,
+    /// Seconds of one wait for a busy port.
+    #[arg(
+        long = "port_busy_wait_s",
+        alias = "port-busy-wait-s",
+        env = "TUNE_PORT_BUSY_WAIT_S",
+        default_value_t = 10.0,
+        help_heading = heading::PORTS_FILES,
+        value_name = "SECONDS"
+    )]
+    pub port_busy_wait_s: f64,
+    /// Stop `uvicorn serve:app` processes listening on the port.
+    #[arg(
+        long = "port_busy_kill",
+        alias = "port-busy-kill",
+        env = "TUNE_PORT_BUSY_KILL",
+        help_heading = heading::PORTS_FILES
+    )]
+    pub port_busy_kill: bool,
+    /// Results file (JSONL), relative to the repo.
+    #[arg(long, default_value = "tune_results.jsonl", help_heading = heading::PORTS_FILES, value_name = "FILE")]
+    pub results: PathBuf,
+    /// Best params file, relative to the repo.
+    #[arg(long, default_value = "best_params.json", help_heading = heading::PORTS_FILES, value_name = "FILE")]
+    pub best: PathBuf,
+    /// Directory of per-trial service logs, relative to the repo.
+    #[arg(
+        long = "server_log_dir",
+        alias = "server-log-dir",
+        default_value = "tune_server_logs",
+        help_heading = heading::PORTS_FILES,
+        value_name = "DIR"
+    )]
+    pub server_log_dir: PathBuf,
+    /// Status file (what the tuner does now), relative to the repo.
+    #[arg(
+        long = "status_file",
+        alias = "status-file",
+        default_value = "tune_status.json",
+        help_heading = heading::PORTS_FILES,
+        value_name = "FILE"
+    )]
+    pub status_file: PathBuf,
+
+    // ---- Output and checks ----
+    /// One line per event on stdout instead of the live screen.
+    ///
+    /// Also chosen when stdout is not a terminal or TERM=dumb.
+    #[arg(long, help_heading = heading::OUTPUT)]
+    pub headless: bool,
     /// Check parsing, records and the best choice without a service.
-    #[arg(long)]
+    #[arg(long, help_heading = heading::OUTPUT)]
     pub selftest: bool,
     /// With --selftest, also send a heartbeat notification.
-    #[arg(long = "selftest_notify", alias = "selftest-notify")]
+    #[arg(
+        long = "selftest_notify",
+        alias = "selftest-notify",
+        help_heading = heading::OUTPUT
+    )]
     pub selftest_notify: bool,
-    /// No live screen: one line per event on stdout.
-    #[arg(long)]
-    pub headless: bool,
-    /// Command starting the service, run by bash in the repo.
+
+    // ---- Notifications ----
+    /// Webhook URL (Feishu bot, generic endpoint...).
     #[arg(
-        long = "server_cmd",
-        alias = "server-cmd",
-        default_value = "bash run_model.sh"
+        long = "webhook_url",
+        alias = "webhook-url",
+        env = "TUNE_WEBHOOK_URL",
+        hide_env_values = true,
+        help_heading = heading::NOTIFY,
+        hide_short_help = true,
+        value_name = "URL"
     )]
-    pub server_cmd: String,
-    /// Command running one eval, run by bash in the repo.
+    pub webhook_url: Option<String>,
+    /// feishu | generic | dingtalk | wecom | slack.
     #[arg(
-        long = "eval_cmd",
-        alias = "eval-cmd",
-        default_value = "python3 eval_local.py --which bonus --model_dir_for_tokenizer ./model/YukinoStuki/Qwen2.5-0.5B-Plus-LLM --batch --overwrite_jsonl"
+        long = "webhook_kind",
+        alias = "webhook-kind",
+        env = "TUNE_WEBHOOK_KIND",
+        default_value = "feishu",
+        help_heading = heading::NOTIFY,
+        hide_short_help = true,
+        value_name = "KIND"
     )]
-    pub eval_cmd: String,
-    /// Path probed for readiness (any status 200..499 means ready).
-    #[arg(long = "health_path", alias = "health-path", default_value = "/")]
-    pub health_path: String,
-    /// Seconds between SIGTERM and SIGKILL when stopping the service.
-    #[arg(long = "kill_grace_s", alias = "kill-grace-s", default_value_t = 10.0)]
-    pub kill_grace_s: f64,
-    /// Pattern for accuracy (one capture group).
-    #[arg(long = "acc_regex", alias = "acc-regex", default_value = eval::DEFAULT_ACC_RE)]
-    pub acc_regex: String,
-    /// Pattern for answer tokens/s (one capture group).
-    #[arg(long = "answer_tps_regex", alias = "answer-tps-regex", default_value = eval::DEFAULT_ANSWER_TPS_RE)]
-    pub answer_tps_regex: String,
-    /// Pattern for total tokens/s (one capture group).
-    #[arg(long = "total_tps_regex", alias = "total-tps-regex", default_value = eval::DEFAULT_TOTAL_TPS_RE)]
-    pub total_tps_regex: String,
-    /// Pattern for total time in seconds (one capture group).
-    #[arg(long = "total_time_regex", alias = "total-time-regex", default_value = eval::DEFAULT_TOTAL_TIME_RE)]
-    pub total_time_regex: String,
+    pub webhook_kind: String,
+    /// Signing secret of a Feishu (or DingTalk) bot.
+    #[arg(
+        long = "feishu_secret",
+        alias = "feishu-secret",
+        env = "TUNE_FEISHU_SECRET",
+        hide_env_values = true,
+        help_heading = heading::NOTIFY,
+        hide_short_help = true,
+        value_name = "SECRET"
+    )]
+    pub feishu_secret: Option<String>,
+    /// Notify after trials (see --notify_trial_done_every).
+    #[arg(
+        long = "notify_trial_done",
+        alias = "notify-trial-done",
+        env = "TUNE_NOTIFY_TRIAL_DONE",
+        help_heading = heading::NOTIFY,
+        hide_short_help = true
+    )]
+    pub notify_trial_done: bool,
+    /// With --notify_trial_done, notify every N trials.
+    #[arg(
+        long = "notify_trial_done_every",
+        alias = "notify-trial-done-every",
+        env = "TUNE_NOTIFY_TRIAL_DONE_EVERY",
+        default_value_t = 1,
+        help_heading = heading::NOTIFY,
+        hide_short_help = true,
+        value_name = "N"
+    )]
+    pub notify_trial_done_every: u32,
+
+    // ---- Email ----
+    /// SMTP server for email notifications.
+    #[arg(
+        long = "smtp_host",
+        alias = "smtp-host",
+        env = "TUNE_SMTP_HOST",
+        help_heading = heading::EMAIL,
+        hide_short_help = true,
+        value_name = "HOST"
+    )]
+    pub smtp_host: Option<String>,
+    /// SMTP port.
+    #[arg(
+        long = "smtp_port",
+        alias = "smtp-port",
+        env = "TUNE_SMTP_PORT",
+        default_value_t = 587,
+        help_heading = heading::EMAIL,
+        hide_short_help = true,
+        value_name = "PORT"
+    )]
+    pub smtp_port: u16,
+    /// SMTP user (login when set).
+    #[arg(
+        long = "smtp_user",
+        alias = "smtp-user",
+        env = "TUNE_SMTP_USER",
+        help_heading = heading::EMAIL,
+        hide_short_help = true,
+        value_name = "USER"
+    )]
+    pub smtp_user: Option<String>,
+    /// SMTP password.
+    #[arg(
+        long = "smtp_pass",
+        alias = "smtp-pass",
+        env = "TUNE_SMTP_PASS",
+        hide_env_values = true,
+        help_heading = heading::EMAIL,
+        hide_short_help = true,
+        value_name = "PASS"
+    )]
+    pub smtp_pass: Option<String>,
+    /// Sender address.
+    #[arg(
+        long = "smtp_from",
+        alias = "smtp-from",
+        env = "TUNE_SMTP_FROM",
+        help_heading = heading::EMAIL,
+        hide_short_help = true,
+        value_name = "ADDR"
+    )]
+    pub smtp_from: Option<String>,
+    /// Recipients, separated by commas.
+    #[arg(
+        long = "smtp_to",
+        alias = "smtp-to",
+        env = "TUNE_SMTP_TO",
+        help_heading = heading::EMAIL,
+        hide_short_help = true,
+        value_name = "ADDRS"
+    )]
+    pub smtp_to: Option<String>,
+    /// Plain SMTP without STARTTLS.
+    #[arg(
+        long = "smtp_no_starttls",
+        alias = "smtp-no-starttls",
+        env = "TUNE_SMTP_NO_STARTTLS",
+        help_heading = heading::EMAIL,
+        hide_short_help = true
+    )]
+    pub smtp_no_starttls: bool,
+    /// Implicit TLS (SMTPS).
+    #[arg(
+        long = "smtp_ssl",
+        alias = "smtp-ssl",
+        env = "TUNE_SMTP_SSL",
+        help_heading = heading::EMAIL,
+        hide_short_help = true
+    )]
+    pub smtp_ssl: bool,
+    /// Extra trusted root certificates (PEM) for SMTP TLS, e.g. an internal CA.
+    #[arg(
+        long = "smtp_ca_file",
+        alias = "smtp-ca-file",
+        env = "TUNE_SMTP_CA_FILE",
+        help_heading = heading::EMAIL,
+        hide_short_help = true,
+        value_name = "FILE"
+    )]
+    pub smtp_ca_file: Option<PathBuf>,
+    /// Notification kinds sent by email.
+    #[arg(
+        long = "email_kinds",
+        alias = "email-kinds",
+        env = "TUNE_EMAIL_KINDS",
+        default_value = "best,crashed,done",
+        help_heading = heading::EMAIL,
+        hide_short_help = true,
+        value_name = "KINDS"
+    )]
+    pub email_kinds: String,
+
+    // ---- Heartbeats ----
+    /// Send a heartbeat every N trials run.
+    #[arg(
+        long = "heartbeat_trials",
+        alias = "heartbeat-trials",
+        default_value_t = 10,
+        help_heading = heading::HEARTBEATS,
+        hide_short_help = true,
+        value_name = "N"
+    )]
+    pub heartbeat_trials: u32,
+    /// Send a heartbeat every S seconds (0: off).
+    #[arg(
+        long = "heartbeat_interval_s",
+        alias = "heartbeat-interval-s",
+        env = "TUNE_HEARTBEAT_INTERVAL_S",
+        default_value_t = 0.0,
+        help_heading = heading::HEARTBEATS,
+        hide_short_help = true,
+        value_name = "SECONDS"
+    )]
+    pub heartbeat_interval_s: f64,
+
+    /// Start from the built-in defaults instead of best_params.json (set by
+    /// `autotune demo`, whose runs always start there, so that running it
+    /// again on the same directory resumes the same search).
+    #[arg(skip)]
+    pub start_from_defaults: bool,
 }
 
-fn seconds(flag: &str, v: f64, allow_zero: bool) -> Result<Duration, String> {
-    if !v.is_finite() || v < 0.0 || (!allow_zero && v == 0.0) {
+/// The longest duration a flag takes: far beyond any real time limit, and
+/// small enough that adding it to a clock reading cannot overflow.
+const MAX_SECONDS: f64 = 1e9;
+
+/// Reads a duration flag; refuses what no clock can hold (negative, NaN,
+/// infinite, beyond [`MAX_SECONDS`]) instead of panicking on it later.
+pub fn seconds(flag: &str, v: f64, allow_zero: bool) -> Result<Duration, String> {
+    if !v.is_finite() || v < 0.0 || (!allow_zero && v == 0.0) || v > MAX_SECONDS {
         return Err(format!(
-            "{flag}: expected a {} number of seconds, got {v}",
+            "{flag}: expected a {} number of seconds up to {MAX_SECONDS:e}, got {}",
             if allow_zero {
                 "non-negative"
             } else {
                 "positive"
+            },
+            if v.abs() >= 1e6 {
+                format!("{v:e}")
+            } else {
+                v.to_string()
             }
         ));
     }
-    Ok(Duration::from_secs_f64(v))
+    Duration::try_from_secs_f64(v).map_err(|e| format!("{flag}: {v} seconds: {e}"))
+}
+
+/// Checks an accuracy threshold: accuracy is a fraction, so a bar outside
+/// [0, 1] either lets everything win or nothing.
+pub fn threshold(flag: &str, v: f64) -> Result<f64, String> {
+    if !(0.0..=1.0).contains(&v) {
+        return Err(format!(
+            "{flag}: expected a number between 0 and 1 (accuracy is a fraction), got {v}"
+        ));
+    }
+    Ok(v)
 }
 
 /// Checks that a command's script exists when the command names one
 /// (`bash x.sh`, `python3 x.py`, `./x`).
-fn check_script(flag: &str, cmd: &str, repo: &Path) -> Result<(), String> {
+pub fn check_script(flag: &str, cmd: &str, repo: &Path) -> Result<(), String> {
     let words: Vec<&str> = cmd.split_whitespace().collect();
     let script = match words.as_slice() {
         [] => return Err(format!("{flag} is empty")),
@@ -482,9 +828,7 @@ pub fn to_config(a: &TuneArgs) -> Result<Config, String> {
     if a.eval_runs == 0 {
         return Err("--eval_runs: must be at least 1".into());
     }
-    if !a.accuracy_threshold.is_finite() {
-        return Err("--accuracy_threshold: expected a number".into());
-    }
+    threshold("--accuracy_threshold", a.accuracy_threshold)?;
     if a.port == 0 {
         return Err("--port: must be between 1 and 65535".into());
     }
@@ -508,15 +852,31 @@ pub fn to_config(a: &TuneArgs) -> Result<Config, String> {
             results.display()
         ));
     }
-    check_script("--server_cmd", &a.server_cmd, &repo)?;
-    check_script("--eval_cmd", &a.eval_cmd, &repo)?;
+    // A dry run only shows the plan: it may come before the scripts exist
+    // (it says which are missing instead).
+    if !a.dry_run {
+        check_script("--server_cmd", &a.server_cmd, &repo)?;
+        check_script("--eval_cmd", &a.eval_cmd, &repo)?;
+    }
     let best = at(&a.best);
-    let base = read_best(&best)
-        .map_err(|e| format!("--best: {e}"))?
-        .unwrap_or_else(default_params);
+    let base = if a.start_from_defaults {
+        default_params()
+    } else {
+        read_best(&best)
+            .map_err(|e| format!("--best: {e}"))?
+            .unwrap_or_else(default_params)
+    };
+    // The base's names become environment variables too: a best file
+    // holding `A=B` would otherwise run as `A=B=<value>`.
+    for name in base.keys() {
+        SearchSpace::check_name(name).map_err(|m| format!("--best {}: {m}", best.display()))?;
+    }
     let status_file = at(&a.status_file);
     let service_state_file = status_file.with_file_name(".autotune_service.json");
     let space = search_space(a, &repo)?;
+    for w in space.name_warnings() {
+        eprintln!("autotune: warning: {w}");
+    }
     seconds("--heartbeat_interval_s", a.heartbeat_interval_s, true)?;
     let search_policy = search_policy(a)?;
     Ok(Config {
@@ -643,8 +1003,9 @@ pub fn to_alerts(a: &TuneArgs, cfg: &Config) -> Result<AlertConfig, String> {
         webhook,
         email,
         heartbeat_trials: a.heartbeat_trials,
-        heartbeat_interval: (a.heartbeat_interval_s > 0.0)
-            .then(|| Duration::from_secs_f64(a.heartbeat_interval_s)),
+        heartbeat_interval: seconds("--heartbeat_interval_s", a.heartbeat_interval_s, true)
+            .ok()
+            .filter(|d| !d.is_zero()),
         notify_trial_done: a.notify_trial_done,
         notify_trial_done_every: a.notify_trial_done_every.max(1),
         repo: cfg.repo.display().to_string(),

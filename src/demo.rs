@@ -8,8 +8,11 @@ use crate::cli::{DemoArgs, TuneArgs};
 const README: &str = "This directory was laid out by `autotune demo`.\n\
 run_model.sh starts a simulated vLLM-like service (no GPU) that reads the\n\
 tuned variables from its environment; eval_local.sh queries it and prints\n\
-eval_local.py's summary. Run `autotune demo --dir <this dir>` again to resume,\n\
-or `autotune --repo <this dir> --eval_cmd 'bash eval_local.sh' ...` yourself.\n";
+eval_local.py's summary. Run `autotune demo --dir <this dir>` again to resume\n\
+(it always starts from the built-in defaults and reuses every recorded trial),\n\
+or `autotune --repo <this dir> --eval_cmd 'bash eval_local.sh' --skip_existing`\n\
+yourself: like auto_tune.py, that starts from best_params.json, so after a\n\
+finished run it is a new pass from the winner.\n";
 
 fn free_port() -> std::io::Result<u16> {
     Ok(std::net::TcpListener::bind("127.0.0.1:0")?
@@ -79,6 +82,13 @@ pub fn prepare(a: &DemoArgs) -> Result<(PathBuf, TuneArgs), String> {
     if a.headless {
         args.push("--headless".into());
     }
-    let cli = <crate::cli::Cli as clap::Parser>::try_parse_from(args).map_err(|e| e.to_string())?;
+    let mut cli =
+        <crate::cli::Cli as clap::Parser>::try_parse_from(args).map_err(|e| e.to_string())?;
+    // Every demo run starts from the built-in defaults, never from the
+    // best_params.json a previous run left: started from that winner, the
+    // trial keys would all differ and a finished run would quietly begin a
+    // second 55-trial pass instead of resuming (--skip_existing reuses
+    // records by key).
+    cli.tune.start_from_defaults = true;
     Ok((dir, cli.tune))
 }

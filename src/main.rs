@@ -5,6 +5,7 @@ mod alerts;
 mod cli;
 mod demo;
 mod headless;
+mod plan_view;
 mod run;
 mod selftest;
 mod sim;
@@ -13,16 +14,16 @@ mod watchdog;
 
 use std::process::ExitCode;
 
-use clap::Parser;
-
-use cli::{Cli, Cmd};
+use cli::Cmd;
 
 fn usage_error(msg: &str) -> i32 {
     eprintln!("autotune: error: {msg}");
     2
 }
 
-fn tune(args: &cli::TuneArgs) -> i32 {
+/// A tuning run (or its dry run or selftest). `demo` says, before it
+/// starts, how much of the plan the directory's results already cover.
+fn tune(args: &cli::TuneArgs, demo: bool) -> i32 {
     let cfg = match cli::to_config(args) {
         Ok(c) => c,
         Err(m) => return usage_error(&m),
@@ -35,37 +36,44 @@ fn tune(args: &cli::TuneArgs) -> i32 {
         return selftest::run(&cfg, &alerts, args.selftest_notify);
     }
     if args.dry_run {
-        let plan = cfg.space.plan(&cfg.base);
-        println!("[dry_run] trials~={}", plan.len());
-        for (_, _, key) in plan.iter().take(50) {
-            println!("{key}");
-        }
+        plan_view::print(&plan_view::table(&cfg, args));
         return 0;
+    }
+    if demo && let Some(note) = plan_view::resume_note(&cfg) {
+        plan_view::print(&format!("{note}\n"));
     }
     run::tune(cfg, alerts, run::want_headless(args.headless))
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = cli::parse();
     let code = match cli.cmd {
-        None => tune(&cli.tune),
+        None => tune(&cli.tune, false),
         Some(Cmd::Demo(a)) => match demo::prepare(&a) {
             Ok((dir, args)) => {
-                println!("autotune demo: simulated service in {}", dir.display());
-                tune(&args)
+                plan_view::print(&format!(
+                    "autotune demo: simulated service in {}\n",
+                    dir.display()
+                ));
+                tune(&args, true)
             }
             Err(m) => usage_error(&m),
         },
-        Some(Cmd::Watchdog(a)) => watchdog::run(a),
+        Some(Cmd::Watchdog(a)) => {
+            // Checked here: a delay no clock can hold would panic later.
+            match cli::seconds("--restart_delay", a.restart_delay, true) {
+                Ok(_) => watchdog::run(a),
+                Err(m) => usage_error(&m),
+            }
+        }
         Some(Cmd::Browse(a)) => {
             let file = a
                 .file
                 .clone()
                 .unwrap_or_else(|| a.repo.join("tune_results.jsonl"));
-            if !a.accuracy_threshold.is_finite() {
-                usage_error("--accuracy_threshold: expected a number")
-            } else {
-                ui::browse::app::run(file, a.accuracy_threshold, a.follow)
+            match cli::threshold("--accuracy_threshold", a.accuracy_threshold) {
+                Ok(t) => ui::browse::app::run(file, t, a.follow),
+                Err(m) => usage_error(&m),
             }
         }
         Some(Cmd::SimServe) => sim::serve(),

@@ -1,7 +1,7 @@
 //! Wiring of a tuning run: the engine task, its consumers (front end, status
 //! file writer), and signals turned into engine commands.
 
-use std::io::IsTerminal;
+use std::io::{IsTerminal, Write};
 
 use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::mpsc;
@@ -23,9 +23,11 @@ pub fn exit_status(o: &Outcome) -> i32 {
     }
 }
 
-/// Whether to run headless: asked for, or stdout is not a terminal.
+/// Whether to run headless: asked for, stdout is not a terminal, or the
+/// terminal says it cannot draw (`TERM=dumb`: no cursor movement).
 pub fn want_headless(flag: bool) -> bool {
     flag || !std::io::stdout().is_terminal()
+        || std::env::var_os("TERM").is_some_and(|t| t == "dumb")
 }
 
 /// Runs a whole tuning run and returns the process exit status.
@@ -93,7 +95,8 @@ async fn tune_async(cfg: Config, alert_cfg: AlertConfig, headless: bool) -> i32 
     }
     if !headless {
         // The live screen is gone: leave the outcome in the terminal.
-        println!("{}", summary.lines().join("\n"));
+        // Not println!: a terminal that went away must not panic here.
+        let _ = writeln!(std::io::stdout(), "{}", summary.lines().join("\n"));
     }
     if let Outcome::Error(m) = &outcome {
         eprintln!("autotune: {m}");

@@ -16,8 +16,18 @@ Accuracy (RougeL-F1 mean, RAW): 0.8815\n\
 Tokens (prompt/answer RAW): 1907 / 8554\n\
 Throughput RAW: answer_tokens/s=4857.52, (prompt+answer)_tokens/s=5940.43\n";
 
+/// Prints a line; a reader that went away (`| head -1`) must not turn a
+/// passing selftest into a panic.
+fn say(line: &str) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stdout().lock(), "{line}");
+}
+
 fn check(name: &str, ok: bool, failures: &mut Vec<String>) {
-    println!("[selftest] {name}: {}", if ok { "ok" } else { "FAILED" });
+    say(&format!(
+        "[selftest] {name}: {}",
+        if ok { "ok" } else { "FAILED" }
+    ));
     if !ok {
         failures.push(name.to_string());
     }
@@ -124,10 +134,10 @@ pub fn run(cfg: &Config, alert_cfg: &AlertConfig, notify: bool) -> i32 {
         }
     }
     if failures.is_empty() {
-        println!("[selftest] OK");
+        say("[selftest] OK");
         0
     } else {
-        println!("[selftest] FAILED: {}", failures.join(", "));
+        say(&format!("[selftest] FAILED: {}", failures.join(", ")));
         2
     }
 }

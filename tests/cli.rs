@@ -3,6 +3,8 @@
 
 mod common;
 
+use std::time::Duration;
+
 use common::*;
 
 fn autotune(dir: &std::path::Path, args: &[&str]) -> std::process::Output {
@@ -19,38 +21,88 @@ fn assert_usage_error(o: &std::process::Output, needle: &str) {
     assert!(err.contains(needle), "expected {needle:?} in: {err}");
 }
 
-#[test]
-fn dry_run_prints_55_trials_and_50_keys() {
-    let d = tempfile::tempdir().unwrap();
-    sim_repo(d.path());
-    let o = autotune(
-        d.path(),
-        &[
-            "--dry_run",
-            "--server_cmd",
-            "bash run_model.sh",
-            "--eval_cmd",
-            "bash eval_local.sh",
-        ],
-    );
-    assert!(o.status.success(), "{}", text(&o));
-    let out = String::from_utf8_lossy(&o.stdout);
-    let lines: Vec<&str> = out.lines().collect();
-    assert_eq!(lines[0], "[dry_run] trials~=55");
-    assert_eq!(lines.len(), 51);
-    assert!(lines[1].starts_with("FREQUENCY_PENALTY=0.1|GPU_MEMORY_UTILIZATION=0.97|"));
-    // Nothing was written.
-    assert!(!d.path().join("tune_results.jsonl").exists());
-    assert!(!d.path().join("tune_status.json").exists());
+/// The row of the dry-run table for `param`: `(trials, values)`.
+fn plan_row(out: &str, param: &str) -> (usize, String) {
+    let line = out
+        .lines()
+        .find(|l| l.split_whitespace().nth(1) == Some(param))
+        .unwrap_or_else(|| panic!("no row for {param} in:\n{out}"));
+    let mut w = line.split_whitespace().skip(2);
+    let n = w.next().unwrap().parse().unwrap();
+    (n, w.collect::<Vec<_>>().join(" "))
+}
+
+/// The total row of the dry-run table.
+fn plan_total(out: &str) -> usize {
+    let line = out
+        .lines()
+        .find(|l| l.split_whitespace().next() == Some("total"))
+        .unwrap_or_else(|| panic!("no total in:\n{out}"));
+    line.split_whitespace().nth(1).unwrap().parse().unwrap()
 }
 
 #[test]
-fn dry_run_with_merged_space_and_best_file() {
+fn dry_run_prints_the_plan_as_a_table_without_the_service_script() {
+    // An empty directory: neither run_model.sh nor eval_local.py exists.
+    let d = tempfile::tempdir().unwrap();
+    let o = autotune(d.path(), &["--dry_run"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(out.contains("Base:   the built-in defaults"), "{out}");
+    assert!(
+        out.contains(
+            "Policy: coordinate ascent, one pass, base value first; groups decided by the \
+             highest mean total tok/s among ok trials with accuracy >= 0.88\n"
+        ),
+        "{out}"
+    );
+    assert!(out.contains("group  parameter"), "{out}");
+    assert_eq!(
+        plan_row(&out, "GPU_MEMORY_UTILIZATION"),
+        (3, "[0.97] 0.98 0.99".into())
+    );
+    // "0.1" (base) differs from "0.10" (candidate) as a string.
+    assert_eq!(
+        plan_row(&out, "FREQUENCY_PENALTY"),
+        (4, "[0.1] 0.00 0.05 0.10".into())
+    );
+    assert_eq!(
+        plan_row(&out, "STOP_STRINGS"),
+        (
+            3,
+            "[<|im_end|>,<|endoftext|>] <|im_end|> <|endoftext|>".into()
+        )
+    );
+    assert_eq!(plan_total(&out), 55);
+    // The groups are numbered in exploration order.
+    let first = out
+        .lines()
+        .find(|l| l.contains("GPU_MEMORY_UTILIZATION"))
+        .unwrap();
+    assert_eq!(first.split_whitespace().next(), Some("1"), "{out}");
+    // The missing scripts are named, not refused.
+    assert!(
+        out.contains("Note: --server_cmd: run_model.sh not found"),
+        "{out}"
+    );
+    assert!(
+        out.contains("Note: --eval_cmd: eval_local.py not found"),
+        "{out}"
+    );
+    // Nothing was written.
+    let left: Vec<_> = std::fs::read_dir(d.path()).unwrap().collect();
+    assert!(left.is_empty(), "{left:?}");
+    // A real run still refuses without the script.
+    assert_usage_error(&autotune(d.path(), &[]), "run_model.sh not found");
+}
+
+#[test]
+fn dry_run_with_merged_space_best_file_and_results() {
     let d = tempfile::tempdir().unwrap();
     sim_repo(d.path());
     let sp = space(
         d.path(),
-        r#"{"MAX_MODEL_LEN": ["4096"], "NEW_KNOB": ["a", "b"]}"#,
+        r#"{"MAX_MODEL_LEN": ["4096"], "NEW_KNOB": ["a", "b c"]}"#,
     );
     std::fs::write(
         d.path().join("best_params.json"),
@@ -61,6 +113,7 @@ fn dry_run_with_merged_space_and_best_file() {
         .current_dir(d.path())
         .env("TUNE_SEARCH_SPACE_FILE", &sp)
         .args(["--dry_run", "--eval_cmd", "bash eval_local.sh"])
+        .args(["--accuracy_threshold", "0.5"])
         .output()
         .unwrap();
     assert!(o.status.success(), "{}", text(&o));
@@ -68,15 +121,21 @@ fn dry_run_with_merged_space_and_best_file() {
     // As auto_tune.py: the base is the best file alone. 55, plus 4096 for
     // MAX_MODEL_LEN, plus two NEW_KNOB values, less FREQUENCY_PENALTY's
     // "0.1" (not in the base any more, not a candidate).
-    assert!(out.starts_with("[dry_run] trials~=57\n"), "{out}");
-    // The base comes from best_params.json.
-    assert!(
-        out.lines()
-            .nth(1)
-            .unwrap()
-            .starts_with("GPU_MEMORY_UTILIZATION=0.98|MAX_MODEL_LEN=2048"),
-        "{out}"
+    assert_eq!(plan_total(&out), 57, "{out}");
+    assert!(out.contains("Base:   best_params.json"), "{out}");
+    assert!(out.contains("accuracy >= 0.5\n"), "{out}");
+    assert_eq!(
+        plan_row(&out, "MAX_MODEL_LEN"),
+        (5, "[2048] 768 1024 1536 4096".into())
     );
+    assert_eq!(
+        plan_row(&out, "GPU_MEMORY_UTILIZATION"),
+        (3, "[0.98] 0.97 0.99".into())
+    );
+    // Not in the base: no value is marked; a value with a space is quoted.
+    assert_eq!(plan_row(&out, "NEW_KNOB"), (2, "a \"b c\"".into()));
+    assert!(!out.contains("Note:"), "{out}");
+
     let o = autotune(
         d.path(),
         &[
@@ -88,10 +147,13 @@ fn dry_run_with_merged_space_and_best_file() {
             sp.to_str().unwrap(),
         ],
     );
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(plan_total(&out), 4, "{out}");
+    // The base's other parameters are shown as fixed.
     assert!(
-        String::from_utf8_lossy(&o.stdout).starts_with("[dry_run] trials~=4\n"),
-        "{}",
-        text(&o)
+        out.contains("Fixed (in the base, not searched): GPU_MEMORY_UTILIZATION=0.98"),
+        "{out}"
     );
 }
 
@@ -135,12 +197,10 @@ fn bad_input_exits_2_naming_the_flag_or_file() {
         &with(&["--repo", "/nonexistent/repo", "--dry_run"]),
         "--repo",
     );
-    assert_usage_error(
-        &autotune(d.path(), &["--dry_run"]),
-        "eval_local.py not found",
-    );
+    // Without --dry_run the scripts are checked before anything starts.
+    assert_usage_error(&autotune(d.path(), &[]), "eval_local.py not found");
     std::fs::remove_file(d.path().join("run_model.sh")).unwrap();
-    assert_usage_error(&with(&["--dry_run"]), "run_model.sh not found");
+    assert_usage_error(&with(&[]), "run_model.sh not found");
     sim_repo(d.path());
     assert_usage_error(&with(&["--eval_runs", "five"]), "--eval_runs");
     assert_usage_error(
@@ -176,4 +236,556 @@ fn env_fallbacks_and_kebab_aliases() {
         .output()
         .unwrap();
     assert_usage_error(&o, "port_busy_retries");
+}
+
+/// Every flag name and alias of the tuner before the flags were grouped
+/// (with a valid value for those that take one), so grouping them changed
+/// no name. `None`: a switch.
+const MAIN_FLAGS: &[(&str, &str, Option<&str>)] = &[
+    ("repo", "repo", Some(".")),
+    ("port", "port", Some("8123")),
+    ("eval_runs", "eval-runs", Some("2")),
+    ("startup_timeout", "startup-timeout", Some("30")),
+    ("eval_timeout", "eval-timeout", Some("30")),
+    ("cooldown", "cooldown", Some("0.5")),
+    ("accuracy_threshold", "accuracy-threshold", Some("0.5")),
+    ("results", "results", Some("r.jsonl")),
+    ("best", "best", Some("b.json")),
+    ("server_log_dir", "server-log-dir", Some("logs")),
+    ("status_file", "status-file", Some("s.json")),
+    ("heartbeat_trials", "heartbeat-trials", Some("3")),
+    ("heartbeat_interval_s", "heartbeat-interval-s", Some("60")),
+    ("search_space_file", "search-space-file", Some("space.json")),
+    ("no_builtin_space", "no-builtin-space", None),
+    ("port_busy_retries", "port-busy-retries", Some("1")),
+    ("port_busy_wait_s", "port-busy-wait-s", Some("1")),
+    ("port_busy_kill", "port-busy-kill", None),
+    ("notify_trial_done", "notify-trial-done", None),
+    (
+        "notify_trial_done_every",
+        "notify-trial-done-every",
+        Some("2"),
+    ),
+    ("smtp_host", "smtp-host", Some("localhost")),
+    ("smtp_port", "smtp-port", Some("2525")),
+    ("smtp_user", "smtp-user", Some("me@example.com")),
+    ("smtp_pass", "smtp-pass", Some("pw")),
+    ("smtp_from", "smtp-from", Some("me@example.com")),
+    ("smtp_to", "smtp-to", Some("you@example.com")),
+    ("smtp_ssl", "smtp-ssl", None),
+    ("email_kinds", "email-kinds", Some("best,done")),
+    (
+        "webhook_url",
+        "webhook-url",
+        Some("http://127.0.0.1:9/hook"),
+    ),
+    ("webhook_kind", "webhook-kind", Some("generic")),
+    ("feishu_secret", "feishu-secret", Some("s")),
+    ("skip_existing", "skip-existing", None),
+    ("dry_run", "dry-run", None),
+    ("headless", "headless", None),
+    ("server_cmd", "server-cmd", Some("bash run_model.sh")),
+    ("eval_cmd", "eval-cmd", Some("bash eval_local.sh")),
+    ("health_path", "health-path", Some("/health")),
+    ("kill_grace_s", "kill-grace-s", Some("2")),
+    ("acc_regex", "acc-regex", Some("acc=([0-9.]+)")),
+    ("answer_tps_regex", "answer-tps-regex", Some("a=([0-9.]+)")),
+    ("total_tps_regex", "total-tps-regex", Some("t=([0-9.]+)")),
+    ("total_time_regex", "total-time-regex", Some("s=([0-9.]+)")),
+];
+
+/// Flags that cannot join the dry run above (they change the mode, or
+/// contradict one there): checked to parse, in front of --help.
+const MAIN_FLAGS_OTHER: &[(&str, &str, Option<&str>)] = &[
+    ("selftest", "selftest", None),
+    ("selftest_notify", "selftest-notify", None),
+    ("smtp_no_starttls", "smtp-no-starttls", None),
+    ("smtp_ca_file", "smtp-ca-file", Some("ca.pem")),
+];
+
+/// The environment fallbacks of the tuner's flags.
+const MAIN_ENV: &[&str] = &[
+    "TUNE_HEARTBEAT_INTERVAL_S",
+    "TUNE_SEARCH_SPACE_FILE",
+    "TUNE_PORT_BUSY_RETRIES",
+    "TUNE_PORT_BUSY_WAIT_S",
+    "TUNE_PORT_BUSY_KILL",
+    "TUNE_NOTIFY_TRIAL_DONE",
+    "TUNE_NOTIFY_TRIAL_DONE_EVERY",
+    "TUNE_SMTP_HOST",
+    "TUNE_SMTP_PORT",
+    "TUNE_SMTP_USER",
+    "TUNE_SMTP_PASS",
+    "TUNE_SMTP_FROM",
+    "TUNE_SMTP_TO",
+    "TUNE_SMTP_NO_STARTTLS",
+    "TUNE_SMTP_SSL",
+    "TUNE_EMAIL_KINDS",
+    "TUNE_WEBHOOK_URL",
+    "TUNE_WEBHOOK_KIND",
+    "TUNE_FEISHU_SECRET",
+    "TUNE_SMTP_CA_FILE",
+];
+
+fn flag_args(flags: &[(&str, &str, Option<&str>)], kebab: bool) -> Vec<String> {
+    let mut a = Vec::new();
+    for (name, alias, value) in flags {
+        a.push(format!("--{}", if kebab { alias } else { name }));
+        if let Some(v) = value {
+            a.push(v.to_string());
+        }
+    }
+    a
+}
+
+#[test]
+fn every_flag_name_and_alias_of_main_still_parses() {
+    let d = tempfile::tempdir().unwrap();
+    sim_repo(d.path());
+    space(d.path(), r#"{"MAX_MODEL_LEN": ["4096"]}"#);
+    for kebab in [false, true] {
+        let args = flag_args(MAIN_FLAGS, kebab);
+        let o = std::process::Command::new(bin())
+            .current_dir(d.path())
+            .args(&args)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{args:?}: {}", text(&o));
+        let out = String::from_utf8_lossy(&o.stdout);
+        // The values arrived: the threshold, the space file alone, the timeouts.
+        assert!(out.contains("accuracy >= 0.5\n"), "{out}");
+        assert_eq!(plan_total(&out), 2, "{out}");
+        assert!(
+            out.contains("up to 30 s), then 2 eval runs (up to 30 s each)"),
+            "{out}"
+        );
+        let mut args = flag_args(MAIN_FLAGS_OTHER, kebab);
+        args.push("--help".into());
+        let o = autotune(
+            d.path(),
+            &args.iter().map(String::as_str).collect::<Vec<_>>(),
+        );
+        assert!(o.status.success(), "{args:?}: {}", text(&o));
+    }
+    // Defaults and environment fallbacks are still shown.
+    let help = String::from_utf8_lossy(&autotune(d.path(), &["--help"]).stdout).into_owned();
+    for env in MAIN_ENV {
+        assert!(help.contains(&format!("[env: {env}")), "{env} missing");
+    }
+    for default in [
+        "[default: 8000]",
+        "[default: 0.88]",
+        "[default: 240]",
+        "[default: 420]",
+        "[default: 5]",
+        "[default: \"bash run_model.sh\"]",
+        "[default: tune_results.jsonl]",
+        "[default: best,crashed,done]",
+    ] {
+        assert!(help.contains(default), "{default} missing");
+    }
+    // An environment fallback is read (a valid one, then a bad one naming it).
+    let o = std::process::Command::new(bin())
+        .current_dir(d.path())
+        .env("TUNE_SEARCH_SPACE_FILE", "space.json")
+        .env("TUNE_PORT_BUSY_WAIT_S", "1e30")
+        .args(["--dry_run", "--eval_cmd", "bash eval_local.sh"])
+        .output()
+        .unwrap();
+    assert_usage_error(&o, "--port_busy_wait_s");
+}
+
+/// The flag names listed under a heading of a help text, in order.
+fn section(help: &str, heading: &str) -> Vec<String> {
+    help.lines()
+        .skip_while(|l| *l != format!("{heading}:"))
+        .skip(1)
+        .take_while(|l| l.starts_with(' ') || l.is_empty())
+        .map(|l| {
+            // "-h, --help" lists the short form first.
+            let t = l.trim_start();
+            match t.split_once(", --") {
+                Some((short, long)) if short.len() == 2 => &t[short.len() + 2..][..long.len() + 2],
+                _ => t,
+            }
+        })
+        .filter_map(|t| t.strip_prefix("--"))
+        .map(|l| l.split([' ', '<']).next().unwrap().to_string())
+        .collect()
+}
+
+#[test]
+fn help_starts_with_five_flags_groups_the_rest_and_has_examples_keys_files() {
+    let d = tempfile::tempdir().unwrap();
+    let long = String::from_utf8_lossy(&autotune(d.path(), &["--help"]).stdout).into_owned();
+    let short = String::from_utf8_lossy(&autotune(d.path(), &["-h"]).stdout).into_owned();
+    for help in [&long, &short] {
+        // The five a new user needs, first, before any other flag.
+        assert_eq!(
+            section(help, "Options"),
+            [
+                "repo",
+                "server_cmd",
+                "eval_cmd",
+                "accuracy_threshold",
+                "skip_existing",
+                "help",
+                "version"
+            ],
+            "{help}"
+        );
+        let first_flag = help.find("  --").unwrap();
+        assert!(help[first_flag..].starts_with("  --repo"), "{help}");
+        let examples = help.split("Examples:\n").nth(1).expect("examples");
+        assert!(
+            examples.starts_with("  autotune demo") || examples.contains("\n  autotune demo\n"),
+            "{help}"
+        );
+    }
+    assert_eq!(
+        section(&long, "Service"),
+        ["health_path", "startup_timeout", "kill_grace_s", "cooldown"]
+    );
+    assert_eq!(
+        section(&long, "Eval"),
+        [
+            "eval_runs",
+            "eval_timeout",
+            "acc_regex",
+            "answer_tps_regex",
+            "total_tps_regex",
+            "total_time_regex"
+        ]
+    );
+    assert_eq!(
+        section(&long, "Search"),
+        ["dry_run", "search_space_file", "no_builtin_space"]
+    );
+    assert_eq!(section(&long, "Ports and files")[0], "port");
+    assert!(section(&long, "Ports and files").contains(&"server_log_dir".to_string()));
+    assert_eq!(
+        section(&long, "Output and checks"),
+        ["headless", "selftest", "selftest_notify"]
+    );
+    assert!(section(&long, "Notifications").contains(&"webhook_url".to_string()));
+    assert_eq!(section(&long, "Email")[0], "smtp_host");
+    assert_eq!(
+        section(&long, "Heartbeats"),
+        ["heartbeat_trials", "heartbeat_interval_s"]
+    );
+    // Every flag is under some heading of --help.
+    let all: usize = [
+        "Options",
+        "Service",
+        "Eval",
+        "Search",
+        "Ports and files",
+        "Output and checks",
+        "Notifications",
+        "Email",
+        "Heartbeats",
+    ]
+    .iter()
+    .map(|h| section(&long, h).len())
+    .sum();
+    assert_eq!(all, MAIN_FLAGS.len() + MAIN_FLAGS_OTHER.len() + 2, "{long}");
+    // --help: four or more example command lines, the live screen's keys
+    // (from its key table) and the files written.
+    let examples = long
+        .split("Examples:\n")
+        .nth(1)
+        .unwrap()
+        .split("\n\nKeys")
+        .next()
+        .unwrap();
+    let commands = examples
+        .lines()
+        .filter(|l| l.trim_start().starts_with("autotune "))
+        .count();
+    assert!(commands >= 4, "{examples}");
+    for key in [
+        "  s ",
+        "skip the running trial",
+        "  a ",
+        "abort the run",
+        "  p ",
+        "  q ",
+        "  f ",
+        "Tab",
+        "  ? ",
+    ] {
+        assert!(
+            long.split("Keys of the live screen:")
+                .nth(1)
+                .unwrap()
+                .contains(key),
+            "{key:?} missing"
+        );
+    }
+    for file in [
+        "tune_results.jsonl ",
+        "best_params.json ",
+        "tune_status.json ",
+        "tune_server_logs/ ",
+    ] {
+        assert!(
+            long.split("Files written").nth(1).unwrap().contains(file),
+            "{file:?} missing"
+        );
+    }
+    // -h stays short: the rare concerns are left to --help, which it names.
+    assert!(short.lines().count() * 3 < long.lines().count());
+    assert!(!short.contains("--smtp_host") && long.contains("--smtp_host"));
+    assert!(
+        short.contains("`autotune --help` shows every flag"),
+        "{short}"
+    );
+}
+
+/// Runs autotune with stdout on a pipe whose reader is already gone.
+fn with_closed_stdout(mut c: std::process::Command) -> std::process::Output {
+    let (r, w) = std::io::pipe().unwrap();
+    drop(r);
+    c.stdout(w).output().unwrap()
+}
+
+fn assert_quiet_exit(o: &std::process::Output, what: &str) {
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!err.contains("panicked"), "{what}: {err}");
+    assert_eq!(o.status.code(), Some(0), "{what}: {err}");
+}
+
+#[test]
+fn a_reader_that_went_away_is_no_panic() {
+    let d = tempfile::tempdir().unwrap();
+    sim_repo(d.path());
+    for args in [
+        &["--dry_run"][..],
+        &["--help"],
+        &["-h"],
+        &["--selftest", "--eval_cmd", "bash eval_local.sh"],
+    ] {
+        let mut c = std::process::Command::new(bin());
+        c.current_dir(d.path()).args(args);
+        assert_quiet_exit(&with_closed_stdout(c), &format!("{args:?}"));
+    }
+    // `| head -1` itself, through a shell.
+    let o = std::process::Command::new("bash")
+        .current_dir(d.path())
+        .arg("-c")
+        .arg(format!(
+            "set -o pipefail; '{b}' --dry_run | head -1 && '{b}' --help | head -1",
+            b = bin()
+        ))
+        .output()
+        .unwrap();
+    assert_quiet_exit(&o, "| head -1");
+    assert!(String::from_utf8_lossy(&o.stdout).starts_with("Plan for "));
+    // A headless run whose output nobody reads goes on to the end.
+    let sp = space(d.path(), r#"{"MAX_MODEL_LEN": ["1024", "2048"]}"#);
+    let mut c = tune_cmd(d.path(), free_port());
+    c.args(space_args(&sp));
+    let o = with_closed_stdout(c);
+    assert_quiet_exit(&o, "headless");
+    assert_eq!(records(&d.path().join("tune_results.jsonl")).len(), 2);
+}
+
+#[test]
+fn out_of_range_durations_and_thresholds_exit_2_naming_the_flag() {
+    let d = tempfile::tempdir().unwrap();
+    sim_repo(d.path());
+    let ev = ["--eval_cmd", "bash eval_local.sh", "--dry_run"];
+    for flag in [
+        "--startup_timeout",
+        "--eval_timeout",
+        "--cooldown",
+        "--kill_grace_s",
+        "--port_busy_wait_s",
+        "--heartbeat_interval_s",
+    ] {
+        for bad in ["1e30", "inf", "NaN", "-1"] {
+            let arg = format!("{flag}={bad}");
+            let mut a = ev.to_vec();
+            a.push(&arg);
+            let o = autotune(d.path(), &a);
+            assert_usage_error(&o, flag);
+            assert!(!text(&o).contains("panicked"), "{}", text(&o));
+        }
+    }
+    for bad in ["1.5", "-0.1", "NaN", "inf"] {
+        let arg = format!("--accuracy_threshold={bad}");
+        let mut a = ev.to_vec();
+        a.push(&arg);
+        assert_usage_error(&autotune(d.path(), &a), "--accuracy_threshold");
+        assert_usage_error(
+            &autotune(d.path(), &["browse", &arg]),
+            "--accuracy_threshold",
+        );
+    }
+    // The watchdog's delay too, before anything is started.
+    let o = autotune(
+        d.path(),
+        &["watchdog", "--restart_delay", "1e30", "--", "--dry_run"],
+    );
+    assert_usage_error(&o, "--restart_delay");
+    assert!(!d.path().join("autotune.watchdog.pid").exists());
+    // The bounds themselves are fine.
+    let mut a = ev.to_vec();
+    a.extend(["--accuracy_threshold", "1", "--cooldown", "0"]);
+    assert!(autotune(d.path(), &a).status.success());
+}
+
+#[test]
+fn search_space_names_must_be_environment_names() {
+    let d = tempfile::tempdir().unwrap();
+    sim_repo(d.path());
+    let run = |json: &str| {
+        std::fs::write(d.path().join("names.json"), json).unwrap();
+        autotune(
+            d.path(),
+            &[
+                "--dry_run",
+                "--eval_cmd",
+                "bash eval_local.sh",
+                "--search_space_file",
+                "names.json",
+            ],
+        )
+    };
+    for (json, key) in [
+        (r#"{"A=B": [1]}"#, r#""A=B""#),
+        (r#"{"1X-Y": [1]}"#, r#""1X-Y""#),
+        (r#"{"OK": [1], "A\u0000B": [1]}"#, r#""A\0B""#),
+        (r#"{"PORT": [8001]}"#, r#""PORT""#),
+    ] {
+        let o = run(json);
+        assert_usage_error(&o, "names.json");
+        assert_usage_error(&o, key);
+        assert!(o.stdout.is_empty(), "{}", text(&o));
+    }
+    // PATH and LD_* are allowed, with a warning.
+    let o = run(r#"{"PATH": ["/usr/bin:/bin"], "LD_LIBRARY_PATH": ["/opt/lib"]}"#);
+    assert!(o.status.success(), "{}", text(&o));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("warning") && err.contains("PATH") && err.contains("LD_LIBRARY_PATH"),
+        "{err}"
+    );
+    assert_eq!(plan_row(&String::from_utf8_lossy(&o.stdout), "PATH").0, 1);
+    // The best file's names become environment variables as well.
+    std::fs::write(d.path().join("best_params.json"), r#"{"A=B": "1"}"#).unwrap();
+    let o = autotune(d.path(), &["--dry_run", "--eval_cmd", "bash eval_local.sh"]);
+    assert_usage_error(&o, "best_params.json");
+    assert_usage_error(&o, r#""A=B""#);
+}
+
+#[test]
+fn term_dumb_falls_back_to_line_output() {
+    let d = tempfile::tempdir().unwrap();
+    sim_repo(d.path());
+    let sp = space(d.path(), r#"{"MAX_MODEL_LEN": ["1024"]}"#);
+    let exit_file = d.path().join("exit_code");
+    // A real terminal (tmux) whose TERM says it cannot draw.
+    let cmd = format!(
+        "env TERM=dumb SIM_STARTUP_S=0.2 SIM_EVAL_S=0.02 SIM_EVAL_FAIL_RATE=0 '{}' --repo '{}' --port {} \
+         --eval_cmd 'bash eval_local.sh' --eval_runs 1 --no_builtin_space --search_space_file '{}'; \
+         echo $? > '{}'; sleep 60",
+        bin(),
+        d.path().display(),
+        free_port(),
+        sp.display(),
+        exit_file.display()
+    );
+    let t = Tmux::start("dumb", 100, 30, &cmd, Duration::from_secs(60));
+    let s = t.wait_screen("done: every group explored");
+    // Headless lines, not the live screen's boxes.
+    assert!(s.contains("MAX_MODEL_LEN=1024 start (trial_00001"), "{s}");
+    assert!(!s.contains('│') && !s.contains("s skip"), "{s}");
+    let code = wait_for("the exit code", Duration::from_secs(30), || {
+        std::fs::read_to_string(&exit_file).ok()
+    });
+    assert_eq!(code.trim(), "0");
+}
+
+fn out_has_done(o: &std::process::Output) -> bool {
+    String::from_utf8_lossy(&o.stdout).contains("done: every group explored")
+}
+
+/// The winner's changed parameters as the outcome prints them.
+fn winner_lines(out: &str) -> Vec<String> {
+    out.lines()
+        .skip_while(|l| !l.contains("winner (changed from the start):"))
+        .skip(1)
+        .take_while(|l| l.contains("(was "))
+        .map(|l| l.trim().to_string())
+        .collect()
+}
+
+#[test]
+fn demo_again_on_a_finished_run_resumes_and_ends_at_once() {
+    let d = tempfile::tempdir().unwrap();
+    let dir = d.path().join("demo");
+    let demo = || {
+        std::process::Command::new(bin())
+            .current_dir(d.path())
+            .env("SIM_STARTUP_S", "0.1")
+            .env("SIM_EVAL_S", "0.01")
+            .env("SIM_EVAL_FAIL_RATE", "0")
+            .env("SIM_NOISE", "0")
+            .args(["demo", "--headless", "--eval_runs", "1", "--dir"])
+            .arg(&dir)
+            .args(["--port", &free_port().to_string()])
+            .output()
+            .unwrap()
+    };
+    let first = demo();
+    assert!(first.status.success(), "{}", text(&first));
+    let results = dir.join("tune_results.jsonl");
+    // Fewer records than trials: each group's first value is the winner
+    // of the group before, reused within the run.
+    let recorded = records(&results).len();
+    assert!(recorded > 17 && recorded < 55, "{}", text(&first));
+    assert!(out_has_done(&first), "{}", text(&first));
+    let best = std::fs::read_to_string(dir.join("best_params.json")).unwrap();
+    let out1 = String::from_utf8_lossy(&first.stdout).into_owned();
+    let winner = winner_lines(&out1);
+    assert!(!winner.is_empty(), "{out1}");
+
+    // Again on the same directory: every trial is reused, none is run, and
+    // the same winner is announced.
+    let second = demo();
+    assert!(second.status.success(), "{}", text(&second));
+    let out2 = String::from_utf8_lossy(&second.stdout).into_owned();
+    assert!(
+        out2.contains("holds a finished run: all 55 trials are recorded and reused"),
+        "{out2}"
+    );
+    assert!(!out2.contains(" start (trial_"), "{out2}");
+    assert!(!out2.contains("new best"), "{out2}");
+    assert_eq!(out2.matches(" reused: ").count(), 55, "{out2}");
+    assert_eq!(records(&results).len(), recorded);
+    assert_eq!(winner_lines(&out2), winner, "{out2}");
+    assert_eq!(
+        std::fs::read_to_string(dir.join("best_params.json")).unwrap(),
+        best
+    );
+    // What the demo offers for another pass (the tuner itself, which like
+    // auto_tune.py starts from best_params.json) plans a new pass from the
+    // winner, most of it not yet run.
+    assert!(
+        out2.contains("for another pass starting from that winner: autotune --repo"),
+        "{out2}"
+    );
+    let o = autotune(
+        &dir,
+        &[
+            "--dry_run",
+            "--eval_cmd",
+            "bash eval_local.sh",
+            "--skip_existing",
+        ],
+    );
+    let plan = String::from_utf8_lossy(&o.stdout);
+    assert!(plan.contains("Base:   best_params.json"), "{plan}");
+    assert!(!plan.contains("the run is finished"), "{plan}");
 }

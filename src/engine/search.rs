@@ -164,6 +164,7 @@ impl SearchSpace {
             if name.trim().is_empty() {
                 return Err(shape("empty parameter name".into()));
             }
+            Self::check_name(&name).map_err(shape)?;
             let values: Vec<String> = match value {
                 Value::Array(items) => items
                     .into_iter()
@@ -196,6 +197,46 @@ impl SearchSpace {
             return Err(shape("no parameters in the file".into()));
         }
         Ok(SearchSpace { groups })
+    }
+
+    /// Checks that a parameter name can be an environment variable of the
+    /// service and the eval: `[A-Za-z_][A-Za-z0-9_]*` (`A=B` would run as
+    /// `A=B=<value>`, a NUL cannot be passed at all), and not `PORT`, which
+    /// the tuner sets itself. The message names the key.
+    pub fn check_name(name: &str) -> Result<(), String> {
+        let mut chars = name.chars();
+        let valid = chars
+            .next()
+            .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+            && chars.all(|c| c.is_ascii_alphanumeric() || c == '_');
+        if !valid {
+            return Err(format!(
+                "{name:?} is not an environment variable name (letters, digits and _, not starting with a digit)"
+            ));
+        }
+        if name == "PORT" {
+            return Err(
+                "\"PORT\" cannot be tuned: the tuner sets it to --port for the service and the eval"
+                    .into(),
+            );
+        }
+        Ok(())
+    }
+
+    /// Names that are valid but change how every command of the trial runs
+    /// (`PATH`, `LD_*`): worth a warning, since a bad value breaks the
+    /// service's start rather than measuring a configuration.
+    pub fn name_warnings(&self) -> Vec<String> {
+        self.groups
+            .iter()
+            .map(|(n, _)| n)
+            .filter(|n| *n == "PATH" || n.starts_with("LD_"))
+            .map(|n| {
+                format!(
+                    "search space parameter {n} changes how the service and the eval commands themselves are found and loaded; a bad value fails the trial's start"
+                )
+            })
+            .collect()
     }
 
     /// The values one group tries with `base`: the base's current value
@@ -341,6 +382,25 @@ mod tests {
         assert!(SearchSpace::from_json_str(r#"[1]"#).is_err());
         assert!(SearchSpace::from_json_str(r#"{"A": [{"x": 1}]}"#).is_err());
         assert!(SearchSpace::from_json_str(r#"{}"#).is_err());
+    }
+
+    #[test]
+    fn names_must_be_environment_names() {
+        for bad in ["A=B", "1X", "X-Y", "A\0B", "a b", "PORT"] {
+            let json = format!("{{{}: [1]}}", serde_json::to_string(bad).unwrap());
+            let e = SearchSpace::from_json_str(&json).unwrap_err().to_string();
+            assert!(e.contains(&format!("{bad:?}")), "{bad:?}: {e}");
+        }
+        let s =
+            SearchSpace::from_json_str(r#"{"_x1": [1], "PATH": ["/bin"], "LD_PRELOAD": ["x"]}"#)
+                .unwrap();
+        let w = s.name_warnings();
+        assert_eq!(w.len(), 2, "{w:?}");
+        assert!(w[0].contains("PATH") && w[1].contains("LD_PRELOAD"));
+        assert!(SearchSpace::builtin().name_warnings().is_empty());
+        for (n, _) in &SearchSpace::builtin().groups {
+            SearchSpace::check_name(n).unwrap();
+        }
     }
 
     #[test]

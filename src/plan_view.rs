@@ -1,0 +1,260 @@
+//! The plan as a person reads it: `--dry_run`'s table, and what a resume
+//! reuses (the demo says so before it starts). Both come from the engine's
+//! own planner, so what is shown is what a run does.
+
+use std::io::Write;
+use std::sync::Arc;
+
+use autotune::store::{load_results, read_best};
+use autotune::{Config, PlanConfig, Planner, Record, SearchSpace, Step};
+
+/// The search policy in a line or two.
+pub fn policy(cfg: &Config) -> String {
+    let threshold = cfg.accuracy_threshold;
+    match &cfg.search_policy {
+        None => format!(
+            "plain: coordinate ascent, one pass, base value first; groups decided by the highest mean \
+             total tok/s among ok trials with accuracy >= {threshold}"
+        ),
+        Some(p) => format!(
+            "noise-aware: coordinate ascent, one pass, base value first, no configuration measured twice;\n        {}\n        \
+             a change must beat the incumbent beyond the pooled run-to-run noise ({:.0} % confidence)\n        \
+             and be above accuracy {threshold} beyond it{}",
+            if p.prune {
+                format!(
+                    "a trial stops after {} or more eval runs once it cannot reach the bar or the group's leader",
+                    p.prune_after
+                )
+            } else {
+                "every trial runs all its eval runs (--no_prune)".to_string()
+            },
+            p.confidence * 100.0,
+            if p.max_runs > 0 {
+                format!("; close calls run up to {} eval runs", p.max_runs)
+            } else {
+                String::new()
+            }
+        ),
+    }
+}
+
+/// How much of the plan a results file already covers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Replay {
+    /// Trials whose record would be reused before the first one that must run.
+    pub reused: usize,
+    /// Trials planned in all.
+    pub total: usize,
+    /// Every trial of the plan is recorded: a resume runs nothing.
+    pub finished: bool,
+}
+
+/// Drives the planner over the recorded trials as a `--skip_existing` run
+/// would, up to the first trial it would have to run.
+pub fn replay(cfg: &Config, records: Vec<Record>) -> Replay {
+    let mut planner = Planner::new(
+        PlanConfig {
+            space: cfg.space.clone(),
+            base: cfg.base.clone(),
+            threshold: cfg.accuracy_threshold,
+            skip_existing: true,
+            eval_runs: cfg.eval_runs,
+            policy: cfg.search_policy,
+        },
+        records.into_iter().map(Arc::new),
+    );
+    let total = planner.estimate();
+    let mut reused = 0;
+    loop {
+        match planner.step() {
+            Step::Reuse { .. } => reused += 1,
+            Step::Group { .. } | Step::Decided { .. } => {}
+            Step::Run(_) | Step::Wait => {
+                return Replay {
+                    reused,
+                    total,
+                    finished: false,
+                };
+            }
+            Step::Finished => {
+                return Replay {
+                    reused,
+                    total,
+                    finished: true,
+                };
+            }
+        }
+    }
+}
+
+/// The records of the results file, or why they cannot be read.
+fn recorded(cfg: &Config) -> Result<Vec<Record>, String> {
+    load_results(&cfg.results)
+        .map(|l| l.records)
+        .map_err(|e| e.to_string())
+}
+
+/// Shows a value as typed, quoting it when it would not read as one word.
+fn shown(v: &str) -> String {
+    if v.is_empty() || v.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        format!("{v:?}")
+    } else {
+        v.to_string()
+    }
+}
+
+/// `--dry_run`'s output: where the base comes from, the policy, one row per
+/// parameter group (values with the base's marked, number of trials), what
+/// a resume would reuse, and anything a real run would refuse.
+pub fn table(cfg: &Config, args: &crate::cli::TuneArgs) -> String {
+    let mut s = String::new();
+    let mut line = |l: String| {
+        s.push_str(&l);
+        s.push('\n');
+    };
+    line(format!(
+        "Plan for {} (dry run: nothing is started or written)",
+        cfg.repo.display()
+    ));
+    let from_file = !args.start_from_defaults && matches!(read_best(&cfg.best), Ok(Some(_)));
+    line(format!(
+        "Base:   {}",
+        if from_file {
+            format!("{} (the best of the last run)", cfg.rel(&cfg.best))
+        } else {
+            "the built-in defaults".to_string()
+        }
+    ));
+    line(format!("Policy: {}", policy(cfg)));
+    line(String::new());
+
+    let rows: Vec<(String, String, usize, String)> = cfg
+        .space
+        .groups
+        .iter()
+        .enumerate()
+        .map(|(i, (name, cands))| {
+            let values = SearchSpace::group_values(&cfg.base, name, cands);
+            let has_base = cfg.base.contains_key(name);
+            let text: Vec<String> = values
+                .iter()
+                .enumerate()
+                .map(|(j, v)| {
+                    if j == 0 && has_base {
+                        format!("[{}]", shown(v))
+                    } else {
+                        shown(v)
+                    }
+                })
+                .collect();
+            (
+                (i + 1).to_string(),
+                name.clone(),
+                values.len(),
+                text.join(" "),
+            )
+        })
+        .collect();
+    let total: usize = rows.iter().map(|r| r.2).sum();
+    let wn = rows
+        .iter()
+        .map(|r| r.1.chars().count())
+        .max()
+        .unwrap_or(0)
+        .max("parameter".len());
+    let wg = rows.len().to_string().len().max("group".len());
+    line(format!(
+        "{:>wg$}  {:<wn$}  {:>6}  values ([x]: the base's value, tried first)",
+        "group", "parameter", "trials"
+    ));
+    for (g, name, n, values) in &rows {
+        line(format!("{g:>wg$}  {name:<wn$}  {n:>6}  {values}"));
+    }
+    line(format!("{:>wg$}  {:<wn$}  {total:>6}", "", "total"));
+    line(String::new());
+
+    let fixed: Vec<String> = cfg
+        .base
+        .iter()
+        .filter(|(k, _)| !cfg.space.groups.iter().any(|(n, _)| n == *k))
+        .map(|(k, v)| format!("{k}={}", shown(v)))
+        .collect();
+    if !fixed.is_empty() {
+        line(format!(
+            "Fixed (in the base, not searched): {}",
+            fixed.join(" ")
+        ));
+    }
+    line(format!(
+        "Each trial: start the service (up to {} s), then {} eval run{} (up to {} s each).",
+        cfg.startup_timeout.as_secs_f64(),
+        cfg.eval_runs,
+        if cfg.eval_runs == 1 { "" } else { "s" },
+        cfg.eval_timeout.as_secs_f64()
+    ));
+    match recorded(cfg) {
+        Ok(records) if records.is_empty() => {}
+        Ok(records) => {
+            let r = replay(cfg, records);
+            let how = if cfg.skip_existing {
+                "will be reused (--skip_existing)"
+            } else {
+                "would be reused with --skip_existing"
+            };
+            line(format!(
+                "Resume: {} of the {} trials are in {} and {how}{}.",
+                r.reused,
+                r.total,
+                cfg.rel(&cfg.results),
+                if r.finished {
+                    ": the run is finished"
+                } else {
+                    ""
+                }
+            ));
+        }
+        Err(e) => line(format!("Resume: {e}")),
+    }
+    for (flag, cmd) in [
+        ("--server_cmd", &args.server_cmd),
+        ("--eval_cmd", &args.eval_cmd),
+    ] {
+        if let Err(m) = crate::cli::check_script(flag, cmd, &cfg.repo) {
+            line(format!("Note: {m}; a real run stops there."));
+        }
+    }
+    s
+}
+
+/// What `autotune demo` says before it starts on a directory that already
+/// holds results: that it resumes, and how much is reused.
+pub fn resume_note(cfg: &Config) -> Option<String> {
+    let records = recorded(cfg).ok()?;
+    if records.is_empty() {
+        return None;
+    }
+    let r = replay(cfg, records);
+    let dir = cfg.repo.display();
+    Some(if r.finished {
+        format!(
+            "autotune demo: {dir} holds a finished run: all {} trials are recorded and reused, \
+             so it ends at once with the same winner.\n\
+             autotune demo: for another pass starting from that winner: \
+             autotune --repo {dir} --eval_cmd 'bash eval_local.sh' --startup_timeout 6 --skip_existing",
+            r.total
+        )
+    } else {
+        format!(
+            "autotune demo: resuming the run in {dir}: {} of its {} trials are recorded and reused.",
+            r.reused, r.total
+        )
+    })
+}
+
+/// Prints to stdout; a reader that went away (`| head -1`) is not an error
+/// worth a panic or a message.
+pub fn print(text: &str) {
+    let mut out = std::io::stdout().lock();
+    let _ = out.write_all(text.as_bytes());
+    let _ = out.flush();
+}
