@@ -125,9 +125,12 @@ pub fn append_record(path: &Path, record: &Record) -> Result<bool, StoreError> {
     if torn {
         line.insert(0, '\n');
     }
-    f.write_all(line.as_bytes())
-        .and_then(|_| f.sync_data())
-        .map_err(err("cannot append to results file", path))?;
+    if let Err(e) = f.write_all(line.as_bytes()).and_then(|_| f.sync_data()) {
+        // A full disk may have taken part of the line: cut it off again so
+        // no torn record is left behind (best effort).
+        let _ = f.set_len(len);
+        return Err(err("cannot append to results file", path)(e));
+    }
     Ok(torn)
 }
 
