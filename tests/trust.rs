@@ -24,7 +24,13 @@ struct Foreign(Child);
 impl Foreign {
     fn start(port: u16, dir: &Path) -> Foreign {
         let c = Command::new("python3")
-            .args(["-m", "http.server", &port.to_string(), "--bind", "127.0.0.1"])
+            .args([
+                "-m",
+                "http.server",
+                &port.to_string(),
+                "--bind",
+                "127.0.0.1",
+            ])
             .current_dir(dir)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -95,12 +101,18 @@ fn a_foreign_listener_is_never_ready_and_the_run_stops_unrecorded() {
     let st = wait_exit(&mut child, Duration::from_secs(60));
     let out = output_of(child);
     assert_eq!(st.code(), Some(3), "{out}");
-    assert!(!out.contains("ready after"), "a foreign server was taken as ready: {out}");
+    assert!(
+        !out.contains("ready after"),
+        "a foreign server was taken as ready: {out}"
+    );
     assert!(
         out.contains(&format!("held by pid {}", foreign.pid())) && out.contains("http.server"),
         "{out}"
     );
-    assert!(results(d.path()).is_empty(), "an environment failure was recorded");
+    assert!(
+        results(d.path()).is_empty(),
+        "an environment failure was recorded"
+    );
     let s = status(d.path());
     assert_eq!(s["phase"], "environment_error");
     assert!(s["error"].as_str().unwrap().contains("http.server"));
@@ -160,18 +172,22 @@ fn two_tuners_never_share_a_port_and_the_repo_lock_ignores_the_status_file() {
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(
-        err.contains(&format!("--port {port}"))
-            && err.contains(&format!("pid {}", first.id())),
+        err.contains(&format!("--port {port}")) && err.contains(&format!("pid {}", first.id())),
         "{err}"
     );
-    assert!(!b.path().join("tune_server_logs").exists(), "the second tuner started a trial");
+    assert!(
+        !b.path().join("tune_server_logs").exists(),
+        "the second tuner started a trial"
+    );
     // The same repo with another status file (and another port).
     let mut c = tune_cmd(a.path(), free_port());
-    c.args(space_args(&sp)).args(["--status_file", "other_status.json"]);
+    c.args(space_args(&sp))
+        .args(["--status_file", "other_status.json"]);
     let o = run(c);
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
     assert!(
-        String::from_utf8_lossy(&o.stderr).contains(&format!("another autotune (pid {})", first.id())),
+        String::from_utf8_lossy(&o.stderr)
+            .contains(&format!("another autotune (pid {})", first.id())),
         "{}",
         text(&o)
     );
@@ -195,7 +211,10 @@ fn a_broken_eval_command_stops_the_run_and_records_nothing() {
     assert_eq!(o.status.code(), Some(3), "{out}");
     assert!(out.contains("exit code 127"), "{out}");
     // The eval's own words, in the headless lines.
-    assert!(out.contains("| bash: line 1: pyhton3: command not found"), "{out}");
+    assert!(
+        out.contains("| bash: line 1: pyhton3: command not found"),
+        "{out}"
+    );
     assert!(results(d.path()).is_empty(), "{out}");
     let s = status(d.path());
     assert_eq!(s["phase"], "environment_error");
@@ -218,12 +237,10 @@ fn failures_that_differ_by_config_are_recorded_with_their_output_redacted() {
     let secret = "s3cr3t-smtp-password";
     std::fs::write(d.path().join("leak.txt"), format!("password={secret}\n")).unwrap();
     let mut c = tune_cmd(d.path(), free_port());
-    c.env("TUNE_SMTP_PASS", secret)
-        .args(space_args(&sp))
-        .args([
-            "--eval_cmd",
-            "cat leak.txt; echo \"bad tokens $MAX_NEW_TOKENS\" >&2; exit 1",
-        ]);
+    c.env("TUNE_SMTP_PASS", secret).args(space_args(&sp)).args([
+        "--eval_cmd",
+        "cat leak.txt; echo \"bad tokens $MAX_NEW_TOKENS\" >&2; exit 1",
+    ]);
     let o = run(c);
     let out = text(&o);
     assert!(o.status.success(), "{out}");
@@ -266,7 +283,12 @@ fn impossible_figures_fail_the_eval_run() {
     for r in &recs {
         assert_eq!(r["status"], "failed", "{r}");
     }
-    let err = |i: usize| recs[i]["eval_runs"][0]["error"].as_str().unwrap().to_string();
+    let err = |i: usize| {
+        recs[i]["eval_runs"][0]["error"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
     assert!(err(0).contains("outside [0, 1]"), "{}", err(0));
     assert!(err(1).contains("negative"), "{}", err(1));
     assert!(!d.path().join("best_params.json").exists());
@@ -284,7 +306,11 @@ fn unwritable_outputs_are_found_before_the_first_trial() {
     let o = run(c);
     assert_eq!(o.status.code(), Some(3), "{}", text(&o));
     assert!(text(&o).contains(&logs), "{}", text(&o));
-    assert!(!text(&o).contains("start (trial_"), "a trial ran: {}", text(&o));
+    assert!(
+        !text(&o).contains("start (trial_"),
+        "a trial ran: {}",
+        text(&o)
+    );
     assert!(results(d.path()).is_empty());
     assert_eq!(status(d.path())["phase"], "environment_error");
 }
@@ -323,10 +349,15 @@ fn a_full_disk_stops_the_run_and_the_watchdog_does_not_burn_trials() {
     assert!(out.contains("not restarting"), "{out}");
     assert!(out.contains("tune_results.jsonl"), "{out}");
     // One trial was run, once: no restart burnt another.
-    let logs = std::fs::read_dir(d.path().join("tune_server_logs")).unwrap().count();
+    let logs = std::fs::read_dir(d.path().join("tune_server_logs"))
+        .unwrap()
+        .count();
     assert_eq!(logs, 1, "{out}");
     // Nothing was recorded, not even a torn part of the record.
-    assert_eq!(std::fs::read_to_string(d.path().join("tune_results.jsonl")).unwrap(), pad);
+    assert_eq!(
+        std::fs::read_to_string(d.path().join("tune_results.jsonl")).unwrap(),
+        pad
+    );
     let s = status(d.path());
     assert_eq!(s["phase"], "environment_error");
     assert!(s["error"].as_str().unwrap().contains("tune_results.jsonl"));
@@ -367,7 +398,10 @@ fn kill_9_leftovers_are_found_by_token_and_strangers_are_left_alone() {
     });
     // A stranger in its own group, named by a forged state file whose
     // leader start time is wrong and which carries no token.
-    let mut stranger = Command::new("setsid").args(["sleep", "300"]).spawn().unwrap();
+    let mut stranger = Command::new("setsid")
+        .args(["sleep", "300"])
+        .spawn()
+        .unwrap();
     let spid = stranger.id() as i32;
     wait_for("the stranger's group", Duration::from_secs(5), || {
         std::fs::read_to_string(format!("/proc/{spid}/stat"))
@@ -393,7 +427,11 @@ fn kill_9_leftovers_are_found_by_token_and_strangers_are_left_alone() {
         "{}",
         text(&o)
     );
-    assert_eq!(procs_with_env(&tag), Vec::<i32>::new(), "leftovers survived");
+    assert_eq!(
+        procs_with_env(&tag),
+        Vec::<i32>::new(),
+        "leftovers survived"
+    );
     assert!(alive(spid), "a process named only by number was signalled");
     let _ = stranger.kill();
     let _ = stranger.wait();
@@ -449,7 +487,10 @@ fn nohup_keeps_the_tuner_and_the_watchdog_running_through_sighup() {
     let st = wait_exit(&mut wd, Duration::from_secs(60));
     let out = output_of(wd);
     assert_eq!(st.code(), Some(0), "{out}");
-    assert!(!out.contains("restart 1"), "the tuner died of SIGHUP: {out}");
+    assert!(
+        !out.contains("restart 1"),
+        "the tuner died of SIGHUP: {out}"
+    );
     assert_eq!(status(d.path())["phase"], "done");
     assert_eq!(results(d.path()).len(), 2);
 }
@@ -492,7 +533,11 @@ fn the_watchdog_resumes_with_skip_existing_even_when_not_asked() {
     let mut uniq = keys.clone();
     uniq.sort();
     uniq.dedup();
-    assert_eq!(uniq.len(), keys.len(), "a trial was recorded twice: {keys:?}");
+    assert_eq!(
+        uniq.len(),
+        keys.len(),
+        "a trial was recorded twice: {keys:?}"
+    );
     assert_eq!(keys.len(), 3);
 }
 
@@ -514,7 +559,8 @@ fn results_are_read_as_python_reads_them() {
     body += &line("X=4", "-Infinity", "0.9");
     std::fs::write(d.path().join("tune_results.jsonl"), &body).unwrap();
     let mut c = tune_cmd(d.path(), free_port());
-    c.args(space_args(&sp)).args(["--accuracy_threshold", "0.5"]);
+    c.args(space_args(&sp))
+        .args(["--accuracy_threshold", "0.5"]);
     let o = run(c);
     let out = String::from_utf8_lossy(&o.stdout).to_string();
     assert!(o.status.success(), "{}", text(&o));

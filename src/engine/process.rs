@@ -543,6 +543,16 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn groups_0_and_1_are_never_signalled() {
+        // killpg(0) would be our own group: this test would die of it.
+        signal_group(0, Signal::SIGTERM);
+        signal_group(1, Signal::SIGCONT);
+        signal_pids(&[0, 1, std::process::id() as i32], Signal::SIGTERM);
+        let r = stop_group(0, None, Duration::from_millis(10)).await;
+        assert_eq!(r, StopReport::default());
+    }
+
+    #[tokio::test]
     async fn stop_group_kills_term_ignoring_group_and_forked_helper() {
         let d = tempfile::tempdir().unwrap();
         // A leader that ignores TERM and a forked helper in the same group.

@@ -713,6 +713,31 @@ mod tests {
     }
 
     #[test]
+    fn python_lines_bom_and_wrong_types() {
+        let r = Record::parse("\u{feff}{\"trial_key\": \"A=1\", \"status\": \"ok\"}").unwrap();
+        assert_eq!(r.trial_key, "A=1");
+        let r = Record::parse(
+            r#"{"trial_key": "A=\"NaN\"", "status": "ok", "avg_accuracy": NaN, "avg_total_tps": -Infinity, "eval_ok_n": 1}"#,
+        )
+        .unwrap();
+        // The token inside the string is untouched.
+        assert_eq!(r.trial_key, "A=\"NaN\"");
+        assert_eq!(r.avg_accuracy(), None);
+        assert_eq!(r.avg_total_tps(), None);
+        assert!(Record::parse(r#"{"status": "ok", "avg_total_tps": "fast"}"#).is_err());
+        assert!(
+            Record::parse(r#"{"status": "ok", "eval_runs": [{"i": 1, "total_tps": "x"}]}"#)
+                .is_err()
+        );
+        let keyless = Record::parse(
+            r#"{"status": "ok", "eval_ok_n": 1, "avg_accuracy": 0.9, "avg_total_tps": 5.0}"#,
+        )
+        .unwrap();
+        assert!(keyless.qualifies(0.5));
+        assert!(!keyless.eligible_for_best(0.5));
+    }
+
+    #[test]
     fn log_index_from_path() {
         assert_eq!(log_index("tune_server_logs/trial_00012.log"), Some(12));
         assert_eq!(log_index("x.log"), None);

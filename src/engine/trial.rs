@@ -561,3 +561,61 @@ fn eval_failure_signature(runs: &[EvalRun]) -> Option<(i64, Vec<String>)> {
     }
     sig
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::record::{EvalSummary, Measured};
+
+    fn failed(code: i64, out: &str, n: u32) -> Record {
+        let runs = (1..=n)
+            .map(|i| EvalRun {
+                i,
+                ok: false,
+                measured: Some(Measured {
+                    returncode: Some(code),
+                    ..Default::default()
+                }),
+                output_tail: Some(vec![out.to_string()]),
+                ..Default::default()
+            })
+            .collect();
+        Record {
+            eval: Some(EvalSummary {
+                eval_runs: Some(runs),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn two_identical_failing_trials_are_the_environment() {
+        let mut w = EvalWatch::default();
+        assert_eq!(w.judge(&failed(127, "not found", 2)), Verdict::Hold);
+        assert!(matches!(
+            w.judge(&failed(127, "not found", 2)),
+            Verdict::Environment(m) if m.contains("exit code 127") && m.contains("not found")
+        ));
+    }
+
+    #[test]
+    fn failures_that_differ_are_results() {
+        let mut w = EvalWatch::default();
+        assert_eq!(w.judge(&failed(1, "bad 64", 2)), Verdict::Hold);
+        assert_eq!(w.judge(&failed(1, "bad 48", 2)), Verdict::Record);
+        // Runs of one trial that differ are not suspect at all.
+        let mut mixed = failed(1, "a", 1);
+        if let Some(runs) = mixed.eval.as_mut().and_then(|e| e.eval_runs.as_mut()) {
+            runs.push(failed(2, "a", 1).eval.unwrap().eval_runs.unwrap()[0].clone());
+        }
+        assert_eq!(EvalWatch::default().judge(&mixed), Verdict::Record);
+        // After a success, identical failures are the configs' own.
+        let mut w = EvalWatch::default();
+        let mut ok = failed(0, "", 1);
+        ok.eval.as_mut().unwrap().eval_runs.as_mut().unwrap()[0].ok = true;
+        assert_eq!(w.judge(&ok), Verdict::Record);
+        assert_eq!(w.judge(&failed(127, "x", 1)), Verdict::Record);
+        assert_eq!(w.judge(&failed(127, "x", 1)), Verdict::Record);
+    }
+}
