@@ -48,7 +48,13 @@ struct Row {
     runs: f64,
 }
 
-fn evaluate(name: &str, policy: Option<NoisePolicy>, seeds: u64, reference_tps: f64, plain_gpu: f64) -> Row {
+fn evaluate(
+    name: &str,
+    policy: Option<NoisePolicy>,
+    seeds: u64,
+    reference_tps: f64,
+    plain_gpu: f64,
+) -> Row {
     let mut gaps = Vec::new();
     let (mut under, mut gpu, mut trials, mut runs) = (0, 0.0, 0.0, 0.0);
     for seed in 0..seeds {
@@ -87,12 +93,27 @@ fn main() {
         .find_map(|a| a.parse().ok())
         .unwrap_or(100);
     // Today's plain search without noise: the reference configuration.
-    let exact = simulate(Planner::new(config(None), []), &demo_truth, RUNS, Noise::NONE, Cost::default(), 0);
+    let exact = simulate(
+        Planner::new(config(None), []),
+        &demo_truth,
+        RUNS,
+        Noise::NONE,
+        Cost::default(),
+        0,
+    );
     let (_, reference_tps) = truth_of(&exact.best);
     let plain_gpu = {
         let mut g = 0.0;
         for seed in 0..seeds {
-            g += simulate(Planner::new(config(None), []), &demo_truth, RUNS, NOISE, Cost::default(), seed).gpu_s;
+            g += simulate(
+                Planner::new(config(None), []),
+                &demo_truth,
+                RUNS,
+                NOISE,
+                Cost::default(),
+                seed,
+            )
+            .gpu_s;
         }
         g / seeds as f64
     };
@@ -120,12 +141,37 @@ fn main() {
     let mut variants: Vec<(String, Option<NoisePolicy>)> = vec![("plain (today)".into(), None)];
     let d = NoisePolicy::default();
     variants.push(("noise-aware (default)".into(), Some(d)));
-    variants.push(("  no pruning".into(), Some(NoisePolicy { prune: false, ..d })));
+    variants.push((
+        "  no pruning".into(),
+        Some(NoisePolicy { prune: false, ..d }),
+    ));
     variants.push(("  no gate".into(), Some(NoisePolicy { gate: false, ..d })));
-    variants.push(("  close calls to 10 runs".into(), Some(NoisePolicy { max_runs: 10, ..d })));
-    variants.push(("  confidence 0.8".into(), Some(NoisePolicy { confidence: 0.8, ..d })));
-    variants.push(("  confidence 0.9".into(), Some(NoisePolicy { confidence: 0.9, ..d })));
-    variants.push(("  conf 0.8, close to 10".into(), Some(NoisePolicy { confidence: 0.8, max_runs: 10, ..d })));
+    variants.push((
+        "  close calls to 10 runs".into(),
+        Some(NoisePolicy { max_runs: 10, ..d }),
+    ));
+    variants.push((
+        "  confidence 0.8".into(),
+        Some(NoisePolicy {
+            confidence: 0.8,
+            ..d
+        }),
+    ));
+    variants.push((
+        "  confidence 0.9".into(),
+        Some(NoisePolicy {
+            confidence: 0.9,
+            ..d
+        }),
+    ));
+    variants.push((
+        "  conf 0.8, close to 10".into(),
+        Some(NoisePolicy {
+            confidence: 0.8,
+            max_runs: 10,
+            ..d
+        }),
+    ));
     println!(
         "{:<26} {:>9} {:>9} {:>6} {:>8} {:>7} {:>7}",
         "policy", "mean gap", "worst", "under", "GPU", "trials", "runs"

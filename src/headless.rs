@@ -110,7 +110,14 @@ impl LineLog {
                 } else {
                     format!("failed: {}", run.error.as_deref().unwrap_or("?"))
                 };
-                format!("{}   eval {} {what}", self.current, run.i)
+                let mut l = format!("{}   eval {} {what}", self.current, run.i);
+                // Why it failed, in the eval's own words (last lines).
+                let tail = run.output_tail.as_deref().unwrap_or(&[]);
+                for t in &tail[tail.len().saturating_sub(5)..] {
+                    l.push_str("\n           | ");
+                    l.extend(t.chars().filter(|c| !c.is_control() || *c == '\t'));
+                }
+                l
             }
             Event::TrialFinished { ordinal, record } => {
                 format!(
@@ -160,6 +167,9 @@ impl LineLog {
                         format!("interrupted by signal {s}; the service was stopped")
                     }
                     Outcome::Error(m) => format!("error: {m}"),
+                    Outcome::Environment(m) => {
+                        format!("stopped: the environment failed, not the configuration: {m}")
+                    }
                 };
                 // The outcome, whole, as the last thing printed.
                 let mut text: String = head;

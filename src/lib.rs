@@ -25,6 +25,7 @@ pub use engine::search::{
 pub use engine::simulate::{Cost, Noise, SimReport, Truth, simulate};
 pub use engine::sink::EventSink;
 pub use engine::status_file::StatusWriter;
+pub use engine::trial::{EvalWatch, RecordVerdict};
 pub use engine::tuner::{EngineError, run};
 
 /// Landscapes for the simulated executor.
@@ -35,13 +36,17 @@ pub mod landscape {
 /// The results files: reading, appending, atomic writes, the repo lock.
 pub mod store {
     pub use crate::engine::store::{
-        Loaded, RepoLock, StoreError, append_record, load_results, lock_repo, parse_results,
-        pretty_json, read_best, write_atomic, write_best,
+        Loaded, PortLock, RepoLock, StoreError, append_record, check_writable, load_results,
+        lock_port, lock_repo, parse_results, port_lock_path, pretty_json, read_best, write_atomic,
+        write_best,
     };
 }
 
 /// Processes as the tuner sees them (for the watchdog and the tests).
 pub mod process {
-    pub use crate::engine::process::{SECRET_ENV, become_subreaper, cmdline, proc_info};
+    pub use crate::engine::process::{
+        PortOwner, RUN_ENV, SECRET_ENV, TRIAL_ENV, become_subreaper, cmdline, environ_var,
+        listeners, port_owner, proc_info, run_id, sighup_ignored,
+    };
     pub use crate::engine::service::tail_text;
 }

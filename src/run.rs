@@ -14,12 +14,18 @@ use autotune::StatusWriter;
 use autotune::process::become_subreaper;
 use autotune::{Command, Outcome};
 
-/// Exit status for an outcome: 0 done or aborted, 128 + signal, 1 error.
+/// Exit status of a run stopped by its environment (see
+/// [`Outcome::Environment`]); the watchdog does not restart after it.
+pub const EXIT_ENVIRONMENT: i32 = 3;
+
+/// Exit status for an outcome: 0 done or aborted, 128 + signal, 1 error,
+/// 3 environment failure.
 pub fn exit_status(o: &Outcome) -> i32 {
     match o {
         Outcome::Done | Outcome::Aborted => 0,
         Outcome::Interrupted(s) => 128 + s,
         Outcome::Error(_) => 1,
+        Outcome::Environment(_) => EXIT_ENVIRONMENT,
     }
 }
 
@@ -34,8 +40,18 @@ pub fn want_headless(flag: bool) -> bool {
 pub fn tune(cfg: Config, alerts: AlertConfig, headless: bool) -> i32 {
     // Two tuners on the same files would interleave records, and the second
     // would stop the first one's service as a leftover.
-    let lock_path = cfg.status_file.with_file_name(".autotune.lock");
+    // The lock lives in the repo, whatever --status_file says: two tuners
+    // on one repo (with different status files) are still refused.
+    let lock_path = cfg.repo.join(".autotune.lock");
     let _lock = match autotune::store::lock_repo(&lock_path) {
+        Ok(l) => l,
+        Err(m) => {
+            eprintln!("autotune: error: {m}");
+            return 2;
+        }
+    };
+    // Two tuners on one port would take each other's service for their own.
+    let _port_lock = match autotune::store::lock_port(cfg.port) {
         Ok(l) => l,
         Err(m) => {
             eprintln!("autotune: error: {m}");
@@ -98,16 +114,23 @@ async fn tune_async(cfg: Config, alert_cfg: AlertConfig, headless: bool) -> i32 
         // Not println!: a terminal that went away must not panic here.
         let _ = writeln!(std::io::stdout(), "{}", summary.lines().join("\n"));
     }
-    if let Outcome::Error(m) = &outcome {
-        eprintln!("autotune: {m}");
+    match &outcome {
+        Outcome::Error(m) => eprintln!("autotune: {m}"),
+        Outcome::Environment(m) => eprintln!(
+            "autotune: stopped: the environment failed, not the configuration: {m}\n\
+             autotune: nothing was recorded for the interrupted trial; fix the cause and run again (with --skip_existing)"
+        ),
+        _ => {}
     }
     exit_status(&outcome)
 }
 
 /// SIGINT, SIGTERM and SIGHUP end the run; SIGUSR1 skips the running trial;
 /// SIGUSR2 pauses after the current trial or resumes; SIGQUIT (Ctrl-\\)
-/// aborts (exit 0, status `aborted`).
+/// aborts (exit 0, status `aborted`). Under `nohup` (SIGHUP ignored when we
+/// started) SIGHUP stays ignored: listening for it would undo `nohup`.
 fn forward_signals(tx: mpsc::UnboundedSender<Command>) {
+    let hup_ignored = autotune::process::sighup_ignored();
     let table = [
         (SignalKind::interrupt(), Command::Interrupt(2)),
         (SignalKind::terminate(), Command::Interrupt(15)),
@@ -117,6 +140,9 @@ fn forward_signals(tx: mpsc::UnboundedSender<Command>) {
         (SignalKind::quit(), Command::Abort),
     ];
     for (kind, cmd) in table {
+        if hup_ignored && kind == SignalKind::hangup() {
+            continue;
+        }
         let tx = tx.clone();
         match signal(kind) {
             Ok(mut s) => {

@@ -1,8 +1,10 @@
-//! `autotune watchdog`: reruns `autotune --headless <args>` after an
-//! abnormal exit, replacing `run_autotune_forever.sh`. Stops when the run
-//! finishes or is aborted (exit 0) or on a usage error (exit 2), forwards
-//! SIGTERM/SIGINT/SIGHUP to the child, backs off when the child dies again
-//! at once, and keeps a pid file while it runs.
+//! `autotune watchdog`: reruns `autotune --headless --skip_existing <args>`
+//! after an abnormal exit, replacing `run_autotune_forever.sh`. Stops when
+//! the run finishes or is aborted (exit 0), on a usage error (exit 2) or an
+//! environment error (exit 3: a restart would fail the same way), forwards
+//! SIGTERM/SIGINT/SIGHUP to the child (SIGHUP stays ignored under `nohup`),
+//! backs off when the child dies again at once, and keeps a pid file while
+//! it runs.
 
 use std::path::PathBuf;
 use std::process::Stdio;
@@ -57,6 +59,19 @@ fn repo_of(args: &[String]) -> PathBuf {
     PathBuf::from(".")
 }
 
+/// The child's flags: the user's, plus `--skip_existing` when missing, so a
+/// restart never measures again a trial that is already recorded.
+pub fn child_args(user: &[String]) -> Vec<String> {
+    let mut args = user.to_vec();
+    let has = user
+        .iter()
+        .any(|a| a == "--skip_existing" || a == "--skip-existing");
+    if !has {
+        args.push("--skip_existing".to_string());
+    }
+    args
+}
+
 /// Removes the pid file when dropped.
 struct PidFile(PathBuf);
 
@@ -105,22 +120,36 @@ async fn supervise(a: WatchdogArgs) -> i32 {
     let base_delay = Duration::from_secs_f64(a.restart_delay);
     let mut delay = base_delay;
     let mut restarts = 0u32;
-    let (mut term, mut int, mut hup) = match (
+    // Under nohup, SIGHUP stays ignored here and in the child (which
+    // inherits the ignored disposition): a handler would undo nohup.
+    let hup_ignored = autotune::process::sighup_ignored();
+    let (mut term, mut int) = match (
         signal(SignalKind::terminate()),
         signal(SignalKind::interrupt()),
-        signal(SignalKind::hangup()),
     ) {
-        (Ok(t), Ok(i), Ok(h)) => (t, i, h),
+        (Ok(t), Ok(i)) => (t, i),
         _ => {
             eprintln!("autotune: error: cannot listen for signals");
             return 1;
         }
     };
+    let mut hup = if hup_ignored {
+        None
+    } else {
+        match signal(SignalKind::hangup()) {
+            Ok(h) => Some(h),
+            Err(_) => {
+                eprintln!("autotune: error: cannot listen for signals");
+                return 1;
+            }
+        }
+    };
+    let args = child_args(&a.args);
     loop {
         let started = Instant::now();
         let mut cmd = tokio::process::Command::new(&exe);
         cmd.arg("--headless")
-            .args(&a.args)
+            .args(&args)
             .stdin(Stdio::null())
             .process_group(0);
         let mut child = match cmd.spawn() {
@@ -140,7 +169,7 @@ async fn supervise(a: WatchdogArgs) -> i32 {
             s = child.wait() => (s, None),
             _ = term.recv() => (Ok(Default::default()), Some(forwarded(Signal::SIGTERM))),
             _ = int.recv() => (Ok(Default::default()), Some(forwarded(Signal::SIGINT))),
-            _ = hup.recv() => (Ok(Default::default()), Some(forwarded(Signal::SIGHUP))),
+            _ = hangup(&mut hup) => (Ok(Default::default()), Some(forwarded(Signal::SIGHUP))),
         };
         if let Some(sig) = by_signal {
             // The child stops its service first; wait for that.
@@ -159,6 +188,13 @@ async fn supervise(a: WatchdogArgs) -> i32 {
             Ok(s) if s.code() == Some(2) => {
                 say("autotune rejected its flags (exit 2); not restarting");
                 return 2;
+            }
+            Ok(s) if s.code() == Some(crate::run::EXIT_ENVIRONMENT) => {
+                say(&format!(
+                    "autotune stopped on an environment error (exit {}); a restart would fail the same way; not restarting",
+                    crate::run::EXIT_ENVIRONMENT
+                ));
+                return crate::run::EXIT_ENVIRONMENT;
             }
             Ok(s) => match (s.code(), std::os::unix::process::ExitStatusExt::signal(s)) {
                 (Some(c), _) => format!("exit status {c}"),
@@ -189,7 +225,17 @@ async fn supervise(a: WatchdogArgs) -> i32 {
             _ = tokio::time::sleep(delay) => {}
             _ = term.recv() => return 128 + 15,
             _ = int.recv() => return 128 + 2,
-            _ = hup.recv() => return 128 + 1,
+            _ = hangup(&mut hup) => return 128 + 1,
         }
+    }
+}
+
+/// The next SIGHUP, or never when it is ignored.
+async fn hangup(hup: &mut Option<tokio::signal::unix::Signal>) {
+    match hup {
+        Some(h) => {
+            h.recv().await;
+        }
+        None => std::future::pending().await,
     }
 }

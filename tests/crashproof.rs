@@ -120,14 +120,15 @@ fn unwritable_results_stop_the_run_with_a_clear_error() {
     });
     let mut err = String::new();
     std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut err).unwrap();
-    assert_eq!(st.code(), Some(1), "{err}");
+    // A file that cannot be written is the environment's failure (exit 3).
+    assert_eq!(st.code(), Some(3), "{err}");
     assert!(
         err.contains("res/r.jsonl")
             && err.contains("stopping rather than tuning without recording"),
         "{err}"
     );
     let s = status(d.path());
-    assert_eq!(s["phase"], "error");
+    assert_eq!(s["phase"], "environment_error");
     assert!(s["error"].as_str().unwrap().contains("r.jsonl"));
     assert_eq!(procs_with_env(&t), Vec::<i32>::new());
 }

@@ -247,11 +247,13 @@ fn foreign_process_on_the_port_is_reported_and_never_killed() {
         "--port_busy_kill",
     ]);
     let o = run(c);
-    assert!(o.status.success(), "{}", text(&o));
-    let recs = records(&d.path().join("tune_results.jsonl"));
-    assert_eq!(recs.len(), 1);
-    assert_eq!(recs[0]["status"], "failed");
-    let reason = recs[0]["reason"].as_str().unwrap();
+    // Someone else's port is the environment's failure, not the config's:
+    // the run stops (exit 3) and nothing is recorded (issue #11).
+    assert_eq!(o.status.code(), Some(3), "{}", text(&o));
+    assert!(records(&d.path().join("tune_results.jsonl")).is_empty());
+    let s = status(d.path());
+    assert_eq!(s["phase"], "environment_error");
+    let reason = s["error"].as_str().unwrap();
     assert!(reason.contains(&format!("port {port} busy")), "{reason}");
     assert!(
         reason.contains(&format!("pid {}", std::process::id())),

@@ -159,6 +159,7 @@ impl Composer {
                     Outcome::Aborted => ("done", "tuning aborted".to_string()),
                     Outcome::Interrupted(s) => ("done", format!("tuning stopped by signal {s}")),
                     Outcome::Error(m) => ("crashed", format!("tuning stopped on an error: {m}")),
+                    Outcome::Environment(m) => ("crashed", format!("tuning stopped by the environment: {m}")),
                 };
                 out.push(self.make(kind, title, format!("{} trials run", self.trials_run), json!({"best_params": best, "counts": self.counts})));
             }

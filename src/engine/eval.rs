@@ -141,68 +141,123 @@ pub async fn run_once(i: u32, spec: &EvalSpec<'_>) -> (EvalRun, String) {
     });
     let waited = tokio::time::timeout(spec.timeout, child.wait()).await;
     let elapsed = round3(started.elapsed().as_secs_f64());
-    let waited = match waited {
-        Err(_) => Err(()),
-        Ok(status) => {
-            // Helpers the eval left in its group must not outlive it.
-            signal_group(pgid, nix::sys::signal::Signal::SIGKILL);
-            match tokio::time::timeout(Duration::from_secs(2), reader).await {
-                Ok(Ok((a, b))) => Ok((a, b, status)),
-                _ => Ok((Vec::new(), Vec::new(), status)),
-            }
-        }
+    // Helpers the eval left in its group must not outlive it (and a timed
+    // out eval is killed whole); then its output up to now is read.
+    signal_group(pgid, nix::sys::signal::Signal::SIGKILL);
+    let (a, b) = match tokio::time::timeout(Duration::from_secs(2), reader).await {
+        Ok(Ok((a, b))) => (a, b),
+        _ => (Vec::new(), Vec::new()),
     };
-    match waited {
-        Err(()) => {
-            signal_group(pgid, nix::sys::signal::Signal::SIGKILL);
+    let mut text = String::from_utf8_lossy(&a).into_owned();
+    if !b.is_empty() {
+        text.push('\n');
+        text.push_str(&String::from_utf8_lossy(&b));
+    }
+    let status = match waited {
+        Err(_) => {
             let _ = child.wait().await;
             drop(guard);
-            (
+            return (
                 EvalRun {
                     i,
                     ok: false,
                     timeout: Some(true),
+                    output_tail: Some(output_tail(&text, TAIL_LINES)),
                     ..Default::default()
                 },
-                String::new(),
-            )
-        }
-        Ok((a, b, status)) => {
-            drop(guard);
-            let mut text = String::from_utf8_lossy(&a).into_owned();
-            if !b.is_empty() {
-                text.push('\n');
-                text.push_str(&String::from_utf8_lossy(&b));
-            }
-            let code = status.map(exit_code).unwrap_or(-1);
-            let f = spec.patterns.parse(&text);
-            let ok = code == 0 && f.accuracy.is_some() && f.total_tps.is_some();
-            let error = if ok {
-                None
-            } else if code != 0 {
-                Some(format!("exit code {code}"))
-            } else {
-                Some("accuracy or total tokens/s not found in the output".to_string())
-            };
-            (
-                EvalRun {
-                    i,
-                    ok,
-                    measured: Some(Measured {
-                        returncode: Some(code),
-                        accuracy: f.accuracy,
-                        answer_tps: f.answer_tps,
-                        total_tps: f.total_tps,
-                        total_time_s: f.total_time_s,
-                        elapsed_s: Some(elapsed),
-                    }),
-                    timeout: None,
-                    error,
-                },
                 text,
-            )
+            );
+        }
+        Ok(status) => status,
+    };
+    drop(guard);
+    let code = status.map(exit_code).unwrap_or(-1);
+    let f = spec.patterns.parse(&text);
+    let error = if code != 0 {
+        Some(format!("exit code {code}"))
+    } else if f.accuracy.is_none() || f.total_tps.is_none() {
+        Some("accuracy or total tokens/s not found in the output".to_string())
+    } else {
+        implausible(&f)
+    };
+    let ok = error.is_none();
+    (
+        EvalRun {
+            i,
+            ok,
+            measured: Some(Measured {
+                returncode: Some(code),
+                accuracy: f.accuracy,
+                answer_tps: f.answer_tps,
+                total_tps: f.total_tps,
+                total_time_s: f.total_time_s,
+                elapsed_s: Some(elapsed),
+            }),
+            timeout: None,
+            error,
+            output_tail: (!ok).then(|| output_tail(&text, TAIL_LINES)),
+        },
+        text,
+    )
+}
+
+/// Lines of output kept with a failed eval run.
+pub const TAIL_LINES: usize = 20;
+
+/// Why figures that parsed cannot be true: an accuracy outside [0, 1] or a
+/// negative throughput or time would otherwise win the search.
+fn implausible(f: &Figures) -> Option<String> {
+    if let Some(a) = f.accuracy
+        && !(0.0..=1.0).contains(&a)
+    {
+        return Some(format!("accuracy {a} is outside [0, 1]"));
+    }
+    for (name, v) in [
+        ("total tokens/s", f.total_tps),
+        ("answer tokens/s", f.answer_tps),
+        ("total time", f.total_time_s),
+    ] {
+        if let Some(v) = v
+            && v < 0.0
+        {
+            return Some(format!("{name} {v} is negative"));
         }
     }
+    None
+}
+
+/// The last `n` non-blank lines of `text`, each cut to 400 characters,
+/// with the tuner's secrets redacted.
+pub fn output_tail(text: &str, n: usize) -> Vec<String> {
+    let text = redact(text);
+    let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
+    lines[lines.len().saturating_sub(n)..]
+        .iter()
+        .map(|l| {
+            let l = l.trim_end();
+            if l.chars().count() > 400 {
+                let cut: String = l.chars().take(400).collect();
+                format!("{cut}...")
+            } else {
+                l.to_string()
+            }
+        })
+        .collect()
+}
+
+/// `text` with the values of the tuner's secret variables
+/// ([`super::process::SECRET_ENV`]) replaced by `***`. Values shorter than 4
+/// characters are left alone: they would blank out ordinary words.
+pub fn redact(text: &str) -> String {
+    let mut out = text.to_string();
+    for k in super::process::SECRET_ENV {
+        if let Ok(v) = std::env::var(k)
+            && v.len() >= 4
+        {
+            out = out.replace(&v, "***");
+        }
+    }
+    out
 }
 
 /// Kills a process group when dropped, so a cancelled eval leaves nothing.

@@ -69,8 +69,13 @@ pub enum Outcome {
     Aborted,
     /// A signal ended the run.
     Interrupted(i32),
-    /// The engine could not go on (a file could not be written...).
+    /// The engine could not go on (a file could not be read...).
     Error(String),
+    /// The environment, not the configuration, failed (the port held by a
+    /// foreign process, an eval command that cannot run, an output file that
+    /// cannot be written): the run stopped and recorded nothing for the
+    /// trial, so a later `--skip_existing` run measures it again.
+    Environment(String),
 }
 
 /// Everything the engine tells its front ends.

@@ -181,7 +181,7 @@ pub fn normal_quantile(p: f64) -> f64 {
         -3.969683028665376e1,
         2.209460984245205e2,
         -2.759285104469687e2,
-        1.383577518672690e2,
+        1.38357751867269e2,
         -3.066479806614716e1,
         2.506628277459239,
     ];
@@ -267,10 +267,12 @@ impl Judge {
     pub fn verdict(&self, s: &Samples, done: u32) -> Verdict {
         let n = s.n();
         let planned_left = done < self.runs;
-        if self.policy.prune && n as u32 >= self.policy.prune_after.max(2) && self.informed() {
-            if let Some(why) = self.hopeless(s) {
-                return Verdict::Prune(why);
-            }
+        if self.policy.prune
+            && n as u32 >= self.policy.prune_after.max(2)
+            && self.informed()
+            && let Some(why) = self.hopeless(s)
+        {
+            return Verdict::Prune(why);
         }
         if planned_left {
             return Verdict::Continue;
@@ -424,17 +426,26 @@ mod tests {
             Verdict::Prune(r) if r.contains("bar")
         ));
         // Within the noise of the leader: goes on.
-        assert_eq!(judge.verdict(&samples(&[99.0, 98.0], 0.9), 2), Verdict::Continue);
+        assert_eq!(
+            judge.verdict(&samples(&[99.0, 98.0], 0.9), 2),
+            Verdict::Continue
+        );
         // One run is never enough.
         assert_eq!(judge.verdict(&samples(&[50.0], 0.9), 1), Verdict::Continue);
         // Little data on the noise: no pruning.
         let mut blind = judge.clone();
         blind.noise = PooledNoise::default();
-        assert_eq!(blind.verdict(&samples(&[80.0, 81.0], 0.9), 2), Verdict::Continue);
+        assert_eq!(
+            blind.verdict(&samples(&[80.0, 81.0], 0.9), 2),
+            Verdict::Continue
+        );
         // Pruning off.
         let mut off = judge.clone();
         off.policy.prune = false;
-        assert_eq!(off.verdict(&samples(&[80.0, 81.0], 0.9), 2), Verdict::Continue);
+        assert_eq!(
+            off.verdict(&samples(&[80.0, 81.0], 0.9), 2),
+            Verdict::Continue
+        );
         assert_eq!(off.verdict(&samples(&[80.0; 5], 0.9), 5), Verdict::Stop);
     }
 
@@ -456,14 +467,24 @@ mod tests {
             Verdict::Prune(_)
         ));
         // A tie is not pruned (the earlier trial wins ties when chosen).
-        assert_eq!(judge.verdict(&samples(&[100.0, 100.0], 0.9), 2), Verdict::Continue);
-        assert!(beats(&judge.policy, &p, &samples(&[100.1], 0.9), &samples(&[100.0], 0.9)));
+        assert_eq!(
+            judge.verdict(&samples(&[100.0, 100.0], 0.9), 2),
+            Verdict::Continue
+        );
+        assert!(beats(
+            &judge.policy,
+            &p,
+            &samples(&[100.1], 0.9),
+            &samples(&[100.0], 0.9)
+        ));
     }
 
     #[test]
     fn close_calls_run_longer_and_the_gate_holds_noise_back() {
-        let mut policy = NoisePolicy::default();
-        policy.max_runs = 10;
+        let policy = NoisePolicy {
+            max_runs: 10,
+            ..NoisePolicy::default()
+        };
         let judge = Judge {
             policy,
             threshold: 0.88,

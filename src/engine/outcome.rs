@@ -94,6 +94,9 @@ impl RunSummary {
             Outcome::Aborted => "aborted: the best so far".to_string(),
             Outcome::Interrupted(s) => format!("interrupted by signal {s}: the best so far"),
             Outcome::Error(e) => format!("stopped by an error ({e}): the best so far"),
+            Outcome::Environment(e) => {
+                format!("stopped by the environment ({e}): the best so far")
+            }
         };
         out.push(format!("autotune: {how}"));
         if self.changed.is_empty() {

@@ -428,7 +428,10 @@ mod tests {
         let space =
             SearchSpace::from_json_str(r#"{"A": ["1", "2", "3"], "B": ["x", "y"]}"#).unwrap();
         let run = |reverse: bool| {
-            let mut p = Planner::new(PlanConfig::plain(space.clone(), Params::new(), 0.5, false), []);
+            let mut p = Planner::new(
+                PlanConfig::plain(space.clone(), Params::new(), 0.5, false),
+                [],
+            );
             let mut out = Vec::new();
             let mut pending = Vec::new();
             loop {
@@ -462,7 +465,10 @@ mod tests {
     /// The plan of the built-in space with a base that never changes.
     #[test]
     fn builtin_plan_order_and_reuse() {
-        let mut p = Planner::new(PlanConfig::plain(SearchSpace::builtin(), default_params(), 0.88, true), []);
+        let mut p = Planner::new(
+            PlanConfig::plain(SearchSpace::builtin(), default_params(), 0.88, true),
+            [],
+        );
         assert_eq!(p.estimate(), 55);
         let Step::Group { param, values, .. } = p.step() else {
             panic!("a group first")

@@ -25,6 +25,56 @@ pub const SECRET_ENV: &[&str] = &[
 /// Pids we spawned ourselves; adopted orphans are everything else.
 static SPAWNED: Mutex<Vec<i32>> = Mutex::new(Vec::new());
 
+/// Environment variable naming the tuner run a process belongs to. Every
+/// process the tuner starts carries it (children inherit it, even those
+/// that leave the process group), so leftovers are found by identity.
+pub const RUN_ENV: &str = "AUTOTUNE_RUN";
+/// Environment variable naming the trial (its log index) a process serves.
+pub const TRIAL_ENV: &str = "AUTOTUNE_TRIAL";
+
+/// This tuner's run id: pid, start time and a random part, so that neither
+/// a reused pid nor a copied state file can name another run's processes.
+pub fn run_id() -> &'static str {
+    static ID: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    ID.get_or_init(|| {
+        let me = std::process::id() as i32;
+        let ticks = proc_info(me).map(|p| p.start_ticks).unwrap_or(0);
+        format!("{me}-{ticks}-{:08x}", fastrand::u32(..))
+    })
+}
+
+/// The identity variables for a process started for trial `trial`.
+pub fn token_env(trial: u32) -> Vec<(String, String)> {
+    vec![
+        (RUN_ENV.to_string(), run_id().to_string()),
+        (TRIAL_ENV.to_string(), trial.to_string()),
+    ]
+}
+
+/// The value of `name` in the environment a process started with (its
+/// `/proc/<pid>/environ`); `None` when absent or unreadable (another user's).
+pub fn environ_var(pid: i32, name: &str) -> Option<String> {
+    let bytes = std::fs::read(format!("/proc/{pid}/environ")).ok()?;
+    let prefix = format!("{name}=");
+    bytes
+        .split(|b| *b == 0)
+        .find_map(|kv| kv.strip_prefix(prefix.as_bytes()))
+        .map(|v| String::from_utf8_lossy(v).into_owned())
+}
+
+/// Live processes started with `AUTOTUNE_RUN=<run>` (and, when given,
+/// `AUTOTUNE_TRIAL=<trial>`), ourselves excluded.
+pub fn procs_with_token(run: &str, trial: Option<u32>) -> Vec<i32> {
+    let me = std::process::id() as i32;
+    all_procs()
+        .into_iter()
+        .filter(|p| p.pid != me && p.state != 'Z' && p.state != 'X')
+        .filter(|p| environ_var(p.pid, RUN_ENV).as_deref() == Some(run))
+        .filter(|p| trial.is_none_or(|t| environ_var(p.pid, TRIAL_ENV) == Some(t.to_string())))
+        .map(|p| p.pid)
+        .collect()
+}
+
 /// One process as `/proc/<pid>/stat` describes it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ProcInfo {
@@ -166,12 +216,20 @@ pub fn spawn_in_group(
 }
 
 /// Sends `sig` to a process group; a group already gone is not an error.
+/// Groups 0 and 1 are never signalled: `killpg(0)` is our own group and
+/// group 1 is init's, so a zero or garbage pgid must not reach the kernel.
 pub fn signal_group(pgid: i32, sig: Signal) {
+    if pgid <= 1 {
+        return;
+    }
     let _ = killpg(Pid::from_raw(pgid), sig);
 }
 
-fn signal_pids(pids: &[i32], sig: Signal) {
-    for p in pids {
+/// Sends `sig` to each pid; pids <= 1 (a group or init) and ourselves are
+/// never signalled.
+pub fn signal_pids(pids: &[i32], sig: Signal) {
+    let me = std::process::id() as i32;
+    for p in pids.iter().filter(|p| **p > 1 && **p != me) {
         let _ = kill(Pid::from_raw(*p), sig);
     }
 }
@@ -190,6 +248,9 @@ pub struct StopReport {
 /// `child` (the leader) when given. Returns when nothing is left or after
 /// a last 5 s wait following SIGKILL.
 pub async fn stop_group(pgid: i32, mut child: Option<&mut Child>, grace: Duration) -> StopReport {
+    if pgid <= 1 {
+        return StopReport::default();
+    }
     let escaped = |extra: &mut Vec<i32>| {
         for p in descendants(pgid) {
             if !extra.contains(&p) {
@@ -247,6 +308,92 @@ pub async fn stop_group(pgid: i32, mut child: Option<&mut Child>, grace: Duratio
     report
 }
 
+/// Stops the given processes: SIGTERM, up to `grace` for them to exit, then
+/// SIGKILL. Returns whether SIGKILL was needed.
+pub async fn stop_pids(pids: &[i32], grace: Duration) -> bool {
+    let live = |pids: &[i32]| {
+        pids.iter()
+            .any(|p| proc_info(*p).is_some_and(|i| i.state != 'Z' && i.state != 'X'))
+    };
+    if pids.is_empty() {
+        return false;
+    }
+    signal_pids(pids, Signal::SIGCONT);
+    signal_pids(pids, Signal::SIGTERM);
+    let deadline = Instant::now() + grace;
+    while live(pids) {
+        if Instant::now() >= deadline {
+            signal_pids(pids, Signal::SIGKILL);
+            let hard = Instant::now() + Duration::from_secs(5);
+            while live(pids) && Instant::now() < hard {
+                let _ = adopted_orphans();
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            return true;
+        }
+        // Our own adopted children only leave the table once reaped.
+        let _ = adopted_orphans();
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    false
+}
+
+/// Who holds a listening port, as far as a trial is concerned.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PortOwner {
+    /// Nobody listens (or the listener vanished).
+    Nobody,
+    /// A process started for this trial listens.
+    Ours,
+    /// Only other processes listen: `(pid, command line)`; an empty list
+    /// means the socket's owner is not visible to us (another user's).
+    Foreign(Vec<(i32, String)>),
+}
+
+impl PortOwner {
+    /// "pid 123 (python3 -m http.server 8000)", for reasons and warnings.
+    pub fn describe(&self) -> String {
+        match self {
+            PortOwner::Foreign(h) if h.is_empty() => {
+                "a process this user cannot see (another user's)".to_string()
+            }
+            PortOwner::Foreign(h) => h
+                .iter()
+                .map(|(p, c)| format!("pid {p} ({c})"))
+                .collect::<Vec<_>>()
+                .join(", "),
+            PortOwner::Ours => "this trial's service".to_string(),
+            PortOwner::Nobody => "nobody".to_string(),
+        }
+    }
+}
+
+/// Whether `pid` was started for trial `trial` of this run: a member of
+/// the service's group `pgid`, a descendant of its leader, or a process
+/// carrying this run's and trial's token.
+pub fn belongs_to_trial(pid: i32, pgid: i32, trial: u32) -> bool {
+    if pgid > 1
+        && (proc_info(pid).is_some_and(|p| p.pgid == pgid) || descendants(pgid).contains(&pid))
+    {
+        return true;
+    }
+    environ_var(pid, RUN_ENV).as_deref() == Some(run_id())
+        && environ_var(pid, TRIAL_ENV) == Some(trial.to_string())
+}
+
+/// Who listens on `port`: this trial's service (group `pgid`, trial
+/// `trial`) or someone else.
+pub fn port_owner(port: u16, pgid: i32, trial: u32) -> PortOwner {
+    let (pids, any_socket) = listeners_and_sockets(port);
+    if pids.iter().any(|p| belongs_to_trial(*p, pgid, trial)) {
+        return PortOwner::Ours;
+    }
+    if pids.is_empty() && !any_socket {
+        return PortOwner::Nobody;
+    }
+    PortOwner::Foreign(pids.into_iter().map(|p| (p, cmdline(p))).collect())
+}
+
 /// Whether something accepts connections on `127.0.0.1:port`.
 pub async fn port_open(port: u16) -> bool {
     matches!(
@@ -275,6 +422,12 @@ pub async fn wait_port_closed(port: u16, limit: Duration) -> bool {
 
 /// Pids of processes with a listening TCP socket on `port`.
 pub fn listeners(port: u16) -> Vec<i32> {
+    listeners_and_sockets(port).0
+}
+
+/// Pids with a listening socket on `port`, and whether any listening
+/// socket exists at all (its owner may be invisible to us).
+fn listeners_and_sockets(port: u16) -> (Vec<i32>, bool) {
     let mut inodes = HashSet::new();
     for table in ["/proc/net/tcp", "/proc/net/tcp6"] {
         let Ok(text) = std::fs::read_to_string(table) else {
@@ -295,7 +448,7 @@ pub fn listeners(port: u16) -> Vec<i32> {
         }
     }
     if inodes.is_empty() {
-        return Vec::new();
+        return (Vec::new(), false);
     }
     let mut pids = Vec::new();
     for p in all_procs() {
@@ -310,7 +463,7 @@ pub fn listeners(port: u16) -> Vec<i32> {
             pids.push(p.pid);
         }
     }
-    pids
+    (pids, true)
 }
 
 /// The command line of a process, arguments joined by spaces.
@@ -353,6 +506,18 @@ pub async fn kill_uvicorn_listeners(port: u16) -> Vec<i32> {
     targets
 }
 
+/// Whether SIGHUP was ignored when we started (`nohup`). Must be asked
+/// before any SIGHUP handler is installed; it only reads the disposition.
+pub fn sighup_ignored() -> bool {
+    // SAFETY: a null new action makes sigaction a pure query of the old one
+    // into memory we own.
+    unsafe {
+        let mut old: nix::libc::sigaction = std::mem::zeroed();
+        nix::libc::sigaction(nix::libc::SIGHUP, std::ptr::null(), &mut old) == 0
+            && old.sa_sigaction == nix::libc::SIG_IGN
+    }
+}
+
 /// Exit status as the old tool records it: the code, or minus the signal.
 pub fn exit_code(status: std::process::ExitStatus) -> i64 {
     use std::os::unix::process::ExitStatusExt;
@@ -375,6 +540,16 @@ mod tests {
             (p.pid, p.ppid, p.pgid, p.sid, p.state, p.start_ticks),
             (123, 1, 123, 123, 'S', 5555)
         );
+    }
+
+    #[tokio::test]
+    async fn groups_0_and_1_are_never_signalled() {
+        // killpg(0) would be our own group: this test would die of it.
+        signal_group(0, Signal::SIGTERM);
+        signal_group(1, Signal::SIGCONT);
+        signal_pids(&[0, 1, std::process::id() as i32], Signal::SIGTERM);
+        let r = stop_group(0, None, Duration::from_millis(10)).await;
+        assert_eq!(r, StopReport::default());
     }
 
     #[tokio::test]

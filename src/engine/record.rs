@@ -212,6 +212,10 @@ pub struct EvalRun {
     /// Why the run could not be judged (spawn error, unparsable output).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// The last lines of a failed or timed-out run's output (stdout, then
+    /// stderr), secrets redacted: why it failed, kept with the record.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub output_tail: Option<Vec<String>>,
 }
 
 /// The eval part of a record: present when the service came up.
@@ -366,8 +370,23 @@ impl Serialize for Record {
 impl Record {
     /// Parses one results line. Flattened optional parts that are absent
     /// come back as `None` (serde alone would give empty `Some`s).
+    ///
+    /// Lines are read as Python's `json` reads them: a UTF-8 BOM is
+    /// ignored and the bare tokens `NaN`, `Infinity` and `-Infinity` are
+    /// accepted (as missing figures: a non-finite figure measures nothing).
+    /// Metrics of the wrong type (`"avg_total_tps": "fast"`) make the line
+    /// unreadable rather than silently empty.
     pub fn parse(line: &str) -> serde_json::Result<Record> {
-        let mut r: Record = serde_json::from_str(line)?;
+        let line = line.strip_prefix('\u{feff}').unwrap_or(line);
+        let value: Value = match serde_json::from_str(line) {
+            Ok(v) => v,
+            Err(e) => match python_constants_to_null(line) {
+                Some(fixed) => serde_json::from_str(&fixed)?,
+                None => return Err(e),
+            },
+        };
+        check_metric_types(&value)?;
+        let mut r: Record = serde_json::from_value(value)?;
         if r.eval
             .as_ref()
             .is_some_and(|e| *e == EvalSummary::default())
@@ -419,6 +438,12 @@ impl Record {
             && self.avg_total_tps().is_some()
     }
 
+    /// Whether this record may count as the best so far: it qualifies and
+    /// names its trial (a keyless line matches no trial and proves nothing).
+    pub fn eligible_for_best(&self, threshold: f64) -> bool {
+        !self.trial_key.trim().is_empty() && self.qualifies(threshold)
+    }
+
     /// The trial index from the record or, for `auto_tune.py` records, from
     /// the log file name.
     pub fn index(&self) -> Option<u32> {
@@ -435,6 +460,103 @@ impl Record {
         out.push(b'\n');
         String::from_utf8(out).expect("serde_json writes UTF-8")
     }
+}
+
+/// Replaces Python's `NaN`, `Infinity` and `-Infinity` tokens outside
+/// strings by `null`; `None` when there is none (nothing to retry).
+fn python_constants_to_null(line: &str) -> Option<String> {
+    let mut out = String::with_capacity(line.len());
+    let (mut in_str, mut escaped, mut changed) = (false, false, false);
+    let mut rest = line;
+    while let Some(c) = rest.chars().next() {
+        if in_str {
+            out.push(c);
+            if escaped {
+                escaped = false;
+            } else if c == '\\' {
+                escaped = true;
+            } else if c == '"' {
+                in_str = false;
+            }
+            rest = &rest[c.len_utf8()..];
+            continue;
+        }
+        if let Some(tok) = ["-Infinity", "Infinity", "NaN"]
+            .iter()
+            .find(|t| rest.starts_with(**t))
+        {
+            out.push_str("null");
+            rest = &rest[tok.len()..];
+            changed = true;
+            continue;
+        }
+        if c == '"' {
+            in_str = true;
+        }
+        out.push(c);
+        rest = &rest[c.len_utf8()..];
+    }
+    changed.then_some(out)
+}
+
+/// Fails when a known metric has the wrong JSON type. Serde's flattened
+/// optional parts swallow such errors (the part comes back empty), which
+/// would read `"avg_total_tps": "fast"` as "no figures".
+fn check_metric_types(v: &Value) -> serde_json::Result<()> {
+    use serde::de::Error;
+    let Some(obj) = v.as_object() else {
+        return Err(serde_json::Error::custom("not a JSON object"));
+    };
+    let number = |o: &Map<String, Value>, k: &str| -> serde_json::Result<()> {
+        match o.get(k) {
+            None | Some(Value::Null) | Some(Value::Number(_)) => Ok(()),
+            Some(other) => Err(serde_json::Error::custom(format!(
+                "\"{k}\" is {other}, not a number"
+            ))),
+        }
+    };
+    for k in [
+        "avg_accuracy",
+        "avg_total_tps",
+        "avg_answer_tps",
+        "avg_total_time_s",
+        "eval_ok_n",
+        "exit_code",
+        "startup_s",
+        "total_s",
+        "trial_index",
+    ] {
+        number(obj, k)?;
+    }
+    match obj.get("eval_runs") {
+        None | Some(Value::Null) => {}
+        Some(Value::Array(runs)) => {
+            for run in runs {
+                let Some(run) = run.as_object() else {
+                    return Err(serde_json::Error::custom("an eval run is not an object"));
+                };
+                for k in [
+                    "i",
+                    "returncode",
+                    "accuracy",
+                    "answer_tps",
+                    "total_tps",
+                    "total_time_s",
+                    "elapsed_s",
+                ] {
+                    number(run, k)?;
+                }
+                if run
+                    .get("ok")
+                    .is_some_and(|o| !o.is_boolean() && !o.is_null())
+                {
+                    return Err(serde_json::Error::custom("\"ok\" is not true or false"));
+                }
+            }
+        }
+        Some(_) => return Err(serde_json::Error::custom("\"eval_runs\" is not a list")),
+    }
+    Ok(())
 }
 
 /// Local time as records and status files write it (ISO 8601, seconds).
@@ -532,7 +654,8 @@ pub fn summarize(runs: Vec<EvalRun>) -> EvalSummary {
             Some(vals.iter().sum::<f64>() / vals.len() as f64)
         }
     };
-    let vals = |f: fn(&Measured) -> Option<f64>| -> Vec<f64> { ok.iter().filter_map(|m| f(m)).collect() };
+    let vals =
+        |f: fn(&Measured) -> Option<f64>| -> Vec<f64> { ok.iter().filter_map(|m| f(m)).collect() };
     let ci_acc = super::stats::ci95(&vals(|m| m.accuracy));
     let ci_tps = super::stats::ci95(&vals(|m| m.total_tps));
     EvalSummary {
@@ -618,6 +741,31 @@ mod tests {
             "{line}"
         );
         assert!(line.contains("\"avg_accuracy\": null"), "{line}");
+    }
+
+    #[test]
+    fn python_lines_bom_and_wrong_types() {
+        let r = Record::parse("\u{feff}{\"trial_key\": \"A=1\", \"status\": \"ok\"}").unwrap();
+        assert_eq!(r.trial_key, "A=1");
+        let r = Record::parse(
+            r#"{"trial_key": "A=\"NaN\"", "status": "ok", "avg_accuracy": NaN, "avg_total_tps": -Infinity, "eval_ok_n": 1}"#,
+        )
+        .unwrap();
+        // The token inside the string is untouched.
+        assert_eq!(r.trial_key, "A=\"NaN\"");
+        assert_eq!(r.avg_accuracy(), None);
+        assert_eq!(r.avg_total_tps(), None);
+        assert!(Record::parse(r#"{"status": "ok", "avg_total_tps": "fast"}"#).is_err());
+        assert!(
+            Record::parse(r#"{"status": "ok", "eval_runs": [{"i": 1, "total_tps": "x"}]}"#)
+                .is_err()
+        );
+        let keyless = Record::parse(
+            r#"{"status": "ok", "eval_ok_n": 1, "avg_accuracy": 0.9, "avg_total_tps": 5.0}"#,
+        )
+        .unwrap();
+        assert!(keyless.qualifies(0.5));
+        assert!(!keyless.eligible_for_best(0.5));
     }
 
     #[test]

@@ -83,16 +83,26 @@ pub async fn probe_once(client: &reqwest::Client, port: u16, path: &str) -> Opti
     Some(format!("health={code} body='{body}'"))
 }
 
-/// Polls readiness every `every` until it answers.
+/// Polls readiness every `every` until *this trial's* service answers: an
+/// answer counts only when a process of the trial (group `pgid`, its
+/// descendants, or processes carrying trial `trial`'s token) listens on the
+/// port. A foreign listener is never ready, however well it answers.
 pub async fn wait_ready(
     client: &reqwest::Client,
     port: u16,
     path: &str,
     every: Duration,
+    pgid: i32,
+    trial: u32,
 ) -> String {
     loop {
         if let Some(h) = probe_once(client, port, path).await {
-            return h;
+            if process::port_owner(port, pgid, trial) == process::PortOwner::Ours {
+                return h;
+            }
+            // Someone else answers: look again less often (scanning /proc
+            // for the socket's owner is not free).
+            tokio::time::sleep(every * 5).await;
         }
         tokio::time::sleep(every).await;
     }
@@ -135,6 +145,13 @@ pub struct ServiceState {
     pub port: u16,
     /// Its log.
     pub log: String,
+    /// The tuner run's id (`AUTOTUNE_RUN` in the environment of every
+    /// process it started); empty in files written by older versions.
+    #[serde(default)]
+    pub run: String,
+    /// The trial index (`AUTOTUNE_TRIAL`).
+    #[serde(default)]
+    pub trial: u32,
 }
 
 /// Records a started service.
@@ -147,9 +164,12 @@ pub fn clear_state(path: &Path) {
     let _ = std::fs::remove_file(path);
 }
 
-/// If the state file names a service group that is still alive and still the
-/// one we started (same leader start time), stops it. Returns a message
-/// saying what was done, if anything.
+/// Stops what an earlier tuner left running, found by identity only: the
+/// recorded group when its leader is alive with the recorded start time,
+/// and every process carrying the recorded run token (evals and helpers
+/// that left the group included). A group whose leader is gone is never
+/// signalled as a group: its number may be someone else's by now. Returns
+/// a message saying what was done, if anything.
 pub async fn recover_leftover(path: &Path, grace: Duration) -> Option<String> {
     let text = std::fs::read_to_string(path).ok()?;
     let st: ServiceState = match serde_json::from_str(&text) {
@@ -159,21 +179,29 @@ pub async fn recover_leftover(path: &Path, grace: Duration) -> Option<String> {
             return None;
         }
     };
-    // Linux never hands out a pid still in use as a process group id, so
-    // live members of the group are the ones we started; a live leader must
-    // also have the recorded start time (its pid was not reused).
-    let ours = match proc_info(st.pgid) {
-        Some(p) => p.start_ticks == st.start_ticks && p.pgid == st.pgid,
-        None => !process::group_members(st.pgid).is_empty(),
-    };
-    let msg = if ours {
-        let r = stop_group(st.pgid, None, grace).await;
+    let leader_verified = st.pgid > 1
+        && proc_info(st.pgid).is_some_and(|p| {
+            p.start_ticks == st.start_ticks && p.pgid == st.pgid && p.state != 'Z'
+        });
+    let mut killed = false;
+    let mut stopped = 0usize;
+    if leader_verified {
+        stopped += process::group_members(st.pgid).len();
+        killed |= stop_group(st.pgid, None, grace).await.killed;
+    }
+    if !st.run.is_empty() {
+        let marked = process::procs_with_token(&st.run, None);
+        stopped += marked.len();
+        killed |= process::stop_pids(&marked, grace).await;
+    }
+    let msg = if stopped > 0 {
         process::wait_port_closed(st.port, Duration::from_secs(8)).await;
         Some(format!(
-            "stopped the service left running by an earlier tuner (pid {}, process group {}{})",
+            "stopped the service left running by an earlier tuner (pid {}, process group {}, run {}: {stopped} process(es){})",
             st.tuner_pid,
             st.pgid,
-            if r.killed { ", needed SIGKILL" } else { "" }
+            if st.run.is_empty() { "?" } else { &st.run },
+            if killed { ", needed SIGKILL" } else { "" }
         ))
     } else {
         None

@@ -155,6 +155,10 @@ impl StatusWriter {
                         doc.insert("error".into(), json!(msg));
                         "error"
                     }
+                    Outcome::Environment(msg) => {
+                        doc.insert("error".into(), json!(msg));
+                        "environment_error"
+                    }
                 }
             }
             _ => return None,

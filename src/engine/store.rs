@@ -125,9 +125,12 @@ pub fn append_record(path: &Path, record: &Record) -> Result<bool, StoreError> {
     if torn {
         line.insert(0, '\n');
     }
-    f.write_all(line.as_bytes())
-        .and_then(|_| f.sync_data())
-        .map_err(err("cannot append to results file", path))?;
+    if let Err(e) = f.write_all(line.as_bytes()).and_then(|_| f.sync_data()) {
+        // A full disk may have taken part of the line: cut it off again so
+        // no torn record is left behind (best effort).
+        let _ = f.set_len(len);
+        return Err(err("cannot append to results file", path)(e));
+    }
     Ok(torn)
 }
 
@@ -230,6 +233,115 @@ pub fn lock_repo(path: &Path) -> Result<RepoLock, String> {
             Err(format!(
                 "another autotune (pid {}) is tuning with these files; lock file {}",
                 holder.trim(),
+                path.display()
+            ))
+        }
+        Err((_, e)) => Err(format!("cannot lock {}: {e}", path.display())),
+    }
+}
+
+/// Checks that every output file can be written before the first trial, so
+/// a read-only directory costs no trial: the results file is opened for
+/// appending (nothing written), the best and status files' directories
+/// take a temp file (they are replaced atomically), and the log directory
+/// is created and takes a temp file. `Err` names the file.
+pub fn check_writable(
+    results: &Path,
+    best: &Path,
+    status: &Path,
+    logs: &Path,
+) -> Result<(), String> {
+    let dir_of = |p: &Path| match p.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let temp_in = |dir: &Path, what: &str, file: &Path| {
+        tempfile::Builder::new()
+            .prefix(".autotune-write-check.")
+            .tempfile_in(dir)
+            .map(drop)
+            .map_err(|e| {
+                format!(
+                    "{what} {}: cannot write in {}: {e}",
+                    file.display(),
+                    dir.display()
+                )
+            })
+    };
+    if results.exists() {
+        if results.is_dir() {
+            return Err(format!(
+                "results file {}: is a directory",
+                results.display()
+            ));
+        }
+        OpenOptions::new().append(true).open(results).map_err(|e| {
+            format!(
+                "results file {}: cannot open for appending: {e}",
+                results.display()
+            )
+        })?;
+    } else {
+        temp_in(&dir_of(results), "results file", results)?;
+    }
+    for (what, p) in [("best params file", best), ("status file", status)] {
+        if p.is_dir() {
+            return Err(format!("{what} {}: is a directory", p.display()));
+        }
+        temp_in(&dir_of(p), what, p)?;
+    }
+    fs::create_dir_all(logs)
+        .map_err(|e| format!("log directory {}: cannot create: {e}", logs.display()))?;
+    temp_in(logs, "log directory", logs)
+}
+
+/// An advisory lock on a TCP port, shared by every tuner on the machine.
+pub struct PortLock {
+    _lock: nix::fcntl::Flock<File>,
+}
+
+/// Where port locks live: `$AUTOTUNE_LOCK_DIR`, else the system-wide
+/// temp directory (not `$XDG_RUNTIME_DIR`, which is per user: two users'
+/// tuners on one port must see each other too).
+pub fn port_lock_path(port: u16) -> PathBuf {
+    let dir = std::env::var_os("AUTOTUNE_LOCK_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(std::env::temp_dir);
+    dir.join(format!("autotune-port-{port}.lock"))
+}
+
+/// Takes the machine-wide lock on `port` (flock, released when the process
+/// dies). `Err` names the holder. The file is opened read-only when another
+/// user created it: flock needs no write access.
+pub fn lock_port(port: u16) -> Result<PortLock, String> {
+    let path = port_lock_path(port);
+    let f = OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .read(true)
+        .write(true)
+        .open(&path)
+        .or_else(|_| File::open(&path))
+        .map_err(|e| format!("cannot open the port lock {}: {e}", path.display()))?;
+    // Others may need to open it for writing too.
+    let _ = f.set_permissions(fs::Permissions::from_mode(0o666));
+    match nix::fcntl::Flock::lock(f, nix::fcntl::FlockArg::LockExclusiveNonblock) {
+        Ok(mut lock) => {
+            let _ = lock.set_len(0);
+            let _ = lock.seek(SeekFrom::Start(0));
+            let _ = lock.write_all(format!("{}\n", std::process::id()).as_bytes());
+            Ok(PortLock { _lock: lock })
+        }
+        Err((_, nix::errno::Errno::EWOULDBLOCK)) => {
+            let holder = fs::read_to_string(&path).unwrap_or_default();
+            let holder = holder.trim();
+            let who = holder
+                .parse::<i32>()
+                .ok()
+                .map(|p| format!("pid {p}: {}", super::process::cmdline(p)))
+                .unwrap_or_else(|| "pid unknown".to_string());
+            Err(format!(
+                "--port {port}: another autotune ({who}) is tuning on this port; two tuners on one port would measure each other's service (lock file {})",
                 path.display()
             ))
         }

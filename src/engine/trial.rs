@@ -41,6 +41,9 @@ pub enum TrialEnd {
     Done(Box<Record>),
     /// The run must end (abort or signal); nothing is recorded.
     Stopped(Stop),
+    /// The environment failed, not the configuration (a foreign process
+    /// holds the port): the run must end and nothing is recorded.
+    Environment(String),
 }
 
 /// What stops a trial from going on that is not the trial's own doing.
@@ -104,6 +107,8 @@ struct Running {
     child: Child,
     pgid: i32,
     log_path: PathBuf,
+    /// The trial's index, carried by its processes as `AUTOTUNE_TRIAL`.
+    index: u32,
 }
 
 enum Startup {
@@ -163,10 +168,8 @@ async fn body(
             return done(rec, index);
         }
         PortWait::Stopped(s) => return Ok((TrialEnd::Stopped(s), index)),
-        PortWait::Busy(reason) => {
-            rec.reason = Some(reason);
-            return done(rec, index);
-        }
+        // Someone else's process on the port says nothing of this config.
+        PortWait::Busy(reason) => return Ok((TrialEnd::Environment(reason), index)),
     }
 
     let cfg = ctx.cfg;
@@ -190,7 +193,7 @@ async fn body(
     rec.server_log = Some(server_log.clone());
     rec.trial_index = Some(index);
 
-    let mut svc = match start(ctx, spec, log, log_path, server_log).await? {
+    let mut svc = match start(ctx, spec, index, log, log_path, server_log).await? {
         Ok(s) => s,
         Err(reason) => {
             rec.reason = Some(reason);
@@ -201,6 +204,13 @@ async fn body(
     let startup = wait_ready(ctx, &mut svc).await;
     let startup_s = round3(t0.elapsed().as_secs_f64());
     rec.startup_s = Some(startup_s);
+    if matches!(startup, Startup::Exited(_) | Startup::TimedOut)
+        && let Some(reason) = foreign_holder(cfg.port, &svc)
+    {
+        // The service could not bind, or answered nobody: not its fault.
+        stop_service(ctx, &mut svc).await;
+        return Ok((TrialEnd::Environment(reason), next));
+    }
     let health = match startup {
         Startup::Ready(h) => h,
         Startup::Stopped(s) => {
@@ -271,6 +281,18 @@ async fn body(
     done(rec, next)
 }
 
+/// "port 8000 is held by pid 12 (python3 -m http.server)" when a process
+/// that is not this trial's listens on the port.
+fn foreign_holder(port: u16, svc: &Running) -> Option<String> {
+    match process::port_owner(port, svc.pgid, svc.index) {
+        owner @ process::PortOwner::Foreign(_) => Some(format!(
+            "port {port} is held by {}, not by this trial's service",
+            owner.describe()
+        )),
+        _ => None,
+    }
+}
+
 /// Waits for the port to be free (stopping `uvicorn serve:app` listeners
 /// first with `--port_busy_kill`).
 async fn wait_port(ctx: &mut Ctx<'_>) -> PortWait {
@@ -290,14 +312,10 @@ async fn wait_port(ctx: &mut Ctx<'_>) -> PortWait {
     let mut attempt = 0;
     while process::port_open(port).await {
         if attempt >= cfg.port_busy_retries {
-            let holders: Vec<String> = process::listeners(port)
-                .into_iter()
-                .map(|p| format!("pid {p} ({})", process::cmdline(p)))
-                .collect();
-            let by = if holders.is_empty() {
-                String::new()
-            } else {
-                format!(", held by {}", holders.join(", "))
+            let owner = process::port_owner(port, 0, 0);
+            let by = match owner {
+                process::PortOwner::Foreign(_) => format!(", held by {}", owner.describe()),
+                _ => String::new(),
             };
             return PortWait::Busy(format!(
                 "port {port} busy after {attempt} wait(s) of {}s{by}",
@@ -323,12 +341,14 @@ async fn wait_port(ctx: &mut Ctx<'_>) -> PortWait {
 async fn start(
     ctx: &Ctx<'_>,
     spec: &TrialSpec,
+    index: u32,
     log: std::fs::File,
     log_path: PathBuf,
     server_log: String,
 ) -> Result<Result<Running, String>, TrialError> {
     let cfg = ctx.cfg;
-    let env = service::service_env(&spec.params, cfg.port);
+    let mut env = service::service_env(&spec.params, cfg.port);
+    env.extend(process::token_env(index));
     let child = match service::start(&cfg.server_cmd, &cfg.repo, &env, log) {
         Ok(c) => c,
         Err(e) => return Ok(Err(format!("cannot start the server command: {e}"))),
@@ -338,6 +358,7 @@ async fn start(
         child,
         pgid,
         log_path,
+        index,
     };
     let state = ServiceState {
         pgid,
@@ -345,6 +366,8 @@ async fn start(
         tuner_pid: std::process::id(),
         port: cfg.port,
         log: server_log,
+        run: process::run_id().to_string(),
+        trial: index,
     };
     if let Err(e) = service::save_state(&cfg.service_state_file, &state) {
         stop_service(ctx, &mut svc).await;
@@ -366,7 +389,7 @@ async fn wait_ready(ctx: &mut Ctx<'_>, svc: &mut Running) -> Startup {
         s = stop_requested(&mut ctx.stop) => Startup::Stopped(s),
         st = svc.child.wait() => Startup::Exited(st.map(exit_code).unwrap_or(-1)),
         _ = tokio::time::sleep(cfg.startup_timeout) => Startup::TimedOut,
-        h = service::wait_ready(ctx.client, cfg.port, &cfg.health_path, READY_POLL) => Startup::Ready(h),
+        h = service::wait_ready(ctx.client, cfg.port, &cfg.health_path, READY_POLL, svc.pgid, svc.index) => Startup::Ready(h),
     }
 }
 
@@ -388,6 +411,7 @@ async fn eval_runs(
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect();
     env.push(("PORT".to_string(), cfg.port.to_string()));
+    env.extend(process::token_env(svc.index));
     let eval = EvalSpec {
         cmd: &cfg.eval_cmd,
         cwd: &cfg.repo,
@@ -453,17 +477,169 @@ async fn stop_service(ctx: &Ctx<'_>, svc: &mut Running) {
             cfg.kill_grace.as_secs_f64()
         ));
     }
+    // Processes of this trial that left the group and were not adopted by
+    // us (setsid under another subreaper): found by their token.
+    let marked = process::procs_with_token(process::run_id(), Some(svc.index));
+    if process::stop_pids(&marked, cfg.kill_grace).await {
+        ctx.warn(format!(
+            "helpers of trial {} ignored SIGTERM and were killed: {marked:?}",
+            svc.index
+        ));
+    }
     if r.survivors {
         ctx.warn(format!(
             "process group {} still has processes after SIGKILL",
             svc.pgid
         ));
     }
-    if !process::wait_port_closed(cfg.port, Duration::from_secs(8)).await {
+    // A foreign listener will not go away because ours stopped: no wait.
+    let foreign = matches!(
+        process::port_owner(cfg.port, svc.pgid, svc.index),
+        process::PortOwner::Foreign(_)
+    );
+    if !foreign && !process::wait_port_closed(cfg.port, Duration::from_secs(8)).await {
         ctx.warn(format!(
             "port {} still open 8 s after the service stopped",
             cfg.port
         ));
     }
     service::clear_state(&cfg.service_state_file);
+}
+
+/// What to do with a finished trial's record, as judged by [`EvalWatch`].
+#[derive(Debug, Clone, PartialEq)]
+pub enum RecordVerdict {
+    /// Append it (after any record held back).
+    Record,
+    /// Hold it back until the next trial says whether the eval command
+    /// itself is broken.
+    Hold,
+    /// The eval command cannot work: stop the run, record neither.
+    Environment(String),
+}
+
+/// Tells an eval command that cannot work (a typo, a missing script, a
+/// syntax error) from configurations that fail.
+///
+/// The rule: until some eval run of this tuner has succeeded, a trial is
+/// *suspect* when it reached the eval and every one of its eval runs failed
+/// with the same non-zero exit code and the same output. The first suspect
+/// trial is held back (not appended); when the next trial is suspect with
+/// the same exit code and output, the run stops with an environment error
+/// and neither is recorded. Any other next trial releases the held record.
+#[derive(Debug, Default)]
+pub struct EvalWatch {
+    any_ok: bool,
+    held: Option<(i64, Vec<String>)>,
+}
+
+impl EvalWatch {
+    /// Judges a finished trial's record.
+    pub fn judge(&mut self, rec: &Record) -> RecordVerdict {
+        let runs = rec
+            .eval
+            .as_ref()
+            .and_then(|e| e.eval_runs.as_deref())
+            .unwrap_or(&[]);
+        if runs.iter().any(|r| r.ok) {
+            self.any_ok = true;
+        }
+        let sig = if self.any_ok {
+            None
+        } else {
+            eval_failure_signature(runs)
+        };
+        let held = self.held.take();
+        match (sig, held) {
+            (Some(sig), Some(h)) if sig == h => RecordVerdict::Environment(format!(
+                "the eval command failed the same way in every run of two trials with different params (exit code {}{}); it looks broken, not the configurations",
+                sig.0,
+                sig.1
+                    .last()
+                    .map(|l| format!(", last output: {l}"))
+                    .unwrap_or_else(|| ", no output".to_string())
+            )),
+            (Some(sig), None) => {
+                self.held = Some(sig);
+                RecordVerdict::Hold
+            }
+            _ => RecordVerdict::Record,
+        }
+    }
+}
+
+/// `(exit code, output tail)` when every eval run failed with that same
+/// non-zero code and output; `None` otherwise.
+fn eval_failure_signature(runs: &[EvalRun]) -> Option<(i64, Vec<String>)> {
+    let mut sig: Option<(i64, Vec<String>)> = None;
+    for r in runs {
+        let code = r.measured.as_ref().and_then(|m| m.returncode)?;
+        if r.ok || r.timeout == Some(true) || code == 0 {
+            return None;
+        }
+        let this = (code, r.output_tail.clone().unwrap_or_default());
+        match &sig {
+            Some(s) if *s != this => return None,
+            _ => sig = Some(this),
+        }
+    }
+    sig
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::record::{EvalSummary, Measured};
+
+    fn failed(code: i64, out: &str, n: u32) -> Record {
+        let runs = (1..=n)
+            .map(|i| EvalRun {
+                i,
+                ok: false,
+                measured: Some(Measured {
+                    returncode: Some(code),
+                    ..Default::default()
+                }),
+                output_tail: Some(vec![out.to_string()]),
+                ..Default::default()
+            })
+            .collect();
+        Record {
+            eval: Some(EvalSummary {
+                eval_runs: Some(runs),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn two_identical_failing_trials_are_the_environment() {
+        let mut w = EvalWatch::default();
+        assert_eq!(w.judge(&failed(127, "not found", 2)), RecordVerdict::Hold);
+        assert!(matches!(
+            w.judge(&failed(127, "not found", 2)),
+            RecordVerdict::Environment(m) if m.contains("exit code 127") && m.contains("not found")
+        ));
+    }
+
+    #[test]
+    fn failures_that_differ_are_results() {
+        let mut w = EvalWatch::default();
+        assert_eq!(w.judge(&failed(1, "bad 64", 2)), RecordVerdict::Hold);
+        assert_eq!(w.judge(&failed(1, "bad 48", 2)), RecordVerdict::Record);
+        // Runs of one trial that differ are not suspect at all.
+        let mut mixed = failed(1, "a", 1);
+        if let Some(runs) = mixed.eval.as_mut().and_then(|e| e.eval_runs.as_mut()) {
+            runs.push(failed(2, "a", 1).eval.unwrap().eval_runs.unwrap()[0].clone());
+        }
+        assert_eq!(EvalWatch::default().judge(&mixed), RecordVerdict::Record);
+        // After a success, identical failures are the configs' own.
+        let mut w = EvalWatch::default();
+        let mut ok = failed(0, "", 1);
+        ok.eval.as_mut().unwrap().eval_runs.as_mut().unwrap()[0].ok = true;
+        assert_eq!(w.judge(&ok), RecordVerdict::Record);
+        assert_eq!(w.judge(&failed(127, "x", 1)), RecordVerdict::Record);
+        assert_eq!(w.judge(&failed(127, "x", 1)), RecordVerdict::Record);
+    }
 }

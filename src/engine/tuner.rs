@@ -14,7 +14,7 @@ use super::record::Record;
 use super::service;
 use super::sink::EventSink;
 use super::store::{self, StoreError};
-use super::trial::{self, Ctx, Stop, TrialEnd, TrialError};
+use super::trial::{self, Ctx, EvalWatch, RecordVerdict, Stop, TrialEnd, TrialError};
 
 /// Why the engine could not go on.
 #[derive(Debug, thiserror::Error)]
@@ -29,6 +29,23 @@ pub enum EngineError {
     /// waste the trials.
     #[error("{0}; stopping rather than tuning without recording")]
     Append(StoreError),
+    /// An output file cannot be written (checked before the first trial).
+    #[error("{0}")]
+    Unwritable(String),
+}
+
+impl EngineError {
+    /// Files that cannot be written fail the environment, not the run's
+    /// logic: their own outcome (and exit status), so the watchdog does not
+    /// burn a trial per restart on them.
+    fn outcome(&self) -> Outcome {
+        match self {
+            EngineError::Store(e) if e.what.starts_with("cannot read") => {
+                Outcome::Error(self.to_string())
+            }
+            _ => Outcome::Environment(self.to_string()),
+        }
+    }
 }
 
 impl Stop {
@@ -116,6 +133,10 @@ struct Engine {
     ran: Vec<Arc<Record>>,
     /// Trials reused from the results file.
     reused: usize,
+    /// Watches for an eval command that cannot work.
+    watch: EvalWatch,
+    /// A record held back by `watch`, appended once the next trial clears it.
+    held: Option<(TrialSpec, Arc<Record>)>,
 }
 
 /// Runs a whole tuning run and returns what it achieved (with how it
@@ -139,11 +160,20 @@ pub async fn run(
         all: Vec::new(),
         ran: Vec::new(),
         reused: 0,
+        watch: EvalWatch::default(),
+        held: None,
     };
-    let outcome = match e.run_inner(&mut best).await {
+    let mut outcome = match e.run_inner(&mut best).await {
         Ok(o) => o,
-        Err(err) => Outcome::Error(err.to_string()),
+        Err(err) => err.outcome(),
     };
+    // A record still held back was never proved an environment failure.
+    if !matches!(outcome, Outcome::Environment(_))
+        && let Some((spec, rec)) = e.held.take()
+        && let Err(err) = e.finish_trial(&spec, &rec)
+    {
+        outcome = err.outcome();
+    }
     let cfg = &e.cfg;
     let summary = Arc::new(summarize_run(
         outcome.clone(),
@@ -191,6 +221,13 @@ impl Engine {
             self.beats_best(r);
         }
         let cfg = &self.cfg;
+        store::check_writable(
+            &cfg.results,
+            &cfg.best,
+            &cfg.status_file,
+            &cfg.server_log_dir,
+        )
+        .map_err(EngineError::Unwritable)?;
         self.next_index = store::highest_trial_index(&cfg.server_log_dir, &loaded.records) + 1;
         if let Some(msg) = service::recover_leftover(&cfg.service_state_file, cfg.kill_grace).await
         {
@@ -248,8 +285,18 @@ impl Engine {
                     let rec = match self.run_trial(&spec).await? {
                         TrialEnd::Done(r) => Arc::new(*r),
                         TrialEnd::Stopped(stop) => return Ok(stop.outcome()),
+                        TrialEnd::Environment(m) => return Ok(Outcome::Environment(m)),
                     };
-                    self.finish_trial(&spec, &rec)?;
+                    match self.watch.judge(&rec) {
+                        RecordVerdict::Environment(m) => return Ok(Outcome::Environment(m)),
+                        RecordVerdict::Hold => self.held = Some((spec.clone(), rec.clone())),
+                        RecordVerdict::Record => {
+                            if let Some((s, r)) = self.held.take() {
+                                self.finish_trial(&s, &r)?;
+                            }
+                            self.finish_trial(&spec, &rec)?;
+                        }
+                    }
                     planner.record(spec.ordinal, rec);
                     if !self.cfg.cooldown.is_zero() {
                         tokio::select! {
@@ -269,7 +316,7 @@ impl Engine {
                     ..
                 } => {
                     if winner.is_some() {
-                        store::write_best(&self.cfg.best, &base)?;
+                        store::write_best(&self.cfg.best, &base).map_err(EngineError::Append)?;
                     }
                     *best = base.clone();
                     self.sink.emit(Event::GroupBest {
@@ -336,7 +383,7 @@ impl Engine {
     /// Counts a record towards the best figure of the results file: when it
     /// meets the bar and beats it, returns the previous best.
     fn beats_best(&mut self, r: &Record) -> Option<Option<f64>> {
-        if !r.qualifies(self.cfg.accuracy_threshold) {
+        if !r.eligible_for_best(self.cfg.accuracy_threshold) {
             return None;
         }
         let tps = r.avg_total_tps().unwrap_or(0.0);

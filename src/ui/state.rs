@@ -512,7 +512,7 @@ impl LiveState {
                     Outcome::Done => "done: every group explored; q quits".to_string(),
                     Outcome::Aborted => "aborted: the service was stopped; q quits".to_string(),
                     Outcome::Interrupted(s) => format!("interrupted by signal {s}"),
-                    Outcome::Error(m) => format!("error: {m}"),
+                    Outcome::Error(m) | Outcome::Environment(m) => format!("error: {m}"),
                 };
                 let warn = !matches!(outcome, Outcome::Done);
                 self.message(text, warn, now);

@@ -34,6 +34,7 @@ pub fn draw(f: &mut Frame, area: Rect, s: &LiveState, t: &Theme, now: Instant) {
             Some(autotune::Outcome::Aborted) => Some(("ABORTED", Role::Warn)),
             Some(autotune::Outcome::Interrupted(_)) => Some(("INTERRUPTED", Role::Bad)),
             Some(autotune::Outcome::Error(_)) => Some(("ERROR", Role::Bad)),
+            Some(autotune::Outcome::Environment(_)) => Some(("STOPPED: ENVIRONMENT", Role::Bad)),
             None => None,
         }
     };
