@@ -7,7 +7,7 @@
 //! truly under the accuracy bar, and the GPU time spent against today's
 //! plain search. Asserts nothing: the numbers go in the README.
 
-use autotune::landscape::demo_truth;
+use autotune::landscape::{demo_truth, separable_truth};
 use autotune::{
     Cost, Noise, NoisePolicy, Params, PlanConfig, Planner, SearchSpace, Truth, default_params,
     simulate,
@@ -20,8 +20,10 @@ const NOISE: Noise = Noise {
     acc_abs_sd: 0.003,
 };
 
-fn truth_of(p: &Params) -> (f64, f64) {
-    match demo_truth(p) {
+type Landscape = fn(&Params) -> Truth;
+
+fn truth_of(l: Landscape, p: &Params) -> (f64, f64) {
+    match l(p) {
         Truth::Serves { accuracy, tps } => (accuracy, tps),
         _ => (0.0, 0.0),
     }
@@ -49,6 +51,7 @@ struct Row {
 }
 
 fn evaluate(
+    l: Landscape,
     name: &str,
     policy: Option<NoisePolicy>,
     seeds: u64,
@@ -60,13 +63,13 @@ fn evaluate(
     for seed in 0..seeds {
         let rep = simulate(
             Planner::new(config(policy), []),
-            &demo_truth,
+            &l,
             RUNS,
             NOISE,
             Cost::default(),
             seed,
         );
-        let (acc, tps) = truth_of(&rep.best);
+        let (acc, tps) = truth_of(l, &rep.best);
         if acc < THRESHOLD {
             under += 1;
         }
@@ -92,22 +95,43 @@ fn main() {
         .skip(1)
         .find_map(|a| a.parse().ok())
         .unwrap_or(100);
+    if std::env::var("DIAG").is_ok() {
+        diag(separable_truth, seeds);
+        return;
+    }
+    let landscapes: [(&str, Landscape); 2] = [
+        (
+            "separable landscape (accuracy clearly above or under the bar)",
+            separable_truth,
+        ),
+        (
+            "demo landscape (its optimum sits 0.0005 above the bar)",
+            demo_truth,
+        ),
+    ];
+    for (name, l) in landscapes {
+        compare(name, l, seeds);
+        println!();
+    }
+}
+
+fn compare(lname: &str, l: Landscape, seeds: u64) {
     // Today's plain search without noise: the reference configuration.
     let exact = simulate(
         Planner::new(config(None), []),
-        &demo_truth,
+        &l,
         RUNS,
         Noise::NONE,
         Cost::default(),
         0,
     );
-    let (_, reference_tps) = truth_of(&exact.best);
+    let (_, reference_tps) = truth_of(l, &exact.best);
     let plain_gpu = {
         let mut g = 0.0;
         for seed in 0..seeds {
             g += simulate(
                 Planner::new(config(None), []),
-                &demo_truth,
+                &l,
                 RUNS,
                 NOISE,
                 Cost::default(),
@@ -120,14 +144,14 @@ fn main() {
     // Without noise, the noise-aware search must end on the same configuration.
     let aware_exact = simulate(
         Planner::new(config(Some(NoisePolicy::default())), []),
-        &demo_truth,
+        &l,
         RUNS,
         Noise::NONE,
         Cost::default(),
         0,
     );
     println!(
-        "demo landscape, built-in space, {RUNS} runs, noise {}% tok/s and {} accuracy per run, {seeds} seeds",
+        "{lname}, built-in space, {RUNS} runs, noise {}% tok/s and {} accuracy per run, {seeds} seeds",
         NOISE.tps_rel_sd * 100.0,
         NOISE.acc_abs_sd
     );
@@ -140,47 +164,130 @@ fn main() {
     );
     let mut variants: Vec<(String, Option<NoisePolicy>)> = vec![("plain (today)".into(), None)];
     let d = NoisePolicy::default();
-    variants.push(("noise-aware (default)".into(), Some(d)));
-    variants.push((
-        "  no pruning".into(),
-        Some(NoisePolicy { prune: false, ..d }),
+    let v = |name: &str, p: NoisePolicy| (name.to_string(), Some(p));
+    variants.push(v("noise-aware (default)", d));
+    variants.push(v("  no pruning", NoisePolicy { prune: false, ..d }));
+    variants.push(v(
+        "  recheck 4",
+        NoisePolicy {
+            recheck_budget: 4,
+            ..d
+        },
     ));
-    variants.push(("  no gate".into(), Some(NoisePolicy { gate: false, ..d })));
-    variants.push((
-        "  close calls to 10 runs".into(),
-        Some(NoisePolicy { max_runs: 10, ..d }),
+    variants.push(v(
+        "  recheck 8",
+        NoisePolicy {
+            recheck_budget: 8,
+            ..d
+        },
     ));
-    variants.push((
-        "  confidence 0.8".into(),
-        Some(NoisePolicy {
+    variants.push(v(
+        "  recheck 8 at 0.9",
+        NoisePolicy {
+            recheck_budget: 8,
+            recheck_level: 0.9,
+            ..d
+        },
+    ));
+    variants.push(v(
+        "  recheck 8, prune 0.8",
+        NoisePolicy {
+            recheck_budget: 8,
             confidence: 0.8,
             ..d
-        }),
+        },
     ));
-    variants.push((
-        "  confidence 0.9".into(),
-        Some(NoisePolicy {
+    variants.push(v(
+        "  no accuracy guard",
+        NoisePolicy {
+            acc_guard: 0.5,
+            ..d
+        },
+    ));
+    variants.push(v(
+        "  acc guard 0.9",
+        NoisePolicy {
+            acc_guard: 0.9,
+            ..d
+        },
+    ));
+    variants.push(v("  gate 0.7", NoisePolicy { gate: 0.7, ..d }));
+    variants.push(v("  gate 0.9", NoisePolicy { gate: 0.9, ..d }));
+    variants.push(v(
+        "  close calls to 10 runs",
+        NoisePolicy { max_runs: 10, ..d },
+    ));
+    variants.push(v(
+        "  prune conf 0.9",
+        NoisePolicy {
             confidence: 0.9,
             ..d
-        }),
+        },
     ));
-    variants.push((
-        "  conf 0.8, close to 10".into(),
-        Some(NoisePolicy {
+    variants.push(v(
+        "  prune conf 0.8",
+        NoisePolicy {
+            confidence: 0.8,
+            ..d
+        },
+    ));
+    variants.push(v(
+        "  prune 0.8, close to 10",
+        NoisePolicy {
             confidence: 0.8,
             max_runs: 10,
             ..d
-        }),
+        },
     ));
     println!(
         "{:<26} {:>9} {:>9} {:>6} {:>8} {:>7} {:>7}",
         "policy", "mean gap", "worst", "under", "GPU", "trials", "runs"
     );
     for (name, p) in variants {
-        let r = evaluate(&name, p, seeds, reference_tps, plain_gpu);
+        let r = evaluate(l, &name, p, seeds, reference_tps, plain_gpu);
         println!(
             "{:<26} {:>8.2}% {:>8.2}% {:>6} {:>7.0}% {:>7.1} {:>7.1}",
             r.name, r.mean_gap, r.worst_gap, r.under_bar, r.gpu, r.trials, r.runs
         );
+    }
+}
+
+/// Which parameters end away from the noise-free choice, and what it costs.
+fn diag(l: Landscape, seeds: u64) {
+    let exact = simulate(
+        Planner::new(config(None), []),
+        &l,
+        RUNS,
+        Noise::NONE,
+        Cost::default(),
+        0,
+    );
+    println!("reference: {:?}", truth_of(l, &exact.best));
+    for (name, p) in [("plain", None), ("aware", Some(NoisePolicy::default()))] {
+        let mut diff: std::collections::BTreeMap<String, (usize, f64)> = Default::default();
+        for seed in 0..seeds {
+            let rep = simulate(
+                Planner::new(config(p), []),
+                &l,
+                RUNS,
+                NOISE,
+                Cost::default(),
+                seed,
+            );
+            for (k, v) in &rep.best {
+                if exact.best.get(k) != Some(v) {
+                    let mut q = exact.best.clone();
+                    q.insert(k.clone(), v.clone());
+                    let (_, t) = truth_of(l, &q);
+                    let e = diff.entry(format!("{k}={v}")).or_default();
+                    e.0 += 1;
+                    e.1 += (t / truth_of(l, &exact.best).1 - 1.0) * 100.0;
+                }
+            }
+        }
+        println!("{name}:");
+        for (k, (n, g)) in diff {
+            println!("  {k:<40} {n:>4} seeds, {:+.2}% each", g / n as f64);
+        }
     }
 }

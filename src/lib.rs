@@ -30,7 +30,7 @@ pub use engine::tuner::{EngineError, run};
 
 /// Landscapes for the simulated executor.
 pub mod landscape {
-    pub use crate::engine::landscape::{DEMO_BASE_TPS, demo_model, demo_truth};
+    pub use crate::engine::landscape::{DEMO_BASE_TPS, demo_model, demo_truth, separable_truth};
 }
 
 /// The results files: reading, appending, atomic writes, the repo lock.

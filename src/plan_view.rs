@@ -17,18 +17,29 @@ pub fn policy(cfg: &Config) -> String {
              total tok/s among ok trials with accuracy >= {threshold}"
         ),
         Some(p) => format!(
-            "noise-aware: coordinate ascent, one pass, base value first, no configuration measured twice;\n        {}\n        \
-             a change must beat the incumbent beyond the pooled run-to-run noise ({:.0} % confidence)\n        \
-             and be above accuracy {threshold} beyond it{}",
+            "noise-aware: coordinate ascent, one pass, base value first; no configuration measured twice;\n        \
+             {};\n        \
+             groups decided by the highest mean total tok/s among ok trials with accuracy >= {threshold}\n        \
+             (a challenger's accuracy must clear it beyond the pooled noise, {:.0} % one-sided{}{})",
             if p.prune {
                 format!(
-                    "a trial stops after {} or more eval runs once it cannot reach the bar or the group's leader",
-                    p.prune_after
+                    "a trial stops after {} or more eval runs once it cannot reach the bar or the group's leader \
+                     ({:.0} % confidence)",
+                    p.prune_after,
+                    p.confidence * 100.0
                 )
             } else {
                 "every trial runs all its eval runs (--no_prune)".to_string()
             },
-            p.confidence * 100.0,
+            p.acc_guard * 100.0,
+            if p.gate > 0.5 {
+                format!(
+                    "; a change must be faster at {:.0} % one-sided",
+                    p.gate * 100.0
+                )
+            } else {
+                String::new()
+            },
             if p.max_runs > 0 {
                 format!("; close calls run up to {} eval runs", p.max_runs)
             } else {

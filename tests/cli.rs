@@ -50,11 +50,21 @@ fn dry_run_prints_the_plan_as_a_table_without_the_service_script() {
     let out = String::from_utf8_lossy(&o.stdout);
     assert!(out.contains("Base:   the built-in defaults"), "{out}");
     assert!(
-        out.contains(
-            "Policy: coordinate ascent, one pass, base value first; groups decided by the \
+        out.contains("Policy: noise-aware: coordinate ascent"),
+        "{out}"
+    );
+    assert!(
+        out.contains("among ok trials with accuracy >= 0.88\n"),
+        "{out}"
+    );
+    let plain = autotune(d.path(), &["--dry_run", "--search_policy", "plain"]);
+    let plain = String::from_utf8_lossy(&plain.stdout);
+    assert!(
+        plain.contains(
+            "Policy: plain: coordinate ascent, one pass, base value first; groups decided by the \
              highest mean total tok/s among ok trials with accuracy >= 0.88\n"
         ),
-        "{out}"
+        "{plain}"
     );
     assert!(out.contains("group  parameter"), "{out}");
     assert_eq!(
@@ -459,7 +469,16 @@ fn help_starts_with_five_flags_groups_the_rest_and_has_examples_keys_files() {
     );
     assert_eq!(
         section(&long, "Search"),
-        ["dry_run", "search_space_file", "no_builtin_space"]
+        [
+            "dry_run",
+            "search_space_file",
+            "no_builtin_space",
+            "search_policy",
+            "no_prune",
+            "prune_confidence",
+            "prune_after",
+            "max_eval_runs"
+        ]
     );
     assert_eq!(section(&long, "Ports and files")[0], "port");
     assert!(section(&long, "Ports and files").contains(&"server_log_dir".to_string()));
@@ -488,7 +507,8 @@ fn help_starts_with_five_flags_groups_the_rest_and_has_examples_keys_files() {
     .iter()
     .map(|h| section(&long, h).len())
     .sum();
-    assert_eq!(all, MAIN_FLAGS.len() + MAIN_FLAGS_OTHER.len() + 2, "{long}");
+    // Plus the five search-policy flags that are new since main.
+    assert_eq!(all, MAIN_FLAGS.len() + MAIN_FLAGS_OTHER.len() + 2 + 5, "{long}");
     // --help: four or more example command lines, the live screen's keys
     // (from its key table) and the files written.
     let examples = long

@@ -30,9 +30,14 @@ fn crash_hang_and_ok_trials_with_group_bests() {
     );
     let t = tag();
     let mut c = tune_cmd(d.path(), free_port());
-    c.env("AT_TAG", &t)
-        .args(space_args(&sp))
-        .args(["--startup_timeout", "1.5"]);
+    // auto_tune.py's plain search: the base is measured again in the
+    // second group, so the records line up with its files.
+    c.env("AT_TAG", &t).args(space_args(&sp)).args([
+        "--startup_timeout",
+        "1.5",
+        "--search_policy",
+        "plain",
+    ]);
     let o = run(c);
     assert!(o.status.success(), "{}", text(&o));
     let recs = records(&d.path().join("tune_results.jsonl"));

@@ -565,15 +565,27 @@ fn interval_heartbeats_arrive_during_a_long_trial() {
 fn a_status_file_that_cannot_be_written_is_a_notice_not_stderr() {
     let d = tempfile::tempdir().unwrap();
     sim_repo(d.path());
-    // A directory where the status file should be: renaming over it fails,
-    // for root too, while everything beside it can be written.
-    std::fs::create_dir(d.path().join("tune_status.json")).unwrap();
+    let status = d.path().join("tune_status.json");
     let sp = space(d.path(), r#"{"MAX_NEW_TOKENS": ["64", "48"]}"#);
     let mut c = tune_cmd(d.path(), free_port());
-    c.arg("--status_file")
-        .arg(d.path().join("tune_status.json"))
-        .args(space_args(&sp));
-    let o = run(c);
+    c.env("SIM_EVAL_S", "0.4")
+        .arg("--status_file")
+        .arg(&status)
+        .args(space_args(&sp))
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let child = c.spawn().unwrap();
+    // Once the run is under way (the files were checked writable at the
+    // start), a directory takes the status file's place: renaming over it
+    // fails, for root too, while everything beside it can be written.
+    wait_for("the first eval", Duration::from_secs(30), || {
+        std::fs::read_to_string(&status)
+            .ok()
+            .filter(|t| t.contains("eval"))
+    });
+    std::fs::remove_file(&status).unwrap();
+    std::fs::create_dir(&status).unwrap();
+    let o = child.wait_with_output().unwrap();
     assert!(o.status.success(), "{}", text(&o));
     let out = String::from_utf8_lossy(&o.stdout);
     let err = String::from_utf8_lossy(&o.stderr);

@@ -94,3 +94,83 @@ pub fn demo_truth(p: &crate::engine::search::Params) -> crate::engine::simulate:
         tps: DEMO_BASE_TPS * factor,
     }
 }
+
+/// A landscape for benchmarks of the noise policy, over the built-in space:
+/// independent effects of realistic sizes (a few large, several of 1-3 %,
+/// some under 1 %, many none), a crash and a hang, and accuracy effects that
+/// put a configuration either clearly above the bar of 0.88 or clearly under
+/// it (at least 0.004 away along the search's path: a few times the noise of
+/// a 5-run mean), so that "never under the bar" is a fair demand.
+pub fn separable_truth(p: &crate::engine::search::Params) -> crate::engine::simulate::Truth {
+    use crate::engine::simulate::Truth;
+    let get = |n: &str| p.get(n).map(String::as_str).unwrap_or("");
+    if get("GPU_MEMORY_UTILIZATION") == "0.99" {
+        return Truth::Crashes;
+    }
+    if get("VLLM_MAX_NUM_SEQS") == "1536" {
+        return Truth::Hangs;
+    }
+    let mut acc: f64 = 0.895;
+    let mut tps: f64 = 1.0;
+    let mut eff = |name: &str, table: &[(&str, f64, f64)]| {
+        if let Some((_, t, a)) = table.iter().find(|(v, _, _)| *v == get(name)) {
+            tps *= 1.0 + t;
+            acc += a;
+        }
+    };
+    eff("GPU_MEMORY_UTILIZATION", &[("0.98", 0.015, 0.0)]);
+    eff(
+        "VLLM_MAX_NUM_BATCHED_TOKENS",
+        &[
+            ("65536", -0.06, 0.0),
+            ("98304", -0.02, 0.0),
+            ("196608", 0.03, 0.0),
+            ("262144", 0.02, 0.0),
+        ],
+    );
+    eff(
+        "VLLM_MAX_NUM_SEQS",
+        &[("512", -0.05, 0.0), ("768", 0.025, 0.0)],
+    );
+    eff(
+        "MAX_MODEL_LEN",
+        &[
+            ("768", 0.02, -0.02),
+            ("1536", -0.01, 0.0),
+            ("2048", -0.025, 0.0),
+        ],
+    );
+    eff("STOP_ON_DOUBLE_NEWLINE", &[("1", 0.04, -0.004)]);
+    eff("OUTPUT_TRIM_EXAMPLES", &[("0", -0.01, 0.001)]);
+    eff(
+        "OUTPUT_MAX_SENTENCES",
+        &[
+            ("3", 0.07, -0.025),
+            ("4", 0.03, -0.005),
+            ("8", -0.02, 0.001),
+        ],
+    );
+    eff(
+        "MAX_NEW_TOKENS",
+        &[
+            ("32", 0.12, -0.04),
+            ("48", 0.05, -0.012),
+            ("80", -0.05, 0.002),
+        ],
+    );
+    eff(
+        "MAX_NEW_TOKENS_CODE",
+        &[("160", 0.008, 0.0), ("128", 0.012, -0.02)],
+    );
+    eff("MAX_NEW_TOKENS_CODE_SOFT", &[("64", 0.003, 0.0)]);
+    eff("HARD_CODE_MIN_HITS", &[("2", 0.01, 0.0)]);
+    eff(
+        "REPETITION_PENALTY",
+        &[("1.00", 0.01, -0.008), ("1.02", 0.005, -0.001)],
+    );
+    eff("FREQUENCY_PENALTY", &[("0.00", 0.005, 0.0)]);
+    Truth::Serves {
+        accuracy: acc,
+        tps: 4000.0 * tps,
+    }
+}

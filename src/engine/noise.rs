@@ -146,8 +146,18 @@ pub struct NoisePolicy {
     /// A close call may run up to this many eval runs (0: never longer
     /// than `--eval_runs`).
     pub max_runs: u32,
-    /// A challenger replaces the incumbent only beyond the noise.
-    pub gate: bool,
+    /// One-sided confidence that a challenger is faster than the incumbent
+    /// before it replaces it (0.5: the higher mean wins, as in the plain
+    /// search).
+    pub gate: f64,
+    /// One-sided confidence that a challenger's accuracy is above the bar
+    /// (0.5: its mean suffices).
+    pub acc_guard: f64,
+    /// Close calls re-measured per run (each: both sides started again
+    /// for a full set of eval runs, pooled with the earlier ones).
+    pub recheck_budget: usize,
+    /// One-sided level under which a difference is a close call.
+    pub recheck_level: f64,
 }
 
 impl Default for NoisePolicy {
@@ -158,7 +168,10 @@ impl Default for NoisePolicy {
             confidence: 0.95,
             min_df: 8,
             max_runs: 0,
-            gate: true,
+            gate: 0.5,
+            acc_guard: 0.95,
+            recheck_budget: 0,
+            recheck_level: 0.8,
         }
     }
 }
@@ -167,10 +180,18 @@ impl NoisePolicy {
     /// The quantile for `df` degrees of freedom at this confidence (Student
     /// t at 95 %, scaled from the normal quantiles for other levels).
     pub fn quantile(&self, df: usize) -> f64 {
-        let z95 = 1.959964;
-        let z = normal_quantile(0.5 + self.confidence / 2.0);
-        t95(df as f64) * z / z95
+        t_quantile(0.5 + self.confidence / 2.0, df)
     }
+}
+
+/// Student's t quantile at one-sided level `p` for `df` degrees of freedom:
+/// the 95 % two-sided table scaled by the normal quantiles (close enough
+/// for the levels used here, and exact at 0.975).
+pub fn t_quantile(p: f64, df: usize) -> f64 {
+    if p <= 0.5 {
+        return 0.0;
+    }
+    t95(df as f64) * normal_quantile(p) / 1.959964
 }
 
 /// The standard normal quantile (Acklam's rational approximation, ample for
@@ -344,11 +365,11 @@ pub fn beats(
     if mc <= mi {
         return false;
     }
-    if !policy.gate || noise.df() < policy.min_df || incumbent.n() == 0 || challenger.n() == 0 {
+    if noise.df() < policy.min_df || incumbent.n() == 0 || challenger.n() == 0 {
         return true;
     }
     let sd = noise.tps_rel_sd() * mi;
-    let half = policy.quantile(noise.df())
+    let half = t_quantile(policy.gate, noise.df())
         * sd
         * (1.0 / challenger.n() as f64 + 1.0 / incumbent.n() as f64).sqrt();
     mc - mi > half
@@ -361,10 +382,11 @@ pub fn above_bar(policy: &NoisePolicy, noise: &PooledNoise, s: &Samples, thresho
         return false;
     }
     let m = s.acc_mean();
-    if !policy.gate || noise.df() < policy.min_df {
+    if noise.df() < policy.min_df {
         return m >= threshold;
     }
-    m - policy.quantile(noise.df()) * noise.acc_sd() / (s.n() as f64).sqrt() >= threshold
+    m - t_quantile(policy.acc_guard, noise.df()) * noise.acc_sd() / (s.n() as f64).sqrt()
+        >= threshold
 }
 
 #[cfg(test)]
@@ -483,6 +505,7 @@ mod tests {
     fn close_calls_run_longer_and_the_gate_holds_noise_back() {
         let policy = NoisePolicy {
             max_runs: 10,
+            gate: 0.95,
             ..NoisePolicy::default()
         };
         let judge = Judge {

@@ -274,7 +274,8 @@ pub fn summarize_run(
         best_measure: b.map(|x| x.0),
         gain_pct,
         counts,
-        gpu_s: ran.iter().filter_map(|r| r.total_s).sum(),
+        // Sum from +0.0: an empty float sum is -0.0, printed "-0.0s".
+        gpu_s: ran.iter().filter_map(|r| r.total_s).fold(0.0, |a, b| a + b),
         files,
     }
 }

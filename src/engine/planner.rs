@@ -27,7 +27,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use super::noise::{Judge, NoisePolicy, PooledNoise, Samples, above_bar, beats};
+use super::noise::{Judge, NoisePolicy, PooledNoise, Samples, above_bar, beats, t_quantile};
 use super::record::Record;
 use super::search::{Params, SearchSpace, trial_key};
 
@@ -48,6 +48,9 @@ pub struct TrialSpec {
     pub params: Params,
     /// The trial key of `params`.
     pub key: String,
+    /// A re-measure of a close call: fresh runs pooled with the earlier
+    /// ones (autotune only; the record says `"recheck": true`).
+    pub recheck: bool,
     /// How to judge the trial while it runs (none: run every planned eval
     /// run, as `auto_tune.py` does).
     pub judge: Option<Judge>,
@@ -107,6 +110,13 @@ struct GroupState {
     first_ordinal: usize,
     /// Records by position in `values`.
     results: Vec<Option<Arc<Record>>>,
+    /// Re-measures of a close call: ordinal, the record re-measured, how
+    /// many have been handed out, and their records.
+    rechecks: Vec<(usize, Arc<Record>, Option<Arc<Record>>)>,
+    /// Re-measures handed out.
+    rechecks_issued: usize,
+    /// A close call was looked for already.
+    rechecked: bool,
 }
 
 /// What the planner is asked to do.
@@ -154,6 +164,10 @@ pub struct Planner {
     /// Done records of this run (reused under a noise policy).
     measured: HashMap<String, Arc<Record>>,
     noise: PooledNoise,
+    /// Every ok run of each key measured or reused in this run.
+    pooled: HashMap<String, Samples>,
+    /// Close-call re-measures left.
+    rechecks_left: usize,
     next_group: usize,
     current: Option<GroupState>,
     next_ordinal: usize,
@@ -174,6 +188,8 @@ impl Planner {
             done: HashMap::new(),
             measured: HashMap::new(),
             noise: PooledNoise::default(),
+            pooled: HashMap::new(),
+            rechecks_left: cfg.policy.map_or(0, |p| p.recheck_budget),
             next_group: 0,
             current: None,
             next_ordinal: 1,
@@ -228,6 +244,47 @@ impl Planner {
         })
     }
 
+    /// Every ok run of the record's configuration in this run (its own
+    /// runs for a record of the results file).
+    fn samples(&self, r: &Record) -> Samples {
+        self.pooled
+            .get(&r.trial_key)
+            .filter(|s| s.n() > 0)
+            .cloned()
+            .unwrap_or_else(|| Samples::of(r))
+    }
+
+    /// The two records of a group whose order the noise leaves open: the
+    /// fastest qualifying one and the incumbent (or, when the incumbent is
+    /// the fastest, the runner-up), when their difference is within the
+    /// noise at the policy's recheck level.
+    fn close_pair(&self, group: &[Arc<Record>]) -> Option<(Arc<Record>, Arc<Record>)> {
+        let policy = self.policy?;
+        if self.noise.df() < policy.min_df {
+            return None;
+        }
+        let mut cands: Vec<(&Arc<Record>, Samples)> = group
+            .iter()
+            .filter(|r| r.qualifies(self.threshold))
+            .map(|r| (r, self.samples(r)))
+            .filter(|(_, s)| s.n() > 0)
+            .collect();
+        // Highest mean first; the first in plan order on a tie.
+        cands.sort_by(|a, b| b.1.tps_mean().total_cmp(&a.1.tps_mean()));
+        let (best, bs) = cands.first()?;
+        let other = cands
+            .iter()
+            .skip(1)
+            .find(|(r, _)| r.params == self.base)
+            .or_else(|| cands.get(1))?;
+        let (o, os) = other;
+        let half = t_quantile(policy.recheck_level, self.noise.df())
+            * self.noise.tps_rel_sd()
+            * os.tps_mean()
+            * (1.0 / bs.n() as f64 + 1.0 / os.n() as f64).sqrt();
+        (bs.tps_mean() - os.tps_mean() <= half).then(|| ((*best).clone(), (*o).clone()))
+    }
+
     /// The group's choice under the policy: the fastest qualifying record,
     /// unless the incumbent (the base's own record) qualifies and the
     /// fastest is not faster beyond the noise.
@@ -244,7 +301,7 @@ impl Planner {
             .iter()
             .filter(|r| {
                 incumbent.is_some_and(|i| Arc::ptr_eq(i, r))
-                    || above_bar(policy, &self.noise, &Samples::of(r), self.threshold)
+                    || above_bar(policy, &self.noise, &self.samples(r), self.threshold)
             })
             .cloned()
             .collect();
@@ -252,7 +309,12 @@ impl Planner {
         match (incumbent, best) {
             (Some(inc), Some(best))
                 if !Arc::ptr_eq(inc, &best)
-                    && !beats(policy, &self.noise, &Samples::of(&best), &Samples::of(inc)) =>
+                    && !beats(
+                        policy,
+                        &self.noise,
+                        &self.samples(&best),
+                        &self.samples(inc),
+                    ) =>
             {
                 Some(inc.clone())
             }
@@ -272,7 +334,12 @@ impl Planner {
     }
 
     fn remember(&mut self, r: Arc<Record>) {
-        self.noise.add(&Samples::of(&r));
+        let s = Samples::of(&r);
+        self.noise.add(&s);
+        self.pooled
+            .entry(r.trial_key.clone())
+            .or_default()
+            .extend(&s);
         if r.status.is_done() && !r.trial_key.is_empty() {
             self.measured.insert(r.trial_key.clone(), r);
         }
@@ -295,6 +362,9 @@ impl Planner {
                 issued: 0,
                 first_ordinal: self.next_ordinal,
                 results: vec![None; n],
+                rechecks: Vec::new(),
+                rechecks_issued: 0,
+                rechecked: false,
             });
             self.next_ordinal += n;
             return Step::Group {
@@ -320,9 +390,13 @@ impl Planner {
                 value,
                 params,
                 key,
+                recheck: false,
                 judge: None,
             };
             if let Some(r) = self.reusable(&spec.key).cloned() {
+                if !self.pooled.contains_key(&r.trial_key) {
+                    self.pooled.insert(r.trial_key.clone(), Samples::of(&r));
+                }
                 if let Some(g) = &mut self.current {
                     g.results[pos] = Some(r.clone());
                 }
@@ -332,6 +406,40 @@ impl Planner {
             return Step::Run(spec);
         }
         if g.results.iter().any(Option::is_none) {
+            return Step::Wait;
+        }
+        if !g.rechecked {
+            g.rechecked = true;
+            let group: Vec<Arc<Record>> = g.results.iter().flatten().cloned().collect();
+            if self.rechecks_left > 0
+                && let Some((a, b)) = self.close_pair(&group)
+            {
+                self.rechecks_left -= 1;
+                let g = self.current.as_mut().expect("a group is open");
+                for r in [a, b] {
+                    g.rechecks.push((self.next_ordinal, r, None));
+                    self.next_ordinal += 1;
+                }
+            }
+        }
+        let g = self.current.as_mut().expect("a group is open");
+        if g.rechecks_issued < g.rechecks.len() {
+            let (ordinal, r, _) = &g.rechecks[g.rechecks_issued];
+            g.rechecks_issued += 1;
+            let name = self.space.groups[g.index].0.clone();
+            return Step::Run(TrialSpec {
+                ordinal: *ordinal,
+                group: g.index + 1,
+                value: r.params.get(&name).cloned().unwrap_or_default(),
+                base_value: self.base.get(&name).cloned(),
+                param: name,
+                params: r.params.clone(),
+                key: r.trial_key.clone(),
+                recheck: true,
+                judge: None,
+            });
+        }
+        if g.rechecks.iter().any(|(_, _, r)| r.is_none()) {
             return Step::Wait;
         }
         let g = self.current.take().expect("a group is open");
@@ -353,6 +461,12 @@ impl Planner {
     /// Reports the record of a trial handed out by [`Step::Run`].
     pub fn record(&mut self, ordinal: usize, record: Arc<Record>) {
         self.remember(record.clone());
+        if let Some(g) = &mut self.current
+            && let Some(slot) = g.rechecks.iter_mut().find(|(o, _, _)| *o == ordinal)
+        {
+            slot.2 = Some(record);
+            return;
+        }
         if let Some(g) = &mut self.current
             && ordinal >= g.first_ordinal
             && ordinal < g.first_ordinal + g.values.len()

@@ -143,14 +143,18 @@ pub async fn run(
 }
 
 fn new_record(spec: &TrialSpec) -> Record {
-    Record {
+    let mut r = Record {
         trial_key: spec.key.clone(),
         status: Status::Failed,
         phase: Phase::Startup,
         param_under_test: Some(spec.param.clone()),
         params: spec.params.clone(),
         ..Default::default()
+    };
+    if spec.recheck {
+        r.extra.insert("recheck".into(), true.into());
     }
+    r
 }
 
 async fn body(
