@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use super::eval::Patterns;
 use super::search::{Params, SearchSpace};
+use super::slot::SlotLayout;
 
 /// The engine's whole configuration.
 #[derive(Debug, Clone)]
@@ -56,6 +57,24 @@ pub struct Config {
     pub kill_grace: Duration,
     /// Metric patterns.
     pub patterns: Patterns,
+    /// How many trials run at once and what each slot gets.
+    pub layout: SlotLayout,
+    /// Runs each trial through this command prefix (`--launcher`, e.g.
+    /// `srun ...`) as `autotune trial`; `{run}` is replaced by the run's id
+    /// and `{slot}` by the slot number.
+    pub launcher: Option<Launcher>,
+}
+
+/// How trials are run elsewhere (`--launcher`).
+#[derive(Debug, Clone)]
+pub struct Launcher {
+    /// The command prefix, as given.
+    pub template: String,
+    /// The autotune binary the launched command runs (`autotune trial`).
+    pub exe: PathBuf,
+    /// The tuning flags `autotune trial` needs to run a trial as this run
+    /// would (repo, commands, timeouts, patterns...), without the port.
+    pub trial_args: Vec<String>,
 }
 
 impl Config {

@@ -281,13 +281,13 @@ impl LiveState {
                 self.log.follow(log_path);
                 self.log_scroll = 0;
             }
-            Event::Phase(p) => {
+            Event::Phase { phase: p, .. } => {
                 if let Some(t) = self.trial.as_mut() {
                     t.phase = Some(p.clone());
                     t.phase_since = Instant::now();
                 }
             }
-            Event::EvalRunFinished(run) => {
+            Event::EvalRunFinished { run, .. } => {
                 if let Some(t) = self.trial.as_mut() {
                     t.runs.push(run.clone());
                 }
@@ -542,6 +542,8 @@ mod tests {
         let mut s = LiveState::default();
         assert_eq!(s.apply(Action::Skip, 10), None);
         s.update(&Event::TrialStarted {
+            slot: 0,
+            devices: None,
             ordinal: 1,
             index: 1,
             param: "A".into(),

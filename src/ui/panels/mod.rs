@@ -171,6 +171,8 @@ mod tests {
         });
         params.insert("VLLM_MAX_NUM_SEQS".into(), "512".into());
         s.update(&Event::TrialStarted {
+            slot: 0,
+            devices: None,
             ordinal: 10,
             index: 12,
             param: "VLLM_MAX_NUM_SEQS".into(),
@@ -180,21 +182,27 @@ mod tests {
             key: "k2".into(),
             log_path: "/nonexistent/trial_00012.log".into(),
         });
-        s.update(&Event::Phase(TrialPhase::Eval {
-            run: 2,
-            of: 5,
-            timeout_s: 420.0,
-        }));
-        s.update(&Event::EvalRunFinished(EvalRun {
-            i: 1,
-            ok: true,
-            measured: Some(Measured {
-                accuracy: Some(0.8866),
-                total_tps: Some(5010.0),
+        s.update(&Event::Phase {
+            slot: 0,
+            phase: TrialPhase::Eval {
+                run: 2,
+                of: 5,
+                timeout_s: 420.0,
+            },
+        });
+        s.update(&Event::EvalRunFinished {
+            slot: 0,
+            run: EvalRun {
+                i: 1,
+                ok: true,
+                measured: Some(Measured {
+                    accuracy: Some(0.8866),
+                    total_tps: Some(5010.0),
+                    ..Default::default()
+                }),
                 ..Default::default()
-            }),
-            ..Default::default()
-        }));
+            },
+        });
         s.log
             .lines
             .push_back("INFO:     Uvicorn running on http://127.0.0.1:8000".into());
