@@ -50,7 +50,7 @@ pub enum Cmd {
     SimWorker,
     /// Run exactly one trial here and print its record as JSON on stdout
     /// (what a `--launcher` slot runs).
-    Trial(TrialArgs),
+    Trial(Box<TrialArgs>),
     /// The simulated eval: queries the service and prints an eval_local.py summary.
     #[command(name = "sim-eval", hide = true)]
     SimEval,
@@ -576,7 +576,7 @@ fn slot_layout(a: &TuneArgs) -> Result<autotune::SlotLayout, String> {
                     "--gpus {g:?}: expected device ids separated by commas, e.g. 0,1,2,3"
                 ));
             }
-            if list.len() % a.gpus_per_trial != 0 {
+            if !list.len().is_multiple_of(a.gpus_per_trial) {
                 return Err(format!(
                     "--gpus lists {} device(s), not a multiple of --gpus_per_trial {}",
                     list.len(),

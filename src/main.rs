@@ -46,7 +46,7 @@ fn tune(args: &cli::TuneArgs) -> i32 {
 }
 
 /// `autotune trial`: one trial here, its record on stdout.
-fn trial(a: cli::TrialArgs) -> i32 {
+fn trial(a: Box<cli::TrialArgs>) -> i32 {
     let mut tune = a.tune.clone();
     // A launched trial runs one slot's trial: the engine already chose the
     // port and the variables.
