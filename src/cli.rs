@@ -147,6 +147,9 @@ pub enum Cmd {
     /// The simulated service's engine-core worker process.
     #[command(name = "sim-worker", hide = true)]
     SimWorker,
+    /// Run exactly one trial here and print its record as JSON on stdout
+    /// (what a `--launcher` slot runs).
+    Trial(Box<TrialArgs>),
     /// The simulated eval: queries the service and prints an eval_local.py summary.
     #[command(name = "sim-eval", hide = true)]
     SimEval,
@@ -168,6 +171,22 @@ pub struct DemoArgs {
     /// Eval runs per trial.
     #[arg(long = "eval_runs", alias = "eval-runs", default_value_t = 3)]
     pub eval_runs: u32,
+}
+
+/// Flags of `autotune trial`.
+#[derive(Debug, Args)]
+pub struct TrialArgs {
+    /// The trial as JSON: {"ordinal", "param", "value", "params", ...,
+    /// "index"} (default: read from stdin).
+    #[arg(long)]
+    pub spec: Option<String>,
+    /// NAME=VALUE added to the environment of the service and the eval
+    /// (the slot's strided port variables); repeatable.
+    #[arg(long = "trial_env", alias = "trial-env")]
+    pub trial_env: Vec<String>,
+    /// Tuning flags (repo, commands, timeouts, patterns, port).
+    #[command(flatten)]
+    pub tune: TuneArgs,
 }
 
 /// Flags of `autotune browse`.
@@ -209,6 +228,8 @@ pub mod heading {
     pub const EMAIL: &str = "Email";
     /// Periodic notifications.
     pub const HEARTBEATS: &str = "Heartbeats";
+    /// Several trials at once.
+    pub const SLOTS: &str = "Slots";
 }
 
 /// Flags of a tuning run. The first five (no heading) are what a new user
@@ -690,6 +711,56 @@ pub struct TuneArgs {
     )]
     pub heartbeat_interval_s: f64,
 
+    // ---- Slots ----
+    /// Devices to share out, e.g. 0,1,2,3: one trial at a time per
+    /// --gpus_per_trial of them, each given its devices in --gpu_env.
+    #[arg(long, help_heading = heading::SLOTS, hide_short_help = true)]
+    pub gpus: Option<String>,
+    /// Trials run at once (default: as many as --gpus allows, else 1).
+    #[arg(long, help_heading = heading::SLOTS, hide_short_help = true)]
+    pub slots: Option<usize>,
+    /// Devices per trial (tensor parallel).
+    #[arg(
+        long = "gpus_per_trial",
+        alias = "gpus-per-trial",
+        default_value_t = 1,
+        help_heading = heading::SLOTS,
+        hide_short_help = true
+    )]
+    pub gpus_per_trial: usize,
+    /// The variable naming a trial's devices (ROCm: HIP_VISIBLE_DEVICES).
+    #[arg(
+        long = "gpu_env",
+        alias = "gpu-env",
+        default_value = "CUDA_VISIBLE_DEVICES",
+        help_heading = heading::SLOTS,
+        hide_short_help = true
+    )]
+    pub gpu_env: String,
+    /// Port distance between slots: slot N's PORT is --port + N × stride.
+    #[arg(
+        long = "port_stride",
+        alias = "port-stride",
+        default_value_t = 10,
+        help_heading = heading::SLOTS,
+        hide_short_help = true
+    )]
+    pub port_stride: u16,
+    /// Another port variable of the service, strided like PORT: NAME=BASE,
+    /// or NAME to take BASE from the environment; repeatable.
+    #[arg(
+        long = "port_env",
+        alias = "port-env",
+        help_heading = heading::SLOTS,
+        hide_short_help = true
+    )]
+    pub port_env: Vec<String>,
+    /// Run each trial through this command prefix as `autotune trial`,
+    /// e.g. 'srun --ntasks=1 --gres=gpu:1' ({run}: this run's id, {slot}:
+    /// the slot); --slots bounds the trials in flight.
+    #[arg(long, help_heading = heading::SLOTS, hide_short_help = true)]
+    pub launcher: Option<String>,
+
     /// Start from the built-in defaults instead of best_params.json (set by
     /// `autotune demo`, whose runs always start there, so that running it
     /// again on the same directory resumes the same search).
@@ -878,9 +949,30 @@ pub fn to_config(a: &TuneArgs) -> Result<Config, String> {
         eprintln!("autotune: warning: {w}");
     }
     seconds("--heartbeat_interval_s", a.heartbeat_interval_s, true)?;
+    let layout = slot_layout(a)?;
+    let launcher = match a.launcher.as_deref().map(str::trim) {
+        None => None,
+        Some("") => return Err("--launcher is empty".into()),
+        Some(t) => {
+            if a.gpus.is_some() {
+                return Err(
+                    "--gpus and --launcher: the launcher's scheduler hands out the devices; use --slots to bound the trials in flight"
+                        .into(),
+                );
+            }
+            Some(autotune::Launcher {
+                template: t.to_string(),
+                exe: std::env::current_exe()
+                    .map_err(|e| format!("--launcher: cannot find the autotune binary: {e}"))?,
+                trial_args: trial_args(a, &repo),
+            })
+        }
+    };
     let search_policy = search_policy(a)?;
     Ok(Config {
         search_policy,
+        layout,
+        launcher,
         port: a.port,
         eval_runs: a.eval_runs,
         startup_timeout: seconds("--startup_timeout", a.startup_timeout, false)?,
@@ -910,6 +1002,152 @@ pub fn to_config(a: &TuneArgs) -> Result<Config, String> {
         },
         repo,
     })
+}
+
+/// Validates the slot flags: how many trials at once, their devices and
+/// ports.
+fn slot_layout(a: &TuneArgs) -> Result<autotune::SlotLayout, String> {
+    if a.gpus_per_trial == 0 {
+        return Err("--gpus_per_trial: must be at least 1".into());
+    }
+    let gpus: Vec<String> = match &a.gpus {
+        None => Vec::new(),
+        Some(g) => {
+            let list: Vec<String> = g.split(',').map(|s| s.trim().to_string()).collect();
+            if list.iter().any(String::is_empty) {
+                return Err(format!(
+                    "--gpus {g:?}: expected device ids separated by commas, e.g. 0,1,2,3"
+                ));
+            }
+            if !list.len().is_multiple_of(a.gpus_per_trial) {
+                return Err(format!(
+                    "--gpus lists {} device(s), not a multiple of --gpus_per_trial {}",
+                    list.len(),
+                    a.gpus_per_trial
+                ));
+            }
+            list
+        }
+    };
+    let by_gpus = gpus.len() / a.gpus_per_trial;
+    let slots = match (a.slots, gpus.is_empty()) {
+        (Some(0), _) => return Err("--slots: must be at least 1".into()),
+        (Some(n), false) if n > by_gpus => {
+            return Err(format!(
+                "--slots {n}: --gpus {} gives only {by_gpus} slot(s) of {} device(s)",
+                a.gpus.as_deref().unwrap_or(""),
+                a.gpus_per_trial
+            ));
+        }
+        (Some(n), _) => n,
+        (None, false) => by_gpus,
+        (None, true) => 1,
+    };
+    if a.gpu_env.trim().is_empty() {
+        return Err("--gpu_env is empty".into());
+    }
+    if slots > 1 && a.port_stride == 0 {
+        return Err("--port_stride: must be at least 1 with several slots".into());
+    }
+    let mut port_env = Vec::new();
+    for p in &a.port_env {
+        let (name, base) = match p.split_once('=') {
+            Some((n, b)) => (n.trim().to_string(), Some(b.trim().to_string())),
+            None => (p.trim().to_string(), None),
+        };
+        if name.is_empty() || name == "PORT" {
+            return Err(format!(
+                "--port_env {p:?}: expected NAME=BASE or NAME (not PORT, which --port sets)"
+            ));
+        }
+        let base = match base.or_else(|| std::env::var(&name).ok()) {
+            Some(b) => b,
+            None => {
+                return Err(format!(
+                    "--port_env {name}: {name} is not set in the environment; give --port_env {name}=BASE"
+                ));
+            }
+        };
+        let base: u16 = base
+            .parse()
+            .ok()
+            .filter(|b| *b > 0)
+            .ok_or_else(|| format!("--port_env {name}: {base:?} is not a port number"))?;
+        port_env.push((name, base));
+    }
+    let top = (slots as u64 - 1) * a.port_stride as u64;
+    for (name, base) in std::iter::once(("--port", a.port)).chain(
+        port_env
+            .iter()
+            .map(|(n, b)| (n.as_str(), *b))
+            .collect::<Vec<_>>(),
+    ) {
+        if base as u64 + top > 65535 {
+            return Err(format!(
+                "{name} {base} + {} slots × --port_stride {} goes past port 65535",
+                slots - 1,
+                a.port_stride
+            ));
+        }
+    }
+    Ok(autotune::SlotLayout {
+        slots,
+        gpus,
+        gpus_per_trial: a.gpus_per_trial,
+        gpu_env: a.gpu_env.clone(),
+        port_stride: a.port_stride,
+        port_env,
+    })
+}
+
+/// The flags `autotune trial` needs to run one trial as this run would
+/// (the port and the slot's variables are added per slot).
+fn trial_args(a: &TuneArgs, repo: &Path) -> Vec<String> {
+    let at = |p: &PathBuf| {
+        if p.is_absolute() {
+            p.clone()
+        } else {
+            repo.join(p)
+        }
+    };
+    let mut v: Vec<String> = vec![
+        "--repo".into(),
+        repo.display().to_string(),
+        "--eval_runs".into(),
+        a.eval_runs.to_string(),
+        "--startup_timeout".into(),
+        a.startup_timeout.to_string(),
+        "--eval_timeout".into(),
+        a.eval_timeout.to_string(),
+        "--server_log_dir".into(),
+        at(&a.server_log_dir).display().to_string(),
+        "--port_busy_retries".into(),
+        a.port_busy_retries.to_string(),
+        "--port_busy_wait_s".into(),
+        a.port_busy_wait_s.to_string(),
+        "--server_cmd".into(),
+        a.server_cmd.clone(),
+        "--eval_cmd".into(),
+        a.eval_cmd.clone(),
+        "--health_path".into(),
+        a.health_path.clone(),
+        "--kill_grace_s".into(),
+        a.kill_grace_s.to_string(),
+        "--gpu_env".into(),
+        a.gpu_env.clone(),
+        "--acc_regex".into(),
+        a.acc_regex.clone(),
+        "--answer_tps_regex".into(),
+        a.answer_tps_regex.clone(),
+        "--total_tps_regex".into(),
+        a.total_tps_regex.clone(),
+        "--total_time_regex".into(),
+        a.total_time_regex.clone(),
+    ];
+    if a.port_busy_kill {
+        v.push("--port_busy_kill".into());
+    }
+    v
 }
 
 /// Validates the notification flags.

@@ -12,7 +12,10 @@ use autotune::{Event, Outcome, TrialPhase};
 #[derive(Default)]
 pub struct LineLog {
     total: usize,
-    current: String,
+    /// Per slot: the running trial's tag (`[ 3/55] s1 PARAM=value`).
+    current: std::collections::BTreeMap<usize, String>,
+    /// More than one slot was seen: lines name their slot.
+    slots: bool,
     paused: bool,
 }
 
@@ -20,6 +23,10 @@ impl LineLog {
     fn tag(&self, ordinal: usize) -> String {
         let w = self.total.to_string().len().max(2);
         format!("[{ordinal:>w$}/{}]", self.total)
+    }
+
+    fn cur(&self, slot: usize) -> &str {
+        self.current.get(&slot).map(String::as_str).unwrap_or("")
     }
 
     /// The line for an event, if it deserves one.
@@ -68,6 +75,8 @@ impl LineLog {
                 )
             }
             Event::TrialStarted {
+                slot,
+                devices,
                 ordinal,
                 index,
                 param,
@@ -75,28 +84,46 @@ impl LineLog {
                 base_value,
                 ..
             } => {
-                self.current = format!("{} {param}={value}", self.tag(*ordinal));
+                self.slots |= *slot > 0;
+                let at = if self.slots || devices.is_some() {
+                    format!(" slot {slot}")
+                } else {
+                    String::new()
+                };
+                let cur = format!("{}{at} {param}={value}", self.tag(*ordinal));
+                self.current.insert(*slot, cur.clone());
                 let was = match base_value {
                     Some(b) if b != value => format!(", base {b}"),
                     _ => String::new(),
                 };
-                format!("{} start (trial_{index:05}{was})", self.current)
+                let dev = devices
+                    .as_ref()
+                    .map(|d| format!(", devices {d}"))
+                    .unwrap_or_default();
+                format!("{cur} start (trial_{index:05}{was}{dev})")
             }
-            Event::Phase(TrialPhase::PortBusy {
-                attempt,
-                retries,
-                wait_s,
-            }) => {
+            Event::Phase {
+                slot,
+                phase:
+                    TrialPhase::PortBusy {
+                        attempt,
+                        retries,
+                        wait_s,
+                    },
+            } => {
                 format!(
                     "{} port busy, waiting up to {wait_s}s ({attempt}/{retries})",
-                    self.current
+                    self.cur(*slot)
                 )
             }
-            Event::Phase(TrialPhase::Ready { startup_s, .. }) => {
-                format!("{} ready after {startup_s:.1}s", self.current)
+            Event::Phase {
+                slot,
+                phase: TrialPhase::Ready { startup_s, .. },
+            } => {
+                format!("{} ready after {startup_s:.1}s", self.cur(*slot))
             }
-            Event::Phase(_) => return None,
-            Event::EvalRunFinished(run) => {
+            Event::Phase { .. } => return None,
+            Event::EvalRunFinished { slot, run } => {
                 let m = run.measured.clone().unwrap_or_default();
                 let what = if run.ok {
                     format!(
@@ -110,7 +137,7 @@ impl LineLog {
                 } else {
                     format!("failed: {}", run.error.as_deref().unwrap_or("?"))
                 };
-                let mut l = format!("{}   eval {} {what}", self.current, run.i);
+                let mut l = format!("{}   eval {} {what}", self.cur(*slot), run.i);
                 // Why it failed, in the eval's own words (last lines).
                 let tail = run.output_tail.as_deref().unwrap_or(&[]);
                 for t in &tail[tail.len().saturating_sub(5)..] {
@@ -120,8 +147,15 @@ impl LineLog {
                 l
             }
             Event::TrialFinished { ordinal, record } => {
+                let at = match autotune::record_slot(record) {
+                    Some(s) if self.slots => {
+                        self.current.remove(&s);
+                        format!(" slot {s}")
+                    }
+                    _ => String::new(),
+                };
                 format!(
-                    "{} {}={} {}",
+                    "{}{at} {}={} {}",
                     self.tag(*ordinal),
                     record.param_under_test.as_deref().unwrap_or("?"),
                     record.value_under_test().unwrap_or("?"),

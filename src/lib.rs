@@ -6,7 +6,7 @@
 
 mod engine;
 
-pub use engine::config::Config;
+pub use engine::config::{Config, Launcher};
 pub use engine::eval::{
     DEFAULT_ACC_RE, DEFAULT_ANSWER_TPS_RE, DEFAULT_TOTAL_TIME_RE, DEFAULT_TOTAL_TPS_RE, Patterns,
     compile_pattern,
@@ -24,9 +24,15 @@ pub use engine::search::{
 };
 pub use engine::simulate::{Cost, Noise, SimReport, Truth, simulate};
 pub use engine::sink::EventSink;
+pub use engine::slot::{Slot, SlotLayout, record_slot};
 pub use engine::status_file::StatusWriter;
 pub use engine::trial::{EvalWatch, RecordVerdict};
 pub use engine::tuner::{EngineError, run};
+
+/// Trials run elsewhere (`autotune trial`, `--launcher`).
+pub mod remote {
+    pub use crate::engine::remote::{EXIT_STOPPED, TrialRequest, WIRE_PREFIX, run_here};
+}
 
 /// Landscapes for the simulated executor.
 pub mod landscape {

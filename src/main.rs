@@ -45,6 +45,48 @@ fn tune(args: &cli::TuneArgs, demo: bool) -> i32 {
     run::tune(cfg, alerts, run::want_headless(args.headless))
 }
 
+/// `autotune trial`: one trial here, its record on stdout.
+fn trial(a: Box<cli::TrialArgs>) -> i32 {
+    let mut tune = a.tune.clone();
+    // A launched trial runs one slot's trial: the engine already chose the
+    // port and the variables.
+    tune.gpus = None;
+    tune.slots = None;
+    tune.port_env.clear();
+    tune.launcher = None;
+    let cfg = match cli::to_config(&tune) {
+        Ok(c) => c,
+        Err(m) => return usage_error(&m),
+    };
+    let spec = match a.spec {
+        Some(s) => s,
+        None => {
+            let mut s = String::new();
+            if let Err(e) = std::io::Read::read_to_string(&mut std::io::stdin(), &mut s) {
+                return usage_error(&format!("--spec: cannot read stdin: {e}"));
+            }
+            s
+        }
+    };
+    let req: autotune::remote::TrialRequest = match serde_json::from_str(&spec) {
+        Ok(r) => r,
+        Err(e) => return usage_error(&format!("--spec: not a trial ({e})")),
+    };
+    let mut env = Vec::new();
+    for kv in &a.trial_env {
+        match kv.split_once('=') {
+            Some((k, v)) if !k.is_empty() => env.push((k.to_string(), v.to_string())),
+            _ => return usage_error(&format!("--trial_env {kv:?}: expected NAME=VALUE")),
+        }
+    }
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    rt.block_on(autotune::remote::run_here(cfg, req, env))
+}
+
 fn main() -> ExitCode {
     let cli = cli::parse();
     let code = match cli.cmd {
@@ -76,6 +118,7 @@ fn main() -> ExitCode {
                 Err(m) => usage_error(&m),
             }
         }
+        Some(Cmd::Trial(a)) => trial(a),
         Some(Cmd::SimServe) => sim::serve(),
         Some(Cmd::SimWorker) => sim::worker(),
         Some(Cmd::SimEval) => sim::eval(),

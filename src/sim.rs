@@ -57,6 +57,10 @@ pub fn serve() -> i32 {
     for (k, v) in &vars {
         log(&format!("[sim] {k}={v}"));
     }
+    log(&format!(
+        "[sim] CUDA_VISIBLE_DEVICES={}",
+        std::env::var("CUDA_VISIBLE_DEVICES").unwrap_or_default()
+    ));
     if std::env::var("SIM_IGNORE_TERM").as_deref() == Ok("1") {
         unsafe {
             let _ = nix::sys::signal::signal(

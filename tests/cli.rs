@@ -508,7 +508,11 @@ fn help_starts_with_five_flags_groups_the_rest_and_has_examples_keys_files() {
     .map(|h| section(&long, h).len())
     .sum();
     // Plus the five search-policy flags that are new since main.
-    assert_eq!(all, MAIN_FLAGS.len() + MAIN_FLAGS_OTHER.len() + 2 + 5, "{long}");
+    assert_eq!(
+        all,
+        MAIN_FLAGS.len() + MAIN_FLAGS_OTHER.len() + 2 + 5,
+        "{long}"
+    );
     // --help: four or more example command lines, the live screen's keys
     // (from its key table) and the files written.
     let examples = long

@@ -7,6 +7,7 @@ use std::time::Duration;
 use super::eval::Patterns;
 use super::noise::NoisePolicy;
 use super::search::{Params, SearchSpace};
+use super::slot::SlotLayout;
 
 /// The engine's whole configuration.
 #[derive(Debug, Clone)]
@@ -59,6 +60,24 @@ pub struct Config {
     pub patterns: Patterns,
     /// The noise policy; `None` is `auto_tune.py`'s plain search.
     pub search_policy: Option<NoisePolicy>,
+    /// How many trials run at once and what each slot gets.
+    pub layout: SlotLayout,
+    /// Runs each trial through this command prefix (`--launcher`, e.g.
+    /// `srun ...`) as `autotune trial`; `{run}` is replaced by the run's id
+    /// and `{slot}` by the slot number.
+    pub launcher: Option<Launcher>,
+}
+
+/// How trials are run elsewhere (`--launcher`).
+#[derive(Debug, Clone)]
+pub struct Launcher {
+    /// The command prefix, as given.
+    pub template: String,
+    /// The autotune binary the launched command runs (`autotune trial`).
+    pub exe: PathBuf,
+    /// The tuning flags `autotune trial` needs to run a trial as this run
+    /// would (repo, commands, timeouts, patterns...), without the port.
+    pub trial_args: Vec<String>,
 }
 
 impl Config {

@@ -11,18 +11,21 @@ use super::search::Params;
 /// What a front end may ask of the engine.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Command {
-    /// Stop the running trial now and record it `skipped`.
+    /// Stop every running trial now and record them `skipped`.
     Skip,
+    /// Stop the trial running in this slot (0-based) and record it
+    /// `skipped`; the other slots go on.
+    SkipSlot(usize),
     /// Stop the service and end the run (status phase `aborted`).
     Abort,
-    /// Pause after the current trial, or resume.
+    /// Start no new trial (running ones finish), or resume.
     TogglePause,
     /// A signal arrived: stop the service and end the run.
     Interrupt(i32),
 }
 
 /// Where a running trial is.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub enum TrialPhase {
     /// The port is held by another process; `attempt` of `retries`.
     PortBusy {
@@ -123,6 +126,10 @@ pub enum Event {
     },
     /// A trial starts.
     TrialStarted {
+        /// The slot it runs in (0-based; always 0 with one slot).
+        slot: usize,
+        /// The devices it was given (`--gpus`), if any.
+        devices: Option<String>,
         /// 1-based position in the plan.
         ordinal: usize,
         /// The running index (the log file's number).
@@ -140,11 +147,22 @@ pub enum Event {
         /// The service log file.
         log_path: PathBuf,
     },
-    /// The running trial moved on.
-    Phase(TrialPhase),
-    /// One eval run ended.
-    EvalRunFinished(EvalRun),
-    /// A trial ended and its record was appended.
+    /// The trial running in `slot` moved on.
+    Phase {
+        /// The slot (0-based).
+        slot: usize,
+        /// Where its trial is now.
+        phase: TrialPhase,
+    },
+    /// One eval run of the trial in `slot` ended.
+    EvalRunFinished {
+        /// The slot (0-based).
+        slot: usize,
+        /// The run.
+        run: EvalRun,
+    },
+    /// A trial ended and its record was appended (the record names its
+    /// slot: [`crate::engine::slot::record_slot`]).
     TrialFinished {
         /// 1-based position in the plan.
         ordinal: usize,

@@ -16,7 +16,7 @@ use super::record::{Record, Status};
 use super::stats::t95;
 
 /// The figures of one configuration's ok eval runs.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Samples {
     /// Accuracy per run.
     pub acc: Vec<f64>,
@@ -82,7 +82,7 @@ impl Samples {
 
 /// The run-to-run noise pooled over trials: relative for throughput,
 /// absolute for accuracy.
-#[derive(Debug, Clone, Copy, Default, PartialEq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct PooledNoise {
     ss_tps_rel: f64,
     ss_acc: f64,
@@ -131,7 +131,7 @@ impl PooledNoise {
 }
 
 /// How careful the judgements are.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct NoisePolicy {
     /// Stop hopeless trials early.
     pub prune: bool,
@@ -257,7 +257,7 @@ pub enum Verdict {
 
 /// The judge a trial carries: the group's leader and the noise as known
 /// when the trial was handed out.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Judge {
     /// The policy.
     pub policy: NoisePolicy,

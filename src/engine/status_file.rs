@@ -63,6 +63,7 @@ impl StatusWriter {
                 "param_group"
             }
             Event::TrialStarted {
+                slot,
                 ordinal,
                 index,
                 param,
@@ -74,6 +75,7 @@ impl StatusWriter {
             } => {
                 self.trial = Map::new();
                 self.trial.insert("trial_index".into(), json!(index));
+                self.trial.insert("slot".into(), json!(slot));
                 self.trial.insert("trial_ordinal".into(), json!(ordinal));
                 self.trial.insert("param".into(), json!(param));
                 self.trial.insert("value".into(), json!(value));
@@ -82,7 +84,8 @@ impl StatusWriter {
                 self.trial.insert("server_log".into(), json!(log_path));
                 "trial_start"
             }
-            Event::Phase(p) => {
+            Event::Phase { phase: p, slot } => {
+                doc.insert("slot".into(), json!(slot));
                 let (name, detail) = match p {
                     TrialPhase::PortBusy {
                         attempt, retries, ..
@@ -208,11 +211,14 @@ mod tests {
     fn phases_follow_events() {
         let mut w = StatusWriter::new("x".into());
         let d = w
-            .update(&Event::Phase(TrialPhase::Eval {
-                run: 2,
-                of: 5,
-                timeout_s: 1.0,
-            }))
+            .update(&Event::Phase {
+                slot: 0,
+                phase: TrialPhase::Eval {
+                    run: 2,
+                    of: 5,
+                    timeout_s: 1.0,
+                },
+            })
             .unwrap();
         assert_eq!(d["phase"], "trial_start");
         assert_eq!(d["trial_phase"], "eval 2/5");

@@ -18,6 +18,7 @@ use super::process::{self, exit_code, proc_info};
 use super::record::{EvalRun, Phase, Record, Status, now_ts, summarize};
 use super::service::{self, ServiceState};
 use super::sink::EventSink;
+use super::slot::Slot;
 use super::store::StoreError;
 
 /// How often readiness is probed.
@@ -60,6 +61,10 @@ pub enum TrialError {
     /// The service state file could not be written.
     #[error(transparent)]
     State(#[from] StoreError),
+    /// A trial run through `--launcher` gave no record (the launcher or
+    /// the scheduler failed): not a result of the trial.
+    #[error("{0}")]
+    Launch(String),
 }
 
 /// Where a trial's stop requests come from: the engine sets the value.
@@ -87,11 +92,20 @@ pub struct Ctx<'a> {
     pub client: &'a reqwest::Client,
     /// Stop requests for this trial.
     pub stop: StopRx,
+    /// Where it runs: its port, devices and state file.
+    pub slot: &'a Slot,
 }
 
 impl Ctx<'_> {
     fn warn(&self, msg: impl Into<String>) {
         self.sink.emit(Event::Warning(msg.into()));
+    }
+
+    fn phase(&self, phase: TrialPhase) {
+        self.sink.emit(Event::Phase {
+            slot: self.slot.n,
+            phase,
+        });
     }
 }
 
@@ -185,6 +199,8 @@ async fn body(
     let next = index + 1;
     let server_log = cfg.rel(&log_path);
     ctx.sink.emit(Event::TrialStarted {
+        slot: ctx.slot.n,
+        devices: ctx.slot.devices.clone(),
         ordinal: spec.ordinal,
         index,
         param: spec.param.clone(),
@@ -209,7 +225,7 @@ async fn body(
     let startup_s = round3(t0.elapsed().as_secs_f64());
     rec.startup_s = Some(startup_s);
     if matches!(startup, Startup::Exited(_) | Startup::TimedOut)
-        && let Some(reason) = foreign_holder(cfg.port, &svc)
+        && let Some(reason) = foreign_holder(ctx.slot.port, &svc)
     {
         // The service could not bind, or answered nobody: not its fault.
         stop_service(ctx, &mut svc).await;
@@ -244,10 +260,10 @@ async fn body(
             return done(rec, next);
         }
     };
-    ctx.sink.emit(Event::Phase(TrialPhase::Ready {
+    ctx.phase(TrialPhase::Ready {
         startup_s,
         health: health.clone(),
-    }));
+    });
     rec.health = Some(health);
     rec.phase = Phase::Eval;
 
@@ -301,7 +317,7 @@ fn foreign_holder(port: u16, svc: &Running) -> Option<String> {
 /// first with `--port_busy_kill`).
 async fn wait_port(ctx: &mut Ctx<'_>) -> PortWait {
     let cfg = ctx.cfg;
-    let port = cfg.port;
+    let port = ctx.slot.port;
     if !process::port_open(port).await {
         return PortWait::Free;
     }
@@ -327,11 +343,11 @@ async fn wait_port(ctx: &mut Ctx<'_>) -> PortWait {
             ));
         }
         attempt += 1;
-        ctx.sink.emit(Event::Phase(TrialPhase::PortBusy {
+        ctx.phase(TrialPhase::PortBusy {
             attempt,
             retries: cfg.port_busy_retries,
             wait_s: cfg.port_busy_wait.as_secs_f64(),
-        }));
+        });
         tokio::select! {
             s = stop_requested(&mut ctx.stop) => return PortWait::Stopped(s),
             _ = process::wait_port_closed(port, cfg.port_busy_wait) => {}
@@ -351,7 +367,8 @@ async fn start(
     server_log: String,
 ) -> Result<Result<Running, String>, TrialError> {
     let cfg = ctx.cfg;
-    let mut env = service::service_env(&spec.params, cfg.port);
+    let mut env = service::service_env(&spec.params, ctx.slot.port);
+    env.extend(ctx.slot.env.iter().cloned());
     env.extend(process::token_env(index));
     let child = match service::start(&cfg.server_cmd, &cfg.repo, &env, log) {
         Ok(c) => c,
@@ -368,19 +385,21 @@ async fn start(
         pgid,
         start_ticks: proc_info(pgid).map(|p| p.start_ticks).unwrap_or(0),
         tuner_pid: std::process::id(),
-        port: cfg.port,
+        port: ctx.slot.port,
         log: server_log,
         run: process::run_id().to_string(),
         trial: index,
     };
-    if let Err(e) = service::save_state(&cfg.service_state_file, &state) {
+    if let Some(f) = &ctx.slot.state_file
+        && let Err(e) = service::save_state(f, &state)
+    {
         stop_service(ctx, &mut svc).await;
         return Err(e.into());
     }
-    ctx.sink.emit(Event::Phase(TrialPhase::Starting {
+    ctx.phase(TrialPhase::Starting {
         pgid,
         timeout_s: cfg.startup_timeout.as_secs_f64(),
-    }));
+    });
     Ok(Ok(svc))
 }
 
@@ -393,7 +412,7 @@ async fn wait_ready(ctx: &mut Ctx<'_>, svc: &mut Running) -> Startup {
         s = stop_requested(&mut ctx.stop) => Startup::Stopped(s),
         st = svc.child.wait() => Startup::Exited(st.map(exit_code).unwrap_or(-1)),
         _ = tokio::time::sleep(cfg.startup_timeout) => Startup::TimedOut,
-        h = service::wait_ready(ctx.client, cfg.port, &cfg.health_path, READY_POLL, svc.pgid, svc.index) => Startup::Ready(h),
+        h = service::wait_ready(ctx.client, ctx.slot.port, &cfg.health_path, READY_POLL, svc.pgid, svc.index) => Startup::Ready(h),
     }
 }
 
@@ -414,7 +433,8 @@ async fn eval_runs(
         .iter()
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect();
-    env.push(("PORT".to_string(), cfg.port.to_string()));
+    env.push(("PORT".to_string(), ctx.slot.port.to_string()));
+    env.extend(ctx.slot.env.iter().cloned());
     env.extend(process::token_env(svc.index));
     let eval = EvalSpec {
         cmd: &cfg.eval_cmd,
@@ -427,11 +447,11 @@ async fn eval_runs(
     let mut i = 0;
     loop {
         i += 1;
-        ctx.sink.emit(Event::Phase(TrialPhase::Eval {
+        ctx.phase(TrialPhase::Eval {
             run: i,
             of: n.max(i),
             timeout_s: cfg.eval_timeout.as_secs_f64(),
-        }));
+        });
         tokio::select! {
             biased;
             s = stop_requested(&mut ctx.stop) => return EvalEnd::Stopped(s),
@@ -446,7 +466,10 @@ async fn eval_runs(
                 return EvalEnd::ServiceDied(code);
             }
             (run, _text) = run_once(i, &eval) => {
-                ctx.sink.emit(Event::EvalRunFinished(run.clone()));
+                ctx.sink.emit(Event::EvalRunFinished {
+                    slot: ctx.slot.n,
+                    run: run.clone(),
+                });
                 if run.ok
                     && let Some(m) = &run.measured
                     && let (Some(a), Some(t)) = (m.accuracy, m.total_tps)
@@ -473,7 +496,7 @@ async fn eval_runs(
 /// close, and forgets the service.
 async fn stop_service(ctx: &Ctx<'_>, svc: &mut Running) {
     let cfg = ctx.cfg;
-    ctx.sink.emit(Event::Phase(TrialPhase::Stopping));
+    ctx.phase(TrialPhase::Stopping);
     let r = process::stop_group(svc.pgid, Some(&mut svc.child), cfg.kill_grace).await;
     if r.killed {
         ctx.warn(format!(
@@ -496,18 +519,20 @@ async fn stop_service(ctx: &Ctx<'_>, svc: &mut Running) {
             svc.pgid
         ));
     }
+    let port = ctx.slot.port;
     // A foreign listener will not go away because ours stopped: no wait.
     let foreign = matches!(
-        process::port_owner(cfg.port, svc.pgid, svc.index),
+        process::port_owner(port, svc.pgid, svc.index),
         process::PortOwner::Foreign(_)
     );
-    if !foreign && !process::wait_port_closed(cfg.port, Duration::from_secs(8)).await {
+    if !foreign && !process::wait_port_closed(port, Duration::from_secs(8)).await {
         ctx.warn(format!(
-            "port {} still open 8 s after the service stopped",
-            cfg.port
+            "port {port} still open 8 s after the service stopped"
         ));
     }
-    service::clear_state(&cfg.service_state_file);
+    if let Some(f) = &ctx.slot.state_file {
+        service::clear_state(f);
+    }
 }
 
 /// What to do with a finished trial's record, as judged by [`EvalWatch`].

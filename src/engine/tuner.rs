@@ -1,18 +1,28 @@
 //! The engine loop: asks the planner what to measure, has the trial state
 //! machine run it, appends the record, tells the planner, and publishes what
 //! happens. Commands (keys and signals alike) are applied at every wait.
+//!
+//! Up to `--slots` trials run at once, each in its own slot (devices, port,
+//! state file). Records are appended as trials end and reported to the
+//! planner, which decides a group only when all of it is in, in plan order:
+//! the choices are the same whatever the number of slots.
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
+use futures_util::future::BoxFuture;
+use futures_util::stream::{FuturesUnordered, StreamExt};
 use tokio::sync::{mpsc, watch};
 
 use super::config::Config;
 use super::event::{Command, Event, Outcome};
 use super::outcome::{Files, RunSummary, summarize_run};
 use super::planner::{PlanConfig, Planner, Step, TrialSpec};
-use super::record::Record;
+use super::record::{Record, now_ts};
+use super::remote;
 use super::service;
 use super::sink::EventSink;
+use super::slot;
 use super::store::{self, StoreError};
 use super::trial::{self, Ctx, EvalWatch, RecordVerdict, Stop, TrialEnd, TrialError};
 
@@ -61,67 +71,60 @@ impl Stop {
 struct Control {
     rx: mpsc::UnboundedReceiver<Command>,
     paused: bool,
+    /// The channel is closed (no front end, no signals): never wait on it.
+    closed: bool,
+}
+
+/// What a command asks of the running trials.
+enum Ask {
+    /// Nothing (a pause toggle).
+    Nothing,
+    /// Stop every running trial this way.
+    All(Stop),
+    /// Skip the trial of one slot.
+    SkipSlot(usize),
 }
 
 impl Control {
-    fn apply(&mut self, c: Command, sink: &EventSink) -> Option<Stop> {
+    fn apply(&mut self, c: Command, sink: &EventSink) -> Ask {
         match c {
-            Command::Skip => Some(Stop::Skip),
-            Command::Abort => Some(Stop::Abort),
-            Command::Interrupt(s) => Some(Stop::Interrupt(s)),
+            Command::Skip => Ask::All(Stop::Skip),
+            Command::SkipSlot(n) => Ask::SkipSlot(n),
+            Command::Abort => Ask::All(Stop::Abort),
+            Command::Interrupt(s) => Ask::All(Stop::Interrupt(s)),
             Command::TogglePause => {
                 self.paused = !self.paused;
                 sink.emit(Event::Paused(self.paused));
-                None
+                Ask::Nothing
             }
         }
     }
 
-    /// Waits for skip, abort or a signal; pause toggles are applied on the
-    /// way.
-    async fn next_stop(&mut self, sink: &EventSink) -> Stop {
-        loop {
-            match self.rx.recv().await {
-                Some(c) => {
-                    if let Some(s) = self.apply(c, sink) {
-                        return s;
-                    }
-                }
-                None => std::future::pending::<()>().await,
+    /// The next command; never returns once the channel is closed.
+    async fn next(&mut self) -> Command {
+        if !self.closed {
+            if let Some(c) = self.rx.recv().await {
+                return c;
             }
+            self.closed = true;
+            // Nobody can resume a run whose commands are gone.
+            self.paused = false;
         }
+        std::future::pending().await
     }
+}
 
-    /// Applies queued commands between trials and waits while paused. A
-    /// skip between trials has nothing to skip.
-    async fn between_trials(&mut self, sink: &EventSink) -> Option<Stop> {
-        while let Ok(c) = self.rx.try_recv() {
-            match self.apply(c, sink) {
-                Some(Stop::Skip) | None => {}
-                Some(s) => return Some(s),
-            }
-        }
-        if self.paused {
-            // Said again now that the run actually waits, so the status file
-            // shows `paused` rather than the last trial's phase.
-            sink.emit(Event::Paused(true));
-        }
-        while self.paused {
-            match self.rx.recv().await {
-                Some(c) => match self.apply(c, sink) {
-                    Some(Stop::Skip) | None => {}
-                    Some(s) => return Some(s),
-                },
-                None => self.paused = false,
-            }
-        }
-        None
-    }
+/// What a trial future returns: its slot, its spec and how it ended.
+type TrialDone = (usize, TrialSpec, Result<(TrialEnd, u32), TrialError>);
+
+/// A trial in flight.
+struct InFlight {
+    stop: watch::Sender<Option<Stop>>,
 }
 
 /// The engine: state of one tuning run.
 struct Engine {
-    cfg: Config,
+    cfg: Arc<Config>,
     sink: EventSink,
     ctl: Control,
     client: reqwest::Client,
@@ -137,6 +140,8 @@ struct Engine {
     watch: EvalWatch,
     /// A record held back by `watch`, appended once the next trial clears it.
     held: Option<(TrialSpec, Arc<Record>)>,
+    /// This run's id (launched jobs are named after it).
+    run_id: String,
 }
 
 /// Runs a whole tuning run and returns what it achieved (with how it
@@ -148,11 +153,12 @@ pub async fn run(
 ) -> Arc<RunSummary> {
     let mut best = cfg.base.clone();
     let mut e = Engine {
-        cfg,
+        cfg: Arc::new(cfg),
         sink,
         ctl: Control {
             rx: commands,
             paused: false,
+            closed: false,
         },
         client: service::probe_client(),
         best_seen: None,
@@ -162,6 +168,11 @@ pub async fn run(
         reused: 0,
         watch: EvalWatch::default(),
         held: None,
+        run_id: format!(
+            "{}-{}",
+            std::process::id(),
+            now_ts().replace([':', '-', 'T'], "")
+        ),
     };
     let mut outcome = match e.run_inner(&mut best).await {
         Ok(o) => o,
@@ -173,6 +184,12 @@ pub async fn run(
         && let Err(err) = e.finish_trial(&spec, &rec)
     {
         outcome = err.outcome();
+    }
+    if outcome != Outcome::Done
+        && let Some(l) = &e.cfg.launcher
+        && let Some(msg) = remote::cancel_leftovers(l, &e.run_id).await
+    {
+        e.warn(msg);
     }
     let cfg = &e.cfg;
     let summary = Arc::new(summarize_run(
@@ -206,7 +223,7 @@ impl Engine {
         &mut self,
         best: &mut crate::engine::search::Params,
     ) -> Result<Outcome, EngineError> {
-        let cfg = &self.cfg;
+        let cfg = self.cfg.clone();
         let loaded = store::load_results(&cfg.results)?;
         if let Some(w) = loaded.warning(&cfg.results) {
             self.warn(w);
@@ -214,13 +231,12 @@ impl Engine {
         if loaded.torn_tail {
             self.warn(format!(
                 "{}: the last line is torn (an interrupted write); it is kept and the next record starts on a new line",
-                self.cfg.results.display()
+                cfg.results.display()
             ));
         }
         for r in &loaded.records {
             self.beats_best(r);
         }
-        let cfg = &self.cfg;
         store::check_writable(
             &cfg.results,
             &cfg.best,
@@ -229,9 +245,12 @@ impl Engine {
         )
         .map_err(EngineError::Unwritable)?;
         self.next_index = store::highest_trial_index(&cfg.server_log_dir, &loaded.records) + 1;
-        if let Some(msg) = service::recover_leftover(&cfg.service_state_file, cfg.kill_grace).await
-        {
-            self.warn(msg);
+        // A crashed tuner may have left a service in any of its slots, and
+        // it may have had more slots than this run.
+        for f in slot::state_files(&cfg.service_state_file) {
+            if let Some(msg) = service::recover_leftover(&f, cfg.kill_grace).await {
+                self.warn(msg);
+            }
         }
         let existing_records = loaded.records.len();
         self.all = loaded.records.into_iter().map(Arc::new).collect();
@@ -256,103 +275,241 @@ impl Engine {
             best_seen_tps: self.best_seen,
         });
 
+        let slots = cfg.layout.slots.max(1);
+        let mut running: BTreeMap<usize, InFlight> = BTreeMap::new();
+        let mut futs: FuturesUnordered<BoxFuture<'static, TrialDone>> = FuturesUnordered::new();
+        // Slots resting after a trial (--cooldown).
+        let mut cooling: FuturesUnordered<BoxFuture<'static, usize>> = FuturesUnordered::new();
+        let mut resting: BTreeSet<usize> = BTreeSet::new();
+        // How the run ends once the trials in flight have stopped.
+        let mut ending: Option<Result<Outcome, EngineError>> = None;
+        let mut said_paused = false;
+
         loop {
-            match planner.step() {
-                Step::Group {
-                    param,
-                    values,
-                    group,
-                    groups,
-                } => self.sink.emit(Event::GroupStarted {
-                    param,
-                    values,
-                    group,
-                    groups,
-                }),
-                Step::Reuse { spec, record } => {
-                    self.reused += 1;
-                    self.sink.emit(Event::TrialReused {
-                        ordinal: spec.ordinal,
-                        param: spec.param,
-                        value: spec.value,
-                        record,
-                    })
-                }
-                Step::Run(spec) => {
-                    if let Some(stop) = self.ctl.between_trials(&self.sink).await {
-                        return Ok(stop.outcome());
+            // Hand out work while a slot is free and the run goes on.
+            while ending.is_none() && !self.ctl.paused {
+                let Some(free) =
+                    (0..slots).find(|n| !running.contains_key(n) && !resting.contains(n))
+                else {
+                    break;
+                };
+                match planner.step() {
+                    Step::Group {
+                        param,
+                        values,
+                        group,
+                        groups,
+                    } => self.sink.emit(Event::GroupStarted {
+                        param,
+                        values,
+                        group,
+                        groups,
+                    }),
+                    Step::Reuse { spec, record } => {
+                        self.reused += 1;
+                        self.sink.emit(Event::TrialReused {
+                            ordinal: spec.ordinal,
+                            param: spec.param,
+                            value: spec.value,
+                            record,
+                        })
                     }
-                    let rec = match self.run_trial(&spec).await? {
-                        TrialEnd::Done(r) => Arc::new(*r),
-                        TrialEnd::Stopped(stop) => return Ok(stop.outcome()),
-                        TrialEnd::Environment(m) => return Ok(Outcome::Environment(m)),
-                    };
-                    match self.watch.judge(&rec) {
-                        RecordVerdict::Environment(m) => return Ok(Outcome::Environment(m)),
-                        RecordVerdict::Hold => self.held = Some((spec.clone(), rec.clone())),
-                        RecordVerdict::Record => {
-                            if let Some((s, r)) = self.held.take() {
-                                self.finish_trial(&s, &r)?;
-                            }
-                            self.finish_trial(&spec, &rec)?;
-                        }
+                    Step::Run(spec) => {
+                        let (tx, rx) = watch::channel(None);
+                        futs.push(self.start_trial(spec, free, rx));
+                        running.insert(free, InFlight { stop: tx });
                     }
-                    planner.record(spec.ordinal, rec);
-                    if !self.cfg.cooldown.is_zero() {
-                        tokio::select! {
-                            s = self.ctl.next_stop(&self.sink) => if s != Stop::Skip { return Ok(s.outcome()) },
-                            _ = tokio::time::sleep(self.cfg.cooldown) => {}
-                        }
-                    }
-                }
-                // One trial at a time: every result is in by now.
-                Step::Wait => {
-                    unreachable!("one slot: each trial ends before the next is asked for")
-                }
-                Step::Decided {
-                    param,
-                    winner,
-                    base,
-                    ..
-                } => {
-                    if winner.is_some() {
-                        store::write_best(&self.cfg.best, &base).map_err(EngineError::Append)?;
-                    }
-                    *best = base.clone();
-                    self.sink.emit(Event::GroupBest {
+                    // Every trial of the group is out: wait for a result.
+                    Step::Wait => break,
+                    Step::Decided {
                         param,
                         winner,
                         base,
-                    });
+                        ..
+                    } => {
+                        if winner.is_some()
+                            && let Err(e) = store::write_best(&cfg.best, &base)
+                        {
+                            ending = Some(Err(e.into()));
+                            break;
+                        }
+                        *best = base.clone();
+                        self.sink.emit(Event::GroupBest {
+                            param,
+                            winner,
+                            base,
+                        });
+                    }
+                    Step::Finished => {
+                        if running.is_empty() {
+                            return Ok(Outcome::Done);
+                        }
+                        break;
+                    }
                 }
-                Step::Finished => return Ok(Outcome::Done),
+            }
+            if running.is_empty() {
+                if let Some(end) = ending.take() {
+                    return end;
+                }
+                if self.ctl.paused && !said_paused {
+                    // Said again now that the run actually waits, so the
+                    // status file shows `paused` rather than the last
+                    // trial's phase.
+                    self.sink.emit(Event::Paused(true));
+                    said_paused = true;
+                }
+            }
+            tokio::select! {
+                Some((n, spec, res)) = futs.next(), if !futs.is_empty() => {
+                    running.remove(&n);
+                    match res {
+                        Err(e) => {
+                            if ending.is_none() {
+                                // Stop the others before giving up.
+                                for f in running.values() {
+                                    f.stop.send_replace(Some(Stop::Abort));
+                                }
+                            }
+                            ending = Some(Err(e.into()));
+                        }
+                        Ok((end, next)) => {
+                            self.next_index = self.next_index.max(next);
+                            match end {
+                                TrialEnd::Done(mut rec) => {
+                                    if slots > 1 || cfg.launcher.is_some() {
+                                        slot::set_record_slot(&mut rec, n);
+                                    }
+                                    let rec = Arc::new(*rec);
+                                    // A measurement that ended while the run
+                                    // was ending is still a measurement;
+                                    // an eval command that cannot work is
+                                    // not (held back, then the run stops).
+                                    let written = match self.watch.judge(&rec) {
+                                        RecordVerdict::Environment(m) => {
+                                            self.held = None;
+                                            Err(Ok(Outcome::Environment(m)))
+                                        }
+                                        RecordVerdict::Hold => {
+                                            self.held = Some((spec.clone(), rec.clone()));
+                                            Ok(())
+                                        }
+                                        RecordVerdict::Record => {
+                                            let held = self.held.take();
+                                            held.map_or(Ok(()), |(s, r)| self.finish_trial(&s, &r))
+                                                .and_then(|()| self.finish_trial(&spec, &rec))
+                                                .map_err(Err)
+                                        }
+                                    };
+                                    if let Err(end) = written {
+                                        for f in running.values() {
+                                            f.stop.send_replace(Some(Stop::Abort));
+                                        }
+                                        if ending.as_ref().is_none_or(|e| e.is_ok()) {
+                                            ending = Some(end);
+                                        }
+                                        continue;
+                                    }
+                                    planner.record(spec.ordinal, rec);
+                                    if !cfg.cooldown.is_zero() && ending.is_none() {
+                                        resting.insert(n);
+                                        let d = cfg.cooldown;
+                                        cooling.push(Box::pin(async move {
+                                            tokio::time::sleep(d).await;
+                                            n
+                                        }));
+                                    }
+                                }
+                                TrialEnd::Stopped(stop) => {
+                                    if ending.is_none() {
+                                        ending = Some(Ok(stop.outcome()));
+                                    }
+                                }
+                                TrialEnd::Environment(m) => {
+                                    for f in running.values() {
+                                        f.stop.send_replace(Some(Stop::Abort));
+                                    }
+                                    ending = Some(Ok(Outcome::Environment(m)));
+                                }
+                            }
+                        }
+                    }
+                }
+                Some(n) = cooling.next(), if !cooling.is_empty() => {
+                    resting.remove(&n);
+                }
+                c = self.ctl.next() => {
+                    match self.ctl.apply(c, &self.sink) {
+                        Ask::Nothing => {
+                            if !self.ctl.paused {
+                                said_paused = false;
+                            }
+                        }
+                        // A skip with nothing running has nothing to skip.
+                        Ask::All(Stop::Skip) => {
+                            for f in running.values() {
+                                f.stop.send_replace(Some(Stop::Skip));
+                            }
+                        }
+                        Ask::SkipSlot(n) => {
+                            if let Some(f) = running.get(&n) {
+                                f.stop.send_replace(Some(Stop::Skip));
+                            }
+                        }
+                        Ask::All(s) => {
+                            // The trials stop their services and report
+                            // how they ended; the run ends after them.
+                            for f in running.values() {
+                                f.stop.send_replace(Some(s));
+                            }
+                            if ending.is_none() {
+                                ending = Some(Ok(s.outcome()));
+                            }
+                            if running.is_empty() {
+                                return ending.take().expect("just set");
+                            }
+                        }
+                    }
+                }
             }
         }
     }
 
-    /// Runs one trial, passing stop requests from the command channel on to
-    /// it while it runs.
-    async fn run_trial(&mut self, spec: &TrialSpec) -> Result<TrialEnd, EngineError> {
-        let (stop_tx, stop_rx) = watch::channel(None);
-        let mut ctx = Ctx {
-            cfg: &self.cfg,
-            sink: &self.sink,
-            client: &self.client,
-            stop: stop_rx,
-        };
-        let fut = trial::run(&mut ctx, spec, self.next_index);
-        tokio::pin!(fut);
-        let (end, next) = loop {
-            tokio::select! {
-                r = &mut fut => break r?,
-                s = self.ctl.next_stop(&self.sink) => {
-                    // The trial stops the service and reports how it ended.
-                    stop_tx.send_replace(Some(s));
+    /// Starts a trial in slot `n`: here, or through the launcher. The
+    /// future owns what it needs, so trials of several slots run together.
+    fn start_trial(
+        &mut self,
+        spec: TrialSpec,
+        n: usize,
+        stop: trial::StopRx,
+    ) -> BoxFuture<'static, TrialDone> {
+        let cfg = self.cfg.clone();
+        let sink = self.sink.clone();
+        let client = self.client.clone();
+        let index = self.next_index;
+        // Concurrent trials take the next numbers; a log file is never
+        // overwritten anyway (created exclusively).
+        self.next_index += 1;
+        let run_id = self.run_id.clone();
+        Box::pin(async move {
+            let slot = cfg.slot(n);
+            let res = match &cfg.launcher {
+                Some(l) => {
+                    remote::run_launched(&cfg, l, &run_id, &sink, &slot, &spec, index, stop).await
                 }
-            }
-        };
-        self.next_index = next;
-        Ok(end)
+                None => {
+                    let mut ctx = Ctx {
+                        cfg: &cfg,
+                        sink: &sink,
+                        client: &client,
+                        stop,
+                        slot: &slot,
+                    };
+                    trial::run(&mut ctx, &spec, index).await
+                }
+            };
+            (n, spec, res)
+        })
     }
 
     /// Appends the record and tells the front ends.

@@ -408,13 +408,13 @@ impl LiveState {
                 self.log_skipped = 0;
                 self.log_scroll = 0;
             }
-            Event::Phase(p) => {
+            Event::Phase { phase: p, .. } => {
                 if let Some(t) = self.trial.as_mut() {
                     t.phase = Some(p.clone());
                     t.phase_since = now;
                 }
             }
-            Event::EvalRunFinished(run) => {
+            Event::EvalRunFinished { run, .. } => {
                 if let Some(t) = self.trial.as_mut() {
                     t.runs.push(run.clone());
                 }
@@ -795,6 +795,8 @@ mod tests {
         assert_eq!(s.apply(Action::Skip, VIEW, Instant::now()), None);
         s.update(
             &Event::TrialStarted {
+                slot: 0,
+                devices: None,
                 ordinal: 1,
                 index: 1,
                 param: "A".into(),
@@ -891,6 +893,8 @@ mod tests {
         // The next trial starting does not hide it; a success does.
         s.update(
             &Event::TrialStarted {
+                slot: 0,
+                devices: None,
                 ordinal: 4,
                 index: 4,
                 param: "A".into(),

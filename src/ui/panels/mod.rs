@@ -405,6 +405,8 @@ mod tests {
         );
         s.update(
             &Event::TrialStarted {
+                slot: 0,
+                devices: None,
                 ordinal: 10,
                 index: 8,
                 param: "VLLM_MAX_NUM_SEQS".into(),
@@ -429,24 +431,30 @@ mod tests {
     fn in_eval(t0: Instant) -> LiveState {
         let mut s = running_state(t0);
         s.update(
-            &Event::Phase(TrialPhase::Eval {
-                run: 2,
-                of: 3,
-                timeout_s: 420.0,
-            }),
+            &Event::Phase {
+                slot: 0,
+                phase: TrialPhase::Eval {
+                    run: 2,
+                    of: 3,
+                    timeout_s: 420.0,
+                },
+            },
             secs(t0, 120),
         );
         s.update(
-            &Event::EvalRunFinished(EvalRun {
-                i: 1,
-                ok: true,
-                measured: Some(Measured {
-                    accuracy: Some(0.8866),
-                    total_tps: Some(5010.0),
+            &Event::EvalRunFinished {
+                slot: 0,
+                run: EvalRun {
+                    i: 1,
+                    ok: true,
+                    measured: Some(Measured {
+                        accuracy: Some(0.8866),
+                        total_tps: Some(5010.0),
+                        ..Default::default()
+                    }),
                     ..Default::default()
-                }),
-                ..Default::default()
-            }),
+                },
+            },
             secs(t0, 120),
         );
         s
@@ -530,6 +538,8 @@ mod tests {
         params.insert("VLLM_MAX_NUM_SEQS".into(), "768".into());
         s.update(
             &Event::TrialStarted {
+                slot: 0,
+                devices: None,
                 ordinal: 11,
                 index: 9,
                 param: "VLLM_MAX_NUM_SEQS".into(),
@@ -542,10 +552,13 @@ mod tests {
             secs(t0, 101),
         );
         s.update(
-            &Event::Phase(TrialPhase::Starting {
-                pgid: 1,
-                timeout_s: 600.0,
-            }),
+            &Event::Phase {
+                slot: 0,
+                phase: TrialPhase::Starting {
+                    pgid: 1,
+                    timeout_s: 600.0,
+                },
+            },
             secs(t0, 101),
         );
         s
@@ -592,7 +605,13 @@ mod tests {
         for (w, h) in [(80u16, 24u16), (140, 40)] {
             for (name, p) in &phases {
                 let mut s = running_state(t0);
-                s.update(&Event::Phase(p.clone()), secs(t0, 130));
+                s.update(
+                    &Event::Phase {
+                        slot: 0,
+                        phase: p.clone(),
+                    },
+                    secs(t0, 130),
+                );
                 let (text, _) = screen(&s, w, h, Theme { color: true }, secs(t0, 135));
                 assert_snapshot(&format!("live_{name}_{w}x{h}"), &text);
             }

@@ -1,0 +1,485 @@
+//! Trials run elsewhere: `autotune trial` runs one trial where it is
+//! launched (a Slurm job step, another machine) and the engine runs it
+//! through `--launcher`, a command prefix such as `srun --gres=gpu:1`.
+//!
+//! The launched trial speaks a small line protocol: progress on stderr as
+//! `@autotune {json}` lines (the engine re-publishes them as the slot's
+//! events; anything else there is the launcher's own talk), and the record
+//! as one JSON line on stdout. Stopping works by signals, which `srun`
+//! forwards to the job step: SIGUSR1 skips (the trial stops its service and
+//! still prints its `skipped` record), SIGTERM ends it without a record.
+
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::time::Duration;
+
+use nix::sys::signal::Signal;
+use serde::{Deserialize, Serialize};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
+use tokio::sync::watch;
+
+use super::config::{Config, Launcher};
+use super::event::{Event, TrialPhase};
+use super::noise::Judge;
+use super::planner::TrialSpec;
+use super::process::{self, signal_group, spawn_in_group};
+use super::record::{EvalRun, Record};
+use super::search::Params;
+use super::service;
+use super::sink::EventSink;
+use super::slot::Slot;
+use super::trial::{self, Ctx, Stop, StopRx, TrialEnd, TrialError};
+
+/// Prefix of a progress line on a launched trial's stderr.
+pub const WIRE_PREFIX: &str = "@autotune ";
+
+/// Exit status of `autotune trial` stopped without a record (abort, signal).
+pub const EXIT_STOPPED: i32 = 3;
+
+/// The trial `autotune trial` is asked to run (its `--spec`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TrialRequest {
+    /// 1-based position in the plan.
+    pub ordinal: usize,
+    /// 1-based group number.
+    #[serde(default)]
+    pub group: usize,
+    /// The parameter under test.
+    pub param: String,
+    /// Its value.
+    pub value: String,
+    /// The base value it replaces.
+    #[serde(default)]
+    pub base_value: Option<String>,
+    /// Every parameter of the trial.
+    pub params: Params,
+    /// The trial key (computed from `params` when absent).
+    #[serde(default)]
+    pub key: String,
+    /// The first log number free to use.
+    #[serde(default = "one")]
+    pub index: u32,
+    /// A re-measure of a close call.
+    #[serde(default)]
+    pub recheck: bool,
+    /// How to judge the trial while it runs (early stopping).
+    #[serde(default)]
+    pub judge: Option<Judge>,
+}
+
+fn one() -> u32 {
+    1
+}
+
+impl TrialRequest {
+    /// The request for a planned trial.
+    pub fn new(spec: &TrialSpec, index: u32) -> Self {
+        TrialRequest {
+            ordinal: spec.ordinal,
+            group: spec.group,
+            param: spec.param.clone(),
+            value: spec.value.clone(),
+            base_value: spec.base_value.clone(),
+            params: spec.params.clone(),
+            key: spec.key.clone(),
+            index,
+            recheck: spec.recheck,
+            judge: spec.judge.clone(),
+        }
+    }
+
+    fn spec(&self) -> TrialSpec {
+        let key = if self.key.is_empty() {
+            super::search::trial_key(&self.params)
+        } else {
+            self.key.clone()
+        };
+        TrialSpec {
+            ordinal: self.ordinal,
+            group: self.group,
+            param: self.param.clone(),
+            value: self.value.clone(),
+            base_value: self.base_value.clone(),
+            params: self.params.clone(),
+            key,
+            recheck: self.recheck,
+            judge: self.judge.clone(),
+        }
+    }
+}
+
+/// One progress line of a launched trial.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+enum Wire {
+    Started {
+        index: u32,
+        log_path: PathBuf,
+        devices: Option<String>,
+    },
+    Phase {
+        phase: TrialPhase,
+    },
+    Eval {
+        run: EvalRun,
+    },
+    Warning {
+        text: String,
+    },
+}
+
+/// Runs one trial here, for `autotune trial`: progress lines on stderr, the
+/// record on stdout. Returns the exit status (0 with a record,
+/// [`EXIT_STOPPED`] stopped without one, 1 when the trial could not be set
+/// up). `env` is the slot's environment as the engine gives it
+/// (`--trial_env`).
+pub async fn run_here(cfg: Config, req: TrialRequest, env: Vec<(String, String)>) -> i32 {
+    use tokio::signal::unix::{SignalKind, signal};
+    process::become_subreaper();
+    let mut sink = EventSink::new();
+    let mut rx = sink.subscribe();
+    let printer = tokio::spawn(async move {
+        while let Some(e) = rx.recv().await {
+            let w = match &*e {
+                Event::TrialStarted {
+                    index,
+                    log_path,
+                    devices,
+                    ..
+                } => Wire::Started {
+                    index: *index,
+                    log_path: log_path.clone(),
+                    devices: devices.clone(),
+                },
+                Event::Phase { phase, .. } => Wire::Phase {
+                    phase: phase.clone(),
+                },
+                Event::EvalRunFinished { run, .. } => Wire::Eval { run: run.clone() },
+                Event::Warning(text) => Wire::Warning { text: text.clone() },
+                _ => continue,
+            };
+            let line = serde_json::to_string(&w).expect("serializable");
+            eprintln!("{WIRE_PREFIX}{line}");
+        }
+    });
+    let (tx, stop) = watch::channel(None);
+    for (kind, s) in [
+        (SignalKind::user_defined1(), Stop::Skip),
+        (SignalKind::terminate(), Stop::Abort),
+        (SignalKind::interrupt(), Stop::Interrupt(2)),
+        (SignalKind::hangup(), Stop::Interrupt(1)),
+    ] {
+        let tx = tx.clone();
+        if let Ok(mut sig) = signal(kind) {
+            tokio::spawn(async move {
+                while sig.recv().await.is_some() {
+                    tx.send_replace(Some(s));
+                }
+            });
+        }
+    }
+    let mut slot = cfg.slot(0);
+    // The scheduler owns this process tree; a pid recorded here means
+    // nothing to a tuner on another node.
+    slot.state_file = None;
+    // The slot's strided port variables, as the engine computed them.
+    slot.env.extend(env);
+    // What the launcher gave this trial (srun sets CUDA_VISIBLE_DEVICES).
+    if slot.devices.is_none() {
+        slot.devices = std::env::var(&cfg.layout.gpu_env).ok();
+    }
+    let client = service::probe_client();
+    let spec = req.spec();
+    let res = {
+        let mut ctx = Ctx {
+            cfg: &cfg,
+            sink: &sink,
+            client: &client,
+            stop,
+            slot: &slot,
+        };
+        trial::run(&mut ctx, &spec, req.index).await
+    };
+    drop(sink);
+    let _ = printer.await;
+    match res {
+        Ok((TrialEnd::Done(rec), _)) => {
+            println!("{}", serde_json::to_string(&*rec).expect("serializable"));
+            0
+        }
+        Ok((TrialEnd::Stopped(_), _)) => EXIT_STOPPED,
+        Ok((TrialEnd::Environment(m), _)) => {
+            eprintln!("autotune trial: stopped by the environment: {m}");
+            1
+        }
+        Err(e) => {
+            eprintln!("autotune trial: {e}");
+            1
+        }
+    }
+}
+
+/// Quotes a word for bash.
+pub fn shell_quote(s: &str) -> String {
+    if !s.is_empty()
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_./=:,@%+".contains(&b))
+    {
+        return s.to_string();
+    }
+    format!("'{}'", s.replace('\'', "'\\''"))
+}
+
+/// The launcher prefix with `{run}` and `{slot}` filled in; an `srun`
+/// without a job name gets `--job-name=autotune-{run}`, so the jobs of this
+/// run can be found and cancelled.
+pub fn prefix(template: &str, run_id: &str, slot: usize) -> String {
+    let mut t = template.trim().to_string();
+    let words: Vec<&str> = t.split_whitespace().collect();
+    if words.first() == Some(&"srun")
+        && !words
+            .iter()
+            .any(|w| *w == "-J" || w.starts_with("--job-name"))
+    {
+        t = format!("srun --job-name=autotune-{{run}}{}", &t[4..]);
+    }
+    t.replace("{run}", run_id)
+        .replace("{slot}", &slot.to_string())
+}
+
+/// The job name the launcher prefix gives (`--job-name=X`, `--job-name X`
+/// or `-J X`).
+pub fn job_name(prefix: &str) -> Option<String> {
+    let words: Vec<&str> = prefix.split_whitespace().collect();
+    for (i, w) in words.iter().enumerate() {
+        if let Some(n) = w.strip_prefix("--job-name=") {
+            return Some(n.trim_matches(['\'', '"']).to_string());
+        }
+        if (*w == "--job-name" || *w == "-J")
+            && let Some(n) = words.get(i + 1)
+        {
+            return Some(n.trim_matches(['\'', '"']).to_string());
+        }
+    }
+    None
+}
+
+/// The whole command a slot runs for one trial.
+pub fn command(l: &Launcher, run_id: &str, slot: &Slot, spec: &TrialSpec, index: u32) -> String {
+    let req = serde_json::to_string(&TrialRequest::new(spec, index)).expect("serializable");
+    let mut words = vec![
+        shell_quote(&l.exe.to_string_lossy()),
+        "trial".to_string(),
+        "--spec".to_string(),
+        shell_quote(&req),
+        "--port".to_string(),
+        slot.port.to_string(),
+    ];
+    for (k, v) in &slot.env {
+        words.push("--trial_env".into());
+        words.push(shell_quote(&format!("{k}={v}")));
+    }
+    words.extend(l.trial_args.iter().map(|a| shell_quote(a)));
+    format!(
+        "exec {} {}",
+        prefix(&l.template, run_id, slot.n),
+        words.join(" ")
+    )
+}
+
+/// Cancels the jobs of this run left in the scheduler (after an abort, a
+/// signal or an error). Returns what was done, if anything.
+pub async fn cancel_leftovers(l: &Launcher, run_id: &str) -> Option<String> {
+    let name = job_name(&prefix(&l.template, run_id, 0))?;
+    if !l.template.trim_start().starts_with("srun") {
+        return None;
+    }
+    let out = tokio::process::Command::new("scancel")
+        .arg("--name")
+        .arg(&name)
+        .stdin(Stdio::null())
+        .output()
+        .await;
+    match out {
+        Ok(o) if o.status.success() => None,
+        Ok(o) => Some(format!(
+            "scancel --name {name}: {}",
+            String::from_utf8_lossy(&o.stderr).trim()
+        )),
+        Err(e) => Some(format!("scancel --name {name}: {e}")),
+    }
+}
+
+/// Runs a trial through the launcher in `slot`, passing stop requests on as
+/// signals, and re-publishing its progress as the slot's events. A launch
+/// that yields no record (the launcher failed, the job was cancelled) is a
+/// failure of the environment: it ends the run rather than being recorded.
+#[allow(clippy::too_many_arguments)]
+pub async fn run_launched(
+    cfg: &Config,
+    l: &Launcher,
+    run_id: &str,
+    sink: &EventSink,
+    slot: &Slot,
+    spec: &TrialSpec,
+    index: u32,
+    mut stop: StopRx,
+) -> Result<(TrialEnd, u32), TrialError> {
+    let cmd = command(l, run_id, slot, spec, index);
+    let launch_err = |m: String| TrialError::Launch(format!("slot {}: {m}", slot.n));
+    let mut child = spawn_in_group(&cmd, &cfg.repo, &[], Stdio::piped(), Stdio::piped())
+        .map_err(|e| launch_err(format!("cannot run the launcher: {e}")))?;
+    let pgid = child.id().map(|p| p as i32).unwrap_or(0);
+    let mut out = child.stdout.take().expect("piped");
+    let err = child.stderr.take().expect("piped");
+    let stdout = tokio::spawn(async move {
+        let mut s = String::new();
+        let _ = out.read_to_string(&mut s).await;
+        s
+    });
+    let n = slot.n;
+    let sink2 = sink.clone();
+    let (spec2, slot2) = (spec.clone(), slot.clone());
+    let stderr = tokio::spawn(async move {
+        let mut lines = BufReader::new(err).lines();
+        let mut other: Vec<String> = Vec::new();
+        while let Ok(Some(line)) = lines.next_line().await {
+            let Some(w) = line
+                .strip_prefix(WIRE_PREFIX)
+                .and_then(|j| serde_json::from_str::<Wire>(j).ok())
+            else {
+                other.push(line);
+                if other.len() > 20 {
+                    other.remove(0);
+                }
+                continue;
+            };
+            sink2.emit(match w {
+                Wire::Started {
+                    index,
+                    log_path,
+                    devices,
+                } => Event::TrialStarted {
+                    slot: n,
+                    devices: devices.or(slot2.devices.clone()),
+                    ordinal: spec2.ordinal,
+                    index,
+                    param: spec2.param.clone(),
+                    value: spec2.value.clone(),
+                    base_value: spec2.base_value.clone(),
+                    params: spec2.params.clone(),
+                    key: spec2.key.clone(),
+                    log_path,
+                },
+                Wire::Phase { phase } => Event::Phase { slot: n, phase },
+                Wire::Eval { run } => Event::EvalRunFinished { slot: n, run },
+                Wire::Warning { text } => Event::Warning(format!("slot {n}: {text}")),
+            });
+        }
+        other
+    });
+    let mut asked: Option<Stop> = None;
+    let mut deadline: Option<tokio::time::Instant> = None;
+    let status = loop {
+        let hard = async {
+            match deadline {
+                Some(d) => tokio::time::sleep_until(d).await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            st = child.wait() => break st,
+            s = stop_requested(&mut stop), if asked.is_none() => {
+                asked = Some(s);
+                signal_group(pgid, if s == Stop::Skip { Signal::SIGUSR1 } else { Signal::SIGTERM });
+                // The trial stops its service within the kill grace; the
+                // launcher may take a while longer to report back.
+                deadline = Some(tokio::time::Instant::now() + cfg.kill_grace + Duration::from_secs(30));
+            }
+            _ = hard => {
+                signal_group(pgid, Signal::SIGKILL);
+                deadline = None;
+            }
+        }
+    };
+    let text = stdout.await.unwrap_or_default();
+    let other = stderr.await.unwrap_or_default();
+    if let Some(s) = asked
+        && s != Stop::Skip
+    {
+        return Ok((TrialEnd::Stopped(s), index));
+    }
+    let rec = text
+        .lines()
+        .rev()
+        .find_map(|l| serde_json::from_str::<Record>(l.trim()).ok())
+        .filter(|r| r.trial_key == spec.key);
+    match rec {
+        Some(r) => {
+            let next = r.trial_index.map(|i| i + 1).unwrap_or(index);
+            Ok((TrialEnd::Done(Box::new(r)), next))
+        }
+        None => {
+            let code = status.map(process::exit_code).unwrap_or(-1);
+            Err(launch_err(format!(
+                "the launched trial gave no record (exit code {code}){}",
+                if other.is_empty() {
+                    String::new()
+                } else {
+                    format!(": {}", other.join(" | "))
+                }
+            )))
+        }
+    }
+}
+
+/// Waits until the engine asks this trial to stop.
+async fn stop_requested(rx: &mut StopRx) -> Stop {
+    loop {
+        if let Some(s) = *rx.borrow_and_update() {
+            return s;
+        }
+        if rx.changed().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn srun_gets_a_job_name_of_the_run() {
+        let p = prefix("srun --ntasks=1 --gres=gpu:1", "42", 3);
+        assert_eq!(p, "srun --job-name=autotune-42 --ntasks=1 --gres=gpu:1");
+        assert_eq!(job_name(&p).as_deref(), Some("autotune-42"));
+        let p = prefix("srun -J tune-{run}-{slot} -n1", "7", 2);
+        assert_eq!(job_name(&p).as_deref(), Some("tune-7-2"));
+        assert_eq!(prefix("ssh gpu-box", "7", 0), "ssh gpu-box");
+    }
+
+    #[test]
+    fn quoting_survives_bash() {
+        let nasty = r#"{"a": "it's $HOME `x`"}"#;
+        let out = std::process::Command::new("bash")
+            .arg("-c")
+            .arg(format!("printf %s {}", shell_quote(nasty)))
+            .output()
+            .unwrap();
+        assert_eq!(String::from_utf8_lossy(&out.stdout), nasty);
+    }
+
+    #[test]
+    fn wire_lines_round_trip() {
+        let w = Wire::Phase {
+            phase: TrialPhase::Eval {
+                run: 2,
+                of: 5,
+                timeout_s: 1.0,
+            },
+        };
+        let j = serde_json::to_string(&w).unwrap();
+        assert_eq!(serde_json::from_str::<Wire>(&j).unwrap(), w);
+    }
+}

@@ -1,0 +1,255 @@
+//! Several trials at once on one machine (`--gpus`, `--slots`): the same
+//! choices as one slot, each slot with its own devices, port and state
+//! file, skip of every running trial, recovery of every slot's service
+//! after a crash, and `autotune trial`.
+
+mod common;
+mod slots_support;
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use common::{
+    alive, bin, free_port, procs_with_env, records, run, sim_repo, space, text, wait_for,
+};
+use slots_support::{check_concurrent_devices, choices, fast_run, logged_devices};
+
+fn cmdline(pid: i32) -> String {
+    String::from_utf8_lossy(&std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default())
+        .replace('\0', " ")
+}
+
+/// A space of three groups: a crash (0.99), then groups of 5 and 4 values.
+const SPACE: &str = r#"{"GPU_MEMORY_UTILIZATION": ["0.97", "0.98", "0.99"],
+ "VLLM_MAX_NUM_BATCHED_TOKENS": ["65536", "98304", "131072", "196608", "262144"],
+ "OUTPUT_MAX_SENTENCES": ["2", "4", "6", "8"]}"#;
+
+fn with_space(c: &mut Command, dir: &Path) {
+    let s = space(dir, SPACE);
+    c.args(common::space_args(&s));
+}
+
+#[test]
+fn four_gpus_choose_what_one_slot_chooses_each_slot_on_its_device_and_port() {
+    let one = tempfile::tempdir().unwrap();
+    let mut c = fast_run(one.path(), free_port());
+    with_space(&mut c, one.path());
+    let o = run(c);
+    assert!(o.status.success(), "{}", text(&o));
+
+    let four = tempfile::tempdir().unwrap();
+    // Far from other tests' ports: slots use port, port+10, ... port+30.
+    let port = free_port();
+    let mut c = fast_run(four.path(), port);
+    with_space(&mut c, four.path());
+    c.args(["--gpus", "0,1,2,3", "--port_env", "VLLM_PORT=30100"]);
+    let o = run(c);
+    let out = text(&o);
+    assert!(o.status.success(), "{out}");
+
+    assert_eq!(choices(one.path()), choices(four.path()));
+    let most = check_concurrent_devices(&out);
+    assert!(most >= 3, "at most {most} trials ran at once:\n{out}");
+    for r in records(&four.path().join("tune_results.jsonl")) {
+        let slot = r["slot"].as_u64().expect("a record names its slot") as u16;
+        let log = four.path().join(r["server_log"].as_str().unwrap());
+        assert_eq!(logged_devices(&log), Some(slot.to_string()), "{r}");
+        let log_text = std::fs::read_to_string(&log).unwrap();
+        assert!(
+            log_text.contains(&format!("starting on port {}", port + 10 * slot)),
+            "{log_text}"
+        );
+    }
+    // Every service was stopped and forgotten.
+    let left: Vec<_> = std::fs::read_dir(four.path())
+        .unwrap()
+        .flatten()
+        .filter(|e| {
+            e.file_name()
+                .to_string_lossy()
+                .starts_with(".autotune_service")
+        })
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
+}
+
+#[test]
+fn sigusr1_skips_every_running_trial_and_the_run_goes_on() {
+    let d = tempfile::tempdir().unwrap();
+    let tag = format!("slots-usr1-{}", std::process::id());
+    let mut c = fast_run(d.path(), free_port());
+    let s = space(d.path(), r#"{"MAX_NEW_TOKENS": ["32", "64", "96"]}"#);
+    c.args(common::space_args(&s))
+        .args(["--slots", "3", "--startup_timeout", "120"])
+        .env("SIM_STARTUP_S", "100")
+        .env("AUTOTUNE_TEST_TAG", &tag)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let child = c.spawn().unwrap();
+    let pid = child.id() as i32;
+    // Three services in their start-up at once.
+    wait_for("three services", Duration::from_secs(60), || {
+        (procs_with_env(&tag)
+            .iter()
+            .filter(|p| cmdline(**p).contains("sim-serve"))
+            .count()
+            >= 3)
+            .then_some(())
+    });
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(pid),
+        nix::sys::signal::Signal::SIGUSR1,
+    )
+    .unwrap();
+    let o = child.wait_with_output().unwrap();
+    let out = text(&o);
+    assert!(o.status.success(), "{out}");
+    let recs = records(&d.path().join("tune_results.jsonl"));
+    assert_eq!(recs.len(), 3, "{out}");
+    assert!(recs.iter().all(|r| r["status"] == "skipped"), "{recs:?}");
+    let mut slots: Vec<u64> = recs.iter().map(|r| r["slot"].as_u64().unwrap()).collect();
+    slots.sort();
+    assert_eq!(slots, [0, 1, 2]);
+    assert!(procs_with_env(&tag).is_empty());
+}
+
+#[test]
+fn a_killed_tuner_leaves_services_in_every_slot_that_the_next_run_stops() {
+    let d = tempfile::tempdir().unwrap();
+    let tag = format!("slots-kill-{}", std::process::id());
+    let port = free_port();
+    let mut c = fast_run(d.path(), port);
+    let s = space(d.path(), r#"{"MAX_NEW_TOKENS": ["32", "64"]}"#);
+    c.args(common::space_args(&s))
+        .args(["--slots", "2", "--startup_timeout", "120"])
+        .env("SIM_STARTUP_S", "100")
+        .env("AUTOTUNE_TEST_TAG", &tag)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    let mut child = c.spawn().unwrap();
+    let state0 = d.path().join(".autotune_service.json");
+    let state1 = d.path().join(".autotune_service.slot1.json");
+    wait_for("both state files", Duration::from_secs(60), || {
+        (state0.exists() && state1.exists()).then_some(())
+    });
+    let pgids: Vec<i32> = [&state0, &state1]
+        .iter()
+        .map(|f| {
+            let v: serde_json::Value =
+                serde_json::from_str(&std::fs::read_to_string(f).unwrap()).unwrap();
+            v["pgid"].as_i64().unwrap() as i32
+        })
+        .collect();
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(
+        pgids.iter().all(|p| alive(*p)),
+        "services survive the tuner"
+    );
+
+    // The next run, with one slot, stops both before anything else.
+    let mut c = fast_run(d.path(), port);
+    c.args(common::space_args(&s))
+        .args(["--startup_timeout", "120"])
+        .env("SIM_STARTUP_S", "0.2");
+    let o = run(c);
+    let out = text(&o);
+    assert!(o.status.success(), "{out}");
+    assert_eq!(
+        out.matches("stopped the service left running by an earlier tuner")
+            .count(),
+        2,
+        "{out}"
+    );
+    for p in pgids {
+        wait_for("the leftover to be gone", Duration::from_secs(30), || {
+            (!alive(p)).then_some(())
+        });
+    }
+    assert!(!state1.exists());
+}
+
+#[test]
+fn autotune_trial_runs_one_trial_and_prints_its_record() {
+    let d = tempfile::tempdir().unwrap();
+    sim_repo(d.path());
+    let port = free_port();
+    let spec = r#"{"ordinal": 7, "param": "MAX_NEW_TOKENS", "value": "96",
+        "params": {"MAX_NEW_TOKENS": "96", "GPU_MEMORY_UTILIZATION": "0.97"}, "index": 5}"#;
+    let mut c = Command::new(bin());
+    c.current_dir(d.path())
+        .env("SIM_STARTUP_S", "0.2")
+        .env("SIM_EVAL_S", "0.02")
+        .env("SIM_EVAL_FAIL_RATE", "0")
+        .env("SIM_NOISE", "0")
+        .args(["trial", "--repo"])
+        .arg(d.path())
+        .args([
+            "--port",
+            &port.to_string(),
+            "--eval_cmd",
+            "bash eval_local.sh",
+        ])
+        .args(["--eval_runs", "2", "--trial_env", "VLLM_PORT=31234"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = c.spawn().unwrap();
+    std::io::Write::write_all(&mut child.stdin.take().unwrap(), spec.as_bytes()).unwrap();
+    let o = child.wait_with_output().unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    let rec: serde_json::Value = serde_json::from_str(stdout.trim()).unwrap();
+    assert_eq!(rec["status"], "ok", "{rec}");
+    assert_eq!(rec["eval_ok_n"], 2);
+    assert_eq!(rec["params"]["MAX_NEW_TOKENS"], "96");
+    assert_eq!(rec["trial_index"], 5);
+    assert_eq!(rec["server_log"], "tune_server_logs/trial_00005.log");
+    // Progress went to stderr, for the engine that launched it.
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        stderr.contains("@autotune {\"kind\":\"started\""),
+        "{stderr}"
+    );
+    // Nothing of a tuning run: no results file, no status file.
+    assert!(!d.path().join("tune_results.jsonl").exists());
+    assert!(!d.path().join("tune_status.json").exists());
+}
+
+#[test]
+fn slot_flags_are_checked() {
+    let d = tempfile::tempdir().unwrap();
+    sim_repo(d.path());
+    for (args, want) in [
+        (
+            &["--gpus", "0,1,2", "--gpus_per_trial", "2"][..],
+            "not a multiple of --gpus_per_trial",
+        ),
+        (
+            &["--gpus", "0,1", "--slots", "3"][..],
+            "gives only 2 slot(s)",
+        ),
+        (&["--gpus", "0,,1"][..], "--gpus"),
+        (&["--slots", "0"][..], "--slots: must be at least 1"),
+        (&["--slots", "2", "--port_stride", "0"][..], "--port_stride"),
+        (
+            &["--port_env", "NO_SUCH_PORT_VAR_X"][..],
+            "--port_env NO_SUCH_PORT_VAR_X",
+        ),
+        (
+            &["--gpus", "0,1", "--launcher", "srun"][..],
+            "--gpus and --launcher",
+        ),
+    ] {
+        let o = Command::new(bin())
+            .args(["--headless", "--repo"])
+            .arg(d.path())
+            .args(["--eval_cmd", "bash eval_local.sh"])
+            .args(args)
+            .output()
+            .unwrap();
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {}", text(&o));
+        assert!(text(&o).contains(want), "{args:?}: {}", text(&o));
+    }
+}
