@@ -164,81 +164,54 @@ fn compare(lname: &str, l: Landscape, seeds: u64) {
     );
     let mut variants: Vec<(String, Option<NoisePolicy>)> = vec![("plain (today)".into(), None)];
     let d = NoisePolicy::default();
-    let v = |name: &str, p: NoisePolicy| (name.to_string(), Some(p));
-    variants.push(v("noise-aware (default)", d));
-    variants.push(v("  no pruning", NoisePolicy { prune: false, ..d }));
-    variants.push(v(
-        "  recheck 4",
-        NoisePolicy {
-            recheck_budget: 4,
-            ..d
-        },
-    ));
-    variants.push(v(
-        "  recheck 8",
-        NoisePolicy {
-            recheck_budget: 8,
-            ..d
-        },
-    ));
-    variants.push(v(
-        "  recheck 8 at 0.9",
-        NoisePolicy {
-            recheck_budget: 8,
-            recheck_level: 0.9,
-            ..d
-        },
-    ));
-    variants.push(v(
-        "  recheck 8, prune 0.8",
-        NoisePolicy {
-            recheck_budget: 8,
-            confidence: 0.8,
-            ..d
-        },
-    ));
-    variants.push(v(
-        "  no accuracy guard",
-        NoisePolicy {
-            acc_guard: 0.5,
-            ..d
-        },
-    ));
-    variants.push(v(
-        "  acc guard 0.9",
-        NoisePolicy {
-            acc_guard: 0.9,
-            ..d
-        },
-    ));
-    variants.push(v("  gate 0.7", NoisePolicy { gate: 0.7, ..d }));
-    variants.push(v("  gate 0.9", NoisePolicy { gate: 0.9, ..d }));
-    variants.push(v(
-        "  close calls to 10 runs",
-        NoisePolicy { max_runs: 10, ..d },
-    ));
-    variants.push(v(
-        "  prune conf 0.9",
-        NoisePolicy {
-            confidence: 0.9,
-            ..d
-        },
-    ));
-    variants.push(v(
-        "  prune conf 0.8",
-        NoisePolicy {
-            confidence: 0.8,
-            ..d
-        },
-    ));
-    variants.push(v(
-        "  prune 0.8, close to 10",
-        NoisePolicy {
-            confidence: 0.8,
-            max_runs: 10,
-            ..d
-        },
-    ));
+    let table: [(&str, NoisePolicy); 10] = [
+        ("noise-aware (default)", d),
+        ("  no pruning", NoisePolicy { prune: false, ..d }),
+        (
+            "  no re-measures",
+            NoisePolicy {
+                recheck_budget: 0,
+                ..d
+            },
+        ),
+        (
+            "  re-measures 4",
+            NoisePolicy {
+                recheck_budget: 4,
+                ..d
+            },
+        ),
+        (
+            "  re-measures 16",
+            NoisePolicy {
+                recheck_budget: 16,
+                ..d
+            },
+        ),
+        (
+            "  prune at 80 %",
+            NoisePolicy {
+                confidence: 0.8,
+                ..d
+            },
+        ),
+        (
+            "  close calls to 10 runs",
+            NoisePolicy { max_runs: 10, ..d },
+        ),
+        ("  change only at 90 %", NoisePolicy { gate: 0.9, ..d }),
+        ("  change only at 70 %", NoisePolicy { gate: 0.7, ..d }),
+        (
+            "  no accuracy guard",
+            NoisePolicy {
+                acc_guard: 0.5,
+                ..d
+            },
+        ),
+    ];
+    for (name, p) in table {
+        variants.push((name.to_string(), Some(p)));
+    }
     println!(
         "{:<26} {:>9} {:>9} {:>6} {:>8} {:>7} {:>7}",
         "policy", "mean gap", "worst", "under", "GPU", "trials", "runs"

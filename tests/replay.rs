@@ -64,3 +64,70 @@ fn real_demo_run_ends_where_the_simulated_replay_does() {
     assert!(tail.contains("16 reused (already measured)"), "{tail}");
     assert!(tail.contains("best_params.json"), "{tail}");
 }
+
+/// A hopeless trial is stopped after its second eval run, recorded
+/// `pruned` with its reason, and never measured twice: the base of the
+/// second group is the first group's winner, reused.
+#[test]
+fn hopeless_trials_are_pruned_and_nothing_is_measured_twice() {
+    let d = tempfile::tempdir().unwrap();
+    sim_repo(d.path());
+    let sp = space(
+        d.path(),
+        r#"{"GPU_MEMORY_UTILIZATION": ["0.97", "0.98"], "VLLM_MAX_NUM_BATCHED_TOKENS": ["131072", "65536"]}"#,
+    );
+    let mut c = tune_cmd(d.path(), free_port());
+    c.env("SIM_NOISE", "0.5")
+        .args(space_args(&sp))
+        .args(["--eval_runs", "5"]);
+    let o = run(c);
+    let out = text(&o);
+    assert!(o.status.success(), "{out}");
+    let recs = records(&d.path().join("tune_results.jsonl"));
+    let keys: Vec<&str> = recs
+        .iter()
+        .map(|r| r["trial_key"].as_str().unwrap())
+        .collect();
+    let mut unique = keys.clone();
+    unique.sort();
+    unique.dedup();
+    assert_eq!(keys.len(), unique.len(), "a key measured twice: {keys:?}");
+    assert_eq!(recs.len(), 3, "{out}");
+    let pruned = &recs[2];
+    assert_eq!(pruned["status"], "pruned", "{pruned}\n{out}");
+    assert_eq!(
+        pruned["eval_runs"].as_array().unwrap().len(),
+        2,
+        "stopped after its second run: {pruned}"
+    );
+    assert!(
+        pruned["reason"].as_str().unwrap().contains("leader"),
+        "{pruned}"
+    );
+    // Every record with two runs or more carries its 95 % interval.
+    assert!(recs[0]["ci95_total_tps"].as_f64().unwrap() > 0.0);
+    // A pruned trial never wins: the best file keeps the group's leader.
+    let best: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(d.path().join("best_params.json")).unwrap())
+            .unwrap();
+    assert_eq!(best["VLLM_MAX_NUM_BATCHED_TOKENS"], "131072");
+    // --search_policy plain runs the old way: the base is measured again.
+    let d2 = tempfile::tempdir().unwrap();
+    sim_repo(d2.path());
+    let sp = space(
+        d2.path(),
+        r#"{"GPU_MEMORY_UTILIZATION": ["0.97", "0.98"], "VLLM_MAX_NUM_BATCHED_TOKENS": ["131072", "65536"]}"#,
+    );
+    let mut c = tune_cmd(d2.path(), free_port());
+    c.env("SIM_NOISE", "0.5").args(space_args(&sp)).args([
+        "--eval_runs",
+        "5",
+        "--search_policy",
+        "plain",
+    ]);
+    let o = run(c);
+    assert!(o.status.success(), "{}", text(&o));
+    let recs = records(&d2.path().join("tune_results.jsonl"));
+    assert_eq!(recs.len(), 4);
+    assert!(recs.iter().all(|r| r["status"] == "ok"));
+}

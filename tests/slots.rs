@@ -156,10 +156,10 @@ fn a_killed_tuner_leaves_services_in_every_slot_that_the_next_run_stops() {
     let o = run(c);
     let out = text(&o);
     assert!(o.status.success(), "{out}");
-    assert_eq!(
-        out.matches("stopped the service left running by an earlier tuner")
-            .count(),
-        2,
+    // Found by the earlier run's token: the first state file read stops
+    // every process of that run, both slots' services included.
+    assert!(
+        out.contains("stopped the service left running by an earlier tuner"),
         "{out}"
     );
     for p in pgids {

@@ -36,6 +36,15 @@ fn slurm(cmd: &str, args: &[&str]) -> Output {
 }
 
 /// Panics with the way to start the cluster unless its node answers.
+/// The cluster has four GPUs: tests that fill them must not overlap.
+static CLUSTER: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+/// Takes the cluster for one test (a failed test's poison is no reason to
+/// fail the next).
+fn cluster() -> std::sync::MutexGuard<'static, ()> {
+    CLUSTER.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 fn require_cluster() {
     let o = slurm("sinfo", &["-h", "-o", "%T"]);
     let state = String::from_utf8_lossy(&o.stdout);
@@ -59,6 +68,7 @@ fn queued(name: &str) -> Vec<String> {
 
 #[test]
 fn four_slots_through_srun_choose_what_one_slot_chooses() {
+    let _cluster = cluster();
     require_cluster();
     let one = tempfile::tempdir().unwrap();
     let o = run(fast_run(one.path(), free_port()));
@@ -98,6 +108,7 @@ fn four_slots_through_srun_choose_what_one_slot_chooses() {
 
 #[test]
 fn abort_stops_the_launched_trials_and_cancels_the_jobs_of_the_run() {
+    let _cluster = cluster();
     require_cluster();
     let d = tempfile::tempdir().unwrap();
     let tag = format!("slurm-abort-{}", std::process::id());

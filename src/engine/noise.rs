@@ -170,7 +170,7 @@ impl Default for NoisePolicy {
             max_runs: 0,
             gate: 0.5,
             acc_guard: 0.95,
-            recheck_budget: 0,
+            recheck_budget: 8,
             recheck_level: 0.8,
         }
     }
@@ -362,7 +362,8 @@ pub fn beats(
     incumbent: &Samples,
 ) -> bool {
     let (mc, mi) = (challenger.tps_mean(), incumbent.tps_mean());
-    if mc <= mi {
+    // A difference in the last bits is no difference.
+    if mc <= mi * (1.0 + 1e-9) {
         return false;
     }
     if noise.df() < policy.min_df || incumbent.n() == 0 || challenger.n() == 0 {

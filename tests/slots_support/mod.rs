@@ -29,8 +29,12 @@ pub fn fast_run(dir: &Path, port: u16) -> Command {
 }
 
 /// What a run chose and measured: the best params file, and every record's
-/// key with its status and mean tokens/s (order-free: slots finish in any
-/// order).
+/// key with its status (order-free: slots finish in any order). A trial
+/// stopped early (`pruned`) counts as measured like an `ok` one, figures
+/// aside: early stopping judges a trial against what was known when it
+/// started, and with several slots less is known, so a losing trial may
+/// run to its end in one run and be stopped in the other; the choices
+/// must not differ.
 pub fn choices(dir: &Path) -> (serde_json::Value, BTreeSet<String>) {
     let best: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(dir.join("best_params.json")).unwrap())
@@ -38,12 +42,11 @@ pub fn choices(dir: &Path) -> (serde_json::Value, BTreeSet<String>) {
     let recs = crate::common::records(&dir.join("tune_results.jsonl"))
         .iter()
         .map(|r| {
-            format!(
-                "{} {} {}",
-                r["trial_key"].as_str().unwrap(),
-                r["status"].as_str().unwrap(),
-                r["avg_total_tps"]
-            )
+            let status = match r["status"].as_str().unwrap() {
+                "ok" | "pruned" => "measured",
+                other => other,
+            };
+            format!("{} {status}", r["trial_key"].as_str().unwrap())
         })
         .collect();
     (best, recs)
