@@ -52,8 +52,13 @@ fn crash_hang_and_ok_trials_with_group_bests() {
     let crashed = &recs[1];
     assert_eq!(crashed["phase"], "startup");
     assert_eq!(crashed["exit_code"], 1);
-    // Crash noticed at once, not after the start-up timeout.
-    assert!(crashed["startup_s"].as_f64().unwrap() < 1.0, "{crashed}");
+    // Crash noticed at once, not after the start-up timeout: recorded as
+    // crashed (a time-out would say timeout), and sooner than the hang
+    // that did wait the whole timeout (no threshold in seconds: CI is busy).
+    assert!(
+        crashed["startup_s"].as_f64().unwrap() < recs[4]["startup_s"].as_f64().unwrap(),
+        "{crashed}"
+    );
     assert!(crashed["log_tail"].to_string().contains("OutOfMemoryError"));
     let hung = &recs[4];
     assert_eq!(hung["phase"], "startup");
@@ -197,9 +202,13 @@ fn resumes_auto_tune_py_results_without_rerunning_done_trials() {
         std::fs::read(d.path().join("tune_server_logs/trial_00025.log")).unwrap(),
         fixture_log
     );
-    // Each key is recorded done at most once over old and new records.
+    // Each key is recorded done at most once over old and new records
+    // (a deliberate re-measure of a close call says so).
     let mut seen = std::collections::HashSet::new();
-    for r in all.iter().filter(|r| r["status"] != "partial") {
+    for r in all
+        .iter()
+        .filter(|r| r["status"] != "partial" && r["recheck"] != true)
+    {
         assert!(
             seen.insert(r["trial_key"].as_str().unwrap().to_string()),
             "recorded twice: {}",

@@ -28,11 +28,14 @@ fn tunes_a_real_llama_cpp_server() {
     ] {
         std::fs::copy(example.join(f), d.path().join(f)).unwrap();
     }
-    // A small space: prompt batch (throughput), threads, answer length
-    // (accuracy). The base's values are tried first and reused.
+    // A small space: a context too small for most prompts, threads, answer
+    // length. The base's values are tried first and reused. The effects
+    // asserted are on accuracy, which a context overflow or a cut answer
+    // changes deterministically; throughput on two busy cores is not
+    // asserted on (it varies with whatever else runs).
     let sp = space(
         d.path(),
-        r#"{"N_BATCH": ["1"], "N_THREADS": ["1"], "MAX_TOKENS": ["16"]}"#,
+        r#"{"N_CTX": ["40"], "N_THREADS": ["1"], "MAX_TOKENS": ["16"]}"#,
     );
     let o = std::process::Command::new(bin())
         .current_dir(d.path())
@@ -64,7 +67,7 @@ fn tunes_a_real_llama_cpp_server() {
     let out = text(&o);
     assert!(o.status.success(), "{out}");
     let recs = records(&d.path().join("tune_results.jsonl"));
-    // N_BATCH 512 (base) and 1, N_THREADS 1, MAX_TOKENS 16: four trials run.
+    // N_CTX 1024 (base) and 40, N_THREADS 1, MAX_TOKENS 16: four trials run.
     assert_eq!(recs.len(), 4, "{out}");
     for r in &recs {
         assert_eq!(r["status"], "ok", "{r}\n{out}");
@@ -79,15 +82,14 @@ fn tunes_a_real_llama_cpp_server() {
             "implausible tok/s {tps}: {r}"
         );
     }
-    let tps = |i: usize| recs[i]["avg_total_tps"].as_f64().unwrap();
     let acc = |i: usize| recs[i]["avg_accuracy"].as_f64().unwrap();
-    // A prompt batch of 1 token instead of 512: prompts are decoded a token
-    // at a time, a real and large loss of throughput.
+    // A 40-token context cannot hold most prompts with their answers: those
+    // requests fail and score 0, far under the bar, every time.
     assert!(
-        tps(1) < 0.8 * tps(0),
-        "N_BATCH made no difference: {} vs {}",
-        tps(1),
-        tps(0)
+        acc(1) < 0.38 && acc(1) < acc(0) - 0.1,
+        "a 40-token context made no difference to accuracy: {} vs {}",
+        acc(1),
+        acc(0)
     );
     // Sixteen answer tokens cut many answers short: accuracy falls below the bar.
     assert!(

@@ -161,6 +161,15 @@ pub struct Planner {
     policy: Option<NoisePolicy>,
     /// Done records of the results file (reused with `skip_existing`).
     done: HashMap<String, Arc<Record>>,
+    /// The first done record of each key in the results file: what a
+    /// resumed noise-aware run replays (the figures the original run had
+    /// when it first measured the key).
+    first_done: HashMap<String, Arc<Record>>,
+    /// Records whose runs are in the noise pool and `pooled` (by address):
+    /// each counts once, when the search first meets it. `kept` holds them
+    /// so that no address is reused by another record.
+    absorbed: std::collections::HashSet<usize>,
+    kept: Vec<Arc<Record>>,
     /// Done records of this run (reused under a noise policy).
     measured: HashMap<String, Arc<Record>>,
     noise: PooledNoise,
@@ -168,6 +177,9 @@ pub struct Planner {
     pooled: HashMap<String, Samples>,
     /// Close-call re-measures left.
     rechecks_left: usize,
+    /// Re-measures found in the results file, not yet replayed (a resumed
+    /// run reuses them instead of measuring again).
+    prior_rechecks: Vec<Arc<Record>>,
     next_group: usize,
     current: Option<GroupState>,
     next_ordinal: usize,
@@ -186,17 +198,29 @@ impl Planner {
             eval_runs: cfg.eval_runs,
             policy: cfg.policy,
             done: HashMap::new(),
+            first_done: HashMap::new(),
+            absorbed: Default::default(),
+            kept: Vec::new(),
             measured: HashMap::new(),
             noise: PooledNoise::default(),
             pooled: HashMap::new(),
             rechecks_left: cfg.policy.map_or(0, |p| p.recheck_budget),
+            prior_rechecks: Vec::new(),
             next_group: 0,
             current: None,
             next_ordinal: 1,
         };
+        // The records of the file are learned from as the search meets
+        // them (reused), in the order the original run did: a resumed run
+        // then judges and chooses exactly as the run it resumes.
         for r in known {
-            p.noise.add(&Samples::of(&r));
+            if r.extra.get("recheck").and_then(|v| v.as_bool()) == Some(true) {
+                p.prior_rechecks.push(r.clone());
+            }
             if r.status.is_done() && !r.trial_key.is_empty() {
+                p.first_done
+                    .entry(r.trial_key.clone())
+                    .or_insert_with(|| r.clone());
                 p.done.insert(r.trial_key.clone(), r);
             }
         }
@@ -216,6 +240,9 @@ impl Planner {
             return Some(r);
         }
         if self.skip_existing {
+            if self.policy.is_some() {
+                return self.first_done.get(key);
+            }
             return self.done.get(key).or_else(|| self.measured.get(key));
         }
         None
@@ -345,6 +372,10 @@ impl Planner {
     }
 
     fn remember(&mut self, r: Arc<Record>) {
+        if !self.absorbed.insert(Arc::as_ptr(&r) as usize) {
+            return;
+        }
+        self.kept.push(r.clone());
         let s = Samples::of(&r);
         self.noise.add(&s);
         self.pooled
@@ -405,9 +436,7 @@ impl Planner {
                 judge: None,
             };
             if let Some(r) = self.reusable(&spec.key).cloned() {
-                if !self.pooled.contains_key(&r.trial_key) {
-                    self.pooled.insert(r.trial_key.clone(), Samples::of(&r));
-                }
+                self.remember(r.clone());
                 if let Some(g) = &mut self.current {
                     g.results[pos] = Some(r.clone());
                 }
@@ -436,7 +465,7 @@ impl Planner {
             let (ordinal, r, _) = &g.rechecks[g.rechecks_issued];
             g.rechecks_issued += 1;
             let name = self.space.groups[g.index].0.clone();
-            return Step::Run(TrialSpec {
+            let spec = TrialSpec {
                 ordinal: *ordinal,
                 group: g.index + 1,
                 value: r.params.get(&name).cloned().unwrap_or_default(),
@@ -446,7 +475,24 @@ impl Planner {
                 key: r.trial_key.clone(),
                 recheck: true,
                 judge: None,
-            });
+            };
+            let slot = g.rechecks_issued - 1;
+            if self.skip_existing
+                && let Some(i) = self.prior_rechecks.iter().position(|p| {
+                    p.trial_key == spec.key
+                        && p.param_under_test.as_deref() == Some(spec.param.as_str())
+                })
+            {
+                let prior = self.prior_rechecks.remove(i);
+                self.remember(prior.clone());
+                let g = self.current.as_mut().expect("a group is open");
+                g.rechecks[slot].2 = Some(prior.clone());
+                return Step::Reuse {
+                    spec,
+                    record: prior,
+                };
+            }
+            return Step::Run(spec);
         }
         if g.rechecks.iter().any(|(_, _, r)| r.is_none()) {
             return Step::Wait;
@@ -666,5 +712,55 @@ mod replay_tests {
             .collect();
         assert!(diff.is_empty(), "{diff:?}");
         assert!(aware.gpu_s < plain.gpu_s);
+    }
+
+    /// A run resumed over its own records (`--skip_existing`) replays every
+    /// step, re-measures of close calls included, and runs nothing again.
+    #[test]
+    fn a_resumed_noisy_run_runs_nothing_again() {
+        let cfg = PlanConfig {
+            policy: Some(NoisePolicy::default()),
+            ..PlanConfig::plain(SearchSpace::builtin(), default_params(), 0.88, true)
+        };
+        let noise = Noise {
+            tps_rel_sd: 0.02,
+            acc_abs_sd: 0.003,
+        };
+        let first = simulate(
+            Planner::new(cfg.clone(), []),
+            &crate::engine::landscape::separable_truth,
+            5,
+            noise,
+            Cost::default(),
+            3,
+        );
+        assert!(
+            first
+                .records
+                .iter()
+                .any(|r| r.extra.contains_key("recheck")),
+            "this seed re-measures a close call"
+        );
+        assert!(
+            first
+                .records
+                .iter()
+                .any(|r| r.status == crate::engine::record::Status::Pruned)
+        );
+        let again = simulate(
+            Planner::new(cfg, first.records.clone()),
+            &crate::engine::landscape::separable_truth,
+            5,
+            noise,
+            Cost::default(),
+            4,
+        );
+        assert_eq!(
+            again.trials,
+            0,
+            "ran again: {:?}",
+            again.records.first().map(|r| &r.trial_key)
+        );
+        assert_eq!(again.best, first.best);
     }
 }

@@ -148,6 +148,9 @@ fn measure(
         phase: Phase::Startup,
         ..Default::default()
     };
+    if spec.recheck {
+        r.extra.insert("recheck".into(), true.into());
+    }
     match landscape(&spec.params) {
         Truth::Crashes => {
             rep.gpu_s += cost.crash_s;
