@@ -9,6 +9,7 @@ pub mod outcome;
 pub mod overlay;
 pub mod recent;
 pub mod runs;
+pub mod slots;
 pub mod trial;
 
 use ratatui::Frame;
@@ -53,12 +54,16 @@ pub const MIN_SIZE: (u16, u16) = (80, 24);
 /// Where each panel goes at a given terminal size. Wide terminals get two
 /// columns (trial, runs and log on the left; best, group and recent trials
 /// on the right); narrow ones stack the panels and leave out the group and
-/// the recent list. Once the run ended, the outcome takes the place of the
-/// current trial and the runs.
+/// the recent list. With several slots the slot list comes first on the
+/// left (on a narrow screen it replaces the trial and the runs: one row per
+/// slot says more than one slot's details). Once the run ended, the outcome
+/// takes the place of the slots, the current trial and the runs.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Areas {
     /// Two header lines.
     pub header: Rect,
+    /// The slot list (several slots, while running).
+    pub slots: Option<Rect>,
     /// The current trial (while running).
     pub trial: Option<Rect>,
     /// Runs and trend (while running).
@@ -106,6 +111,15 @@ pub fn areas(area: Rect, s: &LiveState) -> Areas {
             ])
             .areas(left);
             (a.outcome, a.log) = (Some(o), l);
+        } else if s.multi() {
+            let [sl, tr, ru, l] = Layout::vertical([
+                Constraint::Length(slots::height(s, 11)),
+                Constraint::Length(9),
+                Constraint::Length(6),
+                Constraint::Min(4),
+            ])
+            .areas(left);
+            (a.slots, a.trial, a.runs, a.log) = (Some(sl), Some(tr), Some(ru), l);
         } else {
             let [tr, ru, l] = Layout::vertical([
                 Constraint::Length(9),
@@ -132,6 +146,14 @@ pub fn areas(area: Rect, s: &LiveState) -> Areas {
         ])
         .areas(body);
         (a.outcome, a.log, a.best) = (Some(o), l, b);
+    } else if s.multi() {
+        let [sl, l, b] = Layout::vertical([
+            Constraint::Length(slots::height(s, 7)),
+            Constraint::Min(3),
+            Constraint::Length(6),
+        ])
+        .areas(body);
+        (a.slots, a.log, a.best) = (Some(sl), l, b);
     } else {
         let [tr, ru, l, b] = Layout::vertical([
             Constraint::Length(5),
@@ -163,6 +185,9 @@ pub fn draw(f: &mut Frame, s: &LiveState, t: &Theme, now: Instant) {
     }
     let a = areas(area, s);
     header::draw(f, a.header, s, t, now);
+    if let Some(r) = a.slots {
+        slots::draw(f, r, s, t, now);
+    }
     if let Some(r) = a.trial {
         trial::draw(f, r, s, t, now);
     }
@@ -190,8 +215,15 @@ pub fn draw(f: &mut Frame, s: &LiveState, t: &Theme, now: Instant) {
 fn too_small(f: &mut Frame, area: Rect, s: &LiveState, t: &Theme, now: Instant) {
     use ratatui::text::{Line, Span};
     use ratatui::widgets::{Paragraph, Wrap};
-    let state = match (&s.summary, &s.trial) {
+    let state = match (&s.summary, s.trial()) {
         (Some(sum), _) => sum.lines().first().cloned().unwrap_or_default(),
+        (None, _) if s.multi() => format!(
+            "trials {}/{}, {} of {} slots busy",
+            s.done,
+            s.total,
+            s.running.len(),
+            s.slots
+        ),
         (None, Some(tr)) => format!(
             "trial {}/{}: {} = {}",
             tr.ordinal, s.total, tr.param, tr.value

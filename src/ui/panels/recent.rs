@@ -1,5 +1,7 @@
 //! Recent trials, newest first, with status colours; the trial number is
-//! the plan position (as in `trial 12/55`).
+//! the plan position (as in `trial 12/55`). Marks after the status: `*`
+//! reused from the results file, `+` a re-measure of a close call (its
+//! runs pooled with the earlier ones).
 
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Rect};
@@ -38,10 +40,11 @@ pub fn draw(f: &mut Frame, area: Rect, s: &LiveState, t: &Theme) {
         .skip(s.recent_scroll.min(s.recent.len().saturating_sub(1)))
         .map(|r| {
             let rec = &r.record;
-            let status = if r.reused {
-                format!("{}*", rec.status)
-            } else {
-                rec.status.to_string()
+            let recheck = rec.extra.get("recheck") == Some(&serde_json::Value::Bool(true));
+            let status = match (r.reused, recheck) {
+                (true, _) => format!("{}*", rec.status),
+                (false, true) => format!("{}+", rec.status),
+                _ => rec.status.to_string(),
             };
             let name = elide_middle(&r.param, name_w.saturating_sub(r.value.chars().count() + 1));
             Row::new(vec![
@@ -68,7 +71,7 @@ pub fn draw(f: &mut Frame, area: Rect, s: &LiveState, t: &Theme) {
     )
     .header(Row::new(["trial", "status", "acc", "tok/s", "tested"]).style(t.style(Role::Title)))
     .block(block(
-        "recent trials (* reused from the results file)",
+        "recent trials (* reused from the results file, + re-measured)",
         s.focus == Focus::Recent,
         t,
     ));
