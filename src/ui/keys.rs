@@ -52,7 +52,7 @@ pub const BINDINGS: &Table<Action> = &[
         KeyModifiers::NONE,
         Action::Skip,
         "s skip",
-        "skip the running trial (with several slots: the selected slot's; recorded `skipped`)",
+        "skip the running trial (recorded `skipped`)",
     ),
     (
         KeyCode::Char('S'),
@@ -66,7 +66,7 @@ pub const BINDINGS: &Table<Action> = &[
         KeyModifiers::NONE,
         Action::Slot(0),
         "",
-        "0-9 show that slot: its trial and log (several slots; also ↑↓ on the slot list)",
+        "0-9: show that slot's trial and log (↑↓ on the slot list too)",
     ),
     (
         KeyCode::Char('a'),

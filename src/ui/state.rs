@@ -514,18 +514,20 @@ impl LiveState {
             Event::TrialFinished { ordinal, record } => {
                 *self.counts.entry(record.status.to_string()).or_default() += 1;
                 // Records name their slot only with several; one slot is 0.
-                let slot = autotune::record_slot(record).unwrap_or_else(|| {
-                    self.running
-                        .iter()
-                        .find(|(_, t)| t.ordinal == *ordinal)
-                        .map_or(0, |(s, _)| *s)
-                });
-                if let Some(t) = self.running.remove(&slot) {
+                let slot = autotune::record_slot(record)
+                    .or_else(|| {
+                        self.running
+                            .iter()
+                            .find(|(_, t)| t.ordinal == *ordinal)
+                            .map(|(s, _)| *s)
+                    })
+                    .or((!self.multi()).then_some(0));
+                if let Some(t) = slot.and_then(|n| self.running.remove(&n)) {
                     self.busy_s += now.saturating_duration_since(t.started).as_secs_f64();
                 }
                 // Unless the user picked this slot, move on to one that
                 // runs (its failure, if any, stays pinned above the log).
-                if !self.picked && slot == self.selected {
+                if !self.picked && slot == Some(self.selected) {
                     if let Some(other) = self.running.keys().next().copied() {
                         self.select(other);
                     }
@@ -553,7 +555,7 @@ impl LiveState {
                         _ => Vec::new(),
                     };
                     // The screen's own tail only if it followed this trial.
-                    let followed = self.selected == slot;
+                    let followed = slot == Some(self.selected);
                     let tail = if from_record.is_empty() && followed {
                         let seen: Vec<String> = self.log_lines.iter().cloned().collect();
                         telling_lines(&seen, 6)
@@ -987,6 +989,102 @@ mod tests {
             s.apply(Action::Pause, VIEW, Instant::now()),
             Some(Command::TogglePause)
         );
+    }
+
+    fn start(slot: usize, ordinal: usize) -> Event {
+        Event::TrialStarted {
+            slot,
+            devices: Some(slot.to_string()),
+            ordinal,
+            index: ordinal as u32,
+            param: "A".into(),
+            value: ordinal.to_string(),
+            base_value: None,
+            params: Params::new(),
+            key: format!("A={ordinal}"),
+            log_path: format!("/logs/trial_{ordinal:05}.log").into(),
+        }
+    }
+
+    fn finish(slot: usize, ordinal: usize, status: &str) -> Event {
+        let mut r = (*rec(&ordinal.to_string(), status, 0.9, 100.0)).clone();
+        r.extra.insert("slot".into(), slot.into());
+        Event::TrialFinished {
+            ordinal,
+            record: Arc::new(r),
+        }
+    }
+
+    #[test]
+    fn several_slots_pick_skip_follow_logs_and_count_utilisation() {
+        let t0 = Instant::now();
+        let at = |s: u64| t0 + Duration::from_secs(s);
+        let mut s = LiveState::with_slots(t0, 4);
+        assert_eq!(s.focus, Focus::Slots);
+        // S and s need a running trial.
+        assert_eq!(s.apply(Action::SkipAll, VIEW, at(0)), None);
+        s.update(&start(0, 1), at(0));
+        s.update(&start(1, 2), at(0));
+        s.update(&start(2, 3), at(10));
+        assert_eq!(s.running.len(), 3);
+        assert_eq!(s.log_path.as_deref(), Some("/logs/trial_00001.log".as_ref()));
+        // ↓ picks slot 1: its trial and its log; s skips that slot only.
+        s.apply(Action::Down, VIEW, at(10));
+        assert_eq!((s.selected, s.trial().unwrap().ordinal), (1, 2));
+        assert_eq!(s.log_path.as_deref(), Some("/logs/trial_00002.log".as_ref()));
+        assert_eq!(
+            s.apply(Action::Skip, VIEW, at(10)),
+            Some(Command::SkipSlot(1))
+        );
+        assert_eq!(s.apply(Action::SkipAll, VIEW, at(10)), Some(Command::Skip));
+        // A digit picks; an idle slot shows nothing to skip; out of range
+        // does nothing.
+        s.apply(Action::Slot(3), VIEW, at(10));
+        assert_eq!(s.selected, 3);
+        assert!(s.trial().is_none() && !s.offers(Action::Skip));
+        s.apply(Action::Slot(7), VIEW, at(10));
+        assert_eq!(s.selected, 3);
+        // Slot 0 ends after 20 s; the others run on. At 20 s: busy
+        // 20 + 20 + 10 slot-seconds of 4 × 20.
+        s.update(&finish(0, 1, "ok"), at(20));
+        assert_eq!(s.running.len(), 2);
+        let u = s.utilisation(at(20)).unwrap();
+        assert!((u - 50.0 / 80.0).abs() < 1e-9, "{u}");
+        // A finished trial's slot is its record's, whatever else ended.
+        s.update(&finish(2, 3, "pruned"), at(20));
+        assert_eq!(s.running.keys().copied().collect::<Vec<_>>(), [1]);
+        assert_eq!(s.counts.get("pruned"), Some(&1));
+        let f = s.failure.as_ref().expect("the pruned reason is pinned");
+        assert_eq!(f.record.status, "pruned");
+        // Ended: every running slot's time is counted and the clock stops.
+        s.update(
+            &Event::RunFinished {
+                outcome: Outcome::Done,
+                best: Params::new(),
+                summary: Arc::new(RunSummary::bare(Outcome::Done, &Params::new())),
+            },
+            at(40),
+        );
+        assert!(s.running.is_empty());
+        let u = s.utilisation(at(99)).unwrap();
+        assert!((u - (20.0 + 40.0 + 10.0) / 160.0).abs() < 1e-9, "{u}");
+    }
+
+    #[test]
+    fn without_a_pick_the_screen_moves_off_an_idle_slot() {
+        let t0 = Instant::now();
+        let mut s = LiveState::with_slots(t0, 2);
+        s.update(&start(0, 1), t0);
+        s.update(&start(1, 2), t0);
+        assert_eq!(s.selected, 0);
+        s.update(&finish(0, 1, "ok"), t0);
+        assert_eq!(s.selected, 1, "moved to the slot that runs");
+        assert_eq!(s.log_path.as_deref(), Some("/logs/trial_00002.log".as_ref()));
+        // Once the user picked a slot, it stays.
+        s.apply(Action::Slot(0), VIEW, t0);
+        s.update(&finish(1, 2, "ok"), t0);
+        s.update(&start(1, 3), t0);
+        assert_eq!(s.selected, 0);
     }
 
     #[test]

@@ -663,6 +663,216 @@ mod tests {
         assert_snapshot("live_too_small_60x15", &text);
     }
 
+    /// A record with 95 % half-widths, as the noise-aware search writes.
+    fn with_ci(r: Arc<Record>, acc_ci: f64, tps_ci: f64) -> Arc<Record> {
+        let mut r = (*r).clone();
+        if let Some(e) = r.eval.as_mut() {
+            e.ci95_accuracy = Some(acc_ci);
+            e.ci95_total_tps = Some(tps_ci);
+        }
+        Arc::new(r)
+    }
+
+    /// A run with 4 slots (devices 0-3), all busy in group 3 at 130 s: one
+    /// starting, one ready, one in eval, one in a close call's extra run;
+    /// a trial of the group was pruned and the best table has intervals.
+    fn four_slots(t0: Instant) -> LiveState {
+        let mut s = LiveState::with_slots(t0, 4);
+        s.update(
+            &Event::RunStarted {
+                repo: "/srv/model".into(),
+                results: "/srv/model/tune_results.jsonl".into(),
+                total_estimate: 55,
+                existing_records: 0,
+                base: default_params(),
+                threshold: 0.88,
+                best_seen_tps: None,
+            },
+            t0,
+        );
+        s.update(
+            &Event::TrialFinished {
+                ordinal: 1,
+                record: with_ci(
+                    record("GPU_MEMORY_UTILIZATION", "0.97", "ok", 0.8868, 5010.2),
+                    0.0010,
+                    92.2,
+                ),
+            },
+            secs(t0, 20),
+        );
+        let p = "VLLM_MAX_NUM_BATCHED_TOKENS";
+        s.update(
+            &Event::TrialFinished {
+                ordinal: 2,
+                record: {
+                    // A close call measured again: pooled runs, a mark.
+                    let mut r = (*with_ci(
+                        record("GPU_MEMORY_UTILIZATION", "0.98", "ok", 0.8862, 5057.2),
+                        0.0016,
+                        74.9,
+                    ))
+                    .clone();
+                    r.extra.insert("recheck".into(), true.into());
+                    Arc::new(r)
+                },
+            },
+            secs(t0, 30),
+        );
+        s.update(
+            &Event::GroupStarted {
+                param: p.into(),
+                values: ["131072", "65536", "98304", "196608", "262144", "327680"]
+                    .map(String::from)
+                    .to_vec(),
+                group: 2,
+                groups: 17,
+            },
+            secs(t0, 40),
+        );
+        let mut pruned = (*record(p, "65536", "ok", 0.8874, 4852.2)).clone();
+        pruned.status = autotune::Status::Pruned;
+        pruned.total_s = Some(31.0);
+        pruned.server_log = Some("tune_server_logs/trial_00004.log".into());
+        pruned.reason = Some(
+            "4852.2 tok/s after 2 runs: at most 4911.0 at 95 % confidence, under the group's leader 5057.2"
+                .into(),
+        );
+        let values = ["98304", "196608", "262144", "327680"];
+        for (slot, v) in values.iter().enumerate() {
+            let mut params = default_params();
+            params.insert(p.into(), v.to_string());
+            s.update(
+                &Event::TrialStarted {
+                    slot,
+                    devices: Some(slot.to_string()),
+                    ordinal: 6 + slot,
+                    index: 5 + slot as u32,
+                    param: p.into(),
+                    value: v.to_string(),
+                    base_value: Some("131072".into()),
+                    params,
+                    key: format!("k{slot}"),
+                    log_path: format!("/srv/model/tune_server_logs/trial_{:05}.log", 5 + slot)
+                        .into(),
+                },
+                secs(t0, 50 + 10 * slot as u64),
+            );
+        }
+        s.update(
+            &Event::TrialFinished {
+                ordinal: 5,
+                record: Arc::new(pruned),
+            },
+            secs(t0, 60),
+        );
+        let phases = [
+            TrialPhase::Eval {
+                run: 3,
+                of: 5,
+                timeout_s: 420.0,
+            },
+            TrialPhase::Eval {
+                run: 6,
+                of: 5,
+                timeout_s: 420.0,
+            },
+            TrialPhase::Ready {
+                startup_s: 41.5,
+                health: "200 OK".into(),
+            },
+            TrialPhase::Starting {
+                pgid: 1,
+                timeout_s: 600.0,
+            },
+        ];
+        for (slot, phase) in phases.into_iter().enumerate() {
+            s.update(&Event::Phase { slot, phase }, secs(t0, 120));
+        }
+        s.update(
+            &Event::EvalRunFinished {
+                slot: 0,
+                run: EvalRun {
+                    i: 1,
+                    ok: true,
+                    measured: Some(Measured {
+                        accuracy: Some(0.8866),
+                        total_tps: Some(5110.0),
+                        ..Default::default()
+                    }),
+                    ..Default::default()
+                },
+            },
+            secs(t0, 100),
+        );
+        s.push_log(
+            [
+                "[sim] CUDA_VISIBLE_DEVICES=0".to_string(),
+                "INFO:     Uvicorn running on http://127.0.0.1:8000".into(),
+            ],
+            0,
+        );
+        s
+    }
+
+    /// Four slots at 80x24 and 140x40: a row per slot, the selected one's
+    /// trial and log, utilisation, the pruned reason, intervals.
+    #[test]
+    fn snapshots_of_four_slots() {
+        let t0 = Instant::now();
+        for (w, h) in [(80u16, 24u16), (140, 40)] {
+            let s = four_slots(t0);
+            let (text, _) = screen(&s, w, h, Theme { color: true }, secs(t0, 130));
+            assert_snapshot(&format!("live_slots4_{w}x{h}"), &text);
+            for needle in [
+                "slots: 4/4 busy",
+                "dev 0",
+                "dev 3",
+                "#6",
+                "#9",
+                "eval 3/5",
+                "eval 6 (extra)",
+                "starting",
+                "= 327680",
+                "5057.2±74.9",
+                "trial_00005.log",
+                "S skip all",
+            ] {
+                assert!(text.contains(needle), "{needle:?} not at {w}x{h}:\n{text}");
+            }
+            // Busy slot-time over 4 slots × 130 s: (80+70+60+50)/520 = 50 %.
+            assert!(
+                text.contains("slots 4/4 busy, util 50%"),
+                "utilisation at {w}x{h}:\n{text}"
+            );
+        }
+        let s = four_slots(t0);
+        let (text, _) = screen(&s, 140, 40, Theme { color: true }, secs(t0, 130));
+        for needle in [
+            "slot 0 · devices 0",
+            "eval run 3/5",
+            "pruned: trial 5",
+            "under the group's leader 5057.2",
+            "0.8862±0.0016",
+            "2 ok+",
+            "+ re-measured",
+        ] {
+            assert!(text.contains(needle), "{needle:?} not on screen:\n{text}");
+        }
+        // Picking slot 1 shows its trial, its close call and its log.
+        let mut s = four_slots(t0);
+        s.apply(Action::Slot(1), VIEW, secs(t0, 130));
+        let (text, _) = screen(&s, 140, 40, Theme { color: true }, secs(t0, 130));
+        assert!(
+            text.contains("slot 1 · devices 1")
+                && text.contains("eval run 6 (close call, 5 planned)")
+                && text.contains("trial_00006.log"),
+            "{text}"
+        );
+        let (_, buf) = screen(&s, 140, 40, Theme { color: false }, secs(t0, 130));
+        assert!(buf.content().iter().all(|c| c.fg == ratatui::style::Color::Reset));
+    }
+
     #[test]
     fn wide_screen_shows_trial_log_trend_best_and_keys() {
         let t0 = Instant::now();

@@ -54,7 +54,7 @@ pub fn draw(f: &mut Frame, area: Rect, s: &LiveState, t: &Theme, now: Instant) {
         .max();
     // Slot, devices, ordinal, phase, time and the gaps: the rest is for
     // `PARAM = value`, the name cut in the middle so the value stays whole.
-    let fixed = 3 + dev_w.map_or(0, |w| w.max(3) + 1) + 5 + 14 + 6 + 4;
+    let fixed = 3 + dev_w.map_or(0, |w| w.max(3) + 1) + 5 + 14 + 6 + 5;
     let testing_w = (area.width as usize).saturating_sub(2 + fixed);
     // Keep the selected slot in view when there are more than rows.
     let rows_room = area.height.saturating_sub(2) as usize;
