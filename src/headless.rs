@@ -312,3 +312,89 @@ impl LineLog {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use autotune::{EvalRun, EvalSummary, Params, Record, Status};
+
+    fn started(slot: usize, ordinal: usize) -> Event {
+        Event::TrialStarted {
+            slot,
+            devices: None,
+            ordinal,
+            index: ordinal as u32,
+            param: "A".into(),
+            value: ordinal.to_string(),
+            base_value: Some("1".into()),
+            params: Params::new(),
+            key: format!("A={ordinal}"),
+            log_path: "/l".into(),
+        }
+    }
+
+    fn pruned(slot: usize) -> Record {
+        let mut params = Params::new();
+        params.insert("A".into(), "2".into());
+        let mut extra = serde_json::Map::new();
+        extra.insert("slot".into(), slot.into());
+        Record {
+            status: Status::Pruned,
+            param_under_test: Some("A".into()),
+            params,
+            reason: Some("4852.2 tok/s after 2 runs: under the group's leader 5057.2".into()),
+            total_s: Some(31.0),
+            eval: Some(EvalSummary {
+                eval_ok_n: Some(2),
+                eval_runs: Some(vec![EvalRun::default(), EvalRun::default()]),
+                avg_accuracy: Some(0.8874),
+                avg_total_tps: Some(4852.2),
+                ci95_accuracy: Some(0.0012),
+                ci95_total_tps: Some(40.1),
+                ..Default::default()
+            }),
+            extra: extra.into_iter().collect(),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn with_several_slots_every_line_names_its_slot_from_the_first() {
+        let mut l = LineLog::new(4);
+        let line = l.line(&started(0, 1)).unwrap();
+        assert!(line.contains("] slot 0 A=1 start (trial_00001"), "{line}");
+        // One slot: no slot named (as before).
+        let mut one = LineLog::new(1);
+        let line = one.line(&started(0, 1)).unwrap();
+        assert!(!line.contains("slot"), "{line}");
+    }
+
+    #[test]
+    fn trial_lines_carry_intervals_and_a_pruned_trial_says_why() {
+        let mut l = LineLog::new(4);
+        l.line(&started(2, 7));
+        let line = l
+            .line(&Event::TrialFinished {
+                ordinal: 7,
+                record: Arc::new(pruned(2)),
+            })
+            .unwrap();
+        for n in [
+            "] slot 2 A=2 pruned",
+            "acc 0.8874 ± 0.0012",
+            "tps 4852.2 ± 40.1",
+            "(2/2 runs ok, 31.0s): 4852.2 tok/s after 2 runs: under the group's leader 5057.2",
+        ] {
+            assert!(line.contains(n), "{n:?} not in {line}");
+        }
+        let mut again = pruned(2);
+        again.status = Status::Ok;
+        again.reason = None;
+        again.extra.insert("recheck".into(), true.into());
+        let text = record_text(&again);
+        assert!(
+            text.ends_with("(2/2 runs ok, 31.0s) [recheck of a close call]"),
+            "{text}"
+        );
+    }
+}
