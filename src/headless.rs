@@ -224,7 +224,11 @@ impl LineLog {
                 Some(w) => format!(
                     "== {param}: best {} at {} tok/s (acc {})",
                     w.params.get(param).map(String::as_str).unwrap_or("?"),
-                    with_ci(w.avg_total_tps(), w.eval.as_ref().and_then(|e| e.ci95_total_tps), 1),
+                    with_ci(
+                        w.avg_total_tps(),
+                        w.eval.as_ref().and_then(|e| e.ci95_total_tps),
+                        1
+                    ),
                     fig(w.avg_accuracy(), 4)
                 ),
                 None => format!("== {param}: no value met the threshold; base unchanged"),

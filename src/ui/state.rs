@@ -477,19 +477,22 @@ impl LiveState {
             } => {
                 // A slot beyond what the app was told: the run has more.
                 self.slots = self.slots.max(slot + 1);
-                self.running.insert(*slot, CurrentTrial {
-                    devices: devices.clone(),
-                    ordinal: *ordinal,
-                    index: *index,
-                    param: param.clone(),
-                    value: value.clone(),
-                    base_value: base_value.clone(),
-                    params: params.clone(),
-                    phase: None,
-                    phase_since: now,
-                    runs: Vec::new(),
-                    started: now,
-                });
+                self.running.insert(
+                    *slot,
+                    CurrentTrial {
+                        devices: devices.clone(),
+                        ordinal: *ordinal,
+                        index: *index,
+                        param: param.clone(),
+                        value: value.clone(),
+                        base_value: base_value.clone(),
+                        params: params.clone(),
+                        phase: None,
+                        phase_since: now,
+                        runs: Vec::new(),
+                        started: now,
+                    },
+                );
                 self.last_log.insert(*slot, log_path.clone());
                 // Unless the user picked a slot, show a running trial
                 // rather than an idle slot.
@@ -527,17 +530,22 @@ impl LiveState {
                 }
                 // Unless the user picked this slot, move on to one that
                 // runs (its failure, if any, stays pinned above the log).
-                if !self.picked && slot == Some(self.selected) {
-                    if let Some(other) = self.running.keys().next().copied() {
-                        self.select(other);
-                    }
+                if !self.picked
+                    && slot == Some(self.selected)
+                    && let Some(other) = self.running.keys().next().copied()
+                {
+                    self.select(other);
                 }
                 if record.status == "pruned" {
                     // Not a failure: the trial could not win, said why. Its
                     // reason is pinned unless a real failure is.
                     let headline = failure_headline(*ordinal, record);
                     self.message(headline.clone(), false, now);
-                    if self.failure.as_ref().is_none_or(|f| f.record.status == "pruned") {
+                    if self
+                        .failure
+                        .as_ref()
+                        .is_none_or(|f| f.record.status == "pruned")
+                    {
                         self.failure = Some(Failure {
                             ordinal: *ordinal,
                             record: record.clone(),
@@ -1027,11 +1035,17 @@ mod tests {
         s.update(&start(1, 2), at(0));
         s.update(&start(2, 3), at(10));
         assert_eq!(s.running.len(), 3);
-        assert_eq!(s.log_path.as_deref(), Some("/logs/trial_00001.log".as_ref()));
+        assert_eq!(
+            s.log_path.as_deref(),
+            Some("/logs/trial_00001.log".as_ref())
+        );
         // ↓ picks slot 1: its trial and its log; s skips that slot only.
         s.apply(Action::Down, VIEW, at(10));
         assert_eq!((s.selected, s.trial().unwrap().ordinal), (1, 2));
-        assert_eq!(s.log_path.as_deref(), Some("/logs/trial_00002.log".as_ref()));
+        assert_eq!(
+            s.log_path.as_deref(),
+            Some("/logs/trial_00002.log".as_ref())
+        );
         assert_eq!(
             s.apply(Action::Skip, VIEW, at(10)),
             Some(Command::SkipSlot(1))
@@ -1079,7 +1093,10 @@ mod tests {
         assert_eq!(s.selected, 0);
         s.update(&finish(0, 1, "ok"), t0);
         assert_eq!(s.selected, 1, "moved to the slot that runs");
-        assert_eq!(s.log_path.as_deref(), Some("/logs/trial_00002.log".as_ref()));
+        assert_eq!(
+            s.log_path.as_deref(),
+            Some("/logs/trial_00002.log".as_ref())
+        );
         // Once the user picked a slot, it stays.
         s.apply(Action::Slot(0), VIEW, t0);
         s.update(&finish(1, 2, "ok"), t0);

@@ -727,7 +727,8 @@ mod tests {
         s.open_detail();
         let text = screen(&s, 140, 40);
         assert!(
-            text.contains("re-measure of a close call") && text.contains("acc 0.8861  tok/s 5050.0 ± 30.0"),
+            text.contains("re-measure of a close call")
+                && text.contains("acc 0.8861  tok/s 5050.0 ± 30.0"),
             "{text}"
         );
     }

@@ -155,13 +155,9 @@ pub fn draw_group(f: &mut Frame, area: Rect, s: &LiveState, t: &Theme) {
         .map(|(i, v)| {
             let r = s.group.results.get(v);
             let marker = if current(v) { "▶" } else { " " };
-            let status = r
-                .map(|r| r.status.as_str())
-                .unwrap_or(if current(v) {
-                    "running"
-                } else {
-                    ""
-                });
+            let status =
+                r.map(|r| r.status.as_str())
+                    .unwrap_or(if current(v) { "running" } else { "" });
             let acc_style = match r.and_then(|r| r.avg_accuracy()) {
                 Some(a) if a < s.threshold => t.style(Role::Bad),
                 _ => ratatui::style::Style::new(),

@@ -43,9 +43,10 @@ pub fn draw(f: &mut Frame, area: Rect, s: &LiveState, t: &Theme, now: Instant) {
         top.push(Span::raw("  "));
         top.push(Span::styled(format!("[{label}]"), t.style(role)));
     }
-    let mut bottom = vec![
-        Span::raw(format!(" elapsed {}  ", hms(s.elapsed(now).as_secs_f64()))),
-    ];
+    let mut bottom = vec![Span::raw(format!(
+        " elapsed {}  ",
+        hms(s.elapsed(now).as_secs_f64())
+    ))];
     if s.multi() {
         let util = s
             .utilisation(now)

@@ -870,7 +870,11 @@ mod tests {
             "{text}"
         );
         let (_, buf) = screen(&s, 140, 40, Theme { color: false }, secs(t0, 130));
-        assert!(buf.content().iter().all(|c| c.fg == ratatui::style::Color::Reset));
+        assert!(
+            buf.content()
+                .iter()
+                .all(|c| c.fg == ratatui::style::Color::Reset)
+        );
     }
 
     #[test]

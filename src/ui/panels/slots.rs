@@ -107,9 +107,9 @@ pub fn draw(f: &mut Frame, area: Rect, s: &LiveState, t: &Theme, now: Instant) {
                 phase_short(tr.phase.as_ref()),
                 t.style(Role::Good),
             )));
-            cells.push(Cell::from(hms(
-                now.saturating_duration_since(tr.started).as_secs_f64(),
-            )));
+            cells.push(Cell::from(hms(now
+                .saturating_duration_since(tr.started)
+                .as_secs_f64())));
             Row::new(cells)
         })
         .collect();
