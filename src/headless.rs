@@ -1,4 +1,7 @@
-//! The headless front end: one readable line per event on stdout.
+//! The headless front end: one readable line per event on stdout. With
+//! several slots every trial line names its slot; figures are means with
+//! the half-width of their 95 % interval (`tps 5202.7 ± 52.7`), and a
+//! pruned trial says why it was stopped.
 
 use std::io::Write;
 use std::sync::Arc;
@@ -7,6 +10,52 @@ use tokio::sync::mpsc;
 
 use autotune::fig;
 use autotune::{Event, Outcome, TrialPhase};
+
+/// A record's result in one line: status, means ± 95 % half-widths, runs
+/// and time, then why it ended early (pruned, crashed...) and whether it
+/// re-measured a close call.
+pub fn record_text(r: &autotune::Record) -> String {
+    let runs = r
+        .eval
+        .as_ref()
+        .and_then(|s| s.eval_runs.as_ref())
+        .map_or(0, |v| v.len());
+    let mut t = match &r.eval {
+        Some(s) if runs > 0 => {
+            let pm = with_ci;
+            let mut t = format!(
+                "{:<8} acc {} tps {} answer {} time {}s ({}/{} runs ok, {}s)",
+                r.status,
+                pm(s.avg_accuracy, s.ci95_accuracy, 4),
+                pm(s.avg_total_tps, s.ci95_total_tps, 1),
+                fig(s.avg_answer_tps, 1),
+                fig(s.avg_total_time_s, 2),
+                s.eval_ok_n.unwrap_or(0),
+                runs,
+                fig(r.total_s, 1)
+            );
+            if let Some(why) = r.reason.as_deref().filter(|w| !w.is_empty()) {
+                t.push_str(": ");
+                t.push_str(why);
+            }
+            t
+        }
+        // No eval figures: the record's own words (status, exit, reason).
+        _ => r.summary_text(),
+    };
+    if r.extra.get("recheck") == Some(&serde_json::Value::Bool(true)) {
+        t.push_str(" [recheck of a close call]");
+    }
+    t
+}
+
+/// `X ± Y`, or `X` without an interval.
+fn with_ci(m: Option<f64>, ci: Option<f64>, prec: usize) -> String {
+    match ci {
+        Some(c) => format!("{} ± {c:.prec$}", fig(m, prec)),
+        None => fig(m, prec),
+    }
+}
 
 /// Turns events into lines.
 #[derive(Default)]
@@ -20,6 +69,15 @@ pub struct LineLog {
 }
 
 impl LineLog {
+    /// A line log for a run of `slots` slots: with several, every trial
+    /// line names its slot from the first one on.
+    pub fn new(slots: usize) -> Self {
+        LineLog {
+            slots: slots > 1,
+            ..Default::default()
+        }
+    }
+
     fn tag(&self, ordinal: usize) -> String {
         let w = self.total.to_string().len().max(2);
         format!("[{ordinal:>w$}/{}]", self.total)
@@ -71,7 +129,7 @@ impl LineLog {
                 format!(
                     "{} {param}={value} reused: {}",
                     self.tag(*ordinal),
-                    record.summary_text()
+                    record_text(record)
                 )
             }
             Event::TrialStarted {
@@ -159,14 +217,18 @@ impl LineLog {
                     self.tag(*ordinal),
                     record.param_under_test.as_deref().unwrap_or("?"),
                     record.value_under_test().unwrap_or("?"),
-                    record.summary_text()
+                    record_text(record)
                 )
             }
             Event::GroupBest { param, winner, .. } => match winner {
                 Some(w) => format!(
                     "== {param}: best {} at {} tok/s (acc {})",
                     w.params.get(param).map(String::as_str).unwrap_or("?"),
-                    fig(w.avg_total_tps(), 1),
+                    with_ci(
+                        w.avg_total_tps(),
+                        w.eval.as_ref().and_then(|e| e.ci95_total_tps),
+                        1
+                    ),
                     fig(w.avg_accuracy(), 4)
                 ),
                 None => format!("== {param}: no value met the threshold; base unchanged"),
@@ -176,7 +238,11 @@ impl LineLog {
                 previous_tps,
             } => format!(
                 "** new best {} tok/s (was {}) with {}={}",
-                fig(record.avg_total_tps(), 1),
+                with_ci(
+                    record.avg_total_tps(),
+                    record.eval.as_ref().and_then(|e| e.ci95_total_tps),
+                    1
+                ),
                 fig(*previous_tps, 1),
                 record.param_under_test.as_deref().unwrap_or("?"),
                 record.value_under_test().unwrap_or("?")
@@ -248,5 +314,91 @@ impl LineLog {
                 },
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use autotune::{EvalRun, EvalSummary, Params, Record, Status};
+
+    fn started(slot: usize, ordinal: usize) -> Event {
+        Event::TrialStarted {
+            slot,
+            devices: None,
+            ordinal,
+            index: ordinal as u32,
+            param: "A".into(),
+            value: ordinal.to_string(),
+            base_value: Some("1".into()),
+            params: Params::new(),
+            key: format!("A={ordinal}"),
+            log_path: "/l".into(),
+        }
+    }
+
+    fn pruned(slot: usize) -> Record {
+        let mut params = Params::new();
+        params.insert("A".into(), "2".into());
+        let mut extra = serde_json::Map::new();
+        extra.insert("slot".into(), slot.into());
+        Record {
+            status: Status::Pruned,
+            param_under_test: Some("A".into()),
+            params,
+            reason: Some("4852.2 tok/s after 2 runs: under the group's leader 5057.2".into()),
+            total_s: Some(31.0),
+            eval: Some(EvalSummary {
+                eval_ok_n: Some(2),
+                eval_runs: Some(vec![EvalRun::default(), EvalRun::default()]),
+                avg_accuracy: Some(0.8874),
+                avg_total_tps: Some(4852.2),
+                ci95_accuracy: Some(0.0012),
+                ci95_total_tps: Some(40.1),
+                ..Default::default()
+            }),
+            extra: extra.into_iter().collect(),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn with_several_slots_every_line_names_its_slot_from_the_first() {
+        let mut l = LineLog::new(4);
+        let line = l.line(&started(0, 1)).unwrap();
+        assert!(line.contains("] slot 0 A=1 start (trial_00001"), "{line}");
+        // One slot: no slot named (as before).
+        let mut one = LineLog::new(1);
+        let line = one.line(&started(0, 1)).unwrap();
+        assert!(!line.contains("slot"), "{line}");
+    }
+
+    #[test]
+    fn trial_lines_carry_intervals_and_a_pruned_trial_says_why() {
+        let mut l = LineLog::new(4);
+        l.line(&started(2, 7));
+        let line = l
+            .line(&Event::TrialFinished {
+                ordinal: 7,
+                record: Arc::new(pruned(2)),
+            })
+            .unwrap();
+        for n in [
+            "] slot 2 A=2 pruned",
+            "acc 0.8874 ± 0.0012",
+            "tps 4852.2 ± 40.1",
+            "(2/2 runs ok, 31.0s): 4852.2 tok/s after 2 runs: under the group's leader 5057.2",
+        ] {
+            assert!(line.contains(n), "{n:?} not in {line}");
+        }
+        let mut again = pruned(2);
+        again.status = Status::Ok;
+        again.reason = None;
+        again.extra.insert("recheck".into(), true.into());
+        let text = record_text(&again);
+        assert!(
+            text.ends_with("(2/2 runs ok, 31.0s) [recheck of a close call]"),
+            "{text}"
+        );
     }
 }

@@ -87,16 +87,17 @@ async fn tune_async(cfg: Config, alert_cfg: AlertConfig, headless: bool) -> i32 
         ))
     });
     let (tx, rx) = mpsc::unbounded_channel();
+    let slots = cfg.layout.slots;
     // Before the live screen is up: a failure to listen goes to stderr,
     // which would tear the screen later on.
     forward_signals(tx.clone());
     let front = if headless {
         tokio::spawn(async move {
-            LineLog::default().run(sink_rx, notice_rx).await;
+            LineLog::new(slots).run(sink_rx, notice_rx).await;
             Ok(())
         })
     } else {
-        tokio::spawn(crate::ui::app::run(sink_rx, notice_rx, tx))
+        tokio::spawn(crate::ui::app::run(sink_rx, notice_rx, tx, slots))
     };
     let summary = autotune::run(cfg, sink, rx).await;
     let outcome = summary.outcome.clone();

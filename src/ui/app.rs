@@ -20,14 +20,16 @@ use super::state::LiveState;
 use super::theme::Theme;
 use autotune::{Command, Event};
 
-/// Runs the live screen until the user quits (or a signal ended the run).
+/// Runs the live screen of a run with `slots` slots until the user quits
+/// (or a signal ended the run).
 pub async fn run(
     mut events: mpsc::UnboundedReceiver<Arc<Event>>,
     mut notices: mpsc::UnboundedReceiver<crate::alerts::Notice>,
     commands: mpsc::UnboundedSender<Command>,
+    slots: usize,
 ) -> std::io::Result<()> {
     let mut terminal = ratatui::try_init()?;
-    let result = event_loop(&mut terminal, &mut events, &mut notices, &commands).await;
+    let result = event_loop(&mut terminal, &mut events, &mut notices, &commands, slots).await;
     super::leave_terminal(terminal, result.is_ok());
     // Let the engine's last events reach the other consumers.
     while events.recv().await.is_some() {}
@@ -39,9 +41,10 @@ async fn event_loop(
     events: &mut mpsc::UnboundedReceiver<Arc<Event>>,
     notices: &mut mpsc::UnboundedReceiver<crate::alerts::Notice>,
     commands: &mpsc::UnboundedSender<Command>,
+    slots: usize,
 ) -> std::io::Result<()> {
     let theme = Theme::from_env();
-    let mut state = LiveState::new(Instant::now());
+    let mut state = LiveState::with_slots(Instant::now(), slots);
     let mut tail = LogTail::default();
     let mut keys = EventStream::new();
     // The clock and the log tail; 4 Hz keeps an idle screen cheap.
@@ -96,7 +99,9 @@ async fn event_loop(
 }
 
 /// Applies an event, reading the log around it: what the old trial wrote
-/// last before the state moves on, and the new trial's file after.
+/// last before the state moves on, and the new trial's file after. (Keys
+/// that pick another slot change the followed file too: the next tick
+/// reads it from its start.)
 fn on_event(state: &mut LiveState, tail: &mut LogTail, e: &Event) {
     if matches!(e, Event::TrialFinished { .. }) {
         read_log(state, tail);

@@ -6,8 +6,12 @@ use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 /// What a key asks for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Action {
-    /// Skip the running trial.
+    /// Skip the running trial (of the selected slot).
     Skip,
+    /// Skip every running trial (several slots).
+    SkipAll,
+    /// Show slot N (several slots): its trial and its log.
+    Slot(u8),
     /// Abort the run (asks to confirm).
     Abort,
     /// Pause after the current trial / resume.
@@ -49,6 +53,20 @@ pub const BINDINGS: &Table<Action> = &[
         Action::Skip,
         "s skip",
         "skip the running trial (recorded `skipped`)",
+    ),
+    (
+        KeyCode::Char('S'),
+        KeyModifiers::NONE,
+        Action::SkipAll,
+        "S skip all",
+        "skip every running trial (several slots)",
+    ),
+    (
+        KeyCode::Char('0'),
+        KeyModifiers::NONE,
+        Action::Slot(0),
+        "",
+        "0-9: show that slot's trial and log (↑↓ on the slot list too)",
     ),
     (
         KeyCode::Char('a'),
@@ -197,9 +215,15 @@ pub fn lookup<A: Copy>(table: &Table<A>, k: KeyEvent) -> Option<A> {
         .map(|(_, _, a, ..)| *a)
 }
 
-/// The action of a key press on the live screen.
+/// The action of a key press on the live screen (a digit picks that slot:
+/// one table row stands for all ten).
 pub fn action_for(k: KeyEvent) -> Option<Action> {
-    lookup(BINDINGS, k)
+    match k.code {
+        KeyCode::Char(c @ '0'..='9') if k.modifiers.is_empty() => {
+            Some(Action::Slot(c as u8 - b'0'))
+        }
+        _ => lookup(BINDINGS, k),
+    }
 }
 
 /// The footer line of a table: the labelled keys `offered` says do
@@ -284,6 +308,15 @@ mod tests {
         assert_eq!(
             action_for(KeyEvent::new(KeyCode::Char('x'), KeyModifiers::NONE)),
             None
+        );
+        // S is skip-all (Shift does not turn it into s), digits pick slots.
+        assert_eq!(
+            action_for(KeyEvent::new(KeyCode::Char('S'), KeyModifiers::SHIFT)),
+            Some(Action::SkipAll)
+        );
+        assert_eq!(
+            action_for(KeyEvent::new(KeyCode::Char('3'), KeyModifiers::NONE)),
+            Some(Action::Slot(3))
         );
     }
 }

@@ -22,6 +22,8 @@ pub const LOG_LINES: usize = 2000;
 /// Panels that take focus.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Focus {
+    /// The slot list (several slots only): ↑/↓ pick a slot.
+    Slots,
     /// The service log.
     Log,
     /// The recent trials.
@@ -37,9 +39,11 @@ pub enum Confirm {
     Quit,
 }
 
-/// The running trial.
+/// A running trial (one per busy slot).
 #[derive(Debug, Clone)]
 pub struct CurrentTrial {
+    /// Its devices (`--gpus`), if any.
+    pub devices: Option<String>,
     /// Position in the plan (what `trial 12/55` counts).
     pub ordinal: usize,
     /// Log number (`trial_00011.log`).
@@ -145,8 +149,20 @@ pub struct LiveState {
     pub outcome: Option<Outcome>,
     /// What the run achieved (once it ended).
     pub summary: Option<Arc<RunSummary>>,
-    /// The running trial.
-    pub trial: Option<CurrentTrial>,
+    /// Slots of the run (trials that may run at once).
+    pub slots: usize,
+    /// The running trials by slot.
+    pub running: BTreeMap<usize, CurrentTrial>,
+    /// The slot shown in the trial panel and the log, and that `s` skips.
+    pub selected: usize,
+    /// The user picked the slot: the selection no longer moves by itself
+    /// (until then it moves off an idle slot to a trial that starts).
+    pub picked: bool,
+    /// Each slot's last service log, so an idle slot still shows what its
+    /// last trial wrote (a crash in slot 2 stays readable there).
+    pub last_log: BTreeMap<usize, PathBuf>,
+    /// Slot-seconds of trials that ended (for the utilisation).
+    pub busy_s: f64,
     /// The last failed trial, until a later one succeeds.
     pub failure: Option<Failure>,
     /// The current group.
@@ -243,7 +259,12 @@ impl LiveState {
             quit_when_done: false,
             outcome: None,
             summary: None,
-            trial: None,
+            slots: 1,
+            running: BTreeMap::new(),
+            selected: 0,
+            picked: false,
+            last_log: BTreeMap::new(),
+            busy_s: 0.0,
             failure: None,
             group: GroupView::default(),
             best: Vec::new(),
@@ -262,6 +283,64 @@ impl LiveState {
             defaults: default_params(),
             base: default_params(),
         }
+    }
+
+    /// An empty screen for a run of `slots` slots; with several, the slot
+    /// list has the focus so ↑/↓ pick a slot at once.
+    pub fn with_slots(now: Instant, slots: usize) -> Self {
+        let mut s = LiveState::new(now);
+        s.slots = slots.max(1);
+        if s.slots > 1 {
+            s.focus = Focus::Slots;
+        }
+        s
+    }
+
+    /// The trial of the selected slot, if one runs there.
+    pub fn trial(&self) -> Option<&CurrentTrial> {
+        self.running.get(&self.selected)
+    }
+
+    /// Whether the run has several slots (the screen then shows them).
+    pub fn multi(&self) -> bool {
+        self.slots > 1
+    }
+
+    /// Busy slot-time over available slot-time since the run started, at
+    /// `now` (stopped at the end of the run); `None` before any time passed.
+    pub fn utilisation(&self, now: Instant) -> Option<f64> {
+        let end = self.ended.unwrap_or(now);
+        let total = self.elapsed(now).as_secs_f64() * self.slots as f64;
+        if total <= 0.0 {
+            return None;
+        }
+        let busy: f64 = self.busy_s
+            + self
+                .running
+                .values()
+                .map(|t| end.saturating_duration_since(t.started).as_secs_f64())
+                .sum::<f64>();
+        Some((busy / total).clamp(0.0, 1.0))
+    }
+
+    /// Shows slot `n` (its trial, its log); out of range does nothing.
+    pub fn select(&mut self, n: usize) {
+        if n >= self.slots || n == self.selected {
+            return;
+        }
+        self.selected = n;
+        self.show_log(self.last_log.get(&n).cloned());
+    }
+
+    /// Follows `path` in the log panel from its start.
+    fn show_log(&mut self, path: Option<PathBuf>) {
+        if path == self.log_path && path.is_some() {
+            return;
+        }
+        self.log_path = path;
+        self.log_lines.clear();
+        self.log_skipped = 0;
+        self.log_scroll = 0;
     }
 
     /// Time into the run at `now` (stopped at the end of the run).
@@ -305,9 +384,12 @@ impl LiveState {
     }
 
     fn consider_best(&mut self, r: &Arc<Record>) {
-        if !r.qualifies(self.threshold) || self.best.iter().any(|b| b.trial_key == r.trial_key) {
+        if !r.qualifies(self.threshold) {
             return;
         }
+        // A re-measure of a close call pools more runs: its figures replace
+        // the earlier ones of the same configuration.
+        self.best.retain(|b| b.trial_key != r.trial_key);
         self.best.push(r.clone());
         self.best.sort_by(|a, b| {
             b.avg_total_tps()
@@ -382,6 +464,8 @@ impl LiveState {
                 self.push_recent(*ordinal, record.clone(), true)
             }
             Event::TrialStarted {
+                slot,
+                devices,
                 ordinal,
                 index,
                 param,
@@ -391,37 +475,85 @@ impl LiveState {
                 log_path,
                 ..
             } => {
-                self.trial = Some(CurrentTrial {
-                    ordinal: *ordinal,
-                    index: *index,
-                    param: param.clone(),
-                    value: value.clone(),
-                    base_value: base_value.clone(),
-                    params: params.clone(),
-                    phase: None,
-                    phase_since: now,
-                    runs: Vec::new(),
-                    started: now,
-                });
-                self.log_path = Some(log_path.clone());
-                self.log_lines.clear();
-                self.log_skipped = 0;
-                self.log_scroll = 0;
+                // A slot beyond what the app was told: the run has more.
+                self.slots = self.slots.max(slot + 1);
+                self.running.insert(
+                    *slot,
+                    CurrentTrial {
+                        devices: devices.clone(),
+                        ordinal: *ordinal,
+                        index: *index,
+                        param: param.clone(),
+                        value: value.clone(),
+                        base_value: base_value.clone(),
+                        params: params.clone(),
+                        phase: None,
+                        phase_since: now,
+                        runs: Vec::new(),
+                        started: now,
+                    },
+                );
+                self.last_log.insert(*slot, log_path.clone());
+                // Unless the user picked a slot, show a running trial
+                // rather than an idle slot.
+                if !self.picked && !self.running.contains_key(&self.selected) {
+                    self.selected = *slot;
+                }
+                if *slot == self.selected {
+                    self.show_log(Some(log_path.clone()));
+                }
             }
-            Event::Phase { phase: p, .. } => {
-                if let Some(t) = self.trial.as_mut() {
+            Event::Phase { slot, phase: p } => {
+                if let Some(t) = self.running.get_mut(slot) {
                     t.phase = Some(p.clone());
                     t.phase_since = now;
                 }
             }
-            Event::EvalRunFinished { run, .. } => {
-                if let Some(t) = self.trial.as_mut() {
+            Event::EvalRunFinished { slot, run } => {
+                if let Some(t) = self.running.get_mut(slot) {
                     t.runs.push(run.clone());
                 }
             }
             Event::TrialFinished { ordinal, record } => {
                 *self.counts.entry(record.status.to_string()).or_default() += 1;
-                if matches!(record.status.as_str(), "crashed" | "timeout" | "failed") {
+                // Records name their slot only with several; one slot is 0.
+                let slot = autotune::record_slot(record)
+                    .or_else(|| {
+                        self.running
+                            .iter()
+                            .find(|(_, t)| t.ordinal == *ordinal)
+                            .map(|(s, _)| *s)
+                    })
+                    .or((!self.multi()).then_some(0));
+                if let Some(t) = slot.and_then(|n| self.running.remove(&n)) {
+                    self.busy_s += now.saturating_duration_since(t.started).as_secs_f64();
+                }
+                // Unless the user picked this slot, move on to one that
+                // runs (its failure, if any, stays pinned above the log).
+                if !self.picked
+                    && slot == Some(self.selected)
+                    && let Some(other) = self.running.keys().next().copied()
+                {
+                    self.select(other);
+                }
+                if record.status == "pruned" {
+                    // Not a failure: the trial could not win, said why. Its
+                    // reason is pinned unless a real failure is.
+                    let headline = failure_headline(*ordinal, record);
+                    self.message(headline.clone(), false, now);
+                    if self
+                        .failure
+                        .as_ref()
+                        .is_none_or(|f| f.record.status == "pruned")
+                    {
+                        self.failure = Some(Failure {
+                            ordinal: *ordinal,
+                            record: record.clone(),
+                            headline,
+                            tail: Vec::new(),
+                        });
+                    }
+                } else if matches!(record.status.as_str(), "crashed" | "timeout" | "failed") {
                     let from_record: Vec<String> = match record.extra.get("log_tail") {
                         Some(serde_json::Value::Array(a)) => a
                             .iter()
@@ -430,7 +562,9 @@ impl LiveState {
                             .collect(),
                         _ => Vec::new(),
                     };
-                    let tail = if from_record.is_empty() {
+                    // The screen's own tail only if it followed this trial.
+                    let followed = slot == Some(self.selected);
+                    let tail = if from_record.is_empty() && followed {
                         let seen: Vec<String> = self.log_lines.iter().cloned().collect();
                         telling_lines(&seen, 6)
                     } else {
@@ -457,7 +591,6 @@ impl LiveState {
                     self.failure = None;
                 }
                 self.push_recent(*ordinal, record.clone(), false);
-                self.trial = None;
             }
             Event::GroupBest { param, winner, .. } => match winner {
                 Some(w) => self.message(
@@ -505,7 +638,9 @@ impl LiveState {
                 self.outcome = Some(outcome.clone());
                 self.summary = Some(summary.clone());
                 self.ended = Some(now);
-                self.trial = None;
+                for (_, t) in std::mem::take(&mut self.running) {
+                    self.busy_s += now.saturating_duration_since(t.started).as_secs_f64();
+                }
                 self.aborting = false;
                 self.paused = false;
                 let text = match outcome {
@@ -533,7 +668,11 @@ impl LiveState {
     /// those).
     pub fn offers(&self, a: Action) -> bool {
         match a {
-            Action::Skip => self.running() && self.trial.is_some() && !self.aborting,
+            Action::Skip => self.running() && self.trial().is_some() && !self.aborting,
+            Action::SkipAll => {
+                self.multi() && self.running() && !self.running.is_empty() && !self.aborting
+            }
+            Action::Slot(n) => self.multi() && (n as usize) < self.slots,
             Action::Abort => self.running() && !self.aborting,
             Action::Pause => self.running() && !self.aborting,
             Action::Copy => self.winner().is_some(),
@@ -569,11 +708,36 @@ impl LiveState {
             };
         }
         match a {
-            Action::Skip if self.offers(a) => {
+            Action::Skip if self.offers(a) && !self.multi() => {
                 self.message("skip: stopping the running trial", false, now);
                 Some(Command::Skip)
             }
+            Action::Skip if self.offers(a) => {
+                let (slot, ordinal) = (self.selected, self.trial().map_or(0, |t| t.ordinal));
+                self.message(
+                    format!("skip: stopping trial {ordinal} in slot {slot}"),
+                    false,
+                    now,
+                );
+                Some(Command::SkipSlot(slot))
+            }
             Action::Skip => None,
+            Action::SkipAll if self.offers(a) => {
+                self.message(
+                    format!("skip: stopping all {} running trials", self.running.len()),
+                    false,
+                    now,
+                );
+                Some(Command::Skip)
+            }
+            Action::SkipAll => None,
+            Action::Slot(n) => {
+                if (n as usize) < self.slots {
+                    self.picked = true;
+                    self.select(n as usize);
+                }
+                None
+            }
             Action::Abort if self.offers(a) => {
                 self.confirm = Some(Confirm::Abort);
                 None
@@ -626,9 +790,26 @@ impl LiveState {
             }
             Action::FocusNext => {
                 self.focus = match self.focus {
+                    Focus::Slots => Focus::Log,
                     Focus::Log => Focus::Recent,
+                    Focus::Recent if self.multi() => Focus::Slots,
                     Focus::Recent => Focus::Log,
                 };
+                None
+            }
+            Action::Up | Action::Down | Action::Home | Action::End
+                if self.focus == Focus::Slots =>
+            {
+                // The list is drawn slot 0 first: ↑ goes to the previous.
+                let last = self.slots.saturating_sub(1);
+                let n = match a {
+                    Action::Up => self.selected.saturating_sub(1),
+                    Action::Down => (self.selected + 1).min(last),
+                    Action::Home => 0,
+                    _ => last,
+                };
+                self.picked = true;
+                self.select(n);
                 None
             }
             Action::Follow => {
@@ -644,7 +825,7 @@ impl LiveState {
             | Action::End => {
                 // Scrolling stops where the first line reaches the top.
                 let (max, pos, rows) = match self.focus {
-                    Focus::Log => (
+                    Focus::Log | Focus::Slots => (
                         self.log_lines.len().saturating_sub(view.log_rows),
                         &mut self.log_scroll,
                         view.log_rows,
@@ -816,6 +997,111 @@ mod tests {
             s.apply(Action::Pause, VIEW, Instant::now()),
             Some(Command::TogglePause)
         );
+    }
+
+    fn start(slot: usize, ordinal: usize) -> Event {
+        Event::TrialStarted {
+            slot,
+            devices: Some(slot.to_string()),
+            ordinal,
+            index: ordinal as u32,
+            param: "A".into(),
+            value: ordinal.to_string(),
+            base_value: None,
+            params: Params::new(),
+            key: format!("A={ordinal}"),
+            log_path: format!("/logs/trial_{ordinal:05}.log").into(),
+        }
+    }
+
+    fn finish(slot: usize, ordinal: usize, status: &str) -> Event {
+        let mut r = (*rec(&ordinal.to_string(), status, 0.9, 100.0)).clone();
+        r.extra.insert("slot".into(), slot.into());
+        Event::TrialFinished {
+            ordinal,
+            record: Arc::new(r),
+        }
+    }
+
+    #[test]
+    fn several_slots_pick_skip_follow_logs_and_count_utilisation() {
+        let t0 = Instant::now();
+        let at = |s: u64| t0 + Duration::from_secs(s);
+        let mut s = LiveState::with_slots(t0, 4);
+        assert_eq!(s.focus, Focus::Slots);
+        // S and s need a running trial.
+        assert_eq!(s.apply(Action::SkipAll, VIEW, at(0)), None);
+        s.update(&start(0, 1), at(0));
+        s.update(&start(1, 2), at(0));
+        s.update(&start(2, 3), at(10));
+        assert_eq!(s.running.len(), 3);
+        assert_eq!(
+            s.log_path.as_deref(),
+            Some("/logs/trial_00001.log".as_ref())
+        );
+        // ↓ picks slot 1: its trial and its log; s skips that slot only.
+        s.apply(Action::Down, VIEW, at(10));
+        assert_eq!((s.selected, s.trial().unwrap().ordinal), (1, 2));
+        assert_eq!(
+            s.log_path.as_deref(),
+            Some("/logs/trial_00002.log".as_ref())
+        );
+        assert_eq!(
+            s.apply(Action::Skip, VIEW, at(10)),
+            Some(Command::SkipSlot(1))
+        );
+        assert_eq!(s.apply(Action::SkipAll, VIEW, at(10)), Some(Command::Skip));
+        // A digit picks; an idle slot shows nothing to skip; out of range
+        // does nothing.
+        s.apply(Action::Slot(3), VIEW, at(10));
+        assert_eq!(s.selected, 3);
+        assert!(s.trial().is_none() && !s.offers(Action::Skip));
+        s.apply(Action::Slot(7), VIEW, at(10));
+        assert_eq!(s.selected, 3);
+        // Slot 0 ends after 20 s; the others run on. At 20 s: busy
+        // 20 + 20 + 10 slot-seconds of 4 × 20.
+        s.update(&finish(0, 1, "ok"), at(20));
+        assert_eq!(s.running.len(), 2);
+        let u = s.utilisation(at(20)).unwrap();
+        assert!((u - 50.0 / 80.0).abs() < 1e-9, "{u}");
+        // A finished trial's slot is its record's, whatever else ended.
+        s.update(&finish(2, 3, "pruned"), at(20));
+        assert_eq!(s.running.keys().copied().collect::<Vec<_>>(), [1]);
+        assert_eq!(s.counts.get("pruned"), Some(&1));
+        let f = s.failure.as_ref().expect("the pruned reason is pinned");
+        assert_eq!(f.record.status, "pruned");
+        // Ended: every running slot's time is counted and the clock stops.
+        s.update(
+            &Event::RunFinished {
+                outcome: Outcome::Done,
+                best: Params::new(),
+                summary: Arc::new(RunSummary::bare(Outcome::Done, &Params::new())),
+            },
+            at(40),
+        );
+        assert!(s.running.is_empty());
+        let u = s.utilisation(at(99)).unwrap();
+        assert!((u - (20.0 + 40.0 + 10.0) / 160.0).abs() < 1e-9, "{u}");
+    }
+
+    #[test]
+    fn without_a_pick_the_screen_moves_off_an_idle_slot() {
+        let t0 = Instant::now();
+        let mut s = LiveState::with_slots(t0, 2);
+        s.update(&start(0, 1), t0);
+        s.update(&start(1, 2), t0);
+        assert_eq!(s.selected, 0);
+        s.update(&finish(0, 1, "ok"), t0);
+        assert_eq!(s.selected, 1, "moved to the slot that runs");
+        assert_eq!(
+            s.log_path.as_deref(),
+            Some("/logs/trial_00002.log".as_ref())
+        );
+        // Once the user picked a slot, it stays.
+        s.apply(Action::Slot(0), VIEW, t0);
+        s.update(&finish(1, 2, "ok"), t0);
+        s.update(&start(1, 3), t0);
+        assert_eq!(s.selected, 0);
     }
 
     #[test]

@@ -64,6 +64,10 @@ impl Theme {
             "ok" => self.style(Role::Good),
             "partial" | "timeout" | "skipped" => self.style(Role::Warn),
             "failed" | "crashed" => self.style(Role::Bad),
+            // Stopped early because it could not win: neither a failure
+            // nor a result; italic where there is no colour.
+            "pruned" if self.color => Style::new().fg(Color::Blue),
+            "pruned" => Style::new().add_modifier(Modifier::ITALIC),
             _ => Style::new(),
         }
     }

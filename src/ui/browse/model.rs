@@ -13,8 +13,11 @@ use serde::Deserialize;
 
 use autotune::{Record, log_index};
 
-/// Statuses in display order.
-pub const STATUSES: &[&str] = &["ok", "partial", "failed", "timeout", "crashed", "skipped"];
+/// Statuses in display order (`pruned`: stopped early by the noise-aware
+/// search because it could not win).
+pub const STATUSES: &[&str] = &[
+    "ok", "partial", "failed", "timeout", "crashed", "skipped", "pruned",
+];
 
 /// One trial as the table needs it (about 100 bytes).
 #[derive(Debug, Clone, PartialEq)]
@@ -35,6 +38,10 @@ pub struct Row {
     pub acc: Option<f64>,
     /// Mean total tokens/s.
     pub tps: Option<f64>,
+    /// Half-width of its 95 % interval (autotune's noise-aware records).
+    pub tps_ci: Option<f64>,
+    /// Half-width of the accuracy's 95 % interval.
+    pub acc_ci: Option<f64>,
     /// Mean answer tokens/s.
     pub answer_tps: Option<f64>,
     /// Mean total time.
@@ -65,6 +72,10 @@ struct Slim<'a> {
     avg_total_tps: Option<f64>,
     #[serde(default)]
     avg_answer_tps: Option<f64>,
+    #[serde(default)]
+    ci95_total_tps: Option<f64>,
+    #[serde(default)]
+    ci95_accuracy: Option<f64>,
     #[serde(default)]
     avg_total_time_s: Option<f64>,
     #[serde(default)]
@@ -98,6 +109,8 @@ pub struct Model {
     pub ident: Option<(u64, u64)>,
     /// Whether the file exists.
     pub exists: bool,
+    /// Some row has a tok/s interval (the column is widened for `±`).
+    pub has_ci: bool,
 }
 
 fn ident(f: &File) -> Option<(u64, u64)> {
@@ -169,6 +182,7 @@ impl Model {
             .unwrap_or_default();
         let status = s.status.as_deref().unwrap_or("");
         let pi = self.intern(param);
+        self.has_ci |= s.ci95_total_tps.is_some();
         self.rows.push(Row {
             n: self.rows.len() as u32 + 1,
             index: s
@@ -184,6 +198,8 @@ impl Model {
             value: value.into(),
             acc: s.avg_accuracy,
             tps: s.avg_total_tps,
+            tps_ci: s.ci95_total_tps,
+            acc_ci: s.ci95_accuracy,
             answer_tps: s.avg_answer_tps,
             time_s: s.avg_total_time_s,
             ok_n: s.eval_ok_n.unwrap_or(0).min(u16::MAX as u32) as u16,
@@ -265,9 +281,10 @@ impl Model {
 
     /// Counts by status, in display order (other statuses last).
     pub fn counts(&self) -> Vec<(&'static str, usize)> {
-        let mut c = [0usize; 7];
+        const OTHER: usize = STATUSES.len();
+        let mut c = [0usize; OTHER + 1];
         for r in &self.rows {
-            c[(r.status as usize).min(6)] += 1;
+            c[(r.status as usize).min(OTHER)] += 1;
         }
         let mut out: Vec<(&'static str, usize)> = STATUSES
             .iter()
@@ -275,8 +292,8 @@ impl Model {
             .map(|(s, n)| (*s, n))
             .filter(|(_, n)| *n > 0)
             .collect();
-        if c[6] > 0 {
-            out.push(("other", c[6]));
+        if c[OTHER] > 0 {
+            out.push(("other", c[OTHER]));
         }
         out
     }

@@ -190,7 +190,7 @@ fn cell_text(m: &Model, r: &super::model::Row, c: Col) -> String {
         Col::Param => m.param(r).to_string(),
         Col::Value => r.value.to_string(),
         Col::Acc => fig(r.acc, 4),
-        Col::Tps => fig(r.tps, 1),
+        Col::Tps => crate::ui::panels::best::pm(r.tps, r.tps_ci, 1),
         Col::Answer => fig(r.answer_tps, 1),
         Col::TimeS => fig(r.time_s, 2),
         Col::Runs => {
@@ -204,9 +204,11 @@ fn cell_text(m: &Model, r: &super::model::Row, c: Col) -> String {
 }
 
 /// A column's width (the parameter's is its least) and how much it is
-/// worth keeping when the screen is narrow (lowest dropped first).
-fn col_spec(c: Col) -> (u16, u8) {
+/// worth keeping when the screen is narrow (lowest dropped first); `ci`:
+/// tok/s carries `± half-width`.
+fn col_spec(c: Col, ci: bool) -> (u16, u8) {
     match c {
+        Col::Tps if ci => (12, 10),
         Col::N => (4, 7),
         Col::Log => (5, 2),
         Col::Time => (19, 1),
@@ -221,17 +223,18 @@ fn col_spec(c: Col) -> (u16, u8) {
     }
 }
 
-/// The columns that fit in `width`, the least useful ones dropped first.
-pub fn visible_cols(width: u16) -> Vec<Col> {
+/// The columns that fit in `width`, the least useful ones dropped first
+/// (`ci`: the tok/s column carries intervals).
+pub fn visible_cols(width: u16, ci: bool) -> Vec<Col> {
     let mut cols: Vec<Col> = COLS.to_vec();
     let need = |cols: &[Col]| -> u16 {
-        cols.iter().map(|c| col_spec(*c).0).sum::<u16>() + cols.len() as u16 - 1
+        cols.iter().map(|c| col_spec(*c, ci).0).sum::<u16>() + cols.len() as u16 - 1
     };
     while need(&cols) > width && cols.len() > 3 {
         let (i, _) = cols
             .iter()
             .enumerate()
-            .min_by_key(|(_, c)| col_spec(**c).1)
+            .min_by_key(|(_, c)| col_spec(**c, ci).1)
             .expect("columns");
         cols.remove(i);
     }
@@ -241,7 +244,7 @@ pub fn visible_cols(width: u16) -> Vec<Col> {
 fn table(f: &mut Frame, area: Rect, s: &BrowseState, t: &Theme) {
     let m = &s.model;
     let h = area.height.saturating_sub(3) as usize;
-    let cols = visible_cols(area.width.saturating_sub(2));
+    let cols = visible_cols(area.width.saturating_sub(2), m.has_ci);
     // Only the rows on screen are built: fast on 100k records.
     let first = s
         .selected
@@ -276,7 +279,7 @@ fn table(f: &mut Frame, area: Rect, s: &BrowseState, t: &Theme) {
         .iter()
         .map(|c| match c {
             Col::Param => Constraint::Fill(1),
-            _ => Constraint::Length(col_spec(*c).0),
+            _ => Constraint::Length(col_spec(*c, m.has_ci).0),
         })
         .collect();
     let mut ts = TableState::default().with_selected(Some(s.selected - first.min(s.selected)));
@@ -352,10 +355,18 @@ fn detail(f: &mut Frame, area: Rect, r: &autotune::Record, s: &BrowseState, t: &
         )),
     ];
     if let Some(x) = &r.reason {
-        lines.push(Line::from(Span::styled(
-            format!("reason: {x}"),
-            t.style(Role::Bad),
-        )));
+        // A pruned trial's reason is why it stopped early, not an error.
+        let style = if r.status == "pruned" {
+            t.status("pruned")
+        } else {
+            t.style(Role::Bad)
+        };
+        lines.push(Line::from(Span::styled(format!("reason: {x}"), style)));
+    }
+    if crate::ui::panels::recent::is_recheck(r) {
+        lines.push(Line::raw(
+            "re-measure of a close call: its runs are pooled with the earlier ones",
+        ));
     }
     if let Some(c) = r.exit_code {
         lines.push(Line::raw(format!(
@@ -364,11 +375,15 @@ fn detail(f: &mut Frame, area: Rect, r: &autotune::Record, s: &BrowseState, t: &
         )));
     }
     if let Some(e) = &r.eval {
+        let pm = |m: Option<f64>, c: Option<f64>, p: usize| match c {
+            Some(c) => format!("{} ± {c:.p$}", fig(m, p)),
+            None => fig(m, p),
+        };
         lines.push(Line::from(Span::styled(
             format!(
                 "means over ok runs: acc {}  tok/s {}  answer {}  time {}s",
-                fig(e.avg_accuracy, 4),
-                fig(e.avg_total_tps, 1),
+                pm(e.avg_accuracy, e.ci95_accuracy, 4),
+                pm(e.avg_total_tps, e.ci95_total_tps, 1),
                 fig(e.avg_answer_tps, 1),
                 fig(e.avg_total_time_s, 2)
             ),
@@ -668,6 +683,56 @@ mod tests {
         }
     }
 
+    /// A noise-aware run's records: intervals in the tok/s column and the
+    /// detail, `pruned` counted, filtered and explained.
+    #[test]
+    fn intervals_and_pruned_trials() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("tune_results.jsonl");
+        std::fs::write(
+            &p,
+            concat!(
+                r#"{"status": "ok", "trial_key": "a", "param_under_test": "A", "params": {"A": "1"}, "avg_accuracy": 0.8862, "avg_total_tps": 5057.2, "ci95_accuracy": 0.0016, "ci95_total_tps": 74.9, "eval_ok_n": 5, "eval_runs": []}"#,
+                "\n",
+                r#"{"status": "pruned", "trial_key": "b", "param_under_test": "A", "params": {"A": "2"}, "avg_accuracy": 0.8874, "avg_total_tps": 4852.2, "ci95_total_tps": 40.1, "eval_ok_n": 2, "eval_runs": [], "reason": "4852.2 tok/s after 2 runs: under the group's leader 5057.2"}"#,
+                "\n",
+                r#"{"status": "ok", "trial_key": "a", "param_under_test": "A", "params": {"A": "1"}, "avg_accuracy": 0.8861, "avg_total_tps": 5050.0, "ci95_total_tps": 30.0, "eval_ok_n": 8, "eval_runs": [], "recheck": true}"#,
+                "\n"
+            ),
+        )
+        .unwrap();
+        let mut s = BrowseState::new(Model::load(&p).unwrap(), 0.88);
+        for (w, h) in [(80u16, 24u16), (140, 40)] {
+            let text = screen(&s, w, h);
+            for n in ["ok 2", "pruned 1", "5057.2±74.9", "4852.2±40.1", "pruned"] {
+                assert!(text.contains(n), "{n:?} missing at {w}x{h}:\n{text}");
+            }
+        }
+        // The status filter offers pruned (present), and only it shows.
+        s.next_status_filter();
+        s.next_status_filter();
+        assert_eq!(s.status_name(), "pruned");
+        assert_eq!(s.view.len(), 1);
+        s.open_detail();
+        let text = screen(&s, 140, 40);
+        assert!(
+            text.contains("status pruned")
+                && text.contains("reason: 4852.2 tok/s after 2 runs")
+                && text.contains("tok/s 4852.2 ± 40.1"),
+            "{text}"
+        );
+        s.mode = Mode::Table;
+        s.clear_filters();
+        s.selected = 2;
+        s.open_detail();
+        let text = screen(&s, 140, 40);
+        assert!(
+            text.contains("re-measure of a close call")
+                && text.contains("acc 0.8861  tok/s 5050.0 ± 30.0"),
+            "{text}"
+        );
+    }
+
     #[test]
     fn narrow_table_drops_the_least_useful_columns_whole() {
         let s = state();
@@ -683,7 +748,7 @@ mod tests {
         }
         // Names are whole, not cut.
         assert!(text.contains("VLLM_MAX_NUM_BATCHED_TOKENS"), "{text}");
-        let all = visible_cols(138);
+        let all = visible_cols(138, false);
         assert_eq!(all.len(), COLS.len());
     }
 

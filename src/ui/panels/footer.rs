@@ -36,6 +36,7 @@ pub fn draw(f: &mut Frame, area: Rect, s: &LiveState, t: &Theme) {
         |a| s.offers(a),
         |a, label| match a {
             Action::Pause if s.paused => "p resume",
+            Action::Up if s.focus == crate::ui::state::Focus::Slots => "↑↓ 0-9 slot",
             _ => label,
         },
         area.width,

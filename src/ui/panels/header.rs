@@ -1,7 +1,8 @@
 //! Header: repo, results file, state (paused, aborting, done...), elapsed
 //! time (stopped at the end of the run), progress in plan positions with
 //! the counts by outcome that add up to it (reused trials included), and
-//! the accuracy bar.
+//! the accuracy bar. With several slots: how many are busy now and the
+//! utilisation over the run so far (busy slot-time / slot-time).
 
 use std::time::Instant;
 
@@ -42,13 +43,24 @@ pub fn draw(f: &mut Frame, area: Rect, s: &LiveState, t: &Theme, now: Instant) {
         top.push(Span::raw("  "));
         top.push(Span::styled(format!("[{label}]"), t.style(role)));
     }
-    let mut bottom = vec![
-        Span::raw(format!(" elapsed {}  ", hms(s.elapsed(now).as_secs_f64()))),
-        Span::styled(
-            format!("trials {}/{}", s.done, s.total),
-            t.style(Role::Accent),
-        ),
-    ];
+    let mut bottom = vec![Span::raw(format!(
+        " elapsed {}  ",
+        hms(s.elapsed(now).as_secs_f64())
+    ))];
+    if s.multi() {
+        let util = s
+            .utilisation(now)
+            .map(|u| format!(", util {:.0}%", u * 100.0))
+            .unwrap_or_default();
+        bottom.push(Span::styled(
+            format!("slots {}/{} busy{util}  ", s.running.len(), s.slots),
+            t.style(Role::Title),
+        ));
+    }
+    bottom.push(Span::styled(
+        format!("trials {}/{}", s.done, s.total),
+        t.style(Role::Accent),
+    ));
     if !s.counts.is_empty() {
         bottom.push(Span::styled(":", t.style(Role::Dim)));
     }

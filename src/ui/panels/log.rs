@@ -1,7 +1,8 @@
 //! The service log: the current trial's log as the app loop read it,
 //! scrollable; above it, the last failure (its reason and the log lines
 //! that tell why), pinned until a later trial succeeds so a crash that
-//! takes 0.3 s stays readable.
+//! takes 0.3 s stays readable. A pruned trial's reason is pinned the same
+//! way (in the pruned colour, not as a failure) unless a failure is.
 
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
@@ -53,17 +54,25 @@ pub fn draw(f: &mut Frame, area: Rect, s: &LiveState, t: &Theme) {
             .as_deref()
             .and_then(|p| p.rsplit('/').next())
             .unwrap_or("no log");
-        let title = format!("last failure: trial {} · {log}", fail.ordinal);
-        let mut lines = vec![Line::from(Span::styled(
-            fail.headline.clone(),
-            t.style(Role::Bad),
-        ))];
+        let pruned = fail.record.status == "pruned";
+        let (title, style) = if pruned {
+            (
+                format!("pruned: trial {} · {log}", fail.ordinal),
+                t.status("pruned"),
+            )
+        } else {
+            (
+                format!("last failure: trial {} · {log}", fail.ordinal),
+                t.style(Role::Bad),
+            )
+        };
+        let mut lines = vec![Line::from(Span::styled(fail.headline.clone(), style))];
         lines.extend(
             fail.tail
                 .iter()
                 .map(|l| Line::from(Span::styled(l.as_str(), line_style(l, t)))),
         );
-        let b = block(&title, false, t).border_style(t.style(Role::Bad));
+        let b = block(&title, false, t).border_style(style);
         f.render_widget(Paragraph::new(lines).wrap(Wrap { trim: false }).block(b), r);
     }
     let name = s

@@ -9,6 +9,7 @@ pub mod outcome;
 pub mod overlay;
 pub mod recent;
 pub mod runs;
+pub mod slots;
 pub mod trial;
 
 use ratatui::Frame;
@@ -53,12 +54,16 @@ pub const MIN_SIZE: (u16, u16) = (80, 24);
 /// Where each panel goes at a given terminal size. Wide terminals get two
 /// columns (trial, runs and log on the left; best, group and recent trials
 /// on the right); narrow ones stack the panels and leave out the group and
-/// the recent list. Once the run ended, the outcome takes the place of the
-/// current trial and the runs.
+/// the recent list. With several slots the slot list comes first on the
+/// left (on a narrow screen it replaces the trial and the runs: one row per
+/// slot says more than one slot's details). Once the run ended, the outcome
+/// takes the place of the slots, the current trial and the runs.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Areas {
     /// Two header lines.
     pub header: Rect,
+    /// The slot list (several slots, while running).
+    pub slots: Option<Rect>,
     /// The current trial (while running).
     pub trial: Option<Rect>,
     /// Runs and trend (while running).
@@ -106,6 +111,15 @@ pub fn areas(area: Rect, s: &LiveState) -> Areas {
             ])
             .areas(left);
             (a.outcome, a.log) = (Some(o), l);
+        } else if s.multi() {
+            let [sl, tr, ru, l] = Layout::vertical([
+                Constraint::Length(slots::height(s, 11)),
+                Constraint::Length(9),
+                Constraint::Length(6),
+                Constraint::Min(4),
+            ])
+            .areas(left);
+            (a.slots, a.trial, a.runs, a.log) = (Some(sl), Some(tr), Some(ru), l);
         } else {
             let [tr, ru, l] = Layout::vertical([
                 Constraint::Length(9),
@@ -132,6 +146,14 @@ pub fn areas(area: Rect, s: &LiveState) -> Areas {
         ])
         .areas(body);
         (a.outcome, a.log, a.best) = (Some(o), l, b);
+    } else if s.multi() {
+        let [sl, l, b] = Layout::vertical([
+            Constraint::Length(slots::height(s, 7)),
+            Constraint::Min(3),
+            Constraint::Length(6),
+        ])
+        .areas(body);
+        (a.slots, a.log, a.best) = (Some(sl), l, b);
     } else {
         let [tr, ru, l, b] = Layout::vertical([
             Constraint::Length(5),
@@ -163,6 +185,9 @@ pub fn draw(f: &mut Frame, s: &LiveState, t: &Theme, now: Instant) {
     }
     let a = areas(area, s);
     header::draw(f, a.header, s, t, now);
+    if let Some(r) = a.slots {
+        slots::draw(f, r, s, t, now);
+    }
     if let Some(r) = a.trial {
         trial::draw(f, r, s, t, now);
     }
@@ -190,8 +215,15 @@ pub fn draw(f: &mut Frame, s: &LiveState, t: &Theme, now: Instant) {
 fn too_small(f: &mut Frame, area: Rect, s: &LiveState, t: &Theme, now: Instant) {
     use ratatui::text::{Line, Span};
     use ratatui::widgets::{Paragraph, Wrap};
-    let state = match (&s.summary, &s.trial) {
+    let state = match (&s.summary, s.trial()) {
         (Some(sum), _) => sum.lines().first().cloned().unwrap_or_default(),
+        (None, _) if s.multi() => format!(
+            "trials {}/{}, {} of {} slots busy",
+            s.done,
+            s.total,
+            s.running.len(),
+            s.slots
+        ),
         (None, Some(tr)) => format!(
             "trial {}/{}: {} = {}",
             tr.ordinal, s.total, tr.param, tr.value
@@ -629,6 +661,220 @@ mod tests {
         let s = in_eval(t0);
         let (text, _) = screen(&s, 60, 15, Theme { color: true }, secs(t0, 130));
         assert_snapshot("live_too_small_60x15", &text);
+    }
+
+    /// A record with 95 % half-widths, as the noise-aware search writes.
+    fn with_ci(r: Arc<Record>, acc_ci: f64, tps_ci: f64) -> Arc<Record> {
+        let mut r = (*r).clone();
+        if let Some(e) = r.eval.as_mut() {
+            e.ci95_accuracy = Some(acc_ci);
+            e.ci95_total_tps = Some(tps_ci);
+        }
+        Arc::new(r)
+    }
+
+    /// A run with 4 slots (devices 0-3), all busy in group 3 at 130 s: one
+    /// starting, one ready, one in eval, one in a close call's extra run;
+    /// a trial of the group was pruned and the best table has intervals.
+    fn four_slots(t0: Instant) -> LiveState {
+        let mut s = LiveState::with_slots(t0, 4);
+        s.update(
+            &Event::RunStarted {
+                repo: "/srv/model".into(),
+                results: "/srv/model/tune_results.jsonl".into(),
+                total_estimate: 55,
+                existing_records: 0,
+                base: default_params(),
+                threshold: 0.88,
+                best_seen_tps: None,
+            },
+            t0,
+        );
+        s.update(
+            &Event::TrialFinished {
+                ordinal: 1,
+                record: with_ci(
+                    record("GPU_MEMORY_UTILIZATION", "0.97", "ok", 0.8868, 5010.2),
+                    0.0010,
+                    92.2,
+                ),
+            },
+            secs(t0, 20),
+        );
+        let p = "VLLM_MAX_NUM_BATCHED_TOKENS";
+        s.update(
+            &Event::TrialFinished {
+                ordinal: 2,
+                record: {
+                    // A close call measured again: pooled runs, a mark.
+                    let mut r = (*with_ci(
+                        record("GPU_MEMORY_UTILIZATION", "0.98", "ok", 0.8862, 5057.2),
+                        0.0016,
+                        74.9,
+                    ))
+                    .clone();
+                    r.extra.insert("recheck".into(), true.into());
+                    Arc::new(r)
+                },
+            },
+            secs(t0, 30),
+        );
+        s.update(
+            &Event::GroupStarted {
+                param: p.into(),
+                values: ["131072", "65536", "98304", "196608", "262144", "327680"]
+                    .map(String::from)
+                    .to_vec(),
+                group: 2,
+                groups: 17,
+            },
+            secs(t0, 40),
+        );
+        let mut pruned = (*record(p, "65536", "ok", 0.8874, 4852.2)).clone();
+        pruned.status = autotune::Status::Pruned;
+        pruned.total_s = Some(31.0);
+        pruned.server_log = Some("tune_server_logs/trial_00004.log".into());
+        pruned.reason = Some(
+            "4852.2 tok/s after 2 runs: at most 4911.0 at 95 % confidence, under the group's leader 5057.2"
+                .into(),
+        );
+        let values = ["98304", "196608", "262144", "327680"];
+        for (slot, v) in values.iter().enumerate() {
+            let mut params = default_params();
+            params.insert(p.into(), v.to_string());
+            s.update(
+                &Event::TrialStarted {
+                    slot,
+                    devices: Some(slot.to_string()),
+                    ordinal: 6 + slot,
+                    index: 5 + slot as u32,
+                    param: p.into(),
+                    value: v.to_string(),
+                    base_value: Some("131072".into()),
+                    params,
+                    key: format!("k{slot}"),
+                    log_path: format!("/srv/model/tune_server_logs/trial_{:05}.log", 5 + slot)
+                        .into(),
+                },
+                secs(t0, 50 + 10 * slot as u64),
+            );
+        }
+        s.update(
+            &Event::TrialFinished {
+                ordinal: 5,
+                record: Arc::new(pruned),
+            },
+            secs(t0, 60),
+        );
+        let phases = [
+            TrialPhase::Eval {
+                run: 3,
+                of: 5,
+                timeout_s: 420.0,
+            },
+            TrialPhase::Eval {
+                run: 6,
+                of: 5,
+                timeout_s: 420.0,
+            },
+            TrialPhase::Ready {
+                startup_s: 41.5,
+                health: "200 OK".into(),
+            },
+            TrialPhase::Starting {
+                pgid: 1,
+                timeout_s: 600.0,
+            },
+        ];
+        for (slot, phase) in phases.into_iter().enumerate() {
+            s.update(&Event::Phase { slot, phase }, secs(t0, 120));
+        }
+        s.update(
+            &Event::EvalRunFinished {
+                slot: 0,
+                run: EvalRun {
+                    i: 1,
+                    ok: true,
+                    measured: Some(Measured {
+                        accuracy: Some(0.8866),
+                        total_tps: Some(5110.0),
+                        ..Default::default()
+                    }),
+                    ..Default::default()
+                },
+            },
+            secs(t0, 100),
+        );
+        s.push_log(
+            [
+                "[sim] CUDA_VISIBLE_DEVICES=0".to_string(),
+                "INFO:     Uvicorn running on http://127.0.0.1:8000".into(),
+            ],
+            0,
+        );
+        s
+    }
+
+    /// Four slots at 80x24 and 140x40: a row per slot, the selected one's
+    /// trial and log, utilisation, the pruned reason, intervals.
+    #[test]
+    fn snapshots_of_four_slots() {
+        let t0 = Instant::now();
+        for (w, h) in [(80u16, 24u16), (140, 40)] {
+            let s = four_slots(t0);
+            let (text, _) = screen(&s, w, h, Theme { color: true }, secs(t0, 130));
+            assert_snapshot(&format!("live_slots4_{w}x{h}"), &text);
+            for needle in [
+                "slots: 4/4 busy",
+                "dev 0",
+                "dev 3",
+                "#6",
+                "#9",
+                "eval 3/5",
+                "eval 6 (extra)",
+                "starting",
+                "= 327680",
+                "5057.2±74.9",
+                "trial_00005.log",
+                "S skip all",
+            ] {
+                assert!(text.contains(needle), "{needle:?} not at {w}x{h}:\n{text}");
+            }
+            // Busy slot-time over 4 slots × 130 s: (80+70+60+50)/520 = 50 %.
+            assert!(
+                text.contains("slots 4/4 busy, util 50%"),
+                "utilisation at {w}x{h}:\n{text}"
+            );
+        }
+        let s = four_slots(t0);
+        let (text, _) = screen(&s, 140, 40, Theme { color: true }, secs(t0, 130));
+        for needle in [
+            "slot 0 · devices 0",
+            "eval run 3/5",
+            "pruned: trial 5",
+            "under the group's leader 5057.2",
+            "0.8862±0.0016",
+            "2 ok+",
+            "+ re-measured",
+        ] {
+            assert!(text.contains(needle), "{needle:?} not on screen:\n{text}");
+        }
+        // Picking slot 1 shows its trial, its close call and its log.
+        let mut s = four_slots(t0);
+        s.apply(Action::Slot(1), VIEW, secs(t0, 130));
+        let (text, _) = screen(&s, 140, 40, Theme { color: true }, secs(t0, 130));
+        assert!(
+            text.contains("slot 1 · devices 1")
+                && text.contains("eval run 6 (close call, 5 planned)")
+                && text.contains("trial_00006.log"),
+            "{text}"
+        );
+        let (_, buf) = screen(&s, 140, 40, Theme { color: false }, secs(t0, 130));
+        assert!(
+            buf.content()
+                .iter()
+                .all(|c| c.fg == ratatui::style::Color::Reset)
+        );
     }
 
     #[test]

@@ -6,7 +6,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Clear, Paragraph, Wrap};
 
 use super::{block, centered};
-use crate::ui::keys::{BINDINGS, help};
+use crate::ui::keys::{Action, BINDINGS, help};
 use crate::ui::state::{Confirm, LiveState};
 use crate::ui::theme::{Role, Theme};
 
@@ -32,7 +32,13 @@ pub fn draw(f: &mut Frame, area: Rect, s: &LiveState, t: &Theme) {
             r,
         );
     } else if s.help {
-        let mut lines = help(BINDINGS, t);
+        // The slot keys only where there are slots to pick.
+        let table: Vec<_> = BINDINGS
+            .iter()
+            .filter(|b| s.multi() || !matches!(b.2, Action::SkipAll | Action::Slot(_)))
+            .copied()
+            .collect();
+        let mut lines = help(&table, t);
         lines.push(Line::raw(""));
         lines.push(Line::from(Span::styled(
             "Headless runs take SIGUSR1 (skip), SIGUSR2 (pause), SIGQUIT (abort).",

@@ -1,5 +1,7 @@
 //! Recent trials, newest first, with status colours; the trial number is
-//! the plan position (as in `trial 12/55`).
+//! the plan position (as in `trial 12/55`). Marks after the status: `*`
+//! reused from the results file, `+` a re-measure of a close call (its
+//! runs pooled with the earlier ones).
 
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Rect};
@@ -27,6 +29,11 @@ pub fn elide_middle(text: &str, w: usize) -> String {
     out
 }
 
+/// Whether a record re-measured a close call (`"recheck": true`).
+pub fn is_recheck(r: &autotune::Record) -> bool {
+    r.extra.get("recheck") == Some(&serde_json::Value::Bool(true))
+}
+
 /// Draws the recent trials.
 pub fn draw(f: &mut Frame, area: Rect, s: &LiveState, t: &Theme) {
     // #, status, acc, tok/s and the spaces between: the rest is the name.
@@ -38,10 +45,10 @@ pub fn draw(f: &mut Frame, area: Rect, s: &LiveState, t: &Theme) {
         .skip(s.recent_scroll.min(s.recent.len().saturating_sub(1)))
         .map(|r| {
             let rec = &r.record;
-            let status = if r.reused {
-                format!("{}*", rec.status)
-            } else {
-                rec.status.to_string()
+            let status = match (r.reused, is_recheck(rec)) {
+                (true, _) => format!("{}*", rec.status),
+                (false, true) => format!("{}+", rec.status),
+                _ => rec.status.to_string(),
             };
             let name = elide_middle(&r.param, name_w.saturating_sub(r.value.chars().count() + 1));
             Row::new(vec![
@@ -68,7 +75,11 @@ pub fn draw(f: &mut Frame, area: Rect, s: &LiveState, t: &Theme) {
     )
     .header(Row::new(["trial", "status", "acc", "tok/s", "tested"]).style(t.style(Role::Title)))
     .block(block(
-        "recent trials (* reused from the results file)",
+        if s.recent.iter().any(|r| is_recheck(&r.record)) {
+            "recent trials (* reused from the results file, + re-measured)"
+        } else {
+            "recent trials (* reused from the results file)"
+        },
         s.focus == Focus::Recent,
         t,
     ));

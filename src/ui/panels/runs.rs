@@ -69,8 +69,7 @@ pub fn draw(f: &mut Frame, area: Rect, s: &LiveState, t: &Theme) {
     let inner = b.inner(area);
     let w = inner.width as usize;
     let (run_acc, run_tps): (Vec<Option<f64>>, Vec<Option<f64>>) = s
-        .trial
-        .as_ref()
+        .trial()
         .map(|tr| {
             tr.runs
                 .iter()

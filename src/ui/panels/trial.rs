@@ -36,6 +36,15 @@ pub fn phase_text(p: Option<&TrialPhase>, since: f64) -> (String, Option<f64>) {
             Some(since / timeout_s.max(0.001)),
         ),
         Some(TrialPhase::Ready { startup_s, .. }) => (format!("ready after {startup_s:.1}s"), None),
+        // A close call gets runs beyond the planned ones.
+        Some(TrialPhase::Eval { run, of, timeout_s }) if run > of => (
+            format!(
+                "eval run {run} (close call, {of} planned)  {} / {}",
+                hms(since),
+                hms(*timeout_s)
+            ),
+            Some(since / timeout_s.max(0.001)),
+        ),
         Some(TrialPhase::Eval { run, of, timeout_s }) => (
             format!("eval run {run}/{of}  {} / {}", hms(since), hms(*timeout_s)),
             Some(since / timeout_s.max(0.001)),
@@ -66,12 +75,22 @@ fn runs_text(tr: &crate::ui::state::CurrentTrial) -> String {
 
 /// Draws the current trial panel.
 pub fn draw(f: &mut Frame, area: Rect, s: &LiveState, t: &Theme, now: Instant) {
-    let b = block("current trial", false, t);
-    let Some(tr) = &s.trial else {
+    let title = match s.trial() {
+        _ if !s.multi() => "current trial".to_string(),
+        Some(tr) => match &tr.devices {
+            Some(d) => format!("slot {} · devices {d}", s.selected),
+            None => format!("slot {}", s.selected),
+        },
+        None => format!("slot {}", s.selected),
+    };
+    let b = block(&title, false, t);
+    let Some(tr) = s.trial() else {
         let text = if s.outcome.is_some() {
             "the run has ended"
         } else if s.paused {
             "paused between trials (p resumes)"
+        } else if s.multi() {
+            "idle: no trial in this slot now"
         } else {
             "between trials"
         };
