@@ -37,15 +37,16 @@ td.num,th.num{text-align:right;font-variant-numeric:tabular-nums;white-space:now
 code,.mono{font:12.5px/1.4 ui-monospace,SFMono-Regular,Menlo,Consolas,monospace}
 td code{background:#f2f4f7;border-radius:4px;padding:1px 5px;word-break:break-all}
 .new{color:var(--good);font-weight:600}.old{color:var(--muted);text-decoration:line-through}
-.ok{color:var(--good)}.fail{color:var(--bad)}
+.ok{color:var(--good)}.fail{color:var(--bad)}.warn{color:var(--warn)}
 pre{background:#101828;color:#e4e7ec;border-radius:8px;padding:10px 12px;overflow:auto;font:12px/1.45 ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;margin:6px 0 0;white-space:pre-wrap;word-break:break-all}
 details summary{cursor:pointer;color:var(--accent)}
-.groups{display:grid;grid-template-columns:repeat(auto-fill,minmax(520px,1fr));gap:14px}
+.groups{display:grid;grid-template-columns:1fr;gap:14px}
 .group .charts{display:flex;flex-wrap:wrap;gap:4px;justify-content:space-between}
-.group .charts svg{flex:1 1 240px;max-width:100%;height:auto}
+.group .charts svg{flex:1 1 400px;max-width:520px;height:auto}
 .group .meta{color:var(--muted);font-size:12.5px;margin-bottom:6px}
 .legend{color:var(--muted);font-size:12.5px;margin:4px 0 10px}
 .legend i{display:inline-block;width:10px;height:10px;border-radius:50%;margin:0 4px 0 10px;vertical-align:-1px}
+svg.chart.path,svg.chart.pareto{width:100%}
 svg.chart{display:block;max-width:100%;height:auto;font-family:system-ui,-apple-system,"Segoe UI",Roboto,Arial,sans-serif}
 svg .grid{stroke:#eceff3;stroke-width:1}
 svg .axis{stroke:#98a2b3;stroke-width:1}
@@ -92,6 +93,7 @@ fn pm(m: f64, h: Option<f64>, prec: usize) -> String {
 fn status_class(s: &Status) -> &'static str {
     match s {
         Status::Ok => "ok",
+        Status::Pruned | Status::Partial | Status::Skipped => "warn",
         _ => "fail",
     }
 }
@@ -118,8 +120,9 @@ pub fn render(r: &Report, generated: &str) -> String {
         o,
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
          <meta name=\"viewport\" content=\"width=device-width,initial-scale=1\">\
-         <meta name=\"generator\" content=\"autotune {}\"><title>{}</title><style>{CSS}</style></head><body><main>",
+         <meta name=\"generator\" content=\"autotune {}\"><meta name=\"objective\" content=\"{}\"><title>{}</title><style>{CSS}</style></head><body><main>",
         env!("CARGO_PKG_VERSION"),
+        esc(obj.name),
         esc(&title)
     );
     header(&mut o, r, generated);
@@ -349,9 +352,9 @@ fn path_section(o: &mut String, r: &Report) {
         let chosen = match (&s.chosen, &s.base_value) {
             (Some(c), Some(b)) if c == b => format!("<span class=\"mono\">{}</span> (kept)", esc(c)),
             (Some(c), b) => format!(
-                "<span class=\"new mono\">{}</span> <span class=\"old mono\">{}</span>",
-                esc(c),
-                esc(b.as_deref().unwrap_or("unset"))
+                "<span class=\"old mono\">{}</span> → <span class=\"new mono\">{}</span>",
+                esc(b.as_deref().unwrap_or("unset")),
+                esc(c)
             ),
             (None, _) => "—".into(),
         };
@@ -564,7 +567,9 @@ fn reason(rec: &Record) -> String {
     {
         parts.push(h.clone());
     }
-    if let Some(c) = rec.exit_code {
+    if let Some(c) = rec.exit_code
+        && !parts.iter().any(|p| p.contains(&format!("code {c}")))
+    {
         parts.push(format!("exit code {c}"));
     }
     let runs: Vec<&autotune::EvalRun> = rec
@@ -605,18 +610,9 @@ fn reason(rec: &Record) -> String {
     }
 }
 
-fn failures_section(o: &mut String, r: &Report) {
-    let _ = write!(
-        o,
-        "<section id=\"failures\"><h2>Failures and early stops ({})</h2><div class=\"card\">",
-        r.failures.len()
-    );
-    if r.failures.is_empty() {
-        o.push_str("<p class=\"ok\">Every trial completed.</p></div></section>");
-        return;
-    }
-    o.push_str("<table class=\"failures\"><tr><th>trial</th><th>status</th><th>parameter</th><th>why</th></tr>");
-    for f in &r.failures {
+fn failure_rows(o: &mut String, list: &[&std::sync::Arc<Record>]) {
+    o.push_str("<table class=\"failures\"><tr><th class=\"num\">trial</th><th>status</th><th>parameter</th><th>why</th></tr>");
+    for f in list {
         let tail = log_tail(f);
         let value = f.value_under_test().unwrap_or("");
         let _ = write!(
@@ -633,16 +629,45 @@ fn failures_section(o: &mut String, r: &Report) {
             let _ = write!(o, "<br><small class=\"mono\">{}</small>", esc(l));
         }
         if !tail.is_empty() {
+            // Open for a trial that never ran: its tail is the whole story.
+            let open = matches!(f.status, Status::Crashed | Status::Failed);
             let _ = write!(
                 o,
-                "<details><summary>log tail ({} lines)</summary><pre>{}</pre></details>",
+                "<details{}><summary>log tail ({} lines)</summary><pre>{}</pre></details>",
+                if open { " open" } else { "" },
                 tail.len(),
                 esc(&tail.join("\n"))
             );
         }
         o.push_str("</td></tr>");
     }
-    o.push_str("</table></div></section>");
+    o.push_str("</table>");
+}
+
+fn failures_section(o: &mut String, r: &Report) {
+    let (pruned, failed): (Vec<_>, Vec<_>) =
+        r.failures.iter().partition(|f| f.status == Status::Pruned);
+    let _ = write!(
+        o,
+        "<section id=\"failures\"><h2>Failures ({})</h2><div class=\"card\">",
+        failed.len()
+    );
+    if failed.is_empty() {
+        o.push_str("<p class=\"ok\">No trial crashed, timed out or failed.</p>");
+    } else {
+        o.push_str("<p class=\"legend\">Trials that crashed, timed out, failed or completed only some eval runs. Log tails are the redacted ones kept in the results file.</p>");
+        failure_rows(o, &failed);
+    }
+    o.push_str("</div></section>");
+    if !pruned.is_empty() {
+        let _ = write!(
+            o,
+            "<section id=\"pruned\"><h2>Stopped early ({})</h2><div class=\"card\"><p class=\"legend\">Trials the search stopped once they could not meet the bar or beat the group's leader at 95 % confidence: not failures, measured enough to decide.</p>",
+            pruned.len()
+        );
+        failure_rows(o, &pruned);
+        o.push_str("</div></section>");
+    }
 }
 
 fn config_section(o: &mut String, r: &Report) {

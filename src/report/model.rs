@@ -50,7 +50,9 @@ pub const ACCURACY: Metric = Metric {
 pub enum Sense {
     /// Higher is better.
     Max,
-    /// Lower is better.
+    /// Lower is better (declared objectives, such as a latency, will use
+    /// it).
+    #[allow(dead_code)]
     Min,
 }
 
@@ -59,7 +61,9 @@ pub enum Sense {
 pub enum Bound {
     /// The metric's mean must be at least this.
     AtLeast(f64),
-    /// The metric's mean must be at most this.
+    /// The metric's mean must be at most this (declared constraints,
+    /// such as a p99 latency limit, will use it).
+    #[allow(dead_code)]
     AtMost(f64),
 }
 

@@ -524,11 +524,11 @@ pub fn path_chart(
     let n = steps.len().max(1) as f64;
     let f = Frame {
         w: 820.0,
-        h: 300.0,
-        l: 70.0,
+        h: 370.0,
+        l: 80.0,
         r: 20.0,
         t: 28.0,
-        b: 92.0,
+        b: 156.0,
     };
     let ax = Axis::covering(
         steps
@@ -542,7 +542,7 @@ pub fn path_chart(
     let _ = write!(
         o,
         r#"<text class="axis-title" x="{:.1}" y="16">{}</text>"#,
-        f.x0() - 60.0,
+        f.x0() - 70.0,
         esc(y_label)
     );
     let slot = (f.x1() - f.x0()) / n;
@@ -585,10 +585,11 @@ pub fn path_chart(
         }
         let _ = write!(
             o,
-            r#"<text class="xlabel rot{}" transform="translate({x:.1} {:.1}) rotate(-40)" text-anchor="end">{}</text>"#,
+            r#"<text class="xlabel rot{}" transform="translate({x:.1} {:.1}) rotate(-60)" text-anchor="end">{}. {}</text>"#,
             if *changed { " chosen" } else { "" },
-            f.y0() + 12.0,
-            esc(&short(name, 22))
+            f.y0() + 14.0,
+            i + 1,
+            esc(&short(name, 21))
         );
     }
     let _ = write!(o, r#"<path class="path-line" d="{d}"/>"#);
