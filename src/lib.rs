@@ -24,8 +24,8 @@ pub use engine::search::{
 };
 pub use engine::simulate::{Cost, Noise, SimReport, Truth, simulate};
 pub use engine::sink::EventSink;
-pub use engine::stats::{ci95, mean_sd};
 pub use engine::slot::{Slot, SlotLayout, record_slot};
+pub use engine::stats::{ci95, mean_sd};
 pub use engine::status_file::StatusWriter;
 pub use engine::trial::{EvalWatch, RecordVerdict};
 pub use engine::tuner::{EngineError, run};

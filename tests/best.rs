@@ -108,15 +108,19 @@ fn shell_and_env_formats_round_trip_through_bash() {
         }
         let env = d.path().join(format!("{dir}.env"));
         std::fs::write(&env, &out).unwrap();
-        assert_eq!(bash_vars("set -a;", &env, &keys), want, "env format of {dir}");
+        assert_eq!(
+            bash_vars("set -a;", &env, &keys),
+            want,
+            "env format of {dir}"
+        );
         if dir == "fixture" {
-            assert!(
-                out.contains("STOP_STRINGS=\"<|im_end|>\"\n"),
-                "{out}"
-            );
+            assert!(out.contains("STOP_STRINGS=\"<|im_end|>\"\n"), "{out}");
             assert!(out.contains("VLLM_MAX_NUM_SEQS=512\n"), "{out}");
         } else {
-            assert!(out.contains(r#"DOLLAR="\$HOME and \`id\` and \\ back""#), "{out}");
+            assert!(
+                out.contains(r#"DOLLAR="\$HOME and \`id\` and \\ back""#),
+                "{out}"
+            );
             assert!(out.contains("HASH=\"#not a comment\"\n"), "{out}");
         }
     }
@@ -139,7 +143,7 @@ fn json_and_args_formats_round_trip() {
         .args([
             "--norc",
             "-c",
-            &format!("eval \"set -- $1\"; printf '%s\\0' \"$@\""),
+            "eval \"set -- $1\"; printf '%s\\0' \"$@\"",
             "_",
             out.trim_end(),
         ])
@@ -157,10 +161,18 @@ fn json_and_args_formats_round_trip() {
         .collect();
     let want_flags: BTreeMap<String, String> = want
         .iter()
-        .map(|(k, v)| (format!("--{}", k.to_lowercase().replace('_', "-")), v.clone()))
+        .map(|(k, v)| {
+            (
+                format!("--{}", k.to_lowercase().replace('_', "-")),
+                v.clone(),
+            )
+        })
         .collect();
     assert_eq!(got, want_flags);
-    assert!(out.contains("--stop-strings '<|im_end|>,<|endoftext|>'"), "{out}");
+    assert!(
+        out.contains("--stop-strings '<|im_end|>,<|endoftext|>'"),
+        "{out}"
+    );
 }
 
 #[test]
@@ -213,12 +225,8 @@ fn results_files_give_their_best_qualifying_record() {
         .unwrap()
         .to_string();
     std::fs::write(&one, format!("{line}\n")).unwrap();
-    let got: serde_json::Value = serde_json::from_str(&stdout(&best(&[
-        one.to_str().unwrap(),
-        "--format",
-        "json",
-    ])))
-    .unwrap();
+    let got: serde_json::Value =
+        serde_json::from_str(&stdout(&best(&[one.to_str().unwrap(), "--format", "json"]))).unwrap();
     let first: serde_json::Value = serde_json::from_str(&line).unwrap();
     assert_eq!(got, first["params"]);
 }
@@ -236,10 +244,7 @@ fn bad_input_exits_2_naming_it() {
     check(&[p("missing.json").to_str().unwrap()], "missing.json");
     check(&[d.path().to_str().unwrap()], "is a directory");
     // Neither file in the repo: both named.
-    check(
-        &["--repo", d.path().to_str().unwrap()],
-        "best_params.json",
-    );
+    check(&["--repo", d.path().to_str().unwrap()], "best_params.json");
     std::fs::write(p("nested.json"), r#"{"A": {"b": 1}}"#).unwrap();
     check(&[p("nested.json").to_str().unwrap()], "nested.json");
     std::fs::write(p("garbage.txt"), "hello\n").unwrap();

@@ -34,7 +34,9 @@ fn chromium(profile: &Path, args: &[&str], page: &Path) -> Output {
         .stdout(out.reopen().unwrap())
         .stderr(err.reopen().unwrap())
         .spawn()
-        .expect("chromium is needed for this test (tests/run.sh installs it: apt-get install chromium)");
+        .expect(
+            "chromium is needed for this test (tests/run.sh installs it: apt-get install chromium)",
+        );
     let deadline = Instant::now() + Duration::from_secs(180);
     let status = loop {
         if let Some(st) = child.try_wait().unwrap() {
@@ -75,7 +77,9 @@ fn check_in_browser(page: &Path, work: &Path, groups: usize) -> String {
     let html = std::fs::read_to_string(page).unwrap();
     // Self-contained: nothing to run, nothing to fetch.
     let lower = html.to_lowercase();
-    for bad in ["<script", "<link", "@import", "url(", "src=", "<iframe", "<img"] {
+    for bad in [
+        "<script", "<link", "@import", "url(", "src=", "<iframe", "<img",
+    ] {
         assert!(!lower.contains(bad), "the page contains {bad:?}");
     }
     let external: Vec<&str> = lower
@@ -91,7 +95,11 @@ fn check_in_browser(page: &Path, work: &Path, groups: usize) -> String {
         &["--dump-dom", "--enable-logging=stderr", "--v=0"],
         page,
     );
-    assert!(dom.status.success(), "chromium --dump-dom failed: {}", text(&dom));
+    assert!(
+        dom.status.success(),
+        "chromium --dump-dom failed: {}",
+        text(&dom)
+    );
     let dom_text = String::from_utf8_lossy(&dom.stdout).into_owned();
     let log = String::from_utf8_lossy(&dom.stderr);
     let console: Vec<&str> = log
@@ -104,7 +112,11 @@ fn check_in_browser(page: &Path, work: &Path, groups: usize) -> String {
     assert!(dom_text.contains("id=\"path\""), "no search path");
     assert!(dom_text.contains("id=\"failures\""), "no failures section");
     let group_charts = dom_text.matches("class=\"chart group\"").count();
-    assert_eq!(group_charts, 2 * groups, "one objective and one accuracy chart per group");
+    assert_eq!(
+        group_charts,
+        2 * groups,
+        "one objective and one accuracy chart per group"
+    );
     assert_eq!(dom_text.matches("class=\"chart pareto\"").count(), 1);
     assert_eq!(dom_text.matches("class=\"chart path\"").count(), 1);
     assert!(dom_text.matches("<svg").count() >= 2 * groups + 2);
@@ -205,7 +217,10 @@ fn report_of_a_real_demo_run_renders_in_chromium() {
         let v = v.as_str().unwrap();
         if defaults.get(k.as_str()) != Some(&v) {
             changed += 1;
-            let esc = v.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;");
+            let esc = v
+                .replace('&', "&amp;")
+                .replace('<', "&lt;")
+                .replace('>', "&gt;");
             assert!(
                 dom.contains(&format!("<td class=\"new\">{esc}</td>")),
                 "{k}={v} missing from the winner table"
@@ -214,7 +229,10 @@ fn report_of_a_real_demo_run_renders_in_chromium() {
     }
     assert!(changed > 0, "the demo changes something");
     assert!(dom.contains(&format!("{changed} parameters changed")));
-    assert!(dom.contains("beyond noise"), "the demo's gain is beyond noise");
+    assert!(
+        dom.contains("beyond noise"),
+        "the demo's gain is beyond noise"
+    );
     // Every crashed or timed-out trial is listed with its reason; the
     // crash's log tail (kept in the record) is shown.
     for r in records(&results) {
@@ -230,7 +248,14 @@ fn report_of_a_real_demo_run_renders_in_chromium() {
             && let Some(tail) = r["log_tail"].as_array()
         {
             let last = tail.last().unwrap().as_str().unwrap();
-            assert!(dom.contains(&last.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")));
+            assert!(
+                dom.contains(
+                    &last
+                        .replace('&', "&amp;")
+                        .replace('<', "&lt;")
+                        .replace('>', "&gt;")
+                )
+            );
         }
         if st == "pruned" {
             let why = r["reason"].as_str().unwrap();
@@ -307,7 +332,11 @@ fn bad_input_exits_2_naming_the_file() {
         d.path(),
     );
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
-    assert!(text(&o).contains("-o /nonexistent-dir/r.html"), "{}", text(&o));
+    assert!(
+        text(&o).contains("-o /nonexistent-dir/r.html"),
+        "{}",
+        text(&o)
+    );
 
     let o = report(
         &[results.to_str().unwrap(), "--accuracy_threshold", "88"],

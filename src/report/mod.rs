@@ -25,7 +25,12 @@ pub fn default_output(results: &Path) -> PathBuf {
 pub fn read_records(path: &Path) -> Result<autotune::store::Loaded, String> {
     match std::fs::metadata(path) {
         Err(e) => return Err(format!("{}: {e}", path.display())),
-        Ok(m) if m.is_dir() => return Err(format!("{}: is a directory, not a results file", path.display())),
+        Ok(m) if m.is_dir() => {
+            return Err(format!(
+                "{}: is a directory, not a results file",
+                path.display()
+            ));
+        }
         Ok(_) => {}
     }
     let loaded = autotune::store::load_results(path).map_err(|e| e.to_string())?;

@@ -42,7 +42,11 @@ impl Axis {
             (lo, hi) = (0.0, 1.0);
         }
         if hi - lo < 1e-12 {
-            let pad = if lo.abs() > 1e-12 { lo.abs() * 0.01 } else { 1.0 };
+            let pad = if lo.abs() > 1e-12 {
+                lo.abs() * 0.01
+            } else {
+                1.0
+            };
             (lo, hi) = (lo - pad, hi + pad);
         }
         let pad = (hi - lo) * 0.08;
@@ -91,7 +95,7 @@ pub fn tick_label(v: f64, prec: usize) -> String {
         let digits: Vec<char> = s.trim_start_matches('-').chars().collect();
         let mut out = String::new();
         for (i, c) in digits.iter().enumerate() {
-            if i > 0 && (digits.len() - i) % 3 == 0 {
+            if i > 0 && (digits.len() - i).is_multiple_of(3) {
                 out.push('\u{2009}');
             }
             out.push(*c);
@@ -524,11 +528,11 @@ pub fn path_chart(
     let n = steps.len().max(1) as f64;
     let f = Frame {
         w: 820.0,
-        h: 370.0,
+        h: 400.0,
         l: 80.0,
         r: 20.0,
         t: 28.0,
-        b: 156.0,
+        b: 186.0,
     };
     let ax = Axis::covering(
         steps
@@ -630,6 +634,9 @@ mod tests {
 
     #[test]
     fn escapes_markup() {
-        assert_eq!(esc("<|im_end|> & \"x\""), "&lt;|im_end|&gt; &amp; &quot;x&quot;");
+        assert_eq!(
+            esc("<|im_end|> & \"x\""),
+            "&lt;|im_end|&gt; &amp; &quot;x&quot;"
+        );
     }
 }
