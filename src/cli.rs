@@ -153,6 +153,13 @@ pub enum Cmd {
     /// The simulated eval: queries the service and prints an eval_local.py summary.
     #[command(name = "sim-eval", hide = true)]
     SimEval,
+    /// Write a self-contained HTML report of a results file: the winner
+    /// against the start, the search path, a chart per group, failures and
+    /// the Pareto front.
+    Report(ReportArgs),
+    /// Print the winning configuration ready to deploy (shell exports, a
+    /// systemd environment file, JSON or command-line flags).
+    Best(BestArgs),
 }
 
 /// Flags of `autotune demo`.
@@ -207,6 +214,60 @@ pub struct BrowseArgs {
     /// Wait for the file if it does not exist yet (it is followed live anyway).
     #[arg(long)]
     pub follow: bool,
+}
+
+/// Flags of `autotune report`.
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// The results file (default: tune_results.jsonl in --repo).
+    pub results: Option<PathBuf>,
+    /// The repository whose results file to report on.
+    #[arg(long, default_value = ".")]
+    pub repo: PathBuf,
+    /// Where to write the page (default: tune_report.html beside the results).
+    #[arg(short = 'o', long = "output")]
+    pub output: Option<PathBuf>,
+    /// Minimum mean accuracy for a configuration to count.
+    #[arg(
+        long = "accuracy_threshold",
+        alias = "accuracy-threshold",
+        default_value_t = 0.88
+    )]
+    pub accuracy_threshold: f64,
+}
+
+/// How `autotune best` prints the configuration.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum BestFormat {
+    /// `export K=V` lines, shell-quoted.
+    Shell,
+    /// `K=V` lines for a systemd `EnvironmentFile=`.
+    Env,
+    /// A JSON object, as best_params.json.
+    Json,
+    /// `--k-lower-kebab value` pairs on one line, shell-quoted.
+    Args,
+}
+
+/// Flags of `autotune best`.
+#[derive(Debug, Args)]
+pub struct BestArgs {
+    /// A best_params.json or a results file (its best qualifying record);
+    /// default: best_params.json in --repo, else its tune_results.jsonl.
+    pub file: Option<PathBuf>,
+    /// The repository whose files to read.
+    #[arg(long, default_value = ".")]
+    pub repo: PathBuf,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = BestFormat::Shell)]
+    pub format: BestFormat,
+    /// Minimum mean accuracy for a record to qualify (results files only).
+    #[arg(
+        long = "accuracy_threshold",
+        alias = "accuracy-threshold",
+        default_value_t = 0.88
+    )]
+    pub accuracy_threshold: f64,
 }
 
 /// Help headings, in the order `--help` shows them after the first five

@@ -13,7 +13,7 @@ pub use engine::eval::{
 };
 pub use engine::event::{Command, Event, Outcome, TrialPhase};
 pub use engine::noise::{Judge, NoisePolicy, PooledNoise, Samples, Verdict};
-pub use engine::outcome::{Files, Measure, RunSummary, human_s};
+pub use engine::outcome::{Files, Measure, RunSummary, human_s, summarize_run};
 pub use engine::planner::{PlanConfig, Planner, Step, TrialSpec, pick_best};
 pub use engine::record::{
     EvalRun, EvalSummary, Measured, Phase, Record, Status, fig, log_index, now_ts, summarize,
@@ -25,6 +25,7 @@ pub use engine::search::{
 pub use engine::simulate::{Cost, Noise, SimReport, Truth, simulate};
 pub use engine::sink::EventSink;
 pub use engine::slot::{Slot, SlotLayout, record_slot};
+pub use engine::stats::{ci95, mean_sd};
 pub use engine::status_file::StatusWriter;
 pub use engine::trial::{EvalWatch, RecordVerdict};
 pub use engine::tuner::{EngineError, run};

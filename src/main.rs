@@ -2,10 +2,12 @@
 //! meets an accuracy bar. This file dispatches to the modes.
 
 mod alerts;
+mod best_cmd;
 mod cli;
 mod demo;
 mod headless;
 mod plan_view;
+mod report;
 mod run;
 mod selftest;
 mod sim;
@@ -122,6 +124,8 @@ fn main() -> ExitCode {
         Some(Cmd::SimServe) => sim::serve(),
         Some(Cmd::SimWorker) => sim::worker(),
         Some(Cmd::SimEval) => sim::eval(),
+        Some(Cmd::Report(a)) => report::run(&a),
+        Some(Cmd::Best(a)) => best_cmd::run(&a),
     };
     ExitCode::from(code.clamp(0, 255) as u8)
 }

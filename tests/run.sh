@@ -2,7 +2,7 @@
 # Runs the whole test suite, after installing what some tests need besides
 # the Rust toolchain: aiosmtpd (a real SMTP server for the email tests),
 # tmux (the live and browse screens in a real terminal), openssl (test
-# certificates), the llama.cpp example's environment (compiled once,
+# certificates), chromium (the report in a real browser), the llama.cpp example's environment (compiled once,
 # about 4 minutes on 2 cores; then it only checks itself), and a one-node
 # Slurm cluster (tests/slurm/).
 set -euo pipefail
@@ -19,6 +19,8 @@ fi
 need=()
 command -v tmux >/dev/null || need+=(tmux)
 command -v openssl >/dev/null || need+=(openssl)
+# Debian's chromium opens `autotune report` pages headless (tests/report.rs).
+command -v chromium >/dev/null || need+=(chromium)
 python3 -c 'import venv, ensurepip' 2>/dev/null || need+=(python3-venv)
 [ ${#need[@]} -eq 0 ] || apt_install "${need[@]}"
 python3 -c 'import aiosmtpd'

@@ -1,0 +1,234 @@
+//! `autotune best`: the winning configuration ready to deploy, from
+//! `best_params.json` or the best qualifying record of any results file, as
+//! shell exports, a systemd environment file, JSON, or command-line flags.
+//! Only the configuration goes to stdout (so it can be piped or sourced);
+//! where it came from goes to stderr.
+
+use std::path::{Path, PathBuf};
+
+use autotune::{Params, Record, pick_best};
+
+use crate::cli::{BestArgs, BestFormat};
+use crate::ui::osc52::shell_word;
+
+/// Where a configuration came from.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Source {
+    /// A `best_params.json`.
+    BestFile(PathBuf),
+    /// The best qualifying record of a results file.
+    Record {
+        /// The results file.
+        path: PathBuf,
+        /// Its trial index, if known.
+        index: Option<u32>,
+        /// Mean total tokens/s.
+        tps: Option<f64>,
+        /// Mean accuracy.
+        accuracy: Option<f64>,
+    },
+}
+
+impl Source {
+    /// One line for stderr.
+    pub fn describe(&self) -> String {
+        match self {
+            Source::BestFile(p) => format!("from {}", p.display()),
+            Source::Record {
+                path,
+                index,
+                tps,
+                accuracy,
+            } => format!(
+                "best qualifying record of {}{}: {} tok/s, accuracy {}",
+                path.display(),
+                index.map(|i| format!(" (trial {i})")).unwrap_or_default(),
+                autotune::fig(*tps, 1),
+                autotune::fig(*accuracy, 4)
+            ),
+        }
+    }
+}
+
+/// Whether the text looks like a results file rather than a parameters
+/// object: JSON lines, or one object that is a record (it has `params`).
+fn looks_like_results(text: &str) -> bool {
+    match serde_json::from_str::<serde_json::Value>(text.trim_start_matches('\u{feff}')) {
+        Ok(serde_json::Value::Object(m)) => m.get("params").is_some_and(|p| p.is_object()),
+        _ => true,
+    }
+}
+
+/// The best qualifying record of a results file.
+pub fn from_results(path: &Path, threshold: f64) -> Result<(Params, Source), String> {
+    let loaded = crate::report::read_records(path)?;
+    let eligible: Vec<std::sync::Arc<Record>> = loaded
+        .records
+        .into_iter()
+        .filter(|r| r.eligible_for_best(threshold))
+        .map(std::sync::Arc::new)
+        .collect();
+    let best = pick_best(&eligible, threshold).ok_or_else(|| {
+        format!(
+            "{}: no record qualifies (status ok with mean accuracy >= {threshold})",
+            path.display()
+        )
+    })?;
+    Ok((
+        best.params.clone(),
+        Source::Record {
+            path: path.to_path_buf(),
+            index: best.index(),
+            tps: best.avg_total_tps(),
+            accuracy: best.avg_accuracy(),
+        },
+    ))
+}
+
+fn from_best_file(path: &Path) -> Result<Option<(Params, Source)>, String> {
+    Ok(autotune::store::read_best(path)?.map(|p| (p, Source::BestFile(path.to_path_buf()))))
+}
+
+/// Finds the configuration `a` asks for.
+pub fn resolve(a: &BestArgs) -> Result<(Params, Source), String> {
+    let threshold = crate::cli::threshold("--accuracy_threshold", a.accuracy_threshold)?;
+    if let Some(f) = &a.file {
+        let meta = std::fs::metadata(f).map_err(|e| format!("{}: {e}", f.display()))?;
+        if meta.is_dir() {
+            return Err(format!(
+                "{}: is a directory (give a file, or --repo {})",
+                f.display(),
+                f.display()
+            ));
+        }
+        let text = std::fs::read(f).map_err(|e| format!("{}: {e}", f.display()))?;
+        let text = String::from_utf8_lossy(&text);
+        let jsonl = f.extension().is_some_and(|e| e == "jsonl");
+        if jsonl || looks_like_results(&text) {
+            return from_results(f, threshold);
+        }
+        return from_best_file(f)?
+            .ok_or_else(|| format!("{}: empty: no parameters to deploy", f.display()));
+    }
+    let best = a.repo.join("best_params.json");
+    if let Some(found) = from_best_file(&best)? {
+        return Ok(found);
+    }
+    let results = a.repo.join("tune_results.jsonl");
+    if results.exists() {
+        return from_results(&results, threshold);
+    }
+    Err(format!(
+        "no configuration found: neither {} nor {} exists (give a file, or --repo DIR)",
+        best.display(),
+        results.display()
+    ))
+}
+
+/// Whether `k` can be an environment variable's name in a shell and in
+/// systemd.
+fn env_name(k: &str) -> bool {
+    let mut c = k.chars();
+    c.next()
+        .is_some_and(|f| f.is_ascii_alphabetic() || f == '_')
+        && c.all(|x| x.is_ascii_alphanumeric() || x == '_')
+}
+
+/// A value for a systemd `EnvironmentFile=`: bare when it is plain, else
+/// double-quoted with `\`, `"`, `$` and `` ` `` escaped by a backslash (the
+/// escapes systemd's parser takes inside double quotes, the same a POSIX
+/// shell takes, so the file can also be sourced with `set -a`).
+pub fn systemd_value(v: &str) -> String {
+    let plain = !v.is_empty()
+        && v.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "_-.,:/@+=".contains(c));
+    if plain {
+        return v.to_string();
+    }
+    let mut o = String::from("\"");
+    for c in v.chars() {
+        if matches!(c, '\\' | '"' | '$' | '`') {
+            o.push('\\');
+        }
+        o.push(c);
+    }
+    o.push('"');
+    o
+}
+
+/// `GPU_MEMORY_UTILIZATION` → `--gpu-memory-utilization`.
+pub fn flag_name(k: &str) -> String {
+    format!("--{}", k.to_ascii_lowercase().replace('_', "-"))
+}
+
+/// The configuration in `format`.
+pub fn render(p: &Params, format: BestFormat) -> Result<String, String> {
+    if matches!(format, BestFormat::Shell | BestFormat::Env)
+        && let Some(k) = p.keys().find(|k| !env_name(k))
+    {
+        return Err(format!(
+            "parameter {k:?} is not a valid environment variable name; use --format json or args"
+        ));
+    }
+    Ok(match format {
+        BestFormat::Shell => crate::ui::osc52::exports(p),
+        BestFormat::Env => p
+            .iter()
+            .map(|(k, v)| format!("{k}={}\n", systemd_value(v)))
+            .collect(),
+        BestFormat::Json => {
+            let mut s = String::from_utf8(autotune::store::pretty_json(p)).expect("JSON is UTF-8");
+            s.push('\n');
+            s
+        }
+        BestFormat::Args => {
+            let words: Vec<String> = p
+                .iter()
+                .map(|(k, v)| format!("{} {}", flag_name(k), shell_word(v)))
+                .collect();
+            format!("{}\n", words.join(" "))
+        }
+    })
+}
+
+/// `autotune best`.
+pub fn run(a: &BestArgs) -> i32 {
+    let (params, source) = match resolve(a) {
+        Ok(x) => x,
+        Err(m) => return crate::usage_error(&m),
+    };
+    let text = match render(&params, a.format) {
+        Ok(t) => t,
+        Err(m) => return crate::usage_error(&format!("{}: {m}", source.describe())),
+    };
+    eprintln!("autotune: {}", source.describe());
+    print!("{text}");
+    0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn systemd_quoting() {
+        assert_eq!(systemd_value("0.98"), "0.98");
+        assert_eq!(systemd_value("<|im_end|>"), "\"<|im_end|>\"");
+        assert_eq!(systemd_value("a b"), "\"a b\"");
+        assert_eq!(systemd_value(r#"$x"y\z`"#), r#""\$x\"y\\z\`""#);
+        assert_eq!(systemd_value(""), "\"\"");
+        assert_eq!(systemd_value("%h"), "\"%h\"");
+    }
+
+    #[test]
+    fn flags_are_kebab() {
+        assert_eq!(flag_name("VLLM_MAX_NUM_SEQS"), "--vllm-max-num-seqs");
+    }
+
+    #[test]
+    fn bad_names_refused_for_env() {
+        let p: Params = [("not-a-name".to_string(), "1".to_string())].into();
+        assert!(render(&p, BestFormat::Shell).is_err());
+        assert!(render(&p, BestFormat::Json).is_ok());
+    }
+}

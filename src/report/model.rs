@@ -1,0 +1,688 @@
+//! What the report shows, worked out from a results file: every measured
+//! configuration with its spread, the search path group by group (the base
+//! at each point and the value chosen), the winner against the start (the
+//! engine's own [`RunSummary`]), the failures, and the Pareto front.
+//!
+//! The objective and the constraints are data ([`Criteria`]), not code paths:
+//! today they are mean total tokens/s (maximised) under one accuracy bar,
+//! and declared metrics can plug in later without touching the charts.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use autotune::{
+    EvalRun, Files, Measured, Outcome, Params, Record, RunSummary, Status, ci95, mean_sd,
+    summarize_run, trial_key,
+};
+
+/// A figure measured by every eval run.
+#[derive(Debug, Clone, Copy)]
+pub struct Metric {
+    /// Short name, as a flag would spell it.
+    pub name: &'static str,
+    /// What an axis or a table says.
+    pub label: &'static str,
+    /// Decimals shown.
+    pub prec: usize,
+    /// The figure of one run.
+    pub run: fn(&Measured) -> Option<f64>,
+}
+
+/// Mean total tokens/s, today's objective.
+pub const TOTAL_TPS: Metric = Metric {
+    name: "total_tps",
+    label: "total tok/s",
+    prec: 1,
+    run: |m| m.total_tps,
+};
+
+/// Accuracy, today's constraint.
+pub const ACCURACY: Metric = Metric {
+    name: "accuracy",
+    label: "accuracy",
+    prec: 4,
+    run: |m| m.accuracy,
+};
+
+/// Whether the objective is maximised or minimised.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Sense {
+    /// Higher is better.
+    Max,
+    /// Lower is better (declared objectives, such as a latency, will use
+    /// it).
+    #[allow(dead_code)]
+    Min,
+}
+
+/// A limit a configuration must meet to be deployable.
+#[derive(Debug, Clone, Copy)]
+pub enum Bound {
+    /// The metric's mean must be at least this.
+    AtLeast(f64),
+    /// The metric's mean must be at most this (declared constraints,
+    /// such as a p99 latency limit, will use it).
+    #[allow(dead_code)]
+    AtMost(f64),
+}
+
+/// A metric with its limit.
+#[derive(Debug, Clone, Copy)]
+pub struct Constraint {
+    /// What is limited.
+    pub metric: Metric,
+    /// The limit.
+    pub bound: Bound,
+}
+
+impl Constraint {
+    /// Whether `v` meets the limit.
+    pub fn holds(&self, v: f64) -> bool {
+        match self.bound {
+            Bound::AtLeast(x) => v >= x,
+            Bound::AtMost(x) => v <= x,
+        }
+    }
+
+    /// The limit's value.
+    pub fn limit(&self) -> f64 {
+        match self.bound {
+            Bound::AtLeast(x) | Bound::AtMost(x) => x,
+        }
+    }
+
+    /// Whether higher values of the metric are the good side.
+    pub fn higher_is_better(&self) -> bool {
+        matches!(self.bound, Bound::AtLeast(_))
+    }
+
+    /// `accuracy ≥ 0.88`.
+    pub fn text(&self) -> String {
+        let op = if self.higher_is_better() {
+            "≥"
+        } else {
+            "≤"
+        };
+        format!(
+            "{} {op} {:.prec$}",
+            self.metric.label,
+            self.limit(),
+            prec = self.metric.prec.min(4)
+        )
+    }
+}
+
+/// What "best" means: one objective, any number of constraints.
+#[derive(Debug, Clone)]
+pub struct Criteria {
+    /// The figure optimised.
+    pub objective: Metric,
+    /// Its direction.
+    pub sense: Sense,
+    /// The limits a winner must meet.
+    pub constraints: Vec<Constraint>,
+}
+
+impl Criteria {
+    /// Today's criteria: mean total tokens/s, maximised, with mean accuracy
+    /// at least `threshold` (what `--accuracy_threshold` asks).
+    pub fn accuracy_bar(threshold: f64) -> Self {
+        Criteria {
+            objective: TOTAL_TPS,
+            sense: Sense::Max,
+            constraints: vec![Constraint {
+                metric: ACCURACY,
+                bound: Bound::AtLeast(threshold),
+            }],
+        }
+    }
+
+    /// Whether objective value `a` is strictly better than `b`.
+    pub fn better(&self, a: f64, b: f64) -> bool {
+        match self.sense {
+            Sense::Max => a > b,
+            Sense::Min => a < b,
+        }
+    }
+
+    /// Every metric shown: the objective first, then each constraint's.
+    pub fn metrics(&self) -> Vec<Metric> {
+        let mut m = vec![self.objective];
+        m.extend(self.constraints.iter().map(|c| c.metric));
+        m
+    }
+}
+
+/// A metric's figures over a configuration's runs.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Stat {
+    /// Mean over the runs.
+    pub mean: f64,
+    /// Half-width of the 95 % interval of the mean (2 runs or more).
+    pub ci: Option<f64>,
+    /// Every run's figure.
+    pub runs: Vec<f64>,
+}
+
+impl Stat {
+    fn of(runs: Vec<f64>) -> Option<Stat> {
+        let (mean, _) = mean_sd(&runs)?;
+        Some(Stat {
+            mean,
+            ci: ci95(&runs),
+            runs,
+        })
+    }
+}
+
+/// One configuration (trial key) and everything measured of it.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The trial key.
+    pub key: String,
+    /// Its parameters.
+    pub params: Params,
+    /// Its records, in file order.
+    pub records: Vec<Arc<Record>>,
+    /// The figures of [`Criteria::metrics`], in that order: pooled over the
+    /// ok runs of its `ok` records, or, when it has none, over the ok runs
+    /// of whatever records have figures (a pruned or partial trial).
+    pub figures: Vec<Option<Stat>>,
+    /// Whether the figures come from `ok` records (complete trials).
+    pub complete: bool,
+}
+
+impl Config {
+    /// The status shown: `ok` when any record is, else the last one's.
+    pub fn status(&self) -> Status {
+        if self.complete {
+            Status::Ok
+        } else {
+            self.records
+                .last()
+                .map(|r| r.status.clone())
+                .unwrap_or_default()
+        }
+    }
+
+    /// The objective's figures.
+    pub fn objective(&self) -> Option<&Stat> {
+        self.figures.first().and_then(Option::as_ref)
+    }
+
+    /// Whether it is complete and meets every constraint (on the mean).
+    pub fn feasible(&self, c: &Criteria) -> bool {
+        self.complete
+            && self.objective().is_some()
+            && c.constraints.iter().enumerate().all(|(i, k)| {
+                self.figures
+                    .get(i + 1)
+                    .and_then(Option::as_ref)
+                    .is_some_and(|s| k.holds(s.mean))
+            })
+    }
+}
+
+/// How a group's chosen value is known.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Chosen {
+    /// The next group's trials carry it (what the search did).
+    NextGroup,
+    /// `best_params.json` beside the results file carries it.
+    BestFile,
+    /// Worked out from the figures (the file's last group, no best file).
+    Figures,
+}
+
+/// One parameter group of the search.
+#[derive(Debug, Clone)]
+pub struct Step {
+    /// The parameter varied.
+    pub param: String,
+    /// The base when the group began.
+    pub base_before: Params,
+    /// The base's value of the parameter, if it had one.
+    pub base_value: Option<String>,
+    /// The value the group chose.
+    pub chosen: Option<String>,
+    /// How the choice is known.
+    pub how: Chosen,
+    /// The values of the group (the base's and every one tried), in axis
+    /// order, each with its configuration (index into [`Report::configs`])
+    /// if anything of it was recorded.
+    pub values: Vec<(String, Option<usize>)>,
+    /// Records of the group's own trials.
+    pub trials: usize,
+    /// The base after the group.
+    pub base_after: Params,
+}
+
+/// Everything the report shows.
+#[derive(Debug)]
+pub struct Report {
+    /// The results file.
+    pub path: PathBuf,
+    /// What "best" means.
+    pub criteria: Criteria,
+    /// Every record, in file order.
+    pub records: Vec<Arc<Record>>,
+    /// Every configuration with a record.
+    pub configs: Vec<Config>,
+    /// The search path.
+    pub steps: Vec<Step>,
+    /// The winner against the start, as the engine tells it.
+    pub summary: RunSummary,
+    /// Records that did not complete (crashed, timeout, failed, pruned,
+    /// partial), in file order.
+    pub failures: Vec<Arc<Record>>,
+    /// Unreadable lines of the file.
+    pub bad_lines: usize,
+    /// Something the reader should know about the files (a best file that
+    /// disagrees with the results).
+    pub notes: Vec<String>,
+}
+
+fn key_of(r: &Record) -> String {
+    if r.trial_key.trim().is_empty() {
+        trial_key(&r.params)
+    } else {
+        r.trial_key.clone()
+    }
+}
+
+fn ok_runs(r: &Record) -> impl Iterator<Item = &EvalRun> {
+    r.eval
+        .as_ref()
+        .and_then(|e| e.eval_runs.as_ref())
+        .into_iter()
+        .flatten()
+        .filter(|x| x.ok)
+}
+
+fn pooled(records: &[&Arc<Record>], m: &Metric) -> Option<Stat> {
+    let runs: Vec<f64> = records
+        .iter()
+        .flat_map(|r| ok_runs(r))
+        .filter_map(|x| x.measured.as_ref().and_then(m.run))
+        .filter(|v| v.is_finite())
+        .collect();
+    Stat::of(runs)
+}
+
+fn configs_of(records: &[Arc<Record>], c: &Criteria) -> (Vec<Config>, HashMap<String, usize>) {
+    let mut configs: Vec<Config> = Vec::new();
+    let mut by_key: HashMap<String, usize> = HashMap::new();
+    for r in records {
+        if r.params.is_empty() {
+            continue;
+        }
+        let key = key_of(r);
+        let i = *by_key.entry(key.clone()).or_insert_with(|| {
+            configs.push(Config {
+                key,
+                params: r.params.clone(),
+                records: Vec::new(),
+                figures: Vec::new(),
+                complete: false,
+            });
+            configs.len() - 1
+        });
+        configs[i].records.push(r.clone());
+    }
+    for cfg in &mut configs {
+        let ok: Vec<&Arc<Record>> = cfg
+            .records
+            .iter()
+            .filter(|r| r.status == Status::Ok)
+            .collect();
+        let from: Vec<&Arc<Record>> = if ok.is_empty() {
+            cfg.records.iter().collect()
+        } else {
+            ok
+        };
+        cfg.figures = c.metrics().iter().map(|m| pooled(&from, m)).collect();
+        cfg.complete = from.iter().any(|r| r.status == Status::Ok) && cfg.objective().is_some();
+    }
+    (configs, by_key)
+}
+
+/// Values sorted as numbers when they all are, else in the order given.
+fn axis_order(mut values: Vec<String>) -> Vec<String> {
+    let mut seen = std::collections::HashSet::new();
+    values.retain(|v| seen.insert(v.clone()));
+    if values.iter().all(|v| v.trim().parse::<f64>().is_ok()) {
+        values.sort_by(|a, b| {
+            let (x, y) = (
+                a.trim().parse::<f64>().unwrap_or(0.0),
+                b.trim().parse::<f64>().unwrap_or(0.0),
+            );
+            x.total_cmp(&y)
+        });
+    }
+    values
+}
+
+fn with(base: &Params, k: &str, v: &str) -> Params {
+    let mut p = base.clone();
+    p.insert(k.to_string(), v.to_string());
+    p
+}
+
+/// Works the report out. `best_file` is the `best_params.json` beside the
+/// results, if there is one; it settles the last group's choice.
+pub fn build(
+    path: &Path,
+    records: Vec<Record>,
+    bad_lines: usize,
+    best_file: Option<Params>,
+    criteria: Criteria,
+) -> Report {
+    let records: Vec<Arc<Record>> = records.into_iter().map(Arc::new).collect();
+    let (configs, by_key) = configs_of(&records, &criteria);
+
+    // Groups: runs of consecutive records varying the same parameter (a
+    // parameter varied again later, as by a second run, is a new group).
+    let mut segments: Vec<(String, Vec<Arc<Record>>)> = Vec::new();
+    for r in &records {
+        let Some(p) = r.param_under_test.as_deref().filter(|p| !p.is_empty()) else {
+            continue;
+        };
+        if r.params.is_empty() {
+            continue;
+        }
+        match segments.last_mut() {
+            Some((q, v)) if q == p => v.push(r.clone()),
+            _ => segments.push((p.to_string(), vec![r.clone()])),
+        }
+    }
+    for (_, v) in &mut segments {
+        // Trials are numbered as issued; with several slots they may be
+        // recorded out of order. The base's value is issued first.
+        v.sort_by_key(|r| r.index().unwrap_or(u32::MAX));
+    }
+    let others = |seg: &(String, Vec<Arc<Record>>)| -> Params {
+        let mut p = seg.1[0].params.clone();
+        p.remove(&seg.0);
+        p
+    };
+
+    let mut steps: Vec<Step> = Vec::new();
+    let mut prev_after: Option<Params> = None;
+    for (i, seg) in segments.iter().enumerate() {
+        let (param, recs) = seg;
+        let rest = others(seg);
+        let base_value = prev_after
+            .as_ref()
+            .and_then(|b| b.get(param).cloned())
+            .or_else(|| recs[0].params.get(param).cloned());
+        let mut base_before = rest.clone();
+        if let Some(v) = &base_value {
+            base_before.insert(param.clone(), v.clone());
+        }
+        let mut tried: Vec<String> = base_value.iter().cloned().collect();
+        tried.extend(recs.iter().filter_map(|r| r.params.get(param).cloned()));
+        let config_of = |v: &str| by_key.get(&trial_key(&with(&rest, param, v))).copied();
+
+        let from_next = segments
+            .get(i + 1)
+            .and_then(|n| n.1[0].params.get(param).cloned())
+            .filter(|_| segments[i + 1].0 != *param);
+        let from_best = best_file.as_ref().and_then(|b| {
+            let mut without = b.clone();
+            let v = without.remove(param)?;
+            (without == rest).then_some(v)
+        });
+        let (chosen, how) = if let Some(v) = from_next {
+            (Some(v), Chosen::NextGroup)
+        } else if let Some(v) = from_best {
+            (Some(v), Chosen::BestFile)
+        } else {
+            let mut best: Option<(&String, f64)> = None;
+            for v in &tried {
+                if let Some(c) = config_of(v).map(|j| &configs[j])
+                    && c.feasible(&criteria)
+                    && let Some(s) = c.objective()
+                    && best.is_none_or(|(_, b)| criteria.better(s.mean, b))
+                {
+                    best = Some((v, s.mean));
+                }
+            }
+            (
+                best.map(|(v, _)| v.clone()).or_else(|| base_value.clone()),
+                Chosen::Figures,
+            )
+        };
+        if let Some(c) = &chosen {
+            tried.push(c.clone());
+        }
+        let values = axis_order(tried)
+            .into_iter()
+            .map(|v| {
+                let c = config_of(&v);
+                (v, c)
+            })
+            .collect();
+        let mut base_after = rest.clone();
+        if let Some(v) = &chosen {
+            base_after.insert(param.clone(), v.clone());
+        }
+        prev_after = Some(base_after.clone());
+        steps.push(Step {
+            param: param.clone(),
+            base_before,
+            base_value,
+            chosen,
+            how,
+            values,
+            trials: recs.len(),
+            base_after,
+        });
+    }
+
+    let mut notes = Vec::new();
+    let (start, winner) = match (steps.first(), steps.last()) {
+        (Some(f), Some(l)) => (f.base_before.clone(), l.base_after.clone()),
+        _ => {
+            let b = best_file.clone().unwrap_or_default();
+            (b.clone(), b)
+        }
+    };
+    if let Some(b) = &best_file
+        && !steps.is_empty()
+        && *b != winner
+    {
+        notes.push(
+            "best_params.json beside the results file differs from where the recorded search \
+             ended (another run wrote it, or it was edited); this report follows the results."
+                .to_string(),
+        );
+    }
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let files = Files {
+        results: path.to_path_buf(),
+        best: dir.join("best_params.json"),
+        status: dir.join("tune_status.json"),
+        logs: dir.join("tune_server_logs"),
+    };
+    let summary = summarize_run(Outcome::Done, &start, &winner, &records, &records, 0, files);
+    let failures = records
+        .iter()
+        .filter(|r| r.status != Status::Ok && r.status != Status::Skipped)
+        .cloned()
+        .collect();
+    Report {
+        path: path.to_path_buf(),
+        criteria,
+        records,
+        configs,
+        steps,
+        summary,
+        failures,
+        bad_lines,
+        notes,
+    }
+}
+
+impl Report {
+    /// The configuration of `params`, if recorded.
+    pub fn config(&self, params: &Params) -> Option<&Config> {
+        let k = trial_key(params);
+        self.configs.iter().find(|c| c.key == k)
+    }
+
+    /// Indexes of the configurations on the Pareto front of the objective
+    /// against constraint `ci`: complete ones no other complete one beats
+    /// or equals on both (better on at least one).
+    pub fn pareto(&self, ci: usize) -> Vec<usize> {
+        let Some(k) = self.criteria.constraints.get(ci) else {
+            return Vec::new();
+        };
+        let pts: Vec<(usize, f64, f64)> = self
+            .configs
+            .iter()
+            .enumerate()
+            .filter(|(_, c)| c.complete)
+            .filter_map(|(i, c)| {
+                let y = c.objective()?.mean;
+                let x = c.figures.get(ci + 1)?.as_ref()?.mean;
+                Some((i, x, y))
+            })
+            .collect();
+        let xb = |a: f64, b: f64| {
+            if k.higher_is_better() { a >= b } else { a <= b }
+        };
+        let yb = |a: f64, b: f64| !self.criteria.better(b, a);
+        pts.iter()
+            .filter(|(i, x, y)| {
+                !pts.iter().any(|(j, x2, y2)| {
+                    j != i && xb(*x2, *x) && yb(*y2, *y) && (*x2 != *x || *y2 != *y)
+                })
+            })
+            .map(|(i, _, _)| *i)
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use autotune::summarize;
+
+    fn rec(p: &str, params: &[(&str, &str)], st: &str, idx: u32, runs: &[(f64, f64)]) -> Record {
+        let params: Params = params
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        let eval = (!runs.is_empty()).then(|| {
+            summarize(
+                runs.iter()
+                    .enumerate()
+                    .map(|(i, (a, t))| EvalRun {
+                        i: i as u32 + 1,
+                        ok: true,
+                        measured: Some(Measured {
+                            accuracy: Some(*a),
+                            total_tps: Some(*t),
+                            ..Default::default()
+                        }),
+                        ..Default::default()
+                    })
+                    .collect(),
+            )
+        });
+        Record {
+            trial_key: trial_key(&params),
+            params,
+            param_under_test: Some(p.to_string()),
+            status: Status::parse(st),
+            eval,
+            trial_index: Some(idx),
+            ..Default::default()
+        }
+    }
+
+    /// The noise-aware search does not rerun the base: its value in a group
+    /// comes from the group before, and its figures from its earlier record.
+    #[test]
+    fn path_follows_the_groups() {
+        let r = vec![
+            rec(
+                "A",
+                &[("A", "1"), ("B", "x")],
+                "ok",
+                1,
+                &[(0.9, 100.0), (0.9, 102.0)],
+            ),
+            rec(
+                "A",
+                &[("A", "2"), ("B", "x")],
+                "ok",
+                2,
+                &[(0.9, 120.0), (0.91, 122.0)],
+            ),
+            rec(
+                "A",
+                &[("A", "3"), ("B", "x")],
+                "ok",
+                3,
+                &[(0.5, 200.0), (0.5, 201.0)],
+            ),
+            rec("B", &[("A", "2"), ("B", "y")], "pruned", 4, &[(0.9, 90.0)]),
+            rec("B", &[("A", "2"), ("B", "z")], "crashed", 5, &[]),
+        ];
+        let rep = build(
+            Path::new("/x/tune_results.jsonl"),
+            r,
+            0,
+            None,
+            Criteria::accuracy_bar(0.88),
+        );
+        assert_eq!(rep.steps.len(), 2);
+        let a = &rep.steps[0];
+        assert_eq!(a.base_value.as_deref(), Some("1"));
+        assert_eq!(a.chosen.as_deref(), Some("2"));
+        assert_eq!(a.how, Chosen::NextGroup);
+        let b = &rep.steps[1];
+        assert_eq!(b.base_value.as_deref(), Some("x"));
+        assert_eq!(b.chosen.as_deref(), Some("x"), "nothing beat the base");
+        assert_eq!(b.how, Chosen::Figures);
+        let vals: Vec<&str> = b.values.iter().map(|(v, _)| v.as_str()).collect();
+        assert_eq!(vals, ["x", "y", "z"]);
+        assert!(b.values[0].1.is_some(), "the base's earlier record counts");
+        assert_eq!(rep.summary.changed.len(), 1);
+        let (g, _) = rep.summary.gain_pct.unwrap();
+        assert!((g - (121.0 / 101.0 - 1.0) * 100.0).abs() < 1e-9, "{g}");
+        assert_eq!(rep.failures.len(), 2);
+        // A=3 is fastest but under the bar; A=2 is on the front with A=1
+        // dominated by it.
+        let front: Vec<&str> = rep
+            .pareto(0)
+            .into_iter()
+            .map(|i| rep.configs[i].params["A"].as_str())
+            .collect();
+        assert!(front.contains(&"2") && front.contains(&"3"), "{front:?}");
+        assert!(!front.contains(&"1"), "{front:?}");
+    }
+
+    /// A best file consistent with the last group settles its choice.
+    #[test]
+    fn best_file_settles_the_last_group() {
+        let r = vec![
+            rec("A", &[("A", "1")], "ok", 1, &[(0.9, 100.0), (0.9, 101.0)]),
+            rec("A", &[("A", "2")], "ok", 2, &[(0.9, 101.0), (0.9, 100.5)]),
+        ];
+        let best: Params = [("A".to_string(), "1".to_string())].into();
+        let rep = build(
+            Path::new("r.jsonl"),
+            r,
+            0,
+            Some(best),
+            Criteria::accuracy_bar(0.88),
+        );
+        assert_eq!(rep.steps[0].chosen.as_deref(), Some("1"));
+        assert_eq!(rep.steps[0].how, Chosen::BestFile);
+        assert!(rep.notes.is_empty());
+        assert!(rep.summary.changed.is_empty());
+    }
+}

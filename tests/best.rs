@@ -1,0 +1,282 @@
+//! `autotune best` against the real binary: every format read back the way
+//! it is meant to be used (sourced in bash, parsed as JSON, split as shell
+//! words), from best_params.json and from results files; bad input exits 2
+//! naming it.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::process::{Command, Output};
+
+use common::*;
+
+fn best(args: &[&str]) -> Output {
+    Command::new(bin()).arg("best").args(args).output().unwrap()
+}
+
+fn stdout(o: &Output) -> String {
+    assert!(o.status.success(), "{}", text(o));
+    String::from_utf8(o.stdout.clone()).unwrap()
+}
+
+fn json_params(path: &Path) -> BTreeMap<String, String> {
+    let v: BTreeMap<String, serde_json::Value> =
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    v.into_iter()
+        .map(|(k, v)| (k, v.as_str().map(str::to_string).unwrap_or(v.to_string())))
+        .collect()
+}
+
+/// Sources `script` in bash (after `prelude`) and reads `keys` back.
+fn bash_vars(prelude: &str, script: &Path, keys: &[&String]) -> BTreeMap<String, String> {
+    let mut cmd = format!("{prelude} . '{}'; ", script.display());
+    for k in keys {
+        cmd.push_str(&format!("printf '%s\\0%s\\0' {k} \"${{{k}}}\"; "));
+    }
+    let o = Command::new("bash")
+        .args(["--norc", "--noprofile", "-c", &cmd])
+        .env_clear()
+        .env("PATH", "/usr/bin:/bin")
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+    let parts: Vec<String> = String::from_utf8(o.stdout)
+        .unwrap()
+        .split('\0')
+        .map(str::to_string)
+        .collect();
+    parts
+        .chunks(2)
+        .filter(|c| c.len() == 2)
+        .map(|c| (c[0].clone(), c[1].clone()))
+        .collect()
+}
+
+/// A best file with values that need every kind of quoting.
+fn tricky(dir: &Path) -> std::path::PathBuf {
+    let p = dir.join("best_params.json");
+    std::fs::write(
+        &p,
+        r##"{"STOP_STRINGS": "<|im_end|>,<|endoftext|>", "SPACED": "a b  c", "QUOTES": "it's \"quoted\"",
+            "DOLLAR": "$HOME and `id` and \\ back", "HASH": "#not a comment", "EMPTY": "", "NUM": 0.97,
+            "PCT": "%h", "LINES": "one\ntwo"}"##,
+    )
+    .unwrap();
+    p
+}
+
+#[test]
+fn shell_and_env_formats_round_trip_through_bash() {
+    let d = tempfile::tempdir().unwrap();
+    for dir in ["fixture", "tricky"] {
+        let repo = d.path().join(dir);
+        if dir == "fixture" {
+            copy_fixture(&repo);
+        } else {
+            std::fs::create_dir_all(&repo).unwrap();
+            tricky(&repo);
+        }
+        let want = json_params(&repo.join("best_params.json"));
+        let keys: Vec<&String> = want.keys().collect();
+
+        // --repo's best_params.json by default; `export K=V` lines.
+        let out = stdout(&best(&["--repo", repo.to_str().unwrap()]));
+        // One `export` a parameter (a value with a newline spans lines,
+        // quoted).
+        assert_eq!(
+            out.lines().filter(|l| l.starts_with("export ")).count(),
+            want.len(),
+            "{out}"
+        );
+        let sh = d.path().join(format!("{dir}.sh"));
+        std::fs::write(&sh, &out).unwrap();
+        assert_eq!(bash_vars("", &sh, &keys), want, "shell format of {dir}");
+
+        // The systemd env file: K=V lines, read as systemd does (its
+        // double-quote escapes are the shell's, so bash with `set -a`
+        // reads it the same way).
+        let out = stdout(&best(&[
+            "--repo",
+            repo.to_str().unwrap(),
+            "--format",
+            "env",
+        ]));
+        for l in out.lines().filter(|l| l.contains('=')) {
+            let (k, _) = l.split_once('=').unwrap();
+            assert!(want.contains_key(k), "{l}");
+        }
+        let env = d.path().join(format!("{dir}.env"));
+        std::fs::write(&env, &out).unwrap();
+        assert_eq!(
+            bash_vars("set -a;", &env, &keys),
+            want,
+            "env format of {dir}"
+        );
+        if dir == "fixture" {
+            assert!(out.contains("STOP_STRINGS=\"<|im_end|>\"\n"), "{out}");
+            assert!(out.contains("VLLM_MAX_NUM_SEQS=512\n"), "{out}");
+        } else {
+            assert!(
+                out.contains(r#"DOLLAR="\$HOME and \`id\` and \\ back""#),
+                "{out}"
+            );
+            assert!(out.contains("HASH=\"#not a comment\"\n"), "{out}");
+        }
+    }
+}
+
+#[test]
+fn json_and_args_formats_round_trip() {
+    let d = tempfile::tempdir().unwrap();
+    let file = tricky(d.path());
+    let want = json_params(&file);
+
+    let out = stdout(&best(&[file.to_str().unwrap(), "--format", "json"]));
+    let got: BTreeMap<String, String> = serde_json::from_str(&out).unwrap();
+    assert_eq!(got, want);
+
+    // `--k-lower-kebab value` pairs: split as a shell would split them.
+    let out = stdout(&best(&[file.to_str().unwrap(), "--format", "args"]));
+    assert!(out.starts_with("--"), "{out}");
+    let o = Command::new("bash")
+        .args([
+            "--norc",
+            "-c",
+            "eval \"set -- $1\"; printf '%s\\0' \"$@\"",
+            "_",
+            out.trim_end(),
+        ])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+    let words: Vec<String> = String::from_utf8(o.stdout)
+        .unwrap()
+        .split_terminator('\0')
+        .map(str::to_string)
+        .collect();
+    let got: BTreeMap<String, String> = words
+        .chunks(2)
+        .map(|c| (c[0].clone(), c[1].clone()))
+        .collect();
+    let want_flags: BTreeMap<String, String> = want
+        .iter()
+        .map(|(k, v)| {
+            (
+                format!("--{}", k.to_lowercase().replace('_', "-")),
+                v.clone(),
+            )
+        })
+        .collect();
+    assert_eq!(got, want_flags);
+    assert!(
+        out.contains("--stop-strings '<|im_end|>,<|endoftext|>'"),
+        "{out}"
+    );
+}
+
+#[test]
+fn results_files_give_their_best_qualifying_record() {
+    let d = tempfile::tempdir().unwrap();
+    copy_fixture(d.path());
+    let results = d.path().join("tune_results.jsonl");
+    // Independently: among ok records with accuracy at the bar, the fastest.
+    let pick = |bar: f64| {
+        records(&results)
+            .into_iter()
+            .filter(|r| r["status"] == "ok" && r["avg_accuracy"].as_f64().unwrap() >= bar)
+            .max_by(|a, b| {
+                a["avg_total_tps"]
+                    .as_f64()
+                    .unwrap()
+                    .total_cmp(&b["avg_total_tps"].as_f64().unwrap())
+            })
+            .unwrap()
+    };
+    for bar in ["0.88", "0.8875"] {
+        let want = pick(bar.parse().unwrap());
+        let o = best(&[
+            results.to_str().unwrap(),
+            "--format",
+            "json",
+            "--accuracy_threshold",
+            bar,
+        ]);
+        let got: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+        assert_eq!(got, want["params"], "bar {bar}");
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(err.contains("best qualifying record") && err.contains("tune_results.jsonl"));
+    }
+    // The two bars pick different records: the threshold is honoured.
+    assert_ne!(pick(0.88)["params"], pick(0.8875)["params"]);
+
+    // With no best_params.json, --repo falls back to its results file.
+    std::fs::remove_file(d.path().join("best_params.json")).unwrap();
+    let o = best(&["--repo", d.path().to_str().unwrap(), "--format", "json"]);
+    let got: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(got, pick(0.88)["params"]);
+
+    // A one-line results file is a results file, not a parameters object.
+    let one = d.path().join("one.json");
+    let line = std::fs::read_to_string(&results)
+        .unwrap()
+        .lines()
+        .next()
+        .unwrap()
+        .to_string();
+    std::fs::write(&one, format!("{line}\n")).unwrap();
+    let got: serde_json::Value =
+        serde_json::from_str(&stdout(&best(&[one.to_str().unwrap(), "--format", "json"]))).unwrap();
+    let first: serde_json::Value = serde_json::from_str(&line).unwrap();
+    assert_eq!(got, first["params"]);
+}
+
+#[test]
+fn bad_input_exits_2_naming_it() {
+    let d = tempfile::tempdir().unwrap();
+    let p = |n: &str| d.path().join(n);
+    let check = |args: &[&str], needle: &str| {
+        let o = best(args);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {}", text(&o));
+        assert!(text(&o).contains(needle), "{args:?}: {}", text(&o));
+        assert!(o.stdout.is_empty(), "nothing half-printed");
+    };
+    check(&[p("missing.json").to_str().unwrap()], "missing.json");
+    check(&[d.path().to_str().unwrap()], "is a directory");
+    // Neither file in the repo: both named.
+    check(&["--repo", d.path().to_str().unwrap()], "best_params.json");
+    std::fs::write(p("nested.json"), r#"{"A": {"b": 1}}"#).unwrap();
+    check(&[p("nested.json").to_str().unwrap()], "nested.json");
+    std::fs::write(p("garbage.txt"), "hello\n").unwrap();
+    check(&[p("garbage.txt").to_str().unwrap()], "garbage.txt");
+    std::fs::write(p("empty.json"), "").unwrap();
+    check(&[p("empty.json").to_str().unwrap()], "empty.json");
+    // A results file where nothing qualifies.
+    copy_fixture(&p("fx"));
+    check(
+        &[
+            p("fx/tune_results.jsonl").to_str().unwrap(),
+            "--accuracy_threshold",
+            "0.99",
+        ],
+        "no record qualifies",
+    );
+    check(
+        &[
+            p("fx/tune_results.jsonl").to_str().unwrap(),
+            "--accuracy_threshold",
+            "2",
+        ],
+        "--accuracy_threshold",
+    );
+    // A name no shell can export: refused for shell and env, fine as JSON.
+    std::fs::write(p("names.json"), r#"{"max-len": "1"}"#).unwrap();
+    check(&[p("names.json").to_str().unwrap()], "max-len");
+    let o = best(&[p("names.json").to_str().unwrap(), "--format", "json"]);
+    assert!(o.status.success(), "{}", text(&o));
+    // Nothing was changed.
+    assert_eq!(
+        std::fs::read_to_string(p("names.json")).unwrap(),
+        r#"{"max-len": "1"}"#
+    );
+}
