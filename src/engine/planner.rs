@@ -304,7 +304,9 @@ impl Planner {
             * self.noise.tps_rel_sd()
             * is.tps_mean()
             * (1.0 / is.n().max(1) as f64 + 1.0 / other.n().max(1) as f64).sqrt();
-        ((other.tps_mean() - is.tps_mean()).abs() <= half).then(|| inc.clone())
+        // Without noise a tie is a tie: nothing to re-measure.
+        (half > TIE * is.tps_mean() && (other.tps_mean() - is.tps_mean()).abs() <= half)
+            .then(|| inc.clone())
     }
 
     /// The group's choice under the policy: the qualifying record with
