@@ -12,6 +12,9 @@ pub use engine::eval::{
     compile_pattern,
 };
 pub use engine::event::{Command, Event, Outcome, TrialPhase};
+pub use engine::goal::{
+    BUILTIN_METRICS, Constraint, Direction, Goal, Objective, Op, check_metric_name,
+};
 pub use engine::noise::{Judge, NoisePolicy, PooledNoise, Samples, Verdict};
 pub use engine::outcome::{Files, Measure, RunSummary, human_s, summarize_run};
 pub use engine::planner::{PlanConfig, Planner, Step, TrialSpec, pick_best};
