@@ -538,14 +538,16 @@ impl Engine {
     }
 
     /// Counts a record towards the best figure of the results file: when it
-    /// meets the bar and beats it, returns the previous best.
+    /// meets the goal's constraints and beats it on the objective, returns
+    /// the previous best objective value.
     fn beats_best(&mut self, r: &Record) -> Option<Option<f64>> {
-        if !r.eligible_for_best(self.cfg.accuracy_threshold) {
+        let goal = &self.cfg.goal;
+        if r.trial_key.trim().is_empty() || !goal.qualifies(r) {
             return None;
         }
-        let tps = r.avg_total_tps().unwrap_or(0.0);
+        let v = goal.objective_mean(r)?;
         self.best_seen
-            .is_none_or(|b| tps > b)
-            .then(|| self.best_seen.replace(tps))
+            .is_none_or(|b| goal.better(v, b))
+            .then(|| self.best_seen.replace(v))
     }
 }
