@@ -88,6 +88,12 @@ fn tunes_output_throughput_under_a_p99_ttft_limit() {
         ],
     ));
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    // The end-of-run summary says the goal.
+    assert!(
+        text(&o).contains("goal:    max output_tps subject to p99_ttft_ms <= 600"),
+        "{}",
+        text(&o)
+    );
 
     // Every run parsed every metric; the records keep them and their means,
     // and the built-in fields are still there (empty: the bench prints no

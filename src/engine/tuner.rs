@@ -16,7 +16,7 @@ use tokio::sync::{mpsc, watch};
 
 use super::config::Config;
 use super::event::{Command, Event, Outcome};
-use super::outcome::{Files, RunSummary, summarize_run};
+use super::outcome::{Files, RunSummary, summarize_run_for};
 use super::planner::{PlanConfig, Planner, Step, TrialSpec};
 use super::record::{Record, now_ts};
 use super::remote;
@@ -192,7 +192,8 @@ pub async fn run(
         e.warn(msg);
     }
     let cfg = &e.cfg;
-    let summary = Arc::new(summarize_run(
+    let summary = Arc::new(summarize_run_for(
+        &cfg.goal,
         outcome.clone(),
         &cfg.base,
         &best,
