@@ -1472,6 +1472,7 @@ pub fn to_alerts(a: &TuneArgs, cfg: &Config) -> Result<AlertConfig, String> {
         }
     };
     Ok(AlertConfig {
+        goal: (!cfg.goal.is_default()).then(|| cfg.goal.clone()),
         webhook,
         email,
         heartbeat_trials: a.heartbeat_trials,
