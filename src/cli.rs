@@ -108,7 +108,19 @@ pub fn parse() -> Cli {
     let m = Cli::command()
         .after_long_help(after_long_help())
         .get_matches();
-    Cli::from_arg_matches(&m).unwrap_or_else(|e| e.exit())
+    let mut cli = Cli::from_arg_matches(&m).unwrap_or_else(|e| e.exit());
+    // Whether --accuracy_threshold was typed: with --objective or
+    // --constraint, its default does not become a constraint.
+    let given = |m: &clap::ArgMatches| {
+        m.value_source("accuracy_threshold") == Some(clap::parser::ValueSource::CommandLine)
+    };
+    cli.tune.accuracy_threshold_given = given(&m);
+    if let Some(Cmd::Trial(t)) = cli.cmd.as_mut()
+        && let Some(sub) = m.subcommand_matches("trial")
+    {
+        t.tune.accuracy_threshold_given = given(sub);
+    }
+    cli
 }
 
 /// Tune an LLM inference service for the highest throughput that meets an
@@ -439,6 +451,41 @@ pub struct TuneArgs {
         value_name = "RE"
     )]
     pub total_time_regex: String,
+    /// A metric read from the eval's output: NAME=REGEX (one capture group
+    /// around the number; repeatable).
+    ///
+    /// The last match counts. NAME is an identifier; the built-in names
+    /// accuracy, answer_tps, total_tps and total_time_s replace that
+    /// pattern. Every metric is kept per run and averaged in the record
+    /// (`metrics`, `avg_metrics`); name it in --objective or --constraint to
+    /// tune for it.
+    #[arg(long = "metric", help_heading = heading::EVAL, value_name = "NAME=REGEX")]
+    pub metric: Vec<String>,
+    /// The metric to optimise: NAME or NAME:max / NAME:min [default: total_tps:max].
+    ///
+    /// A run is ok when the eval exits 0 and the objective and every
+    /// constrained metric were parsed.
+    #[arg(long = "objective", help_heading = heading::EVAL, value_name = "NAME[:max|min]")]
+    pub objective: Option<String>,
+    /// Direction of --objective: max or min [default: max].
+    #[arg(
+        long = "objective_dir",
+        alias = "objective-dir",
+        help_heading = heading::EVAL,
+        value_name = "max|min"
+    )]
+    pub objective_dir: Option<String>,
+    /// A bound the winner's mean must meet: 'NAME>=X' or 'NAME<=X'
+    /// (repeatable), e.g. 'p99_ttft_ms<=200'.
+    ///
+    /// Without --objective or --constraint the goal is today's: max
+    /// total_tps subject to accuracy >= --accuracy_threshold. With either,
+    /// the accuracy bar applies only when --accuracy_threshold is given.
+    #[arg(long = "constraint", help_heading = heading::EVAL, value_name = "NAME>=X|NAME<=X")]
+    pub constraint: Vec<String>,
+    /// Set by [`parse`]: --accuracy_threshold was on the command line.
+    #[arg(skip)]
+    pub accuracy_threshold_given: bool,
 
     // ---- Search ----
     /// Print the plan and exit.
@@ -960,7 +1007,7 @@ pub fn to_config(a: &TuneArgs) -> Result<Config, String> {
     if a.eval_runs == 0 {
         return Err("--eval_runs: must be at least 1".into());
     }
-    threshold("--accuracy_threshold", a.accuracy_threshold)?;
+    let goal = goal(a)?;
     if a.port == 0 {
         return Err("--port: must be between 1 and 65535".into());
     }
@@ -1039,7 +1086,8 @@ pub fn to_config(a: &TuneArgs) -> Result<Config, String> {
         startup_timeout: seconds("--startup_timeout", a.startup_timeout, false)?,
         eval_timeout: seconds("--eval_timeout", a.eval_timeout, false)?,
         cooldown: seconds("--cooldown", a.cooldown, true)?,
-        accuracy_threshold: a.accuracy_threshold,
+        accuracy_threshold: goal.accuracy_threshold().unwrap_or(0.0),
+        goal,
         results,
         best,
         server_log_dir: at(&a.server_log_dir),
@@ -1055,13 +1103,119 @@ pub fn to_config(a: &TuneArgs) -> Result<Config, String> {
         eval_cmd: a.eval_cmd.clone(),
         health_path: a.health_path.clone(),
         kill_grace: seconds("--kill_grace_s", a.kill_grace_s, true)?,
-        patterns: Patterns {
-            accuracy: compile_pattern("--acc_regex", &a.acc_regex)?,
-            answer_tps: compile_pattern("--answer_tps_regex", &a.answer_tps_regex)?,
-            total_tps: compile_pattern("--total_tps_regex", &a.total_tps_regex)?,
-            total_time: compile_pattern("--total_time_regex", &a.total_time_regex)?,
-        },
+        patterns: patterns(a)?,
         repo,
+    })
+}
+
+/// The metric patterns: the four built-ins (from the `--*_regex` flags),
+/// then each `--metric NAME=REGEX` (a built-in name replaces that pattern).
+pub fn patterns(a: &TuneArgs) -> Result<Patterns, String> {
+    let mut p = Patterns {
+        accuracy: compile_pattern("--acc_regex", &a.acc_regex)?,
+        answer_tps: compile_pattern("--answer_tps_regex", &a.answer_tps_regex)?,
+        total_tps: compile_pattern("--total_tps_regex", &a.total_tps_regex)?,
+        total_time: compile_pattern("--total_time_regex", &a.total_time_regex)?,
+        extra: Vec::new(),
+    };
+    let mut seen: Vec<&str> = Vec::new();
+    for m in &a.metric {
+        let Some((name, re)) = m.split_once('=') else {
+            return Err(format!(
+                "--metric {m:?}: expected NAME=REGEX, e.g. 'p99_ttft_ms=P99 TTFT \\(ms\\):\\s*([0-9.]+)'"
+            ));
+        };
+        let name = name.trim();
+        autotune::check_metric_name(name).map_err(|e| format!("--metric {m:?}: {e}"))?;
+        if seen.contains(&name) {
+            return Err(format!("--metric {name}: given twice"));
+        }
+        seen.push(name);
+        let re = compile_pattern(&format!("--metric {name}"), re)?;
+        match name {
+            "accuracy" => p.accuracy = re,
+            "answer_tps" => p.answer_tps = re,
+            "total_tps" => p.total_tps = re,
+            "total_time_s" => p.total_time = re,
+            _ => p.extra.push((name.to_string(), re)),
+        }
+    }
+    Ok(p)
+}
+
+/// The goal of the flags: today's (max total_tps, accuracy >= the
+/// threshold) unless --objective or --constraint says otherwise. Every
+/// metric named must be one the run parses.
+pub fn goal(a: &TuneArgs) -> Result<autotune::Goal, String> {
+    use autotune::{Constraint, Direction, Goal, Objective};
+    let acc = threshold("--accuracy_threshold", a.accuracy_threshold)?;
+    let dir_flag = match a.objective_dir.as_deref() {
+        None => None,
+        Some(d) => Some(
+            Direction::parse(d)
+                .ok_or_else(|| format!("--objective_dir: expected max or min, got {d:?}"))?,
+        ),
+    };
+    if a.objective.is_none() && a.constraint.is_empty() {
+        let mut g = Goal::default_for(acc);
+        if let Some(d) = dir_flag {
+            g.objective.dir = d;
+        }
+        return Ok(g);
+    }
+    let known = patterns(a)?;
+    let known = known.names();
+    let check = |flag: &str, name: &str| -> Result<(), String> {
+        autotune::check_metric_name(name).map_err(|e| format!("{flag}: {e}"))?;
+        if known.contains(&name) {
+            Ok(())
+        } else {
+            Err(format!(
+                "{flag}: unknown metric {name:?} (known: {}; add one with --metric {name}=REGEX)",
+                known.join(", ")
+            ))
+        }
+    };
+    let objective = match a.objective.as_deref().map(str::trim) {
+        None => Objective {
+            name: "total_tps".into(),
+            dir: dir_flag.unwrap_or(Direction::Max),
+        },
+        Some(o) => {
+            let (name, dir) = match o.rsplit_once(':') {
+                Some((n, d)) => {
+                    let d = Direction::parse(d).ok_or_else(|| {
+                        format!("--objective {o:?}: expected NAME, NAME:max or NAME:min")
+                    })?;
+                    if dir_flag.is_some_and(|f| f != d) {
+                        return Err(format!(
+                            "--objective {o:?} and --objective_dir {}: they contradict each other",
+                            a.objective_dir.as_deref().unwrap_or_default()
+                        ));
+                    }
+                    (n.trim(), d)
+                }
+                None => (o, dir_flag.unwrap_or(Direction::Max)),
+            };
+            check("--objective", name)?;
+            Objective {
+                name: name.to_string(),
+                dir,
+            }
+        }
+    };
+    let mut constraints = Vec::new();
+    for c in &a.constraint {
+        let c = Constraint::parse(c).map_err(|e| format!("--constraint {e}"))?;
+        check("--constraint", &c.name)?;
+        constraints.push(c);
+    }
+    if a.accuracy_threshold_given && !constraints.iter().any(|c| c.name == "accuracy") {
+        constraints.push(Goal::default_for(acc).constraints.remove(0));
+    }
+    Ok(Goal {
+        objective,
+        constraints,
     })
 }
 
@@ -1208,6 +1362,25 @@ fn trial_args(a: &TuneArgs, repo: &Path) -> Vec<String> {
     if a.port_busy_kill {
         v.push("--port_busy_kill".into());
     }
+    // The goal decides which runs are ok, so the trial must have it too.
+    for m in &a.metric {
+        v.extend(["--metric".into(), m.clone()]);
+    }
+    if let Some(o) = &a.objective {
+        v.extend(["--objective".into(), o.clone()]);
+    }
+    if let Some(d) = &a.objective_dir {
+        v.extend(["--objective_dir".into(), d.clone()]);
+    }
+    for c in &a.constraint {
+        v.extend(["--constraint".into(), c.clone()]);
+    }
+    if a.accuracy_threshold_given {
+        v.extend([
+            "--accuracy_threshold".into(),
+            a.accuracy_threshold.to_string(),
+        ]);
+    }
     v
 }
 
@@ -1299,6 +1472,7 @@ pub fn to_alerts(a: &TuneArgs, cfg: &Config) -> Result<AlertConfig, String> {
         }
     };
     Ok(AlertConfig {
+        goal: (!cfg.goal.is_default()).then(|| cfg.goal.clone()),
         webhook,
         email,
         heartbeat_trials: a.heartbeat_trials,

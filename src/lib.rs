@@ -12,8 +12,11 @@ pub use engine::eval::{
     compile_pattern,
 };
 pub use engine::event::{Command, Event, Outcome, TrialPhase};
+pub use engine::goal::{
+    BUILTIN_METRICS, Constraint, Direction, Goal, Objective, Op, check_metric_name,
+};
 pub use engine::noise::{Judge, NoisePolicy, PooledNoise, Samples, Verdict};
-pub use engine::outcome::{Files, Measure, RunSummary, human_s, summarize_run};
+pub use engine::outcome::{Files, Measure, RunSummary, human_s, summarize_run, summarize_run_for};
 pub use engine::planner::{PlanConfig, Planner, Step, TrialSpec, pick_best};
 pub use engine::record::{
     EvalRun, EvalSummary, Measured, Phase, Record, Status, fig, log_index, now_ts, summarize,

@@ -11,6 +11,9 @@ use autotune::{Config, PlanConfig, Planner, Record, SearchSpace, Step};
 /// The search policy in a line or two.
 pub fn policy(cfg: &Config) -> String {
     let threshold = cfg.accuracy_threshold;
+    if !cfg.goal.is_default() {
+        return goal_policy(cfg);
+    }
     match &cfg.search_policy {
         None => format!(
             "plain: coordinate ascent, one pass, base value first; groups decided by the highest mean \
@@ -42,6 +45,42 @@ pub fn policy(cfg: &Config) -> String {
             },
             if p.max_runs > 0 {
                 format!("; close calls run up to {} eval runs", p.max_runs)
+            } else {
+                String::new()
+            }
+        ),
+    }
+}
+
+/// The policy of a run with a goal other than today's: the same search,
+/// decided by the goal's objective among ok trials meeting its constraints.
+fn goal_policy(cfg: &Config) -> String {
+    let g = &cfg.goal;
+    let within = if g.constraints.is_empty() {
+        String::new()
+    } else {
+        let cs: Vec<String> = g.constraints.iter().map(|c| c.describe()).collect();
+        format!(" with {}", cs.join(", "))
+    };
+    let by = format!(
+        "groups decided by the {} mean {} among ok trials{within}",
+        match g.objective.dir {
+            autotune::Direction::Max => "highest",
+            autotune::Direction::Min => "lowest",
+        },
+        g.objective.name
+    );
+    match &cfg.search_policy {
+        None => format!("plain: coordinate ascent, one pass, base value first; {by}"),
+        Some(p) => format!(
+            "noise-aware: coordinate ascent, one pass, base value first; no configuration measured twice;\n        \
+             {by}{}",
+            if p.prune {
+                format!(
+                    " (a trial stops after {} or more eval runs once it cannot meet the goal, {:.0} % confidence)",
+                    p.prune_after,
+                    p.confidence * 100.0
+                )
             } else {
                 String::new()
             }
@@ -136,6 +175,7 @@ pub fn table(cfg: &Config, args: &crate::cli::TuneArgs) -> String {
             "the built-in defaults".to_string()
         }
     ));
+    line(format!("Goal:   {}", cfg.goal.describe()));
     line(format!("Policy: {}", policy(cfg)));
     line(String::new());
 

@@ -71,12 +71,13 @@ async fn tune_async(cfg: Config, alert_cfg: AlertConfig, headless: bool) -> i32 
     let mut sink = EventSink::new();
     let (notice_tx, notice_rx) = mpsc::unbounded_channel();
     let status_notices = notice_tx.clone();
-    let status = tokio::spawn(StatusWriter::new(cfg.status_file.clone()).run(
-        sink.subscribe(),
-        move |e| {
-            let _ = status_notices.send(Notice::StatusFile(e));
-        },
-    ));
+    let status = tokio::spawn(
+        StatusWriter::new(cfg.status_file.clone())
+            .with_goal(cfg.goal.clone())
+            .run(sink.subscribe(), move |e| {
+                let _ = status_notices.send(Notice::StatusFile(e));
+            }),
+    );
     let sink_rx = sink.subscribe();
     let alerts = alert_cfg.any().then(|| {
         tokio::spawn(alerts::run(

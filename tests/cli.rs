@@ -464,7 +464,11 @@ fn help_starts_with_five_flags_groups_the_rest_and_has_examples_keys_files() {
             "acc_regex",
             "answer_tps_regex",
             "total_tps_regex",
-            "total_time_regex"
+            "total_time_regex",
+            "metric",
+            "objective",
+            "objective_dir",
+            "constraint"
         ]
     );
     assert_eq!(
@@ -507,10 +511,12 @@ fn help_starts_with_five_flags_groups_the_rest_and_has_examples_keys_files() {
     .iter()
     .map(|h| section(&long, h).len())
     .sum();
-    // Plus the five search-policy flags that are new since main.
+    // Plus the five search-policy flags that are new since main, and the
+    // four of the goal (--metric, --objective, --objective_dir,
+    // --constraint).
     assert_eq!(
         all,
-        MAIN_FLAGS.len() + MAIN_FLAGS_OTHER.len() + 2 + 5,
+        MAIN_FLAGS.len() + MAIN_FLAGS_OTHER.len() + 2 + 5 + 4,
         "{long}"
     );
     // --help: four or more example command lines, the live screen's keys

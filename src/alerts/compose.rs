@@ -137,6 +137,36 @@ impl Composer {
                     out.push(self.heartbeat());
                 }
             }
+            Event::NewBest { record, previous_tps } if self.cfg.goal.is_some() => {
+                self.best = Some(record.clone());
+                let goal = self.cfg.goal.as_ref().expect("guarded");
+                let figs: Vec<(String, Option<f64>)> = goal
+                    .required_metrics()
+                    .into_iter()
+                    .map(|n| (n.to_string(), autotune::Goal::mean(record, n)))
+                    .collect();
+                let text = |(n, v): &(String, Option<f64>)| format!("{n} {}", autotune::fig(*v, 2));
+                let rest: Vec<String> = figs[1..].iter().map(text).collect();
+                out.push(self.make(
+                    "best",
+                    format!("new best: {}", text(&figs[0])),
+                    format!(
+                        "{}={} reached {}{} (previous best {}; goal: {})",
+                        record.param_under_test.as_deref().unwrap_or("?"),
+                        record.value_under_test().unwrap_or("?"),
+                        text(&figs[0]),
+                        if rest.is_empty() { String::new() } else { format!(" with {}", rest.join(", ")) },
+                        previous_tps.map(|p| format!("{p:.2}")).unwrap_or_else(|| "none".into()),
+                        goal.describe()
+                    ),
+                    json!({
+                        "params": record.params,
+                        "previous_tps": previous_tps,
+                        "objective": {"name": goal.objective.name, "value": figs[0].1},
+                        "metrics": figs.iter().cloned().collect::<std::collections::BTreeMap<_, _>>(),
+                    }),
+                ));
+            }
             Event::NewBest { record, previous_tps } => {
                 self.best = Some(record.clone());
                 out.push(self.make(
@@ -172,6 +202,36 @@ impl Composer {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_new_best_under_a_goal_gives_its_figures_by_name() {
+        let goal = autotune::Goal {
+            objective: autotune::Objective {
+                name: "output_tps".into(),
+                dir: autotune::Direction::Max,
+            },
+            constraints: vec![autotune::Constraint::parse("p99_ttft_ms<=600").unwrap()],
+        };
+        let mut c = Composer::new(AlertConfig {
+            goal: Some(goal),
+            ..Default::default()
+        });
+        let r = Record::parse(
+            r#"{"trial_key": "S=256", "status": "ok", "param_under_test": "S", "params": {"S": "256"}, "eval_ok_n": 1, "eval_runs": [{"i": 1, "ok": true, "returncode": 0, "metrics": {"output_tps": 2560.0, "p99_ttft_ms": 512.0}}]}"#,
+        )
+        .unwrap();
+        let n = c.on_event(&Event::NewBest {
+            record: Arc::new(r),
+            previous_tps: Some(1280.0),
+        });
+        assert_eq!(n[0].title, "new best: output_tps 2560.00");
+        assert!(
+            n[0].message.contains("S=256 reached output_tps 2560.00 with p99_ttft_ms 512.00 (previous best 1280.00; goal: max output_tps subject to p99_ttft_ms <= 600)"),
+            "{}",
+            n[0].message
+        );
+        assert_eq!(n[0].extra["metrics"]["p99_ttft_ms"], 512.0);
+    }
 
     #[test]
     fn startup_failures_and_abnormal_evals_have_their_kinds() {

@@ -83,6 +83,9 @@ pub struct Email {
 /// Everything the notifier needs.
 #[derive(Debug, Clone, Default)]
 pub struct AlertConfig {
+    /// The run's goal when it is not today's (max total_tps with an
+    /// accuracy bar): notifications then give its figures by name.
+    pub goal: Option<autotune::Goal>,
     /// Webhook, if configured.
     pub webhook: Option<Webhook>,
     /// Email, if configured.

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use super::eval::Patterns;
+use super::goal::Goal;
 use super::noise::NoisePolicy;
 use super::search::{Params, SearchSpace};
 use super::slot::SlotLayout;
@@ -24,8 +25,12 @@ pub struct Config {
     pub eval_timeout: Duration,
     /// Extra pause after each trial.
     pub cooldown: Duration,
-    /// Minimum mean accuracy for a trial to win.
+    /// Minimum mean accuracy for a trial to win: the goal's `accuracy >=`
+    /// bound (0 when the goal has none). Kept for the planner until it
+    /// reads [`Config::goal`].
     pub accuracy_threshold: f64,
+    /// What the run tunes for: the objective and its constraints.
+    pub goal: Goal,
     /// Results file (absolute).
     pub results: PathBuf,
     /// Best params file (absolute).

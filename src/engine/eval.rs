@@ -1,6 +1,8 @@
 //! The evaluation command: running it once in its own process group with a
-//! timeout, and parsing the four figures from its output.
+//! timeout, and parsing its figures from its output: the four built-in
+//! metrics and any `--metric NAME=REGEX`.
 
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
@@ -8,6 +10,7 @@ use std::time::{Duration, Instant};
 use regex::Regex;
 use tokio::io::AsyncReadExt;
 
+use super::goal::Goal;
 use super::process::{exit_code, signal_group, spawn_in_group};
 use super::record::{EvalRun, Measured};
 
@@ -23,7 +26,8 @@ pub const DEFAULT_TOTAL_TIME_RE: &str = r"Total time:\s*([-+0-9.eE]+)s";
 /// Most output kept from one eval run (the tail); the summary is at the end.
 const OUTPUT_CAP: usize = 1 << 20;
 
-/// The four metric patterns, each with one capture group.
+/// The metric patterns, each with one capture group: the four built-ins
+/// and the user's extra ones.
 #[derive(Debug, Clone)]
 pub struct Patterns {
     /// Accuracy.
@@ -34,6 +38,8 @@ pub struct Patterns {
     pub total_tps: Regex,
     /// Total time, seconds.
     pub total_time: Regex,
+    /// `--metric NAME=REGEX` beyond the built-in names, in the order given.
+    pub extra: Vec<(String, Regex)>,
 }
 
 impl Default for Patterns {
@@ -43,6 +49,7 @@ impl Default for Patterns {
             answer_tps: Regex::new(DEFAULT_ANSWER_TPS_RE).unwrap(),
             total_tps: Regex::new(DEFAULT_TOTAL_TPS_RE).unwrap(),
             total_time: Regex::new(DEFAULT_TOTAL_TIME_RE).unwrap(),
+            extra: Vec::new(),
         }
     }
 }
@@ -59,7 +66,7 @@ pub fn compile_pattern(flag: &str, src: &str) -> Result<Regex, String> {
 }
 
 /// The figures found in an eval's output (the last match of each).
-#[derive(Debug, Clone, Copy, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct Figures {
     /// Accuracy.
     pub accuracy: Option<f64>,
@@ -69,9 +76,32 @@ pub struct Figures {
     pub total_tps: Option<f64>,
     /// Total time, seconds.
     pub total_time_s: Option<f64>,
+    /// The extra metrics found, by name.
+    pub extra: BTreeMap<String, f64>,
+}
+
+impl Figures {
+    /// A figure by metric name (built-in or extra).
+    pub fn get(&self, name: &str) -> Option<f64> {
+        match name {
+            "accuracy" => self.accuracy,
+            "answer_tps" => self.answer_tps,
+            "total_tps" => self.total_tps,
+            "total_time_s" => self.total_time_s,
+            other => self.extra.get(other).copied(),
+        }
+    }
 }
 
 impl Patterns {
+    /// Every metric name these patterns parse: the built-ins, then the
+    /// extra ones.
+    pub fn names(&self) -> Vec<&str> {
+        let mut v: Vec<&str> = super::goal::BUILTIN_METRICS.to_vec();
+        v.extend(self.extra.iter().map(|(n, _)| n.as_str()));
+        v
+    }
+
     /// Parses the figures from an eval's output.
     pub fn parse(&self, text: &str) -> Figures {
         let last = |re: &Regex| -> Option<f64> {
@@ -85,6 +115,11 @@ impl Patterns {
             answer_tps: last(&self.answer_tps),
             total_tps: last(&self.total_tps),
             total_time_s: last(&self.total_time),
+            extra: self
+                .extra
+                .iter()
+                .filter_map(|(n, re)| Some((n.clone(), last(re)?)))
+                .collect(),
         }
     }
 }
@@ -106,6 +141,9 @@ pub struct EvalSpec<'a> {
     pub timeout: Duration,
     /// Metric patterns.
     pub patterns: &'a Patterns,
+    /// The goal: its objective and constrained metrics must parse for a
+    /// run to be ok.
+    pub goal: &'a Goal,
 }
 
 /// Runs the eval once. Returns the run and the tail of its output. The
@@ -175,8 +213,8 @@ pub async fn run_once(i: u32, spec: &EvalSpec<'_>) -> (EvalRun, String) {
     let f = spec.patterns.parse(&text);
     let error = if code != 0 {
         Some(format!("exit code {code}"))
-    } else if f.accuracy.is_none() || f.total_tps.is_none() {
-        Some("accuracy or total tokens/s not found in the output".to_string())
+    } else if let Some(missing) = missing(spec.goal, &f) {
+        Some(missing)
     } else {
         implausible(&f)
     };
@@ -196,9 +234,27 @@ pub async fn run_once(i: u32, spec: &EvalSpec<'_>) -> (EvalRun, String) {
             timeout: None,
             error,
             output_tail: (!ok).then(|| output_tail(&text, TAIL_LINES)),
+            metrics: (!f.extra.is_empty()).then(|| f.extra.clone()),
         },
         text,
     )
+}
+
+/// Why a run that exited 0 is not ok: the goal's metrics it lacks. Today's
+/// goal keeps today's message.
+fn missing(goal: &Goal, f: &Figures) -> Option<String> {
+    let lacking: Vec<&str> = goal
+        .required_metrics()
+        .into_iter()
+        .filter(|n| f.get(n).is_none())
+        .collect();
+    if lacking.is_empty() {
+        None
+    } else if goal.is_default() {
+        Some("accuracy or total tokens/s not found in the output".to_string())
+    } else {
+        Some(format!("{} not found in the output", lacking.join(", ")))
+    }
 }
 
 /// Lines of output kept with a failed eval run.
@@ -303,7 +359,8 @@ mod tests {
                 accuracy: Some(0.8815),
                 answer_tps: Some(4857.52),
                 total_tps: Some(5940.43),
-                total_time_s: Some(1.76)
+                total_time_s: Some(1.76),
+                extra: BTreeMap::new(),
             }
         );
         assert_eq!(
@@ -344,6 +401,7 @@ mod tests {
             env: &[],
             timeout: Duration::from_millis(500),
             patterns: &p,
+            goal: &Goal::default_for(0.5),
         };
         let (run, _) = run_once(1, &spec).await;
         assert_eq!(run.timeout, Some(true));
@@ -374,6 +432,7 @@ mod tests {
             env: &[],
             timeout: Duration::from_secs(10),
             patterns: &p,
+            goal: &Goal::default_for(0.5),
         };
         let (run, _) = run_once(1, &spec).await;
         assert!(run.ok, "{run:?}");

@@ -7,13 +7,14 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use super::event::Outcome;
+use super::goal::{Direction, Goal};
 use super::record::{Record, Status};
 use super::search::{Params, trial_key};
 use super::stats::{ci95, mean_sd, welch95};
 
 /// A configuration's measured figures, pooled over every `ok` record of its
 /// key in the results file.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct Measure {
     /// Mean accuracy and the 95 % half-width (`None` below 2 runs).
     pub accuracy: (f64, Option<f64>),
@@ -21,6 +22,10 @@ pub struct Measure {
     pub tps: (f64, Option<f64>),
     /// Eval runs pooled.
     pub runs: usize,
+    /// The goal's metrics by name, objective first then each constrained
+    /// one: mean and 95 % half-width. (For a goal without accuracy or
+    /// total_tps, `accuracy` and `tps` are NaN.)
+    pub figures: Vec<(String, f64, Option<f64>)>,
 }
 
 /// The files a run writes.
@@ -51,9 +56,12 @@ pub struct RunSummary {
     pub start_measure: Option<Measure>,
     /// The winner's figures, if measured.
     pub best_measure: Option<Measure>,
-    /// Gain in total tokens/s, percent of the start, with the 95 %
-    /// half-width when both sides have 2 runs or more.
+    /// Gain on the goal's objective, percent of the start (positive is
+    /// better: up for max, down for min), with the 95 % half-width when
+    /// both sides have 2 runs or more.
     pub gain_pct: Option<(f64, Option<f64>)>,
+    /// The goal the run tuned for.
+    pub goal: Goal,
     /// Trials of this run by status, plus `reused`.
     pub counts: BTreeMap<String, usize>,
     /// Seconds the service was up (or starting) in this run's trials: the
@@ -99,6 +107,9 @@ impl RunSummary {
             }
         };
         out.push(format!("autotune: {how}"));
+        if !self.goal.is_default() {
+            out.push(format!("  goal:    {}", self.goal.describe()));
+        }
         if self.changed.is_empty() {
             out.push("  winner: the starting configuration (no change beat it)".to_string());
         } else {
@@ -110,13 +121,22 @@ impl RunSummary {
                 ));
             }
         }
+        let default_goal = self.goal.is_default();
         let fmt = |m: &Measure| {
-            format!(
-                "{} tok/s, accuracy {} ({} runs)",
-                pm(m.tps.0, m.tps.1, 1),
-                pm(m.accuracy.0, m.accuracy.1, 4),
-                m.runs
-            )
+            if default_goal {
+                return format!(
+                    "{} tok/s, accuracy {} ({} runs)",
+                    pm(m.tps.0, m.tps.1, 1),
+                    pm(m.accuracy.0, m.accuracy.1, 4),
+                    m.runs
+                );
+            }
+            let figs: Vec<String> = m
+                .figures
+                .iter()
+                .map(|(n, v, h)| format!("{n} {}", pm(*v, *h, if v.abs() < 10.0 { 4 } else { 1 })))
+                .collect();
+            format!("{} ({} runs)", figs.join(", "), m.runs)
         };
         match &self.best_measure {
             Some(m) => out.push(format!("  winner:  {}", fmt(m))),
@@ -132,7 +152,12 @@ impl RunSummary {
                 Some(false) => "within noise (95 % interval includes 0)",
                 None => "noise unknown (fewer than 2 runs)",
             };
-            out.push(format!("  gain:    {}%, {noise}", pm_signed(g, h)));
+            let what = if default_goal {
+                String::new()
+            } else {
+                format!(" in {}", self.goal.objective.name)
+            };
+            out.push(format!("  gain:    {}%{what}, {noise}", pm_signed(g, h)));
         }
         let counts: Vec<String> = self
             .counts
@@ -192,49 +217,82 @@ pub fn human_s(s: f64) -> String {
     }
 }
 
-/// The ok runs' figures of every `ok` record of `key`.
-fn samples(records: &[Arc<Record>], key: &str) -> (Vec<f64>, Vec<f64>) {
-    let (mut acc, mut tps) = (Vec::new(), Vec::new());
-    for r in records
+/// The ok runs of every `ok` record of `key` that carry every metric the
+/// goal needs.
+fn samples<'a>(
+    records: &'a [Arc<Record>],
+    key: &str,
+    goal: &Goal,
+) -> Vec<&'a super::record::EvalRun> {
+    let need = goal.required_metrics();
+    records
         .iter()
         .filter(|r| r.trial_key == key && r.status == Status::Ok)
-    {
-        for run in r
-            .eval
-            .as_ref()
-            .and_then(|e| e.eval_runs.as_ref())
-            .into_iter()
-            .flatten()
-            .filter(|x| x.ok)
-        {
-            if let Some(m) = &run.measured
-                && let (Some(a), Some(t)) = (m.accuracy, m.total_tps)
-            {
-                acc.push(a);
-                tps.push(t);
-            }
-        }
-    }
-    (acc, tps)
+        .flat_map(|r| {
+            r.eval
+                .as_ref()
+                .and_then(|e| e.eval_runs.as_ref())
+                .into_iter()
+                .flatten()
+        })
+        .filter(|x| x.ok && need.iter().all(|n| Goal::run_value(x, n).is_some()))
+        .collect()
 }
 
-fn measure(records: &[Arc<Record>], key: &str) -> Option<(Measure, Vec<f64>)> {
-    let (acc, tps) = samples(records, key);
-    let (am, _) = mean_sd(&acc)?;
-    let (tm, _) = mean_sd(&tps)?;
+/// The figures of `key` and its objective's samples.
+fn measure(records: &[Arc<Record>], key: &str, goal: &Goal) -> Option<(Measure, Vec<f64>)> {
+    let runs = samples(records, key, goal);
+    let vals =
+        |n: &str| -> Vec<f64> { runs.iter().filter_map(|x| Goal::run_value(x, n)).collect() };
+    let fig = |n: &str| -> (f64, Option<f64>) {
+        let v = vals(n);
+        match mean_sd(&v) {
+            Some((m, _)) => (m, ci95(&v)),
+            None => (f64::NAN, None),
+        }
+    };
+    let obj = vals(&goal.objective.name);
+    mean_sd(&obj)?;
+    let figures = goal
+        .required_metrics()
+        .into_iter()
+        .map(|n| {
+            let (m, h) = fig(n);
+            (n.to_string(), m, h)
+        })
+        .collect();
     Some((
         Measure {
-            accuracy: (am, ci95(&acc)),
-            tps: (tm, ci95(&tps)),
-            runs: tps.len(),
+            accuracy: fig("accuracy"),
+            tps: fig("total_tps"),
+            runs: obj.len(),
+            figures,
         },
-        tps,
+        obj,
     ))
 }
 
-/// Builds the summary. `all` are every record known (the results file and
-/// this run's), `ran` this run's own, `reused` how many trials were reused.
+/// Builds the summary for today's goal (max total_tps, accuracy bar). See
+/// [`summarize_run_for`].
 pub fn summarize_run(
+    outcome: Outcome,
+    start: &Params,
+    best: &Params,
+    all: &[Arc<Record>],
+    ran: &[Arc<Record>],
+    reused: usize,
+    files: Files,
+) -> RunSummary {
+    let goal = Goal::default_for(0.0);
+    summarize_run_for(&goal, outcome, start, best, all, ran, reused, files)
+}
+
+/// Builds the summary. `all` are every record known (the results file and
+/// this run's), `ran` this run's own, `reused` how many trials were reused;
+/// the gain is on `goal`'s objective.
+#[allow(clippy::too_many_arguments)]
+pub fn summarize_run_for(
+    goal: &Goal,
     outcome: Outcome,
     start: &Params,
     best: &Params,
@@ -248,12 +306,16 @@ pub fn summarize_run(
         .filter(|(k, v)| start.get(*k) != Some(*v))
         .map(|(k, v)| (k.clone(), start.get(k).cloned(), v.clone()))
         .collect();
-    let s = measure(all, &trial_key(start));
-    let b = measure(all, &trial_key(best));
+    let s = measure(all, &trial_key(start), goal);
+    let b = measure(all, &trial_key(best), goal);
     let gain_pct = match (&s, &b) {
-        (Some((sm, st)), Some((bm, bt))) if sm.tps.0 > 0.0 => {
-            let g = (bm.tps.0 / sm.tps.0 - 1.0) * 100.0;
-            let h = welch95(st, bt).map(|(_, h)| h / sm.tps.0 * 100.0);
+        (Some((sm, st)), Some((bm, bt))) if sm.figures[0].1 > 0.0 => {
+            let (so, bo) = (sm.figures[0].1, bm.figures[0].1);
+            let g = match goal.objective.dir {
+                Direction::Max => (bo / so - 1.0) * 100.0,
+                Direction::Min => (1.0 - bo / so) * 100.0,
+            };
+            let h = welch95(st, bt).map(|(_, h)| h / so * 100.0);
             Some((g, h))
         }
         _ => None,
@@ -273,6 +335,7 @@ pub fn summarize_run(
         start_measure: s.map(|x| x.0),
         best_measure: b.map(|x| x.0),
         gain_pct,
+        goal: goal.clone(),
         counts,
         // Sum from +0.0: an empty float sum is -0.0, printed "-0.0s".
         gpu_s: ran.iter().filter_map(|r| r.total_s).fold(0.0, |a, b| a + b),

@@ -216,6 +216,15 @@ pub struct EvalRun {
     /// stderr), secrets redacted: why it failed, kept with the record.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub output_tail: Option<Vec<String>>,
+    /// Figures of the `--metric`s beyond the four built-ins, by name (only
+    /// those the output held); absent when there are none, so records of
+    /// today's goal are unchanged.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "lenient_metrics"
+    )]
+    pub metrics: Option<BTreeMap<String, f64>>,
 }
 
 /// The eval part of a record: present when the service came up.
@@ -246,6 +255,26 @@ pub struct EvalSummary {
     /// Half-width of the 95 % interval of the mean total tokens/s.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ci95_total_tps: Option<f64>,
+    /// Means over ok runs of the `--metric`s beyond the four built-ins
+    /// (written after every older field).
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "lenient_metrics"
+    )]
+    pub avg_metrics: Option<BTreeMap<String, f64>>,
+}
+
+/// Reads a metrics map; `null` figures (Python's NaN) are dropped.
+fn lenient_metrics<'de, D: Deserializer<'de>>(
+    d: D,
+) -> Result<Option<BTreeMap<String, f64>>, D::Error> {
+    let v = Option::<BTreeMap<String, Option<f64>>>::deserialize(d)?;
+    Ok(v.map(|m| {
+        m.into_iter()
+            .filter_map(|(k, v)| v.filter(|x| x.is_finite()).map(|x| (k, x)))
+            .collect()
+    }))
 }
 
 /// One trial's record. Serialized by hand to keep the old tool's field
@@ -358,6 +387,9 @@ impl Serialize for Record {
             }
             if let Some(v) = &e.ci95_total_tps {
                 m.serialize_entry("ci95_total_tps", v)?;
+            }
+            if let Some(v) = &e.avg_metrics {
+                m.serialize_entry("avg_metrics", v)?;
             }
         }
         for (k, v) in &self.extra {
@@ -528,6 +560,7 @@ fn check_metric_types(v: &Value) -> serde_json::Result<()> {
     ] {
         number(obj, k)?;
     }
+    metrics_map(obj, "avg_metrics")?;
     match obj.get("eval_runs") {
         None | Some(Value::Null) => {}
         Some(Value::Array(runs)) => {
@@ -546,6 +579,7 @@ fn check_metric_types(v: &Value) -> serde_json::Result<()> {
                 ] {
                     number(run, k)?;
                 }
+                metrics_map(run, "metrics")?;
                 if run
                     .get("ok")
                     .is_some_and(|o| !o.is_boolean() && !o.is_null())
@@ -557,6 +591,18 @@ fn check_metric_types(v: &Value) -> serde_json::Result<()> {
         Some(_) => return Err(serde_json::Error::custom("\"eval_runs\" is not a list")),
     }
     Ok(())
+}
+
+/// Fails when `k` is there but not an object of numbers (or nulls).
+fn metrics_map(o: &Map<String, Value>, k: &str) -> serde_json::Result<()> {
+    use serde::de::Error;
+    match o.get(k) {
+        None | Some(Value::Null) => Ok(()),
+        Some(Value::Object(m)) if m.values().all(|v| v.is_number() || v.is_null()) => Ok(()),
+        Some(other) => Err(serde_json::Error::custom(format!(
+            "\"{k}\" is {other}, not an object of numbers"
+        ))),
+    }
 }
 
 /// Local time as records and status files write it (ISO 8601, seconds).
@@ -656,6 +702,18 @@ pub fn summarize(runs: Vec<EvalRun>) -> EvalSummary {
     };
     let vals =
         |f: fn(&Measured) -> Option<f64>| -> Vec<f64> { ok.iter().filter_map(|m| f(m)).collect() };
+    let mut extra: BTreeMap<String, Vec<f64>> = BTreeMap::new();
+    for x in runs.iter().filter(|r| r.ok) {
+        for (k, v) in x.metrics.iter().flatten() {
+            extra.entry(k.clone()).or_default().push(*v);
+        }
+    }
+    let avg_metrics = (!extra.is_empty()).then(|| {
+        extra
+            .into_iter()
+            .map(|(k, v)| (k, v.iter().sum::<f64>() / v.len() as f64))
+            .collect()
+    });
     let ci_acc = super::stats::ci95(&vals(|m| m.accuracy));
     let ci_tps = super::stats::ci95(&vals(|m| m.total_tps));
     EvalSummary {
@@ -666,6 +724,7 @@ pub fn summarize(runs: Vec<EvalRun>) -> EvalSummary {
         avg_total_tps: mean(|m| m.total_tps),
         avg_answer_tps: mean(|m| m.answer_tps),
         avg_total_time_s: mean(|m| m.total_time_s),
+        avg_metrics,
         eval_runs: Some(runs),
     }
 }

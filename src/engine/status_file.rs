@@ -9,6 +9,7 @@ use serde_json::{Map, Value, json};
 use tokio::sync::mpsc;
 
 use super::event::{Event, Outcome, TrialPhase};
+use super::goal::Goal;
 use super::search::Params;
 use super::store::{StoreError, pretty_json, write_atomic};
 
@@ -19,6 +20,8 @@ pub struct StatusWriter {
     trial: Map<String, Value>,
     counts: Map<String, Value>,
     total: usize,
+    goal: Option<Goal>,
+    best_record: Option<Value>,
 }
 
 impl StatusWriter {
@@ -30,7 +33,17 @@ impl StatusWriter {
             trial: Map::new(),
             counts: Map::new(),
             total: 0,
+            goal: None,
+            best_record: None,
         }
+    }
+
+    /// Records the run's goal in every document (`goal`, `goal_text`), so
+    /// `autotune report` and `autotune best` judge the results as the run
+    /// did, and keeps the best record by it (`best_record`).
+    pub fn with_goal(mut self, goal: Goal) -> Self {
+        self.goal = Some(goal);
+        self
     }
 
     /// The document for an event, or `None` when the event changes nothing
@@ -112,15 +125,16 @@ impl StatusWriter {
                     .entry(record.status.to_string())
                     .or_insert(json!(0));
                 *c = json!(c.as_u64().unwrap_or(0) + 1);
-                doc.insert(
-                    "result".into(),
-                    json!({
-                        "status": record.status,
-                        "avg_accuracy": record.avg_accuracy(),
-                        "avg_total_tps": record.avg_total_tps(),
-                        "avg_total_time_s": record.eval.as_ref().and_then(|s| s.avg_total_time_s),
-                    }),
-                );
+                let mut result = json!({
+                    "status": record.status,
+                    "avg_accuracy": record.avg_accuracy(),
+                    "avg_total_tps": record.avg_total_tps(),
+                    "avg_total_time_s": record.eval.as_ref().and_then(|s| s.avg_total_time_s),
+                });
+                if let Some(m) = record.eval.as_ref().and_then(|s| s.avg_metrics.as_ref()) {
+                    result["avg_metrics"] = json!(m);
+                }
+                doc.insert("result".into(), result);
                 "trial_done"
             }
             Event::GroupBest {
@@ -164,6 +178,18 @@ impl StatusWriter {
                     }
                 }
             }
+            Event::NewBest { record, .. } => {
+                // The engine judged it by the goal; kept for the next
+                // document (a new best alone is no new phase).
+                let objective = self.goal.as_ref().and_then(|g| g.objective_mean(record));
+                self.best_record = Some(json!({
+                    "trial_key": record.trial_key,
+                    "params": record.params,
+                    "objective": objective,
+                    "avg_metrics": record.eval.as_ref().and_then(|s| s.avg_metrics.as_ref()),
+                }));
+                return None;
+            }
             _ => return None,
         };
         doc.insert("ts".into(), json!(crate::engine::record::now_ts()));
@@ -172,6 +198,13 @@ impl StatusWriter {
         doc.insert("best_params".into(), json!(self.best));
         doc.insert("trials_total_estimate".into(), json!(self.total));
         doc.insert("counts".into(), Value::Object(self.counts.clone()));
+        if let Some(g) = &self.goal {
+            doc.insert("goal".into(), json!(g));
+            doc.insert("goal_text".into(), json!(g.describe()));
+        }
+        if let Some(b) = &self.best_record {
+            doc.insert("best_record".into(), b.clone());
+        }
         for (k, v) in &self.trial {
             doc.entry(k.clone()).or_insert_with(|| v.clone());
         }

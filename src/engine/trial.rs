@@ -442,6 +442,7 @@ async fn eval_runs(
         env: &env,
         timeout: cfg.eval_timeout,
         patterns: &cfg.patterns,
+        goal: &cfg.goal,
     };
     let mut ok = Samples::default();
     let mut i = 0;

@@ -16,7 +16,7 @@ use tokio::sync::{mpsc, watch};
 
 use super::config::Config;
 use super::event::{Command, Event, Outcome};
-use super::outcome::{Files, RunSummary, summarize_run};
+use super::outcome::{Files, RunSummary, summarize_run_for};
 use super::planner::{PlanConfig, Planner, Step, TrialSpec};
 use super::record::{Record, now_ts};
 use super::remote;
@@ -192,7 +192,8 @@ pub async fn run(
         e.warn(msg);
     }
     let cfg = &e.cfg;
-    let summary = Arc::new(summarize_run(
+    let summary = Arc::new(summarize_run_for(
+        &cfg.goal,
         outcome.clone(),
         &cfg.base,
         &best,
@@ -538,14 +539,16 @@ impl Engine {
     }
 
     /// Counts a record towards the best figure of the results file: when it
-    /// meets the bar and beats it, returns the previous best.
+    /// meets the goal's constraints and beats it on the objective, returns
+    /// the previous best objective value.
     fn beats_best(&mut self, r: &Record) -> Option<Option<f64>> {
-        if !r.eligible_for_best(self.cfg.accuracy_threshold) {
+        let goal = &self.cfg.goal;
+        if r.trial_key.trim().is_empty() || !goal.qualifies(r) {
             return None;
         }
-        let tps = r.avg_total_tps().unwrap_or(0.0);
+        let v = goal.objective_mean(r)?;
         self.best_seen
-            .is_none_or(|b| tps > b)
-            .then(|| self.best_seen.replace(tps))
+            .is_none_or(|b| goal.better(v, b))
+            .then(|| self.best_seen.replace(v))
     }
 }

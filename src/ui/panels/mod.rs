@@ -516,11 +516,13 @@ mod tests {
             accuracy: (0.8859, Some(0.0019)),
             tps: (5202.7, Some(52.7)),
             runs: 3,
+            ..Default::default()
         });
         summary.start_measure = Some(autotune::Measure {
             accuracy: (0.8856, Some(0.0041)),
             tps: (5001.0, Some(139.3)),
             runs: 3,
+            ..Default::default()
         });
         summary.gain_pct = Some((4.0, Some(3.0)));
         summary.counts = [("ok".to_string(), 2), ("reused".to_string(), 1)].into();
