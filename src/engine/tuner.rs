@@ -134,7 +134,7 @@ struct Engine {
     all: Vec<Arc<Record>>,
     /// This run's records.
     ran: Vec<Arc<Record>>,
-    /// Trials reused from the results file.
+    /// Trials reused: already measured in this run or the results file.
     reused: usize,
     /// Watches for an eval command that cannot work.
     watch: EvalWatch,

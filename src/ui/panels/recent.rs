@@ -76,9 +76,9 @@ pub fn draw(f: &mut Frame, area: Rect, s: &LiveState, t: &Theme) {
     .header(Row::new(["trial", "status", "acc", "tok/s", "tested"]).style(t.style(Role::Title)))
     .block(block(
         if s.recent.iter().any(|r| is_recheck(&r.record)) {
-            "recent trials (* reused from the results file, + re-measured)"
+            "recent trials (* already measured, + re-measured)"
         } else {
-            "recent trials (* reused from the results file)"
+            "recent trials (* already measured)"
         },
         s.focus == Focus::Recent,
         t,
