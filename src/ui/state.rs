@@ -460,6 +460,8 @@ impl LiveState {
             Event::TrialReused {
                 ordinal, record, ..
             } => {
+                // Re-measures and later passes go past the first estimate.
+                self.total = self.total.max(*ordinal);
                 *self.counts.entry("reused".into()).or_default() += 1;
                 self.push_recent(*ordinal, record.clone(), true)
             }
@@ -475,6 +477,7 @@ impl LiveState {
                 log_path,
                 ..
             } => {
+                self.total = self.total.max(*ordinal);
                 // A slot beyond what the app was told: the run has more.
                 self.slots = self.slots.max(slot + 1);
                 self.running.insert(
