@@ -1088,6 +1088,7 @@ pub fn to_config(a: &TuneArgs) -> Result<Config, String> {
         cooldown: seconds("--cooldown", a.cooldown, true)?,
         accuracy_threshold: goal.accuracy_threshold().unwrap_or(0.0),
         goal,
+        report: Some(results.with_file_name("tune_report.html")),
         results,
         best,
         server_log_dir: at(&a.server_log_dir),

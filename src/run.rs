@@ -100,8 +100,14 @@ async fn tune_async(cfg: Config, alert_cfg: AlertConfig, headless: bool) -> i32 
     } else {
         tokio::spawn(crate::ui::app::run(sink_rx, notice_rx, tx, slots))
     };
+    let report_to = cfg.report.clone();
+    let results = cfg.results.clone();
+    let threshold = cfg.accuracy_threshold;
     let summary = autotune::run(cfg, sink, rx).await;
     let outcome = summary.outcome.clone();
+    // The report the outcome names, while the end screen is up; a failure
+    // is said after the screen is gone (nothing may print under it).
+    let report_failed = report_to.and_then(|to| write_report(&results, &to, threshold).err());
     let _ = status.await;
     if let Some(a) = alerts {
         let _ = a.await;
@@ -116,6 +122,9 @@ async fn tune_async(cfg: Config, alert_cfg: AlertConfig, headless: bool) -> i32 
         // Not println!: a terminal that went away must not panic here.
         let _ = writeln!(std::io::stdout(), "{}", summary.lines().join("\n"));
     }
+    if let Some(e) = report_failed {
+        eprintln!("autotune: warning: the report was not written: {e}");
+    }
     match &outcome {
         Outcome::Error(m) => eprintln!("autotune: {m}"),
         Outcome::Environment(m) => eprintln!(
@@ -125,6 +134,23 @@ async fn tune_async(cfg: Config, alert_cfg: AlertConfig, headless: bool) -> i32 
         _ => {}
     }
     exit_status(&outcome)
+}
+
+/// Writes the HTML report of `results` to `to` (nothing when the file holds
+/// no record yet: a run stopped before its first trial).
+fn write_report(
+    results: &std::path::Path,
+    to: &std::path::Path,
+    threshold: f64,
+) -> Result<(), String> {
+    if autotune::store::load_results(results).map_or(true, |l| l.records.is_empty()) {
+        return Ok(());
+    }
+    let page = crate::report::page(
+        results,
+        crate::report::model::Criteria::accuracy_bar(threshold),
+    )?;
+    autotune::store::write_atomic(to, page.as_bytes()).map_err(|e| e.to_string())
 }
 
 /// SIGINT, SIGTERM and SIGHUP end the run; SIGUSR1 skips the running trial;

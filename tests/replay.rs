@@ -48,7 +48,7 @@ fn real_demo_run_ends_where_the_simulated_replay_does() {
     }
     // The outcome is the last thing said: the winner's changes, its figures
     // against the start, the gain, and where the files are.
-    let tail: Vec<&str> = out.lines().rev().take(14).collect();
+    let tail: Vec<&str> = out.lines().rev().take(16).collect();
     let tail = tail.into_iter().rev().collect::<Vec<_>>().join("\n");
     assert!(tail.contains("search finished"), "{tail}");
     assert!(
@@ -63,6 +63,10 @@ fn real_demo_run_ends_where_the_simulated_replay_does() {
     );
     assert!(tail.contains("16 reused (already measured)"), "{tail}");
     assert!(tail.contains("best_params.json"), "{tail}");
+    // The report the outcome names was written, and opens as HTML.
+    let report = std::fs::read_to_string(d.path().join("tune_report.html")).unwrap();
+    assert!(report.starts_with("<!DOCTYPE html>") && report.contains("<svg"));
+    assert!(tail.contains("tune_report.html"), "{tail}");
 }
 
 /// A hopeless trial is stopped after its second eval run, recorded

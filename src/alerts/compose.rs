@@ -183,7 +183,11 @@ impl Composer {
                     json!({"params": record.params, "previous_tps": previous_tps}),
                 ));
             }
-            Event::RunFinished { outcome, best, .. } => {
+            Event::RunFinished {
+                outcome,
+                best,
+                summary,
+            } => {
                 let (kind, title) = match outcome {
                     Outcome::Done => ("done", "tuning done".to_string()),
                     Outcome::Aborted => ("done", "tuning aborted".to_string()),
@@ -191,7 +195,22 @@ impl Composer {
                     Outcome::Error(m) => ("crashed", format!("tuning stopped on an error: {m}")),
                     Outcome::Environment(m) => ("crashed", format!("tuning stopped by the environment: {m}")),
                 };
-                out.push(self.make(kind, title, format!("{} trials run", self.trials_run), json!({"best_params": best, "counts": self.counts})));
+                // The outcome as the terminal tells it: winner, gain and
+                // whether it is beyond noise, trials, GPU time, files and
+                // the report (its path: attach or open it from there).
+                let text = summary.lines()[1..].join("\n");
+                out.push(self.make(
+                    kind,
+                    title,
+                    text,
+                    json!({
+                        "best_params": best,
+                        "counts": self.counts,
+                        "gain_pct": summary.gain_pct.map(|g| g.0),
+                        "beyond_noise": summary.beyond_noise(),
+                        "report": summary.files.report,
+                    }),
+                ));
             }
             _ => {}
         }

@@ -39,6 +39,9 @@ pub struct Config {
     pub server_log_dir: PathBuf,
     /// Status file (absolute).
     pub status_file: PathBuf,
+    /// Where the front end writes the HTML report when the run ends (the
+    /// outcome names it; the engine does not write it).
+    pub report: Option<PathBuf>,
     /// Where the running service's process group is recorded (absolute).
     pub service_state_file: PathBuf,
     /// The search space, in exploration order.

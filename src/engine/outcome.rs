@@ -39,6 +39,8 @@ pub struct Files {
     pub status: PathBuf,
     /// `tune_server_logs/`.
     pub logs: PathBuf,
+    /// The HTML report written at the end (`tune_report.html`), if any.
+    pub report: Option<PathBuf>,
 }
 
 /// What a run achieved.
@@ -182,6 +184,9 @@ impl RunSummary {
             human_s(self.gpu_s)
         ));
         out.push(format!("  best params: {}", self.files.best.display()));
+        if let Some(r) = &self.files.report {
+            out.push(format!("  report:  {}", r.display()));
+        }
         out.push(format!(
             "  results: {}   logs: {}",
             self.files.results.display(),

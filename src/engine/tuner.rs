@@ -205,6 +205,7 @@ pub async fn run(
             best: cfg.best.clone(),
             status: cfg.status_file.clone(),
             logs: cfg.server_log_dir.clone(),
+            report: cfg.report.clone(),
         },
     ));
     e.sink.emit(Event::RunFinished {

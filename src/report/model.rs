@@ -504,6 +504,7 @@ pub fn build(
         best: dir.join("best_params.json"),
         status: dir.join("tune_status.json"),
         logs: dir.join("tune_server_logs"),
+        report: None,
     };
     let summary = summarize_run(Outcome::Done, &start, &winner, &records, &records, 0, files);
     let failures = records

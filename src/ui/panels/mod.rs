@@ -532,6 +532,7 @@ mod tests {
             best: "/srv/model/best_params.json".into(),
             status: "/srv/model/tune_status.json".into(),
             logs: "/srv/model/tune_server_logs".into(),
+            report: Some("/srv/model/tune_report.html".into()),
         };
         s.update(
             &Event::RunFinished {
