@@ -214,10 +214,10 @@ pub fn interacting_model(get: &dyn Fn(&str) -> String) -> crate::engine::simulat
     }
     tps *= 1.0 - 0.06 * (tokens / (192.0 * seqs)).ln().powi(2);
     tps *= 1.0 + (gmu - 0.97) * 0.4;
-    let mut acc: f64 = 0.895;
+    let mut acc: f64 = 0.902;
     if len <= 768.0 {
         tps *= 1.01;
-        acc -= if mnt >= 64.0 { 0.02 } else { 0.002 };
+        acc -= if mnt >= 64.0 { 0.02 } else { 0.001 };
     }
     let mut eff = |name: &str, table: &[(&str, f64, f64)]| {
         let v = get(name);

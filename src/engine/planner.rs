@@ -1134,7 +1134,7 @@ mod tests {
                     }
                     Step::Decided { base, .. } => out.push(base),
                     Step::Finished => return out,
-                    Step::Group { .. } | Step::Reuse { .. } => {}
+                    Step::Group { .. } | Step::Reuse { .. } | Step::Predicted { .. } => {}
                 }
             }
         };
@@ -1221,5 +1221,265 @@ mod replay_tests {
             .collect();
         assert!(diff.is_empty(), "{diff:?}");
         assert!(aware.gpu_s < plain.gpu_s);
+    }
+}
+
+#[cfg(test)]
+mod search_tests {
+    use super::*;
+    use crate::engine::simulate::{Cost, Noise, Truth, simulate};
+
+    fn cfg(space: &str, base: &[(&str, &str)], search: SearchPlan) -> PlanConfig {
+        // The plain choice: these records carry means, not runs.
+        PlanConfig {
+            search,
+            ..PlanConfig::plain(
+                SearchSpace::from_json_str(space).unwrap(),
+                base.iter()
+                    .map(|(k, v)| (k.to_string(), v.to_string()))
+                    .collect(),
+                0.5,
+                false,
+            )
+        }
+    }
+
+    fn serves(tps: f64) -> Truth {
+        Truth::Serves { accuracy: 0.9, tps }
+    }
+
+    /// Every step of a whole search, with its records made by `l`.
+    fn steps(mut p: Planner, l: &dyn Fn(&Params) -> Truth) -> (Vec<String>, Params) {
+        let mut log = Vec::new();
+        let mut pending = Vec::new();
+        loop {
+            match p.step() {
+                Step::Group { param, stage, .. } => log.push(format!("group {param} {stage}")),
+                Step::Reuse { spec, .. } => {
+                    log.push(format!("reuse {}={}", spec.param, spec.value))
+                }
+                Step::Predicted { spec, .. } => {
+                    log.push(format!("predicted {}={}", spec.param, spec.value))
+                }
+                Step::Run(s) => {
+                    log.push(format!("run {}={} @{}", s.param, s.value, s.key));
+                    pending.push(s);
+                }
+                Step::Wait => {
+                    for s in pending.drain(..) {
+                        let mut r = Record {
+                            trial_key: s.key.clone(),
+                            params: s.params.clone(),
+                            ..Default::default()
+                        };
+                        match l(&s.params) {
+                            Truth::Serves { accuracy, tps } => {
+                                r.status = Status::Ok;
+                                r.eval = Some(crate::engine::record::EvalSummary {
+                                    avg_accuracy: Some(accuracy),
+                                    avg_total_tps: Some(tps),
+                                    ..Default::default()
+                                });
+                            }
+                            Truth::Crashes => r.status = Status::Crashed,
+                            Truth::Hangs => r.status = Status::Timeout,
+                        }
+                        p.record(s.ordinal, Arc::new(r));
+                    }
+                }
+                Step::Decided { .. } => {}
+                Step::Finished => return (log, p.base().clone()),
+            }
+        }
+    }
+
+    fn get<'a>(p: &'a Params, k: &str) -> &'a str {
+        p.get(k).map(String::as_str).unwrap_or("")
+    }
+
+    /// B's best value depends on A, which is chosen after it: a second pass
+    /// moves B, reusing the base it measured, and a third pass changes
+    /// nothing.
+    #[test]
+    fn passes_until_stable_reuse_what_was_measured() {
+        let l = |p: &Params| {
+            let (a, b) = (get(p, "A"), get(p, "B"));
+            serves(match (a, b) {
+                ("1", "1") => 100.0,
+                ("1", "2") => 95.0,
+                ("2", "1") => 110.0,
+                ("2", "2") => 130.0,
+                _ => 1.0,
+            })
+        };
+        let space = r#"{"B": ["1", "2"], "A": ["1", "2"]}"#;
+        let one = steps(
+            Planner::new(
+                cfg(space, &[("A", "1"), ("B", "1")], SearchPlan::ONE_PASS),
+                [],
+            ),
+            &l,
+        );
+        assert_eq!((get(&one.1, "A"), get(&one.1, "B")), ("2", "1"));
+        let plan = SearchPlan {
+            refine: false,
+            ..SearchPlan::default()
+        };
+        let (log, best) = steps(
+            Planner::new(cfg(space, &[("A", "1"), ("B", "1")], plan), []),
+            &l,
+        );
+        assert_eq!((get(&best, "A"), get(&best, "B")), ("2", "2"), "{log:#?}");
+        let pass2 = log
+            .iter()
+            .position(|s| s == "group B pass 2")
+            .expect("pass 2");
+        assert_eq!(log[pass2 + 1], "reuse B=1", "{log:#?}");
+        // Nothing measured is run again in a later pass.
+        let mut seen = std::collections::HashSet::new();
+        for (i, s) in log.iter().enumerate() {
+            if let Some((_, t)) = s.split_once(" @") {
+                let first = seen.insert(t.to_string());
+                assert!(
+                    first || i < pass2,
+                    "{t} run again in a later pass: {log:#?}"
+                );
+            }
+        }
+    }
+
+    /// Only a move of both parameters at once leaves (1, 1): the passes
+    /// stop there, the refinement tries the joint move and takes it.
+    #[test]
+    fn refinement_makes_joint_moves() {
+        let l = |p: &Params| {
+            serves(match (get(p, "A"), get(p, "B")) {
+                ("1", "1") => 100.0,
+                ("2", "1") => 90.0,
+                ("1", "2") => 92.0,
+                ("2", "2") => 120.0,
+                _ => 1.0,
+            })
+        };
+        let space = r#"{"A": ["1", "2"], "B": ["1", "2"]}"#;
+        let base = [("A", "1"), ("B", "1")];
+        let (log, best) = steps(
+            Planner::new(cfg(space, &base, SearchPlan::default()), []),
+            &l,
+        );
+        assert!(
+            log.iter().any(|s| s.starts_with("run A+B=2+2 ")),
+            "{log:#?}"
+        );
+        assert!(log.contains(&"group refinement refinement 1".to_string()));
+        assert_eq!((get(&best, "A"), get(&best, "B")), ("2", "2"), "{log:#?}");
+        let plan = SearchPlan {
+            refine: false,
+            ..SearchPlan::default()
+        };
+        let (_, stuck) = steps(Planner::new(cfg(space, &base, plan), []), &l);
+        assert_eq!((get(&stuck, "A"), get(&stuck, "B")), ("1", "1"));
+    }
+
+    /// The budget caps the trials started.
+    #[test]
+    fn the_budget_bounds_trials() {
+        let l = |p: &Params| serves(100.0 + get(p, "A").parse::<f64>().unwrap_or(0.0));
+        let space = r#"{"A": ["1", "2", "3", "4"], "B": ["1", "2", "3"]}"#;
+        let plan = SearchPlan {
+            max_trials: Some(4),
+            ..SearchPlan::default()
+        };
+        let p = Planner::new(cfg(space, &[("A", "1"), ("B", "1")], plan), []);
+        let (log, _) = steps(p, &l);
+        let runs = log.iter().filter(|s| s.starts_with("run")).count();
+        assert_eq!(runs, 4, "{log:#?}");
+    }
+
+    /// A crash at 0.99 with 131072 tokens predicts one at 0.99 with 196608,
+    /// not at 0.98: the first is reported and not run.
+    #[test]
+    fn an_earlier_crash_predicts_larger_configurations() {
+        let l = |p: &Params| {
+            if get(p, "GPU_MEMORY_UTILIZATION") == "0.99" {
+                Truth::Crashes
+            } else {
+                serves(100.0 + get(p, "VLLM_MAX_NUM_BATCHED_TOKENS").len() as f64)
+            }
+        };
+        let space = r#"{"GPU_MEMORY_UTILIZATION": ["0.98", "0.99"], "VLLM_MAX_NUM_BATCHED_TOKENS": ["131072", "196608"]}"#;
+        let crash = Arc::new(Record {
+            status: Status::Crashed,
+            params: [
+                ("GPU_MEMORY_UTILIZATION", "0.99"),
+                ("VLLM_MAX_NUM_BATCHED_TOKENS", "131072"),
+            ]
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+            trial_key: "old".into(),
+            ..Default::default()
+        });
+        let base = [
+            ("GPU_MEMORY_UTILIZATION", "0.98"),
+            ("VLLM_MAX_NUM_BATCHED_TOKENS", "196608"),
+        ];
+        let (log, best) = steps(
+            Planner::new(cfg(space, &base, SearchPlan::default()), [crash]),
+            &l,
+        );
+        assert!(
+            log.contains(&"predicted GPU_MEMORY_UTILIZATION=0.99".to_string()),
+            "{log:#?}"
+        );
+        assert!(
+            !log.iter()
+                .any(|s| s.starts_with("run GPU_MEMORY_UTILIZATION=0.99 "))
+        );
+        assert!(
+            log.iter()
+                .any(|s| s.starts_with("run GPU_MEMORY_UTILIZATION=0.98 "))
+        );
+        assert_eq!(get(&best, "GPU_MEMORY_UTILIZATION"), "0.98");
+    }
+
+    /// The same measurements give the same steps, noise included.
+    #[test]
+    fn same_records_same_steps() {
+        let run = || {
+            let rep = simulate(
+                Planner::new(
+                    PlanConfig {
+                        policy: Some(NoisePolicy::default()),
+                        search: SearchPlan::default(),
+                        ..PlanConfig::plain(
+                            SearchSpace::builtin(),
+                            crate::engine::search::default_params(),
+                            0.88,
+                            false,
+                        )
+                    },
+                    [],
+                ),
+                &crate::engine::landscape::interacting_truth,
+                5,
+                Noise {
+                    tps_rel_sd: 0.02,
+                    acc_abs_sd: 0.003,
+                },
+                Cost::default(),
+                3,
+            );
+            (
+                rep.records
+                    .iter()
+                    .map(|r| r.trial_key.clone())
+                    .collect::<Vec<_>>(),
+                rep.best,
+            )
+        };
+        let a = run();
+        assert!(a.0.len() > 55, "beyond one pass: {}", a.0.len());
+        assert_eq!(a, run());
     }
 }
