@@ -198,11 +198,16 @@ impl Move {
     }
 }
 
+/// What a value with no served measurement (it crashed or hung with other
+/// values) is predicted to do: a little worse than the base. Whether it
+/// fails here is for the crash predictor to say, and a joint move is
+/// exactly what may make it serve, but an unknown is no better than a
+/// small measured loss.
+pub const UNKNOWN_REL: f64 = 0.985;
+
 /// Every move of 2 to `radius` of `params` at once from `base`, each
 /// parameter to another of its candidates, with the prediction of the
-/// effects. A value with no served measurement (it crashed with other
-/// values) is predicted neutral: whether it crashes here is for the crash
-/// predictor to say, and a joint move is exactly what may make it serve.
+/// effects ([`UNKNOWN_REL`] for a value that never served).
 /// Best predicted first; ties in the space's order.
 pub fn joint_moves(
     params: &[(String, Vec<String>)],
@@ -217,7 +222,7 @@ pub fn joint_moves(
         for v in cands.iter().filter(|v| *v != cur) {
             let (r, d) = effects
                 .relative(name, cur, v)
-                .map_or((1.0, 0.0), |(r, d, _, _)| (r, d));
+                .map_or((UNKNOWN_REL, 0.0), |(r, d, _, _)| (r, d));
             o.push((name.clone(), v.clone(), r, d));
         }
         options.push(o);
@@ -368,9 +373,10 @@ mod tests {
         let base = params(&[("A", "1"), ("B", "x")]);
         let m = joint_moves(&space, &base, &e, 3);
         assert_eq!(m.len(), 2);
-        // A=3 never served: neutral, so its move ranks first.
+        // A=3 never served: a small loss, so its move ranks first.
         assert_eq!(m[0].value(), "3+y");
         assert_eq!(m[0].param(), "A+B");
+        assert!((m[0].tps - UNKNOWN_REL * 0.9).abs() < 1e-12);
         assert!((m[1].tps - 0.95 * 0.9).abs() < 1e-12);
     }
 }

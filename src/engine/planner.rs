@@ -209,6 +209,9 @@ const REFINE_ROUNDS: usize = 6;
 /// A joint move predicted this far under the accuracy bar is not tried
 /// (interactions may lift accuracy a little, not a lot).
 const ACC_SLACK: f64 = 0.005;
+/// A joint move predicted (additively) this far below the base is not
+/// tried: interactions of a few percent may lift it above, not more.
+const REFINE_FLOOR: f64 = 0.97;
 
 /// Coordinate ascent over a search space, passes until stable, then
 /// joint moves.
@@ -750,7 +753,7 @@ impl Planner {
             .collect();
         joint_moves(&params, &self.base, &self.effects, REFINE_RADIUS)
             .into_iter()
-            .filter(|m| acc0 + m.acc >= self.threshold - ACC_SLACK)
+            .filter(|m| acc0 + m.acc >= self.threshold - ACC_SLACK && m.tps >= REFINE_FLOOR)
             .filter(|m| {
                 let mut p = self.base.clone();
                 for (k, v) in &m.changes {
@@ -1355,8 +1358,8 @@ mod search_tests {
         let l = |p: &Params| {
             serves(match (get(p, "A"), get(p, "B")) {
                 ("1", "1") => 100.0,
-                ("2", "1") => 90.0,
-                ("1", "2") => 92.0,
+                ("2", "1") => 99.0,
+                ("1", "2") => 98.5,
                 ("2", "2") => 120.0,
                 _ => 1.0,
             })
