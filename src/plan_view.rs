@@ -286,7 +286,7 @@ pub fn resume_note(cfg: &Config) -> Option<String> {
              so it ends at once with the same winner.\n\
              autotune demo: for another pass starting from that winner: \
              autotune --repo {dir} --eval_cmd 'bash eval_local.sh' --startup_timeout 6 --skip_existing",
-            r.total
+            r.reused
         )
     } else {
         format!(

@@ -115,6 +115,10 @@ pub fn neighbours(cands: &[String], cur: &str) -> Vec<String> {
 /// `None` when it did not serve (crashed, timed out, predicted to).
 pub type Effect = Option<(f64, f64, usize)>;
 
+/// What one value of a group did: the value and its (mean tok/s, mean
+/// accuracy, runs), `None` if it did not serve.
+pub type Seen = (String, Option<(f64, f64, usize)>);
+
 /// Per parameter, what each value did in its latest measurements, relative
 /// to one reference value of that parameter (all other parameters as they
 /// were then).
@@ -126,13 +130,7 @@ impl Effects {
     /// holds each value's (mean tok/s, mean accuracy, runs) or `None`. A
     /// full group replaces what was known; a partial one (probes) is
     /// rescaled onto the known reference through `cur`.
-    pub fn update(
-        &mut self,
-        param: &str,
-        cur: &str,
-        seen: &[(String, Option<(f64, f64, usize)>)],
-        full: bool,
-    ) {
+    pub fn update(&mut self, param: &str, cur: &str, seen: &[Seen], full: bool) {
         let Some(Some((t0, a0, _))) = seen.iter().find(|(v, _)| v == cur).map(|x| x.1) else {
             return;
         };
@@ -339,7 +337,7 @@ mod tests {
     #[test]
     fn joint_moves_rank_by_additive_prediction() {
         let mut e = Effects::default();
-        let seen = |xs: &[(&str, Option<f64>)]| -> Vec<(String, Option<(f64, f64, usize)>)> {
+        let seen = |xs: &[(&str, Option<f64>)]| -> Vec<Seen> {
             xs.iter()
                 .map(|(v, t)| (v.to_string(), t.map(|t| (t, 0.9, 5))))
                 .collect()

@@ -28,7 +28,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 pub use super::explore::SearchPlan;
-use super::explore::{Effects, Move, joint_moves, neighbours, predicts_failure};
+use super::explore::{Effects, Move, Seen, joint_moves, neighbours, predicts_failure};
 use super::noise::{Judge, NoisePolicy, PooledNoise, Samples, above_bar, beats, t_quantile};
 use super::record::{Record, Status};
 use super::search::{Params, SearchSpace, trial_key};
@@ -307,7 +307,12 @@ impl Planner {
             .unwrap_or_else(|| (p.estimate() as f64 * SearchPlan::BUDGET_FACTOR).ceil() as usize);
         for r in known {
             p.noise.add(&Samples::of(&r));
-            p.note_failure(&r);
+            // A resumed run (--skip_existing) learns of a failure when its
+            // record is reused, as the run that made it did, so that it
+            // makes the same choices; a new run learns from them all.
+            if !p.skip_existing {
+                p.note_failure(&r);
+            }
             if r.status.is_done() && !r.trial_key.is_empty() {
                 p.done.insert(r.trial_key.clone(), r);
             }
@@ -549,12 +554,15 @@ impl Planner {
         Some(size)
     }
 
-    /// Trials of `params` the run would start (not reused, not predicted).
+    /// Trials of `params` the budget pays for: not measured in this run,
+    /// not predicted to fail (a record of the results file counts, as the
+    /// run that made it paid for it).
     fn new_trials<'a>(&self, params: impl Iterator<Item = &'a Params>) -> usize {
         params
             .filter(|p| {
                 let k = trial_key(p);
-                self.reusable(&k).is_none() && self.predicted(p).is_none()
+                !(self.stage != Stage::Pass(1) || self.policy.is_some())
+                    || !self.measured.contains_key(&k) && self.predicted(p).is_none()
             })
             .count()
     }
@@ -760,9 +768,10 @@ impl Planner {
                     p.insert(k.clone(), v.clone());
                 }
                 let k = trial_key(&p);
-                !self.measured.contains_key(&k)
-                    && !(self.skip_existing && self.done.contains_key(&k))
-                    && self.predicted(&p).is_none()
+                // A record of the results file is reused when the move is
+                // handed out: a resumed run picks the moves the run that
+                // made it picked.
+                !self.measured.contains_key(&k) && self.predicted(&p).is_none()
             })
             .take(REFINE_MOVES)
             .collect()
@@ -833,6 +842,7 @@ impl Planner {
                 // run would have started.
                 self.spent += 1;
                 self.measured.insert(r.trial_key.clone(), r.clone());
+                self.note_failure(&r);
             }
             if let Some(g) = &mut self.current {
                 g.results[pos] = Some(r.clone());
@@ -966,7 +976,7 @@ impl Planner {
         let Some(cur) = g.base.get(&name).cloned() else {
             return;
         };
-        let seen: Vec<(String, Option<(f64, f64, usize)>)> = g
+        let seen: Vec<Seen> = g
             .slots
             .iter()
             .zip(&g.results)
