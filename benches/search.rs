@@ -9,8 +9,8 @@
 
 use autotune::landscape::{demo_truth, separable_truth};
 use autotune::{
-    Cost, Noise, NoisePolicy, Params, PlanConfig, Planner, SearchSpace, Truth, default_params,
-    simulate,
+    Cost, Noise, NoisePolicy, Params, PlanConfig, Planner, SearchPlan, SearchSpace, Truth,
+    default_params, simulate,
 };
 
 const THRESHOLD: f64 = 0.88;
@@ -37,6 +37,7 @@ fn config(policy: Option<NoisePolicy>) -> PlanConfig {
         skip_existing: false,
         eval_runs: RUNS,
         policy,
+        search: SearchPlan::ONE_PASS,
     }
 }
 

@@ -535,6 +535,27 @@ pub struct TuneArgs {
         hide_short_help = true
     )]
     pub no_prune: bool,
+    /// Passes over the groups at most (default: until a whole pass changes
+    /// nothing; `--search_policy plain`: 1).
+    #[arg(long = "passes", help_heading = heading::SEARCH, hide_short_help = true)]
+    pub passes: Option<usize>,
+    /// Trials the run may start at most (default: 2.5 times one pass's
+    /// trials; configurations measured earlier in the run cost nothing).
+    #[arg(
+        long = "max_trials",
+        alias = "max-trials",
+        help_heading = heading::SEARCH,
+        hide_short_help = true
+    )]
+    pub max_trials: Option<usize>,
+    /// No refinement with joint moves after the passes.
+    #[arg(
+        long = "no_refine",
+        alias = "no-refine",
+        help_heading = heading::SEARCH,
+        hide_short_help = true
+    )]
+    pub no_refine: bool,
     /// Confidence of early stopping and of "better beyond noise", 0.5-0.999.
     #[arg(
         long = "prune_confidence",
@@ -997,6 +1018,32 @@ fn search_policy(a: &TuneArgs) -> Result<Option<NoisePolicy>, String> {
     }))
 }
 
+/// How far the search goes beyond one pass (`--passes`, `--max_trials`,
+/// `--no_refine`); `--search_policy plain` is one pass unless told.
+fn search_plan(a: &TuneArgs) -> Result<autotune::SearchPlan, String> {
+    if a.passes == Some(0) {
+        return Err("--passes: must be at least 1".into());
+    }
+    if a.max_trials == Some(0) {
+        return Err("--max_trials: must be at least 1".into());
+    }
+    let mut plan = if a.search_policy == "plain" {
+        autotune::SearchPlan::ONE_PASS
+    } else {
+        autotune::SearchPlan::default()
+    };
+    if a.passes.is_some() {
+        plan.passes = a.passes;
+    }
+    if a.max_trials.is_some() {
+        plan.max_trials = a.max_trials;
+    }
+    if a.no_refine {
+        plan.refine = false;
+    }
+    Ok(plan)
+}
+
 /// Validates the flags into an engine configuration.
 pub fn to_config(a: &TuneArgs) -> Result<Config, String> {
     let repo =
@@ -1077,8 +1124,10 @@ pub fn to_config(a: &TuneArgs) -> Result<Config, String> {
         }
     };
     let search_policy = search_policy(a)?;
+    let search = search_plan(a)?;
     Ok(Config {
         search_policy,
+        search,
         layout,
         launcher,
         port: a.port,

@@ -117,9 +117,31 @@ impl LineLog {
                 values,
                 group,
                 groups,
+                stage,
+                budget_left,
             } => {
-                format!("== group {group}/{groups} {param}: {}", values.join(" "))
+                let left = budget_left
+                    .map(|n| format!(", {n} trials left"))
+                    .unwrap_or_default();
+                if stage.starts_with("refinement") {
+                    format!("== {stage}{left}: joint moves {}", values.join(" "))
+                } else {
+                    format!(
+                        "== group {group}/{groups} {param}: {} ({stage}{left})",
+                        values.join(" ")
+                    )
+                }
             }
+            Event::TrialPredicted {
+                ordinal,
+                param,
+                value,
+                reason,
+                ..
+            } => format!(
+                "{} {param}={value} not started: {reason}",
+                self.tag(*ordinal)
+            ),
             Event::TrialReused {
                 ordinal,
                 param,

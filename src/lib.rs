@@ -17,7 +17,7 @@ pub use engine::goal::{
 };
 pub use engine::noise::{Judge, NoisePolicy, PooledNoise, Samples, Verdict};
 pub use engine::outcome::{Files, Measure, RunSummary, human_s, summarize_run, summarize_run_for};
-pub use engine::planner::{PlanConfig, Planner, Step, TrialSpec, pick_best};
+pub use engine::planner::{PlanConfig, Planner, SearchPlan, Step, TrialSpec, pick_best};
 pub use engine::record::{
     EvalRun, EvalSummary, Measured, Phase, Record, Status, fig, log_index, now_ts, summarize,
 };
@@ -40,7 +40,10 @@ pub mod remote {
 
 /// Landscapes for the simulated executor.
 pub mod landscape {
-    pub use crate::engine::landscape::{DEMO_BASE_TPS, demo_model, demo_truth, separable_truth};
+    pub use crate::engine::landscape::{
+        DEMO_BASE_TPS, INTERACTING_PARAMS, demo_model, demo_truth, interacting_model,
+        interacting_truth, separable_truth,
+    };
 }
 
 /// The results files: reading, appending, atomic writes, the repo lock.

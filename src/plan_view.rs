@@ -88,6 +88,38 @@ fn goal_policy(cfg: &Config) -> String {
     }
 }
 
+/// The search beyond one pass, in words: passes, refinement, crash
+/// prediction and the trial budget.
+fn search(cfg: &Config) -> String {
+    let one = cfg.space.plan(&cfg.base).len();
+    let p = cfg.search;
+    let passes = match p.passes {
+        Some(1) => "one pass".to_string(),
+        Some(n) => format!("passes until nothing changes, at most {n}"),
+        None => "passes until nothing changes (later passes probe the neighbours of each value and measure a whole group again only when they behave otherwise than before)".to_string(),
+    };
+    let refine = if p.refine {
+        "; then joint moves of 2-3 of the parameters that matter, ranked by their measured effects"
+    } else {
+        ""
+    };
+    let predict = if p.predict {
+        "; a configuration an earlier crash or time-out predicts (same values, none smaller) is not started"
+    } else {
+        ""
+    };
+    let budget = match p.max_trials {
+        Some(usize::MAX) => String::new(),
+        Some(n) => format!("; at most {n} trials (--max_trials)"),
+        None => format!(
+            "; at most {} trials ({}x the {one} of one pass; --max_trials)",
+            (one as f64 * autotune::SearchPlan::BUDGET_FACTOR).ceil() as usize,
+            autotune::SearchPlan::BUDGET_FACTOR
+        ),
+    };
+    format!("{passes}{refine}{predict}{budget}")
+}
+
 /// How much of the plan a results file already covers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Replay {
@@ -110,6 +142,7 @@ pub fn replay(cfg: &Config, records: Vec<Record>) -> Replay {
             skip_existing: true,
             eval_runs: cfg.eval_runs,
             policy: cfg.search_policy,
+            search: cfg.search,
         },
         records.into_iter().map(Arc::new),
     );
@@ -118,7 +151,7 @@ pub fn replay(cfg: &Config, records: Vec<Record>) -> Replay {
     loop {
         match planner.step() {
             Step::Reuse { .. } => reused += 1,
-            Step::Group { .. } | Step::Decided { .. } => {}
+            Step::Group { .. } | Step::Decided { .. } | Step::Predicted { .. } => {}
             Step::Run(_) | Step::Wait => {
                 return Replay {
                     reused,
@@ -177,6 +210,7 @@ pub fn table(cfg: &Config, args: &crate::cli::TuneArgs) -> String {
     ));
     line(format!("Goal:   {}", cfg.goal.describe()));
     line(format!("Policy: {}", policy(cfg)));
+    line(format!("Search: {}", search(cfg)));
     line(String::new());
 
     let rows: Vec<(String, String, usize, String)> = cfg
@@ -292,7 +326,7 @@ pub fn resume_note(cfg: &Config) -> Option<String> {
              so it ends at once with the same winner.\n\
              autotune demo: for another pass starting from that winner: \
              autotune --repo {dir} --eval_cmd 'bash eval_local.sh' --startup_timeout 6 --skip_existing",
-            r.total
+            r.reused
         )
     } else {
         format!(

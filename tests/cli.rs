@@ -771,10 +771,10 @@ fn demo_again_on_a_finished_run_resumes_and_ends_at_once() {
     let first = demo();
     assert!(first.status.success(), "{}", text(&first));
     let results = dir.join("tune_results.jsonl");
-    // Fewer records than trials: each group's first value is the winner
-    // of the group before, reused within the run.
+    // Each group's first value is the winner of the group before, reused
+    // within the run; later passes and joint moves add records.
     let recorded = records(&results).len();
-    assert!(recorded > 17 && recorded < 55, "{}", text(&first));
+    assert!(recorded > 17, "{}", text(&first));
     assert!(out_has_done(&first), "{}", text(&first));
     let best = std::fs::read_to_string(dir.join("best_params.json")).unwrap();
     let out1 = String::from_utf8_lossy(&first.stdout).into_owned();
@@ -786,13 +786,18 @@ fn demo_again_on_a_finished_run_resumes_and_ends_at_once() {
     let second = demo();
     assert!(second.status.success(), "{}", text(&second));
     let out2 = String::from_utf8_lossy(&second.stdout).into_owned();
+    // Every trial of the whole search (one pass, later passes, joint
+    // moves) is reused.
+    let reused = out2.matches(" reused: ").count();
+    assert!(reused > 55, "{out2}");
     assert!(
-        out2.contains("holds a finished run: all 55 trials are recorded and reused"),
+        out2.contains(&format!(
+            "holds a finished run: all {reused} trials are recorded and reused"
+        )),
         "{out2}"
     );
     assert!(!out2.contains(" start (trial_"), "{out2}");
     assert!(!out2.contains("new best"), "{out2}");
-    assert_eq!(out2.matches(" reused: ").count(), 55, "{out2}");
     assert_eq!(records(&results).len(), recorded);
     assert_eq!(winner_lines(&out2), winner, "{out2}");
     assert_eq!(

@@ -57,11 +57,16 @@ fn real_demo_run_ends_where_the_simulated_replay_does() {
     );
     assert!(tail.contains("gain:    +"), "{tail}");
     assert!(tail.contains("beyond noise"), "{tail}");
+    // Beyond the one pass the replay makes, the default search's later
+    // passes and joint moves end on the same configuration; its joint
+    // moves try the crashing memory share and the hanging sequence count
+    // with smaller values too (a crash predicts only configurations asking
+    // at least as much), and its later passes reuse what was measured.
     assert!(
-        tail.contains("1 crashed") && tail.contains("1 timeout"),
+        tail.contains("3 crashed") && tail.contains("3 timeout"),
         "{tail}"
     );
-    assert!(tail.contains("16 reused (already measured)"), "{tail}");
+    assert!(tail.contains("26 reused (already measured)"), "{tail}");
     assert!(tail.contains("best_params.json"), "{tail}");
     // The report the outcome names was written, and opens as HTML.
     let report = std::fs::read_to_string(d.path().join("tune_report.html")).unwrap();

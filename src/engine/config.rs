@@ -68,6 +68,8 @@ pub struct Config {
     pub patterns: Patterns,
     /// The noise policy; `None` is `auto_tune.py`'s plain search.
     pub search_policy: Option<NoisePolicy>,
+    /// Passes, refinement, crash prediction and the trial budget.
+    pub search: crate::engine::explore::SearchPlan,
     /// How many trials run at once and what each slot gets.
     pub layout: SlotLayout,
     /// Runs each trial through this command prefix (`--launcher`, e.g.

@@ -111,6 +111,24 @@ pub enum Event {
         group: usize,
         /// Number of groups.
         groups: usize,
+        /// Where the search is: `pass 1`, `pass 2`, `refinement 1`...
+        stage: String,
+        /// Trials the budget still allows (`None`: no budget).
+        budget_left: Option<usize>,
+    },
+    /// A trial was not started: an earlier crash or time-out predicts it
+    /// fails the same way. Nothing is recorded (it is not a measurement).
+    TrialPredicted {
+        /// 1-based position in the plan.
+        ordinal: usize,
+        /// The parameter under test (`A+B` for a joint move).
+        param: String,
+        /// Its value.
+        value: String,
+        /// All params of the trial.
+        params: Params,
+        /// Which earlier failure predicts it, and why.
+        reason: String,
     },
     /// A trial was not run because its key already has a done record; that
     /// record counts in the group.

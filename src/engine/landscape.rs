@@ -174,3 +174,112 @@ pub fn separable_truth(p: &crate::engine::search::Params) -> crate::engine::simu
         tps: 4000.0 * tps,
     }
 }
+
+/// A landscape over the built-in space whose system parameters interact,
+/// as vLLM's do, for benchmarks of the search beyond one pass:
+///
+/// - the KV-cache room grows with the memory share and shrinks with the
+///   model length; more sequences than fit are preempted (slower), fewer
+///   leave the GPU idle, so the room sets the best `VLLM_MAX_NUM_SEQS`, and
+///   1536 sequences in the room of a 2048-token model length hang;
+/// - the best batched-token budget follows the number of sequences (192
+///   tokens each);
+/// - a memory share of 0.99 with a token budget of 196608 or more runs out
+///   of memory (crashes);
+/// - a model length of 768 truncates answers of 64 new tokens or more
+///   (accuracy under the bar);
+///
+/// and the generation parameters act as in [`separable_truth`]. `get`
+/// gives a parameter's value.
+pub fn interacting_model(get: &dyn Fn(&str) -> String) -> crate::engine::simulate::Truth {
+    use crate::engine::simulate::Truth;
+    let num = |n: &str| get(n).parse::<f64>().unwrap_or(0.0);
+    let (gmu, tokens, seqs, len, mnt) = (
+        num("GPU_MEMORY_UTILIZATION"),
+        num("VLLM_MAX_NUM_BATCHED_TOKENS"),
+        num("VLLM_MAX_NUM_SEQS"),
+        num("MAX_MODEL_LEN"),
+        num("MAX_NEW_TOKENS"),
+    );
+    if gmu >= 0.985 && tokens >= 196608.0 {
+        return Truth::Crashes;
+    }
+    let room = 1024.0 * (1.0 + (gmu - 0.97) * 8.0) * (1024.0 / len).powf(0.7);
+    if seqs >= 1536.0 && room < 700.0 {
+        return Truth::Hangs;
+    }
+    let mut tps = (seqs.min(room) / 1024.0).powf(0.3);
+    if seqs > room {
+        tps *= (room / seqs).powf(0.6);
+    }
+    tps *= 1.0 - 0.06 * (tokens / (192.0 * seqs)).ln().powi(2);
+    tps *= 1.0 + (gmu - 0.97) * 0.4;
+    let mut acc: f64 = 0.902;
+    if len <= 768.0 {
+        tps *= 1.01;
+        acc -= if mnt >= 64.0 { 0.02 } else { 0.001 };
+    }
+    let mut eff = |name: &str, table: &[(&str, f64, f64)]| {
+        let v = get(name);
+        if let Some((_, t, a)) = table.iter().find(|(x, _, _)| *x == v) {
+            tps *= 1.0 + t;
+            acc += a;
+        }
+    };
+    eff("STOP_ON_DOUBLE_NEWLINE", &[("1", 0.04, -0.004)]);
+    eff("OUTPUT_TRIM_EXAMPLES", &[("0", -0.01, 0.001)]);
+    eff(
+        "OUTPUT_MAX_SENTENCES",
+        &[
+            ("3", 0.07, -0.025),
+            ("4", 0.03, -0.005),
+            ("8", -0.02, 0.001),
+        ],
+    );
+    eff(
+        "MAX_NEW_TOKENS",
+        &[
+            ("32", 0.12, -0.04),
+            ("48", 0.05, -0.006),
+            ("80", -0.05, 0.002),
+        ],
+    );
+    eff(
+        "MAX_NEW_TOKENS_CODE",
+        &[("160", 0.008, 0.0), ("128", 0.012, -0.02)],
+    );
+    eff("MAX_NEW_TOKENS_CODE_SOFT", &[("64", 0.003, 0.0)]);
+    eff("HARD_CODE_MIN_HITS", &[("2", 0.01, 0.0)]);
+    eff(
+        "REPETITION_PENALTY",
+        &[("1.00", 0.01, -0.008), ("1.02", 0.005, -0.001)],
+    );
+    eff("FREQUENCY_PENALTY", &[("0.00", 0.005, 0.0)]);
+    Truth::Serves {
+        accuracy: acc,
+        tps: 4000.0 * tps,
+    }
+}
+
+/// [`interacting_model`] of a parameter set.
+pub fn interacting_truth(p: &crate::engine::search::Params) -> crate::engine::simulate::Truth {
+    interacting_model(&|n: &str| p.get(n).cloned().unwrap_or_default())
+}
+
+/// The parameters [`interacting_model`] reads: a brute force over their
+/// candidates finds its best configuration.
+pub const INTERACTING_PARAMS: &[&str] = &[
+    "GPU_MEMORY_UTILIZATION",
+    "VLLM_MAX_NUM_BATCHED_TOKENS",
+    "VLLM_MAX_NUM_SEQS",
+    "MAX_MODEL_LEN",
+    "STOP_ON_DOUBLE_NEWLINE",
+    "OUTPUT_TRIM_EXAMPLES",
+    "OUTPUT_MAX_SENTENCES",
+    "MAX_NEW_TOKENS",
+    "MAX_NEW_TOKENS_CODE",
+    "MAX_NEW_TOKENS_CODE_SOFT",
+    "HARD_CODE_MIN_HITS",
+    "REPETITION_PENALTY",
+    "FREQUENCY_PENALTY",
+];

@@ -5,6 +5,7 @@
 pub mod config;
 pub mod eval;
 pub mod event;
+pub mod explore;
 pub mod goal;
 pub mod landscape;
 pub mod noise;

@@ -27,8 +27,10 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+pub use super::explore::SearchPlan;
+use super::explore::{Effects, Move, Seen, joint_moves, neighbours, predicts_failure};
 use super::noise::{Judge, NoisePolicy, PooledNoise, Samples, above_bar, beats, t_quantile};
-use super::record::Record;
+use super::record::{Record, Status};
 use super::search::{Params, SearchSpace, trial_key};
 
 /// One trial the planner wants measured.
@@ -59,19 +61,23 @@ pub struct TrialSpec {
 /// What the planner wants next.
 #[derive(Debug, Clone)]
 pub enum Step {
-    /// A parameter group begins.
+    /// A parameter group (or a refinement batch) begins.
     Group {
-        /// The parameter varied.
+        /// The parameter varied (`refinement` for a batch of joint moves).
         param: String,
         /// Values tried, base value first.
         values: Vec<String>,
-        /// 1-based group number.
+        /// 1-based group number (the round of a refinement).
         group: usize,
         /// Number of groups.
         groups: usize,
+        /// Where the search is: `pass 1`, `pass 2`, `refinement 1`...
+        stage: String,
+        /// Trials the budget still allows (`None`: no budget).
+        budget_left: Option<usize>,
     },
     /// A done record of the same key exists: it counts in the group without
-    /// running (`--skip_existing`).
+    /// running (`--skip_existing`, or measured earlier in this run).
     Reuse {
         /// The trial.
         spec: TrialSpec,
@@ -80,6 +86,15 @@ pub enum Step {
     },
     /// Run this trial and report its record with [`Planner::record`].
     Run(TrialSpec),
+    /// Not started: an earlier crash or time-out predicts this one fails
+    /// the same way. Not a measurement: nothing is recorded, it just never
+    /// wins.
+    Predicted {
+        /// The trial not started.
+        spec: TrialSpec,
+        /// Which earlier failure predicts it, and why.
+        reason: String,
+    },
     /// Every trial of the group is out; report their records first.
     Wait,
     /// A group ended.
@@ -97,26 +112,53 @@ pub enum Step {
     Finished,
 }
 
+/// One trial of a group: what it changes and its place in the plan.
+#[derive(Debug, Clone)]
+struct Slot {
+    param: String,
+    value: String,
+    params: Params,
+    ordinal: usize,
+}
+
 /// The group being explored.
 #[derive(Debug, Clone)]
 struct GroupState {
-    /// Index into the space's groups.
-    index: usize,
-    /// Values in plan order.
-    values: Vec<String>,
-    /// How many values have been handed out.
+    /// Index into the space's groups (`None`: a refinement batch).
+    index: Option<usize>,
+    /// The parameter shown (`refinement` for joint moves).
+    label: String,
+    /// The trials in plan order, the base first.
+    slots: Vec<Slot>,
+    /// How many trials have been handed out.
     issued: usize,
-    /// Ordinal of the group's first value.
-    first_ordinal: usize,
-    /// Records by position in `values`.
+    /// Records by position in `slots`.
     results: Vec<Option<Arc<Record>>>,
-    /// Re-measures of a close call: ordinal, the record re-measured, how
-    /// many have been handed out, and their records.
+    /// Re-measures of a close call: ordinal, the record re-measured, and
+    /// its record.
     rechecks: Vec<(usize, Arc<Record>, Option<Arc<Record>>)>,
     /// Re-measures handed out.
     rechecks_issued: usize,
     /// A close call was looked for already.
     rechecked: bool,
+    /// Only the neighbours of the current value were handed out (a later
+    /// pass): the rest follows if they do not behave as measured before.
+    probe: bool,
+    /// The base when the group began.
+    base: Params,
+    /// Every value of the parameter was measured (not only probes).
+    full: bool,
+}
+
+/// Where the search is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Stage {
+    /// Pass k (1-based) over the groups.
+    Pass(usize),
+    /// Refinement round r (1-based).
+    Refine(usize),
+    /// Nothing more.
+    Done,
 }
 
 /// What the planner is asked to do.
@@ -134,10 +176,12 @@ pub struct PlanConfig {
     pub eval_runs: u32,
     /// The noise policy; `None` is `auto_tune.py`'s plain search.
     pub policy: Option<NoisePolicy>,
+    /// Passes, refinement, crash prediction and the budget.
+    pub search: SearchPlan,
 }
 
 impl PlanConfig {
-    /// `auto_tune.py`'s plain search with 5 eval runs.
+    /// `auto_tune.py`'s plain search with 5 eval runs: one pass.
     pub fn plain(space: SearchSpace, base: Params, threshold: f64, skip_existing: bool) -> Self {
         PlanConfig {
             space,
@@ -146,11 +190,31 @@ impl PlanConfig {
             skip_existing,
             eval_runs: 5,
             policy: None,
+            search: SearchPlan::ONE_PASS,
         }
     }
 }
 
-/// Coordinate ascent over a search space.
+/// How many groups of a later pass, past their last change, make a
+/// deviation beyond this many standard errors an interaction.
+const INTERACTION_Z: f64 = 2.0;
+/// Joint moves per refinement round.
+const REFINE_MOVES: usize = 8;
+/// Parameters that take part in joint moves (the largest effects).
+const REFINE_PARAMS: usize = 5;
+/// Parameters changed at once, at most.
+const REFINE_RADIUS: usize = 3;
+/// Refinement rounds at most.
+const REFINE_ROUNDS: usize = 6;
+/// A joint move predicted this far under the accuracy bar is not tried
+/// (interactions may lift accuracy a little, not a lot).
+const ACC_SLACK: f64 = 0.005;
+/// A joint move predicted (additively) this far below the base is not
+/// tried: interactions of a few percent may lift it above, not more.
+const REFINE_FLOOR: f64 = 0.97;
+
+/// Coordinate ascent over a search space, passes until stable, then
+/// joint moves.
 #[derive(Debug, Clone)]
 pub struct Planner {
     space: SearchSpace,
@@ -159,6 +223,12 @@ pub struct Planner {
     skip_existing: bool,
     eval_runs: u32,
     policy: Option<NoisePolicy>,
+    search: SearchPlan,
+    /// Trials the run may start (reused records of the results file count:
+    /// a resumed run makes the same choices as one that never stopped).
+    max_trials: usize,
+    /// Trials started or taken from the results file so far.
+    spent: usize,
     /// Done records of the results file (reused with `skip_existing`).
     done: HashMap<String, Arc<Record>>,
     /// The first done record of each key in the results file: what a
@@ -170,19 +240,46 @@ pub struct Planner {
     /// so that no address is reused by another record.
     absorbed: std::collections::HashSet<usize>,
     kept: Vec<Arc<Record>>,
-    /// Done records of this run (reused under a noise policy).
+    /// Re-measures found in the results file, not yet replayed (a resumed
+    /// run reuses them instead of measuring again).
+    prior_rechecks: Vec<Arc<Record>>,
+    /// Done records of this run (reused under a noise policy and in later
+    /// passes).
     measured: HashMap<String, Arc<Record>>,
+    /// Configurations that crashed or timed out (results file and this
+    /// run), with the status.
+    failures: Vec<(Params, String)>,
     noise: PooledNoise,
     /// Every ok run of each key measured or reused in this run.
     pooled: HashMap<String, Samples>,
     /// Close-call re-measures left.
     rechecks_left: usize,
-    /// Re-measures found in the results file, not yet replayed (a resumed
-    /// run reuses them instead of measuring again).
-    prior_rechecks: Vec<Arc<Record>>,
+    stage: Stage,
     next_group: usize,
+    /// Groups decided (or skipped) without a change since the last change.
+    quiet: usize,
+    /// The base (but the group's own parameter) of each group's latest
+    /// evaluation.
+    evaluated: HashMap<usize, Params>,
+    effects: Effects,
     current: Option<GroupState>,
     next_ordinal: usize,
+    /// The latest pass begun.
+    pass: usize,
+    /// Refinement rounds decided.
+    refined: usize,
+}
+
+/// The base without one parameter.
+fn without(p: &Params, name: &str) -> Params {
+    let mut q = p.clone();
+    q.remove(name);
+    q
+}
+
+/// Whether a record's configuration served (its runs have figures).
+fn served(r: &Record) -> bool {
+    matches!(r.status, Status::Ok | Status::Partial | Status::Pruned)
 }
 
 impl Planner {
@@ -197,23 +294,41 @@ impl Planner {
             skip_existing: cfg.skip_existing,
             eval_runs: cfg.eval_runs,
             policy: cfg.policy,
+            search: cfg.search,
+            max_trials: 0,
+            spent: 0,
             done: HashMap::new(),
             first_done: HashMap::new(),
             absorbed: Default::default(),
             kept: Vec::new(),
+            prior_rechecks: Vec::new(),
             measured: HashMap::new(),
+            failures: Vec::new(),
             noise: PooledNoise::default(),
             pooled: HashMap::new(),
             rechecks_left: cfg.policy.map_or(0, |p| p.recheck_budget),
-            prior_rechecks: Vec::new(),
+            stage: Stage::Pass(1),
             next_group: 0,
+            quiet: 0,
+            evaluated: HashMap::new(),
+            effects: Effects::default(),
             current: None,
             next_ordinal: 1,
+            pass: 1,
+            refined: 0,
         };
-        // The records of the file are learned from as the search meets
-        // them (reused), in the order the original run did: a resumed run
-        // then judges and chooses exactly as the run it resumes.
+        p.max_trials = cfg
+            .search
+            .max_trials
+            .unwrap_or_else(|| (p.estimate() as f64 * SearchPlan::BUDGET_FACTOR).ceil() as usize);
+        // A resumed run (--skip_existing) learns from the records of the
+        // file as the search meets them (reused), in the order the original
+        // run did, so that it judges and chooses exactly as the run it
+        // resumes; a new run learns of the failures from them all.
         for r in known {
+            if !p.skip_existing {
+                p.note_failure(&r);
+            }
             if r.extra.get("recheck").and_then(|v| v.as_bool()) == Some(true) {
                 p.prior_rechecks.push(r.clone());
             }
@@ -232,9 +347,43 @@ impl Planner {
         &self.noise
     }
 
+    /// Trials the budget still allows (`None`: no budget).
+    pub fn budget_left(&self) -> Option<usize> {
+        (self.max_trials != usize::MAX).then(|| self.max_trials.saturating_sub(self.spent))
+    }
+
+    /// The budget of the run (`None`: none).
+    pub fn max_trials(&self) -> Option<usize> {
+        (self.max_trials != usize::MAX).then_some(self.max_trials)
+    }
+
+    fn note_failure(&mut self, r: &Record) {
+        if matches!(r.status, Status::Crashed | Status::Timeout) && !r.params.is_empty() {
+            self.failures
+                .push((r.params.clone(), r.status.as_str().to_string()));
+        }
+    }
+
+    /// Why an earlier crash or time-out predicts that `p` fails too.
+    fn predicted(&self, p: &Params) -> Option<String> {
+        if !self.search.predict {
+            return None;
+        }
+        self.failures.iter().find_map(|(f, status)| {
+            predicts_failure(f, p).map(|why| {
+                let verb = if status == "timeout" {
+                    "timed out"
+                } else {
+                    "crashed"
+                };
+                format!("predicted to fail: a configuration that {verb} had {why}")
+            })
+        })
+    }
+
     /// A done record of `key` that may stand in for running it.
     fn reusable(&self, key: &str) -> Option<&Arc<Record>> {
-        if self.policy.is_some()
+        if (self.policy.is_some() || self.stage != Stage::Pass(1))
             && let Some(r) = self.measured.get(key)
         {
             return Some(r);
@@ -279,6 +428,18 @@ impl Planner {
             .filter(|s| s.n() > 0)
             .cloned()
             .unwrap_or_else(|| Samples::of(r))
+    }
+
+    /// (mean tok/s, mean accuracy, runs) of a record, if it served.
+    fn figures(&self, r: &Record) -> Option<(f64, f64, usize)> {
+        if !served(r) {
+            return None;
+        }
+        let s = self.samples(r);
+        if s.n() > 0 {
+            return Some((s.tps_mean(), s.acc_mean(), s.n()));
+        }
+        Some((r.avg_total_tps()?, r.avg_accuracy()?, 1))
     }
 
     /// The incumbent of a group, when its order against the fastest
@@ -384,120 +545,497 @@ impl Planner {
             .entry(r.trial_key.clone())
             .or_default()
             .extend(&s);
+        self.note_failure(&r);
         if r.status.is_done() && !r.trial_key.is_empty() {
             self.measured.insert(r.trial_key.clone(), r);
         }
     }
 
+    /// Whether changes of `name` moved throughput or accuracy beyond the
+    /// pooled noise (or made the service fail) when last measured; a
+    /// parameter never measured may matter.
+    fn matters(&self, name: &str) -> bool {
+        self.effect_size(name).is_none_or(|e| e > 0.0)
+    }
+
+    /// The largest change of `name`'s values beyond the noise, in relative
+    /// tok/s (infinite for a failure, 0 when nothing moved beyond the
+    /// noise); `None` if never measured.
+    fn effect_size(&self, name: &str) -> Option<f64> {
+        let m = self.effects.0.get(name)?;
+        let cur = self.base.get(name)?;
+        let Some(Some((rc, dc, nc))) = m.get(cur) else {
+            return Some(f64::INFINITY);
+        };
+        let mut size: f64 = 0.0;
+        for e in m.values() {
+            let Some((r, d, n)) = e else {
+                size = f64::INFINITY;
+                continue;
+            };
+            let se = (1.0 / *n as f64 + 1.0 / *nc as f64).sqrt();
+            let dt = (r / rc - 1.0).abs();
+            if dt > INTERACTION_Z * self.noise.tps_rel_sd() * se + 1e-9 {
+                size = size.max(dt);
+            }
+            if (d - dc).abs() > INTERACTION_Z * self.noise.acc_sd() * se + 1e-9 {
+                size = size.max(dt.max(1e-6));
+            }
+        }
+        Some(size)
+    }
+
+    /// Trials of `params` the budget pays for: not measured in this run,
+    /// not predicted to fail (a record of the results file counts, as the
+    /// run that made it paid for it).
+    fn new_trials<'a>(&self, params: impl Iterator<Item = &'a Params>) -> usize {
+        params
+            .filter(|p| {
+                let k = trial_key(p);
+                !(self.stage != Stage::Pass(1) || self.policy.is_some())
+                    || !self.measured.contains_key(&k) && self.predicted(p).is_none()
+            })
+            .count()
+    }
+
+    fn stage_name(&self) -> String {
+        match self.stage {
+            Stage::Pass(k) => format!("pass {k}"),
+            Stage::Refine(r) => format!("refinement {r}"),
+            Stage::Done => "done".into(),
+        }
+    }
+
+    /// The passes are over (stable, out of passes or of budget): refine or
+    /// stop.
+    fn end_passes(&mut self) {
+        let round = self.refined + 1;
+        self.stage = if self.search.refine && round <= REFINE_ROUNDS {
+            Stage::Refine(round)
+        } else {
+            Stage::Done
+        };
+    }
+
+    /// Opens the next group, or says the search is over.
+    fn open_next(&mut self) -> Option<Step> {
+        let n = self.space.groups.len();
+        loop {
+            match self.stage {
+                Stage::Done => return None,
+                Stage::Pass(k) => {
+                    self.pass = k;
+                    if self.quiet >= n && n > 0 {
+                        self.end_passes();
+                        continue;
+                    }
+                    if self.next_group >= n {
+                        if self.search.passes.is_some_and(|m| k >= m) || n == 0 {
+                            self.end_passes();
+                        } else {
+                            self.stage = Stage::Pass(k + 1);
+                            self.next_group = 0;
+                        }
+                        continue;
+                    }
+                    let index = self.next_group;
+                    self.next_group += 1;
+                    let (name, cands) = self.space.groups[index].clone();
+                    let mut probe = false;
+                    let values = if let Some(at) = self.evaluated.get(&index) {
+                        // Measured before: nothing to learn unless another
+                        // parameter moved since, and only if it matters.
+                        if *at == without(&self.base, &name) || !self.matters(&name) {
+                            self.quiet += 1;
+                            continue;
+                        }
+                        let cur = self.base.get(&name).cloned().unwrap_or_default();
+                        let near = neighbours(&cands, &cur);
+                        let known = near
+                            .iter()
+                            .all(|v| self.effects.relative(&name, &cur, v).is_some());
+                        if known && !near.is_empty() {
+                            probe = true;
+                            let mut v = vec![cur];
+                            v.extend(near);
+                            v
+                        } else {
+                            SearchSpace::group_values(&self.base, &name, &cands)
+                        }
+                    } else {
+                        SearchSpace::group_values(&self.base, &name, &cands)
+                    };
+                    let slots: Vec<Slot> = values
+                        .iter()
+                        .map(|v| {
+                            let mut params = self.base.clone();
+                            params.insert(name.clone(), v.clone());
+                            Slot {
+                                param: name.clone(),
+                                value: v.clone(),
+                                params,
+                                ordinal: 0,
+                            }
+                        })
+                        .collect();
+                    if self.new_trials(slots.iter().map(|s| &s.params))
+                        > self.max_trials.saturating_sub(self.spent)
+                    {
+                        self.end_passes();
+                        continue;
+                    }
+                    return Some(self.open(Some(index), name, slots, probe, index + 1, n));
+                }
+                Stage::Refine(r) => {
+                    let moves = self.refinement();
+                    let left = self.max_trials.saturating_sub(self.spent);
+                    if moves.is_empty() || left == 0 {
+                        self.stage = Stage::Done;
+                        continue;
+                    }
+                    let mut slots = vec![Slot {
+                        param: "base".into(),
+                        value: "base".into(),
+                        params: self.base.clone(),
+                        ordinal: 0,
+                    }];
+                    for m in moves.into_iter().take(left) {
+                        let mut params = self.base.clone();
+                        for (k, v) in &m.changes {
+                            params.insert(k.clone(), v.clone());
+                        }
+                        slots.push(Slot {
+                            param: m.param(),
+                            value: m.value(),
+                            params,
+                            ordinal: 0,
+                        });
+                    }
+                    return Some(self.open(
+                        None,
+                        "refinement".into(),
+                        slots,
+                        false,
+                        r,
+                        REFINE_ROUNDS,
+                    ));
+                }
+            }
+        }
+    }
+
+    fn open(
+        &mut self,
+        index: Option<usize>,
+        label: String,
+        mut slots: Vec<Slot>,
+        probe: bool,
+        group: usize,
+        groups: usize,
+    ) -> Step {
+        for s in &mut slots {
+            s.ordinal = self.next_ordinal;
+            self.next_ordinal += 1;
+        }
+        let values = slots.iter().map(|s| s.value.clone()).collect();
+        let n = slots.len();
+        self.current = Some(GroupState {
+            index,
+            label: label.clone(),
+            slots,
+            issued: 0,
+            results: vec![None; n],
+            rechecks: Vec::new(),
+            rechecks_issued: 0,
+            rechecked: false,
+            probe,
+            base: self.base.clone(),
+            full: !probe,
+        });
+        Step::Group {
+            param: label,
+            values,
+            group,
+            groups,
+            stage: self.stage_name(),
+            budget_left: self.budget_left(),
+        }
+    }
+
+    /// The joint moves of the next refinement round: 2 to
+    /// [`REFINE_RADIUS`] of the parameters with the largest effects beyond
+    /// the noise at once, ranked by what their measured effects predict,
+    /// without those measured already, predicted to fail or predicted
+    /// clearly under the accuracy bar.
+    fn refinement(&self) -> Vec<Move> {
+        let Some(base_rec) = self.measured.get(&trial_key(&self.base)) else {
+            return Vec::new();
+        };
+        let Some((_, acc0, _)) = self.figures(base_rec) else {
+            return Vec::new();
+        };
+        let mut sized: Vec<(f64, usize)> = self
+            .space
+            .groups
+            .iter()
+            .enumerate()
+            .filter_map(|(i, (name, _))| {
+                self.effect_size(name).filter(|e| *e > 0.0).map(|e| (e, i))
+            })
+            .collect();
+        sized.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
+        let mut chosen: Vec<usize> = sized.iter().take(REFINE_PARAMS).map(|x| x.1).collect();
+        chosen.sort();
+        let params: Vec<(String, Vec<String>)> = chosen
+            .iter()
+            .map(|&i| self.space.groups[i].clone())
+            .collect();
+        joint_moves(&params, &self.base, &self.effects, REFINE_RADIUS)
+            .into_iter()
+            .filter(|m| acc0 + m.acc >= self.threshold - ACC_SLACK && m.tps >= REFINE_FLOOR)
+            .filter(|m| {
+                let mut p = self.base.clone();
+                for (k, v) in &m.changes {
+                    p.insert(k.clone(), v.clone());
+                }
+                let k = trial_key(&p);
+                // A record of the results file is reused when the move is
+                // handed out: a resumed run picks the moves the run that
+                // made it picked.
+                !self.measured.contains_key(&k) && self.predicted(&p).is_none()
+            })
+            .take(REFINE_MOVES)
+            .collect()
+    }
+
+    /// Whether the probes of a later pass behave as their values did the
+    /// last time (the same ratio to the current value, the same accuracy
+    /// difference, within the noise): if not, the parameter interacts with
+    /// what changed since, and the whole group is measured again.
+    fn probes_agree(&self, g: &GroupState) -> bool {
+        let name = &g.slots[0].param;
+        let cur = &g.slots[0].value;
+        let Some((t0, a0, n0)) = g.results[0].as_ref().and_then(|r| self.figures(r)) else {
+            return false;
+        };
+        for (s, r) in g.slots.iter().zip(&g.results).skip(1) {
+            let now = r.as_ref().and_then(|r| self.figures(r));
+            let was = self.effects.relative(name, cur, &s.value);
+            let (Some((t, a, n)), Some((rw, dw, nw, ncw))) = (now, was) else {
+                if now.is_some() || was.is_some() {
+                    return false;
+                }
+                continue;
+            };
+            let se = (1.0 / n as f64 + 1.0 / n0 as f64 + 1.0 / nw as f64 + 1.0 / ncw as f64).sqrt();
+            if ((t / t0) / rw - 1.0).abs() > INTERACTION_Z * self.noise.tps_rel_sd() * se + 1e-9 {
+                return false;
+            }
+            if ((a - a0) - dw).abs() > INTERACTION_Z * self.noise.acc_sd() * se + 1e-9 {
+                return false;
+            }
+        }
+        true
+    }
+
+    /// Hands out trial `pos` of the open group.
+    fn issue(&mut self, pos: usize) -> Step {
+        let g = self.current.as_ref().expect("a group is open");
+        let s = g.slots[pos].clone();
+        let base_value = if g.index.is_some() {
+            g.base.get(&s.param).cloned()
+        } else {
+            Some(
+                s.param
+                    .split('+')
+                    .map(|k| g.base.get(k).cloned().unwrap_or_default())
+                    .collect::<Vec<_>>()
+                    .join("+"),
+            )
+        };
+        let mut spec = TrialSpec {
+            ordinal: s.ordinal,
+            group: g.index.map_or(0, |i| i + 1),
+            param: s.param.clone(),
+            base_value,
+            value: s.value.clone(),
+            key: trial_key(&s.params),
+            params: s.params,
+            recheck: false,
+            judge: None,
+        };
+        if let Some(r) = self.reusable(&spec.key).cloned() {
+            if !self.measured.contains_key(&r.trial_key) {
+                // Taken from the results file: it stands for a trial this
+                // run would have started.
+                self.spent += 1;
+            }
+            self.remember(r.clone());
+            if let Some(g) = &mut self.current {
+                g.results[pos] = Some(r.clone());
+            }
+            return Step::Reuse { spec, record: r };
+        }
+        if let Some(reason) = self.predicted(&spec.params) {
+            // Stands in the group as a failure of its own, never written.
+            let placeholder = Arc::new(Record {
+                trial_key: spec.key.clone(),
+                params: spec.params.clone(),
+                status: Status::Crashed,
+                reason: Some(reason.clone()),
+                ..Default::default()
+            });
+            if let Some(g) = &mut self.current {
+                g.results[pos] = Some(placeholder);
+            }
+            return Step::Predicted { spec, reason };
+        }
+        self.spent += 1;
+        spec.judge = self.current.as_ref().and_then(|g| self.judge(g));
+        Step::Run(spec)
+    }
+
     /// What to do next.
     pub fn step(&mut self) -> Step {
-        let Some(g) = &mut self.current else {
-            if self.next_group >= self.space.groups.len() {
-                return Step::Finished;
+        loop {
+            if self.current.is_none() {
+                return self.open_next().unwrap_or(Step::Finished);
             }
-            let index = self.next_group;
-            self.next_group += 1;
-            let (name, cands) = &self.space.groups[index];
-            let values = SearchSpace::group_values(&self.base, name, cands);
-            let n = values.len();
-            self.current = Some(GroupState {
-                index,
-                values: values.clone(),
-                issued: 0,
-                first_ordinal: self.next_ordinal,
-                results: vec![None; n],
-                rechecks: Vec::new(),
-                rechecks_issued: 0,
-                rechecked: false,
-            });
-            self.next_ordinal += n;
-            return Step::Group {
-                param: name.clone(),
-                values,
-                group: index + 1,
-                groups: self.space.groups.len(),
-            };
-        };
-        if g.issued < g.values.len() {
-            let pos = g.issued;
-            g.issued += 1;
-            let name = self.space.groups[g.index].0.clone();
-            let value = g.values[pos].clone();
-            let mut params = self.base.clone();
-            params.insert(name.clone(), value.clone());
-            let key = trial_key(&params);
-            let mut spec = TrialSpec {
-                ordinal: g.first_ordinal + pos,
-                group: g.index + 1,
-                param: name.clone(),
-                base_value: self.base.get(&name).cloned(),
-                value,
-                params,
-                key,
-                recheck: false,
-                judge: None,
-            };
-            if let Some(r) = self.reusable(&spec.key).cloned() {
-                self.remember(r.clone());
-                if let Some(g) = &mut self.current {
-                    g.results[pos] = Some(r.clone());
+            let g = self.current.as_mut().expect("a group is open");
+            if g.issued < g.slots.len() {
+                let pos = g.issued;
+                g.issued += 1;
+                return self.issue(pos);
+            }
+            if g.results.iter().any(Option::is_none) {
+                return Step::Wait;
+            }
+            if g.probe {
+                let agree = self.probes_agree(self.current.as_ref().expect("open"));
+                let g = self.current.as_mut().expect("a group is open");
+                g.probe = false;
+                let index = g.index.expect("probes are of a group");
+                let (name, cands) = self.space.groups[index].clone();
+                if agree {
+                    self.record_effects(false);
+                } else {
+                    // The parameter interacts with what changed since: the
+                    // rest of its values, at this base.
+                    let g = self.current.as_ref().expect("open");
+                    let have: Vec<String> = g.slots.iter().map(|s| s.value.clone()).collect();
+                    let base = g.base.clone();
+                    let mut more = Vec::new();
+                    for v in SearchSpace::group_values(&base, &name, &cands) {
+                        if !have.contains(&v) {
+                            let mut params = base.clone();
+                            params.insert(name.clone(), v.clone());
+                            more.push(Slot {
+                                param: name.clone(),
+                                value: v,
+                                params,
+                                ordinal: 0,
+                            });
+                        }
+                    }
+                    let g = self.current.as_mut().expect("open");
+                    g.full = true;
+                    for mut s in more {
+                        s.ordinal = self.next_ordinal;
+                        self.next_ordinal += 1;
+                        g.slots.push(s);
+                        g.results.push(None);
+                    }
+                    continue;
                 }
-                return Step::Reuse { spec, record: r };
             }
-            spec.judge = self.current.as_ref().and_then(|g| self.judge(g));
-            return Step::Run(spec);
-        }
-        if g.results.iter().any(Option::is_none) {
-            return Step::Wait;
-        }
-        if !g.rechecked {
-            g.rechecked = true;
-            let group: Vec<Arc<Record>> = g.results.iter().flatten().cloned().collect();
-            if self.rechecks_left > 0
-                && let Some(inc) = self.close_call(&group)
-            {
-                self.rechecks_left -= 1;
-                let g = self.current.as_mut().expect("a group is open");
-                g.rechecks.push((self.next_ordinal, inc, None));
-                self.next_ordinal += 1;
+            let g = self.current.as_mut().expect("a group is open");
+            if !g.rechecked {
+                g.rechecked = true;
+                let group: Vec<Arc<Record>> = g.results.iter().flatten().cloned().collect();
+                if self.rechecks_left > 0
+                    && let Some(inc) = self.close_call(&group)
+                {
+                    self.rechecks_left -= 1;
+                    let g = self.current.as_mut().expect("a group is open");
+                    g.rechecks.push((self.next_ordinal, inc, None));
+                    self.next_ordinal += 1;
+                }
             }
-        }
-        let g = self.current.as_mut().expect("a group is open");
-        if g.rechecks_issued < g.rechecks.len() {
-            let (ordinal, r, _) = &g.rechecks[g.rechecks_issued];
-            g.rechecks_issued += 1;
-            let name = self.space.groups[g.index].0.clone();
-            let spec = TrialSpec {
-                ordinal: *ordinal,
-                group: g.index + 1,
-                value: r.params.get(&name).cloned().unwrap_or_default(),
-                base_value: self.base.get(&name).cloned(),
-                param: name,
-                params: r.params.clone(),
-                key: r.trial_key.clone(),
-                recheck: true,
-                judge: None,
-            };
-            let slot = g.rechecks_issued - 1;
-            if self.skip_existing
-                && let Some(i) = self.prior_rechecks.iter().position(|p| {
-                    p.trial_key == spec.key
-                        && p.param_under_test.as_deref() == Some(spec.param.as_str())
-                })
-            {
-                let prior = self.prior_rechecks.remove(i);
-                self.remember(prior.clone());
-                let g = self.current.as_mut().expect("a group is open");
-                g.rechecks[slot].2 = Some(prior.clone());
-                return Step::Reuse {
-                    spec,
-                    record: prior,
+            let g = self.current.as_mut().expect("a group is open");
+            if g.rechecks_issued < g.rechecks.len() {
+                let (ordinal, r, _) = &g.rechecks[g.rechecks_issued];
+                g.rechecks_issued += 1;
+                let (param, value) = match g.index {
+                    Some(i) => {
+                        let name = self.space.groups[i].0.clone();
+                        (
+                            name.clone(),
+                            r.params.get(&name).cloned().unwrap_or_default(),
+                        )
+                    }
+                    None => ("base".to_string(), "base".to_string()),
                 };
+                let spec = TrialSpec {
+                    ordinal: *ordinal,
+                    group: g.index.map_or(0, |i| i + 1),
+                    base_value: Some(value.clone()),
+                    value,
+                    param,
+                    params: r.params.clone(),
+                    key: r.trial_key.clone(),
+                    recheck: true,
+                    judge: None,
+                };
+                let slot = g.rechecks_issued - 1;
+                self.spent += 1;
+                if self.skip_existing
+                    && let Some(i) = self.prior_rechecks.iter().position(|p| {
+                        p.trial_key == spec.key
+                            && p.param_under_test.as_deref() == Some(spec.param.as_str())
+                    })
+                {
+                    let prior = self.prior_rechecks.remove(i);
+                    self.remember(prior.clone());
+                    let g = self.current.as_mut().expect("a group is open");
+                    g.rechecks[slot].2 = Some(prior.clone());
+                    return Step::Reuse {
+                        spec,
+                        record: prior,
+                    };
+                }
+                return Step::Run(spec);
             }
-            return Step::Run(spec);
+            if g.rechecks.iter().any(|(_, _, r)| r.is_none()) {
+                return Step::Wait;
+            }
+            return self.decide();
         }
-        if g.rechecks.iter().any(|(_, _, r)| r.is_none()) {
-            return Step::Wait;
+    }
+
+    /// Notes what each value of the open group did (pass groups only).
+    fn record_effects(&mut self, full: bool) {
+        let g = self.current.as_ref().expect("open");
+        let Some(index) = g.index else { return };
+        let name = self.space.groups[index].0.clone();
+        let Some(cur) = g.base.get(&name).cloned() else {
+            return;
+        };
+        let seen: Vec<Seen> = g
+            .slots
+            .iter()
+            .zip(&g.results)
+            .map(|(s, r)| (s.value.clone(), r.as_ref().and_then(|r| self.figures(r))))
+            .collect();
+        self.effects.update(&name, &cur, &seen, full);
+    }
+
+    /// Ends the open group: its choice, what it taught, where the search
+    /// goes next.
+    fn decide(&mut self) -> Step {
+        let g = self.current.as_ref().expect("open");
+        // A group whose probes agreed recorded its effects already.
+        if g.full {
+            self.record_effects(true);
         }
         let g = self.current.take().expect("a group is open");
         let fresh: Vec<Arc<Record>> = g.rechecks.iter().filter_map(|x| x.2.clone()).collect();
@@ -508,8 +1046,35 @@ impl Planner {
             changed = w.params != self.base;
             self.base = w.params.clone();
         }
+        match g.index {
+            Some(i) => {
+                let name = &self.space.groups[i].0;
+                self.evaluated.insert(i, without(&g.base, name));
+                if changed {
+                    self.quiet = 1;
+                } else {
+                    self.quiet += 1;
+                }
+            }
+            None => {
+                self.refined += 1;
+                if changed {
+                    // Passes again from the new base, then refine again.
+                    let k = self.pass;
+                    if self.search.passes.is_none_or(|m| k < m) {
+                        self.stage = Stage::Pass(k + 1);
+                        self.next_group = 0;
+                        self.quiet = 0;
+                    } else {
+                        self.end_passes();
+                    }
+                } else {
+                    self.stage = Stage::Done;
+                }
+            }
+        }
         Step::Decided {
-            param: self.space.groups[g.index].0.clone(),
+            param: g.label,
             winner,
             base: self.base.clone(),
             changed,
@@ -526,10 +1091,9 @@ impl Planner {
             return;
         }
         if let Some(g) = &mut self.current
-            && ordinal >= g.first_ordinal
-            && ordinal < g.first_ordinal + g.values.len()
+            && let Some(pos) = g.slots.iter().position(|s| s.ordinal == ordinal)
         {
-            g.results[ordinal - g.first_ordinal] = Some(record);
+            g.results[pos] = Some(record);
         }
     }
 }
@@ -627,7 +1191,7 @@ mod tests {
                     }
                     Step::Decided { base, .. } => out.push(base),
                     Step::Finished => return out,
-                    Step::Group { .. } | Step::Reuse { .. } => {}
+                    Step::Group { .. } | Step::Reuse { .. } | Step::Predicted { .. } => {}
                 }
             }
         };
@@ -683,6 +1247,48 @@ mod replay_tests {
     use crate::engine::search::default_params;
     use crate::engine::simulate::{Cost, Noise, simulate};
 
+    /// A run resumed over its own records (`--skip_existing`) replays every
+    /// step, re-measures of close calls and later passes included, and runs
+    /// nothing again.
+    #[test]
+    fn a_resumed_noisy_run_runs_nothing_again() {
+        let cfg = PlanConfig {
+            policy: Some(NoisePolicy::default()),
+            ..PlanConfig::plain(SearchSpace::builtin(), default_params(), 0.88, true)
+        };
+        let noise = Noise {
+            tps_rel_sd: 0.02,
+            acc_abs_sd: 0.003,
+        };
+        let land = crate::engine::landscape::separable_truth;
+        let first = simulate(Planner::new(cfg.clone(), []), &land, 5, noise, Cost::default(), 3);
+        assert!(
+            first.records.iter().any(|r| r.extra.contains_key("recheck")),
+            "this seed re-measures a close call"
+        );
+        assert!(
+            first
+                .records
+                .iter()
+                .any(|r| r.status == crate::engine::record::Status::Pruned)
+        );
+        let again = simulate(
+            Planner::new(cfg, first.records.clone()),
+            &land,
+            5,
+            noise,
+            Cost::default(),
+            4,
+        );
+        assert_eq!(
+            again.trials,
+            0,
+            "ran again: {:?}",
+            again.records.first().map(|r| &r.trial_key)
+        );
+        assert_eq!(again.best, first.best);
+    }
+
     /// Without noise the noise-aware policy ends where the plain one does.
     #[test]
     fn noise_free_policy_matches_plain_on_the_demo() {
@@ -715,54 +1321,264 @@ mod replay_tests {
         assert!(diff.is_empty(), "{diff:?}");
         assert!(aware.gpu_s < plain.gpu_s);
     }
+}
 
-    /// A run resumed over its own records (`--skip_existing`) replays every
-    /// step, re-measures of close calls included, and runs nothing again.
+#[cfg(test)]
+mod search_tests {
+    use super::*;
+    use crate::engine::simulate::{Cost, Noise, Truth, simulate};
+
+    fn cfg(space: &str, base: &[(&str, &str)], search: SearchPlan) -> PlanConfig {
+        // The plain choice: these records carry means, not runs.
+        PlanConfig {
+            search,
+            ..PlanConfig::plain(
+                SearchSpace::from_json_str(space).unwrap(),
+                base.iter()
+                    .map(|(k, v)| (k.to_string(), v.to_string()))
+                    .collect(),
+                0.5,
+                false,
+            )
+        }
+    }
+
+    fn serves(tps: f64) -> Truth {
+        Truth::Serves { accuracy: 0.9, tps }
+    }
+
+    /// Every step of a whole search, with its records made by `l`.
+    fn steps(mut p: Planner, l: &dyn Fn(&Params) -> Truth) -> (Vec<String>, Params) {
+        let mut log = Vec::new();
+        let mut pending = Vec::new();
+        loop {
+            match p.step() {
+                Step::Group { param, stage, .. } => log.push(format!("group {param} {stage}")),
+                Step::Reuse { spec, .. } => {
+                    log.push(format!("reuse {}={}", spec.param, spec.value))
+                }
+                Step::Predicted { spec, .. } => {
+                    log.push(format!("predicted {}={}", spec.param, spec.value))
+                }
+                Step::Run(s) => {
+                    log.push(format!("run {}={} @{}", s.param, s.value, s.key));
+                    pending.push(s);
+                }
+                Step::Wait => {
+                    for s in pending.drain(..) {
+                        let mut r = Record {
+                            trial_key: s.key.clone(),
+                            params: s.params.clone(),
+                            ..Default::default()
+                        };
+                        match l(&s.params) {
+                            Truth::Serves { accuracy, tps } => {
+                                r.status = Status::Ok;
+                                r.eval = Some(crate::engine::record::EvalSummary {
+                                    avg_accuracy: Some(accuracy),
+                                    avg_total_tps: Some(tps),
+                                    ..Default::default()
+                                });
+                            }
+                            Truth::Crashes => r.status = Status::Crashed,
+                            Truth::Hangs => r.status = Status::Timeout,
+                        }
+                        p.record(s.ordinal, Arc::new(r));
+                    }
+                }
+                Step::Decided { .. } => {}
+                Step::Finished => return (log, p.base().clone()),
+            }
+        }
+    }
+
+    fn get<'a>(p: &'a Params, k: &str) -> &'a str {
+        p.get(k).map(String::as_str).unwrap_or("")
+    }
+
+    /// B's best value depends on A, which is chosen after it: a second pass
+    /// moves B, reusing the base it measured, and a third pass changes
+    /// nothing.
     #[test]
-    fn a_resumed_noisy_run_runs_nothing_again() {
-        let cfg = PlanConfig {
-            policy: Some(NoisePolicy::default()),
-            ..PlanConfig::plain(SearchSpace::builtin(), default_params(), 0.88, true)
+    fn passes_until_stable_reuse_what_was_measured() {
+        let l = |p: &Params| {
+            let (a, b) = (get(p, "A"), get(p, "B"));
+            serves(match (a, b) {
+                ("1", "1") => 100.0,
+                ("1", "2") => 95.0,
+                ("2", "1") => 110.0,
+                ("2", "2") => 130.0,
+                _ => 1.0,
+            })
         };
-        let noise = Noise {
-            tps_rel_sd: 0.02,
-            acc_abs_sd: 0.003,
+        let space = r#"{"B": ["1", "2"], "A": ["1", "2"]}"#;
+        let one = steps(
+            Planner::new(
+                cfg(space, &[("A", "1"), ("B", "1")], SearchPlan::ONE_PASS),
+                [],
+            ),
+            &l,
+        );
+        assert_eq!((get(&one.1, "A"), get(&one.1, "B")), ("2", "1"));
+        let plan = SearchPlan {
+            refine: false,
+            ..SearchPlan::default()
         };
-        let first = simulate(
-            Planner::new(cfg.clone(), []),
-            &crate::engine::landscape::separable_truth,
-            5,
-            noise,
-            Cost::default(),
-            3,
+        let (log, best) = steps(
+            Planner::new(cfg(space, &[("A", "1"), ("B", "1")], plan), []),
+            &l,
+        );
+        assert_eq!((get(&best, "A"), get(&best, "B")), ("2", "2"), "{log:#?}");
+        let pass2 = log
+            .iter()
+            .position(|s| s == "group B pass 2")
+            .expect("pass 2");
+        assert_eq!(log[pass2 + 1], "reuse B=1", "{log:#?}");
+        // Nothing measured is run again in a later pass.
+        let mut seen = std::collections::HashSet::new();
+        for (i, s) in log.iter().enumerate() {
+            if let Some((_, t)) = s.split_once(" @") {
+                let first = seen.insert(t.to_string());
+                assert!(
+                    first || i < pass2,
+                    "{t} run again in a later pass: {log:#?}"
+                );
+            }
+        }
+    }
+
+    /// Only a move of both parameters at once leaves (1, 1): the passes
+    /// stop there, the refinement tries the joint move and takes it.
+    #[test]
+    fn refinement_makes_joint_moves() {
+        let l = |p: &Params| {
+            serves(match (get(p, "A"), get(p, "B")) {
+                ("1", "1") => 100.0,
+                ("2", "1") => 99.0,
+                ("1", "2") => 98.5,
+                ("2", "2") => 120.0,
+                _ => 1.0,
+            })
+        };
+        let space = r#"{"A": ["1", "2"], "B": ["1", "2"]}"#;
+        let base = [("A", "1"), ("B", "1")];
+        let (log, best) = steps(
+            Planner::new(cfg(space, &base, SearchPlan::default()), []),
+            &l,
         );
         assert!(
-            first
-                .records
-                .iter()
-                .any(|r| r.extra.contains_key("recheck")),
-            "this seed re-measures a close call"
+            log.iter().any(|s| s.starts_with("run A+B=2+2 ")),
+            "{log:#?}"
+        );
+        assert!(log.contains(&"group refinement refinement 1".to_string()));
+        assert_eq!((get(&best, "A"), get(&best, "B")), ("2", "2"), "{log:#?}");
+        let plan = SearchPlan {
+            refine: false,
+            ..SearchPlan::default()
+        };
+        let (_, stuck) = steps(Planner::new(cfg(space, &base, plan), []), &l);
+        assert_eq!((get(&stuck, "A"), get(&stuck, "B")), ("1", "1"));
+    }
+
+    /// The budget caps the trials started.
+    #[test]
+    fn the_budget_bounds_trials() {
+        let l = |p: &Params| serves(100.0 + get(p, "A").parse::<f64>().unwrap_or(0.0));
+        let space = r#"{"A": ["1", "2", "3", "4"], "B": ["1", "2", "3"]}"#;
+        let plan = SearchPlan {
+            max_trials: Some(4),
+            ..SearchPlan::default()
+        };
+        let p = Planner::new(cfg(space, &[("A", "1"), ("B", "1")], plan), []);
+        let (log, _) = steps(p, &l);
+        let runs = log.iter().filter(|s| s.starts_with("run")).count();
+        assert_eq!(runs, 4, "{log:#?}");
+    }
+
+    /// A crash at 0.99 with 131072 tokens predicts one at 0.99 with 196608,
+    /// not at 0.98: the first is reported and not run.
+    #[test]
+    fn an_earlier_crash_predicts_larger_configurations() {
+        let l = |p: &Params| {
+            if get(p, "GPU_MEMORY_UTILIZATION") == "0.99" {
+                Truth::Crashes
+            } else {
+                serves(100.0 + get(p, "VLLM_MAX_NUM_BATCHED_TOKENS").len() as f64)
+            }
+        };
+        let space = r#"{"GPU_MEMORY_UTILIZATION": ["0.98", "0.99"], "VLLM_MAX_NUM_BATCHED_TOKENS": ["131072", "196608"]}"#;
+        let crash = Arc::new(Record {
+            status: Status::Crashed,
+            params: [
+                ("GPU_MEMORY_UTILIZATION", "0.99"),
+                ("VLLM_MAX_NUM_BATCHED_TOKENS", "131072"),
+            ]
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+            trial_key: "old".into(),
+            ..Default::default()
+        });
+        let base = [
+            ("GPU_MEMORY_UTILIZATION", "0.98"),
+            ("VLLM_MAX_NUM_BATCHED_TOKENS", "196608"),
+        ];
+        let (log, best) = steps(
+            Planner::new(cfg(space, &base, SearchPlan::default()), [crash]),
+            &l,
         );
         assert!(
-            first
-                .records
-                .iter()
-                .any(|r| r.status == crate::engine::record::Status::Pruned)
+            log.contains(&"predicted GPU_MEMORY_UTILIZATION=0.99".to_string()),
+            "{log:#?}"
         );
-        let again = simulate(
-            Planner::new(cfg, first.records.clone()),
-            &crate::engine::landscape::separable_truth,
-            5,
-            noise,
-            Cost::default(),
-            4,
+        assert!(
+            !log.iter()
+                .any(|s| s.starts_with("run GPU_MEMORY_UTILIZATION=0.99 "))
         );
-        assert_eq!(
-            again.trials,
-            0,
-            "ran again: {:?}",
-            again.records.first().map(|r| &r.trial_key)
+        assert!(
+            log.iter()
+                .any(|s| s.starts_with("run GPU_MEMORY_UTILIZATION=0.98 "))
         );
-        assert_eq!(again.best, first.best);
+        assert_eq!(get(&best, "GPU_MEMORY_UTILIZATION"), "0.98");
+    }
+
+    /// The same measurements give the same steps, noise included.
+    #[test]
+    fn same_records_same_steps() {
+        let run = || {
+            let rep = simulate(
+                Planner::new(
+                    PlanConfig {
+                        policy: Some(NoisePolicy::default()),
+                        search: SearchPlan::default(),
+                        ..PlanConfig::plain(
+                            SearchSpace::builtin(),
+                            crate::engine::search::default_params(),
+                            0.88,
+                            false,
+                        )
+                    },
+                    [],
+                ),
+                &crate::engine::landscape::interacting_truth,
+                5,
+                Noise {
+                    tps_rel_sd: 0.02,
+                    acc_abs_sd: 0.003,
+                },
+                Cost::default(),
+                3,
+            );
+            (
+                rep.records
+                    .iter()
+                    .map(|r| r.trial_key.clone())
+                    .collect::<Vec<_>>(),
+                rep.best,
+            )
+        };
+        let a = run();
+        assert!(a.0.len() > 55, "beyond one pass: {}", a.0.len());
+        assert_eq!(a, run());
     }
 }

@@ -77,6 +77,8 @@ pub struct SimReport {
     pub trials: usize,
     /// Trials reused instead of run.
     pub reused: usize,
+    /// Trials not started: an earlier failure predicted theirs.
+    pub predicted: usize,
     /// Eval runs done.
     pub eval_runs: usize,
     /// GPU-seconds spent under the cost model.
@@ -113,6 +115,7 @@ pub fn simulate(
     loop {
         match planner.step() {
             Step::Group { .. } | Step::Decided { .. } => {}
+            Step::Predicted { .. } => rep.predicted += 1,
             Step::Reuse { .. } => rep.reused += 1,
             Step::Run(spec) => pending.push(spec),
             Step::Wait => {

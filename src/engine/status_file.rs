@@ -69,10 +69,14 @@ impl StatusWriter {
                 values,
                 group,
                 groups,
+                stage,
+                budget_left,
             } => {
                 doc.insert("param".into(), json!(param));
                 doc.insert("values".into(), json!(values));
                 doc.insert("group".into(), json!(format!("{group}/{groups}")));
+                doc.insert("stage".into(), json!(stage));
+                doc.insert("budget_left".into(), json!(budget_left));
                 "param_group"
             }
             Event::TrialStarted {

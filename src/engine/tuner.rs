@@ -264,6 +264,7 @@ impl Engine {
                 skip_existing: cfg.skip_existing,
                 eval_runs: cfg.eval_runs,
                 policy: cfg.search_policy,
+                search: cfg.search,
             },
             self.all.iter().cloned(),
         );
@@ -301,11 +302,22 @@ impl Engine {
                         values,
                         group,
                         groups,
+                        stage,
+                        budget_left,
                     } => self.sink.emit(Event::GroupStarted {
                         param,
                         values,
                         group,
                         groups,
+                        stage,
+                        budget_left,
+                    }),
+                    Step::Predicted { spec, reason } => self.sink.emit(Event::TrialPredicted {
+                        ordinal: spec.ordinal,
+                        param: spec.param,
+                        value: spec.value,
+                        params: spec.params,
+                        reason,
                     }),
                     Step::Reuse { spec, record } => {
                         self.reused += 1;

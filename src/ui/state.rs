@@ -449,14 +449,25 @@ impl LiveState {
                 values,
                 group,
                 groups,
+                stage,
+                budget_left,
             } => {
+                let left = budget_left
+                    .map(|n| format!(", {n} left"))
+                    .unwrap_or_default();
                 self.group = GroupView {
                     param: param.clone(),
                     values: values.clone(),
                     results: BTreeMap::new(),
-                    label: format!("{group}/{groups}"),
+                    label: format!("{group}/{groups} {stage}{left}"),
                 };
             }
+            Event::TrialPredicted {
+                param,
+                value,
+                reason,
+                ..
+            } => self.message(format!("{param}={value} not started: {reason}"), false, now),
             Event::TrialReused {
                 ordinal, record, ..
             } => {
@@ -890,6 +901,8 @@ mod tests {
                 values: vec!["64".into(), "48".into()],
                 group: 1,
                 groups: 1,
+                stage: "pass 1".into(),
+                budget_left: None,
             },
             Instant::now(),
         );

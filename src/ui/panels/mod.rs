@@ -392,6 +392,8 @@ mod tests {
                 values: vec!["131072".into(), "65536".into(), "196608".into()],
                 group: 2,
                 groups: 17,
+                stage: "pass 1".into(),
+                budget_left: None,
             },
             secs(t0, 10),
         );
@@ -432,6 +434,8 @@ mod tests {
                 values: vec!["1024".into(), "512".into(), "768".into()],
                 group: 3,
                 groups: 17,
+                stage: "pass 1".into(),
+                budget_left: None,
             },
             secs(t0, 99),
         );
@@ -730,6 +734,8 @@ mod tests {
                     .to_vec(),
                 group: 2,
                 groups: 17,
+                stage: "pass 1".into(),
+                budget_left: None,
             },
             secs(t0, 40),
         );

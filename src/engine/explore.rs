@@ -1,0 +1,380 @@
+//! The pieces of the search beyond one pass of coordinate ascent, kept pure
+//! and small so the planner stays readable: how the search goes on
+//! ([`SearchPlan`]), which configurations an earlier crash predicts will
+//! crash, the neighbouring values a later pass probes, what each value of a
+//! parameter did the last time it was measured ([`Effects`]), and the joint
+//! moves of the refinement ranked by what those effects predict.
+
+use std::collections::BTreeMap;
+
+use super::search::Params;
+
+/// How far the search goes beyond one pass.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SearchPlan {
+    /// Passes over the groups at most (`None`: until a whole pass changes
+    /// nothing).
+    pub passes: Option<usize>,
+    /// Trials run at most (`None`: 2.5 times one pass's trials; reused
+    /// records of this run cost nothing).
+    pub max_trials: Option<usize>,
+    /// After the passes, try joint moves of the parameters that matter.
+    pub refine: bool,
+    /// Do not start a configuration an earlier crash or time-out predicts
+    /// will fail the same way.
+    pub predict: bool,
+}
+
+impl SearchPlan {
+    /// `auto_tune.py`'s search: one pass, nothing more, no budget.
+    pub const ONE_PASS: SearchPlan = SearchPlan {
+        passes: Some(1),
+        max_trials: Some(usize::MAX),
+        refine: false,
+        predict: false,
+    };
+
+    /// The default budget as a multiple of one pass's trials.
+    pub const BUDGET_FACTOR: f64 = 2.5;
+}
+
+impl Default for SearchPlan {
+    /// Passes until stable, refinement, crash prediction, 2.5 passes of
+    /// trials.
+    fn default() -> Self {
+        SearchPlan {
+            passes: None,
+            max_trials: None,
+            refine: true,
+            predict: true,
+        }
+    }
+}
+
+/// A number, if the value reads as one.
+pub fn num(v: &str) -> Option<f64> {
+    v.trim().parse::<f64>().ok().filter(|x| x.is_finite())
+}
+
+/// Why `failed` (params of a crash or time-out) predicts that `p` fails the
+/// same way: the same non-numeric values, and every numeric value that
+/// differs at least as large in `p` (more memory share, more batched
+/// tokens, more sequences, a longer model length ask for at least as much
+/// memory). `None` when it does not.
+pub fn predicts_failure(failed: &Params, p: &Params) -> Option<String> {
+    if failed.len() != p.len() {
+        return None;
+    }
+    let mut larger = Vec::new();
+    for (k, fv) in failed {
+        let pv = p.get(k)?;
+        if pv == fv {
+            continue;
+        }
+        match (num(fv), num(pv)) {
+            (Some(f), Some(x)) if x >= f => larger.push(format!("{k}={pv} (there {fv})")),
+            _ => return None,
+        }
+    }
+    Some(if larger.is_empty() {
+        "the same configuration".to_string()
+    } else {
+        format!("the same values but {}", larger.join(", "))
+    })
+}
+
+/// The candidates in their natural order: by value when every one is a
+/// number, else as listed.
+pub fn ordered(cands: &[String]) -> Vec<String> {
+    let mut v = cands.to_vec();
+    if v.iter().all(|c| num(c).is_some()) {
+        v.sort_by(|a, b| num(a).unwrap_or(0.0).total_cmp(&num(b).unwrap_or(0.0)));
+    }
+    v
+}
+
+/// The values next to `cur` in the natural order (one or two); for a value
+/// not among the candidates, none.
+pub fn neighbours(cands: &[String], cur: &str) -> Vec<String> {
+    let o = ordered(cands);
+    let Some(i) = o.iter().position(|c| c == cur) else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    if i > 0 {
+        out.push(o[i - 1].clone());
+    }
+    if i + 1 < o.len() {
+        out.push(o[i + 1].clone());
+    }
+    out
+}
+
+/// What one value did: throughput relative to the parameter's reference
+/// value, accuracy difference to it, and how many runs stand behind it;
+/// `None` when it did not serve (crashed, timed out, predicted to).
+pub type Effect = Option<(f64, f64, usize)>;
+
+/// What one value of a group did: the value and its (mean tok/s, mean
+/// accuracy, runs), `None` if it did not serve.
+pub type Seen = (String, Option<(f64, f64, usize)>);
+
+/// Per parameter, what each value did in its latest measurements, relative
+/// to one reference value of that parameter (all other parameters as they
+/// were then).
+#[derive(Debug, Clone, Default)]
+pub struct Effects(pub BTreeMap<String, BTreeMap<String, Effect>>);
+
+impl Effects {
+    /// Records a group of `param` measured around the value `cur`: `seen`
+    /// holds each value's (mean tok/s, mean accuracy, runs) or `None`. A
+    /// full group replaces what was known; a partial one (probes) is
+    /// rescaled onto the known reference through `cur`.
+    pub fn update(&mut self, param: &str, cur: &str, seen: &[Seen], full: bool) {
+        let Some(Some((t0, a0, _))) = seen.iter().find(|(v, _)| v == cur).map(|x| x.1) else {
+            return;
+        };
+        if t0 <= 0.0 {
+            return;
+        }
+        let entry = self.0.entry(param.to_string()).or_default();
+        let (scale, shift) = match entry.get(cur) {
+            Some(Some((r, d, _))) if !full => (*r, *d),
+            _ => {
+                entry.clear();
+                (1.0, 0.0)
+            }
+        };
+        for (v, s) in seen {
+            let e = s.map(|(t, a, n)| (t / t0 * scale, a - a0 + shift, n));
+            if v == cur && !full && entry.contains_key(cur) {
+                continue;
+            }
+            entry.insert(v.clone(), e);
+        }
+    }
+
+    /// `v` against `cur` for `param`: (tok/s ratio, accuracy difference,
+    /// runs behind each), if both served when last measured.
+    pub fn relative(&self, param: &str, cur: &str, v: &str) -> Option<(f64, f64, usize, usize)> {
+        let m = self.0.get(param)?;
+        let (rc, dc, nc) = (*m.get(cur)?)?;
+        let (rv, dv, nv) = (*m.get(v)?)?;
+        Some((rv / rc, dv - dc, nv, nc))
+    }
+}
+
+/// A joint move of the refinement: the values it changes and what the
+/// effects predict for it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Move {
+    /// (parameter, new value), in the space's order.
+    pub changes: Vec<(String, String)>,
+    /// Predicted tok/s relative to the base (additive effects).
+    pub tps: f64,
+    /// Predicted accuracy difference to the base.
+    pub acc: f64,
+}
+
+impl Move {
+    /// The parameters joined by `+` (`A+B`).
+    pub fn param(&self) -> String {
+        self.changes
+            .iter()
+            .map(|(k, _)| k.as_str())
+            .collect::<Vec<_>>()
+            .join("+")
+    }
+
+    /// The values joined by `+` in the same order.
+    pub fn value(&self) -> String {
+        self.changes
+            .iter()
+            .map(|(_, v)| v.as_str())
+            .collect::<Vec<_>>()
+            .join("+")
+    }
+}
+
+/// What a value with no served measurement (it crashed or hung with other
+/// values) is predicted to do: a little worse than the base. Whether it
+/// fails here is for the crash predictor to say, and a joint move is
+/// exactly what may make it serve, but an unknown is no better than a
+/// small measured loss.
+pub const UNKNOWN_REL: f64 = 0.985;
+
+/// Every move of 2 to `radius` of `params` at once from `base`, each
+/// parameter to another of its candidates, with the prediction of the
+/// effects ([`UNKNOWN_REL`] for a value that never served).
+/// Best predicted first; ties in the space's order.
+pub fn joint_moves(
+    params: &[(String, Vec<String>)],
+    base: &Params,
+    effects: &Effects,
+    radius: usize,
+) -> Vec<Move> {
+    let mut options: Vec<Vec<(String, String, f64, f64)>> = Vec::new();
+    for (name, cands) in params {
+        let Some(cur) = base.get(name) else { continue };
+        let mut o = Vec::new();
+        for v in cands.iter().filter(|v| *v != cur) {
+            let (r, d) = effects
+                .relative(name, cur, v)
+                .map_or((UNKNOWN_REL, 0.0), |(r, d, _, _)| (r, d));
+            o.push((name.clone(), v.clone(), r, d));
+        }
+        options.push(o);
+    }
+    let mut out = Vec::new();
+    let n = options.len();
+    // Subsets of parameters of size 2..=radius, in order, then one value
+    // each.
+    let mut stack: Vec<(usize, Vec<usize>)> = vec![(0, Vec::new())];
+    while let Some((start, chosen)) = stack.pop() {
+        if chosen.len() >= 2 {
+            expand(&options, &chosen, &mut out);
+        }
+        if chosen.len() < radius {
+            for i in (start..n).rev() {
+                let mut c = chosen.clone();
+                c.push(i);
+                stack.push((i + 1, c));
+            }
+        }
+    }
+    out.sort_by(|a, b| {
+        b.tps
+            .total_cmp(&a.tps)
+            .then_with(|| a.changes.len().cmp(&b.changes.len()))
+            .then_with(|| a.changes.cmp(&b.changes))
+    });
+    out
+}
+
+fn expand(options: &[Vec<(String, String, f64, f64)>], chosen: &[usize], out: &mut Vec<Move>) {
+    let mut idx = vec![0usize; chosen.len()];
+    if chosen.iter().any(|&i| options[i].is_empty()) {
+        return;
+    }
+    loop {
+        let mut m = Move {
+            changes: Vec::new(),
+            tps: 1.0,
+            acc: 0.0,
+        };
+        for (k, &i) in chosen.iter().enumerate() {
+            let (p, v, r, d) = &options[i][idx[k]];
+            m.changes.push((p.clone(), v.clone()));
+            m.tps *= r;
+            m.acc += d;
+        }
+        out.push(m);
+        let mut k = 0;
+        loop {
+            if k == idx.len() {
+                return;
+            }
+            idx[k] += 1;
+            if idx[k] < options[chosen[k]].len() {
+                break;
+            }
+            idx[k] = 0;
+            k += 1;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn params(kv: &[(&str, &str)]) -> Params {
+        kv.iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn a_crash_predicts_only_configurations_asking_at_least_as_much() {
+        let crash = params(&[
+            ("GPU_MEMORY_UTILIZATION", "0.99"),
+            ("VLLM_MAX_NUM_BATCHED_TOKENS", "131072"),
+            ("STOP", "a"),
+        ]);
+        let more = params(&[
+            ("GPU_MEMORY_UTILIZATION", "0.99"),
+            ("VLLM_MAX_NUM_BATCHED_TOKENS", "196608"),
+            ("STOP", "a"),
+        ]);
+        let why = predicts_failure(&crash, &more).expect("predicted");
+        assert!(why.contains("VLLM_MAX_NUM_BATCHED_TOKENS=196608"), "{why}");
+        let less_memory = params(&[
+            ("GPU_MEMORY_UTILIZATION", "0.98"),
+            ("VLLM_MAX_NUM_BATCHED_TOKENS", "196608"),
+            ("STOP", "a"),
+        ]);
+        assert_eq!(predicts_failure(&crash, &less_memory), None);
+        let other_text = params(&[
+            ("GPU_MEMORY_UTILIZATION", "0.99"),
+            ("VLLM_MAX_NUM_BATCHED_TOKENS", "131072"),
+            ("STOP", "b"),
+        ]);
+        assert_eq!(predicts_failure(&crash, &other_text), None);
+        assert!(predicts_failure(&crash, &crash).is_some());
+    }
+
+    #[test]
+    fn neighbours_follow_the_numeric_order() {
+        let c: Vec<String> = ["1024", "512", "1536", "768"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        assert_eq!(neighbours(&c, "1024"), ["768", "1536"]);
+        assert_eq!(neighbours(&c, "512"), ["768"]);
+        assert!(neighbours(&c, "9").is_empty());
+    }
+
+    #[test]
+    fn joint_moves_rank_by_additive_prediction() {
+        let mut e = Effects::default();
+        let seen = |xs: &[(&str, Option<f64>)]| -> Vec<Seen> {
+            xs.iter()
+                .map(|(v, t)| (v.to_string(), t.map(|t| (t, 0.9, 5))))
+                .collect()
+        };
+        e.update(
+            "A",
+            "1",
+            &seen(&[("1", Some(100.0)), ("2", Some(99.0)), ("3", None)]),
+            true,
+        );
+        e.update(
+            "B",
+            "x",
+            &seen(&[("x", Some(50.0)), ("y", Some(45.0))]),
+            true,
+        );
+        // A probe of A around 1 at another base: rescaled onto the same
+        // reference.
+        e.update(
+            "A",
+            "1",
+            &seen(&[("1", Some(200.0)), ("2", Some(190.0))]),
+            false,
+        );
+        let (r, _, _, _) = e.relative("A", "1", "2").unwrap();
+        assert!((r - 0.95).abs() < 1e-12);
+        let space = vec![
+            ("A".to_string(), vec!["1".into(), "2".into(), "3".into()]),
+            ("B".to_string(), vec!["x".into(), "y".into()]),
+        ];
+        let base = params(&[("A", "1"), ("B", "x")]);
+        let m = joint_moves(&space, &base, &e, 3);
+        assert_eq!(m.len(), 2);
+        // A=3 never served: a small loss, so its move ranks first.
+        assert_eq!(m[0].value(), "3+y");
+        assert_eq!(m[0].param(), "A+B");
+        assert!((m[0].tps - UNKNOWN_REL * 0.9).abs() < 1e-12);
+        assert!((m[1].tps - 0.95 * 0.9).abs() < 1e-12);
+    }
+}
