@@ -1261,9 +1261,19 @@ mod replay_tests {
             acc_abs_sd: 0.003,
         };
         let land = crate::engine::landscape::separable_truth;
-        let first = simulate(Planner::new(cfg.clone(), []), &land, 5, noise, Cost::default(), 3);
+        let first = simulate(
+            Planner::new(cfg.clone(), []),
+            &land,
+            5,
+            noise,
+            Cost::default(),
+            3,
+        );
         assert!(
-            first.records.iter().any(|r| r.extra.contains_key("recheck")),
+            first
+                .records
+                .iter()
+                .any(|r| r.extra.contains_key("recheck")),
             "this seed re-measures a close call"
         );
         assert!(
