@@ -145,7 +145,8 @@ pub fn replay(cfg: &Config, records: Vec<Record>) -> Replay {
             search: cfg.search,
         },
         records.into_iter().map(Arc::new),
-    );
+    )
+    .with_goal(cfg.goal.clone());
     let total = planner.estimate();
     let mut reused = 0;
     loop {

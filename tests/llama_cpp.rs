@@ -48,6 +48,11 @@ fn tunes_a_real_llama_cpp_server() {
             "--eval_runs",
             "1",
             "--skip_existing",
+            // One pass: each llama.cpp trial takes seconds to a minute on
+            // two cores; later passes are tested on the simulated service.
+            "--passes",
+            "1",
+            "--no_refine",
         ])
         .args([
             "--eval_cmd",

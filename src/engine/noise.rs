@@ -12,7 +12,8 @@
 //! of freedom, and nothing is judged until that estimate rests on enough of
 //! them (`min_df`).
 
-use super::record::{Record, Status};
+use super::goal::{Direction, Goal, Op};
+use super::record::{EvalRun, Record, Status};
 use super::stats::t95;
 
 /// The figures of one configuration's ok eval runs.
@@ -78,6 +79,68 @@ impl Samples {
     pub fn tps_mean(&self) -> f64 {
         Self::mean(&self.tps)
     }
+}
+
+/// How a goal is seen by the noise rules. `Samples::tps` holds the
+/// objective and `Samples::acc` the goal's first constraint, both turned so
+/// that higher is better: a minimised objective as its reciprocal (its
+/// relative noise is the same), a `<=` constraint negated (its bar too, see
+/// [`primary_bar`]). Today's goal (total tok/s, accuracy >= X) reads as
+/// before. Further constraints are checked when a group is decided
+/// ([`Goal::qualifies`]), not judged for early stopping.
+pub fn push_run(s: &mut Samples, run: &EvalRun, goal: &Goal) -> bool {
+    if !run.ok {
+        return false;
+    }
+    let obj = Goal::run_value(run, &goal.objective.name).and_then(|v| match goal.objective.dir {
+        Direction::Max => Some(v),
+        Direction::Min => (v > 0.0).then(|| 1.0 / v),
+    });
+    let primary = match goal.constraints.first() {
+        None => Some(0.0),
+        Some(c) => Goal::run_value(run, &c.name).map(|v| match c.op {
+            Op::Ge => v,
+            Op::Le => -v,
+        }),
+    };
+    match (obj, primary) {
+        (Some(t), Some(a)) => {
+            s.push(a, t);
+            true
+        }
+        _ => false,
+    }
+}
+
+/// The bar of the goal's first constraint as [`push_run`] turns it
+/// (`f64::MIN` without a constraint: everything clears it).
+pub fn primary_bar(goal: &Goal) -> f64 {
+    match goal.constraints.first() {
+        None => f64::MIN,
+        Some(c) => match c.op {
+            Op::Ge => c.bound,
+            Op::Le => -c.bound,
+        },
+    }
+}
+
+/// The ok runs of a record as the goal sees them (status `ok`, `partial`
+/// or `pruned`).
+pub fn samples_of(r: &Record, goal: &Goal) -> Samples {
+    let mut s = Samples::default();
+    if !matches!(r.status, Status::Ok | Status::Partial | Status::Pruned) {
+        return s;
+    }
+    for run in r
+        .eval
+        .as_ref()
+        .and_then(|e| e.eval_runs.as_ref())
+        .into_iter()
+        .flatten()
+    {
+        push_run(&mut s, run, goal);
+    }
+    s
 }
 
 /// The run-to-run noise pooled over trials: relative for throughput,
@@ -269,9 +332,31 @@ pub struct Judge {
     pub leader: Option<Samples>,
     /// The pooled noise.
     pub noise: PooledNoise,
+    /// The goal the samples are seen through, when it is not today's (for
+    /// the reasons' words and units).
+    #[serde(default)]
+    pub goal: Option<Goal>,
 }
 
 impl Judge {
+    /// A figure of the first constraint in its own units and name.
+    fn primary_text(&self, v: f64) -> (String, f64) {
+        match self.goal.as_ref().and_then(|g| g.constraints.first()) {
+            Some(c) if c.op == Op::Le => (c.name.clone(), -v),
+            Some(c) => (c.name.clone(), v),
+            None => ("accuracy".into(), v),
+        }
+    }
+
+    /// A figure of the objective in its own units, with its unit name.
+    fn objective_text(&self, v: f64) -> (String, f64) {
+        match &self.goal {
+            Some(g) if g.objective.dir == Direction::Min => (g.objective.name.clone(), 1.0 / v),
+            Some(g) => (g.objective.name.clone(), v),
+            None => ("tok/s".into(), v),
+        }
+    }
+
     /// Half-width of the mean's interval for `n` runs, as a fraction of the
     /// throughput (relative) or absolute for accuracy.
     fn spread(&self, sd: f64, n: usize) -> f64 {
@@ -309,10 +394,13 @@ impl Judge {
         let acc = s.acc_mean();
         let acc_up = acc + self.spread(self.noise.acc_sd(), n);
         if acc_up < self.threshold {
+            let (name, shown) = self.primary_text(acc);
+            let (_, best) = self.primary_text(acc_up);
+            let (_, bar) = self.primary_text(self.threshold);
+            let side = if shown == acc { "at most" } else { "at least" };
             return Some(format!(
-                "accuracy {acc:.4} after {n} runs: at most {acc_up:.4} at {:.0} % confidence, under the bar {}",
+                "{name} {shown:.4} after {n} runs: {side} {best:.4} at {:.0} % confidence, beyond the bar {bar}",
                 self.policy.confidence * 100.0,
-                self.threshold
             ));
         }
         let leader = self.leader.as_ref()?;
@@ -322,9 +410,11 @@ impl Judge {
             * sd
             * (1.0 / n as f64 + 1.0 / leader.n().max(1) as f64).sqrt();
         if mt + half < ml {
+            let (unit, shown) = self.objective_text(mt);
+            let (_, reach) = self.objective_text(mt + half);
+            let (_, lead) = self.objective_text(ml);
             return Some(format!(
-                "{mt:.1} tok/s after {n} runs: at most {:.1} at {:.0} % confidence, under the group's leader {ml:.1}",
-                mt + half,
+                "{shown:.1} {unit} after {n} runs: {reach:.1} at best at {:.0} % confidence, behind the group's leader {lead:.1}",
                 self.policy.confidence * 100.0
             ));
         }
@@ -437,6 +527,7 @@ mod tests {
             runs: 5,
             leader: Some(samples(&[100.0; 5], 0.9)),
             noise: noisy_pool(),
+            goal: None,
         };
         // Far behind the leader after 2 runs.
         assert!(matches!(
@@ -484,6 +575,7 @@ mod tests {
             runs: 5,
             leader: Some(samples(&[100.0; 5], 0.9)),
             noise: p,
+            goal: None,
         };
         assert!(matches!(
             judge.verdict(&samples(&[99.9, 99.9], 0.9), 2),
@@ -515,6 +607,7 @@ mod tests {
             runs: 5,
             leader: Some(samples(&[100.0; 5], 0.9)),
             noise: noisy_pool(),
+            goal: None,
         };
         let close = samples(&[101.0, 100.5, 101.5, 100.0, 102.0], 0.9);
         assert_eq!(judge.verdict(&close, 5), Verdict::Extend);

@@ -29,7 +29,10 @@ use std::sync::Arc;
 
 pub use super::explore::SearchPlan;
 use super::explore::{Effects, Move, Seen, joint_moves, neighbours, predicts_failure};
-use super::noise::{Judge, NoisePolicy, PooledNoise, Samples, above_bar, beats, t_quantile};
+use super::goal::{Direction, Goal, Op};
+use super::noise::{
+    Judge, NoisePolicy, PooledNoise, Samples, above_bar, beats, primary_bar, samples_of, t_quantile,
+};
 use super::record::{Record, Status};
 use super::search::{Params, SearchSpace, trial_key};
 
@@ -219,7 +222,11 @@ const REFINE_FLOOR: f64 = 0.97;
 pub struct Planner {
     space: SearchSpace,
     base: Params,
+    /// The bar of the goal's first constraint, as the noise rules see it
+    /// ([`primary_bar`]); the accuracy threshold under today's goal.
     threshold: f64,
+    /// What the search optimises and must respect.
+    goal: Goal,
     skip_existing: bool,
     eval_runs: u32,
     policy: Option<NoisePolicy>,
@@ -291,6 +298,7 @@ impl Planner {
             space: cfg.space,
             base: cfg.base,
             threshold: cfg.threshold,
+            goal: Goal::default_for(cfg.threshold),
             skip_existing: cfg.skip_existing,
             eval_runs: cfg.eval_runs,
             policy: cfg.policy,
@@ -340,6 +348,14 @@ impl Planner {
             }
         }
         p
+    }
+
+    /// Optimises `goal` instead of today's (total tok/s with accuracy at
+    /// least the threshold).
+    pub fn with_goal(mut self, goal: Goal) -> Self {
+        self.threshold = primary_bar(&goal);
+        self.goal = goal;
+        self
     }
 
     /// The pooled run-to-run noise learned so far.
@@ -404,8 +420,8 @@ impl Planner {
             .results
             .iter()
             .flatten()
-            .filter(|r| r.qualifies(self.threshold))
-            .map(|r| Samples::of(r))
+            .filter(|r| self.goal.qualifies(r))
+            .map(|r| samples_of(r, &self.goal))
             .filter(|s| s.n() > 0)
             .fold(None::<Samples>, |best, s| match best {
                 Some(b) if b.tps_mean() >= s.tps_mean() => Some(b),
@@ -417,6 +433,7 @@ impl Planner {
             runs: self.eval_runs,
             leader,
             noise: self.noise,
+            goal: (!self.goal.is_default()).then(|| self.goal.clone()),
         })
     }
 
@@ -427,7 +444,7 @@ impl Planner {
             .get(&r.trial_key)
             .filter(|s| s.n() > 0)
             .cloned()
-            .unwrap_or_else(|| Samples::of(r))
+            .unwrap_or_else(|| samples_of(r, &self.goal))
     }
 
     /// (mean tok/s, mean accuracy, runs) of a record, if it served.
@@ -439,7 +456,22 @@ impl Planner {
         if s.n() > 0 {
             return Some((s.tps_mean(), s.acc_mean(), s.n()));
         }
-        Some((r.avg_total_tps()?, r.avg_accuracy()?, 1))
+        // A record without runs (auto_tune.py's): its means, as the goal
+        // sees them.
+        let obj = self.goal.objective_mean(r)?;
+        let obj = match self.goal.objective.dir {
+            Direction::Max => obj,
+            Direction::Min if obj > 0.0 => 1.0 / obj,
+            Direction::Min => return None,
+        };
+        let primary = match self.goal.constraints.first() {
+            None => 0.0,
+            Some(c) => {
+                let v = Goal::mean(r, &c.name)?;
+                if c.op == Op::Le { -v } else { v }
+            }
+        };
+        Some((obj, primary, 1))
     }
 
     /// The incumbent of a group, when its order against the fastest
@@ -453,11 +485,11 @@ impl Planner {
         }
         let inc = group
             .iter()
-            .find(|r| r.params == self.base && r.qualifies(self.threshold))?;
+            .find(|r| r.params == self.base && self.goal.qualifies(r))?;
         let is = self.samples(inc);
         let other = group
             .iter()
-            .filter(|r| !Arc::ptr_eq(r, inc) && r.qualifies(self.threshold))
+            .filter(|r| !Arc::ptr_eq(r, inc) && self.goal.qualifies(r))
             .map(|r| self.samples(r))
             .filter(|s| s.n() > 0 && above_bar(&policy, &self.noise, s, self.threshold))
             .max_by(|a, b| a.tps_mean().total_cmp(&b.tps_mean()))?;
@@ -480,16 +512,16 @@ impl Planner {
     /// fresh runs alone stand for it.
     fn choose(&self, group: &[Arc<Record>], fresh: &[Arc<Record>]) -> Option<Arc<Record>> {
         let Some(policy) = &self.policy else {
-            return pick_best(group, self.threshold);
+            return pick_best_goal(group, &self.goal);
         };
         let incumbent = group
             .iter()
-            .find(|r| r.params == self.base && r.qualifies(self.threshold));
+            .find(|r| r.params == self.base && self.goal.qualifies(r));
         let est = |r: &Arc<Record>| -> Samples {
             if incumbent.is_some_and(|i| Arc::ptr_eq(i, r))
                 && let Some(f) = fresh.iter().find(|f| f.trial_key == r.trial_key)
             {
-                let s = Samples::of(f);
+                let s = samples_of(f, &self.goal);
                 if s.n() > 0 {
                     return s;
                 }
@@ -499,7 +531,7 @@ impl Planner {
         // A challenger must be above the bar beyond the noise: a mean just
         // over it is as likely a lucky draw of a configuration under it.
         let mut best: Option<(&Arc<Record>, Samples)> = None;
-        for r in group.iter().filter(|r| r.qualifies(self.threshold)) {
+        for r in group.iter().filter(|r| self.goal.qualifies(r)) {
             let s = est(r);
             let is_inc = incumbent.is_some_and(|i| Arc::ptr_eq(i, r));
             if s.n() == 0 || (!is_inc && !above_bar(policy, &self.noise, &s, self.threshold)) {
@@ -539,7 +571,7 @@ impl Planner {
             return;
         }
         self.kept.push(r.clone());
-        let s = Samples::of(&r);
+        let s = samples_of(&r, &self.goal);
         self.noise.add(&s);
         self.pooled
             .entry(r.trial_key.clone())
@@ -1098,6 +1130,21 @@ impl Planner {
     }
 }
 
+/// The group's choice under a goal: among records meeting it, the best
+/// objective mean (the first on a tie). With today's goal, [`pick_best`].
+pub fn pick_best_goal(group: &[Arc<Record>], goal: &Goal) -> Option<Arc<Record>> {
+    let mut best: Option<(&Arc<Record>, f64)> = None;
+    for r in group.iter().filter(|r| goal.qualifies(r)) {
+        let Some(v) = goal.objective_mean(r) else {
+            continue;
+        };
+        if best.is_none_or(|(_, b)| goal.better(v, b)) {
+            best = Some((r, v));
+        }
+    }
+    best.map(|(r, _)| r.clone())
+}
+
 /// Relative difference under which two means are the same figure.
 const TIE: f64 = 1e-9;
 
@@ -1246,6 +1293,72 @@ mod replay_tests {
     use crate::engine::landscape::demo_truth;
     use crate::engine::search::default_params;
     use crate::engine::simulate::{Cost, Noise, simulate};
+
+    /// Under another goal (minimise latency, throughput at least X), the
+    /// planner decides by it: the lowest latency among the trials meeting
+    /// the throughput floor, not the fastest.
+    #[test]
+    fn decides_by_the_goal() {
+        use crate::engine::goal::{Constraint, Direction, Goal, Objective, Op};
+        use crate::engine::record::{EvalRun, Measured, Status, summarize};
+        let goal = Goal {
+            objective: Objective {
+                name: "p99_ms".into(),
+                dir: Direction::Min,
+            },
+            constraints: vec![Constraint {
+                name: "total_tps".into(),
+                op: Op::Ge,
+                bound: 1000.0,
+            }],
+        };
+        let space =
+            SearchSpace::from_json_str(r#"{"SEQS": ["256", "512", "1024", "64"]}"#).unwrap();
+        let base: Params = [("SEQS".to_string(), "256".to_string())].into();
+        let cfg = PlanConfig {
+            policy: Some(NoisePolicy::default()),
+            ..PlanConfig::plain(space, base, 0.0, false)
+        };
+        // Latency and throughput both grow with the sequences; 64 is too
+        // slow for the floor.
+        let figures = |seqs: f64| (seqs * 0.5, seqs * 5.0);
+        let mut p = Planner::new(cfg, []).with_goal(goal);
+        let mut chosen = None;
+        loop {
+            match p.step() {
+                Step::Run(spec) => {
+                    let seqs: f64 = spec.params["SEQS"].parse().unwrap();
+                    let (lat, tps) = figures(seqs);
+                    let runs: Vec<EvalRun> = (1..=3)
+                        .map(|i| EvalRun {
+                            i,
+                            ok: true,
+                            measured: Some(Measured {
+                                total_tps: Some(tps),
+                                ..Default::default()
+                            }),
+                            metrics: Some([("p99_ms".to_string(), lat)].into()),
+                            ..Default::default()
+                        })
+                        .collect();
+                    let rec = Record {
+                        trial_key: spec.key.clone(),
+                        params: spec.params.clone(),
+                        status: Status::Ok,
+                        eval: Some(summarize(runs)),
+                        ..Default::default()
+                    };
+                    p.record(spec.ordinal, Arc::new(rec));
+                }
+                Step::Decided { base, .. } => chosen = Some(base),
+                Step::Finished => break,
+                _ => {}
+            }
+        }
+        // 256 (128 ms, 1280 tok/s) meets the floor with the lowest latency;
+        // 64 is faster to answer but under the floor.
+        assert_eq!(chosen.unwrap()["SEQS"], "256");
+    }
 
     /// A run resumed over its own records (`--skip_existing`) replays every
     /// step, re-measures of close calls and later passes included, and runs

@@ -12,7 +12,7 @@ use tokio::sync::watch;
 use super::config::Config;
 use super::eval::{EvalSpec, round3, run_once};
 use super::event::{Event, TrialPhase};
-use super::noise::{Samples, Verdict};
+use super::noise::{Samples, Verdict, push_run};
 use super::planner::TrialSpec;
 use super::process::{self, exit_code, proc_info};
 use super::record::{EvalRun, Phase, Record, Status, now_ts, summarize};
@@ -471,12 +471,7 @@ async fn eval_runs(
                     slot: ctx.slot.n,
                     run: run.clone(),
                 });
-                if run.ok
-                    && let Some(m) = &run.measured
-                    && let (Some(a), Some(t)) = (m.accuracy, m.total_tps)
-                {
-                    ok.push(a, t);
-                }
+                push_run(&mut ok, &run, &cfg.goal);
                 runs.push(run);
             }
         }

@@ -267,7 +267,8 @@ impl Engine {
                 search: cfg.search,
             },
             self.all.iter().cloned(),
-        );
+        )
+        .with_goal(cfg.goal.clone());
         self.sink.emit(Event::RunStarted {
             repo: cfg.repo.clone(),
             results: cfg.results.clone(),

@@ -481,13 +481,21 @@ pub fn build(
     }
 
     let mut notes = Vec::new();
-    let (start, winner) = match (steps.first(), steps.last()) {
+    let (start, mut winner) = match (steps.first(), steps.last()) {
         (Some(f), Some(l)) => (f.base_before.clone(), l.base_after.clone()),
         _ => {
             let b = best_file.clone().unwrap_or_default();
             (b.clone(), b)
         }
     };
+    // The best file is where the search ended when a record measured it:
+    // later passes and joint moves revisit groups, so the last group of
+    // the file need not be the last decision.
+    if let Some(b) = &best_file
+        && records.iter().any(|r| r.params == *b)
+    {
+        winner = b.clone();
+    }
     if let Some(b) = &best_file
         && !steps.is_empty()
         && *b != winner
