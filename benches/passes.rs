@@ -10,14 +10,16 @@
 //!
 //! Run: `cargo bench --profile dev --bench passes [-- SEEDS]`. With
 //! `EXPORT=file.json` it also writes sample points of the interacting
-//! landscape and the trial budget for `benches/optuna_tpe.py`. Asserts
-//! nothing: the numbers go in the README.
+//! landscape, its brute-force best and the trial budget for
+//! `benches/optuna_tpe.py`, whose table has the same columns
+//! (`benches/compare_search.sh` runs both). Asserts nothing: the numbers go
+//! in the README.
 
 use autotune::landscape::{
     INTERACTING_PARAMS, demo_truth, interacting_model, interacting_truth, separable_truth,
 };
 use autotune::{
-    Cost, Noise, NoisePolicy, Params, PlanConfig, Planner, SearchPlan, SearchSpace, Truth,
+    Cost, Noise, NoisePolicy, Params, PlanConfig, Planner, SearchPlan, SearchSpace, Status, Truth,
     default_params, simulate,
 };
 
@@ -94,20 +96,24 @@ fn brute_force() -> (f64, Params) {
 
 struct Row {
     gap: f64,
+    worst: f64,
     within1: usize,
     within05: usize,
     under: usize,
     trials: f64,
+    failed: f64,
     predicted: f64,
 }
 
 fn evaluate(l: Landscape, search: SearchPlan, noise: Noise, seeds: u64, best: f64) -> Row {
     let mut r = Row {
         gap: 0.0,
+        worst: 0.0,
         within1: 0,
         within05: 0,
         under: 0,
         trials: 0.0,
+        failed: 0.0,
         predicted: 0.0,
     };
     for seed in 0..seeds {
@@ -122,15 +128,24 @@ fn evaluate(l: Landscape, search: SearchPlan, noise: Noise, seeds: u64, best: f6
         let (acc, tps) = truth_of(l, &rep.best);
         let gap = (1.0 - tps / best) * 100.0;
         r.gap += gap;
+        r.worst = r.worst.max(gap);
         r.within1 += usize::from(gap <= 1.0 && acc >= THRESHOLD);
         r.within05 += usize::from(gap <= 0.5 && acc >= THRESHOLD);
         r.under += usize::from(acc < THRESHOLD);
         r.trials += rep.trials as f64;
+        // Started trials that crashed or hung: the same count as Optuna's
+        // failed trials in benches/optuna_tpe.py.
+        r.failed += rep
+            .records
+            .iter()
+            .filter(|x| matches!(x.status, Status::Crashed | Status::Timeout))
+            .count() as f64;
         r.predicted += rep.predicted as f64;
     }
     let n = seeds as f64;
     r.gap /= n;
     r.trials /= n;
+    r.failed /= n;
     r.predicted /= n;
     r
 }
@@ -172,8 +187,17 @@ fn main() {
         NOISE.acc_abs_sd
     );
     println!(
-        "{:<32} {:>8} {:>8} {:>8} {:>6} {:>7} {:>9} {:>9}",
-        "search", "mean gap", "<=1 %", "<=0.5 %", "under", "trials", "x 1 pass", "predicted"
+        "{:<32} {:>8} {:>8} {:>8} {:>8} {:>6} {:>7} {:>9} {:>9} {:>9}",
+        "search",
+        "mean gap",
+        "worst",
+        "<=1 %",
+        "<=0.5 %",
+        "under",
+        "trials",
+        "x 1 pass",
+        "failed",
+        "predicted"
     );
     let mut budget = 0.0;
     for (name, s) in variants {
@@ -182,14 +206,16 @@ fn main() {
             budget = r.trials;
         }
         println!(
-            "{:<32} {:>7.2}% {:>7.0}% {:>7.0}% {:>6} {:>7.1} {:>8.2}x {:>9.1}",
+            "{:<32} {:>7.2}% {:>7.2}% {:>7.0}% {:>7.0}% {:>6} {:>7.1} {:>8.2}x {:>9.1} {:>9.1}",
             name,
             r.gap,
+            r.worst,
             r.within1 as f64 / seeds as f64 * 100.0,
             r.within05 as f64 / seeds as f64 * 100.0,
             r.under,
             r.trials,
             r.trials / one.trials,
+            r.failed,
             r.predicted
         );
     }
@@ -272,8 +298,11 @@ fn main() {
             points.push(serde_json::json!({"params": p, "truth": t}));
         }
         let doc = serde_json::json!({
-            "budget": budget.round() as usize,
+            "budget": budget,
+            "one_pass_trials": one.trials,
+            "seeds": seeds,
             "best_tps": best_tps,
+            "best": best,
             "space": space.groups,
             "defaults": default_params(),
             "points": points,
