@@ -9,7 +9,7 @@ use std::sync::Arc;
 use tokio::sync::mpsc;
 
 use autotune::fig;
-use autotune::{Event, Outcome, TrialPhase};
+use autotune::{Event, Outcome, Status, TrialPhase};
 
 /// A record's result in one line: status, means ± 95 % half-widths, runs
 /// and time, then why it ended early (pruned, crashed...) and whether it
@@ -234,13 +234,29 @@ impl LineLog {
                     }
                     _ => String::new(),
                 };
-                format!(
+                let mut l = format!(
                     "{}{at} {}={} {}",
                     self.tag(*ordinal),
                     record.param_under_test.as_deref().unwrap_or("?"),
-                    record.value_under_test().unwrap_or("?"),
+                    record.value_under_test().as_deref().unwrap_or("?"),
                     record_text(record)
-                )
+                );
+                // Why a service died, in its own log's words (the OOM line).
+                if matches!(
+                    record.status,
+                    Status::Crashed | Status::Timeout | Status::Failed | Status::Partial
+                ) && let Some(tail) = record.extra.get("log_tail").and_then(|v| v.as_array())
+                {
+                    let tail: Vec<String> = tail
+                        .iter()
+                        .filter_map(|v| v.as_str().map(str::to_string))
+                        .collect();
+                    for t in crate::ui::state::telling_lines(&tail, 3) {
+                        l.push_str("\n           | ");
+                        l.extend(t.chars().filter(|c| !c.is_control() || *c == '\t'));
+                    }
+                }
+                l
             }
             Event::GroupBest { param, winner, .. } => match winner {
                 Some(w) => format!(
@@ -267,7 +283,7 @@ impl LineLog {
                 ),
                 fig(*previous_tps, 1),
                 record.param_under_test.as_deref().unwrap_or("?"),
-                record.value_under_test().unwrap_or("?")
+                record.value_under_test().as_deref().unwrap_or("?")
             ),
             Event::Paused(p) if *p == self.paused => return None,
             Event::Paused(p) => {

@@ -115,7 +115,7 @@ impl Composer {
                     return out;
                 }
                 self.trials_run += 1;
-                let what = format!("{}={}", record.param_under_test.as_deref().unwrap_or("?"), record.value_under_test().unwrap_or("?"));
+                let what = format!("{}={}", record.param_under_test.as_deref().unwrap_or("?"), record.value_under_test().as_deref().unwrap_or("?"));
                 let extra = Self::record_extra(record);
                 let startup = record.eval.is_none();
                 match &record.status {
@@ -153,7 +153,7 @@ impl Composer {
                     format!(
                         "{}={} reached {}{} (previous best {}; goal: {})",
                         record.param_under_test.as_deref().unwrap_or("?"),
-                        record.value_under_test().unwrap_or("?"),
+                        record.value_under_test().as_deref().unwrap_or("?"),
                         text(&figs[0]),
                         if rest.is_empty() { String::new() } else { format!(" with {}", rest.join(", ")) },
                         previous_tps.map(|p| format!("{p:.2}")).unwrap_or_else(|| "none".into()),
@@ -175,7 +175,7 @@ impl Composer {
                     format!(
                         "{}={} reached {:.1} tok/s at accuracy {:.4} (previous best {})",
                         record.param_under_test.as_deref().unwrap_or("?"),
-                        record.value_under_test().unwrap_or("?"),
+                        record.value_under_test().as_deref().unwrap_or("?"),
                         record.avg_total_tps().unwrap_or(0.0),
                         record.avg_accuracy().unwrap_or(0.0),
                         previous_tps.map(|p| format!("{p:.1} tok/s")).unwrap_or_else(|| "none".into())

@@ -455,11 +455,22 @@ impl Record {
     }
 
     /// The value of the parameter under test.
-    pub fn value_under_test(&self) -> Option<&str> {
-        self.param_under_test
-            .as_deref()
-            .and_then(|p| self.params.get(p))
-            .map(String::as_str)
+    ///
+    /// A joint move (`A+B`, the refinement's) gives its values joined the
+    /// same way (`2+4`).
+    pub fn value_under_test(&self) -> Option<std::borrow::Cow<'_, str>> {
+        let p = self.param_under_test.as_deref()?;
+        if let Some(v) = self.params.get(p) {
+            return Some(std::borrow::Cow::Borrowed(v.as_str()));
+        }
+        if !p.contains('+') {
+            return None;
+        }
+        let parts: Option<Vec<&str>> = p
+            .split('+')
+            .map(|k| self.params.get(k).map(String::as_str))
+            .collect();
+        parts.map(|v| std::borrow::Cow::Owned(v.join("+")))
     }
 
     /// Whether this record meets the bar: `ok` with accuracy at or above

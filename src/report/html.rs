@@ -637,7 +637,7 @@ fn failure_rows(o: &mut String, list: &[&std::sync::Arc<Record>]) {
     o.push_str("<table class=\"failures\"><tr><th class=\"num\">trial</th><th>status</th><th>parameter</th><th>why</th></tr>");
     for f in list {
         let tail = log_tail(f);
-        let value = f.value_under_test().unwrap_or("");
+        let value = f.value_under_test().unwrap_or_default();
         let _ = write!(
             o,
             "<tr><td class=\"num\">{}</td><td class=\"{}\"><b>{}</b></td><td><code>{}={}</code></td><td>{}",
@@ -647,7 +647,7 @@ fn failure_rows(o: &mut String, list: &[&std::sync::Arc<Record>]) {
             status_class(&f.status),
             esc(f.status.as_str()),
             esc(f.param_under_test.as_deref().unwrap_or("?")),
-            esc(value),
+            esc(&value),
             esc(&reason(f))
         );
         if let Some(l) = &f.server_log {

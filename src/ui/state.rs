@@ -627,7 +627,7 @@ impl LiveState {
                     "new best {:.1} tok/s with {}={}",
                     record.avg_total_tps().unwrap_or(0.0),
                     record.param_under_test.as_deref().unwrap_or("?"),
-                    record.value_under_test().unwrap_or("?")
+                    record.value_under_test().as_deref().unwrap_or("?")
                 ),
                 false,
                 now,

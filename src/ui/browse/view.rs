@@ -346,7 +346,7 @@ fn detail(f: &mut Frame, area: Rect, r: &autotune::Record, s: &BrowseState, t: &
         Line::raw(format!(
             "param under test: {} = {}",
             r.param_under_test.as_deref().unwrap_or("-"),
-            r.value_under_test().unwrap_or("-")
+            r.value_under_test().as_deref().unwrap_or("-")
         )),
         Line::raw(format!("health: {}", r.health.as_deref().unwrap_or("-"))),
         Line::raw(format!(
