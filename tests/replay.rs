@@ -67,6 +67,14 @@ fn real_demo_run_ends_where_the_simulated_replay_does() {
         "{tail}"
     );
     assert!(tail.contains("26 reused (already measured)"), "{tail}");
+    // The crash says why, in the service log's words, on the headless line.
+    assert!(
+        out.lines()
+            .skip_while(|l| !l.contains("GPU_MEMORY_UTILIZATION=0.99 crashed"))
+            .nth(1)
+            .is_some_and(|l| l.contains("| ") && l.contains("CUDA out of memory")),
+        "{out}"
+    );
     assert!(tail.contains("best_params.json"), "{tail}");
     // The report the outcome names was written, and opens as HTML.
     let report = std::fs::read_to_string(d.path().join("tune_report.html")).unwrap();
