@@ -78,9 +78,15 @@ impl LineLog {
         }
     }
 
+    /// `[12/55]` within the first pass's plan; past it (later passes,
+    /// re-measures, joint moves) the plan has grown: `[124]`.
     fn tag(&self, ordinal: usize) -> String {
         let w = self.total.to_string().len().max(2);
-        format!("[{ordinal:>w$}/{}]", self.total)
+        if ordinal > self.total {
+            format!("[{ordinal:>w$}]")
+        } else {
+            format!("[{ordinal:>w$}/{}]", self.total)
+        }
     }
 
     fn cur(&self, slot: usize) -> &str {
