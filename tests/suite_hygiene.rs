@@ -15,6 +15,9 @@ const TIMING: &[&str] = &[
     "total_s",
     "tps(",
     "_tps\"]",
+    "num_seconds",
+    "span",
+    "gap",
 ];
 
 /// An assertion puts an upper bound on a figure (`x < 3.0`, `t <
