@@ -602,7 +602,7 @@ impl Report {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use autotune::summarize;
+    use autotune::{Measured, summarize};
 
     fn rec(p: &str, params: &[(&str, &str)], st: &str, idx: u32, runs: &[(f64, f64)]) -> Record {
         let params: Params = params
