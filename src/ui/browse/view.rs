@@ -8,7 +8,7 @@ use ratatui::widgets::{Cell, Clear, Paragraph, Row as TRow, Table, TableState, W
 
 use super::keys::{Action, BINDINGS};
 use super::model::Model;
-use super::state::{BrowseState, COLS, Chart, Col, Mode};
+use super::state::{BrowseState, Chart, Col, Mode};
 use crate::ui::keys::{footer, help};
 use crate::ui::panels::{block, centered};
 use crate::ui::theme::{Role, Theme};
@@ -67,7 +67,8 @@ pub fn draw(f: &mut Frame, s: &BrowseState, t: &Theme) {
     );
     f.render_widget(Paragraph::new(line), foot);
     if s.sort_menu {
-        let mut lines: Vec<Line> = COLS
+        let mut lines: Vec<Line> = s
+            .cols()
             .iter()
             .map(|c| {
                 let mark = match s.sort {
@@ -77,7 +78,7 @@ pub fn draw(f: &mut Frame, s: &BrowseState, t: &Theme) {
                 };
                 Line::from(vec![
                     Span::styled(format!(" {}  ", c.key()), t.style(Role::Accent)),
-                    Span::raw(format!("{:<7} {}", c.title(), c.about())),
+                    Span::raw(format!("{:<7} {}", s.col_title(*c), c.about())),
                     Span::styled(mark, t.style(Role::Dim)),
                 ])
             })
@@ -134,8 +135,29 @@ fn header(f: &mut Frame, area: Rect, s: &BrowseState, t: &Theme) {
             t.style(Role::Warn),
         ));
     }
-    match m.best(s.threshold) {
-        Some(b) => {
+    match (s.best(), &s.goal) {
+        (Some(b), Some(g)) => {
+            // By the declared goal: its metrics by name.
+            let r = &m.rows[b];
+            bottom.push(Span::styled(
+                format!("best ({}): ", g.describe()),
+                t.style(Role::Dim),
+            ));
+            let figs: Vec<String> = g
+                .required_metrics()
+                .into_iter()
+                .map(|n| format!("{n} {}", fig(m.value(r, n), 2)))
+                .collect();
+            bottom.push(Span::styled(
+                format!("#{} {}={} {}", r.n, m.param(r), r.value, figs.join(" ")),
+                t.style(Role::Good),
+            ));
+        }
+        (None, Some(g)) => bottom.push(Span::styled(
+            format!("no ok trial meets {}", g.describe()),
+            t.style(Role::Dim),
+        )),
+        (Some(b), None) => {
             let r = &m.rows[b];
             bottom.push(Span::styled(
                 format!("best (acc ≥ {}): ", s.threshold),
@@ -153,7 +175,7 @@ fn header(f: &mut Frame, area: Rect, s: &BrowseState, t: &Theme) {
                 t.style(Role::Good),
             ));
         }
-        None => bottom.push(Span::styled(
+        (None, None) => bottom.push(Span::styled(
             format!("no ok trial with acc ≥ {}", s.threshold),
             t.style(Role::Dim),
         )),
@@ -181,8 +203,15 @@ fn header(f: &mut Frame, area: Rect, s: &BrowseState, t: &Theme) {
     );
 }
 
-fn cell_text(m: &Model, r: &super::model::Row, c: Col) -> String {
+fn cell_text(s: &BrowseState, r: &super::model::Row, c: Col) -> String {
+    let m = &s.model;
     match c {
+        Col::Goal(i) => fig(
+            s.goal_metrics()
+                .get(i as usize)
+                .and_then(|n| m.value(r, n)),
+            2,
+        ),
         Col::N => r.n.to_string(),
         Col::Log => r.index.map(|i| i.to_string()).unwrap_or_else(|| "-".into()),
         Col::Time => r.ts.replace('T', " "),
@@ -220,13 +249,13 @@ fn col_spec(c: Col, ci: bool) -> (u16, u8) {
         Col::Answer => (7, 3),
         Col::TimeS => (5, 4),
         Col::Runs => (5, 5),
+        Col::Goal(_) => (11, 9),
     }
 }
 
 /// The columns that fit in `width`, the least useful ones dropped first
 /// (`ci`: the tok/s column carries intervals).
-pub fn visible_cols(width: u16, ci: bool) -> Vec<Col> {
-    let mut cols: Vec<Col> = COLS.to_vec();
+pub fn visible_cols(mut cols: Vec<Col>, width: u16, ci: bool) -> Vec<Col> {
     let need = |cols: &[Col]| -> u16 {
         cols.iter().map(|c| col_spec(*c, ci).0).sum::<u16>() + cols.len() as u16 - 1
     };
@@ -244,7 +273,7 @@ pub fn visible_cols(width: u16, ci: bool) -> Vec<Col> {
 fn table(f: &mut Frame, area: Rect, s: &BrowseState, t: &Theme) {
     let m = &s.model;
     let h = area.height.saturating_sub(3) as usize;
-    let cols = visible_cols(area.width.saturating_sub(2), m.has_ci);
+    let cols = visible_cols(s.cols(), area.width.saturating_sub(2), m.has_ci);
     // Only the rows on screen are built: fast on 100k records.
     let first = s
         .selected
@@ -255,11 +284,12 @@ fn table(f: &mut Frame, area: Rect, s: &BrowseState, t: &Theme) {
         .map(|i| {
             let r = &m.rows[*i];
             TRow::new(cols.iter().map(|c| {
-                let text = cell_text(m, r, *c);
+                let text = cell_text(s, r, *c);
                 let style = match c {
                     Col::Status => t.status(Model::status(r)),
                     Col::Acc if r.acc.is_some_and(|a| a < s.threshold) => t.style(Role::Bad),
                     Col::Value => t.style(Role::Accent),
+                    Col::Goal(i) if s.goal_breaks(r, *i) => t.style(Role::Bad),
                     _ => Style::new(),
                 };
                 Cell::from(Span::styled(text, style))
@@ -272,7 +302,7 @@ fn table(f: &mut Frame, area: Rect, s: &BrowseState, t: &Theme) {
         } else {
             ""
         };
-        Cell::from(format!("{}{mark}", c.title()))
+        Cell::from(format!("{}{mark}", s.col_title(*c)))
     }))
     .style(t.style(Role::Title));
     let widths: Vec<Constraint> = cols
@@ -591,6 +621,7 @@ fn chart(f: &mut Frame, area: Rect, c: &Chart, s: &BrowseState, t: &Theme) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use super::super::state::COLS;
     use crate::ui::panels::snap::{assert_snapshot, render};
 
     fn screen(s: &BrowseState, w: u16, h: u16) -> String {
@@ -748,7 +779,7 @@ mod tests {
         }
         // Names are whole, not cut.
         assert!(text.contains("VLLM_MAX_NUM_BATCHED_TOKENS"), "{text}");
-        let all = visible_cols(138, false);
+        let all = visible_cols(COLS.to_vec(), 138, false);
         assert_eq!(all.len(), COLS.len());
     }
 
