@@ -821,4 +821,112 @@ mod tests {
                 .contains("? help")
         );
     }
+
+    /// A results file as a goal run writes it (output tok/s under p99 TTFT
+    /// <= 600 ms: 256 wins, 512 is faster but over the limit) and its
+    /// goal.
+    fn goal_state(dir: &std::path::Path) -> BrowseState {
+        let mut lines = String::new();
+        for (i, seqs) in [64u32, 128, 256, 512].into_iter().enumerate() {
+            let r = serde_json::json!({
+                "ts": format!("2026-11-28T09:0{i}:00"),
+                "trial_key": format!("VLLM_MAX_NUM_SEQS={seqs}"),
+                "param_under_test": "VLLM_MAX_NUM_SEQS",
+                "params": {"VLLM_MAX_NUM_SEQS": seqs.to_string(), "VLLM_BLOCK_SIZE": "16"},
+                "status": "ok",
+                "avg_accuracy": null,
+                "avg_total_tps": null,
+                "eval_ok_n": 2,
+                "eval_runs": [{"i": 1, "ok": true}, {"i": 2, "ok": true}],
+                "trial_index": i + 1,
+                "avg_metrics": {"output_tps": seqs as f64 * 10.0, "p99_ttft_ms": seqs as f64 * 2.0},
+            });
+            lines.push_str(&r.to_string());
+            lines.push('\n');
+        }
+        let path = dir.join("tune_results.jsonl");
+        std::fs::write(&path, lines).unwrap();
+        let goal = autotune::Goal {
+            objective: autotune::Objective {
+                name: "output_tps".into(),
+                dir: autotune::Direction::Max,
+            },
+            constraints: vec![autotune::Constraint::parse("p99_ttft_ms<=600").unwrap()],
+        };
+        BrowseState::new(Model::load(&path).unwrap(), 0.88).with_goal(Some(goal))
+    }
+
+    /// With a declared goal the table has a column per goal metric, the
+    /// header names the best by the goal (not by tok/s, which this file
+    /// lacks), `b` jumps to it, its column sorts best first, and `E`
+    /// copies its configuration.
+    #[test]
+    fn a_declared_goal_gets_columns_and_picks_the_best() {
+        let d = tempfile::tempdir().unwrap();
+        let mut s = goal_state(d.path());
+        assert_eq!(s.goal_metrics(), ["output_tps", "p99_ttft_ms"]);
+        let text = screen(&s, 140, 12);
+        // The temporary directory is on screen: masked for the snapshot.
+        let dir = d.path().display().to_string();
+        assert_snapshot("browse_goal_140x12", &text.replace(&dir, "<dir>"));
+        for n in [
+            "output_tps",
+            "p99_ttft_ms",
+            "best (max output_tps subject to p99_ttft_ms <= 600): #3 VLLM_MAX_NUM_SEQS=256 output_tps 2560.00 p99_ttft_ms 512.00",
+        ] {
+            assert!(text.contains(n), "{n:?} missing:\n{text}");
+        }
+        // The narrow screen keeps the goal's columns before lesser ones.
+        let text = screen(&s, 80, 12);
+        assert!(text.contains("p99_ttft_ms"), "{text}");
+
+        s.selected = 0;
+        s.jump_best();
+        assert_eq!(s.current().unwrap().value.as_ref(), "256");
+        // Sorting by the objective puts the largest first; by the
+        // constrained latency, the smallest.
+        s.sort_by(Col::Goal(0));
+        assert_eq!(s.model.rows[s.view[0]].value.as_ref(), "512");
+        s.sort_by(Col::Goal(1));
+        s.sort_by(Col::Goal(1));
+        assert!(s.sort.1);
+        s.sort = (Col::N, false);
+        s.sort_by(Col::Goal(1));
+        assert!(!s.sort.1, "a latency limited from above sorts smallest first");
+        assert_eq!(s.model.rows[s.view[0]].value.as_ref(), "64");
+
+        s.copy_best();
+        let clip = s.clipboard.take().expect("copied");
+        assert!(
+            clip.contains("export VLLM_MAX_NUM_SEQS=256") && clip.contains("export VLLM_BLOCK_SIZE=16"),
+            "{clip}"
+        );
+        assert!(s.message.as_deref().unwrap().contains("#3"), "{:?}", s.message);
+
+        // A limit nothing meets: no best, said so.
+        s.goal.as_mut().unwrap().constraints[0].bound = 10.0;
+        s.copy_best();
+        assert!(s.clipboard.is_none());
+        assert!(
+            s.message.as_deref().unwrap().contains("no ok trial meets"),
+            "{:?}",
+            s.message
+        );
+    }
+
+    /// Today's goal changes nothing: no extra columns, best by the
+    /// threshold, and `E` copies that trial's configuration.
+    #[test]
+    fn todays_goal_keeps_todays_table() {
+        let plain = state();
+        let s = state().with_goal(Some(autotune::Goal::default_for(0.88)));
+        assert!(s.goal.is_none());
+        assert_eq!(s.cols(), COLS.to_vec());
+        assert_eq!(screen(&plain, 140, 30), screen(&s, 140, 30));
+        let mut s = s;
+        s.copy_best();
+        let best = s.model.best(0.88).unwrap();
+        let want = crate::ui::osc52::exports(&s.model.record(&s.model.rows[best]).unwrap().params);
+        assert_eq!(s.clipboard.as_deref(), Some(want.as_str()));
+    }
 }
