@@ -79,8 +79,11 @@ fn looks_like_results(text: &str) -> bool {
 /// The best qualifying record of a results file, judged by `goal`.
 pub fn from_results(path: &Path, goal: &Goal) -> Result<(Params, Source), String> {
     let loaded = crate::report::read_records(path)?;
-    let records: Vec<std::sync::Arc<Record>> =
-        loaded.records.into_iter().map(std::sync::Arc::new).collect();
+    let records: Vec<std::sync::Arc<Record>> = loaded
+        .records
+        .into_iter()
+        .map(std::sync::Arc::new)
+        .collect();
     // Today's goal keeps today's rule (the one the tuner's best file
     // follows); a declared goal picks as the engine does for it.
     let best = match goal.accuracy_threshold().filter(|_| goal.is_default()) {

@@ -344,7 +344,13 @@ fn results_of_a_goal_run_are_judged_by_its_goal() {
     );
 
     // The flags' goal wins over the recorded one.
-    let o = best(&[r, "--objective", "output_tps", "--constraint", "p99_ttft_ms<=300"]);
+    let o = best(&[
+        r,
+        "--objective",
+        "output_tps",
+        "--constraint",
+        "p99_ttft_ms<=300",
+    ]);
     assert_eq!(seqs(&o), "export VLLM_MAX_NUM_SEQS=128", "{}", text(&o));
     let o = best(&[r, "--objective", "p99_ttft_ms:min"]);
     assert_eq!(seqs(&o), "export VLLM_MAX_NUM_SEQS=64", "{}", text(&o));

@@ -62,7 +62,8 @@ pub fn file_goal(results: &Path, f: &GoalFlags) -> Result<Goal, String> {
             return Ok(Goal::default_for(acc));
         };
         if f.threshold_given {
-            g.constraints.retain(|c| !(c.name == "accuracy" && c.op == Op::Ge));
+            g.constraints
+                .retain(|c| !(c.name == "accuracy" && c.op == Op::Ge));
             g.constraints.push(acc_constraint);
         }
         return Ok(g);

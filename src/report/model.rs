@@ -540,7 +540,14 @@ pub fn build(
     };
     let summary = summarize_run_for(
         &criteria.goal,
-        Outcome::Done, &start, &winner, &records, &records, 0, files);
+        Outcome::Done,
+        &start,
+        &winner,
+        &records,
+        &records,
+        0,
+        files,
+    );
     let failures = records
         .iter()
         .filter(|r| r.status != Status::Ok && r.status != Status::Skipped)

@@ -46,8 +46,7 @@ pub fn run(path: PathBuf, threshold: f64, follow: bool) -> i32 {
         .expect("runtime");
     // The run's declared goal, recorded beside the file, says what "best"
     // is and which figures matter.
-    let state =
-        BrowseState::new(model, threshold).with_goal(crate::report::recorded_goal(&path));
+    let state = BrowseState::new(model, threshold).with_goal(crate::report::recorded_goal(&path));
     match rt.block_on(screen(state)) {
         Ok(()) => 0,
         Err(e) => {

@@ -226,7 +226,10 @@ impl BrowseState {
     /// The columns: today's, with the goal's after the value.
     pub fn cols(&self) -> Vec<Col> {
         let mut cols = COLS.to_vec();
-        let at = cols.iter().position(|c| *c == Col::Value).map_or(0, |i| i + 1);
+        let at = cols
+            .iter()
+            .position(|c| *c == Col::Value)
+            .map_or(0, |i| i + 1);
         for i in (0..self.goal_metrics().len()).rev() {
             cols.insert(at, Col::Goal(i as u8));
         }

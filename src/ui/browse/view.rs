@@ -207,9 +207,7 @@ fn cell_text(s: &BrowseState, r: &super::model::Row, c: Col) -> String {
     let m = &s.model;
     match c {
         Col::Goal(i) => fig(
-            s.goal_metrics()
-                .get(i as usize)
-                .and_then(|n| m.value(r, n)),
+            s.goal_metrics().get(i as usize).and_then(|n| m.value(r, n)),
             2,
         ),
         Col::N => r.n.to_string(),
@@ -620,8 +618,8 @@ fn chart(f: &mut Frame, area: Rect, c: &Chart, s: &BrowseState, t: &Theme) {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
     use super::super::state::COLS;
+    use super::*;
     use crate::ui::panels::snap::{assert_snapshot, render};
 
     fn screen(s: &BrowseState, w: u16, h: u16) -> String {
@@ -892,16 +890,24 @@ mod tests {
         assert!(s.sort.1);
         s.sort = (Col::N, false);
         s.sort_by(Col::Goal(1));
-        assert!(!s.sort.1, "a latency limited from above sorts smallest first");
+        assert!(
+            !s.sort.1,
+            "a latency limited from above sorts smallest first"
+        );
         assert_eq!(s.model.rows[s.view[0]].value.as_ref(), "64");
 
         s.copy_best();
         let clip = s.clipboard.take().expect("copied");
         assert!(
-            clip.contains("export VLLM_MAX_NUM_SEQS=256") && clip.contains("export VLLM_BLOCK_SIZE=16"),
+            clip.contains("export VLLM_MAX_NUM_SEQS=256")
+                && clip.contains("export VLLM_BLOCK_SIZE=16"),
             "{clip}"
         );
-        assert!(s.message.as_deref().unwrap().contains("#3"), "{:?}", s.message);
+        assert!(
+            s.message.as_deref().unwrap().contains("#3"),
+            "{:?}",
+            s.message
+        );
 
         // A limit nothing meets: no best, said so.
         s.goal.as_mut().unwrap().constraints[0].bound = 10.0;
