@@ -84,7 +84,7 @@ impl Col {
             Col::Answer => "mean answer tokens/s",
             Col::TimeS => "mean seconds per eval",
             Col::Runs => "ok runs / runs",
-            Col::Goal(_) => "mean of a metric of the run's goal",
+            Col::Goal(_) => "mean of a declared metric (the run's goal's)",
         }
     }
 
@@ -208,19 +208,27 @@ impl BrowseState {
         self
     }
 
-    /// The goal's metrics that need a column of their own (the objective
-    /// first, then each constrained one; built-in ones have theirs).
+    /// The metrics that get a column of their own: the goal's (the
+    /// objective first, then each constrained one; built-in ones have
+    /// theirs), or, without a declared goal, the declared metrics the
+    /// records carry (`avg_metrics`), so a goal run's figures show even
+    /// away from its status file.
     pub fn goal_metrics(&self) -> Vec<&str> {
-        self.goal
-            .as_ref()
-            .map(|g| {
-                g.required_metrics()
-                    .into_iter()
-                    .filter(|n| !autotune::BUILTIN_METRICS.contains(n))
-                    .take(9)
-                    .collect()
-            })
-            .unwrap_or_default()
+        match &self.goal {
+            Some(g) => g
+                .required_metrics()
+                .into_iter()
+                .filter(|n| !autotune::BUILTIN_METRICS.contains(n))
+                .take(9)
+                .collect(),
+            None => self
+                .model
+                .metric_names
+                .iter()
+                .map(String::as_str)
+                .take(9)
+                .collect(),
+        }
     }
 
     /// The columns: today's, with the goal's after the value.

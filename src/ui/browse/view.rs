@@ -920,6 +920,23 @@ mod tests {
         );
     }
 
+    /// Away from its status file a goal run's records still show their
+    /// declared metrics; "best" stays today's rule, which they do not meet.
+    #[test]
+    fn declared_metrics_show_without_a_goal() {
+        let d = tempfile::tempdir().unwrap();
+        let mut s = goal_state(d.path()).with_goal(None);
+        assert_eq!(s.goal_metrics(), ["output_tps", "p99_ttft_ms"]);
+        let text = screen(&s, 140, 12);
+        assert!(
+            text.contains("output_tps") && text.contains("5120.00") && text.contains("1024.00"),
+            "{text}"
+        );
+        assert!(text.contains("no ok trial with acc ≥ 0.88"), "{text}");
+        s.copy_best();
+        assert!(s.clipboard.is_none());
+    }
+
     /// Today's goal changes nothing: no extra columns, best by the
     /// threshold, and `E` copies that trial's configuration.
     #[test]
