@@ -6,7 +6,7 @@
 
 use std::path::{Path, PathBuf};
 
-use autotune::{Params, Record, pick_best};
+use autotune::{Goal, Params, Record, pick_best};
 
 use crate::cli::{BestArgs, BestFormat};
 use crate::ui::osc52::shell_word;
@@ -26,6 +26,9 @@ pub enum Source {
         tps: Option<f64>,
         /// Mean accuracy.
         accuracy: Option<f64>,
+        /// With a declared goal (not today's): the objective's and each
+        /// constrained metric's name and mean, which say why it won.
+        declared: Vec<(String, Option<f64>)>,
     },
 }
 
@@ -39,13 +42,27 @@ impl Source {
                 index,
                 tps,
                 accuracy,
-            } => format!(
-                "best qualifying record of {}{}: {} tok/s, accuracy {}",
-                path.display(),
-                index.map(|i| format!(" (trial {i})")).unwrap_or_default(),
-                autotune::fig(*tps, 1),
-                autotune::fig(*accuracy, 4)
-            ),
+                declared,
+            } => {
+                let figures = if declared.is_empty() {
+                    format!(
+                        "{} tok/s, accuracy {}",
+                        autotune::fig(*tps, 1),
+                        autotune::fig(*accuracy, 4)
+                    )
+                } else {
+                    declared
+                        .iter()
+                        .map(|(n, v)| format!("{n} {}", autotune::fig(*v, 4)))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                };
+                format!(
+                    "best qualifying record of {}{}: {figures}",
+                    path.display(),
+                    index.map(|i| format!(" (trial {i})")).unwrap_or_default(),
+                )
+            }
         }
     }
 }
@@ -59,21 +76,42 @@ fn looks_like_results(text: &str) -> bool {
     }
 }
 
-/// The best qualifying record of a results file.
-pub fn from_results(path: &Path, threshold: f64) -> Result<(Params, Source), String> {
+/// The best qualifying record of a results file, judged by `goal`.
+pub fn from_results(path: &Path, goal: &Goal) -> Result<(Params, Source), String> {
     let loaded = crate::report::read_records(path)?;
-    let eligible: Vec<std::sync::Arc<Record>> = loaded
+    let records: Vec<std::sync::Arc<Record>> = loaded
         .records
         .into_iter()
-        .filter(|r| r.eligible_for_best(threshold))
         .map(std::sync::Arc::new)
         .collect();
-    let best = pick_best(&eligible, threshold).ok_or_else(|| {
+    // Today's goal keeps today's rule (the one the tuner's best file
+    // follows); a declared goal picks as the engine does for it.
+    let best = match goal.accuracy_threshold().filter(|_| goal.is_default()) {
+        Some(threshold) => {
+            let eligible: Vec<std::sync::Arc<Record>> = records
+                .iter()
+                .filter(|r| r.eligible_for_best(threshold))
+                .cloned()
+                .collect();
+            pick_best(&eligible, threshold).map(|r| (*r).clone())
+        }
+        None => goal.best_of(records.iter().map(|r| &**r)).cloned(),
+    };
+    let best = best.ok_or_else(|| {
         format!(
-            "{}: no record qualifies (status ok with mean accuracy >= {threshold})",
-            path.display()
+            "{}: no record qualifies (status ok, {})",
+            path.display(),
+            goal.describe()
         )
     })?;
+    let declared = if goal.is_default() {
+        Vec::new()
+    } else {
+        goal.required_metrics()
+            .into_iter()
+            .map(|n| (n.to_string(), Goal::mean(&best, n)))
+            .collect()
+    };
     Ok((
         best.params.clone(),
         Source::Record {
@@ -81,6 +119,7 @@ pub fn from_results(path: &Path, threshold: f64) -> Result<(Params, Source), Str
             index: best.index(),
             tps: best.avg_total_tps(),
             accuracy: best.avg_accuracy(),
+            declared,
         },
     ))
 }
@@ -91,7 +130,15 @@ fn from_best_file(path: &Path) -> Result<Option<(Params, Source)>, String> {
 
 /// Finds the configuration `a` asks for.
 pub fn resolve(a: &BestArgs) -> Result<(Params, Source), String> {
-    let threshold = crate::cli::threshold("--accuracy_threshold", a.accuracy_threshold)?;
+    let flags = crate::report::GoalFlags {
+        objective: a.objective.as_deref(),
+        constraints: &a.constraint,
+        threshold: a.accuracy_threshold,
+        threshold_given: a.accuracy_threshold_given,
+    };
+    // Bad goal flags are an error even when the best file answers.
+    crate::report::file_goal(Path::new("tune_results.jsonl"), &flags)?;
+    let goal_of = |results: &Path| crate::report::file_goal(results, &flags);
     if let Some(f) = &a.file {
         let meta = std::fs::metadata(f).map_err(|e| format!("{}: {e}", f.display()))?;
         if meta.is_dir() {
@@ -105,7 +152,7 @@ pub fn resolve(a: &BestArgs) -> Result<(Params, Source), String> {
         let text = String::from_utf8_lossy(&text);
         let jsonl = f.extension().is_some_and(|e| e == "jsonl");
         if jsonl || looks_like_results(&text) {
-            return from_results(f, threshold);
+            return from_results(f, &goal_of(f)?);
         }
         return from_best_file(f)?
             .ok_or_else(|| format!("{}: empty: no parameters to deploy", f.display()));
@@ -116,7 +163,7 @@ pub fn resolve(a: &BestArgs) -> Result<(Params, Source), String> {
     }
     let results = a.repo.join("tune_results.jsonl");
     if results.exists() {
-        return from_results(&results, threshold);
+        return from_results(&results, &goal_of(&results)?);
     }
     Err(format!(
         "no configuration found: neither {} nor {} exists (give a file, or --repo DIR)",

@@ -120,6 +120,15 @@ pub fn parse() -> Cli {
     {
         t.tune.accuracy_threshold_given = given(sub);
     }
+    match cli.cmd.as_mut() {
+        Some(Cmd::Report(r)) => {
+            r.accuracy_threshold_given = m.subcommand_matches("report").is_some_and(given);
+        }
+        Some(Cmd::Best(b)) => {
+            b.accuracy_threshold_given = m.subcommand_matches("best").is_some_and(given);
+        }
+        _ => {}
+    }
     cli
 }
 
@@ -246,6 +255,19 @@ pub struct ReportArgs {
         default_value_t = 0.88
     )]
     pub accuracy_threshold: f64,
+    /// The objective to judge by, `NAME`, `NAME:max` or `NAME:min` (default:
+    /// the goal recorded in tune_status.json beside the results, else
+    /// total_tps:max).
+    #[arg(long = "objective", value_name = "NAME[:max|min]")]
+    pub objective: Option<String>,
+    /// A limit a configuration must meet, `NAME>=X` or `NAME<=X`
+    /// (repeatable; default: the recorded goal's, else accuracy >= the
+    /// threshold).
+    #[arg(long = "constraint", value_name = "NAME>=X|NAME<=X")]
+    pub constraint: Vec<String>,
+    /// Whether --accuracy_threshold was typed (set by [`parse`]).
+    #[arg(skip)]
+    pub accuracy_threshold_given: bool,
 }
 
 /// How `autotune best` prints the configuration.
@@ -280,6 +302,19 @@ pub struct BestArgs {
         default_value_t = 0.88
     )]
     pub accuracy_threshold: f64,
+    /// The objective to judge by, `NAME`, `NAME:max` or `NAME:min` (default:
+    /// the goal recorded in tune_status.json beside the results, else
+    /// total_tps:max).
+    #[arg(long = "objective", value_name = "NAME[:max|min]")]
+    pub objective: Option<String>,
+    /// A limit a configuration must meet, `NAME>=X` or `NAME<=X`
+    /// (repeatable; default: the recorded goal's, else accuracy >= the
+    /// threshold).
+    #[arg(long = "constraint", value_name = "NAME>=X|NAME<=X")]
+    pub constraint: Vec<String>,
+    /// Whether --accuracy_threshold was typed (set by [`parse`]).
+    #[arg(skip)]
+    pub accuracy_threshold_given: bool,
 }
 
 /// Help headings, in the order `--help` shows them after the first five

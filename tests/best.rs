@@ -280,3 +280,103 @@ fn bad_input_exits_2_naming_it() {
         r#"{"max-len": "1"}"#
     );
 }
+
+/// An eval printing two lines of `vllm bench serve`'s summary whose figures
+/// follow VLLM_MAX_NUM_SEQS: output tok/s = 10 x seqs, p99 TTFT = 2 x seqs.
+const BENCH: &str = r#"#!/bin/bash
+s=${VLLM_MAX_NUM_SEQS:?}
+printf '%-40s %-10.2f\n' "Output token throughput (tok/s):" "$((s * 10))"
+printf '%-40s %-10.2f\n' "P99 TTFT (ms):" "$((s * 2))"
+"#;
+
+/// A real tuning run for output tok/s under p99 TTFT <= 600 ms: 256 wins
+/// (512 is faster but over the limit). Returns the repo's results file.
+pub fn goal_run(dir: &Path) -> std::path::PathBuf {
+    sim_repo(dir);
+    std::fs::write(dir.join("bench.sh"), BENCH).unwrap();
+    let space = space(dir, r#"{"VLLM_MAX_NUM_SEQS": [64, 128, 256, 512]}"#);
+    let mut c = tune_cmd(dir, free_port());
+    c.args(space_args(&space)).args([
+        "--eval_cmd",
+        "bash bench.sh",
+        "--search_policy",
+        "plain",
+        "--metric",
+        r"output_tps=(?m)^Output token throughput \(tok/s\):\s*([0-9.]+)",
+        "--metric",
+        r"p99_ttft_ms=P99 TTFT \(ms\):\s*([0-9.]+)",
+        "--objective",
+        "output_tps:max",
+        "--constraint",
+        "p99_ttft_ms<=600",
+    ]);
+    let o = run(c);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    dir.join("tune_results.jsonl")
+}
+
+/// A results file from a run with a declared goal is judged by that goal
+/// (recorded in tune_status.json beside it), or by the goal the flags
+/// declare; without either it is judged by today's rule, which no record
+/// of a run without accuracy meets.
+#[test]
+fn results_of_a_goal_run_are_judged_by_its_goal() {
+    let d = tempfile::tempdir().unwrap();
+    let results = goal_run(d.path());
+    // The configuration's VLLM_MAX_NUM_SEQS line (the sim repo brings
+    // other settings along).
+    let seqs = |o: &Output| {
+        let out = stdout(o);
+        out.lines()
+            .find(|l| l.starts_with("export VLLM_MAX_NUM_SEQS="))
+            .unwrap_or_else(|| panic!("{out}"))
+            .to_string()
+    };
+    let r = results.to_str().unwrap();
+
+    // The recorded goal: the fastest within the limit, not the fastest.
+    let o = best(&[r]);
+    assert_eq!(seqs(&o), "export VLLM_MAX_NUM_SEQS=256", "{}", text(&o));
+    let err = String::from_utf8_lossy(&o.stderr).to_string();
+    assert!(
+        err.contains("output_tps 2560") && err.contains("p99_ttft_ms 512"),
+        "{err}"
+    );
+
+    // The flags' goal wins over the recorded one.
+    let o = best(&[
+        r,
+        "--objective",
+        "output_tps",
+        "--constraint",
+        "p99_ttft_ms<=300",
+    ]);
+    assert_eq!(seqs(&o), "export VLLM_MAX_NUM_SEQS=128", "{}", text(&o));
+    let o = best(&[r, "--objective", "p99_ttft_ms:min"]);
+    assert_eq!(seqs(&o), "export VLLM_MAX_NUM_SEQS=64", "{}", text(&o));
+
+    // Away from its status file the file is judged by today's goal, which
+    // wants an accuracy the bench never printed.
+    let other = tempfile::tempdir().unwrap();
+    let moved = other.path().join("copy.jsonl");
+    std::fs::copy(&results, &moved).unwrap();
+    let o = best(&[moved.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(text(&o).contains("no record qualifies"), "{}", text(&o));
+    // ...and the flags still declare one.
+    let o = best(&[
+        moved.to_str().unwrap(),
+        "--objective",
+        "output_tps:max",
+        "--constraint",
+        "p99_ttft_ms<=600",
+    ]);
+    assert_eq!(seqs(&o), "export VLLM_MAX_NUM_SEQS=256", "{}", text(&o));
+
+    // A bad goal flag exits 2 naming it.
+    for (flag, v) in [("--objective", "output_tps:up"), ("--constraint", "p99=5")] {
+        let o = best(&[r, flag, v]);
+        assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+        assert!(text(&o).contains(flag), "{}", text(&o));
+    }
+}

@@ -73,7 +73,9 @@ fn png_info(bytes: &[u8]) -> (u32, u32, usize) {
 }
 
 /// What a report page must be, checked in the browser. Returns the DOM.
-fn check_in_browser(page: &Path, work: &Path, groups: usize) -> String {
+/// `min_ratio`: how many times the compressed image data of an empty page
+/// the screenshot must have (a page of uniform charts compresses well).
+fn check_in_browser(page: &Path, work: &Path, groups: usize, min_ratio: usize) -> String {
     let html = std::fs::read_to_string(page).unwrap();
     // Self-contained: nothing to run, nothing to fetch.
     let lower = html.to_lowercase();
@@ -152,7 +154,7 @@ fn check_in_browser(page: &Path, work: &Path, groups: usize) -> String {
     assert_eq!((w, h), (bw, bh));
     assert!(w >= 1000 && h >= 2000, "{w}x{h}");
     assert!(
-        data > 20 * blank,
+        data > min_ratio * blank,
         "the screenshot is nearly blank: {data} bytes of image data against {blank} for an empty page"
     );
     dom_text
@@ -203,7 +205,7 @@ fn report_of_a_real_demo_run_renders_in_chromium() {
     let page = PathBuf::from(String::from_utf8_lossy(&o.stdout).trim());
     assert_eq!(page, demo.join("tune_report.html"));
 
-    let dom = check_in_browser(&page, d.path(), groups(&results));
+    let dom = check_in_browser(&page, d.path(), groups(&results), 20);
 
     // The winner table names every parameter the run changed, as
     // best_params.json has it, and its figures against the start.
@@ -291,7 +293,7 @@ fn report_of_auto_tune_py_results_shows_its_losing_winner() {
         d.path(),
     );
     assert!(o.status.success(), "{}", text(&o));
-    let dom = check_in_browser(&out, d.path(), groups(&repo.join("tune_results.jsonl")));
+    let dom = check_in_browser(&out, d.path(), groups(&repo.join("tune_results.jsonl")), 20);
     // auto_tune.py's skipped-base defect: six parameters changed, and the
     // winner is no faster than the start (within noise).
     assert!(dom.contains("6 parameters changed"), "six changes");
@@ -346,4 +348,102 @@ fn bad_input_exits_2_naming_the_file() {
     assert!(text(&o).contains("--accuracy_threshold"));
     // Nothing the user had was touched.
     assert!(!repo.join("tune_report.html").exists());
+}
+
+/// An eval printing two lines of `vllm bench serve`'s summary whose figures
+/// follow VLLM_MAX_NUM_SEQS: output tok/s = 10 x seqs, p99 TTFT = 2 x seqs.
+const BENCH: &str = r#"#!/bin/bash
+s=${VLLM_MAX_NUM_SEQS:?}
+printf '%-40s %-10.2f\n' "Output token throughput (tok/s):" "$((s * 10))"
+printf '%-40s %-10.2f\n' "P99 TTFT (ms):" "$((s * 2))"
+"#;
+
+/// A report of a run tuned for output tok/s under p99 TTFT <= 600 ms shows
+/// that goal (recorded in tune_status.json beside the results): a chart of
+/// each per group, the Pareto chart of one against the other, the limit;
+/// flags declare another goal.
+#[test]
+fn report_of_a_goal_run_shows_its_objective_and_constraint() {
+    let d = tempfile::tempdir().unwrap();
+    sim_repo(d.path());
+    std::fs::write(d.path().join("bench.sh"), BENCH).unwrap();
+    // Two groups (the bench ignores the second), as a real search has.
+    let space = space(
+        d.path(),
+        r#"{"VLLM_MAX_NUM_SEQS": [64, 128, 256, 512], "VLLM_BLOCK_SIZE": [16, 32]}"#,
+    );
+    let mut c = tune_cmd(d.path(), free_port());
+    c.args(space_args(&space)).args([
+        "--eval_cmd",
+        "bash bench.sh",
+        "--search_policy",
+        "plain",
+        "--eval_runs",
+        "2",
+        "--metric",
+        r"output_tps=(?m)^Output token throughput \(tok/s\):\s*([0-9.]+)",
+        "--metric",
+        r"p99_ttft_ms=P99 TTFT \(ms\):\s*([0-9.]+)",
+        "--objective",
+        "output_tps:max",
+        "--constraint",
+        "p99_ttft_ms<=600",
+    ]);
+    let o = run(c);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let results = d.path().join("tune_results.jsonl");
+
+    let o = report(&[results.to_str().unwrap()], d.path());
+    assert!(o.status.success(), "{}", text(&o));
+    let page = d.path().join("tune_report.html");
+    // One objective and one constraint chart per group, one Pareto chart,
+    // the limit drawn: as for today's goal, with the declared metrics.
+    let dom = check_in_browser(&page, d.path(), groups(&results), 10);
+    assert!(
+        dom.contains("<meta name=\"objective\" content=\"output_tps\">"),
+        "the page is about the declared objective"
+    );
+    for want in [
+        "VLLM_MAX_NUM_SEQS: output_tps by value",
+        "VLLM_MAX_NUM_SEQS: p99_ttft_ms by value",
+        "output_tps against p99_ttft_ms",
+        "p99_ttft_ms ≤ 600",
+    ] {
+        assert!(dom.contains(want), "{want:?} missing");
+    }
+    assert!(
+        !dom.contains("total tok/s"),
+        "today's objective is not shown"
+    );
+    assert!(!dom.contains("accuracy by value"), "nor today's constraint");
+
+    // Flags declare another goal: two constraints, two Pareto charts.
+    let other = d.path().join("other.html");
+    let o = report(
+        &[
+            results.to_str().unwrap(),
+            "-o",
+            other.to_str().unwrap(),
+            "--objective",
+            "p99_ttft_ms:min",
+            "--constraint",
+            "output_tps>=1000",
+            "--constraint",
+            "p99_ttft_ms<=900",
+        ],
+        d.path(),
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    let html = std::fs::read_to_string(&other).unwrap();
+    assert!(html.contains("<meta name=\"objective\" content=\"p99_ttft_ms\">"));
+    assert_eq!(html.matches("class=\"chart pareto\"").count(), 2);
+    assert!(html.contains("output_tps ≥ 1000"), "the limit is shown");
+
+    // A bad goal flag exits 2 naming it.
+    let o = report(
+        &[results.to_str().unwrap(), "--constraint", "p99_ttft_ms=3"],
+        d.path(),
+    );
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(text(&o).contains("--constraint"), "{}", text(&o));
 }

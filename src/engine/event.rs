@@ -4,6 +4,7 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use super::goal::Goal;
 use super::outcome::RunSummary;
 use super::record::{EvalRun, Record};
 use super::search::Params;
@@ -100,6 +101,9 @@ pub enum Event {
         threshold: f64,
         /// Best total tokens/s already in the results file (meeting the bar).
         best_seen_tps: Option<f64>,
+        /// What the run optimises and must meet (screens show its metrics
+        /// by name when it is not today's).
+        goal: Goal,
     },
     /// A parameter group begins.
     GroupStarted {

@@ -277,6 +277,7 @@ impl Engine {
             base: cfg.base.clone(),
             threshold: cfg.accuracy_threshold,
             best_seen_tps: self.best_seen,
+            goal: cfg.goal.clone(),
         });
 
         let slots = cfg.layout.slots.max(1);

@@ -9,6 +9,8 @@ pub mod svg;
 
 use std::path::{Path, PathBuf};
 
+use autotune::{Constraint, Direction, Goal, Objective, Op};
+
 use crate::cli::ReportArgs;
 
 /// Where the report goes by default: beside the results file.
@@ -18,6 +20,89 @@ pub fn default_output(results: &Path) -> PathBuf {
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or(Path::new("."))
         .join("tune_report.html")
+}
+
+/// The goal recorded by the run that wrote `results`: the `goal` of
+/// `tune_status.json` beside it. A missing, unreadable or goal-less status
+/// file is simply no goal (an older run's, or another tool's).
+pub fn recorded_goal(results: &Path) -> Option<Goal> {
+    let status = results
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."))
+        .join("tune_status.json");
+    let text = std::fs::read_to_string(status).ok()?;
+    let doc: serde_json::Value = serde_json::from_str(&text).ok()?;
+    serde_json::from_value(doc.get("goal")?.clone()).ok()
+}
+
+/// The goal flags of `autotune report` and `autotune best`.
+#[derive(Debug, Clone, Default)]
+pub struct GoalFlags<'a> {
+    /// `--objective NAME[:max|min]`.
+    pub objective: Option<&'a str>,
+    /// `--constraint NAME>=X|NAME<=X`, each.
+    pub constraints: &'a [String],
+    /// `--accuracy_threshold`.
+    pub threshold: f64,
+    /// Whether `--accuracy_threshold` was typed.
+    pub threshold_given: bool,
+}
+
+/// The goal to judge `results` by: the flags' when --objective or
+/// --constraint is given; else the goal recorded beside the file (with a
+/// typed --accuracy_threshold replacing its accuracy bar); else today's.
+/// A recorded goal matters: a latency-bound run's winner is not the
+/// fastest configuration, and judging it by tok/s would name another.
+pub fn file_goal(results: &Path, f: &GoalFlags) -> Result<Goal, String> {
+    let acc = crate::cli::threshold("--accuracy_threshold", f.threshold)?;
+    let acc_constraint = Goal::default_for(acc).constraints.remove(0);
+    if f.objective.is_none() && f.constraints.is_empty() {
+        let Some(mut g) = recorded_goal(results) else {
+            return Ok(Goal::default_for(acc));
+        };
+        if f.threshold_given {
+            g.constraints
+                .retain(|c| !(c.name == "accuracy" && c.op == Op::Ge));
+            g.constraints.push(acc_constraint);
+        }
+        return Ok(g);
+    }
+    let objective = match f.objective.map(str::trim) {
+        None => Objective {
+            name: "total_tps".into(),
+            dir: Direction::Max,
+        },
+        Some(o) => {
+            let (name, dir) = match o.rsplit_once(':') {
+                Some((n, d)) => (
+                    n.trim(),
+                    Direction::parse(d).ok_or_else(|| {
+                        format!("--objective {o:?}: expected NAME, NAME:max or NAME:min")
+                    })?,
+                ),
+                None => (o, Direction::Max),
+            };
+            autotune::check_metric_name(name).map_err(|e| format!("--objective: {e}"))?;
+            Objective {
+                name: name.to_string(),
+                dir,
+            }
+        }
+    };
+    let mut constraints = Vec::new();
+    for c in f.constraints {
+        let c = Constraint::parse(c).map_err(|e| format!("--constraint {e}"))?;
+        autotune::check_metric_name(&c.name).map_err(|e| format!("--constraint: {e}"))?;
+        constraints.push(c);
+    }
+    if f.threshold_given && !constraints.iter().any(|c| c.name == "accuracy") {
+        constraints.push(acc_constraint);
+    }
+    Ok(Goal {
+        objective,
+        constraints,
+    })
 }
 
 /// Reads a results file for a report or a deploy: a missing, unreadable or
@@ -81,16 +166,24 @@ pub fn page(results: &Path, criteria: model::Criteria) -> Result<String, String>
 
 /// `autotune report`.
 pub fn run(a: &ReportArgs) -> i32 {
-    let threshold = match crate::cli::threshold("--accuracy_threshold", a.accuracy_threshold) {
-        Ok(t) => t,
-        Err(m) => return crate::usage_error(&m),
-    };
     let results = a
         .results
         .clone()
         .unwrap_or_else(|| a.repo.join("tune_results.jsonl"));
+    let goal = match file_goal(
+        &results,
+        &GoalFlags {
+            objective: a.objective.as_deref(),
+            constraints: &a.constraint,
+            threshold: a.accuracy_threshold,
+            threshold_given: a.accuracy_threshold_given,
+        },
+    ) {
+        Ok(g) => g,
+        Err(m) => return crate::usage_error(&m),
+    };
     let out = a.output.clone().unwrap_or_else(|| default_output(&results));
-    let text = match page(&results, model::Criteria::accuracy_bar(threshold)) {
+    let text = match page(&results, model::Criteria::of_goal(&goal)) {
         Ok(t) => t,
         Err(m) => return crate::usage_error(&m),
     };

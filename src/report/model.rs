@@ -3,56 +3,63 @@
 //! at each point and the value chosen), the winner against the start (the
 //! engine's own [`RunSummary`]), the failures, and the Pareto front.
 //!
-//! The objective and the constraints are data ([`Criteria`]), not code paths:
-//! today they are mean total tokens/s (maximised) under one accuracy bar,
-//! and declared metrics can plug in later without touching the charts.
+//! The objective and the constraints are data ([`Criteria`], made from the
+//! engine's [`Goal`]), not code paths: by default mean total tokens/s
+//! (maximised) under one accuracy bar, or whatever the run declared.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use autotune::{
-    EvalRun, Files, Measured, Outcome, Params, Record, RunSummary, Status, ci95, mean_sd,
-    summarize_run, trial_key,
+    Direction, EvalRun, Files, Goal, Op, Outcome, Params, Record, RunSummary, Status, ci95,
+    mean_sd, summarize_run_for, trial_key,
 };
 
-/// A figure measured by every eval run.
-#[derive(Debug, Clone, Copy)]
+/// A figure measured by eval runs, by the name the goal gives it.
+#[derive(Debug, Clone, PartialEq)]
 pub struct Metric {
-    /// Short name, as a flag would spell it.
-    pub name: &'static str,
+    /// Short name, as a flag would spell it (a built-in one or a declared
+    /// `--metric`).
+    pub name: String,
     /// What an axis or a table says.
-    pub label: &'static str,
+    pub label: String,
     /// Decimals shown.
     pub prec: usize,
-    /// The figure of one run.
-    pub run: fn(&Measured) -> Option<f64>,
 }
 
-/// Mean total tokens/s, today's objective.
-pub const TOTAL_TPS: Metric = Metric {
-    name: "total_tps",
-    label: "total tok/s",
-    prec: 1,
-    run: |m| m.total_tps,
-};
+impl Metric {
+    /// The metric called `name`: the built-in ones keep today's labels and
+    /// decimals; a declared one is labelled by its name, with 2 decimals
+    /// unless its name says it is a count of tokens or requests per second.
+    pub fn named(name: &str) -> Metric {
+        let (label, prec) = match name {
+            "total_tps" => ("total tok/s", 1),
+            "answer_tps" => ("answer tok/s", 1),
+            "accuracy" => ("accuracy", 4),
+            "total_time_s" => ("total time (s)", 2),
+            n if n.ends_with("_tps") => (n, 1),
+            n => (n, 2),
+        };
+        Metric {
+            name: name.to_string(),
+            label: label.to_string(),
+            prec,
+        }
+    }
 
-/// Accuracy, today's constraint.
-pub const ACCURACY: Metric = Metric {
-    name: "accuracy",
-    label: "accuracy",
-    prec: 4,
-    run: |m| m.accuracy,
-};
+    /// The figure of one run.
+    pub fn run(&self, run: &EvalRun) -> Option<f64> {
+        Goal::run_value(run, &self.name)
+    }
+}
 
 /// Whether the objective is maximised or minimised.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Sense {
     /// Higher is better.
     Max,
-    /// Lower is better (declared objectives, such as a latency, will use
-    /// it).
-    #[allow(dead_code)]
+    /// Lower is better (a latency, say).
     Min,
 }
 
@@ -61,14 +68,12 @@ pub enum Sense {
 pub enum Bound {
     /// The metric's mean must be at least this.
     AtLeast(f64),
-    /// The metric's mean must be at most this (declared constraints,
-    /// such as a p99 latency limit, will use it).
-    #[allow(dead_code)]
+    /// The metric's mean must be at most this (a p99 latency limit, say).
     AtMost(f64),
 }
 
 /// A metric with its limit.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct Constraint {
     /// What is limited.
     pub metric: Metric,
@@ -122,19 +127,38 @@ pub struct Criteria {
     pub sense: Sense,
     /// The limits a winner must meet.
     pub constraints: Vec<Constraint>,
+    /// The engine's goal these criteria show (the winner's summary is
+    /// worked out by it, as the tuner does).
+    pub goal: Goal,
 }
 
 impl Criteria {
     /// Today's criteria: mean total tokens/s, maximised, with mean accuracy
     /// at least `threshold` (what `--accuracy_threshold` asks).
     pub fn accuracy_bar(threshold: f64) -> Self {
+        Criteria::of_goal(&Goal::default_for(threshold))
+    }
+
+    /// The criteria of a declared goal.
+    pub fn of_goal(g: &Goal) -> Self {
         Criteria {
-            objective: TOTAL_TPS,
-            sense: Sense::Max,
-            constraints: vec![Constraint {
-                metric: ACCURACY,
-                bound: Bound::AtLeast(threshold),
-            }],
+            objective: Metric::named(&g.objective.name),
+            sense: match g.objective.dir {
+                Direction::Max => Sense::Max,
+                Direction::Min => Sense::Min,
+            },
+            constraints: g
+                .constraints
+                .iter()
+                .map(|c| Constraint {
+                    metric: Metric::named(&c.name),
+                    bound: match c.op {
+                        Op::Ge => Bound::AtLeast(c.bound),
+                        Op::Le => Bound::AtMost(c.bound),
+                    },
+                })
+                .collect(),
+            goal: g.clone(),
         }
     }
 
@@ -148,8 +172,8 @@ impl Criteria {
 
     /// Every metric shown: the objective first, then each constraint's.
     pub fn metrics(&self) -> Vec<Metric> {
-        let mut m = vec![self.objective];
-        m.extend(self.constraints.iter().map(|c| c.metric));
+        let mut m = vec![self.objective.clone()];
+        m.extend(self.constraints.iter().map(|c| c.metric.clone()));
         m
     }
 }
@@ -304,7 +328,7 @@ fn pooled(records: &[&Arc<Record>], m: &Metric) -> Option<Stat> {
     let runs: Vec<f64> = records
         .iter()
         .flat_map(|r| ok_runs(r))
-        .filter_map(|x| x.measured.as_ref().and_then(m.run))
+        .filter_map(|x| m.run(x))
         .filter(|v| v.is_finite())
         .collect();
     Stat::of(runs)
@@ -514,7 +538,16 @@ pub fn build(
         logs: dir.join("tune_server_logs"),
         report: None,
     };
-    let summary = summarize_run(Outcome::Done, &start, &winner, &records, &records, 0, files);
+    let summary = summarize_run_for(
+        &criteria.goal,
+        Outcome::Done,
+        &start,
+        &winner,
+        &records,
+        &records,
+        0,
+        files,
+    );
     let failures = records
         .iter()
         .filter(|r| r.status != Status::Ok && r.status != Status::Skipped)
@@ -576,7 +609,7 @@ impl Report {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use autotune::summarize;
+    use autotune::{Measured, summarize};
 
     fn rec(p: &str, params: &[(&str, &str)], st: &str, idx: u32, runs: &[(f64, f64)]) -> Record {
         let params: Params = params

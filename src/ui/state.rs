@@ -129,6 +129,9 @@ pub struct LiveState {
     pub results: String,
     /// Accuracy threshold.
     pub threshold: f64,
+    /// The run's declared goal when it is not today's: the best table
+    /// ranks by it and shows its metrics by name.
+    pub goal: Option<autotune::Goal>,
     /// When the screen started.
     pub started: Instant,
     /// When the run ended (the elapsed time stops there).
@@ -249,6 +252,7 @@ impl LiveState {
             repo: String::new(),
             results: String::new(),
             threshold: 0.88,
+            goal: None,
             started: now,
             ended: None,
             total: 0,
@@ -384,6 +388,25 @@ impl LiveState {
     }
 
     fn consider_best(&mut self, r: &Arc<Record>) {
+        if let Some(g) = &self.goal {
+            // A declared goal: qualifying by it, best on its objective first.
+            if !g.qualifies(r) {
+                return;
+            }
+            self.best.retain(|b| b.trial_key != r.trial_key);
+            self.best.push(r.clone());
+            let g = g.clone();
+            self.best.sort_by(|a, b| {
+                let (x, y) = (g.objective_mean(a), g.objective_mean(b));
+                match (x, y) {
+                    (Some(x), Some(y)) if g.better(x, y) => std::cmp::Ordering::Less,
+                    (Some(x), Some(y)) if g.better(y, x) => std::cmp::Ordering::Greater,
+                    _ => std::cmp::Ordering::Equal,
+                }
+            });
+            self.best.truncate(BEST_CAP);
+            return;
+        }
         if !r.qualifies(self.threshold) {
             return;
         }
@@ -435,8 +458,10 @@ impl LiveState {
                 threshold,
                 existing_records,
                 base,
+                goal,
                 ..
             } => {
+                self.goal = Some(goal.clone()).filter(|g| !g.is_default());
                 self.repo = repo.display().to_string();
                 self.results = results.display().to_string();
                 self.total = *total_estimate;

@@ -12,7 +12,7 @@ use tokio::sync::mpsc;
 
 use super::keys::{Action, action_for};
 use super::model::Model;
-use super::state::{BrowseState, COLS, Mode};
+use super::state::{BrowseState, Mode};
 use super::view;
 use crate::ui::theme::Theme;
 
@@ -44,7 +44,9 @@ pub fn run(path: PathBuf, threshold: f64, follow: bool) -> i32 {
         .enable_all()
         .build()
         .expect("runtime");
-    let state = BrowseState::new(model, threshold);
+    // The run's declared goal, recorded beside the file, says what "best"
+    // is and which figures matter.
+    let state = BrowseState::new(model, threshold).with_goal(crate::report::recorded_goal(&path));
     match rt.block_on(screen(state)) {
         Ok(()) => 0,
         Err(e) => {
@@ -131,9 +133,9 @@ pub fn on_key(s: &mut BrowseState, k: crossterm::event::KeyEvent, page: usize) {
         // The menu takes a column's key; anything else closes it.
         s.sort_menu = false;
         if let KeyCode::Char(c) = k.code
-            && let Some(col) = COLS.iter().find(|x| x.key() == c)
+            && let Some(col) = s.cols().into_iter().find(|x| x.key() == c)
         {
-            s.sort_by(*col);
+            s.sort_by(col);
         }
         return;
     }
@@ -197,6 +199,7 @@ pub fn on_key(s: &mut BrowseState, k: crossterm::event::KeyEvent, page: usize) {
             s.sort_menu = true;
         }
         Action::Copy => s.copy_detail(),
+        Action::CopyBest => s.copy_best(),
         Action::Reverse => s.reverse(),
         Action::StatusFilter => s.next_status_filter(),
         Action::TextFilter => {

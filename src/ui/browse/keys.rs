@@ -41,6 +41,8 @@ pub enum Action {
     Back,
     /// Copy the detail's params as `export K=V` lines.
     Copy,
+    /// Copy the file's best configuration as `export K=V` lines.
+    CopyBest,
     /// Help.
     Help,
 }
@@ -186,6 +188,13 @@ pub const BINDINGS: &Table<Action> = &[
         Action::Copy,
         "e export",
         "in the detail: copy the trial's params as `export K=V` lines (OSC 52, works in tmux and over ssh)",
+    ),
+    (
+        KeyCode::Char('E'),
+        KeyModifiers::NONE,
+        Action::CopyBest,
+        "",
+        "copy the best trial's params (by the goal) as `export K=V` lines (OSC 52)",
     ),
     (
         KeyCode::Backspace,

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-use autotune::{Record, log_index};
+use autotune::{Goal, Record, log_index};
 
 /// Statuses in display order (`pruned`: stopped early by the noise-aware
 /// search because it could not win).
@@ -46,6 +46,9 @@ pub struct Row {
     pub answer_tps: Option<f64>,
     /// Mean total time.
     pub time_s: Option<f64>,
+    /// Means of declared metrics (`avg_metrics`), by interned name
+    /// ([`Model::metric_names`]); empty for today's records.
+    pub metrics: Box<[(u16, f64)]>,
     /// Ok runs.
     pub ok_n: u16,
     /// Runs.
@@ -78,6 +81,8 @@ struct Slim<'a> {
     ci95_accuracy: Option<f64>,
     #[serde(default)]
     avg_total_time_s: Option<f64>,
+    #[serde(default, borrow)]
+    avg_metrics: Option<BTreeMap<Cow<'a, str>, Option<f64>>>,
     #[serde(default)]
     eval_ok_n: Option<u32>,
     #[serde(default)]
@@ -111,6 +116,8 @@ pub struct Model {
     pub exists: bool,
     /// Some row has a tok/s interval (the column is widened for `±`).
     pub has_ci: bool,
+    /// Interned names of declared metrics.
+    pub metric_names: Vec<String>,
 }
 
 fn ident(f: &File) -> Option<(u64, u64)> {
@@ -183,6 +190,20 @@ impl Model {
         let status = s.status.as_deref().unwrap_or("");
         let pi = self.intern(param);
         self.has_ci |= s.ci95_total_tps.is_some();
+        let mut metrics = Vec::new();
+        for (k, v) in s.avg_metrics.iter().flatten() {
+            let Some(v) = v.filter(|v| v.is_finite()) else {
+                continue;
+            };
+            let i = match self.metric_names.iter().position(|x| x == k) {
+                Some(i) => i,
+                None => {
+                    self.metric_names.push(k.to_string());
+                    self.metric_names.len() - 1
+                }
+            };
+            metrics.push((i as u16, v));
+        }
         self.rows.push(Row {
             n: self.rows.len() as u32 + 1,
             index: s
@@ -202,6 +223,7 @@ impl Model {
             acc_ci: s.ci95_accuracy,
             answer_tps: s.avg_answer_tps,
             time_s: s.avg_total_time_s,
+            metrics: metrics.into(),
             ok_n: s.eval_ok_n.unwrap_or(0).min(u16::MAX as u32) as u16,
             runs: s
                 .eval_runs
@@ -277,6 +299,45 @@ impl Model {
         let mut buf = vec![0u8; r.len as usize];
         f.read_exact(&mut buf).ok()?;
         Record::parse(std::str::from_utf8(&buf).ok()?).ok()
+    }
+
+    /// A row's mean of a metric: the built-in ones from their fields, a
+    /// declared one from `avg_metrics`.
+    pub fn value(&self, r: &Row, name: &str) -> Option<f64> {
+        match name {
+            "accuracy" => r.acc,
+            "total_tps" => r.tps,
+            "answer_tps" => r.answer_tps,
+            "total_time_s" => r.time_s,
+            n => {
+                let i = self.metric_names.iter().position(|x| x == n)? as u16;
+                r.metrics.iter().find(|(j, _)| *j == i).map(|(_, v)| *v)
+            }
+        }
+    }
+
+    /// The best ok row by a declared goal: its objective measured, every
+    /// constraint's mean within its bound; the first of equals wins, as
+    /// the engine's choice does.
+    pub fn best_by(&self, goal: &Goal) -> Option<usize> {
+        let mut best: Option<(usize, f64)> = None;
+        for (i, r) in self.rows.iter().enumerate() {
+            if r.status != 0
+                || !goal.constraints.iter().all(|c| {
+                    self.value(r, &c.name)
+                        .is_some_and(|v| c.op.holds(v, c.bound))
+                })
+            {
+                continue;
+            }
+            let Some(v) = self.value(r, &goal.objective.name) else {
+                continue;
+            };
+            if best.is_none_or(|(_, b)| goal.better(v, b)) {
+                best = Some((i, v));
+            }
+        }
+        best.map(|(i, _)| i)
     }
 
     /// Counts by status, in display order (other statuses last).

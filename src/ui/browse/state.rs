@@ -2,7 +2,7 @@
 //! selection that survives reloads, and the sub-views (detail, log, chart).
 
 use autotune::Record;
-use autotune::{Params, default_params};
+use autotune::{Goal, Params, default_params};
 
 use super::model::{Model, Row, STATUSES};
 
@@ -31,6 +31,9 @@ pub enum Col {
     TimeS,
     /// Ok runs / runs.
     Runs,
+    /// A metric of a declared goal that no built-in column shows, by its
+    /// place in [`BrowseState::goal_metrics`].
+    Goal(u8),
 }
 
 /// All columns.
@@ -63,6 +66,7 @@ impl Col {
             Col::Answer => 'w',
             Col::TimeS => 'e',
             Col::Runs => 'r',
+            Col::Goal(i) => char::from(b'1' + i.min(8)),
         }
     }
 
@@ -80,6 +84,7 @@ impl Col {
             Col::Answer => "mean answer tokens/s",
             Col::TimeS => "mean seconds per eval",
             Col::Runs => "ok runs / runs",
+            Col::Goal(_) => "mean of a declared metric (the run's goal's)",
         }
     }
 
@@ -102,6 +107,7 @@ impl Col {
             Col::Answer => "answer",
             Col::TimeS => "secs",
             Col::Runs => "runs",
+            Col::Goal(_) => "",
         }
     }
 }
@@ -161,6 +167,10 @@ pub struct BrowseState {
     pub sort_menu: bool,
     /// Text to put on the clipboard (the app loop writes it and clears it).
     pub clipboard: Option<String>,
+    /// The run's declared goal when it is not today's (from the status
+    /// file beside the results): then "best" is by it and its metrics get
+    /// columns.
+    pub goal: Option<Goal>,
 }
 
 impl BrowseState {
@@ -183,10 +193,144 @@ impl BrowseState {
             follow_end: true,
             sort_menu: false,
             clipboard: None,
+            goal: None,
         };
         s.rebuild();
         s.selected = s.view.len().saturating_sub(1);
         s
+    }
+
+    /// Judges by `goal` when it is not today's (today's keeps the
+    /// threshold's rule and today's columns).
+    pub fn with_goal(mut self, goal: Option<Goal>) -> Self {
+        self.goal = goal.filter(|g| !g.is_default());
+        self.rebuild();
+        self
+    }
+
+    /// The metrics that get a column of their own: the goal's (the
+    /// objective first, then each constrained one; built-in ones have
+    /// theirs), or, without a declared goal, the declared metrics the
+    /// records carry (`avg_metrics`), so a goal run's figures show even
+    /// away from its status file.
+    pub fn goal_metrics(&self) -> Vec<&str> {
+        match &self.goal {
+            Some(g) => g
+                .required_metrics()
+                .into_iter()
+                .filter(|n| !autotune::BUILTIN_METRICS.contains(n))
+                .take(9)
+                .collect(),
+            None => self
+                .model
+                .metric_names
+                .iter()
+                .map(String::as_str)
+                .take(9)
+                .collect(),
+        }
+    }
+
+    /// The columns: today's, with the goal's after the value.
+    pub fn cols(&self) -> Vec<Col> {
+        let mut cols = COLS.to_vec();
+        let at = cols
+            .iter()
+            .position(|c| *c == Col::Value)
+            .map_or(0, |i| i + 1);
+        for i in (0..self.goal_metrics().len()).rev() {
+            cols.insert(at, Col::Goal(i as u8));
+        }
+        cols
+    }
+
+    /// A column's header.
+    pub fn col_title(&self, c: Col) -> String {
+        match c {
+            Col::Goal(i) => self
+                .goal_metrics()
+                .get(i as usize)
+                .map(|s| s.to_string())
+                .unwrap_or_default(),
+            c => c.title().to_string(),
+        }
+    }
+
+    /// Whether a column sorts largest first at first: figures do, and a
+    /// goal's metric does when larger is its good side.
+    fn descending_first(&self, c: Col) -> bool {
+        match (c, &self.goal) {
+            (Col::Goal(i), Some(g)) => {
+                let name = self.goal_metrics().get(i as usize).map(|s| s.to_string());
+                let Some(name) = name else { return true };
+                if g.objective.name == name {
+                    g.objective.dir == autotune::Direction::Max
+                } else {
+                    g.constraints
+                        .iter()
+                        .find(|k| k.name == name)
+                        .is_none_or(|k| k.op == autotune::Op::Ge)
+                }
+            }
+            (c, _) => c.descending_first(),
+        }
+    }
+
+    /// Whether a row's figure in goal column `i` breaks a constraint on
+    /// it (shown as bad, as an accuracy under the bar is).
+    pub fn goal_breaks(&self, r: &Row, i: u8) -> bool {
+        let (Some(g), Some(name)) = (&self.goal, self.goal_metrics().get(i as usize).copied())
+        else {
+            return false;
+        };
+        let Some(v) = self.model.value(r, name) else {
+            return false;
+        };
+        g.constraints
+            .iter()
+            .any(|c| c.name == name && !c.op.holds(v, c.bound))
+    }
+
+    /// The best trial: by the declared goal, else with the threshold.
+    pub fn best(&self) -> Option<usize> {
+        match &self.goal {
+            Some(g) => self.model.best_by(g),
+            None => self.model.best(self.threshold),
+        }
+    }
+
+    /// What the best trial must meet, for messages.
+    pub fn best_rule(&self) -> String {
+        match &self.goal {
+            Some(g) => g.describe(),
+            None => format!("accuracy ≥ {}", self.threshold),
+        }
+    }
+
+    /// Puts the best trial's configuration on the clipboard as `export
+    /// K=V` lines: the file's winner, ready to paste into a deploy shell.
+    pub fn copy_best(&mut self) {
+        let Some(b) = self.best() else {
+            self.message = Some(format!("no ok trial meets {}", self.best_rule()));
+            return;
+        };
+        let row = &self.model.rows[b];
+        let n = row.n;
+        match self.model.record(row) {
+            Some(r) => {
+                self.clipboard = Some(crate::ui::osc52::exports(&r.params));
+                self.message = Some(format!(
+                    "copied the best trial's (#{n}) {} params to the clipboard as export lines (OSC 52)",
+                    r.params.len()
+                ));
+            }
+            None => {
+                self.message = Some(format!(
+                    "could not read trial #{n} again from {}",
+                    self.model.path.display()
+                ));
+            }
+        }
     }
 
     fn key(&self, r: &Row, c: Col) -> SortKey {
@@ -208,6 +352,11 @@ impl BrowseState {
             Col::Answer => SortKey::opt(r.answer_tps),
             Col::TimeS => SortKey::opt(r.time_s),
             Col::Runs => SortKey::Num(r.ok_n as f64 + r.runs as f64 / 1000.0),
+            Col::Goal(i) => SortKey::opt(
+                self.goal_metrics()
+                    .get(i as usize)
+                    .and_then(|n| self.model.value(r, n)),
+            ),
         }
     }
 
@@ -273,8 +422,11 @@ impl BrowseState {
 
     /// Selects the best trial meeting the threshold (clearing filters that hide it).
     pub fn jump_best(&mut self) {
-        let Some(b) = self.model.best(self.threshold) else {
-            self.message = Some(format!("no ok trial with accuracy ≥ {}", self.threshold));
+        let Some(b) = self.best() else {
+            self.message = Some(match &self.goal {
+                Some(_) => format!("no ok trial meets {}", self.best_rule()),
+                None => format!("no ok trial with accuracy ≥ {}", self.threshold),
+            });
             return;
         };
         if !self.view.contains(&b) {
@@ -293,7 +445,7 @@ impl BrowseState {
         self.sort = if self.sort.0 == c {
             (c, !self.sort.1)
         } else {
-            (c, c.descending_first())
+            (c, self.descending_first(c))
         };
         self.sort_menu = false;
         self.rebuild();

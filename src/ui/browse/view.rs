@@ -8,7 +8,7 @@ use ratatui::widgets::{Cell, Clear, Paragraph, Row as TRow, Table, TableState, W
 
 use super::keys::{Action, BINDINGS};
 use super::model::Model;
-use super::state::{BrowseState, COLS, Chart, Col, Mode};
+use super::state::{BrowseState, Chart, Col, Mode};
 use crate::ui::keys::{footer, help};
 use crate::ui::panels::{block, centered};
 use crate::ui::theme::{Role, Theme};
@@ -67,7 +67,8 @@ pub fn draw(f: &mut Frame, s: &BrowseState, t: &Theme) {
     );
     f.render_widget(Paragraph::new(line), foot);
     if s.sort_menu {
-        let mut lines: Vec<Line> = COLS
+        let mut lines: Vec<Line> = s
+            .cols()
             .iter()
             .map(|c| {
                 let mark = match s.sort {
@@ -77,7 +78,7 @@ pub fn draw(f: &mut Frame, s: &BrowseState, t: &Theme) {
                 };
                 Line::from(vec![
                     Span::styled(format!(" {}  ", c.key()), t.style(Role::Accent)),
-                    Span::raw(format!("{:<7} {}", c.title(), c.about())),
+                    Span::raw(format!("{:<7} {}", s.col_title(*c), c.about())),
                     Span::styled(mark, t.style(Role::Dim)),
                 ])
             })
@@ -134,8 +135,29 @@ fn header(f: &mut Frame, area: Rect, s: &BrowseState, t: &Theme) {
             t.style(Role::Warn),
         ));
     }
-    match m.best(s.threshold) {
-        Some(b) => {
+    match (s.best(), &s.goal) {
+        (Some(b), Some(g)) => {
+            // By the declared goal: its metrics by name.
+            let r = &m.rows[b];
+            bottom.push(Span::styled(
+                format!("best ({}): ", g.describe()),
+                t.style(Role::Dim),
+            ));
+            let figs: Vec<String> = g
+                .required_metrics()
+                .into_iter()
+                .map(|n| format!("{n} {}", fig(m.value(r, n), 2)))
+                .collect();
+            bottom.push(Span::styled(
+                format!("#{} {}={} {}", r.n, m.param(r), r.value, figs.join(" ")),
+                t.style(Role::Good),
+            ));
+        }
+        (None, Some(g)) => bottom.push(Span::styled(
+            format!("no ok trial meets {}", g.describe()),
+            t.style(Role::Dim),
+        )),
+        (Some(b), None) => {
             let r = &m.rows[b];
             bottom.push(Span::styled(
                 format!("best (acc ≥ {}): ", s.threshold),
@@ -153,7 +175,7 @@ fn header(f: &mut Frame, area: Rect, s: &BrowseState, t: &Theme) {
                 t.style(Role::Good),
             ));
         }
-        None => bottom.push(Span::styled(
+        (None, None) => bottom.push(Span::styled(
             format!("no ok trial with acc ≥ {}", s.threshold),
             t.style(Role::Dim),
         )),
@@ -181,8 +203,13 @@ fn header(f: &mut Frame, area: Rect, s: &BrowseState, t: &Theme) {
     );
 }
 
-fn cell_text(m: &Model, r: &super::model::Row, c: Col) -> String {
+fn cell_text(s: &BrowseState, r: &super::model::Row, c: Col) -> String {
+    let m = &s.model;
     match c {
+        Col::Goal(i) => fig(
+            s.goal_metrics().get(i as usize).and_then(|n| m.value(r, n)),
+            2,
+        ),
         Col::N => r.n.to_string(),
         Col::Log => r.index.map(|i| i.to_string()).unwrap_or_else(|| "-".into()),
         Col::Time => r.ts.replace('T', " "),
@@ -220,13 +247,13 @@ fn col_spec(c: Col, ci: bool) -> (u16, u8) {
         Col::Answer => (7, 3),
         Col::TimeS => (5, 4),
         Col::Runs => (5, 5),
+        Col::Goal(_) => (11, 9),
     }
 }
 
 /// The columns that fit in `width`, the least useful ones dropped first
 /// (`ci`: the tok/s column carries intervals).
-pub fn visible_cols(width: u16, ci: bool) -> Vec<Col> {
-    let mut cols: Vec<Col> = COLS.to_vec();
+pub fn visible_cols(mut cols: Vec<Col>, width: u16, ci: bool) -> Vec<Col> {
     let need = |cols: &[Col]| -> u16 {
         cols.iter().map(|c| col_spec(*c, ci).0).sum::<u16>() + cols.len() as u16 - 1
     };
@@ -244,7 +271,7 @@ pub fn visible_cols(width: u16, ci: bool) -> Vec<Col> {
 fn table(f: &mut Frame, area: Rect, s: &BrowseState, t: &Theme) {
     let m = &s.model;
     let h = area.height.saturating_sub(3) as usize;
-    let cols = visible_cols(area.width.saturating_sub(2), m.has_ci);
+    let cols = visible_cols(s.cols(), area.width.saturating_sub(2), m.has_ci);
     // Only the rows on screen are built: fast on 100k records.
     let first = s
         .selected
@@ -255,11 +282,12 @@ fn table(f: &mut Frame, area: Rect, s: &BrowseState, t: &Theme) {
         .map(|i| {
             let r = &m.rows[*i];
             TRow::new(cols.iter().map(|c| {
-                let text = cell_text(m, r, *c);
+                let text = cell_text(s, r, *c);
                 let style = match c {
                     Col::Status => t.status(Model::status(r)),
                     Col::Acc if r.acc.is_some_and(|a| a < s.threshold) => t.style(Role::Bad),
                     Col::Value => t.style(Role::Accent),
+                    Col::Goal(i) if s.goal_breaks(r, *i) => t.style(Role::Bad),
                     _ => Style::new(),
                 };
                 Cell::from(Span::styled(text, style))
@@ -272,7 +300,7 @@ fn table(f: &mut Frame, area: Rect, s: &BrowseState, t: &Theme) {
         } else {
             ""
         };
-        Cell::from(format!("{}{mark}", c.title()))
+        Cell::from(format!("{}{mark}", s.col_title(*c)))
     }))
     .style(t.style(Role::Title));
     let widths: Vec<Constraint> = cols
@@ -590,6 +618,7 @@ fn chart(f: &mut Frame, area: Rect, c: &Chart, s: &BrowseState, t: &Theme) {
 
 #[cfg(test)]
 mod tests {
+    use super::super::state::COLS;
     use super::*;
     use crate::ui::panels::snap::{assert_snapshot, render};
 
@@ -748,7 +777,7 @@ mod tests {
         }
         // Names are whole, not cut.
         assert!(text.contains("VLLM_MAX_NUM_BATCHED_TOKENS"), "{text}");
-        let all = visible_cols(138, false);
+        let all = visible_cols(COLS.to_vec(), 138, false);
         assert_eq!(all.len(), COLS.len());
     }
 
@@ -789,5 +818,138 @@ mod tests {
                 .unwrap()
                 .contains("? help")
         );
+    }
+
+    /// A results file as a goal run writes it (output tok/s under p99 TTFT
+    /// <= 600 ms: 256 wins, 512 is faster but over the limit) and its
+    /// goal.
+    fn goal_state(dir: &std::path::Path) -> BrowseState {
+        let mut lines = String::new();
+        for (i, seqs) in [64u32, 128, 256, 512].into_iter().enumerate() {
+            let r = serde_json::json!({
+                "ts": format!("2026-11-28T09:0{i}:00"),
+                "trial_key": format!("VLLM_MAX_NUM_SEQS={seqs}"),
+                "param_under_test": "VLLM_MAX_NUM_SEQS",
+                "params": {"VLLM_MAX_NUM_SEQS": seqs.to_string(), "VLLM_BLOCK_SIZE": "16"},
+                "status": "ok",
+                "avg_accuracy": null,
+                "avg_total_tps": null,
+                "eval_ok_n": 2,
+                "eval_runs": [{"i": 1, "ok": true}, {"i": 2, "ok": true}],
+                "trial_index": i + 1,
+                "avg_metrics": {"output_tps": seqs as f64 * 10.0, "p99_ttft_ms": seqs as f64 * 2.0},
+            });
+            lines.push_str(&r.to_string());
+            lines.push('\n');
+        }
+        let path = dir.join("tune_results.jsonl");
+        std::fs::write(&path, lines).unwrap();
+        let goal = autotune::Goal {
+            objective: autotune::Objective {
+                name: "output_tps".into(),
+                dir: autotune::Direction::Max,
+            },
+            constraints: vec![autotune::Constraint::parse("p99_ttft_ms<=600").unwrap()],
+        };
+        BrowseState::new(Model::load(&path).unwrap(), 0.88).with_goal(Some(goal))
+    }
+
+    /// With a declared goal the table has a column per goal metric, the
+    /// header names the best by the goal (not by tok/s, which this file
+    /// lacks), `b` jumps to it, its column sorts best first, and `E`
+    /// copies its configuration.
+    #[test]
+    fn a_declared_goal_gets_columns_and_picks_the_best() {
+        let d = tempfile::tempdir().unwrap();
+        let mut s = goal_state(d.path());
+        assert_eq!(s.goal_metrics(), ["output_tps", "p99_ttft_ms"]);
+        let text = screen(&s, 140, 12);
+        // The temporary directory is on screen: masked for the snapshot.
+        let dir = d.path().display().to_string();
+        assert_snapshot("browse_goal_140x12", &text.replace(&dir, "<dir>"));
+        for n in [
+            "output_tps",
+            "p99_ttft_ms",
+            "best (max output_tps subject to p99_ttft_ms <= 600): #3 VLLM_MAX_NUM_SEQS=256 output_tps 2560.00 p99_ttft_ms 512.00",
+        ] {
+            assert!(text.contains(n), "{n:?} missing:\n{text}");
+        }
+        // The narrow screen keeps the goal's columns before lesser ones.
+        let text = screen(&s, 80, 12);
+        assert!(text.contains("p99_ttft_ms"), "{text}");
+
+        s.selected = 0;
+        s.jump_best();
+        assert_eq!(s.current().unwrap().value.as_ref(), "256");
+        // Sorting by the objective puts the largest first; by the
+        // constrained latency, the smallest.
+        s.sort_by(Col::Goal(0));
+        assert_eq!(s.model.rows[s.view[0]].value.as_ref(), "512");
+        s.sort_by(Col::Goal(1));
+        s.sort_by(Col::Goal(1));
+        assert!(s.sort.1);
+        s.sort = (Col::N, false);
+        s.sort_by(Col::Goal(1));
+        assert!(
+            !s.sort.1,
+            "a latency limited from above sorts smallest first"
+        );
+        assert_eq!(s.model.rows[s.view[0]].value.as_ref(), "64");
+
+        s.copy_best();
+        let clip = s.clipboard.take().expect("copied");
+        assert!(
+            clip.contains("export VLLM_MAX_NUM_SEQS=256")
+                && clip.contains("export VLLM_BLOCK_SIZE=16"),
+            "{clip}"
+        );
+        assert!(
+            s.message.as_deref().unwrap().contains("#3"),
+            "{:?}",
+            s.message
+        );
+
+        // A limit nothing meets: no best, said so.
+        s.goal.as_mut().unwrap().constraints[0].bound = 10.0;
+        s.copy_best();
+        assert!(s.clipboard.is_none());
+        assert!(
+            s.message.as_deref().unwrap().contains("no ok trial meets"),
+            "{:?}",
+            s.message
+        );
+    }
+
+    /// Away from its status file a goal run's records still show their
+    /// declared metrics; "best" stays today's rule, which they do not meet.
+    #[test]
+    fn declared_metrics_show_without_a_goal() {
+        let d = tempfile::tempdir().unwrap();
+        let mut s = goal_state(d.path()).with_goal(None);
+        assert_eq!(s.goal_metrics(), ["output_tps", "p99_ttft_ms"]);
+        let text = screen(&s, 140, 12);
+        assert!(
+            text.contains("output_tps") && text.contains("5120.00") && text.contains("1024.00"),
+            "{text}"
+        );
+        assert!(text.contains("no ok trial with acc ≥ 0.88"), "{text}");
+        s.copy_best();
+        assert!(s.clipboard.is_none());
+    }
+
+    /// Today's goal changes nothing: no extra columns, best by the
+    /// threshold, and `E` copies that trial's configuration.
+    #[test]
+    fn todays_goal_keeps_todays_table() {
+        let plain = state();
+        let s = state().with_goal(Some(autotune::Goal::default_for(0.88)));
+        assert!(s.goal.is_none());
+        assert_eq!(s.cols(), COLS.to_vec());
+        assert_eq!(screen(&plain, 140, 30), screen(&s, 140, 30));
+        let mut s = s;
+        s.copy_best();
+        let best = s.model.best(0.88).unwrap();
+        let want = crate::ui::osc52::exports(&s.model.record(&s.model.rows[best]).unwrap().params);
+        assert_eq!(s.clipboard.as_deref(), Some(want.as_str()));
     }
 }

@@ -47,6 +47,9 @@ pub fn pm(mean: Option<f64>, ci: Option<f64>, prec: usize) -> String {
 /// tok/s ± and what was tested always, accuracy ± where room allows
 /// (before the seconds per eval, which go first).
 pub fn draw_best(f: &mut Frame, area: Rect, s: &LiveState, t: &Theme) {
+    if let Some(g) = &s.goal {
+        return draw_best_goal(f, area, s, g, t);
+    }
     let evals: Vec<(autotune::EvalSummary, String)> = s
         .best
         .iter()
@@ -116,6 +119,55 @@ pub fn draw_best(f: &mut Frame, area: Rect, s: &LiveState, t: &Theme) {
     let title = format!("best so far (acc ≥ {:.3}), fastest first", s.threshold);
     let table = Table::new(rows, widths)
         .header(header)
+        .block(block(&title, false, t));
+    f.render_widget(table, area);
+}
+
+/// The best-so-far table of a declared goal: the objective and each
+/// constrained metric by name (means over ok runs), then what was tested;
+/// a figure outside its limit is marked bad.
+fn draw_best_goal(f: &mut Frame, area: Rect, s: &LiveState, g: &autotune::Goal, t: &Theme) {
+    let names = g.required_metrics();
+    let rows: Vec<Row> = s
+        .best
+        .iter()
+        .enumerate()
+        .map(|(i, r)| {
+            let style = if i == 0 {
+                t.style(Role::Good)
+            } else {
+                ratatui::style::Style::new()
+            };
+            let mut cells: Vec<Cell> = names
+                .iter()
+                .map(|n| {
+                    let v = autotune::Goal::mean(r, n);
+                    let bad = g
+                        .constraints
+                        .iter()
+                        .any(|c| c.name == *n && v.is_some_and(|v| !c.op.holds(v, c.bound)));
+                    let text = fig(v, if *n == "accuracy" { 4 } else { 2 });
+                    if bad {
+                        Cell::from(Span::styled(text, t.style(Role::Bad)))
+                    } else {
+                        Cell::from(text)
+                    }
+                })
+                .collect();
+            cells.push(Cell::from(tested(r, s)));
+            Row::new(cells).style(style)
+        })
+        .collect();
+    let mut widths: Vec<Constraint> = names
+        .iter()
+        .map(|n| Constraint::Length(n.chars().count().max(8) as u16))
+        .collect();
+    widths.push(Constraint::Fill(1));
+    let mut head: Vec<&str> = names.clone();
+    head.push("tested");
+    let title = format!("best so far ({}), best first", g.describe());
+    let table = Table::new(rows, widths)
+        .header(Row::new(head).style(t.style(Role::Title)))
         .block(block(&title, false, t));
     f.render_widget(table, area);
 }
@@ -196,4 +248,111 @@ pub fn draw_group(f: &mut Frame, area: Rect, s: &LiveState, t: &Theme) {
     .header(Row::new(["value", "status", "acc", "tok/s", "vs base"]).style(t.style(Role::Title)))
     .block(block(&title, false, t));
     f.render_widget(table, area);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ui::panels::snap::{assert_snapshot, render};
+    use autotune::Event;
+    use std::sync::Arc;
+    use std::time::Instant;
+
+    /// A record of `seqs` as a goal run writes it: output tok/s = 10 x
+    /// seqs, p99 TTFT = 2 x seqs, no accuracy.
+    fn rec(seqs: u32) -> Arc<Record> {
+        let run = |i| {
+            serde_json::json!({"i": i, "ok": true,
+                "metrics": {"output_tps": seqs as f64 * 10.0, "p99_ttft_ms": seqs as f64 * 2.0}})
+        };
+        let j = serde_json::json!({
+            "trial_key": format!("VLLM_MAX_NUM_SEQS={seqs}"),
+            "param_under_test": "VLLM_MAX_NUM_SEQS",
+            "params": {"VLLM_MAX_NUM_SEQS": seqs.to_string()},
+            "status": "ok",
+            "eval_ok_n": 2,
+            "eval_runs": [run(1), run(2)],
+            "avg_metrics": {"output_tps": seqs as f64 * 10.0, "p99_ttft_ms": seqs as f64 * 2.0},
+        });
+        Arc::new(Record::parse(&j.to_string()).unwrap())
+    }
+
+    fn live(goal: autotune::Goal) -> LiveState {
+        let t0 = Instant::now();
+        let mut s = LiveState::new(t0);
+        s.update(
+            &Event::RunStarted {
+                repo: "/srv/model".into(),
+                results: "/srv/model/tune_results.jsonl".into(),
+                total_estimate: 4,
+                existing_records: 0,
+                base: autotune::Params::new(),
+                threshold: 0.88,
+                best_seen_tps: None,
+                goal,
+            },
+            t0,
+        );
+        for (i, seqs) in [64, 128, 256, 512].into_iter().enumerate() {
+            s.update(
+                &Event::TrialFinished {
+                    ordinal: i + 1,
+                    record: rec(seqs),
+                },
+                t0,
+            );
+        }
+        s
+    }
+
+    /// A declared goal: the table ranks by its objective among the
+    /// configurations within the limit and names its metrics.
+    #[test]
+    fn best_table_of_a_declared_goal() {
+        let g = autotune::Goal {
+            objective: autotune::Objective {
+                name: "output_tps".into(),
+                dir: autotune::Direction::Max,
+            },
+            constraints: vec![autotune::Constraint::parse("p99_ttft_ms<=600").unwrap()],
+        };
+        let s = live(g);
+        let order: Vec<&str> = s
+            .best
+            .iter()
+            .map(|r| r.params["VLLM_MAX_NUM_SEQS"].as_str())
+            .collect();
+        assert_eq!(order, ["256", "128", "64"], "512 breaks the limit");
+        let text = render(90, 7, |f| {
+            draw_best(f, f.area(), &s, &Theme { color: true })
+        })
+        .0;
+        assert_snapshot("best_goal_90x7", &text);
+        for want in [
+            "best so far (max output_tps subject to p99_ttft_ms <= 600)",
+            "output_tps",
+            "p99_ttft_ms",
+            "2560.00",
+            "VLLM_MAX_NUM_SEQS=256",
+        ] {
+            assert!(text.contains(want), "{want:?} missing:\n{text}");
+        }
+        // A latency minimised: the smallest first.
+        let s = live(autotune::Goal {
+            objective: autotune::Objective {
+                name: "p99_ttft_ms".into(),
+                dir: autotune::Direction::Min,
+            },
+            constraints: vec![],
+        });
+        assert_eq!(s.best[0].params["VLLM_MAX_NUM_SEQS"], "64");
+    }
+
+    /// Today's goal leaves the live state as it was (no goal kept).
+    #[test]
+    fn todays_goal_is_not_kept() {
+        let s = live(autotune::Goal::default_for(0.88));
+        assert!(s.goal.is_none());
+        assert!(s.best.is_empty(), "nothing has an accuracy here");
+    }
 }

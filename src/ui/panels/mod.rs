@@ -383,6 +383,7 @@ mod tests {
                 base: default_params(),
                 threshold: 0.88,
                 best_seen_tps: None,
+                goal: autotune::Goal::default_for(0.88),
             },
             t0,
         );
@@ -694,6 +695,7 @@ mod tests {
                 base: default_params(),
                 threshold: 0.88,
                 best_seen_tps: None,
+                goal: autotune::Goal::default_for(0.88),
             },
             t0,
         );
