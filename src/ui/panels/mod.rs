@@ -903,7 +903,7 @@ mod tests {
             "5202.7",
             // The column that matters: what each best trial tested.
             "VLLM_MAX_NUM_BATCHED_TOKENS=196608",
-            "group 3/17: VLLM_MAX_NUM_SEQS",
+            "group 3/17 pass 1: VLLM_MAX_NUM_SEQS",
             "recent trials",
             // Counts add up to the progress, reused included.
             "trials 3/55: ok 2 reused 1",
