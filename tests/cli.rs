@@ -479,6 +479,9 @@ fn help_starts_with_five_flags_groups_the_rest_and_has_examples_keys_files() {
             "no_builtin_space",
             "search_policy",
             "no_prune",
+            "passes",
+            "max_trials",
+            "no_refine",
             "prune_confidence",
             "prune_after",
             "max_eval_runs"
@@ -507,16 +510,19 @@ fn help_starts_with_five_flags_groups_the_rest_and_has_examples_keys_files() {
         "Notifications",
         "Email",
         "Heartbeats",
+        "Slots",
     ]
     .iter()
     .map(|h| section(&long, h).len())
     .sum();
-    // Plus the five search-policy flags that are new since main, and the
-    // four of the goal (--metric, --objective, --objective_dir,
-    // --constraint).
+    // Plus the eight search flags that are new since main (policy, early
+    // stopping, passes, budget, refinement), the four of the goal
+    // (--metric, --objective, --objective_dir, --constraint) and the seven
+    // of the slots (--gpus, --slots, --gpus_per_trial, --gpu_env,
+    // --port_stride, --port_env, --launcher).
     assert_eq!(
         all,
-        MAIN_FLAGS.len() + MAIN_FLAGS_OTHER.len() + 2 + 5 + 4,
+        MAIN_FLAGS.len() + MAIN_FLAGS_OTHER.len() + 2 + 8 + 4 + 7,
         "{long}"
     );
     // --help: four or more example command lines, the live screen's keys
