@@ -199,6 +199,10 @@ pub struct DemoArgs {
     /// Eval runs per trial.
     #[arg(long = "eval_runs", alias = "eval-runs", default_value_t = 3)]
     pub eval_runs: u32,
+    /// Simulated GPUs: run up to N trials at once, each with its own
+    /// device (as `--gpus 0,...,N-1`).
+    #[arg(long)]
+    pub gpus: Option<usize>,
 }
 
 /// Flags of `autotune trial`.

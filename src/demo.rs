@@ -82,6 +82,14 @@ pub fn prepare(a: &DemoArgs) -> Result<(PathBuf, TuneArgs), String> {
     if a.headless {
         args.push("--headless".into());
     }
+    if let Some(n) = a.gpus {
+        if n == 0 {
+            return Err("--gpus: at least 1".into());
+        }
+        let devices: Vec<String> = (0..n).map(|i| i.to_string()).collect();
+        args.push("--gpus".into());
+        args.push(devices.join(","));
+    }
     let mut cli =
         <crate::cli::Cli as clap::Parser>::try_parse_from(args).map_err(|e| e.to_string())?;
     // Every demo run starts from the built-in defaults, never from the

@@ -253,3 +253,36 @@ fn slot_flags_are_checked() {
         assert!(text(&o).contains(want), "{args:?}: {}", text(&o));
     }
 }
+
+/// `autotune demo --gpus 2` shows two trials at once on simulated devices.
+#[test]
+fn the_demo_runs_on_simulated_gpus() {
+    let d = tempfile::tempdir().unwrap();
+    let o = Command::new(bin())
+        .env("SIM_NOISE", "0")
+        .env("SIM_EVAL_FAIL_RATE", "0")
+        .env("SIM_STARTUP_S", "0.05")
+        .env("SIM_EVAL_S", "0.01")
+        .args([
+            "demo",
+            "--headless",
+            "--eval_runs",
+            "1",
+            "--gpus",
+            "2",
+            "--dir",
+        ])
+        .arg(d.path())
+        .output()
+        .unwrap();
+    let out = text(&o);
+    assert!(o.status.success(), "{out}");
+    let recs = records(&d.path().join("tune_results.jsonl"));
+    for slot in [0, 1] {
+        assert!(
+            recs.iter().any(|r| r["slot"] == slot),
+            "no record from slot {slot}:\n{out}"
+        );
+    }
+    assert!(out.contains("devices 1"), "{out}");
+}
