@@ -26,7 +26,7 @@ one() { # name slots extra-args...
   local t0 t1
   t0=$(date +%s.%N)
   "$bin" --headless --repo "$dir" --port "$port" --eval_cmd 'bash eval_local.sh' --eval_runs 3 \
-    --startup_timeout 6 --eval_timeout 30 --kill_grace_s 3 --skip_existing "$@" > "$dir/out.txt" 2>&1
+    --startup_timeout 6 --eval_timeout 30 --kill_grace_s 3 --skip_existing --passes 1 --no_refine "$@" > "$dir/out.txt" 2>&1
   t1=$(date +%s.%N)
   python3 - "$name" "$slots" "$t0" "$t1" "$dir" <<'PY'
 import json, sys
