@@ -20,7 +20,7 @@ pub fn policy(cfg: &Config) -> String {
              total tok/s among ok trials with accuracy >= {threshold}"
         ),
         Some(p) => format!(
-            "noise-aware: coordinate ascent, one pass, base value first; no configuration measured twice;\n        \
+            "noise-aware: coordinate ascent (passes: see Search), base value first; no configuration measured twice;\n        \
              {};\n        \
              groups decided by the highest mean total tok/s among ok trials with accuracy >= {threshold}\n        \
              (a challenger's accuracy must clear it beyond the pooled noise, {:.0} % one-sided{}{})",
@@ -73,7 +73,7 @@ fn goal_policy(cfg: &Config) -> String {
     match &cfg.search_policy {
         None => format!("plain: coordinate ascent, one pass, base value first; {by}"),
         Some(p) => format!(
-            "noise-aware: coordinate ascent, one pass, base value first; no configuration measured twice;\n        \
+            "noise-aware: coordinate ascent (passes: see Search), base value first; no configuration measured twice;\n        \
              {by}{}",
             if p.prune {
                 format!(
