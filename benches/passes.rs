@@ -12,8 +12,10 @@
 //! `EXPORT=file.json` it also writes sample points of the interacting
 //! landscape, its brute-force best and the trial budget for
 //! `benches/optuna_tpe.py`, whose table has the same columns
-//! (`benches/compare_search.sh` runs both). Asserts nothing: the numbers go
-//! in the README.
+//! (`benches/compare_search.sh` runs both). With `GAPS=1` it prints, per
+//! seed of the default search, the parameters that end away from the
+//! brute-force best and the single moves that would still gain. Asserts
+//! nothing: the numbers go in the README.
 
 use autotune::landscape::{
     INTERACTING_PARAMS, demo_truth, interacting_model, interacting_truth, separable_truth,
@@ -141,6 +143,36 @@ fn evaluate(l: Landscape, search: SearchPlan, noise: Noise, seeds: u64, best: f6
             .filter(|x| matches!(x.status, Status::Crashed | Status::Timeout))
             .count() as f64;
         r.predicted += rep.predicted as f64;
+        if std::env::var("GAPS").is_ok() && search == SearchPlan::default() {
+            // Where the gap comes from: the parameters that end away from
+            // the brute-force best, and the single moves that would still
+            // gain (noise in the decisions) or none (a local optimum).
+            static BEST: std::sync::OnceLock<Params> = std::sync::OnceLock::new();
+            let bp = BEST.get_or_init(|| brute_force().1);
+            let d: Vec<String> = bp
+                .iter()
+                .filter(|(k, v)| rep.best.get(*k) != Some(*v))
+                .map(|(k, v)| format!("{k}={} (best {v})", rep.best[k]))
+                .collect();
+            let space = SearchSpace::builtin();
+            let mut better1 = Vec::new();
+            for (k, vs) in &space.groups {
+                for v in vs {
+                    let mut q = rep.best.clone();
+                    q.insert(k.clone(), v.clone());
+                    let (a, t) = truth_of(l, &q);
+                    if a >= THRESHOLD && t > tps * 1.001 {
+                        better1.push(format!("{k}={v} +{:.1}%", (t / tps - 1.0) * 100.0));
+                    }
+                }
+            }
+            println!(
+                "seed {seed} gap {gap:.2}% trials {} away from the best: {} | single moves up: {}",
+                rep.trials,
+                d.join(", "),
+                better1.join(", ")
+            );
+        }
     }
     let n = seeds as f64;
     r.gap /= n;

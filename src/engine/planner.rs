@@ -201,20 +201,41 @@ impl PlanConfig {
 /// How many groups of a later pass, past their last change, make a
 /// deviation beyond this many standard errors an interaction.
 const INTERACTION_Z: f64 = 2.0;
-/// Joint moves per refinement round.
+/// Joint moves per refinement round at most (the budget bounds them too):
+/// the whole radius-2 neighbourhood of three or four interacting
+/// parameters.
 const REFINE_MOVES: usize = 8;
-/// Parameters that take part in joint moves (the largest effects).
-const REFINE_PARAMS: usize = 5;
-/// Parameters changed at once, at most.
-const REFINE_RADIUS: usize = 3;
+/// Joint moves per round among parameters shown to interact, on top of
+/// [`REFINE_MOVES`]: the radius-2 neighbourhood of three interacting
+/// parameters.
+const INTERACTING_MOVES: usize = 16;
+/// Parameters changed at once, at most: on the interacting landscape,
+/// steepest ascent over every move of two system parameters at once
+/// reaches the best configuration from every start (noise-free), one at a
+/// time does not.
+const REFINE_RADIUS: usize = 2;
+/// The parameters with the largest effects that take part in joint moves
+/// even without a sign of interaction (a local optimum shows none).
+const REFINE_TOP: usize = 5;
+/// A tok/s ratio that moved less than this between passes is no
+/// interaction for the refinement (see [`Planner::interaction_size`]).
+const MIN_INTERACTION: f64 = 0.005;
+/// An accuracy difference that moved less than this between passes is no
+/// interaction for the refinement.
+const MIN_ACC_INTERACTION: f64 = 0.001;
 /// Refinement rounds at most.
 const REFINE_ROUNDS: usize = 6;
 /// A joint move predicted this far under the accuracy bar is not tried
 /// (interactions may lift accuracy a little, not a lot).
 const ACC_SLACK: f64 = 0.005;
 /// A joint move predicted (additively) this far below the base is not
-/// tried: interactions of a few percent may lift it above, not more.
+/// tried: between parameters that interact, the additive prediction of a
+/// good joint move can be several percent low, not more than this.
 const REFINE_FLOOR: f64 = 0.97;
+/// The floor of a joint move among parameters shown to interact: there
+/// the additive prediction of a good move can be several percent low (on
+/// the interacting landscape, up to 16 % for a move that gains).
+const INTERACTING_FLOOR: f64 = 0.80;
 
 /// Coordinate ascent over a search space, passes until stable, then
 /// joint moves.
@@ -275,6 +296,10 @@ pub struct Planner {
     pass: usize,
     /// Refinement rounds decided.
     refined: usize,
+    /// Groups whose probes in a later pass disagreed with what their
+    /// values did before (the parameter interacts with another): the
+    /// refinement's joint moves are among these.
+    interacting: std::collections::BTreeSet<usize>,
 }
 
 /// The base without one parameter.
@@ -324,6 +349,7 @@ impl Planner {
             next_ordinal: 1,
             pass: 1,
             refined: 0,
+            interacting: Default::default(),
         };
         p.max_trials = cfg
             .search
@@ -795,8 +821,9 @@ impl Planner {
     }
 
     /// The joint moves of the next refinement round: 2 to
-    /// [`REFINE_RADIUS`] of the parameters with the largest effects beyond
-    /// the noise at once, ranked by what their measured effects predict,
+    /// [`REFINE_RADIUS`] at once of the parameters shown to interact (with
+    /// an effect beyond the noise), ranked by what their measured effects
+    /// predict,
     /// without those measured already, predicted to fail or predicted
     /// clearly under the accuracy bar.
     fn refinement(&self) -> Vec<Move> {
@@ -816,15 +843,38 @@ impl Planner {
             })
             .collect();
         sized.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
-        let mut chosen: Vec<usize> = sized.iter().take(REFINE_PARAMS).map(|x| x.1).collect();
+        // The parameters with the largest effects (a local optimum shows
+        // no interaction), and those a later pass showed to interact: its
+        // probes disagreed with what their values did before.
+        let mut chosen: Vec<usize> = sized
+            .iter()
+            .enumerate()
+            .filter(|(k, (_, i))| *k < REFINE_TOP || self.interacting.contains(i))
+            .map(|x| x.1.1)
+            .collect();
         chosen.sort();
+        let inter: Vec<&str> = self
+            .interacting
+            .iter()
+            .map(|&i| self.space.groups[i].0.as_str())
+            .collect();
+        let among = |m: &Move| m.changes.iter().all(|(k, _)| inter.contains(&k.as_str()));
         let params: Vec<(String, Vec<String>)> = chosen
             .iter()
             .map(|&i| self.space.groups[i].clone())
             .collect();
         joint_moves(&params, &self.base, &self.effects, REFINE_RADIUS)
             .into_iter()
-            .filter(|m| acc0 + m.acc >= self.threshold - ACC_SLACK && m.tps >= REFINE_FLOOR)
+            .filter(|m| {
+                // Between parameters shown to interact the additive
+                // prediction may be far off: a wider floor.
+                let floor = if among(m) {
+                    INTERACTING_FLOOR
+                } else {
+                    REFINE_FLOOR
+                };
+                acc0 + m.acc >= self.threshold - ACC_SLACK && m.tps >= floor
+            })
             .filter(|m| {
                 let mut p = self.base.clone();
                 for (k, v) in &m.changes {
@@ -836,7 +886,17 @@ impl Planner {
                 // made it picked.
                 !self.measured.contains_key(&k) && self.predicted(&p).is_none()
             })
-            .take(REFINE_MOVES)
+            .scan((0, 0), |(plain, joint), m| {
+                let n = if among(&m) { joint } else { plain };
+                *n += 1;
+                let cap = if among(&m) {
+                    INTERACTING_MOVES
+                } else {
+                    REFINE_MOVES
+                };
+                Some((*n <= cap).then_some(m))
+            })
+            .flatten()
             .collect()
     }
 
@@ -868,6 +928,32 @@ impl Planner {
             }
         }
         true
+    }
+
+    /// Whether probes that disagreed show an interaction large enough for
+    /// the refinement's wider floor: a value that served then and fails now
+    /// (or the reverse), a tok/s ratio off by more than
+    /// [`MIN_INTERACTION`], or an accuracy difference off by more than
+    /// [`MIN_ACC_INTERACTION`]. Without noise any deviation disagrees, and
+    /// figures read back from a service's output are rounded: those are
+    /// not interactions worth joint moves.
+    fn interaction_size(&self, g: &GroupState) -> bool {
+        let name = &g.slots[0].param;
+        let cur = &g.slots[0].value;
+        let Some((t0, a0, _)) = g.results[0].as_ref().and_then(|r| self.figures(r)) else {
+            return true;
+        };
+        g.slots.iter().zip(&g.results).skip(1).any(|(s, r)| {
+            let now = r.as_ref().and_then(|r| self.figures(r));
+            match (now, self.effects.relative(name, cur, &s.value)) {
+                (Some((t, a, _)), Some((rw, dw, _, _))) => {
+                    ((t / t0) / rw - 1.0).abs() > MIN_INTERACTION
+                        || ((a - a0) - dw).abs() > MIN_ACC_INTERACTION
+                }
+                (None, None) => false,
+                _ => true,
+            }
+        })
     }
 
     /// Hands out trial `pos` of the open group.
@@ -951,6 +1037,9 @@ impl Planner {
                 if agree {
                     self.record_effects(false);
                 } else {
+                    if self.interaction_size(self.current.as_ref().expect("open")) {
+                        self.interacting.insert(index);
+                    }
                     // The parameter interacts with what changed since: the
                     // rest of its values, at this base.
                     let g = self.current.as_ref().expect("open");
@@ -1601,6 +1690,47 @@ mod search_tests {
         };
         let (_, stuck) = steps(Planner::new(cfg(space, &base, plan), []), &l);
         assert_eq!((get(&stuck, "A"), get(&stuck, "B")), ("1", "1"));
+    }
+
+    /// Later passes show that A and B interact (their probes disagree with
+    /// what their values did in pass 1); the passes stop at (2, 2, 2). The
+    /// joint move of A and B to (1, 1) is predicted additively at 0.81 of
+    /// the base, far below the floor of other joint moves, but between
+    /// parameters shown to interact it is tried, and gains. A move as bad
+    /// by prediction that involves C (no sign of interaction) is not tried.
+    #[test]
+    fn joint_moves_of_interacting_parameters_are_tried_beyond_the_floor() {
+        let l = |p: &Params| {
+            serves(match (get(p, "A"), get(p, "B"), get(p, "C")) {
+                ("1", "1", "1") => 100.0,
+                ("2", "1", "1") => 110.0,
+                ("2", "2", "1") => 120.0,
+                ("2", "2", "2") => 130.0,
+                ("1", "2", "2") => 117.0,
+                ("2", "1", "2") => 117.0,
+                ("1", "1", "2") => 140.0,
+                _ => 50.0,
+            })
+        };
+        let space = r#"{"A": ["1", "2"], "B": ["1", "2"], "C": ["1", "2"]}"#;
+        let base = [("A", "1"), ("B", "1"), ("C", "1")];
+        let (log, best) = steps(
+            Planner::new(cfg(space, &base, SearchPlan::default()), []),
+            &l,
+        );
+        assert!(
+            log.iter().any(|s| s.starts_with("run A+B=1+1 ")),
+            "{log:#?}"
+        );
+        assert!(
+            !log.iter().any(|s| s.starts_with("run A+C=1+1 ")),
+            "{log:#?}"
+        );
+        assert_eq!(
+            (get(&best, "A"), get(&best, "B"), get(&best, "C")),
+            ("1", "1", "2"),
+            "{log:#?}"
+        );
     }
 
     /// The budget caps the trials started.
