@@ -63,7 +63,7 @@ fn real_demo_run_ends_where_the_simulated_replay_does() {
     // with smaller values too (a crash predicts only configurations asking
     // at least as much), and its later passes reuse what was measured.
     assert!(
-        tail.contains("3 crashed") && tail.contains("3 timeout"),
+        tail.contains("2 crashed") && tail.contains("2 timeout"),
         "{tail}"
     );
     assert!(tail.contains("26 reused (already measured)"), "{tail}");
