@@ -103,7 +103,10 @@ pub fn run(a: WatchdogArgs) -> i32 {
         );
         return 2;
     }
-    if let Err(e) = std::fs::write(&pid_path, format!("{}\n", std::process::id())) {
+    // Atomic: a reader never sees the file created but still empty.
+    if let Err(e) =
+        autotune::store::write_atomic(&pid_path, format!("{}\n", std::process::id()).as_bytes())
+    {
         eprintln!("autotune: error: --pid_file {}: {e}", pid_path.display());
         return 2;
     }
