@@ -50,14 +50,18 @@ pub fn tune(cfg: Config, alerts: AlertConfig, headless: bool) -> i32 {
             return 2;
         }
     };
-    // Two tuners on one port would take each other's service for their own.
-    let _port_lock = match autotune::store::lock_port(cfg.port) {
-        Ok(l) => l,
-        Err(m) => {
-            eprintln!("autotune: error: {m}");
-            return 2;
+    // Two tuners on one port would take each other's service for their own:
+    // every slot's port is locked.
+    let mut _port_locks = Vec::new();
+    for n in 0..cfg.layout.slots.max(1) {
+        match autotune::store::lock_port(cfg.slot(n).port) {
+            Ok(l) => _port_locks.push(l),
+            Err(m) => {
+                eprintln!("autotune: error: {m}");
+                return 2;
+            }
         }
-    };
+    }
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()

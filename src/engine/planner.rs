@@ -22,7 +22,9 @@
 //! so the planner hands out all of a group's trials before it needs any
 //! result ([`Step::Run`] until the group is issued, then [`Step::Wait`]); the
 //! choice is made only when every result is in, in plan order, so it does not
-//! depend on the order in which results arrive.
+//! depend on the order in which results arrive. (A trial's [`Judge`] is
+//! built when it is handed out, from the results in by then: with several
+//! slots early stopping sees less, which changes figures, not the rule.)
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -1038,7 +1040,13 @@ impl Planner {
                 g.probe = false;
                 let index = g.index.expect("probes are of a group");
                 let (name, cands) = self.space.groups[index].clone();
-                if agree {
+                // Measuring the whole group again takes trials the budget
+                // may not have: then the probes stand for it.
+                let room = self.max_trials.saturating_sub(self.spent);
+                let rest = cands.len().saturating_sub(
+                    self.current.as_ref().expect("open").slots.len(),
+                );
+                if agree || rest > room {
                     self.record_effects(false);
                 } else {
                     if self.interaction_size(self.current.as_ref().expect("open")) {
@@ -1077,7 +1085,9 @@ impl Planner {
             if !g.rechecked {
                 g.rechecked = true;
                 let group: Vec<Arc<Record>> = g.results.iter().flatten().cloned().collect();
+                // A re-measure is a trial: within the budget only.
                 if self.rechecks_left > 0
+                    && self.spent < self.max_trials
                     && let Some(inc) = self.close_call(&group)
                 {
                     self.rechecks_left -= 1;

@@ -247,7 +247,19 @@ pub struct StopReport {
 /// the group: SIGTERM, up to `grace` for all to exit, then SIGKILL. Reaps
 /// `child` (the leader) when given. Returns when nothing is left or after
 /// a last 5 s wait following SIGKILL.
-pub async fn stop_group(pgid: i32, mut child: Option<&mut Child>, grace: Duration) -> StopReport {
+pub async fn stop_group(pgid: i32, child: Option<&mut Child>, grace: Duration) -> StopReport {
+    stop_trial_group(pgid, child, grace, None).await
+}
+
+/// [`stop_group`] for the service of trial `trial`: the orphans swept at
+/// the end spare those carrying another trial's token (another slot's
+/// helpers, reparented to us as subreaper, are not this trial's).
+pub async fn stop_trial_group(
+    pgid: i32,
+    mut child: Option<&mut Child>,
+    grace: Duration,
+    trial: Option<u32>,
+) -> StopReport {
     if pgid <= 1 {
         return StopReport::default();
     }
@@ -296,12 +308,20 @@ pub async fn stop_group(pgid: i32, mut child: Option<&mut Child>, grace: Duratio
     if let Some(c) = child {
         let _ = c.try_wait();
     }
-    // Orphans that reached us through the subreaper are ours to stop too.
-    let orphans = adopted_orphans();
+    // Orphans that reached us through the subreaper are ours to stop too,
+    // but not another running trial's.
+    let theirs = |p: &i32| {
+        trial.is_some_and(|t| {
+            environ_var(*p, RUN_ENV).as_deref() == Some(run_id())
+                && environ_var(*p, TRIAL_ENV).is_some_and(|x| x != t.to_string())
+        })
+    };
+    let ours = || -> Vec<i32> { adopted_orphans().into_iter().filter(|p| !theirs(p)).collect() };
+    let orphans = ours();
     if !orphans.is_empty() {
         signal_pids(&orphans, Signal::SIGKILL);
         let hard = Instant::now() + Duration::from_secs(2);
-        while !adopted_orphans().is_empty() && Instant::now() < hard {
+        while !ours().is_empty() && Instant::now() < hard {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }

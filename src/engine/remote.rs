@@ -289,25 +289,33 @@ pub fn command(l: &Launcher, run_id: &str, slot: &Slot, spec: &TrialSpec, index:
 
 /// Cancels the jobs of this run left in the scheduler (after an abort, a
 /// signal or an error). Returns what was done, if anything.
-pub async fn cancel_leftovers(l: &Launcher, run_id: &str) -> Option<String> {
-    let name = job_name(&prefix(&l.template, run_id, 0))?;
+pub async fn cancel_leftovers(l: &Launcher, run_id: &str, slots: usize) -> Option<String> {
     if !l.template.trim_start().starts_with("srun") {
         return None;
     }
-    let out = tokio::process::Command::new("scancel")
-        .arg("--name")
-        .arg(&name)
-        .stdin(Stdio::null())
-        .output()
-        .await;
-    match out {
-        Ok(o) if o.status.success() => None,
-        Ok(o) => Some(format!(
-            "scancel --name {name}: {}",
-            String::from_utf8_lossy(&o.stderr).trim()
-        )),
-        Err(e) => Some(format!("scancel --name {name}: {e}")),
+    // A template may name each slot's jobs apart (`-J tune-{run}-{slot}`).
+    let mut names: Vec<String> = (0..slots.max(1))
+        .filter_map(|n| job_name(&prefix(&l.template, run_id, n)))
+        .collect();
+    names.dedup();
+    let mut errors = Vec::new();
+    for name in names {
+        let out = tokio::process::Command::new("scancel")
+            .arg("--name")
+            .arg(&name)
+            .stdin(Stdio::null())
+            .output()
+            .await;
+        match out {
+            Ok(o) if o.status.success() => {}
+            Ok(o) => errors.push(format!(
+                "scancel --name {name}: {}",
+                String::from_utf8_lossy(&o.stderr).trim()
+            )),
+            Err(e) => errors.push(format!("scancel --name {name}: {e}")),
+        }
     }
+    (!errors.is_empty()).then(|| errors.join("; "))
 }
 
 /// Runs a trial through the launcher in `slot`, passing stop requests on as
@@ -418,6 +426,13 @@ pub async fn run_launched(
         Some(r) => {
             let next = r.trial_index.map(|i| i + 1).unwrap_or(index);
             Ok((TrialEnd::Done(Box::new(r)), next))
+        }
+        // A skip the launcher did not pass on as one (or that it had to be
+        // killed for) is still a skip: recorded so, not a failure of the run.
+        None if asked == Some(Stop::Skip) => {
+            let mut r = trial::new_record(spec);
+            r.status = crate::engine::record::Status::Skipped;
+            Ok((TrialEnd::Done(Box::new(r)), index))
         }
         None => {
             let code = status.map(process::exit_code).unwrap_or(-1);

@@ -156,7 +156,7 @@ pub async fn run(
     Ok((end, next))
 }
 
-fn new_record(spec: &TrialSpec) -> Record {
+pub(crate) fn new_record(spec: &TrialSpec) -> Record {
     let mut r = Record {
         trial_key: spec.key.clone(),
         status: Status::Failed,
@@ -493,7 +493,8 @@ async fn eval_runs(
 async fn stop_service(ctx: &Ctx<'_>, svc: &mut Running) {
     let cfg = ctx.cfg;
     ctx.phase(TrialPhase::Stopping);
-    let r = process::stop_group(svc.pgid, Some(&mut svc.child), cfg.kill_grace).await;
+    let r = process::stop_trial_group(svc.pgid, Some(&mut svc.child), cfg.kill_grace, Some(svc.index))
+        .await;
     if r.killed {
         ctx.warn(format!(
             "the service ignored SIGTERM for {}s and was killed",

@@ -5,7 +5,11 @@
 //! Up to `--slots` trials run at once, each in its own slot (devices, port,
 //! state file). Records are appended as trials end and reported to the
 //! planner, which decides a group only when all of it is in, in plan order:
-//! the choices are the same whatever the number of slots.
+//! for the same measurements the choices are the same whatever the number
+//! of slots. Early stopping is the exception: a trial is judged against
+//! the group's leader known when it starts, and with several slots less is
+//! known, so a losing trial may run to its end where one slot would have
+//! stopped it (its figures then differ; `tests/slots.rs` compares choices).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -187,7 +191,7 @@ pub async fn run(
     }
     if outcome != Outcome::Done
         && let Some(l) = &e.cfg.launcher
-        && let Some(msg) = remote::cancel_leftovers(l, &e.run_id).await
+        && let Some(msg) = remote::cancel_leftovers(l, &e.run_id, e.cfg.layout.slots).await
     {
         e.warn(msg);
     }
