@@ -158,10 +158,13 @@ pub fn resolve(a: &BestArgs) -> Result<(Params, Source), String> {
             .ok_or_else(|| format!("{}: empty: no parameters to deploy", f.display()));
     }
     let best = a.repo.join("best_params.json");
-    if let Some(found) = from_best_file(&best)? {
+    let results = a.repo.join("tune_results.jsonl");
+    // A goal asked for on the command line is answered from the results:
+    // best_params.json holds the winner of the run's own goal.
+    let asked = a.objective.is_some() || !a.constraint.is_empty();
+    if !asked && let Some(found) = from_best_file(&best)? {
         return Ok(found);
     }
-    let results = a.repo.join("tune_results.jsonl");
     if results.exists() {
         return from_results(&results, &goal_of(&results)?);
     }
@@ -210,11 +213,13 @@ pub fn flag_name(k: &str) -> String {
 
 /// The configuration in `format`.
 pub fn render(p: &Params, format: BestFormat) -> Result<String, String> {
-    if matches!(format, BestFormat::Shell | BestFormat::Env)
+    // A name goes out as a word of shell (a variable or a flag): one that
+    // is not an environment name could carry shell syntax from the file.
+    if !matches!(format, BestFormat::Json)
         && let Some(k) = p.keys().find(|k| !env_name(k))
     {
         return Err(format!(
-            "parameter {k:?} is not a valid environment variable name; use --format json or args"
+            "parameter {k:?} is not a valid environment variable name; use --format json"
         ));
     }
     Ok(match format {

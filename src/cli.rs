@@ -780,6 +780,7 @@ pub struct TuneArgs {
         long = "smtp_user",
         alias = "smtp-user",
         env = "TUNE_SMTP_USER",
+        hide_env_values = true,
         help_heading = heading::EMAIL,
         hide_short_help = true,
         value_name = "USER"

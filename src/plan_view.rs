@@ -99,7 +99,7 @@ fn search(cfg: &Config) -> String {
         None => "passes until nothing changes (later passes probe the neighbours of each value and measure a whole group again only when they behave otherwise than before)".to_string(),
     };
     let refine = if p.refine {
-        "; then joint moves of 2-3 of the parameters that matter, ranked by their measured effects"
+        "; then joint moves of two parameters at once among those that matter, ranked by their measured effects"
     } else {
         ""
     };

@@ -106,12 +106,21 @@ async fn tune_async(cfg: Config, alert_cfg: AlertConfig, headless: bool) -> i32 
     };
     let report_to = cfg.report.clone();
     let results = cfg.results.clone();
-    let threshold = cfg.accuracy_threshold;
+    let goal = cfg.goal.clone();
     let summary = autotune::run(cfg, sink, rx).await;
     let outcome = summary.outcome.clone();
     // The report the outcome names, while the end screen is up; a failure
     // is said after the screen is gone (nothing may print under it).
-    let report_failed = report_to.and_then(|to| write_report(&results, &to, threshold).err());
+    let report_said: Vec<String> = match report_to.map(|to| write_report(&results, &to, &goal)) {
+        None => Vec::new(),
+        Some(Ok(warnings)) => warnings
+            .into_iter()
+            .map(|w| format!("autotune: warning: report: {w}"))
+            .collect(),
+        Some(Err(e)) => vec![format!(
+            "autotune: warning: the report was not written: {e}"
+        )],
+    };
     let _ = status.await;
     if let Some(a) = alerts {
         let _ = a.await;
@@ -126,8 +135,8 @@ async fn tune_async(cfg: Config, alert_cfg: AlertConfig, headless: bool) -> i32 
         // Not println!: a terminal that went away must not panic here.
         let _ = writeln!(std::io::stdout(), "{}", summary.lines().join("\n"));
     }
-    if let Some(e) = report_failed {
-        eprintln!("autotune: warning: the report was not written: {e}");
+    for l in report_said {
+        eprintln!("{l}");
     }
     match &outcome {
         Outcome::Error(m) => eprintln!("autotune: {m}"),
@@ -145,16 +154,19 @@ async fn tune_async(cfg: Config, alert_cfg: AlertConfig, headless: bool) -> i32 
 fn write_report(
     results: &std::path::Path,
     to: &std::path::Path,
-    threshold: f64,
-) -> Result<(), String> {
+    goal: &autotune::Goal,
+) -> Result<Vec<String>, String> {
     if autotune::store::load_results(results).map_or(true, |l| l.records.is_empty()) {
-        return Ok(());
+        return Ok(Vec::new());
     }
-    let page = crate::report::page(
+    let mut warnings = Vec::new();
+    let page = crate::report::page_with(
         results,
-        crate::report::model::Criteria::accuracy_bar(threshold),
+        crate::report::model::Criteria::of_goal(goal),
+        &mut |w| warnings.push(w),
     )?;
-    autotune::store::write_atomic(to, page.as_bytes()).map_err(|e| e.to_string())
+    autotune::store::write_atomic(to, page.as_bytes()).map_err(|e| e.to_string())?;
+    Ok(warnings)
 }
 
 /// SIGINT, SIGTERM and SIGHUP end the run; SIGUSR1 skips the running trial;

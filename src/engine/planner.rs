@@ -1043,9 +1043,9 @@ impl Planner {
                 // Measuring the whole group again takes trials the budget
                 // may not have: then the probes stand for it.
                 let room = self.max_trials.saturating_sub(self.spent);
-                let rest = cands.len().saturating_sub(
-                    self.current.as_ref().expect("open").slots.len(),
-                );
+                let rest = cands
+                    .len()
+                    .saturating_sub(self.current.as_ref().expect("open").slots.len());
                 if agree || rest > room {
                     self.record_effects(false);
                 } else {

@@ -316,7 +316,12 @@ pub async fn stop_trial_group(
                 && environ_var(*p, TRIAL_ENV).is_some_and(|x| x != t.to_string())
         })
     };
-    let ours = || -> Vec<i32> { adopted_orphans().into_iter().filter(|p| !theirs(p)).collect() };
+    let ours = || -> Vec<i32> {
+        adopted_orphans()
+            .into_iter()
+            .filter(|p| !theirs(p))
+            .collect()
+    };
     let orphans = ours();
     if !orphans.is_empty() {
         signal_pids(&orphans, Signal::SIGKILL);

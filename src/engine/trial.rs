@@ -493,8 +493,13 @@ async fn eval_runs(
 async fn stop_service(ctx: &Ctx<'_>, svc: &mut Running) {
     let cfg = ctx.cfg;
     ctx.phase(TrialPhase::Stopping);
-    let r = process::stop_trial_group(svc.pgid, Some(&mut svc.child), cfg.kill_grace, Some(svc.index))
-        .await;
+    let r = process::stop_trial_group(
+        svc.pgid,
+        Some(&mut svc.child),
+        cfg.kill_grace,
+        Some(svc.index),
+    )
+    .await;
     if r.killed {
         ctx.warn(format!(
             "the service ignored SIGTERM for {}s and was killed",

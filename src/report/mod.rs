@@ -108,6 +108,16 @@ pub fn file_goal(results: &Path, f: &GoalFlags) -> Result<Goal, String> {
 /// Reads a results file for a report or a deploy: a missing, unreadable or
 /// empty file is an error naming it.
 pub fn read_records(path: &Path) -> Result<autotune::store::Loaded, String> {
+    let (loaded, warning) = read_records_quiet(path)?;
+    if let Some(w) = warning {
+        eprintln!("autotune: warning: {w}");
+    }
+    Ok(loaded)
+}
+
+/// [`read_records`] that returns its warning instead of printing it (the
+/// end of a run writes the report while the live screen is up).
+fn read_records_quiet(path: &Path) -> Result<(autotune::store::Loaded, Option<String>), String> {
     match std::fs::metadata(path) {
         Err(e) => return Err(format!("{}: {e}", path.display())),
         Ok(m) if m.is_dir() => {
@@ -130,15 +140,28 @@ pub fn read_records(path: &Path) -> Result<autotune::store::Loaded, String> {
             }
         ));
     }
-    if let Some(w) = loaded.warning(path) {
-        eprintln!("autotune: warning: {w}");
-    }
-    Ok(loaded)
+    let warning = loaded.warning(path);
+    Ok((loaded, warning))
 }
 
-/// Builds the report for `results` with `criteria` and returns the page.
+/// Builds the report for `results` with `criteria` and returns the page;
+/// warnings go to stderr.
 pub fn page(results: &Path, criteria: model::Criteria) -> Result<String, String> {
-    let loaded = read_records(results)?;
+    page_with(results, criteria, &mut |w| {
+        eprintln!("autotune: warning: {w}")
+    })
+}
+
+/// [`page`] with the warnings handed to `warn`.
+pub fn page_with(
+    results: &Path,
+    criteria: model::Criteria,
+    warn: &mut dyn FnMut(String),
+) -> Result<String, String> {
+    let (loaded, warning) = read_records_quiet(results)?;
+    if let Some(w) = warning {
+        warn(w);
+    }
     let best_path = results
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
@@ -149,7 +172,7 @@ pub fn page(results: &Path, criteria: model::Criteria) -> Result<String, String>
     let best = match autotune::store::read_best(&best_path) {
         Ok(b) => b,
         Err(e) => {
-            eprintln!("autotune: warning: {e}; the report works from the results alone");
+            warn(format!("{e}; the report works from the results alone"));
             None
         }
     };

@@ -135,6 +135,7 @@ pub struct Criteria {
 impl Criteria {
     /// Today's criteria: mean total tokens/s, maximised, with mean accuracy
     /// at least `threshold` (what `--accuracy_threshold` asks).
+    #[cfg(test)]
     pub fn accuracy_bar(threshold: f64) -> Self {
         Criteria::of_goal(&Goal::default_for(threshold))
     }

@@ -52,10 +52,26 @@ pub fn shell_word(v: &str) -> String {
 }
 
 /// The configuration as `export K=V` lines, one a parameter, ready to paste
-/// into a shell (or the service's environment file).
+/// into a shell (or the service's environment file). A name that is not an
+/// environment variable name (it came from a file and could carry shell
+/// syntax) becomes a comment, never a command.
 pub fn exports(p: &Params) -> String {
     p.iter()
-        .map(|(k, v)| format!("export {k}={}\n", shell_word(v)))
+        .map(|(k, v)| {
+            let ok = k
+                .chars()
+                .next()
+                .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+                && k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+            if ok {
+                format!("export {k}={}\n", shell_word(v))
+            } else {
+                format!(
+                    "# skipped: {:?} is not a variable name\n",
+                    k.replace(['\n', '\r'], " ")
+                )
+            }
+        })
         .collect()
 }
 
@@ -107,6 +123,20 @@ mod tests {
         assert_eq!(
             exports(&p),
             "export EMPTY=''\nexport GPU_MEMORY_UTILIZATION=0.98\nexport QUOTE='it'\\''s'\nexport STOP_STRINGS='<|im_end|>,<|endoftext|>'\n"
+        );
+    }
+
+    #[test]
+    fn a_name_from_a_file_never_becomes_a_command() {
+        let mut p = Params::new();
+        p.insert("A;touch /tmp/x;B".into(), "1".into());
+        p.insert("GOOD".into(), "2".into());
+        let t = exports(&p);
+        assert!(t.contains("export GOOD=2"));
+        assert!(!t.contains("export A;"), "{t}");
+        assert!(
+            t.lines()
+                .all(|l| l.starts_with("export ") || l.starts_with('#'))
         );
     }
 }

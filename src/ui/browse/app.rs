@@ -33,6 +33,12 @@ pub fn run(path: PathBuf, threshold: f64, follow: bool) -> i32 {
         );
         return 2;
     }
+    if !std::io::IsTerminal::is_terminal(&std::io::stdout()) {
+        eprintln!(
+            "autotune: error: browse needs a terminal on stdout (for a summary, use `autotune report` or `autotune best`)"
+        );
+        return 2;
+    }
     let model = match Model::load(&path) {
         Ok(m) => m,
         Err(e) => {
