@@ -346,6 +346,17 @@ fn bad_input_exits_2_naming_the_file() {
     );
     assert_eq!(o.status.code(), Some(2));
     assert!(text(&o).contains("--accuracy_threshold"));
+    // A metric no record has is a typo, not a report.
+    let o = report(
+        &[results.to_str().unwrap(), "--objective", "p99_tffb_ms:min"],
+        d.path(),
+    );
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(
+        text(&o).contains("--objective") && text(&o).contains("p99_tffb_ms"),
+        "{}",
+        text(&o)
+    );
     // Nothing the user had was touched.
     assert!(!repo.join("tune_report.html").exists());
 }

@@ -205,6 +205,27 @@ pub fn run(a: &ReportArgs) -> i32 {
         Ok(g) => g,
         Err(m) => return crate::usage_error(&m),
     };
+    // A metric no record carries is a typo, not a report to write.
+    if a.objective.is_some() || !a.constraint.is_empty() {
+        let loaded = match read_records(&results) {
+            Ok(l) => l,
+            Err(m) => return crate::usage_error(&m),
+        };
+        let names = std::iter::once((&goal.objective.name, "--objective"))
+            .chain(goal.constraints.iter().map(|c| (&c.name, "--constraint")));
+        for (name, flag) in names {
+            if !loaded
+                .records
+                .iter()
+                .any(|r| autotune::Goal::mean(r, name).is_some())
+            {
+                return crate::usage_error(&format!(
+                    "{flag}: no record of {} has the metric {name:?}",
+                    results.display()
+                ));
+            }
+        }
+    }
     let out = a.output.clone().unwrap_or_else(|| default_output(&results));
     let text = match page(&results, model::Criteria::of_goal(&goal)) {
         Ok(t) => t,
