@@ -140,35 +140,7 @@ pub fn separable_truth(p: &crate::engine::search::Params) -> crate::engine::simu
             ("2048", -0.025, 0.0),
         ],
     );
-    eff("STOP_ON_DOUBLE_NEWLINE", &[("1", 0.04, -0.004)]);
-    eff("OUTPUT_TRIM_EXAMPLES", &[("0", -0.01, 0.001)]);
-    eff(
-        "OUTPUT_MAX_SENTENCES",
-        &[
-            ("3", 0.07, -0.025),
-            ("4", 0.03, -0.005),
-            ("8", -0.02, 0.001),
-        ],
-    );
-    eff(
-        "MAX_NEW_TOKENS",
-        &[
-            ("32", 0.12, -0.04),
-            ("48", 0.05, -0.012),
-            ("80", -0.05, 0.002),
-        ],
-    );
-    eff(
-        "MAX_NEW_TOKENS_CODE",
-        &[("160", 0.008, 0.0), ("128", 0.012, -0.02)],
-    );
-    eff("MAX_NEW_TOKENS_CODE_SOFT", &[("64", 0.003, 0.0)]);
-    eff("HARD_CODE_MIN_HITS", &[("2", 0.01, 0.0)]);
-    eff(
-        "REPETITION_PENALTY",
-        &[("1.00", 0.01, -0.008), ("1.02", 0.005, -0.001)],
-    );
-    eff("FREQUENCY_PENALTY", &[("0.00", 0.005, 0.0)]);
+    generation_effects(&mut eff, -0.012);
     Truth::Serves {
         accuracy: acc,
         tps: 4000.0 * tps,
@@ -226,35 +198,7 @@ pub fn interacting_model(get: &dyn Fn(&str) -> String) -> crate::engine::simulat
             acc += a;
         }
     };
-    eff("STOP_ON_DOUBLE_NEWLINE", &[("1", 0.04, -0.004)]);
-    eff("OUTPUT_TRIM_EXAMPLES", &[("0", -0.01, 0.001)]);
-    eff(
-        "OUTPUT_MAX_SENTENCES",
-        &[
-            ("3", 0.07, -0.025),
-            ("4", 0.03, -0.005),
-            ("8", -0.02, 0.001),
-        ],
-    );
-    eff(
-        "MAX_NEW_TOKENS",
-        &[
-            ("32", 0.12, -0.04),
-            ("48", 0.05, -0.006),
-            ("80", -0.05, 0.002),
-        ],
-    );
-    eff(
-        "MAX_NEW_TOKENS_CODE",
-        &[("160", 0.008, 0.0), ("128", 0.012, -0.02)],
-    );
-    eff("MAX_NEW_TOKENS_CODE_SOFT", &[("64", 0.003, 0.0)]);
-    eff("HARD_CODE_MIN_HITS", &[("2", 0.01, 0.0)]);
-    eff(
-        "REPETITION_PENALTY",
-        &[("1.00", 0.01, -0.008), ("1.02", 0.005, -0.001)],
-    );
-    eff("FREQUENCY_PENALTY", &[("0.00", 0.005, 0.0)]);
+    generation_effects(&mut eff, -0.006);
     Truth::Serves {
         accuracy: acc,
         tps: 4000.0 * tps,
@@ -283,3 +227,38 @@ pub const INTERACTING_PARAMS: &[&str] = &[
     "REPETITION_PENALTY",
     "FREQUENCY_PENALTY",
 ];
+
+/// The generation parameters' effects `(value, relative tok/s, accuracy)`,
+/// shared by the benchmark landscapes; they differ only in what 48 new
+/// tokens cost in accuracy (`mnt48_acc`).
+fn generation_effects(eff: &mut dyn FnMut(&str, &[(&str, f64, f64)]), mnt48_acc: f64) {
+    eff("STOP_ON_DOUBLE_NEWLINE", &[("1", 0.04, -0.004)]);
+    eff("OUTPUT_TRIM_EXAMPLES", &[("0", -0.01, 0.001)]);
+    eff(
+        "OUTPUT_MAX_SENTENCES",
+        &[
+            ("3", 0.07, -0.025),
+            ("4", 0.03, -0.005),
+            ("8", -0.02, 0.001),
+        ],
+    );
+    eff(
+        "MAX_NEW_TOKENS",
+        &[
+            ("32", 0.12, -0.04),
+            ("48", 0.05, mnt48_acc),
+            ("80", -0.05, 0.002),
+        ],
+    );
+    eff(
+        "MAX_NEW_TOKENS_CODE",
+        &[("160", 0.008, 0.0), ("128", 0.012, -0.02)],
+    );
+    eff("MAX_NEW_TOKENS_CODE_SOFT", &[("64", 0.003, 0.0)]);
+    eff("HARD_CODE_MIN_HITS", &[("2", 0.01, 0.0)]);
+    eff(
+        "REPETITION_PENALTY",
+        &[("1.00", 0.01, -0.008), ("1.02", 0.005, -0.001)],
+    );
+    eff("FREQUENCY_PENALTY", &[("0.00", 0.005, 0.0)]);
+}

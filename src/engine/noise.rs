@@ -26,27 +26,10 @@ pub struct Samples {
 }
 
 impl Samples {
-    /// The ok runs of a record (status `ok`, `partial` or `pruned`).
+    /// The ok runs of a record (status `ok`, `partial` or `pruned`) as
+    /// today's goal sees them: accuracy and total tokens/s.
     pub fn of(r: &Record) -> Samples {
-        let mut s = Samples::default();
-        if !matches!(r.status, Status::Ok | Status::Partial | Status::Pruned) {
-            return s;
-        }
-        for run in r
-            .eval
-            .as_ref()
-            .and_then(|e| e.eval_runs.as_ref())
-            .into_iter()
-            .flatten()
-            .filter(|x| x.ok)
-        {
-            if let Some(m) = &run.measured
-                && let (Some(a), Some(t)) = (m.accuracy, m.total_tps)
-            {
-                s.push(a, t);
-            }
-        }
-        s
+        samples_of(r, &Goal::default_for(0.0))
     }
 
     /// Adds one run.

@@ -28,7 +28,7 @@ use super::search::Params;
 use super::service;
 use super::sink::EventSink;
 use super::slot::Slot;
-use super::trial::{self, Ctx, Stop, StopRx, TrialEnd, TrialError};
+use super::trial::{self, Ctx, Stop, StopRx, TrialEnd, TrialError, stop_requested};
 
 /// Prefix of a progress line on a launched trial's stderr.
 pub const WIRE_PREFIX: &str = "@autotune ";
@@ -444,18 +444,6 @@ pub async fn run_launched(
                     format!(": {}", other.join(" | "))
                 }
             )))
-        }
-    }
-}
-
-/// Waits until the engine asks this trial to stop.
-async fn stop_requested(rx: &mut StopRx) -> Stop {
-    loop {
-        if let Some(s) = *rx.borrow_and_update() {
-            return s;
-        }
-        if rx.changed().await.is_err() {
-            std::future::pending::<()>().await;
         }
     }
 }

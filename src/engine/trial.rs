@@ -71,7 +71,7 @@ pub enum TrialError {
 pub type StopRx = watch::Receiver<Option<Stop>>;
 
 /// Waits until the engine asks this trial to stop.
-async fn stop_requested(rx: &mut StopRx) -> Stop {
+pub(crate) async fn stop_requested(rx: &mut StopRx) -> Stop {
     loop {
         if let Some(s) = *rx.borrow_and_update() {
             return s;
