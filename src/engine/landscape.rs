@@ -228,10 +228,13 @@ pub const INTERACTING_PARAMS: &[&str] = &[
     "FREQUENCY_PENALTY",
 ];
 
+/// One value's effect: `(value, relative tok/s, accuracy)`.
+type Effect<'a> = (&'a str, f64, f64);
+
 /// The generation parameters' effects `(value, relative tok/s, accuracy)`,
 /// shared by the benchmark landscapes; they differ only in what 48 new
 /// tokens cost in accuracy (`mnt48_acc`).
-fn generation_effects(eff: &mut dyn FnMut(&str, &[(&str, f64, f64)]), mnt48_acc: f64) {
+fn generation_effects(eff: &mut dyn FnMut(&str, &[Effect]), mnt48_acc: f64) {
     eff("STOP_ON_DOUBLE_NEWLINE", &[("1", 0.04, -0.004)]);
     eff("OUTPUT_TRIM_EXAMPLES", &[("0", -0.01, 0.001)]);
     eff(
