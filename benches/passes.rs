@@ -42,12 +42,16 @@ fn truth_of(l: Landscape, p: &Params) -> (f64, f64) {
 }
 
 fn config(search: SearchPlan) -> PlanConfig {
+    config_runs(search, RUNS)
+}
+
+fn config_runs(search: SearchPlan, runs: u32) -> PlanConfig {
     PlanConfig {
         space: SearchSpace::builtin(),
         base: default_params(),
         threshold: THRESHOLD,
         skip_existing: false,
-        eval_runs: RUNS,
+        eval_runs: runs,
         policy: Some(NoisePolicy::default()),
         search,
     }
@@ -105,9 +109,21 @@ struct Row {
     trials: f64,
     failed: f64,
     predicted: f64,
+    gpu_s: f64,
 }
 
 fn evaluate(l: Landscape, search: SearchPlan, noise: Noise, seeds: u64, best: f64) -> Row {
+    evaluate_runs(l, search, noise, seeds, best, RUNS)
+}
+
+fn evaluate_runs(
+    l: Landscape,
+    search: SearchPlan,
+    noise: Noise,
+    seeds: u64,
+    best: f64,
+    runs: u32,
+) -> Row {
     let mut r = Row {
         gap: 0.0,
         worst: 0.0,
@@ -117,12 +133,13 @@ fn evaluate(l: Landscape, search: SearchPlan, noise: Noise, seeds: u64, best: f6
         trials: 0.0,
         failed: 0.0,
         predicted: 0.0,
+        gpu_s: 0.0,
     };
     for seed in 0..seeds {
         let rep = simulate(
-            Planner::new(config(search), []),
+            Planner::new(config_runs(search, runs), []),
             &l,
-            RUNS,
+            runs,
             noise,
             Cost::default(),
             seed,
@@ -143,6 +160,7 @@ fn evaluate(l: Landscape, search: SearchPlan, noise: Noise, seeds: u64, best: f6
             .filter(|x| matches!(x.status, Status::Crashed | Status::Timeout))
             .count() as f64;
         r.predicted += rep.predicted as f64;
+        r.gpu_s += rep.gpu_s;
         if std::env::var("GAPS").is_ok() && search == SearchPlan::default() {
             // Where the gap comes from: the parameters that end away from
             // the brute-force best, and the single moves that would still
@@ -179,6 +197,7 @@ fn evaluate(l: Landscape, search: SearchPlan, noise: Noise, seeds: u64, best: f6
     r.trials /= n;
     r.failed /= n;
     r.predicted /= n;
+    r.gpu_s /= n;
     r
 }
 
@@ -188,6 +207,34 @@ fn main() {
         .find_map(|a| a.parse().ok())
         .unwrap_or(100);
     let (best_tps, best) = brute_force();
+    if let Ok(t) = std::env::var("TRACE") {
+        // TRACE=seed,runs: every trial of one noisy search.
+        let v: Vec<u64> = t.split(',').filter_map(|x| x.parse().ok()).collect();
+        let rep = simulate(
+            Planner::new(config_runs(SearchPlan::default(), v[1] as u32), []),
+            &(interacting_truth as Landscape),
+            v[1] as u32,
+            NOISE,
+            Cost::default(),
+            v[0],
+        );
+        for r in &rep.records {
+            let truth = truth_of(interacting_truth, &r.params).1;
+            println!(
+                "{:<60} {:<40} {:?} {:.1} (true {:.1})",
+                r.param_under_test.clone().unwrap_or_default(),
+                r.value_under_test().unwrap_or_default(),
+                r.status,
+                r.avg_total_tps().unwrap_or(0.0),
+                truth
+            );
+        }
+        return;
+    }
+    if std::env::var("PRICE").is_ok() {
+        price(seeds, best_tps);
+        return;
+    }
     let changed: Vec<String> = best
         .iter()
         .filter(|(k, v)| default_params().get(*k) != Some(*v))
@@ -341,5 +388,49 @@ fn main() {
         });
         std::fs::write(&path, serde_json::to_string_pretty(&doc).unwrap()).unwrap();
         println!("wrote {path}");
+    }
+}
+
+/// What the aims would cost: the default search given more eval
+/// runs per trial (less noise in each mean), against one pass at 5 runs.
+fn price(seeds: u64, best_tps: f64) {
+    let one = evaluate(
+        interacting_truth,
+        SearchPlan::ONE_PASS,
+        NOISE,
+        seeds,
+        best_tps,
+    );
+    println!(
+        "{:>5} {:>8} {:>8} {:>8} {:>8} {:>6} {:>9} {:>9}",
+        "runs", "mean gap", "worst", "<=1 %", "<=0.5 %", "under", "x trials", "x GPU"
+    );
+    for runs in std::env::var("RUNS")
+        .map(|r| {
+            r.split(",")
+                .map(|x| x.parse().unwrap())
+                .collect::<Vec<u32>>()
+        })
+        .unwrap_or(vec![5, 10, 20, 40, 80, 500])
+    {
+        let r = evaluate_runs(
+            interacting_truth,
+            SearchPlan::default(),
+            NOISE,
+            seeds,
+            best_tps,
+            runs,
+        );
+        println!(
+            "{:>5} {:>7.2}% {:>7.2}% {:>7.0}% {:>7.0}% {:>6} {:>8.2}x {:>8.2}x",
+            runs,
+            r.gap,
+            r.worst,
+            r.within1 as f64 / seeds as f64 * 100.0,
+            r.within05 as f64 / seeds as f64 * 100.0,
+            r.under,
+            r.trials / one.trials,
+            r.gpu_s / one.gpu_s
+        );
     }
 }

@@ -33,12 +33,16 @@ fn truth_of(l: Landscape, p: &Params) -> (f64, f64) {
 }
 
 fn config(policy: Option<NoisePolicy>) -> PlanConfig {
+    config_runs(policy, RUNS)
+}
+
+fn config_runs(policy: Option<NoisePolicy>, runs: u32) -> PlanConfig {
     PlanConfig {
         space: SearchSpace::builtin(),
         base: default_params(),
         threshold: THRESHOLD,
         skip_existing: false,
-        eval_runs: RUNS,
+        eval_runs: runs,
         policy,
         search: SearchPlan::ONE_PASS,
     }
@@ -101,6 +105,13 @@ fn main() {
         .unwrap_or(100);
     if std::env::var("DIAG").is_ok() {
         diag(separable_truth, seeds);
+        return;
+    }
+    if std::env::var("PRICE").is_ok() {
+        println!("separable landscape:");
+        price(separable_truth, seeds);
+        println!("demo landscape:");
+        price(demo_truth, seeds);
         return;
     }
     let landscapes: [(&str, Landscape); 2] = [
@@ -265,6 +276,73 @@ fn diag(l: Landscape, seeds: u64) {
         println!("{name}:");
         for (k, (n, g)) in diff {
             println!("  {k:<40} {n:>4} seeds, {:+.2}% each", g / n as f64);
+        }
+    }
+}
+
+/// What the aim would cost: the same searches given more eval runs
+/// per trial, so each mean has less noise. The gap and the GPU time are
+/// against the noise-free plain search and plain's GPU time at 5 runs.
+fn price(l: Landscape, seeds: u64) {
+    let exact = simulate(
+        Planner::new(config(None), []),
+        &l,
+        RUNS,
+        Noise::NONE,
+        Cost::default(),
+        0,
+    );
+    let reference_tps = truth_of(l, &exact.best).1;
+    let plain_gpu = (0..seeds)
+        .map(|seed| {
+            simulate(
+                Planner::new(config(None), []),
+                &l,
+                RUNS,
+                NOISE,
+                Cost::default(),
+                seed,
+            )
+            .gpu_s
+        })
+        .sum::<f64>()
+        / seeds as f64;
+    println!(
+        "{:<12} {:>5} {:>9} {:>9} {:>9} {:>6} {:>8}",
+        "policy", "runs", "mean gap", "worst", ">1% off", "under", "GPU"
+    );
+    for runs in [5u32, 10, 20, 40, 80] {
+        for (name, p) in [
+            ("plain", None),
+            ("noise-aware", Some(NoisePolicy::default())),
+        ] {
+            let mut gaps = Vec::new();
+            let (mut under, mut gpu) = (0, 0.0);
+            for seed in 0..seeds {
+                let rep = simulate(
+                    Planner::new(config_runs(p, runs), []),
+                    &l,
+                    runs,
+                    NOISE,
+                    Cost::default(),
+                    seed,
+                );
+                let (acc, tps) = truth_of(l, &rep.best);
+                under += usize::from(acc < THRESHOLD);
+                gaps.push((tps / reference_tps - 1.0) * 100.0);
+                gpu += rep.gpu_s;
+            }
+            let n = seeds as f64;
+            println!(
+                "{:<12} {:>5} {:>8.2}% {:>8.2}% {:>9} {:>6} {:>7.0}%",
+                name,
+                runs,
+                gaps.iter().sum::<f64>() / n,
+                gaps.iter().cloned().fold(f64::INFINITY, f64::min),
+                gaps.iter().filter(|g| **g < -1.0).count(),
+                under,
+                gpu / n / plain_gpu * 100.0
+            );
         }
     }
 }

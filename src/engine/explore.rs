@@ -174,6 +174,9 @@ pub struct Move {
     pub tps: f64,
     /// Predicted accuracy difference to the base.
     pub acc: f64,
+    /// A trade against the accuracy bar (a gain the bar refused, with
+    /// accuracy given back by another parameter).
+    pub trade: bool,
 }
 
 impl Move {
@@ -261,6 +264,7 @@ fn expand(options: &[Vec<(String, String, f64, f64)>], chosen: &[usize], out: &m
             changes: Vec::new(),
             tps: 1.0,
             acc: 0.0,
+            trade: false,
         };
         for (k, &i) in chosen.iter().enumerate() {
             let (p, v, r, d) = &options[i][idx[k]];

@@ -211,6 +211,9 @@ const REFINE_MOVES: usize = 8;
 /// [`REFINE_MOVES`]: the radius-2 neighbourhood of three interacting
 /// parameters.
 const INTERACTING_MOVES: usize = 16;
+/// Trades against the accuracy bar per round, on top (see
+/// [`Planner::bar_trades`]).
+const TRADE_MOVES: usize = 8;
 /// Parameters changed at once, at most: on the interacting landscape,
 /// steepest ascent over every move of two system parameters at once
 /// reaches the best configuration from every start (noise-free), one at a
@@ -869,8 +872,12 @@ impl Planner {
             .iter()
             .map(|&i| self.space.groups[i].clone())
             .collect();
+        let trades = self.bar_trades(acc0);
+        let mut seen_moves = std::collections::BTreeSet::new();
         joint_moves(&params, &self.base, &self.effects, REFINE_RADIUS)
             .into_iter()
+            .chain(trades)
+            .filter(|m| seen_moves.insert(m.changes.clone()))
             .filter(|m| {
                 // Between parameters shown to interact the additive
                 // prediction may be far off: a wider floor.
@@ -892,18 +899,73 @@ impl Planner {
                 // made it picked.
                 !self.measured.contains_key(&k) && self.predicted(&p).is_none()
             })
-            .scan((0, 0), |(plain, joint), m| {
-                let n = if among(&m) { joint } else { plain };
-                *n += 1;
-                let cap = if among(&m) {
-                    INTERACTING_MOVES
+            .scan((0, 0, 0), |(plain, joint, trade), m| {
+                let (n, cap) = if among(&m) {
+                    (joint, INTERACTING_MOVES)
+                } else if m.trade {
+                    (trade, TRADE_MOVES)
                 } else {
-                    REFINE_MOVES
+                    (plain, REFINE_MOVES)
                 };
+                *n += 1;
                 Some((*n <= cap).then_some(m))
             })
             .flatten()
             .collect()
+    }
+
+    /// Trades against the accuracy bar: a value that gains tok/s but took
+    /// accuracy under the bar, paired with a value of another parameter
+    /// that gives accuracy back for less tok/s than the first gains (four
+    /// sentences instead of six, with a repetition penalty that restores
+    /// the answers). The second is often a parameter of small tok/s effect,
+    /// outside the largest effects the other joint moves pair, and neither
+    /// move alone is better than the base, so only the pair finds it.
+    /// Predicted by the measured effects, best first.
+    fn bar_trades(&self, acc0: f64) -> Vec<Move> {
+        // Every other value of every parameter with what it did, relative
+        // to the base's value: (group, value, tok/s ratio, accuracy).
+        let mut vals: Vec<(usize, &str, f64, f64)> = Vec::new();
+        for (i, (name, cands)) in self.space.groups.iter().enumerate() {
+            let Some(cur) = self.base.get(name) else {
+                continue;
+            };
+            for v in cands.iter().filter(|v| *v != cur) {
+                if let Some((r, d, _, _)) = self.effects.relative(name, cur, v) {
+                    vals.push((i, v, r, d));
+                }
+            }
+        }
+        let mut out = Vec::new();
+        for &(i, vi, ri, di) in &vals {
+            // A gain the bar refused.
+            if !(ri > 1.0 && acc0 + di < self.threshold) {
+                continue;
+            }
+            for &(j, vj, rj, dj) in &vals {
+                // Accuracy given back, for less than the gain.
+                if j == i || dj <= 0.0 || acc0 + di + dj < self.threshold || ri * rj <= 1.0 {
+                    continue;
+                }
+                let mut changes = vec![
+                    (i, self.space.groups[i].0.clone(), vi.to_string()),
+                    (j, self.space.groups[j].0.clone(), vj.to_string()),
+                ];
+                changes.sort();
+                out.push(Move {
+                    changes: changes.into_iter().map(|(_, k, v)| (k, v)).collect(),
+                    tps: ri * rj,
+                    acc: di + dj,
+                    trade: true,
+                });
+            }
+        }
+        out.sort_by(|a, b| {
+            b.tps
+                .total_cmp(&a.tps)
+                .then_with(|| a.changes.cmp(&b.changes))
+        });
+        out
     }
 
     /// Whether the probes of a later pass behave as their values did the
@@ -1745,6 +1807,61 @@ mod search_tests {
             ("1", "1", "2"),
             "{log:#?}"
         );
+    }
+
+    /// A gain the accuracy bar refused is paired with the value of another
+    /// parameter that gives the accuracy back, even when that parameter's
+    /// tok/s effect is the smallest of all (outside the largest effects the
+    /// other joint moves pair).
+    #[test]
+    fn a_trade_against_the_bar_pairs_a_refused_gain_with_accuracy_given_back() {
+        let l = |p: &Params| {
+            let mut tps = 100.0;
+            let mut accuracy = 0.9;
+            for i in 1..=10 {
+                if get(p, &format!("P{i}")) == "2" {
+                    tps *= 1.0 - (4.0 + i as f64) / 100.0;
+                }
+            }
+            if get(p, "A") == "2" {
+                tps *= 1.10;
+                accuracy -= 0.02;
+            }
+            if get(p, "B") == "2" {
+                tps *= 0.995;
+                accuracy += 0.03;
+            }
+            Truth::Serves { accuracy, tps }
+        };
+        let mut names: Vec<String> = (1..=10).map(|i| format!("P{i}")).collect();
+        names.extend(["A".to_string(), "B".to_string()]);
+        let space = format!(
+            "{{{}}}",
+            names
+                .iter()
+                .map(|n| format!(r#""{n}": ["1", "2"]"#))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+        let base: Vec<(&str, &str)> = names.iter().map(|n| (n.as_str(), "1")).collect();
+        let (log, best) = steps(
+            Planner::new(
+                PlanConfig {
+                    threshold: 0.89,
+                    ..cfg(&space, &base, SearchPlan::default())
+                },
+                [],
+            ),
+            &l,
+        );
+        assert!(
+            log.iter().any(|s| s.starts_with("run A+B=2+2 ")),
+            "{log:#?}"
+        );
+        assert_eq!((get(&best, "A"), get(&best, "B")), ("2", "2"), "{log:#?}");
+        // Not a pairing of everything: no trade gives accuracy back with a
+        // value that costs it.
+        assert!(!log.iter().any(|s| s.starts_with("run A+P")), "{log:#?}");
     }
 
     /// The budget caps the trials started.
