@@ -56,30 +56,90 @@ pub fn num(v: &str) -> Option<f64> {
     v.trim().parse::<f64>().ok().filter(|x| x.is_finite())
 }
 
-/// Why `failed` (params of a crash or time-out) predicts that `p` fails the
-/// same way: the same non-numeric values, and every numeric value that
-/// differs at least as large in `p` (more memory share, more batched
-/// tokens, more sequences, a longer model length ask for at least as much
-/// memory). `None` when it does not.
-pub fn predicts_failure(failed: &Params, p: &Params) -> Option<String> {
+/// A crash or time-out the search met: its parameters and its cause, the
+/// parameters its trial changed from a configuration that served (empty
+/// when unknown, as for a record of auto_tune.py's).
+#[derive(Debug, Clone)]
+pub struct Failure {
+    pub params: Params,
+    /// `crashed` or `timeout`.
+    pub status: String,
+    pub cause: Vec<String>,
+}
+
+/// `a` asks for at least as much as `b` in `k`: the same value, or a
+/// number at least as large.
+fn at_least(a: &str, b: &str) -> bool {
+    a == b || matches!((num(a), num(b)), (Some(x), Some(y)) if x >= y)
+}
+
+/// Why `f` predicts that `p` fails the same way, or `None`.
+///
+/// Every numeric value that differs must be at least as large in `p` (more
+/// memory share, more batched tokens, more sequences, a longer model
+/// length ask for at least as much memory), every other value the same,
+/// with one exception learned from the failures themselves: a parameter
+/// outside `f`'s cause may be lower in `p` if another failure (a witness)
+/// had `f`'s cause values or larger, asked for no more than `f` in every
+/// other numeric parameter, and still failed with that parameter as low
+/// as in `p` (or lower). So a crash at memory share 0.99 that happened
+/// again with four sentences instead of six predicts it with five, but
+/// not at a token budget lower than any that crashed: the search learns
+/// which parameters do not prevent the failure, not that none does.
+pub fn predicts_failure(f: &Failure, all: &[Failure], p: &Params) -> Option<String> {
+    let failed = &f.params;
     if failed.len() != p.len() {
         return None;
     }
+    let witnesses: Vec<&Failure> = if f.cause.is_empty() {
+        Vec::new()
+    } else {
+        all.iter()
+            .filter(|w| {
+                !std::ptr::eq(*w, f)
+                    && w.params.len() == failed.len()
+                    && failed.iter().all(|(k, fv)| {
+                        let Some(wv) = w.params.get(k) else {
+                            return false;
+                        };
+                        if f.cause.contains(k) {
+                            at_least(wv, fv)
+                        } else {
+                            // No more of any resource than `f` asked for.
+                            !matches!((num(wv), num(fv)), (Some(x), Some(y)) if x > y)
+                        }
+                    })
+            })
+            .collect()
+    };
     let mut larger = Vec::new();
+    let mut lower = Vec::new();
     for (k, fv) in failed {
         let pv = p.get(k)?;
         if pv == fv {
             continue;
         }
-        match (num(fv), num(pv)) {
-            (Some(f), Some(x)) if x >= f => larger.push(format!("{k}={pv} (there {fv})")),
-            _ => return None,
+        if at_least(pv, fv) {
+            larger.push(format!("{k}={pv} (there {fv})"));
+            continue;
         }
+        if f.cause.contains(k) {
+            return None;
+        }
+        let w = witnesses.iter().find(|w| at_least(pv, &w.params[k]))?;
+        lower.push(format!("{k}={pv} (it failed with {k}={} too)", w.params[k]));
     }
-    Some(if larger.is_empty() {
+    let mut why = Vec::new();
+    if !larger.is_empty() {
+        why.push(format!("the same values but {}", larger.join(", ")));
+    }
+    if !lower.is_empty() {
+        why.push(lower.join(", "));
+    }
+    Some(if why.is_empty() {
         "the same configuration".to_string()
     } else {
-        format!("the same values but {}", larger.join(", "))
+        why.join("; ")
     })
 }
 
@@ -298,33 +358,131 @@ mod tests {
             .collect()
     }
 
+    fn failure(kv: &[(&str, &str)], cause: &[&str]) -> Failure {
+        Failure {
+            params: params(kv),
+            status: "crashed".into(),
+            cause: cause.iter().map(|c| c.to_string()).collect(),
+        }
+    }
+
     #[test]
     fn a_crash_predicts_only_configurations_asking_at_least_as_much() {
-        let crash = params(&[
-            ("GPU_MEMORY_UTILIZATION", "0.99"),
-            ("VLLM_MAX_NUM_BATCHED_TOKENS", "131072"),
-            ("STOP", "a"),
-        ]);
+        let crash = failure(
+            &[
+                ("GPU_MEMORY_UTILIZATION", "0.99"),
+                ("VLLM_MAX_NUM_BATCHED_TOKENS", "131072"),
+                ("STOP", "a"),
+            ],
+            &["GPU_MEMORY_UTILIZATION"],
+        );
+        let all = [crash.clone()];
         let more = params(&[
             ("GPU_MEMORY_UTILIZATION", "0.99"),
             ("VLLM_MAX_NUM_BATCHED_TOKENS", "196608"),
             ("STOP", "a"),
         ]);
-        let why = predicts_failure(&crash, &more).expect("predicted");
+        let why = predicts_failure(&crash, &all, &more).expect("predicted");
         assert!(why.contains("VLLM_MAX_NUM_BATCHED_TOKENS=196608"), "{why}");
         let less_memory = params(&[
             ("GPU_MEMORY_UTILIZATION", "0.98"),
             ("VLLM_MAX_NUM_BATCHED_TOKENS", "196608"),
             ("STOP", "a"),
         ]);
-        assert_eq!(predicts_failure(&crash, &less_memory), None);
+        assert_eq!(predicts_failure(&crash, &all, &less_memory), None);
         let other_text = params(&[
             ("GPU_MEMORY_UTILIZATION", "0.99"),
             ("VLLM_MAX_NUM_BATCHED_TOKENS", "131072"),
             ("STOP", "b"),
         ]);
-        assert_eq!(predicts_failure(&crash, &other_text), None);
-        assert!(predicts_failure(&crash, &crash).is_some());
+        assert_eq!(predicts_failure(&crash, &all, &other_text), None);
+        assert!(predicts_failure(&crash, &all, &crash.params).is_some());
+    }
+
+    /// A crash at memory share 0.99 that happened again with fewer
+    /// sentences and a smaller token budget shows those do not prevent it,
+    /// down to the values it failed with, and no further; a witness that
+    /// asked for more of something (a longer model length) shows nothing.
+    #[test]
+    fn failures_again_with_less_teach_which_parameters_do_not_prevent_them() {
+        let kv = |gmu: &'static str,
+                  tokens: &'static str,
+                  sentences: &'static str,
+                  len: &'static str| {
+            [
+                ("GPU_MEMORY_UTILIZATION", gmu),
+                ("VLLM_MAX_NUM_BATCHED_TOKENS", tokens),
+                ("OUTPUT_MAX_SENTENCES", sentences),
+                ("MAX_MODEL_LEN", len),
+            ]
+        };
+        let first = failure(
+            &kv("0.99", "262144", "6", "768"),
+            &["GPU_MEMORY_UTILIZATION"],
+        );
+        let p = |gmu, tokens, sentences, len| params(&kv(gmu, tokens, sentences, len));
+        // Alone, fewer sentences or fewer tokens are not predicted.
+        let alone = [first.clone()];
+        assert_eq!(
+            predicts_failure(&first, &alone, &p("0.99", "262144", "5", "768")),
+            None
+        );
+        assert_eq!(
+            predicts_failure(&first, &alone, &p("0.99", "196608", "6", "768")),
+            None
+        );
+        // It crashed again with four sentences and 196608 tokens.
+        let again = failure(
+            &kv("0.99", "196608", "4", "768"),
+            &[
+                "GPU_MEMORY_UTILIZATION",
+                "VLLM_MAX_NUM_BATCHED_TOKENS",
+                "OUTPUT_MAX_SENTENCES",
+            ],
+        );
+        let both = [first.clone(), again];
+        let why =
+            predicts_failure(&first, &both, &p("0.99", "196608", "5", "768")).expect("predicted");
+        assert!(
+            why.contains("OUTPUT_MAX_SENTENCES=5 (it failed with OUTPUT_MAX_SENTENCES=4 too)"),
+            "{why}"
+        );
+        // Not below what failed, not without the cause's values.
+        assert_eq!(
+            predicts_failure(&first, &both, &p("0.99", "131072", "6", "768")),
+            None
+        );
+        assert_eq!(
+            predicts_failure(&first, &both, &p("0.99", "262144", "3", "768")),
+            None
+        );
+        assert_eq!(
+            predicts_failure(&first, &both, &p("0.98", "262144", "6", "768")),
+            None
+        );
+        // A failure that asked for more model length is no witness.
+        let longer = failure(
+            &kv("0.99", "196608", "4", "2048"),
+            &["GPU_MEMORY_UTILIZATION", "MAX_MODEL_LEN"],
+        );
+        let other = [first.clone(), longer];
+        assert_eq!(
+            predicts_failure(&first, &other, &p("0.99", "196608", "6", "768")),
+            None
+        );
+        // A failure of unknown cause learns nothing.
+        let unknown = Failure {
+            cause: Vec::new(),
+            ..first.clone()
+        };
+        let both = [
+            unknown.clone(),
+            failure(&kv("0.99", "196608", "4", "768"), &[]),
+        ];
+        assert_eq!(
+            predicts_failure(&unknown, &both, &p("0.99", "196608", "5", "768")),
+            None
+        );
     }
 
     #[test]

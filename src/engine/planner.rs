@@ -30,7 +30,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 pub use super::explore::SearchPlan;
-use super::explore::{Effects, Move, Seen, joint_moves, neighbours, predicts_failure};
+use super::explore::{Effects, Failure, Move, Seen, joint_moves, neighbours, predicts_failure};
 use super::goal::{Direction, Goal, Op};
 use super::noise::{
     Judge, NoisePolicy, PooledNoise, Samples, above_bar, beats, primary_bar, samples_of, t_quantile,
@@ -285,7 +285,7 @@ pub struct Planner {
     measured: HashMap<String, Arc<Record>>,
     /// Configurations that crashed or timed out (results file and this
     /// run), with the status.
-    failures: Vec<(Params, String)>,
+    failures: Vec<Failure>,
     noise: PooledNoise,
     /// Every ok run of each key measured or reused in this run.
     pooled: HashMap<String, Samples>,
@@ -410,8 +410,16 @@ impl Planner {
 
     fn note_failure(&mut self, r: &Record) {
         if matches!(r.status, Status::Crashed | Status::Timeout) && !r.params.is_empty() {
-            self.failures
-                .push((r.params.clone(), r.status.as_str().to_string()));
+            let cause = r
+                .param_under_test
+                .as_deref()
+                .map(|p| p.split('+').map(str::to_string).collect())
+                .unwrap_or_default();
+            self.failures.push(Failure {
+                params: r.params.clone(),
+                status: r.status.as_str().to_string(),
+                cause,
+            });
         }
     }
 
@@ -420,9 +428,9 @@ impl Planner {
         if !self.search.predict {
             return None;
         }
-        self.failures.iter().find_map(|(f, status)| {
-            predicts_failure(f, p).map(|why| {
-                let verb = if status == "timeout" {
+        self.failures.iter().find_map(|f| {
+            predicts_failure(f, &self.failures, p).map(|why| {
+                let verb = if f.status == "timeout" {
                     "timed out"
                 } else {
                     "crashed"
