@@ -209,17 +209,30 @@ fn main() {
     let (best_tps, best) = brute_force();
     if let Ok(t) = std::env::var("TRACE") {
         // TRACE=seed,runs: every trial of one noisy search.
-        let v: Vec<u64> = t.split(',').filter_map(|x| x.parse().ok()).collect();
+        // TRACE=seed,runs,landscape (interacting, separable, demo; add
+        // ",exact" for no noise).
+        let v: Vec<&str> = t.split(',').collect();
+        let l: Landscape = match v.get(2).copied().unwrap_or("interacting") {
+            "separable" => separable_truth,
+            "demo" => demo_truth,
+            _ => interacting_truth,
+        };
+        let noise = if v.get(3) == Some(&"exact") {
+            Noise::NONE
+        } else {
+            NOISE
+        };
+        let runs: u32 = v[1].parse().unwrap();
         let rep = simulate(
-            Planner::new(config_runs(SearchPlan::default(), v[1] as u32), []),
-            &(interacting_truth as Landscape),
-            v[1] as u32,
-            NOISE,
+            Planner::new(config_runs(SearchPlan::default(), runs), []),
+            &l,
+            runs,
+            noise,
             Cost::default(),
-            v[0],
+            v[0].parse().unwrap(),
         );
         for r in &rep.records {
-            let truth = truth_of(interacting_truth, &r.params).1;
+            let truth = truth_of(l, &r.params).1;
             println!(
                 "{:<60} {:<40} {:?} {:.1} (true {:.1})",
                 r.param_under_test.clone().unwrap_or_default(),
