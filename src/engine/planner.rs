@@ -390,6 +390,11 @@ impl Planner {
         self
     }
 
+    /// What the search optimises.
+    pub fn goal(&self) -> &Goal {
+        &self.goal
+    }
+
     /// The pooled run-to-run noise learned so far.
     pub fn noise(&self) -> &PooledNoise {
         &self.noise
@@ -1474,6 +1479,7 @@ mod replay_tests {
         };
         let noise = Noise {
             tps_rel_sd: 0.02,
+            tps_abs_sd: 0.0,
             acc_abs_sd: 0.003,
         };
         let land = crate::engine::landscape::separable_truth;
@@ -1831,6 +1837,7 @@ mod search_tests {
                 5,
                 Noise {
                     tps_rel_sd: 0.02,
+                    tps_abs_sd: 0.0,
                     acc_abs_sd: 0.003,
                 },
                 Cost::default(),
