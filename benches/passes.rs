@@ -29,6 +29,7 @@ const THRESHOLD: f64 = 0.88;
 const RUNS: u32 = 5;
 const NOISE: Noise = Noise {
     tps_rel_sd: 0.02,
+    tps_abs_sd: 0.0,
     acc_abs_sd: 0.003,
 };
 

@@ -229,6 +229,67 @@ fn a_broken_eval_command_stops_the_run_and_records_nothing() {
     assert!(recs.iter().all(|r| r["status"] == "ok"));
 }
 
+/// A trial whose eval failed is held back until the next trial says
+/// whether the eval itself is broken. When the run stops on another
+/// environment failure instead (here a foreign listener takes trial 2's
+/// port), nothing proves the eval broken: trial 1's failure is a result,
+/// recorded before the run stops, and a resumed run does not measure it
+/// again.
+#[test]
+fn a_held_back_failure_is_recorded_when_the_port_stops_the_run() {
+    let d = tempfile::tempdir().unwrap();
+    sim_repo(d.path());
+    let sp = space(d.path(), r#"{"MAX_NEW_TOKENS": ["64", "48"]}"#);
+    let port = free_port();
+    // Trial 2's service waits 3 s before it binds: time for the foreign
+    // server to take the port.
+    std::fs::write(
+        d.path().join("svc.sh"),
+        "if [ \"$MAX_NEW_TOKENS\" != 64 ]; then echo twin starting; sleep 3; fi\nexec bash run_model.sh\n",
+    )
+    .unwrap();
+    let eval = "echo \"bad tokens $MAX_NEW_TOKENS\" >&2; exit 1";
+    let mut c = tune_cmd(d.path(), port);
+    c.args(space_args(&sp))
+        .args(["--server_cmd", "bash svc.sh", "--startup_timeout", "30"])
+        .args(["--eval_cmd", eval])
+        .arg("--skip_existing")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = c.spawn().unwrap();
+    wait_for("trial 2 starting", Duration::from_secs(30), || {
+        let s: serde_json::Value = serde_json::from_str(&status_text(d.path())).ok()?;
+        (s["trial_ordinal"] == 2 && s["trial_phase"] == "starting").then_some(())
+    });
+    let foreign = Foreign::start(port, d.path());
+    let st = wait_exit(&mut child, Duration::from_secs(60));
+    let out = output_of(child);
+    assert_eq!(st.code(), Some(3), "{out}");
+    assert!(
+        out.contains(&format!("held by pid {}", foreign.pid())),
+        "{out}"
+    );
+    assert_eq!(status(d.path())["phase"], "environment_error");
+    let recs = results(d.path());
+    assert_eq!(recs.len(), 1, "the held-back record was dropped: {out}");
+    assert_eq!(recs[0]["params"]["MAX_NEW_TOKENS"], "64");
+    assert_eq!(recs[0]["status"], "failed");
+    assert_eq!(recs[0]["eval_runs"][0]["output_tail"][0], "bad tokens 64");
+    // The port is free again: trial 1 is reused, only trial 2 is measured.
+    drop(foreign);
+    let mut c = tune_cmd(d.path(), port);
+    c.args(space_args(&sp))
+        .args(["--eval_cmd", eval])
+        .arg("--skip_existing");
+    let o = run(c);
+    assert!(o.status.success(), "{}", text(&o));
+    let values: Vec<String> = results(d.path())
+        .iter()
+        .map(|r| r["params"]["MAX_NEW_TOKENS"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(values, ["64", "48"]);
+}
+
 #[test]
 fn failures_that_differ_by_config_are_recorded_with_their_output_redacted() {
     let d = tempfile::tempdir().unwrap();

@@ -11,6 +11,16 @@
 //! deviations of all trials are pooled into one estimate with their degrees
 //! of freedom, and nothing is judged until that estimate rests on enough of
 //! them (`min_df`).
+//!
+//! The objective's noise is relative ([`Scale::Relative`]) only while every
+//! figure of it seen, turned so that higher is better ([`push_run`]), is
+//! positive: a maximised throughput. Any other objective (a minimised
+//! latency, a latency delta or a score that reaches 0 or below) is judged on
+//! an absolute scale ([`Scale::Absolute`]), in its own units. So the noise
+//! at the group's leader is not underestimated: on the relative scale the
+//! leader has the largest figure and so the largest spread, while a spread
+//! relative to a minimised figure would be smallest at the leader, and a
+//! ratio to a figure near or below 0 means nothing.
 
 use super::goal::{Direction, Goal, Op};
 use super::record::{EvalRun, Record, Status};
@@ -19,9 +29,10 @@ use super::stats::t95;
 /// The figures of one configuration's ok eval runs.
 #[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Samples {
-    /// Accuracy per run.
+    /// Accuracy per run (the goal's first constraint, as `push_run` turns it).
     pub acc: Vec<f64>,
-    /// Total tokens/s per run.
+    /// Total tokens/s per run (the goal's objective, higher is better, as
+    /// `push_run` turns it).
     pub tps: Vec<f64>,
 }
 
@@ -62,22 +73,59 @@ impl Samples {
     pub fn tps_mean(&self) -> f64 {
         Self::mean(&self.tps)
     }
+
+    /// The sign of the objective's figures: `1` when none is negative and
+    /// their mean is positive, `-1` the other way round, `0` when they
+    /// straddle 0 (or average 0); `None` without runs.
+    fn sign(&self) -> Option<i8> {
+        if self.tps.is_empty() {
+            return None;
+        }
+        let m = self.tps_mean();
+        Some(if m > 0.0 && self.tps.iter().all(|t| *t >= 0.0) {
+            1
+        } else if m < 0.0 && self.tps.iter().all(|t| *t <= 0.0) {
+            -1
+        } else {
+            0
+        })
+    }
+}
+
+/// How the objective's run-to-run noise is modelled (see the module).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scale {
+    /// Multiplicative: one run's spread is a fraction of the figure.
+    Relative,
+    /// Additive: one run's spread is the same whatever the figure.
+    Absolute,
+}
+
+/// Whether `x` is above `reference` by more than `tie` of its size (a
+/// difference in the last bits is no difference), whatever their sign.
+pub fn above_tie(x: f64, reference: f64, tie: f64) -> bool {
+    if reference >= 0.0 {
+        x > reference * (1.0 + tie)
+    } else {
+        x > reference * (1.0 - tie)
+    }
 }
 
 /// How a goal is seen by the noise rules. `Samples::tps` holds the
 /// objective and `Samples::acc` the goal's first constraint, both turned so
-/// that higher is better: a minimised objective as its reciprocal (its
-/// relative noise is the same), a `<=` constraint negated (its bar too, see
-/// [`primary_bar`]). Today's goal (total tok/s, accuracy >= X) reads as
-/// before. Further constraints are checked when a group is decided
-/// ([`Goal::qualifies`]), not judged for early stopping.
+/// that higher is better: a minimised objective negated (so its figures are
+/// kept whatever their sign, and their mean is the goal's mean turned), a
+/// `<=` constraint negated (its bar too, see [`primary_bar`]). Today's goal
+/// (total tok/s, accuracy >= X) reads as before. Further constraints are
+/// checked when a group is decided ([`Goal::qualifies`]), not judged for
+/// early stopping.
 pub fn push_run(s: &mut Samples, run: &EvalRun, goal: &Goal) -> bool {
     if !run.ok {
         return false;
     }
-    let obj = Goal::run_value(run, &goal.objective.name).and_then(|v| match goal.objective.dir {
-        Direction::Max => Some(v),
-        Direction::Min => (v > 0.0).then(|| 1.0 / v),
+    let obj = Goal::run_value(run, &goal.objective.name).map(|v| match goal.objective.dir {
+        Direction::Max => v,
+        Direction::Min => -v,
     });
     let primary = match goal.constraints.first() {
         None => Some(0.0),
@@ -126,35 +174,104 @@ pub fn samples_of(r: &Record, goal: &Goal) -> Samples {
     s
 }
 
-/// The run-to-run noise pooled over trials: relative for throughput,
-/// absolute for accuracy.
+/// The run-to-run noise pooled over trials: the objective's both relative
+/// and absolute (which one applies is [`PooledNoise::scale`]'s call),
+/// accuracy's absolute.
 #[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct PooledNoise {
     ss_tps_rel: f64,
     ss_acc: f64,
     df: usize,
+    #[serde(default)]
+    ss_tps_abs: f64,
+    /// Signs of the objective's figures seen (see `Samples::sign`): a
+    /// positive trial, a negative one, one straddling 0.
+    #[serde(default)]
+    seen_pos: bool,
+    #[serde(default)]
+    seen_neg: bool,
+    #[serde(default)]
+    seen_mixed: bool,
 }
 
 impl PooledNoise {
-    /// Adds one trial's runs (at least 2 to count).
+    /// Adds one trial's runs (at least 2 to count towards the spread; any
+    /// number towards the signs seen).
     pub fn add(&mut self, s: &Samples) {
+        match s.sign() {
+            Some(1) => self.seen_pos = true,
+            Some(-1) => self.seen_neg = true,
+            Some(_) => self.seen_mixed = true,
+            None => {}
+        }
         let n = s.n();
         if n < 2 {
             return;
         }
         let mt = s.tps_mean();
         let ma = s.acc_mean();
-        if mt <= 0.0 {
-            return;
+        // A ratio to a mean of one sign is a ratio; to one straddling 0 it
+        // is nothing (and then the relative estimate is never used).
+        if s.sign() != Some(0) {
+            self.ss_tps_rel += s.tps.iter().map(|t| (t / mt - 1.0).powi(2)).sum::<f64>();
         }
-        self.ss_tps_rel += s.tps.iter().map(|t| (t / mt - 1.0).powi(2)).sum::<f64>();
+        self.ss_tps_abs += s.tps.iter().map(|t| (t - mt).powi(2)).sum::<f64>();
         self.ss_acc += s.acc.iter().map(|a| (a - ma).powi(2)).sum::<f64>();
         self.df += n - 1;
+    }
+
+    /// Notes a figure of the objective known only as a mean (a record
+    /// without runs), for the signs seen.
+    pub fn note_level(&mut self, t: f64) {
+        if t > 0.0 {
+            self.seen_pos = true;
+        } else if t < 0.0 {
+            self.seen_neg = true;
+        } else {
+            self.seen_mixed = true;
+        }
     }
 
     /// Degrees of freedom behind the estimate.
     pub fn df(&self) -> usize {
         self.df
+    }
+
+    /// Whether every figure of the objective seen was of one sign, so that
+    /// ratios between them mean something.
+    pub fn one_signed(&self) -> bool {
+        !(self.seen_mixed || self.seen_pos && self.seen_neg)
+    }
+
+    /// The scale the objective is judged on when comparing `samples`:
+    /// relative while every figure seen, theirs included, is positive (a
+    /// maximised throughput), absolute otherwise (see the module).
+    pub fn scale(&self, samples: &[&Samples]) -> Scale {
+        let positive = |s: &Samples| s.sign().is_none_or(|g| g == 1);
+        if !self.seen_neg && !self.seen_mixed && samples.iter().all(|s| positive(s)) {
+            Scale::Relative
+        } else {
+            Scale::Absolute
+        }
+    }
+
+    /// Standard deviation of one run's objective at the figure `level` on
+    /// `scale`.
+    pub fn tps_sd(&self, scale: Scale, level: f64) -> f64 {
+        match scale {
+            Scale::Relative => self.tps_rel_sd() * level,
+            Scale::Absolute => self.tps_abs_sd(),
+        }
+    }
+
+    /// Standard deviation of one run's objective in its own units (the
+    /// absolute scale).
+    pub fn tps_abs_sd(&self) -> f64 {
+        if self.df == 0 {
+            0.0
+        } else {
+            (self.ss_tps_abs / self.df as f64).sqrt()
+        }
     }
 
     /// Relative standard deviation of one run's tokens/s.
@@ -334,14 +451,13 @@ impl Judge {
     /// A figure of the objective in its own units, with its unit name.
     fn objective_text(&self, v: f64) -> (String, f64) {
         match &self.goal {
-            Some(g) if g.objective.dir == Direction::Min => (g.objective.name.clone(), 1.0 / v),
+            Some(g) if g.objective.dir == Direction::Min => (g.objective.name.clone(), -v),
             Some(g) => (g.objective.name.clone(), v),
             None => ("tok/s".into(), v),
         }
     }
 
-    /// Half-width of the mean's interval for `n` runs, as a fraction of the
-    /// throughput (relative) or absolute for accuracy.
+    /// Half-width of the mean's interval for `n` runs of accuracy.
     fn spread(&self, sd: f64, n: usize) -> f64 {
         self.policy.quantile(self.noise.df()) * sd / (n as f64).sqrt()
     }
@@ -388,7 +504,7 @@ impl Judge {
         }
         let leader = self.leader.as_ref()?;
         let (mt, ml) = (s.tps_mean(), leader.tps_mean());
-        let sd = self.noise.tps_rel_sd() * ml;
+        let sd = self.noise.tps_sd(self.noise.scale(&[s, leader]), ml);
         let half = self.policy.quantile(self.noise.df())
             * sd
             * (1.0 / n as f64 + 1.0 / leader.n().max(1) as f64).sqrt();
@@ -414,7 +530,7 @@ impl Judge {
             return false;
         }
         let (mt, ml) = (s.tps_mean(), leader.tps_mean());
-        let sd = self.noise.tps_rel_sd() * ml;
+        let sd = self.noise.tps_sd(self.noise.scale(&[s, leader]), ml);
         let half = self.policy.quantile(self.noise.df())
             * sd
             * (1.0 / s.n().max(1) as f64 + 1.0 / leader.n().max(1) as f64).sqrt();
@@ -436,13 +552,13 @@ pub fn beats(
 ) -> bool {
     let (mc, mi) = (challenger.tps_mean(), incumbent.tps_mean());
     // A difference in the last bits is no difference.
-    if mc <= mi * (1.0 + 1e-9) {
+    if !above_tie(mc, mi, 1e-9) {
         return false;
     }
     if noise.df() < policy.min_df || incumbent.n() == 0 || challenger.n() == 0 {
         return true;
     }
-    let sd = noise.tps_rel_sd() * mi;
+    let sd = noise.tps_sd(noise.scale(&[challenger, incumbent]), mi);
     let half = t_quantile(policy.gate, noise.df())
         * sd
         * (1.0 / challenger.n() as f64 + 1.0 / incumbent.n() as f64).sqrt();
@@ -600,5 +716,188 @@ mod tests {
         let inc = samples(&[100.0; 5], 0.9);
         assert!(!beats(&policy, &noisy_pool(), &close, &inc));
         assert!(beats(&policy, &noisy_pool(), &clear, &inc));
+    }
+
+    /// An ok eval run with accuracy 0.9 and `delta_ms` = `v`.
+    fn delta_run(v: f64) -> EvalRun {
+        use crate::engine::record::Measured;
+        EvalRun {
+            i: 1,
+            ok: true,
+            measured: Some(Measured {
+                returncode: Some(0),
+                accuracy: Some(0.9),
+                ..Default::default()
+            }),
+            metrics: Some([("delta_ms".to_string(), v)].into()),
+            ..Default::default()
+        }
+    }
+
+    /// `delta_ms` figures as a goal minimising it sees them.
+    fn seen(goal: &Goal, vals: &[f64]) -> Samples {
+        let mut s = Samples::default();
+        for v in vals {
+            assert!(push_run(&mut s, &delta_run(*v), goal));
+        }
+        s
+    }
+
+    /// A minimised objective whose figures cross 0 (a latency delta, run
+    /// to run noise 0.1 ms whatever the figure): every figure counts, and
+    /// the rules compare differences in its own units with the smaller
+    /// figure better.
+    #[test]
+    fn a_minimised_objective_crossing_zero_is_judged_in_its_own_units() {
+        use crate::engine::goal::{Constraint, Objective};
+        let goal = Goal {
+            objective: Objective {
+                name: "delta_ms".into(),
+                dir: Direction::Min,
+            },
+            constraints: vec![Constraint {
+                name: "accuracy".into(),
+                op: Op::Ge,
+                bound: 0.5,
+            }],
+        };
+        let mut pool = PooledNoise::default();
+        for level in [1.0, 0.0, -1.0, 2.0] {
+            pool.add(&seen(&goal, &[level - 0.1, level + 0.1, level]));
+        }
+        assert_eq!(pool.df(), 8);
+        assert!((pool.tps_abs_sd() - 0.1).abs() < 1e-9, "{pool:?}");
+        let leader = seen(&goal, &[-1.0, -1.1, -0.9]);
+        assert_eq!(leader.n(), 3, "a figure below 0 was dropped");
+        assert_eq!(pool.scale(&[&leader]), Scale::Absolute);
+        let judge = Judge {
+            policy: NoisePolicy {
+                max_runs: 10,
+                ..NoisePolicy::default()
+            },
+            threshold: primary_bar(&goal),
+            runs: 3,
+            leader: Some(leader.clone()),
+            noise: pool,
+            goal: Some(goal.clone()),
+        };
+        // Far above the leader's -1.0 ms (worse): stopped, in its units.
+        let worse = seen(&goal, &[0.5, 0.6]);
+        assert!(matches!(
+            judge.verdict(&worse, 2),
+            Verdict::Prune(r) if r.contains("0.6 delta_ms after 2 runs") && r.contains("leader -1.0")
+        ));
+        // Near the leader, level with it, or below it (better): goes on.
+        for v in [[-0.95, -1.0], [-1.0, -1.0], [-1.3, -1.4], [-0.85, -1.1]] {
+            assert_eq!(
+                judge.verdict(&seen(&goal, &v), 2),
+                Verdict::Continue,
+                "{v:?}"
+            );
+        }
+        // Just under the leader after the planned runs: a close call, run
+        // longer; clearly under it: done.
+        let close = seen(&goal, &[-1.05, -1.02, -1.08]);
+        assert_eq!(judge.verdict(&close, 3), Verdict::Extend);
+        let clear = seen(&goal, &[-2.0, -2.1, -1.9]);
+        assert_eq!(judge.verdict(&clear, 3), Verdict::Stop);
+        // Better beyond the noise: the smaller figure, by more than it.
+        let gate = NoisePolicy {
+            gate: 0.95,
+            ..NoisePolicy::default()
+        };
+        assert!(beats(&gate, &pool, &clear, &leader));
+        assert!(!beats(&gate, &pool, &close, &leader));
+        assert!(!beats(&gate, &pool, &leader, &leader.clone()));
+        assert!(!beats(&gate, &pool, &leader, &clear));
+        // A figure of 0 or just above it is no ratio's reference: near 0
+        // the rules still see 0.1 ms of noise, not a fraction of the figure.
+        let near0 = Judge {
+            leader: Some(seen(&goal, &[0.01, 0.02, 0.0])),
+            ..judge.clone()
+        };
+        assert_eq!(
+            near0.verdict(&seen(&goal, &[0.1, 0.12]), 2),
+            Verdict::Continue
+        );
+        assert!(matches!(
+            near0.verdict(&seen(&goal, &[0.5, 0.45]), 2),
+            Verdict::Prune(_)
+        ));
+    }
+
+    /// A maximised objective whose figures are all negative (a score): a
+    /// tie with the leader is no loss and no gain, and the noise is in the
+    /// score's own units.
+    #[test]
+    fn a_negative_maximised_objective_is_judged_in_its_own_units() {
+        let mut pool = PooledNoise::default();
+        for level in [-5.0, -7.0, -3.0, -6.0] {
+            pool.add(&samples(&[level - 0.1, level + 0.1, level], 0.9));
+        }
+        assert!((pool.tps_abs_sd() - 0.1).abs() < 1e-9, "{pool:?}");
+        let leader = samples(&[-5.0, -5.1, -4.9], 0.9);
+        assert_eq!(pool.scale(&[&leader]), Scale::Absolute);
+        let judge = Judge {
+            policy: NoisePolicy {
+                max_runs: 10,
+                ..NoisePolicy::default()
+            },
+            threshold: 0.88,
+            runs: 3,
+            leader: Some(leader.clone()),
+            noise: pool,
+            goal: None,
+        };
+        assert_eq!(
+            judge.verdict(&samples(&[-5.0, -5.0], 0.9), 2),
+            Verdict::Continue,
+            "a tie with the leader was stopped"
+        );
+        assert_eq!(
+            judge.verdict(&samples(&[-5.05, -5.1], 0.9), 2),
+            Verdict::Continue
+        );
+        assert!(matches!(
+            judge.verdict(&samples(&[-6.0, -6.1], 0.9), 2),
+            Verdict::Prune(r) if r.contains("leader -5.0")
+        ));
+        assert_eq!(
+            judge.verdict(&samples(&[-4.95, -4.98, -4.97], 0.9), 3),
+            Verdict::Extend
+        );
+        let gate = NoisePolicy {
+            gate: 0.95,
+            ..NoisePolicy::default()
+        };
+        let tie = samples(&[-5.0; 3], 0.9);
+        // Before the noise is known the higher mean wins, but a tie is none.
+        assert!(!beats(&gate, &PooledNoise::default(), &tie, &tie.clone()));
+        assert!(!beats(&gate, &pool, &tie, &leader));
+        assert!(!beats(&gate, &pool, &samples(&[-4.98; 3], 0.9), &leader));
+        assert!(beats(&gate, &pool, &samples(&[-4.5; 3], 0.9), &leader));
+        assert!(!beats(&gate, &pool, &leader, &samples(&[-4.5; 3], 0.9)));
+    }
+
+    /// Throughput keeps its relative scale; one figure at or below 0
+    /// anywhere turns the objective to the absolute one for good.
+    #[test]
+    fn the_relative_scale_is_for_positive_figures_only() {
+        let mut p = noisy_pool();
+        let fast = samples(&[100.0; 3], 0.9);
+        assert_eq!(p.scale(&[&fast]), Scale::Relative);
+        assert!(p.one_signed());
+        assert_eq!(
+            p.scale(&[&fast, &samples(&[1.0, -0.5], 0.9)]),
+            Scale::Absolute
+        );
+        p.add(&samples(&[0.2, -0.1], 0.9));
+        assert_eq!(p.scale(&[&fast]), Scale::Absolute);
+        assert!(!p.one_signed());
+        // A minimised latency (all figures negated): one sign, absolute.
+        let mut lat = PooledNoise::default();
+        lat.add(&samples(&[-120.0, -118.0], 0.9));
+        assert!(lat.one_signed());
+        assert_eq!(lat.scale(&[]), Scale::Absolute);
     }
 }

@@ -33,7 +33,8 @@ pub use super::explore::SearchPlan;
 use super::explore::{Effects, Failure, Move, Seen, joint_moves, neighbours, predicts_failure};
 use super::goal::{Direction, Goal, Op};
 use super::noise::{
-    Judge, NoisePolicy, PooledNoise, Samples, above_bar, beats, primary_bar, samples_of, t_quantile,
+    Judge, NoisePolicy, PooledNoise, Samples, Scale, above_bar, above_tie, beats, primary_bar,
+    samples_of, t_quantile,
 };
 use super::record::{Record, Status};
 use super::search::{Params, SearchSpace, trial_key};
@@ -393,6 +394,11 @@ impl Planner {
         self
     }
 
+    /// What the search optimises.
+    pub fn goal(&self) -> &Goal {
+        &self.goal
+    }
+
     /// The pooled run-to-run noise learned so far.
     pub fn noise(&self) -> &PooledNoise {
         &self.noise
@@ -490,22 +496,14 @@ impl Planner {
             .unwrap_or_else(|| samples_of(r, &self.goal))
     }
 
-    /// (mean tok/s, mean accuracy, runs) of a record, if it served.
-    fn figures(&self, r: &Record) -> Option<(f64, f64, usize)> {
-        if !served(r) {
-            return None;
-        }
-        let s = self.samples(r);
-        if s.n() > 0 {
-            return Some((s.tps_mean(), s.acc_mean(), s.n()));
-        }
-        // A record without runs (auto_tune.py's): its means, as the goal
-        // sees them.
+    /// The means of a record without runs (auto_tune.py's) as the goal
+    /// sees them (as `push_run` turns a run's): objective, first
+    /// constraint.
+    fn means(&self, r: &Record) -> Option<(f64, f64)> {
         let obj = self.goal.objective_mean(r)?;
         let obj = match self.goal.objective.dir {
             Direction::Max => obj,
-            Direction::Min if obj > 0.0 => 1.0 / obj,
-            Direction::Min => return None,
+            Direction::Min => -obj,
         };
         let primary = match self.goal.constraints.first() {
             None => 0.0,
@@ -514,7 +512,34 @@ impl Planner {
                 if c.op == Op::Le { -v } else { v }
             }
         };
-        Some((obj, primary, 1))
+        Some((obj, primary))
+    }
+
+    /// (objective level, mean accuracy, runs) of a record, if it served.
+    /// The level is what the effects compare by ratio: the mean objective,
+    /// higher better, and a negative one (a minimised figure) as the
+    /// reciprocal of its size. Ratios mean something only while the
+    /// figures seen are of one sign: otherwise no effect is learnt
+    /// ([`Planner::effects_apply`]).
+    fn figures(&self, r: &Record) -> Option<(f64, f64, usize)> {
+        if !served(r) {
+            return None;
+        }
+        let level = |t: f64| if t < 0.0 { -1.0 / t } else { t };
+        let s = self.samples(r);
+        if s.n() > 0 {
+            return Some((level(s.tps_mean()), s.acc_mean(), s.n()));
+        }
+        let (obj, primary) = self.means(r)?;
+        Some((level(obj), primary, 1))
+    }
+
+    /// Whether what the values of a parameter did can be told as ratios of
+    /// the objective (every figure seen of one sign). When it cannot, no
+    /// effect is learnt or used: later passes measure whole groups and
+    /// there is no refinement, which costs trials, never a choice.
+    fn effects_apply(&self) -> bool {
+        self.noise.one_signed()
     }
 
     /// The incumbent of a group, when its order against the fastest
@@ -536,12 +561,14 @@ impl Planner {
             .map(|r| self.samples(r))
             .filter(|s| s.n() > 0 && above_bar(&policy, &self.noise, s, self.threshold))
             .max_by(|a, b| a.tps_mean().total_cmp(&b.tps_mean()))?;
-        let half = t_quantile(policy.recheck_level, self.noise.df())
-            * self.noise.tps_rel_sd()
-            * is.tps_mean()
-            * (1.0 / is.n().max(1) as f64 + 1.0 / other.n().max(1) as f64).sqrt();
+        let q = t_quantile(policy.recheck_level, self.noise.df());
+        let spread = match self.noise.scale(&[&is, &other]) {
+            Scale::Relative => q * self.noise.tps_rel_sd() * is.tps_mean(),
+            Scale::Absolute => q * self.noise.tps_abs_sd(),
+        };
+        let half = spread * (1.0 / is.n().max(1) as f64 + 1.0 / other.n().max(1) as f64).sqrt();
         // Without noise a tie is a tie: nothing to re-measure.
-        (half > TIE * is.tps_mean() && (other.tps_mean() - is.tps_mean()).abs() <= half)
+        (half > TIE * is.tps_mean().abs() && (other.tps_mean() - is.tps_mean()).abs() <= half)
             .then(|| inc.clone())
     }
 
@@ -584,7 +611,7 @@ impl Planner {
             // order) are a tie: the first in plan order keeps it.
             if best
                 .as_ref()
-                .is_none_or(|(_, b)| s.tps_mean() > b.tps_mean() * (1.0 + TIE))
+                .is_none_or(|(_, b)| above_tie(s.tps_mean(), b.tps_mean(), TIE))
             {
                 best = Some((r, s));
             }
@@ -616,6 +643,12 @@ impl Planner {
         self.kept.push(r.clone());
         let s = samples_of(&r, &self.goal);
         self.noise.add(&s);
+        if s.n() == 0
+            && served(&r)
+            && let Some((obj, _)) = self.means(&r)
+        {
+            self.noise.note_level(obj);
+        }
         self.pooled
             .entry(r.trial_key.clone())
             .or_default()
@@ -637,6 +670,9 @@ impl Planner {
     /// tok/s (infinite for a failure, 0 when nothing moved beyond the
     /// noise); `None` if never measured.
     fn effect_size(&self, name: &str) -> Option<f64> {
+        if !self.effects_apply() {
+            return None;
+        }
         let m = self.effects.0.get(name)?;
         let cur = self.base.get(name)?;
         let Some(Some((rc, dc, nc))) = m.get(cur) else {
@@ -726,9 +762,10 @@ impl Planner {
                         }
                         let cur = self.base.get(&name).cloned().unwrap_or_default();
                         let near = neighbours(&cands, &cur);
-                        let known = near
-                            .iter()
-                            .all(|v| self.effects.relative(&name, &cur, v).is_some());
+                        let known = self.effects_apply()
+                            && near
+                                .iter()
+                                .all(|v| self.effects.relative(&name, &cur, v).is_some());
                         if known && !near.is_empty() {
                             probe = true;
                             let mut v = vec![cur];
@@ -844,6 +881,9 @@ impl Planner {
     /// without those measured already, predicted to fail or predicted
     /// clearly under the accuracy bar.
     fn refinement(&self) -> Vec<Move> {
+        if !self.effects_apply() {
+            return Vec::new();
+        }
         let Some(base_rec) = self.measured.get(&trial_key(&self.base)) else {
             return Vec::new();
         };
@@ -981,6 +1021,9 @@ impl Planner {
     /// difference, within the noise): if not, the parameter interacts with
     /// what changed since, and the whole group is measured again.
     fn probes_agree(&self, g: &GroupState) -> bool {
+        if !self.effects_apply() {
+            return false;
+        }
         let name = &g.slots[0].param;
         let cur = &g.slots[0].value;
         let Some((t0, a0, n0)) = g.results[0].as_ref().and_then(|r| self.figures(r)) else {
@@ -1219,6 +1262,9 @@ impl Planner {
 
     /// Notes what each value of the open group did (pass groups only).
     fn record_effects(&mut self, full: bool) {
+        if !self.effects_apply() {
+            return;
+        }
         let g = self.current.as_ref().expect("open");
         let Some(index) = g.index else { return };
         let name = self.space.groups[index].0.clone();
@@ -1533,6 +1579,81 @@ mod replay_tests {
         assert_eq!(chosen.unwrap()["SEQS"], "256");
     }
 
+    /// A minimised objective whose figures cross 0 (a latency delta in ms,
+    /// run-to-run noise 0.1 ms whatever the figure), searched with the
+    /// noise rules: every seed ends on the truly smallest configuration,
+    /// and no configuration at least as good as the chosen one is stopped
+    /// early, though early stopping does stop others.
+    #[test]
+    fn a_minimised_objective_around_zero_picks_the_truly_smallest() {
+        use crate::engine::goal::{Constraint, Direction, Goal, Objective, Op};
+        use crate::engine::simulate::Truth;
+        let goal = Goal {
+            objective: Objective {
+                name: "delta_ms".into(),
+                dir: Direction::Min,
+            },
+            constraints: vec![Constraint {
+                name: "accuracy".into(),
+                op: Op::Ge,
+                bound: 0.5,
+            }],
+        };
+        let space = SearchSpace::from_json_str(
+            r#"{"A": ["1", "2", "3", "4", "5"], "B": ["1", "2", "3", "4"]}"#,
+        )
+        .unwrap();
+        let base: Params = [("A", "3"), ("B", "2")]
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .into();
+        // Separable, from -1.1 (A=2, B=3) to 2.1 ms; the start is 0.3 ms.
+        let delta = |p: &Params| {
+            let a = [0.8, -0.4, 0.3, 1.0, 1.6][p["A"].parse::<usize>().unwrap() - 1];
+            let b = [0.5, 0.0, -0.7, 0.4][p["B"].parse::<usize>().unwrap() - 1];
+            a + b
+        };
+        let land = |p: &Params| Truth::Serves {
+            accuracy: 0.9,
+            tps: delta(p),
+        };
+        let noise = Noise {
+            tps_rel_sd: 0.0,
+            tps_abs_sd: 0.1,
+            acc_abs_sd: 0.003,
+        };
+        let smallest: Params = [("A", "2"), ("B", "3")]
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .into();
+        let mut pruned = 0;
+        for seed in 0..16 {
+            let cfg = PlanConfig {
+                policy: Some(NoisePolicy::default()),
+                eval_runs: 3,
+                search: SearchPlan::default(),
+                ..PlanConfig::plain(space.clone(), base.clone(), 0.0, false)
+            };
+            let rep = simulate(
+                Planner::new(cfg, []).with_goal(goal.clone()),
+                &land,
+                3,
+                noise,
+                Cost::default(),
+                seed,
+            );
+            assert_eq!(rep.best, smallest, "seed {seed}");
+            for r in rep.records.iter().filter(|r| r.status == Status::Pruned) {
+                pruned += 1;
+                assert!(
+                    delta(&r.params) > delta(&smallest),
+                    "seed {seed}: {} was stopped: {:?}",
+                    r.trial_key,
+                    r.reason
+                );
+            }
+        }
+        assert!(pruned > 0, "early stopping never judged");
+    }
+
     /// A run resumed over its own records (`--skip_existing`) replays every
     /// step, re-measures of close calls and later passes included, and runs
     /// nothing again.
@@ -1544,6 +1665,7 @@ mod replay_tests {
         };
         let noise = Noise {
             tps_rel_sd: 0.02,
+            tps_abs_sd: 0.0,
             acc_abs_sd: 0.003,
         };
         let land = crate::engine::landscape::separable_truth;
@@ -1956,6 +2078,7 @@ mod search_tests {
                 5,
                 Noise {
                     tps_rel_sd: 0.02,
+                    tps_abs_sd: 0.0,
                     acc_abs_sd: 0.003,
                 },
                 Cost::default(),

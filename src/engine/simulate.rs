@@ -2,10 +2,16 @@
 //! function, a noise model and a cost model, so a whole search replays in
 //! milliseconds. Tests use it to check the planner's choices; benchmarks use
 //! it to compare search policies over many seeds.
+//!
+//! The landscape's `tps` is the planner's objective: total tokens/s under
+//! today's goal, else the goal's objective metric (any sign).
 
 use std::sync::Arc;
 
-use super::noise::{Samples, Verdict};
+use std::collections::BTreeMap;
+
+use super::goal::Goal;
+use super::noise::{Samples, Verdict, push_run};
 use super::planner::{Planner, Step, TrialSpec};
 use super::record::{EvalRun, Measured, Phase, Record, Status, summarize};
 use super::search::Params;
@@ -17,7 +23,7 @@ pub enum Truth {
     Serves {
         /// Mean accuracy.
         accuracy: f64,
-        /// Mean total tokens/s.
+        /// Mean total tokens/s (the mean objective under another goal).
         tps: f64,
     },
     /// It exits during start-up (out of memory...).
@@ -31,6 +37,10 @@ pub enum Truth {
 pub struct Noise {
     /// Relative standard deviation of total tokens/s per run (0.02 = 2 %).
     pub tps_rel_sd: f64,
+    /// Absolute standard deviation of total tokens/s (the objective) per
+    /// run, on top of the relative one: the noise of an objective whose
+    /// figures reach 0 or below.
+    pub tps_abs_sd: f64,
     /// Absolute standard deviation of accuracy per run.
     pub acc_abs_sd: f64,
 }
@@ -39,6 +49,7 @@ impl Noise {
     /// No noise at all.
     pub const NONE: Noise = Noise {
         tps_rel_sd: 0.0,
+        tps_abs_sd: 0.0,
         acc_abs_sd: 0.0,
     };
 }
@@ -111,6 +122,7 @@ pub fn simulate(
 ) -> SimReport {
     let mut rng = Gauss(fastrand::Rng::with_seed(seed));
     let mut rep = SimReport::default();
+    let goal = planner.goal().clone();
     let mut pending: Vec<TrialSpec> = Vec::new();
     loop {
         match planner.step() {
@@ -121,7 +133,7 @@ pub fn simulate(
             Step::Wait => {
                 for spec in pending.drain(..) {
                     let rec = Arc::new(measure(
-                        &spec, landscape, eval_runs, noise, cost, &mut rng, &mut rep,
+                        &spec, &goal, landscape, eval_runs, noise, cost, &mut rng, &mut rep,
                     ));
                     rep.trials += 1;
                     rep.records.push(rec.clone());
@@ -135,8 +147,10 @@ pub fn simulate(
     rep
 }
 
+#[allow(clippy::too_many_arguments)]
 fn measure(
     spec: &TrialSpec,
+    goal: &Goal,
     landscape: &dyn Fn(&Params) -> Truth,
     eval_runs: u32,
     noise: Noise,
@@ -176,22 +190,17 @@ fn measure(
                 i += 1;
                 rep.gpu_s += cost.eval_run_s;
                 rep.eval_runs += 1;
-                let (a, t) = (
+                let (a, mut t) = (
                     accuracy + rng.next() * noise.acc_abs_sd,
                     tps * (1.0 + rng.next() * noise.tps_rel_sd),
                 );
-                ok.push(a, t);
-                runs.push(EvalRun {
-                    i,
-                    ok: true,
-                    measured: Some(Measured {
-                        returncode: Some(0),
-                        accuracy: Some(a),
-                        total_tps: Some(t),
-                        ..Default::default()
-                    }),
-                    ..Default::default()
-                });
+                if noise.tps_abs_sd > 0.0 {
+                    t += rng.next() * noise.tps_abs_sd;
+                }
+                let run = sim_run(i, goal, a, t);
+                // As the trial state machine sees it: through the goal.
+                push_run(&mut ok, &run, goal);
+                runs.push(run);
                 let verdict = match &spec.judge {
                     Some(j) => j.verdict(&ok, i),
                     None if i < eval_runs => Verdict::Continue,
@@ -211,4 +220,29 @@ fn measure(
         }
     }
     r
+}
+
+/// One ok eval run measuring accuracy `a` and objective `t` (total tokens/s
+/// under today's goal, else the goal's objective metric).
+fn sim_run(i: u32, goal: &Goal, a: f64, t: f64) -> EvalRun {
+    let mut m = Measured {
+        returncode: Some(0),
+        accuracy: Some(a),
+        ..Default::default()
+    };
+    let mut metrics = None;
+    match goal.objective.name.as_str() {
+        "total_tps" => m.total_tps = Some(t),
+        "answer_tps" => m.answer_tps = Some(t),
+        "total_time_s" => m.total_time_s = Some(t),
+        "accuracy" => {}
+        other => metrics = Some(BTreeMap::from([(other.to_string(), t)])),
+    }
+    EvalRun {
+        i,
+        ok: true,
+        measured: Some(m),
+        metrics,
+        ..Default::default()
+    }
 }

@@ -557,11 +557,16 @@ pub enum RecordVerdict {
 /// with the same non-zero exit code and the same output. The first suspect
 /// trial is held back (not appended); when the next trial is suspect with
 /// the same exit code and output, the run stops with an environment error
-/// and neither is recorded. Any other next trial releases the held record.
+/// and neither is recorded. Any other next trial releases the held record,
+/// and so does the end of the run for any other reason (another failure of
+/// the environment proves nothing of the eval). Once the eval is proved
+/// broken, a later suspect trial (one still running then, with several
+/// slots) is not recorded either.
 #[derive(Debug, Default)]
 pub struct EvalWatch {
     any_ok: bool,
     held: Option<(i64, Vec<String>)>,
+    broken: Option<String>,
 }
 
 impl EvalWatch {
@@ -580,16 +585,23 @@ impl EvalWatch {
         } else {
             eval_failure_signature(runs)
         };
+        if let (Some(_), Some(m)) = (&sig, &self.broken) {
+            return RecordVerdict::Environment(m.clone());
+        }
         let held = self.held.take();
         match (sig, held) {
-            (Some(sig), Some(h)) if sig == h => RecordVerdict::Environment(format!(
-                "the eval command failed the same way in every run of two trials with different params (exit code {}{}); it looks broken, not the configurations",
-                sig.0,
-                sig.1
-                    .last()
-                    .map(|l| format!(", last output: {l}"))
-                    .unwrap_or_else(|| ", no output".to_string())
-            )),
+            (Some(sig), Some(h)) if sig == h => {
+                let m = format!(
+                    "the eval command failed the same way in every run of two trials with different params (exit code {}{}); it looks broken, not the configurations",
+                    sig.0,
+                    sig.1
+                        .last()
+                        .map(|l| format!(", last output: {l}"))
+                        .unwrap_or_else(|| ", no output".to_string())
+                );
+                self.broken = Some(m.clone());
+                RecordVerdict::Environment(m)
+            }
             (Some(sig), None) => {
                 self.held = Some(sig);
                 RecordVerdict::Hold
@@ -651,6 +663,12 @@ mod tests {
         assert!(matches!(
             w.judge(&failed(127, "not found", 2)),
             RecordVerdict::Environment(m) if m.contains("exit code 127") && m.contains("not found")
+        ));
+        // A trial that ends after the eval was proved broken (another
+        // slot's) is not a result either, whatever its failure.
+        assert!(matches!(
+            w.judge(&failed(2, "other", 1)),
+            RecordVerdict::Environment(m) if m.contains("exit code 127")
         ));
     }
 

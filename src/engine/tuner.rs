@@ -142,7 +142,8 @@ struct Engine {
     reused: usize,
     /// Watches for an eval command that cannot work.
     watch: EvalWatch,
-    /// A record held back by `watch`, appended once the next trial clears it.
+    /// A record held back by `watch`, appended once the next trial clears it
+    /// or the run ends for any other reason than the eval proved broken.
     held: Option<(TrialSpec, Arc<Record>)>,
     /// This run's id (launched jobs are named after it).
     run_id: String,
@@ -182,12 +183,20 @@ pub async fn run(
         Ok(o) => o,
         Err(err) => err.outcome(),
     };
-    // A record still held back was never proved an environment failure.
-    if !matches!(outcome, Outcome::Environment(_))
-        && let Some((spec, rec)) = e.held.take()
+    // A record still held back was never proved an environment failure:
+    // only the same failure on the next trial proves that (and then the
+    // watch has dropped it already). Whatever else ended the run, another
+    // environment failure included (a foreign listener, a file that cannot
+    // be written, a launcher that failed), it is a result of its own, and
+    // dropping it would have `--skip_existing` measure it again.
+    if let Some((spec, rec)) = e.held.take()
         && let Err(err) = e.finish_trial(&spec, &rec)
     {
-        outcome = err.outcome();
+        match outcome {
+            // The run ends on its first failure; this one is said too.
+            Outcome::Environment(_) | Outcome::Error(_) => e.warn(err.to_string()),
+            _ => outcome = err.outcome(),
+        }
     }
     if outcome != Outcome::Done
         && let Some(l) = &e.cfg.launcher
