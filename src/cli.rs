@@ -553,6 +553,21 @@ pub struct TuneArgs {
         help_heading = heading::SEARCH
     )]
     pub no_builtin_space: bool,
+    /// Parameters the service reads per request, comma-separated.
+    ///
+    /// A crash or time-out before the service was ready is predicted again
+    /// whatever these are (it failed before reading them). Default: the
+    /// built-in generation parameters (MAX_NEW_TOKENS, penalties, stops,
+    /// output shaping) when the built-in space is searched; none with
+    /// --no_builtin_space. `--request_params ''` treats every parameter as
+    /// read at start-up.
+    #[arg(
+        long = "request_params",
+        alias = "request-params",
+        help_heading = heading::SEARCH,
+        value_name = "NAMES"
+    )]
+    pub request_params: Option<String>,
     /// How groups are decided: `noise-aware` (never measure a configuration
     /// twice, stop hopeless trials early, a change must beat the incumbent
     /// beyond the run-to-run noise) or `plain` (auto_tune.py's choices,
@@ -1020,13 +1035,36 @@ pub fn search_space(a: &TuneArgs, repo: &Path) -> Result<SearchSpace, String> {
         None => None,
     };
     if a.no_builtin_space {
-        return extra.ok_or_else(|| "--no_builtin_space needs --search_space_file".to_string());
+        let mut space =
+            extra.ok_or_else(|| "--no_builtin_space needs --search_space_file".to_string())?;
+        request_params(a, &mut space)?;
+        return Ok(space);
     }
     let mut space = SearchSpace::builtin();
     if let Some(e) = extra {
         space.merge(e);
     }
+    request_params(a, &mut space)?;
     Ok(space)
+}
+
+/// The parameters read per request: `--request_params` when given (each a
+/// parameter of `space`), else what the space says.
+fn request_params(a: &TuneArgs, space: &mut SearchSpace) -> Result<(), String> {
+    let Some(list) = &a.request_params else {
+        return Ok(());
+    };
+    let mut set = std::collections::BTreeSet::new();
+    for name in list.split(',').map(str::trim).filter(|n| !n.is_empty()) {
+        if !space.groups.iter().any(|(k, _)| k == name) {
+            return Err(format!(
+                "--request_params: {name} is not a parameter of the search space"
+            ));
+        }
+        set.insert(name.to_string());
+    }
+    space.request = set;
+    Ok(())
 }
 
 /// The noise policy of the flags; `None` for `--search_policy plain`.

@@ -99,14 +99,19 @@ fn search(cfg: &Config) -> String {
         None => "passes until nothing changes (later passes probe the neighbours of each value and measure a whole group again only when they behave otherwise than before)".to_string(),
     };
     let refine = if p.refine {
-        "; then joint moves of two parameters at once among those that matter, ranked by their measured effects"
+        "; then joint moves of two parameters at once among those that matter, ranked by their measured effects, and trades against the accuracy bar"
     } else {
         ""
     };
-    let predict = if p.predict {
-        "; a configuration an earlier crash or time-out predicts (same values, none smaller) is not started"
+    let predict = if !p.predict {
+        String::new()
+    } else if cfg.space.request.is_empty() {
+        "; a configuration an earlier crash or time-out predicts (same values, none smaller) is not started".to_string()
     } else {
-        ""
+        format!(
+            "; a configuration an earlier crash or time-out predicts (same values, none smaller; for a failure at start-up, whatever the {} parameters read per request are: --request_params) is not started",
+            cfg.space.request.len()
+        )
     };
     let budget = match p.max_trials {
         Some(usize::MAX) => String::new(),

@@ -57,6 +57,17 @@ fn dry_run_prints_the_plan_as_a_table_without_the_service_script() {
         out.contains("among ok trials with accuracy >= 0.88\n"),
         "{out}"
     );
+    // Crash prediction says which parameters a start-up failure ignores.
+    assert!(
+        out.contains("whatever the 13 parameters read per request are"),
+        "{out}"
+    );
+    let none = autotune(d.path(), &["--dry_run", "--request_params", ""]);
+    let none = String::from_utf8_lossy(&none.stdout);
+    assert!(
+        none.contains("(same values, none smaller) is not started"),
+        "{none}"
+    );
     let plain = autotune(d.path(), &["--dry_run", "--search_policy", "plain"]);
     let plain = String::from_utf8_lossy(&plain.stdout);
     assert!(
@@ -225,6 +236,14 @@ fn bad_input_exits_2_naming_the_flag_or_file() {
     assert_usage_error(
         &with(&["--no_builtin_space", "--dry_run"]),
         "--no_builtin_space",
+    );
+    assert_usage_error(
+        &with(&[
+            "--request_params",
+            "MAX_NEW_TOKENS,NOT_A_PARAM",
+            "--dry_run",
+        ]),
+        "--request_params: NOT_A_PARAM is not a parameter",
     );
     std::fs::write(d.path().join("best_params.json"), "[1,").unwrap();
     assert_usage_error(&with(&["--dry_run"]), "best_params.json");

@@ -5,7 +5,7 @@
 //! parameter did the last time it was measured ([`Effects`]), and the joint
 //! moves of the refinement ranked by what those effects predict.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use super::search::Params;
 
@@ -65,6 +65,8 @@ pub struct Failure {
     /// `crashed` or `timeout`.
     pub status: String,
     pub cause: Vec<String>,
+    /// It failed before the service was ready (no request was served).
+    pub startup: bool,
 }
 
 /// `a` asks for at least as much as `b` in `k`: the same value, or a
@@ -86,7 +88,18 @@ fn at_least(a: &str, b: &str) -> bool {
 /// again with four sentences instead of six predicts it with five, but
 /// not at a token budget lower than any that crashed: the search learns
 /// which parameters do not prevent the failure, not that none does.
-pub fn predicts_failure(f: &Failure, all: &[Failure], p: &Params) -> Option<String> {
+///
+/// A start-up failure predicts whatever the parameters in `request` (read
+/// per request, see [`SearchSpace::request`]) are, outside its cause: the
+/// service failed before it read them.
+///
+/// [`SearchSpace::request`]: crate::engine::search::SearchSpace::request
+pub fn predicts_failure(
+    f: &Failure,
+    all: &[Failure],
+    request: &BTreeSet<String>,
+    p: &Params,
+) -> Option<String> {
     let failed = &f.params;
     if failed.len() != p.len() {
         return None;
@@ -114,6 +127,7 @@ pub fn predicts_failure(f: &Failure, all: &[Failure], p: &Params) -> Option<Stri
     };
     let mut larger = Vec::new();
     let mut lower = Vec::new();
+    let mut unread = Vec::new();
     for (k, fv) in failed {
         let pv = p.get(k)?;
         if pv == fv {
@@ -126,6 +140,10 @@ pub fn predicts_failure(f: &Failure, all: &[Failure], p: &Params) -> Option<Stri
         if f.cause.contains(k) {
             return None;
         }
+        if f.startup && request.contains(k) {
+            unread.push(format!("{k}={pv}"));
+            continue;
+        }
         let w = witnesses.iter().find(|w| at_least(pv, &w.params[k]))?;
         lower.push(format!("{k}={pv} (it failed with {k}={} too)", w.params[k]));
     }
@@ -135,6 +153,12 @@ pub fn predicts_failure(f: &Failure, all: &[Failure], p: &Params) -> Option<Stri
     }
     if !lower.is_empty() {
         why.push(lower.join(", "));
+    }
+    if !unread.is_empty() {
+        why.push(format!(
+            "{} (read per request; it failed at start-up)",
+            unread.join(", ")
+        ));
     }
     Some(if why.is_empty() {
         "the same configuration".to_string()
@@ -363,6 +387,7 @@ mod tests {
             params: params(kv),
             status: "crashed".into(),
             cause: cause.iter().map(|c| c.to_string()).collect(),
+            startup: true,
         }
     }
 
@@ -382,21 +407,27 @@ mod tests {
             ("VLLM_MAX_NUM_BATCHED_TOKENS", "196608"),
             ("STOP", "a"),
         ]);
-        let why = predicts_failure(&crash, &all, &more).expect("predicted");
+        let why = predicts_failure(&crash, &all, &BTreeSet::new(), &more).expect("predicted");
         assert!(why.contains("VLLM_MAX_NUM_BATCHED_TOKENS=196608"), "{why}");
         let less_memory = params(&[
             ("GPU_MEMORY_UTILIZATION", "0.98"),
             ("VLLM_MAX_NUM_BATCHED_TOKENS", "196608"),
             ("STOP", "a"),
         ]);
-        assert_eq!(predicts_failure(&crash, &all, &less_memory), None);
+        assert_eq!(
+            predicts_failure(&crash, &all, &BTreeSet::new(), &less_memory),
+            None
+        );
         let other_text = params(&[
             ("GPU_MEMORY_UTILIZATION", "0.99"),
             ("VLLM_MAX_NUM_BATCHED_TOKENS", "131072"),
             ("STOP", "b"),
         ]);
-        assert_eq!(predicts_failure(&crash, &all, &other_text), None);
-        assert!(predicts_failure(&crash, &all, &crash.params).is_some());
+        assert_eq!(
+            predicts_failure(&crash, &all, &BTreeSet::new(), &other_text),
+            None
+        );
+        assert!(predicts_failure(&crash, &all, &BTreeSet::new(), &crash.params).is_some());
     }
 
     /// A crash at memory share 0.99 that happened again with fewer
@@ -424,11 +455,21 @@ mod tests {
         // Alone, fewer sentences or fewer tokens are not predicted.
         let alone = [first.clone()];
         assert_eq!(
-            predicts_failure(&first, &alone, &p("0.99", "262144", "5", "768")),
+            predicts_failure(
+                &first,
+                &alone,
+                &BTreeSet::new(),
+                &p("0.99", "262144", "5", "768")
+            ),
             None
         );
         assert_eq!(
-            predicts_failure(&first, &alone, &p("0.99", "196608", "6", "768")),
+            predicts_failure(
+                &first,
+                &alone,
+                &BTreeSet::new(),
+                &p("0.99", "196608", "6", "768")
+            ),
             None
         );
         // It crashed again with four sentences and 196608 tokens.
@@ -441,23 +482,43 @@ mod tests {
             ],
         );
         let both = [first.clone(), again];
-        let why =
-            predicts_failure(&first, &both, &p("0.99", "196608", "5", "768")).expect("predicted");
+        let why = predicts_failure(
+            &first,
+            &both,
+            &BTreeSet::new(),
+            &p("0.99", "196608", "5", "768"),
+        )
+        .expect("predicted");
         assert!(
             why.contains("OUTPUT_MAX_SENTENCES=5 (it failed with OUTPUT_MAX_SENTENCES=4 too)"),
             "{why}"
         );
         // Not below what failed, not without the cause's values.
         assert_eq!(
-            predicts_failure(&first, &both, &p("0.99", "131072", "6", "768")),
+            predicts_failure(
+                &first,
+                &both,
+                &BTreeSet::new(),
+                &p("0.99", "131072", "6", "768")
+            ),
             None
         );
         assert_eq!(
-            predicts_failure(&first, &both, &p("0.99", "262144", "3", "768")),
+            predicts_failure(
+                &first,
+                &both,
+                &BTreeSet::new(),
+                &p("0.99", "262144", "3", "768")
+            ),
             None
         );
         assert_eq!(
-            predicts_failure(&first, &both, &p("0.98", "262144", "6", "768")),
+            predicts_failure(
+                &first,
+                &both,
+                &BTreeSet::new(),
+                &p("0.98", "262144", "6", "768")
+            ),
             None
         );
         // A failure that asked for more model length is no witness.
@@ -467,7 +528,12 @@ mod tests {
         );
         let other = [first.clone(), longer];
         assert_eq!(
-            predicts_failure(&first, &other, &p("0.99", "196608", "6", "768")),
+            predicts_failure(
+                &first,
+                &other,
+                &BTreeSet::new(),
+                &p("0.99", "196608", "6", "768")
+            ),
             None
         );
         // A failure of unknown cause learns nothing.
@@ -480,7 +546,63 @@ mod tests {
             failure(&kv("0.99", "196608", "4", "768"), &[]),
         ];
         assert_eq!(
-            predicts_failure(&unknown, &both, &p("0.99", "196608", "5", "768")),
+            predicts_failure(
+                &unknown,
+                &both,
+                &BTreeSet::new(),
+                &p("0.99", "196608", "5", "768")
+            ),
+            None
+        );
+    }
+
+    /// A start-up crash does not depend on what the service reads per
+    /// request: fewer sentences still crash at memory share 0.99. A crash
+    /// while serving does, and a start-up parameter lowered does too.
+    #[test]
+    fn a_start_up_failure_ignores_what_is_read_per_request() {
+        let kv = |gmu: &'static str, tokens: &'static str, sentences: &'static str| {
+            [
+                ("GPU_MEMORY_UTILIZATION", gmu),
+                ("VLLM_MAX_NUM_BATCHED_TOKENS", tokens),
+                ("OUTPUT_MAX_SENTENCES", sentences),
+            ]
+        };
+        let request: BTreeSet<String> = ["OUTPUT_MAX_SENTENCES".to_string()].into();
+        let crash = failure(&kv("0.99", "262144", "6"), &["GPU_MEMORY_UTILIZATION"]);
+        let all = [crash.clone()];
+        let why = predicts_failure(&crash, &all, &request, &params(&kv("0.99", "262144", "3")))
+            .expect("predicted");
+        assert!(
+            why.contains("OUTPUT_MAX_SENTENCES=3 (read per request"),
+            "{why}"
+        );
+        assert_eq!(
+            predicts_failure(&crash, &all, &request, &params(&kv("0.99", "196608", "3"))),
+            None
+        );
+        let serving = Failure {
+            startup: false,
+            ..crash.clone()
+        };
+        assert_eq!(
+            predicts_failure(
+                &serving,
+                &all,
+                &request,
+                &params(&kv("0.99", "262144", "3"))
+            ),
+            None
+        );
+        // The request parameter itself as the cause still counts.
+        let by_sentences = failure(&kv("0.97", "131072", "8"), &["OUTPUT_MAX_SENTENCES"]);
+        assert_eq!(
+            predicts_failure(
+                &by_sentences,
+                &all,
+                &request,
+                &params(&kv("0.97", "131072", "6"))
+            ),
             None
         );
     }

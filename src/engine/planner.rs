@@ -36,7 +36,7 @@ use super::noise::{
     Judge, NoisePolicy, PooledNoise, Samples, Scale, above_bar, above_tie, beats, primary_bar,
     samples_of, t_quantile,
 };
-use super::record::{Record, Status};
+use super::record::{Phase, Record, Status};
 use super::search::{Params, SearchSpace, trial_key};
 
 /// One trial the planner wants measured.
@@ -425,6 +425,7 @@ impl Planner {
                 params: r.params.clone(),
                 status: r.status.as_str().to_string(),
                 cause,
+                startup: r.phase == Phase::Startup,
             });
         }
     }
@@ -435,7 +436,7 @@ impl Planner {
             return None;
         }
         self.failures.iter().find_map(|f| {
-            predicts_failure(f, &self.failures, p).map(|why| {
+            predicts_failure(f, &self.failures, &self.space.request, p).map(|why| {
                 let verb = if f.status == "timeout" {
                     "timed out"
                 } else {
@@ -1992,6 +1993,49 @@ mod search_tests {
         // Not a pairing of everything: no trade gives accuracy back with a
         // value that costs it.
         assert!(!log.iter().any(|s| s.starts_with("run A+P")), "{log:#?}");
+    }
+
+    /// A start-up crash is not paid for again in a later pass when only a
+    /// parameter read per request moved lower since; it is when that
+    /// parameter is not known to be read per request.
+    #[test]
+    fn a_start_up_crash_is_not_run_again_for_a_request_parameter() {
+        let l = |p: &Params| {
+            if get(p, "A") == "2" {
+                Truth::Crashes
+            } else {
+                serves(if get(p, "S") == "4" { 105.0 } else { 100.0 })
+            }
+        };
+        let crashes = |request: &[&str]| {
+            let mut space =
+                SearchSpace::from_json_str(r#"{"A": ["1", "2"], "S": ["6", "4"]}"#).unwrap();
+            space.request = request.iter().map(|k| k.to_string()).collect();
+            let cfg = PlanConfig {
+                space,
+                policy: Some(NoisePolicy::default()),
+                search: SearchPlan::default(),
+                ..cfg(r#"{"A": ["1"]}"#, &[("A", "1"), ("S", "6")], SearchPlan::default())
+            };
+            let rep = simulate(
+                Planner::new(cfg, []),
+                &l,
+                5,
+                Noise::NONE,
+                Cost::default(),
+                0,
+            );
+            assert_eq!(get(&rep.best, "S"), "4");
+            (
+                rep.records
+                    .iter()
+                    .filter(|r| r.status == Status::Crashed)
+                    .count(),
+                rep.predicted,
+            )
+        };
+        assert_eq!(crashes(&["S"]), (1, 1));
+        assert_eq!(crashes(&[]).0, 2);
     }
 
     /// The budget caps the trials started.

@@ -31,6 +31,25 @@ pub const DEFAULT_PARAMS: &[(&str, &str)] = &[
     ("OUTPUT_MAX_SENTENCES", "6"),
 ];
 
+/// The built-in parameters the app reads per request (generation limits,
+/// penalties, stops, output shaping); the others (memory share, token
+/// budget, sequences, model length) are vLLM's start-up arguments.
+pub const REQUEST_PARAMS: &[&str] = &[
+    "MAX_NEW_TOKENS",
+    "MAX_NEW_TOKENS_CODE",
+    "MAX_NEW_TOKENS_CODE_HARD",
+    "MAX_NEW_TOKENS_CODE_SOFT",
+    "HARD_CODE_MIN_HITS",
+    "LONG_ANSWER_ENABLE_DEFAULT",
+    "LONG_ANSWER_MIN_HITS",
+    "REPETITION_PENALTY",
+    "FREQUENCY_PENALTY",
+    "STOP_STRINGS",
+    "STOP_ON_DOUBLE_NEWLINE",
+    "OUTPUT_TRIM_EXAMPLES",
+    "OUTPUT_MAX_SENTENCES",
+];
+
 /// The built-in candidates of `auto_tune.py`, in its exploration order.
 pub const BUILTIN_SPACE: &[(&str, &[&str])] = &[
     ("GPU_MEMORY_UTILIZATION", &["0.97", "0.98", "0.99"]),
@@ -72,6 +91,10 @@ pub fn default_params() -> Params {
 pub struct SearchSpace {
     /// `(name, candidates)` in exploration order.
     pub groups: Vec<(String, Vec<String>)>,
+    /// The parameters the service reads per request (sampling and output
+    /// limits), not at start-up: they cannot make it fail before it serves,
+    /// so the crash predictor ignores them for a start-up failure.
+    pub request: std::collections::BTreeSet<String>,
 }
 
 /// Why a search space file could not be used.
@@ -111,6 +134,7 @@ impl SearchSpace {
                 .iter()
                 .map(|(k, vs)| (k.to_string(), vs.iter().map(|v| v.to_string()).collect()))
                 .collect(),
+            request: REQUEST_PARAMS.iter().map(|k| k.to_string()).collect(),
         }
     }
 
@@ -196,7 +220,10 @@ impl SearchSpace {
         if groups.is_empty() {
             return Err(shape("no parameters in the file".into()));
         }
-        Ok(SearchSpace { groups })
+        Ok(SearchSpace {
+            groups,
+            request: Default::default(),
+        })
     }
 
     /// Checks that a parameter name can be an environment variable of the
