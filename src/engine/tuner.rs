@@ -126,6 +126,14 @@ struct InFlight {
     stop: watch::Sender<Option<Stop>>,
 }
 
+impl InFlight {
+    /// Asks the trial to stop ([`trial::ask`]: never weakening an earlier
+    /// request).
+    fn ask(&self, s: Stop) {
+        trial::ask(&self.stop, s);
+    }
+}
+
 /// The engine: state of one tuning run.
 struct Engine {
     cfg: Arc<Config>,
@@ -191,7 +199,8 @@ pub async fn run(
     }
     if outcome != Outcome::Done
         && let Some(l) = &e.cfg.launcher
-        && let Some(msg) = remote::cancel_leftovers(l, &e.run_id, e.cfg.layout.slots).await
+        && let Some(msg) =
+            remote::cancel_leftovers(l, &e.run_id, e.cfg.layout.slots, e.cfg.kill_grace).await
     {
         e.warn(msg);
     }
@@ -388,7 +397,7 @@ impl Engine {
                             if ending.is_none() {
                                 // Stop the others before giving up.
                                 for f in running.values() {
-                                    f.stop.send_replace(Some(Stop::Abort));
+                                    f.ask(Stop::Abort);
                                 }
                             }
                             ending = Some(Err(e.into()));
@@ -423,7 +432,7 @@ impl Engine {
                                     };
                                     if let Err(end) = written {
                                         for f in running.values() {
-                                            f.stop.send_replace(Some(Stop::Abort));
+                                            f.ask(Stop::Abort);
                                         }
                                         if ending.as_ref().is_none_or(|e| e.is_ok()) {
                                             ending = Some(end);
@@ -447,7 +456,7 @@ impl Engine {
                                 }
                                 TrialEnd::Environment(m) => {
                                     for f in running.values() {
-                                        f.stop.send_replace(Some(Stop::Abort));
+                                        f.ask(Stop::Abort);
                                     }
                                     ending = Some(Ok(Outcome::Environment(m)));
                                 }
@@ -468,19 +477,19 @@ impl Engine {
                         // A skip with nothing running has nothing to skip.
                         Ask::All(Stop::Skip) => {
                             for f in running.values() {
-                                f.stop.send_replace(Some(Stop::Skip));
+                                f.ask(Stop::Skip);
                             }
                         }
                         Ask::SkipSlot(n) => {
                             if let Some(f) = running.get(&n) {
-                                f.stop.send_replace(Some(Stop::Skip));
+                                f.ask(Stop::Skip);
                             }
                         }
                         Ask::All(s) => {
                             // The trials stop their services and report
                             // how they ended; the run ends after them.
                             for f in running.values() {
-                                f.stop.send_replace(Some(s));
+                                f.ask(s);
                             }
                             if ending.is_none() {
                                 ending = Some(Ok(s.outcome()));
