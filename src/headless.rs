@@ -103,13 +103,20 @@ impl LineLog {
                 existing_records,
                 threshold,
                 best_seen_tps,
+                slots,
                 ..
             } => {
                 self.total = *total_estimate;
+                self.slots |= *slots > 1;
                 format!(
-                    "tuning {} : {} trials planned, {} records in {}, accuracy threshold {}, best so far {}",
+                    "tuning {} : {} trials planned{}, {} records in {}, accuracy threshold {}, best so far {}",
                     repo.display(),
                     total_estimate,
+                    if *slots > 1 {
+                        format!(" ({slots} at once)")
+                    } else {
+                        String::new()
+                    },
                     existing_records,
                     results.display(),
                     threshold,
@@ -415,6 +422,33 @@ mod tests {
         let mut one = LineLog::new(1);
         let line = one.line(&started(0, 1)).unwrap();
         assert!(!line.contains("slot"), "{line}");
+    }
+
+    fn run_started(slots: usize) -> Event {
+        Event::RunStarted {
+            repo: "/r".into(),
+            results: "/r/tune_results.jsonl".into(),
+            total_estimate: 9,
+            existing_records: 0,
+            base: Params::new(),
+            threshold: 0.88,
+            best_seen_tps: None,
+            goal: autotune::Goal::default_for(0.88),
+            slots,
+        }
+    }
+
+    #[test]
+    fn the_start_line_names_the_slots() {
+        let mut l = LineLog::new(1);
+        let line = l.line(&run_started(4)).unwrap();
+        assert!(
+            line.contains("9 trials planned (4 at once), 0 records"),
+            "{line}"
+        );
+        let mut one = LineLog::new(1);
+        let line = one.line(&run_started(1)).unwrap();
+        assert!(line.contains("9 trials planned, 0 records"), "{line}");
     }
 
     #[test]

@@ -97,6 +97,31 @@ fn sigusr1_skips_every_running_trial_and_the_run_goes_on() {
             >= 3)
             .then_some(())
     });
+    // The status file lists every running trial, not just the latest.
+    let status = d.path().join("tune_status.json");
+    let read_status = || -> Option<serde_json::Value> {
+        serde_json::from_str(&std::fs::read_to_string(&status).ok()?).ok()
+    };
+    let st = wait_for(
+        "three running trials in the status file",
+        Duration::from_secs(30),
+        || read_status().filter(|v| v["running"].as_array().is_some_and(|r| r.len() == 3)),
+    );
+    assert_eq!(st["slots"], 3, "{st}");
+    let running = st["running"].as_array().unwrap();
+    let mut in_slots: Vec<u64> = running
+        .iter()
+        .map(|t| t["slot"].as_u64().unwrap())
+        .collect();
+    in_slots.sort();
+    assert_eq!(in_slots, [0, 1, 2], "{st}");
+    for t in running {
+        let v = t["value"].as_str().unwrap();
+        // What each changes from the base (the base's own value: nothing).
+        let changed = t["changed"].as_object().unwrap();
+        assert!(changed.is_empty() || changed["MAX_NEW_TOKENS"] == v, "{st}");
+        assert!(t["phase"].is_string() && t["started"].is_string(), "{st}");
+    }
     nix::sys::signal::kill(
         nix::unistd::Pid::from_raw(pid),
         nix::sys::signal::Signal::SIGUSR1,
@@ -105,6 +130,9 @@ fn sigusr1_skips_every_running_trial_and_the_run_goes_on() {
     let o = child.wait_with_output().unwrap();
     let out = text(&o);
     assert!(o.status.success(), "{out}");
+    // The start line says how many trials run at once.
+    assert!(out.contains("3 trials planned (3 at once)"), "{out}");
+    assert_eq!(read_status().unwrap()["running"], serde_json::json!([]));
     let recs = records(&d.path().join("tune_results.jsonl"));
     assert_eq!(recs.len(), 3, "{out}");
     assert!(recs.iter().all(|r| r["status"] == "skipped"), "{recs:?}");

@@ -104,6 +104,8 @@ pub enum Event {
         /// What the run optimises and must meet (screens show its metrics
         /// by name when it is not today's).
         goal: Goal,
+        /// Trials that may run at once (`--slots`, `--gpus`).
+        slots: usize,
     },
     /// A parameter group begins.
     GroupStarted {

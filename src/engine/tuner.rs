@@ -282,6 +282,7 @@ impl Engine {
             self.all.iter().cloned(),
         )
         .with_goal(cfg.goal.clone());
+        let slots = cfg.layout.slots.max(1);
         self.sink.emit(Event::RunStarted {
             repo: cfg.repo.clone(),
             results: cfg.results.clone(),
@@ -291,9 +292,9 @@ impl Engine {
             threshold: cfg.accuracy_threshold,
             best_seen_tps: self.best_seen,
             goal: cfg.goal.clone(),
+            slots,
         });
 
-        let slots = cfg.layout.slots.max(1);
         let mut running: BTreeMap<usize, InFlight> = BTreeMap::new();
         let mut futs: FuturesUnordered<BoxFuture<'static, TrialDone>> = FuturesUnordered::new();
         // Slots resting after a trial (--cooldown).

@@ -459,9 +459,11 @@ impl LiveState {
                 existing_records,
                 base,
                 goal,
+                slots,
                 ..
             } => {
                 self.goal = Some(goal.clone()).filter(|g| !g.is_default());
+                self.slots = self.slots.max(*slots);
                 self.repo = repo.display().to_string();
                 self.results = results.display().to_string();
                 self.total = *total_estimate;

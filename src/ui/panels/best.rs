@@ -290,6 +290,7 @@ mod tests {
                 threshold: 0.88,
                 best_seen_tps: None,
                 goal,
+                slots: 1,
             },
             t0,
         );

@@ -384,6 +384,7 @@ mod tests {
                 threshold: 0.88,
                 best_seen_tps: None,
                 goal: autotune::Goal::default_for(0.88),
+                slots: 1,
             },
             t0,
         );
@@ -696,6 +697,7 @@ mod tests {
                 threshold: 0.88,
                 best_seen_tps: None,
                 goal: autotune::Goal::default_for(0.88),
+                slots: 4,
             },
             t0,
         );
