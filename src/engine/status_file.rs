@@ -27,7 +27,8 @@ pub struct StatusWriter {
     total: usize,
     goal: Option<Goal>,
     best_record: Option<Value>,
-    /// The run's slot count (from the start event).
+    /// The run's noise policy and slot count (from the start event).
+    policy: Option<Value>,
     slots: Option<usize>,
     /// Every running trial by slot.
     running: BTreeMap<usize, Map<String, Value>>,
@@ -44,6 +45,7 @@ impl StatusWriter {
             total: 0,
             goal: None,
             best_record: None,
+            policy: None,
             slots: None,
             running: BTreeMap::new(),
         }
@@ -67,11 +69,18 @@ impl StatusWriter {
                 total_estimate,
                 repo,
                 results,
+                policy,
                 slots,
                 ..
             } => {
                 self.best = base.clone();
                 self.total = *total_estimate;
+                // Recorded so that `autotune best` judges the results file
+                // as the run did ("plain": the means decide).
+                self.policy = Some(match policy {
+                    Some(p) => json!(p),
+                    None => json!("plain"),
+                });
                 self.slots = Some(*slots);
                 doc.insert("repo".into(), json!(repo));
                 doc.insert("results".into(), json!(results));
@@ -251,6 +260,9 @@ impl StatusWriter {
         if let Some(b) = &self.best_record {
             doc.insert("best_record".into(), b.clone());
         }
+        if let Some(p) = &self.policy {
+            doc.insert("search_policy".into(), p.clone());
+        }
         if let Some(n) = self.slots {
             doc.insert("slots".into(), json!(n));
         }
@@ -346,7 +358,7 @@ mod tests {
     /// changes from the base, phase, start); the top-level fields stay
     /// those of the latest trial.
     #[test]
-    fn every_running_trial_is_listed_with_the_slot_count() {
+    fn every_running_trial_is_listed_with_the_slot_count_and_policy() {
         let mut w = StatusWriter::new("x".into());
         let base: Params = [("A", "1"), ("SEQS", "64")]
             .map(|(k, v)| (k.to_string(), v.to_string()))
@@ -361,10 +373,12 @@ mod tests {
                 threshold: 0.88,
                 best_seen_tps: None,
                 goal: Goal::default_for(0.88),
+                policy: Some(crate::engine::noise::NoisePolicy::default()),
                 slots: 4,
             })
             .unwrap();
         assert_eq!(d["slots"], 4);
+        assert_eq!(d["search_policy"]["acc_guard"], 0.95);
         assert_eq!(d["running"], json!([]));
         for (slot, seqs) in [(0, "128"), (1, "256"), (2, "512")] {
             w.update(&started(slot, slot + 2, seqs));
@@ -412,5 +426,22 @@ mod tests {
             .map(|t| &t["slot"])
             .collect();
         assert_eq!(slots, [&json!(0), &json!(2)]);
+        // The plain search is recorded as such.
+        let mut p = StatusWriter::new("x".into());
+        let d = p
+            .update(&Event::RunStarted {
+                repo: "/r".into(),
+                results: "/r/tune_results.jsonl".into(),
+                total_estimate: 9,
+                existing_records: 0,
+                base: Params::new(),
+                threshold: 0.88,
+                best_seen_tps: None,
+                goal: Goal::default_for(0.88),
+                policy: None,
+                slots: 1,
+            })
+            .unwrap();
+        assert_eq!(d["search_policy"], "plain");
     }
 }
