@@ -6,7 +6,7 @@
 
 use std::path::{Path, PathBuf};
 
-use autotune::{Goal, Params, Record, pick_best};
+use autotune::{BestRule, Goal, Params, trial_key};
 
 use crate::cli::{BestArgs, BestFormat};
 use crate::ui::osc52::shell_word;
@@ -76,32 +76,41 @@ fn looks_like_results(text: &str) -> bool {
     }
 }
 
-/// The best qualifying record of a results file, judged by `goal`.
+/// The best qualifying record of a results file, judged by `goal` as the
+/// run that wrote it judged a winner: under its recorded noise-aware policy
+/// a record whose accuracy clears the bar only within the noise is not the
+/// best (the search refused it), unless the search ended on it (the best
+/// file beside the results); without a recorded policy the means decide.
 pub fn from_results(path: &Path, goal: &Goal) -> Result<(Params, Source), String> {
     let loaded = crate::report::read_records(path)?;
-    let records: Vec<std::sync::Arc<Record>> = loaded
-        .records
-        .into_iter()
-        .map(std::sync::Arc::new)
-        .collect();
-    // Today's goal keeps today's rule (the one the tuner's best file
-    // follows); a declared goal picks as the engine does for it.
-    let best = match goal.accuracy_threshold().filter(|_| goal.is_default()) {
-        Some(threshold) => {
-            let eligible: Vec<std::sync::Arc<Record>> = records
-                .iter()
-                .filter(|r| r.eligible_for_best(threshold))
-                .cloned()
-                .collect();
-            pick_best(&eligible, threshold).map(|r| (*r).clone())
-        }
-        None => goal.best_of(records.iter().map(|r| &**r)).cloned(),
-    };
+    let incumbent = autotune::store::read_best(&crate::report::beside(path, "best_params.json"))
+        .ok()
+        .flatten()
+        .map(|p| trial_key(&p));
+    let rule = BestRule::for_records(
+        goal.clone(),
+        crate::report::recorded_policy(path),
+        &loaded.records,
+        incumbent,
+    );
+    let best = rule.best(&loaded.records).cloned();
     let best = best.ok_or_else(|| {
+        let within = loaded
+            .records
+            .iter()
+            .filter(|r| rule.within_noise(r))
+            .count();
         format!(
-            "{}: no record qualifies (status ok, {})",
+            "{}: no record qualifies (status ok, {}){}",
             path.display(),
-            goal.describe()
+            goal.describe(),
+            if within > 0 {
+                format!(
+                    "; {within} meet it only within the run-to-run noise, which the search does not take as a winner"
+                )
+            } else {
+                String::new()
+            }
         )
     })?;
     let declared = if goal.is_default() {

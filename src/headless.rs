@@ -9,7 +9,7 @@ use std::sync::Arc;
 use tokio::sync::mpsc;
 
 use autotune::fig;
-use autotune::{Event, Outcome, Status, TrialPhase};
+use autotune::{BestRule, Event, Outcome, Status, TrialPhase, trial_key};
 
 /// A record's result in one line: status, means ± 95 % half-widths, runs
 /// and time, then why it ended early (pruned, crashed...) and whether it
@@ -66,6 +66,9 @@ pub struct LineLog {
     /// More than one slot was seen: lines name their slot.
     slots: bool,
     paused: bool,
+    /// What may be called the best, as the search sees it (a trial over
+    /// the bar only within the noise says so).
+    rule: Option<BestRule>,
 }
 
 impl LineLog {
@@ -103,13 +106,28 @@ impl LineLog {
                 existing_records,
                 threshold,
                 best_seen_tps,
-                ..
+                goal,
+                policy,
+                slots,
+                base,
             } => {
                 self.total = *total_estimate;
+                self.slots |= *slots > 1;
+                self.rule = Some(BestRule {
+                    goal: goal.clone(),
+                    policy: *policy,
+                    noise: Default::default(),
+                    incumbent: Some(trial_key(base)),
+                });
                 format!(
-                    "tuning {} : {} trials planned, {} records in {}, accuracy threshold {}, best so far {}",
+                    "tuning {} : {} trials planned{}, {} records in {}, accuracy threshold {}, best so far {}",
                     repo.display(),
                     total_estimate,
+                    if *slots > 1 {
+                        format!(" ({slots} at once)")
+                    } else {
+                        String::new()
+                    },
                     existing_records,
                     results.display(),
                     threshold,
@@ -232,6 +250,12 @@ impl LineLog {
                 }
                 l
             }
+            Event::Noise(n) => {
+                if let Some(r) = &mut self.rule {
+                    r.noise = *n;
+                }
+                return None;
+            }
             Event::TrialFinished { ordinal, record } => {
                 let at = match autotune::record_slot(record) {
                     Some(s) if self.slots => {
@@ -247,6 +271,9 @@ impl LineLog {
                     record.value_under_test().as_deref().unwrap_or("?"),
                     record_text(record)
                 );
+                if self.rule.as_ref().is_some_and(|r| r.within_noise(record)) {
+                    l.push_str(" [over the bar only within the noise: not taken as best]");
+                }
                 // Why a service died, in its own log's words (the OOM line).
                 if matches!(
                     record.status,
@@ -264,19 +291,28 @@ impl LineLog {
                 }
                 l
             }
-            Event::GroupBest { param, winner, .. } => match winner {
-                Some(w) => format!(
-                    "== {param}: best {} at {} tok/s (acc {})",
-                    w.params.get(param).map(String::as_str).unwrap_or("?"),
-                    with_ci(
-                        w.avg_total_tps(),
-                        w.eval.as_ref().and_then(|e| e.ci95_total_tps),
-                        1
+            Event::GroupBest {
+                param,
+                winner,
+                base,
+            } => {
+                if let Some(r) = &mut self.rule {
+                    r.incumbent = Some(trial_key(base));
+                }
+                match winner {
+                    Some(w) => format!(
+                        "== {param}: best {} at {} tok/s (acc {})",
+                        w.params.get(param).map(String::as_str).unwrap_or("?"),
+                        with_ci(
+                            w.avg_total_tps(),
+                            w.eval.as_ref().and_then(|e| e.ci95_total_tps),
+                            1
+                        ),
+                        fig(w.avg_accuracy(), 4)
                     ),
-                    fig(w.avg_accuracy(), 4)
-                ),
-                None => format!("== {param}: no value met the threshold; base unchanged"),
-            },
+                    None => format!("== {param}: no value met the threshold; base unchanged"),
+                }
+            }
             Event::NewBest {
                 record,
                 previous_tps,
@@ -415,6 +451,86 @@ mod tests {
         let mut one = LineLog::new(1);
         let line = one.line(&started(0, 1)).unwrap();
         assert!(!line.contains("slot"), "{line}");
+    }
+
+    fn run_started(policy: Option<autotune::NoisePolicy>, slots: usize) -> Event {
+        Event::RunStarted {
+            repo: "/r".into(),
+            results: "/r/tune_results.jsonl".into(),
+            total_estimate: 9,
+            existing_records: 0,
+            base: Params::new(),
+            threshold: 0.88,
+            best_seen_tps: None,
+            goal: autotune::Goal::default_for(0.88),
+            policy,
+            slots,
+        }
+    }
+
+    /// A trial whose accuracy mean is over the bar only within the noise
+    /// (0.882 against 0.88, a run's spread about 0.016).
+    fn lucky() -> Record {
+        let runs = [0.86, 0.90, 0.87, 0.89, 0.89]
+            .iter()
+            .enumerate()
+            .map(|(i, a)| EvalRun {
+                i: i as u32 + 1,
+                ok: true,
+                measured: Some(autotune::Measured {
+                    accuracy: Some(*a),
+                    total_tps: Some(900.0),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            })
+            .collect();
+        Record {
+            trial_key: "A=9".into(),
+            status: Status::Ok,
+            param_under_test: Some("A".into()),
+            params: [("A".to_string(), "9".to_string())].into(),
+            eval: Some(autotune::summarize(runs)),
+            ..Default::default()
+        }
+    }
+
+    fn informed() -> autotune::PooledNoise {
+        let mut p = autotune::PooledNoise::default();
+        for _ in 0..4 {
+            let mut s = autotune::Samples::default();
+            for a in [0.90, 0.91, 0.89, 0.92, 0.88] {
+                s.push(a, 100.0);
+            }
+            p.add(&s);
+        }
+        p
+    }
+
+    #[test]
+    fn the_start_line_names_the_slots_and_a_trial_within_the_noise_says_so() {
+        let mut l = LineLog::new(1);
+        let line = l.line(&run_started(Some(Default::default()), 4)).unwrap();
+        assert!(
+            line.contains("9 trials planned (4 at once), 0 records"),
+            "{line}"
+        );
+        assert!(l.line(&Event::Noise(informed())).is_none());
+        let fin = Event::TrialFinished {
+            ordinal: 3,
+            record: Arc::new(lucky()),
+        };
+        let line = l.line(&fin).unwrap();
+        assert!(
+            line.contains("[over the bar only within the noise: not taken as best]"),
+            "{line}"
+        );
+        // The plain search: the mean decides, nothing to say.
+        let mut plain = LineLog::new(1);
+        let line = plain.line(&run_started(None, 1)).unwrap();
+        assert!(line.contains("9 trials planned, 0 records"), "{line}");
+        plain.line(&Event::Noise(informed()));
+        assert!(!plain.line(&fin).unwrap().contains("within the noise"));
     }
 
     #[test]

@@ -6,6 +6,7 @@
 
 mod engine;
 
+pub use engine::best::BestRule;
 pub use engine::config::{Config, Launcher};
 pub use engine::eval::{
     DEFAULT_ACC_RE, DEFAULT_ANSWER_TPS_RE, DEFAULT_TOTAL_TIME_RE, DEFAULT_TOTAL_TPS_RE, Patterns,

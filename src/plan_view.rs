@@ -125,6 +125,32 @@ fn search(cfg: &Config) -> String {
     format!("{passes}{refine}{predict}{budget}")
 }
 
+/// Where trials run when not one at a time here: how many at once, on
+/// which devices and ports, or through which launcher.
+fn slots(cfg: &Config) -> Option<String> {
+    let n = cfg.layout.slots.max(1);
+    if let Some(l) = &cfg.launcher {
+        return Some(format!(
+            "{n} trial{} at once through --launcher {:?}",
+            if n == 1 { "" } else { "s" },
+            l.template
+        ));
+    }
+    if n == 1 {
+        return None;
+    }
+    let each: Vec<String> = (0..n)
+        .map(|i| {
+            let s = cfg.slot(i);
+            match &s.devices {
+                Some(d) => format!("{}={d} port {}", cfg.layout.gpu_env, s.port),
+                None => format!("port {}", s.port),
+            }
+        })
+        .collect();
+    Some(format!("{n} trials at once ({})", each.join("; ")))
+}
+
 /// How much of the plan a results file already covers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Replay {
@@ -217,6 +243,9 @@ pub fn table(cfg: &Config, args: &crate::cli::TuneArgs) -> String {
     line(format!("Goal:   {}", cfg.goal.describe()));
     line(format!("Policy: {}", policy(cfg)));
     line(format!("Search: {}", search(cfg)));
+    if let Some(l) = slots(cfg) {
+        line(format!("Slots:  {l}"));
+    }
     line(String::new());
 
     let rows: Vec<(String, String, usize, String)> = cfg

@@ -231,6 +231,80 @@ fn results_files_give_their_best_qualifying_record() {
     assert_eq!(got, first["params"]);
 }
 
+/// A results line of `X=value` with one eval run per accuracy.
+fn measured_line(value: &str, acc: &[f64], tps: f64) -> String {
+    let runs: Vec<serde_json::Value> = acc
+        .iter()
+        .enumerate()
+        .map(|(i, a)| serde_json::json!({"i": i + 1, "ok": true, "accuracy": a, "total_tps": tps}))
+        .collect();
+    let mean = acc.iter().sum::<f64>() / acc.len() as f64;
+    serde_json::json!({
+        "trial_key": format!("X={value}"), "status": "ok", "param_under_test": "X",
+        "params": {"X": value}, "eval_ok_n": acc.len(), "eval_runs": runs,
+        "avg_accuracy": mean, "avg_total_tps": tps,
+    })
+    .to_string()
+}
+
+/// The noise-aware search refuses a winner whose accuracy clears the bar
+/// only within the run-to-run noise; `autotune best` from its results file
+/// does not name it either (unless the search ended on it), while the
+/// plain search's file, and a file without a recorded policy, are judged
+/// by the means as before.
+#[test]
+fn a_record_over_the_bar_only_within_the_noise_is_not_the_best_of_a_noise_aware_run() {
+    let d = tempfile::tempdir().unwrap();
+    let results = d.path().join("tune_results.jsonl");
+    let lines = [
+        // Two configurations that teach the noise (accuracy spread about
+        // 0.016 a run).
+        measured_line("a", &[0.95, 0.96, 0.94, 0.97, 0.93], 100.0),
+        measured_line("b", &[0.95, 0.96, 0.94, 0.97, 0.93], 110.0),
+        // Mean 0.882 against the bar 0.88: within the noise.
+        measured_line("lucky", &[0.86, 0.90, 0.87, 0.89, 0.89], 900.0),
+        measured_line("clear", &[0.95, 0.96, 0.94, 0.95, 0.95], 500.0),
+    ];
+    std::fs::write(&results, lines.join("\n") + "\n").unwrap();
+    let status = d.path().join("tune_status.json");
+    let x = |o: &Output| {
+        let v: serde_json::Value = serde_json::from_str(&stdout(o)).unwrap();
+        v["X"].as_str().unwrap().to_string()
+    };
+    let r = results.to_str().unwrap();
+
+    std::fs::write(&status, r#"{"search_policy": {"acc_guard": 0.95}}"#).unwrap();
+    let o = best(&[r, "--format", "json"]);
+    assert_eq!(x(&o), "clear", "{}", text(&o));
+
+    // Where the search ended (its best file) is always its winner.
+    std::fs::write(d.path().join("best_params.json"), r#"{"X": "lucky"}"#).unwrap();
+    assert_eq!(x(&best(&[r, "--format", "json"])), "lucky");
+    std::fs::remove_file(d.path().join("best_params.json")).unwrap();
+
+    // Nothing else qualifies: the error says why the lucky one does not.
+    let under = |v: &str| measured_line(v, &[0.80, 0.81, 0.79, 0.82, 0.78], 100.0);
+    let only = d.path().join("only.jsonl");
+    std::fs::write(
+        &only,
+        [under("a"), under("b"), lines[2].clone()].join("\n") + "\n",
+    )
+    .unwrap();
+    let o = best(&[only.to_str().unwrap(), "--format", "json"]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(
+        text(&o).contains("1 meet it only within the run-to-run noise"),
+        "{}",
+        text(&o)
+    );
+
+    // The plain search: the means decide, as auto_tune.py's.
+    std::fs::write(&status, r#"{"search_policy": "plain"}"#).unwrap();
+    assert_eq!(x(&best(&[r, "--format", "json"])), "lucky");
+    std::fs::remove_file(&status).unwrap();
+    assert_eq!(x(&best(&[r, "--format", "json"])), "lucky");
+}
+
 #[test]
 fn bad_input_exits_2_naming_it() {
     let d = tempfile::tempdir().unwrap();

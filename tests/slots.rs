@@ -97,6 +97,31 @@ fn sigusr1_skips_every_running_trial_and_the_run_goes_on() {
             >= 3)
             .then_some(())
     });
+    // The status file lists every running trial, not just the latest.
+    let status = d.path().join("tune_status.json");
+    let read_status = || -> Option<serde_json::Value> {
+        serde_json::from_str(&std::fs::read_to_string(&status).ok()?).ok()
+    };
+    let st = wait_for(
+        "three running trials in the status file",
+        Duration::from_secs(30),
+        || read_status().filter(|v| v["running"].as_array().is_some_and(|r| r.len() == 3)),
+    );
+    assert_eq!(st["slots"], 3, "{st}");
+    let running = st["running"].as_array().unwrap();
+    let mut in_slots: Vec<u64> = running
+        .iter()
+        .map(|t| t["slot"].as_u64().unwrap())
+        .collect();
+    in_slots.sort();
+    assert_eq!(in_slots, [0, 1, 2], "{st}");
+    for t in running {
+        let v = t["value"].as_str().unwrap();
+        // What each changes from the base (the base's own value: nothing).
+        let changed = t["changed"].as_object().unwrap();
+        assert!(changed.is_empty() || changed["MAX_NEW_TOKENS"] == v, "{st}");
+        assert!(t["phase"].is_string() && t["started"].is_string(), "{st}");
+    }
     nix::sys::signal::kill(
         nix::unistd::Pid::from_raw(pid),
         nix::sys::signal::Signal::SIGUSR1,
@@ -105,6 +130,9 @@ fn sigusr1_skips_every_running_trial_and_the_run_goes_on() {
     let o = child.wait_with_output().unwrap();
     let out = text(&o);
     assert!(o.status.success(), "{out}");
+    // The start line says how many trials run at once.
+    assert!(out.contains("3 trials planned (3 at once)"), "{out}");
+    assert_eq!(read_status().unwrap()["running"], serde_json::json!([]));
     let recs = records(&d.path().join("tune_results.jsonl"));
     assert_eq!(recs.len(), 3, "{out}");
     assert!(recs.iter().all(|r| r["status"] == "skipped"), "{recs:?}");
@@ -112,6 +140,112 @@ fn sigusr1_skips_every_running_trial_and_the_run_goes_on() {
     slots.sort();
     assert_eq!(slots, [0, 1, 2]);
     assert!(procs_with_env(&tag).is_empty());
+}
+
+/// A launcher like `srun`: the trial runs apart (a session of its own, as
+/// on another node) and hears only the signals the launcher passes on. A
+/// skip (SIGUSR1) is noted but not passed on, so the trial keeps running.
+/// SIGTERM and SIGINT are noted and, with `$2` = `forward`, passed on (the
+/// launcher then waits for the trial); with `$2` = `quit` the launcher
+/// just exits, leaving the trial running. Each signal seen goes to `$1`.
+const LAUNCHER: &str = r#"log="$1"; mode="$2"; shift 2
+setsid "$@" &
+pid=$!
+trap 'echo usr1 >> "$log"' USR1
+if [ "$mode" = forward ]; then
+    trap 'echo term >> "$log"; kill -TERM $pid' TERM INT
+else
+    trap 'echo term >> "$log"; exit 0' TERM INT
+fi
+while kill -0 $pid 2>/dev/null; do wait $pid; done
+"#;
+
+/// Two trials run through [`LAUNCHER`] in `mode`; SIGUSR1 skips them (the
+/// launchers do not stop them), then SIGTERM aborts the run before they
+/// have stopped. The abort reaches every launcher, the run ends
+/// interrupted with nothing recorded, and no process of the run survives.
+fn abort_after_a_skip_through_a_launcher(mode: &str) {
+    let d = tempfile::tempdir().unwrap();
+    let tag = format!("slots-launch-{mode}-{}", std::process::id());
+    let launcher = d.path().join("launch.sh");
+    std::fs::write(&launcher, LAUNCHER).unwrap();
+    let seen = d.path().join("launcher.log");
+    let mut c = fast_run(d.path(), free_port());
+    let s = space(d.path(), r#"{"MAX_NEW_TOKENS": ["32"]}"#);
+    c.args(common::space_args(&s))
+        .args(["--slots", "2", "--startup_timeout", "120", "--launcher"])
+        .arg(format!(
+            "bash {} {} {mode}",
+            launcher.display(),
+            seen.display()
+        ))
+        .env("SIM_STARTUP_S", "100")
+        .env("AUTOTUNE_TEST_TAG", &tag)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = c.spawn().unwrap();
+    let pid = nix::unistd::Pid::from_raw(child.id() as i32);
+    // How many launchers noted `what`.
+    let said = |what: &str| {
+        std::fs::read_to_string(&seen)
+            .unwrap_or_default()
+            .lines()
+            .filter(|l| *l == what)
+            .count()
+    };
+    let services = || {
+        procs_with_env(&tag)
+            .iter()
+            .filter(|p| cmdline(**p).contains("sim-serve"))
+            .count()
+    };
+    wait_for("both launched services", Duration::from_secs(60), || {
+        (services() == 2).then_some(())
+    });
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGUSR1).unwrap();
+    wait_for(
+        "the skip to reach both launchers",
+        Duration::from_secs(30),
+        || (said("usr1") == 2).then_some(()),
+    );
+    // The launchers kept the trials running: still starting up.
+    assert_eq!(services(), 2);
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).unwrap();
+    wait_for(
+        "the abort to reach both launchers",
+        Duration::from_secs(30),
+        || (said("term") == 2).then_some(()),
+    );
+    let status = wait_for("the tuner to end", Duration::from_secs(60), || {
+        child.try_wait().unwrap()
+    });
+    let o = child.wait_with_output().unwrap();
+    let out = text(&o);
+    assert_eq!(status.code(), Some(128 + 15), "{out}");
+    assert!(out.contains("interrupted by signal 15"), "{out}");
+    // An abort is not a result.
+    assert!(
+        records(&d.path().join("tune_results.jsonl")).is_empty(),
+        "{out}"
+    );
+    wait_for(
+        "every process of the run to be gone",
+        Duration::from_secs(10),
+        || procs_with_env(&tag).is_empty().then_some(()),
+    );
+}
+
+/// The launcher passes the abort on: the trials stop their services.
+#[test]
+fn an_abort_after_a_skip_reaches_every_launched_trial_and_nothing_survives() {
+    abort_after_a_skip_through_a_launcher("forward");
+}
+
+/// The launcher dies on the abort without passing it on: what it left
+/// running here (the trials, their services) is stopped by the tuner.
+#[test]
+fn what_a_launcher_leaves_running_after_an_abort_is_stopped() {
+    abort_after_a_skip_through_a_launcher("quit");
 }
 
 #[test]

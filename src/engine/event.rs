@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use super::goal::Goal;
+use super::noise::{NoisePolicy, PooledNoise};
 use super::outcome::RunSummary;
 use super::record::{EvalRun, Record};
 use super::search::Params;
@@ -99,11 +100,18 @@ pub enum Event {
         base: Params,
         /// The accuracy threshold.
         threshold: f64,
-        /// Best total tokens/s already in the results file (meeting the bar).
+        /// Best objective value (total tokens/s) already in the results file,
+        /// among records that may be shown as the best
+        /// ([`crate::engine::best::BestRule`]).
         best_seen_tps: Option<f64>,
         /// What the run optimises and must meet (screens show its metrics
         /// by name when it is not today's).
         goal: Goal,
+        /// The noise policy (`None`: `--search_policy plain`): front ends
+        /// judge the best as the search does ([`crate::engine::best`]).
+        policy: Option<NoisePolicy>,
+        /// Trials that may run at once (`--slots`, `--gpus`).
+        slots: usize,
     },
     /// A parameter group begins.
     GroupStarted {
@@ -200,7 +208,13 @@ pub enum Event {
         /// The base from now on.
         base: Params,
     },
-    /// A trial beat every qualifying record in the results file.
+    /// The search's pooled run-to-run noise changed (sent before the
+    /// trial that changed it is announced): what a best record's accuracy
+    /// must clear the bar beyond ([`crate::engine::best::BestRule`]).
+    Noise(PooledNoise),
+    /// A trial beat every record of the results file that may be shown as
+    /// the best ([`crate::engine::best::BestRule`]: under the noise-aware
+    /// policy, accuracy above the bar beyond the noise).
     NewBest {
         /// The record.
         record: Arc<Record>,

@@ -2,6 +2,7 @@
 //! knows nothing of terminals; front ends consume its [`event::Event`]s and
 //! send it [`event::Command`]s.
 
+pub mod best;
 pub mod config;
 pub mod eval;
 pub mod event;

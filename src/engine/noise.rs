@@ -295,6 +295,7 @@ impl PooledNoise {
 
 /// How careful the judgements are.
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
 pub struct NoisePolicy {
     /// Stop hopeless trials early.
     pub prune: bool,

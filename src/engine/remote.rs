@@ -28,7 +28,7 @@ use super::search::Params;
 use super::service;
 use super::sink::EventSink;
 use super::slot::Slot;
-use super::trial::{self, Ctx, Stop, StopRx, TrialEnd, TrialError, stop_requested};
+use super::trial::{self, Ctx, Stop, StopRx, TrialEnd, TrialError, stop_beyond};
 
 /// Prefix of a progress line on a launched trial's stderr.
 pub const WIRE_PREFIX: &str = "@autotune ";
@@ -173,7 +173,7 @@ pub async fn run_here(cfg: Config, req: TrialRequest, env: Vec<(String, String)>
         if let Ok(mut sig) = signal(kind) {
             tokio::spawn(async move {
                 while sig.recv().await.is_some() {
-                    tx.send_replace(Some(s));
+                    trial::ask(&tx, s);
                 }
             });
         }
@@ -287,12 +287,40 @@ pub fn command(l: &Launcher, run_id: &str, slot: &Slot, spec: &TrialSpec, index:
     )
 }
 
-/// Cancels the jobs of this run left in the scheduler (after an abort, a
-/// signal or an error). Returns what was done, if anything.
-pub async fn cancel_leftovers(l: &Launcher, run_id: &str, slots: usize) -> Option<String> {
+/// Cleans up after a run that did not finish (an abort, a signal or an
+/// error): stops what launched trials left running on this machine (their
+/// processes come back to the tuner, a subreaper, once their launcher is
+/// gone), and cancels the jobs of this run left in the scheduler. Returns
+/// what went wrong, if anything.
+pub async fn cancel_leftovers(
+    l: &Launcher,
+    run_id: &str,
+    slots: usize,
+    grace: Duration,
+) -> Option<String> {
+    stop_orphans(grace).await;
     if !l.template.trim_start().starts_with("srun") {
         return None;
     }
+    cancel_jobs(l, run_id, slots).await
+}
+
+/// Stops every process adopted by the tuner: after the run's trials have
+/// all ended, each is a leftover of a launched one. A trial stopped this
+/// way stops its service in turn (SIGTERM, up to `grace` plus a margin),
+/// and whatever is left then comes back to us: a few rounds.
+async fn stop_orphans(grace: Duration) {
+    for _ in 0..3 {
+        let left = process::adopted_orphans();
+        if left.is_empty() {
+            return;
+        }
+        process::stop_pids(&left, grace + Duration::from_secs(5)).await;
+    }
+}
+
+/// Cancels the jobs of this run left in Slurm's queue (`scancel --name`).
+async fn cancel_jobs(l: &Launcher, run_id: &str, slots: usize) -> Option<String> {
     // A template may name each slot's jobs apart (`-J tune-{run}-{slot}`).
     let mut names: Vec<String> = (0..slots.max(1))
         .filter_map(|n| job_name(&prefix(&l.template, run_id, n)))
@@ -388,6 +416,10 @@ pub async fn run_launched(
     });
     let mut asked: Option<Stop> = None;
     let mut deadline: Option<tokio::time::Instant> = None;
+    // What the launcher had started here when a stop was asked (pid and
+    // start time): a trial in a session of its own outlives a launcher
+    // that exits without passing the stop on.
+    let mut apart: Vec<(i32, u64)> = Vec::new();
     let status = loop {
         let hard = async {
             match deadline {
@@ -397,19 +429,37 @@ pub async fn run_launched(
         };
         tokio::select! {
             st = child.wait() => break st,
-            s = stop_requested(&mut stop), if asked.is_none() => {
+            // A trial already skipping still hears an abort: the launcher
+            // may not have passed the skip on, or the trial may still be
+            // stopping, and the run is ending now.
+            s = stop_beyond(&mut stop, asked), if asked.is_none_or(|a| a == Stop::Skip) => {
                 asked = Some(s);
+                apart = started_here(pgid);
                 signal_group(pgid, if s == Stop::Skip { Signal::SIGUSR1 } else { Signal::SIGTERM });
                 // The trial stops its service within the kill grace; the
                 // launcher may take a while longer to report back.
                 deadline = Some(tokio::time::Instant::now() + cfg.kill_grace + Duration::from_secs(30));
             }
             _ = hard => {
+                // Whatever the launcher started here goes too, also what
+                // left its group (a trial in a session of its own).
+                let escaped = process::descendants(pgid);
                 signal_group(pgid, Signal::SIGKILL);
+                process::signal_pids(&escaped, Signal::SIGKILL);
                 deadline = None;
             }
         }
     };
+    // The launcher is gone: what it left running here is stopped as asked
+    // (the trial then stops its service), and it lets go of the pipes.
+    let left: Vec<i32> = apart
+        .iter()
+        .filter(|(p, t)| process::proc_info(*p).is_some_and(|i| i.start_ticks == *t))
+        .map(|(p, _)| *p)
+        .collect();
+    if !left.is_empty() {
+        process::stop_pids(&left, cfg.kill_grace + Duration::from_secs(5)).await;
+    }
     let text = stdout.await.unwrap_or_default();
     let other = stderr.await.unwrap_or_default();
     if let Some(s) = asked
@@ -446,6 +496,15 @@ pub async fn run_launched(
             )))
         }
     }
+}
+
+/// The processes the launcher of group `pgid` started here, whatever their
+/// group, with their start times (a pid alone may be reused).
+fn started_here(pgid: i32) -> Vec<(i32, u64)> {
+    process::descendants(pgid)
+        .into_iter()
+        .filter_map(|p| process::proc_info(p).map(|i| (p, i.start_ticks)))
+        .collect()
 }
 
 #[cfg(test)]

@@ -1,7 +1,12 @@
 //! The status file (`tune_status.json`): a consumer of engine events that
 //! rewrites it atomically at every phase, so a monitor always sees what the
 //! tuner is doing or why it stopped, and which pid to check for liveness.
+//!
+//! With several slots the top-level trial fields (`trial_index`, `param`,
+//! `trial_phase`...) are those of the latest event, as before; `running`
+//! lists every trial running now, one object per slot.
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -22,6 +27,11 @@ pub struct StatusWriter {
     total: usize,
     goal: Option<Goal>,
     best_record: Option<Value>,
+    /// The run's noise policy and slot count (from the start event).
+    policy: Option<Value>,
+    slots: Option<usize>,
+    /// Every running trial by slot.
+    running: BTreeMap<usize, Map<String, Value>>,
 }
 
 impl StatusWriter {
@@ -35,6 +45,9 @@ impl StatusWriter {
             total: 0,
             goal: None,
             best_record: None,
+            policy: None,
+            slots: None,
+            running: BTreeMap::new(),
         }
     }
 
@@ -56,10 +69,19 @@ impl StatusWriter {
                 total_estimate,
                 repo,
                 results,
+                policy,
+                slots,
                 ..
             } => {
                 self.best = base.clone();
                 self.total = *total_estimate;
+                // Recorded so that `autotune best` judges the results file
+                // as the run did ("plain": the means decide).
+                self.policy = Some(match policy {
+                    Some(p) => json!(p),
+                    None => json!("plain"),
+                });
+                self.slots = Some(*slots);
                 doc.insert("repo".into(), json!(repo));
                 doc.insert("results".into(), json!(results));
                 "start"
@@ -99,6 +121,29 @@ impl StatusWriter {
                 self.trial.insert("params".into(), json!(params));
                 self.trial.insert("trial_key".into(), json!(key));
                 self.trial.insert("server_log".into(), json!(log_path));
+                let changed: Map<String, Value> = params
+                    .iter()
+                    .filter(|(k, v)| self.best.get(*k) != Some(*v))
+                    .map(|(k, v)| (k.clone(), json!(v)))
+                    .collect();
+                self.running.insert(
+                    *slot,
+                    Map::from_iter([
+                        ("slot".to_string(), json!(slot)),
+                        ("trial_index".to_string(), json!(index)),
+                        ("trial_ordinal".to_string(), json!(ordinal)),
+                        ("param".to_string(), json!(param)),
+                        ("value".to_string(), json!(value)),
+                        ("changed".to_string(), Value::Object(changed)),
+                        ("trial_key".to_string(), json!(key)),
+                        ("phase".to_string(), json!("started")),
+                        (
+                            "started".to_string(),
+                            json!(crate::engine::record::now_ts()),
+                        ),
+                        ("server_log".to_string(), json!(log_path)),
+                    ]),
+                );
                 "trial_start"
             }
             Event::Phase { phase: p, slot } => {
@@ -120,10 +165,15 @@ impl StatusWriter {
                     TrialPhase::Eval { run, of, .. } => ("trial_start", format!("eval {run}/{of}")),
                     TrialPhase::Stopping => ("trial_start", "stopping".to_string()),
                 };
+                if let Some(t) = self.running.get_mut(slot) {
+                    t.insert("phase".into(), json!(detail));
+                }
                 doc.insert("trial_phase".into(), json!(detail));
                 name
             }
-            Event::TrialFinished { record, .. } => {
+            Event::TrialFinished { record, ordinal } => {
+                self.running
+                    .retain(|_, t| t.get("trial_ordinal") != Some(&json!(ordinal)));
                 let c = self
                     .counts
                     .entry(record.status.to_string())
@@ -165,6 +215,7 @@ impl StatusWriter {
             Event::RunFinished { outcome, best, .. } => {
                 self.best = best.clone();
                 self.trial.clear();
+                self.running.clear();
                 match outcome {
                     Outcome::Done => "done",
                     Outcome::Aborted => "aborted",
@@ -209,6 +260,16 @@ impl StatusWriter {
         if let Some(b) = &self.best_record {
             doc.insert("best_record".into(), b.clone());
         }
+        if let Some(p) = &self.policy {
+            doc.insert("search_policy".into(), p.clone());
+        }
+        if let Some(n) = self.slots {
+            doc.insert("slots".into(), json!(n));
+        }
+        doc.insert(
+            "running".into(),
+            Value::Array(self.running.values().cloned().map(Value::Object).collect()),
+        );
         for (k, v) in &self.trial {
             doc.entry(k.clone()).or_insert_with(|| v.clone());
         }
@@ -273,5 +334,114 @@ mod tests {
         assert_eq!(d["signal"], 15);
         assert_eq!(d["pid"], std::process::id());
         assert!(w.update(&Event::Warning("x".into())).is_none());
+    }
+
+    fn started(slot: usize, ordinal: usize, seqs: &str) -> Event {
+        let mut params = Params::new();
+        params.insert("A".into(), "1".into());
+        params.insert("SEQS".into(), seqs.into());
+        Event::TrialStarted {
+            slot,
+            devices: Some(slot.to_string()),
+            ordinal,
+            index: ordinal as u32,
+            param: "SEQS".into(),
+            value: seqs.into(),
+            base_value: Some("64".into()),
+            params,
+            key: format!("SEQS={seqs}"),
+            log_path: format!("tune_server_logs/trial_{ordinal:05}.log").into(),
+        }
+    }
+
+    /// With several slots every running trial is listed (slot, what it
+    /// changes from the base, phase, start); the top-level fields stay
+    /// those of the latest trial.
+    #[test]
+    fn every_running_trial_is_listed_with_the_slot_count_and_policy() {
+        let mut w = StatusWriter::new("x".into());
+        let base: Params = [("A", "1"), ("SEQS", "64")]
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .into();
+        let d = w
+            .update(&Event::RunStarted {
+                repo: "/r".into(),
+                results: "/r/tune_results.jsonl".into(),
+                total_estimate: 9,
+                existing_records: 0,
+                base,
+                threshold: 0.88,
+                best_seen_tps: None,
+                goal: Goal::default_for(0.88),
+                policy: Some(crate::engine::noise::NoisePolicy::default()),
+                slots: 4,
+            })
+            .unwrap();
+        assert_eq!(d["slots"], 4);
+        assert_eq!(d["search_policy"]["acc_guard"], 0.95);
+        assert_eq!(d["running"], json!([]));
+        for (slot, seqs) in [(0, "128"), (1, "256"), (2, "512")] {
+            w.update(&started(slot, slot + 2, seqs));
+        }
+        let d = w
+            .update(&Event::Phase {
+                slot: 1,
+                phase: TrialPhase::Eval {
+                    run: 2,
+                    of: 5,
+                    timeout_s: 1.0,
+                },
+            })
+            .unwrap();
+        let running = d["running"].as_array().unwrap();
+        assert_eq!(running.len(), 3, "{d}");
+        assert_eq!(running[1]["slot"], 1);
+        assert_eq!(running[1]["changed"], json!({"SEQS": "256"}));
+        assert_eq!(running[1]["phase"], "eval 2/5");
+        assert_eq!(running[0]["phase"], "started");
+        assert!(
+            running[2]["started"]
+                .as_str()
+                .is_some_and(|t| t.len() >= 19)
+        );
+        // Compatibility: the latest trial's fields at the top.
+        assert_eq!(d["trial_ordinal"], 4);
+        assert_eq!(d["trial_phase"], "eval 2/5");
+        // A trial that ends leaves the list; the others stay.
+        let mut rec = crate::engine::record::Record {
+            trial_key: "SEQS=256".into(),
+            ..Default::default()
+        };
+        rec.status = crate::engine::record::Status::Ok;
+        let d = w
+            .update(&Event::TrialFinished {
+                ordinal: 3,
+                record: Arc::new(rec),
+            })
+            .unwrap();
+        let slots: Vec<&Value> = d["running"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| &t["slot"])
+            .collect();
+        assert_eq!(slots, [&json!(0), &json!(2)]);
+        // The plain search is recorded as such.
+        let mut p = StatusWriter::new("x".into());
+        let d = p
+            .update(&Event::RunStarted {
+                repo: "/r".into(),
+                results: "/r/tune_results.jsonl".into(),
+                total_estimate: 9,
+                existing_records: 0,
+                base: Params::new(),
+                threshold: 0.88,
+                best_seen_tps: None,
+                goal: Goal::default_for(0.88),
+                policy: None,
+                slots: 1,
+            })
+            .unwrap();
+        assert_eq!(d["search_policy"], "plain");
     }
 }

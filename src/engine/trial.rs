@@ -82,6 +82,47 @@ pub(crate) async fn stop_requested(rx: &mut StopRx) -> Stop {
     }
 }
 
+impl Stop {
+    /// Whether this request asks for more than `asked` already did: any
+    /// request when none was made, an abort or a signal after a skip (the
+    /// run is ending now, not just this trial).
+    pub fn exceeds(self, asked: Option<Stop>) -> bool {
+        match asked {
+            None => true,
+            Some(Stop::Skip) => self != Stop::Skip,
+            Some(_) => false,
+        }
+    }
+}
+
+/// Asks a trial to stop through its channel without ever weakening an
+/// earlier request (a skip after an abort is still an abort; an abort
+/// after a skip is passed on).
+pub(crate) fn ask(tx: &watch::Sender<Option<Stop>>, s: Stop) {
+    tx.send_if_modified(|v| {
+        let more = s.exceeds(*v);
+        if more {
+            *v = Some(s);
+        }
+        more
+    });
+}
+
+/// Waits until the engine asks this trial for more than `asked` (see
+/// [`Stop::exceeds`]): a trial already skipping still hears an abort.
+pub(crate) async fn stop_beyond(rx: &mut StopRx, asked: Option<Stop>) -> Stop {
+    loop {
+        if let Some(s) = *rx.borrow_and_update()
+            && s.exceeds(asked)
+        {
+            return s;
+        }
+        if rx.changed().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    }
+}
+
 /// What the shared parts of the engine lend a trial.
 pub struct Ctx<'a> {
     /// The configuration.

@@ -18,12 +18,15 @@ use futures_util::future::BoxFuture;
 use futures_util::stream::{FuturesUnordered, StreamExt};
 use tokio::sync::{mpsc, watch};
 
+use super::best::BestRule;
 use super::config::Config;
 use super::event::{Command, Event, Outcome};
+use super::noise::PooledNoise;
 use super::outcome::{Files, RunSummary, summarize_run_for};
 use super::planner::{PlanConfig, Planner, Step, TrialSpec};
 use super::record::{Record, now_ts};
 use super::remote;
+use super::search::trial_key;
 use super::service;
 use super::sink::EventSink;
 use super::slot;
@@ -126,13 +129,23 @@ struct InFlight {
     stop: watch::Sender<Option<Stop>>,
 }
 
+impl InFlight {
+    /// Asks the trial to stop ([`trial::ask`]: never weakening an earlier
+    /// request).
+    fn ask(&self, s: Stop) {
+        trial::ask(&self.stop, s);
+    }
+}
+
 /// The engine: state of one tuning run.
 struct Engine {
     cfg: Arc<Config>,
     sink: EventSink,
     ctl: Control,
     client: reqwest::Client,
-    best_seen: Option<f64>,
+    /// What may be shown as the best, as the search sees it now (its noise
+    /// and its incumbent): the "new best" notice follows it.
+    rule: BestRule,
     next_index: u32,
     /// Every record known: the results file's, then this run's.
     all: Vec<Arc<Record>>,
@@ -157,6 +170,7 @@ pub async fn run(
     commands: mpsc::UnboundedReceiver<Command>,
 ) -> Arc<RunSummary> {
     let mut best = cfg.base.clone();
+    let rule = BestRule::plain(cfg.goal.clone());
     let mut e = Engine {
         cfg: Arc::new(cfg),
         sink,
@@ -166,7 +180,7 @@ pub async fn run(
             closed: false,
         },
         client: service::probe_client(),
-        best_seen: None,
+        rule,
         next_index: 1,
         all: Vec::new(),
         ran: Vec::new(),
@@ -200,7 +214,8 @@ pub async fn run(
     }
     if outcome != Outcome::Done
         && let Some(l) = &e.cfg.launcher
-        && let Some(msg) = remote::cancel_leftovers(l, &e.run_id, e.cfg.layout.slots).await
+        && let Some(msg) =
+            remote::cancel_leftovers(l, &e.run_id, e.cfg.layout.slots, e.cfg.kill_grace).await
     {
         e.warn(msg);
     }
@@ -234,6 +249,17 @@ impl Engine {
         self.sink.emit(Event::Warning(msg.into()));
     }
 
+    /// Follows the planner's noise and incumbent; a change of the noise is
+    /// published before anything judged by it.
+    fn sync_rule(&mut self, planner: &Planner) {
+        let noise: PooledNoise = *planner.noise();
+        if noise != self.rule.noise {
+            self.sink.emit(Event::Noise(noise));
+        }
+        self.rule.noise = noise;
+        self.rule.incumbent = Some(trial_key(planner.base()));
+    }
+
     async fn run_inner(
         &mut self,
         best: &mut crate::engine::search::Params,
@@ -248,9 +274,6 @@ impl Engine {
                 "{}: the last line is torn (an interrupted write); it is kept and the next record starts on a new line",
                 cfg.results.display()
             ));
-        }
-        for r in &loaded.records {
-            self.beats_best(r);
         }
         store::check_writable(
             &cfg.results,
@@ -282,6 +305,17 @@ impl Engine {
             self.all.iter().cloned(),
         )
         .with_goal(cfg.goal.clone());
+        self.rule = BestRule {
+            goal: cfg.goal.clone(),
+            policy: cfg.search_policy,
+            noise: *planner.noise(),
+            incumbent: Some(trial_key(planner.base())),
+        };
+        let best_seen = self
+            .rule
+            .best(self.all.iter().map(|r| &**r))
+            .and_then(|r| self.rule.objective(r));
+        let slots = cfg.layout.slots.max(1);
         self.sink.emit(Event::RunStarted {
             repo: cfg.repo.clone(),
             results: cfg.results.clone(),
@@ -289,11 +323,15 @@ impl Engine {
             existing_records,
             base: cfg.base.clone(),
             threshold: cfg.accuracy_threshold,
-            best_seen_tps: self.best_seen,
+            best_seen_tps: best_seen,
             goal: cfg.goal.clone(),
+            policy: cfg.search_policy,
+            slots,
         });
+        if self.rule.noise != PooledNoise::default() {
+            self.sink.emit(Event::Noise(self.rule.noise));
+        }
 
-        let slots = cfg.layout.slots.max(1);
         let mut running: BTreeMap<usize, InFlight> = BTreeMap::new();
         let mut futs: FuturesUnordered<BoxFuture<'static, TrialDone>> = FuturesUnordered::new();
         // Slots resting after a trial (--cooldown).
@@ -311,7 +349,11 @@ impl Engine {
                 else {
                     break;
                 };
-                match planner.step() {
+                let step = planner.step();
+                // A reused record adds to the noise; a decided group moves
+                // the incumbent.
+                self.sync_rule(&planner);
+                match step {
                     Step::Group {
                         param,
                         values,
@@ -397,7 +439,7 @@ impl Engine {
                             if ending.is_none() {
                                 // Stop the others before giving up.
                                 for f in running.values() {
-                                    f.stop.send_replace(Some(Stop::Abort));
+                                    f.ask(Stop::Abort);
                                 }
                             }
                             ending = Some(Err(e.into()));
@@ -414,7 +456,16 @@ impl Engine {
                                     // was ending is still a measurement;
                                     // an eval command that cannot work is
                                     // not (held back, then the run stops).
-                                    let written = match self.watch.judge(&rec) {
+                                    let verdict = self.watch.judge(&rec);
+                                    if !matches!(verdict, RecordVerdict::Environment(_)) {
+                                        // The planner first: the record is
+                                        // announced judged by the noise its
+                                        // own runs are part of, as the
+                                        // search judges it.
+                                        planner.record(spec.ordinal, rec.clone());
+                                        self.sync_rule(&planner);
+                                    }
+                                    let written = match verdict {
                                         RecordVerdict::Environment(m) => {
                                             self.held = None;
                                             Err(Ok(Outcome::Environment(m)))
@@ -432,14 +483,13 @@ impl Engine {
                                     };
                                     if let Err(end) = written {
                                         for f in running.values() {
-                                            f.stop.send_replace(Some(Stop::Abort));
+                                            f.ask(Stop::Abort);
                                         }
                                         if ending.as_ref().is_none_or(|e| e.is_ok()) {
                                             ending = Some(end);
                                         }
                                         continue;
                                     }
-                                    planner.record(spec.ordinal, rec);
                                     if !cfg.cooldown.is_zero() && ending.is_none() {
                                         resting.insert(n);
                                         let d = cfg.cooldown;
@@ -456,7 +506,7 @@ impl Engine {
                                 }
                                 TrialEnd::Environment(m) => {
                                     for f in running.values() {
-                                        f.stop.send_replace(Some(Stop::Abort));
+                                        f.ask(Stop::Abort);
                                     }
                                     ending = Some(Ok(Outcome::Environment(m)));
                                 }
@@ -477,19 +527,19 @@ impl Engine {
                         // A skip with nothing running has nothing to skip.
                         Ask::All(Stop::Skip) => {
                             for f in running.values() {
-                                f.stop.send_replace(Some(Stop::Skip));
+                                f.ask(Stop::Skip);
                             }
                         }
                         Ask::SkipSlot(n) => {
                             if let Some(f) = running.get(&n) {
-                                f.stop.send_replace(Some(Stop::Skip));
+                                f.ask(Stop::Skip);
                             }
                         }
                         Ask::All(s) => {
                             // The trials stop their services and report
                             // how they ended; the run ends after them.
                             for f in running.values() {
-                                f.stop.send_replace(Some(s));
+                                f.ask(s);
                             }
                             if ending.is_none() {
                                 ending = Some(Ok(s.outcome()));
@@ -551,32 +601,19 @@ impl Engine {
             Ok(false) => {}
             Err(e) => return Err(EngineError::Append(e)),
         }
+        let new_best = self.rule.new_best(self.all.iter().map(|r| &**r), rec);
         self.all.push(rec.clone());
         self.ran.push(rec.clone());
         self.sink.emit(Event::TrialFinished {
             ordinal: spec.ordinal,
             record: rec.clone(),
         });
-        if let Some(previous_tps) = self.beats_best(rec) {
+        if let Some(previous_tps) = new_best {
             self.sink.emit(Event::NewBest {
                 record: rec.clone(),
                 previous_tps,
             });
         }
         Ok(())
-    }
-
-    /// Counts a record towards the best figure of the results file: when it
-    /// meets the goal's constraints and beats it on the objective, returns
-    /// the previous best objective value.
-    fn beats_best(&mut self, r: &Record) -> Option<Option<f64>> {
-        let goal = &self.cfg.goal;
-        if r.trial_key.trim().is_empty() || !goal.qualifies(r) {
-            return None;
-        }
-        let v = goal.objective_mean(r)?;
-        self.best_seen
-            .is_none_or(|b| goal.better(v, b))
-            .then(|| self.best_seen.replace(v))
     }
 }

@@ -9,7 +9,7 @@ pub mod svg;
 
 use std::path::{Path, PathBuf};
 
-use autotune::{Constraint, Direction, Goal, Objective, Op};
+use autotune::{Constraint, Direction, Goal, NoisePolicy, Objective, Op};
 
 use crate::cli::ReportArgs;
 
@@ -26,14 +26,30 @@ pub fn default_output(results: &Path) -> PathBuf {
 /// `tune_status.json` beside it. A missing, unreadable or goal-less status
 /// file is simply no goal (an older run's, or another tool's).
 pub fn recorded_goal(results: &Path) -> Option<Goal> {
-    let status = results
+    serde_json::from_value(recorded(results, "goal")?).ok()
+}
+
+/// A field of `tune_status.json` beside `results`.
+fn recorded(results: &Path, field: &str) -> Option<serde_json::Value> {
+    let text = std::fs::read_to_string(beside(results, "tune_status.json")).ok()?;
+    let doc: serde_json::Value = serde_json::from_str(&text).ok()?;
+    doc.get(field).cloned()
+}
+
+/// `name` in the directory of `results`.
+pub fn beside(results: &Path, name: &str) -> PathBuf {
+    results
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or(Path::new("."))
-        .join("tune_status.json");
-    let text = std::fs::read_to_string(status).ok()?;
-    let doc: serde_json::Value = serde_json::from_str(&text).ok()?;
-    serde_json::from_value(doc.get("goal")?.clone()).ok()
+        .join(name)
+}
+
+/// The noise policy of the run that wrote `results` (its status file's
+/// `search_policy`); `None` for `"plain"` and when nothing is recorded (an
+/// older run's file, `auto_tune.py`'s): the means decide, as they did.
+pub fn recorded_policy(results: &Path) -> Option<NoisePolicy> {
+    serde_json::from_value(recorded(results, "search_policy")?).ok()
 }
 
 /// The goal flags of `autotune report` and `autotune best`.

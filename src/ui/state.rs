@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use autotune::{Command, Event, Outcome, RunSummary, TrialPhase};
+use autotune::{BestRule, Command, Event, Outcome, RunSummary, TrialPhase, trial_key};
 use autotune::{EvalRun, Record};
 use autotune::{Params, default_params};
 
@@ -170,8 +170,15 @@ pub struct LiveState {
     pub failure: Option<Failure>,
     /// The current group.
     pub group: GroupView,
-    /// Best qualifying trials, fastest first.
+    /// Best qualifying trials, fastest first: those [`LiveState::rule`]
+    /// admits among [`LiveState::candidates`].
     pub best: Vec<Arc<Record>>,
+    /// Every trial meeting the bar by its means (the latest record of each
+    /// configuration): the noise learned later may admit or refuse each.
+    pub candidates: Vec<Arc<Record>>,
+    /// What may be shown as the best, as the search sees it: its goal, its
+    /// noise policy and noise, its incumbent.
+    pub rule: BestRule,
     /// Finished trials, newest last.
     pub recent: VecDeque<Recent>,
     /// Messages, newest last: (time into the run, text, is a warning).
@@ -272,6 +279,8 @@ impl LiveState {
             failure: None,
             group: GroupView::default(),
             best: Vec::new(),
+            candidates: Vec::new(),
+            rule: BestRule::plain(autotune::Goal::default_for(0.88)),
             recent: VecDeque::new(),
             messages: VecDeque::new(),
             log_path: None,
@@ -387,39 +396,42 @@ impl LiveState {
         }
     }
 
+    /// Keeps a record that meets the bar by its means as a candidate (a
+    /// re-measure of a close call pools more runs: its figures replace the
+    /// earlier ones of the same configuration), then ranks.
     fn consider_best(&mut self, r: &Arc<Record>) {
-        if let Some(g) = &self.goal {
-            // A declared goal: qualifying by it, best on its objective first.
-            if !g.qualifies(r) {
-                return;
-            }
-            self.best.retain(|b| b.trial_key != r.trial_key);
-            self.best.push(r.clone());
-            let g = g.clone();
-            self.best.sort_by(|a, b| {
-                let (x, y) = (g.objective_mean(a), g.objective_mean(b));
-                match (x, y) {
-                    (Some(x), Some(y)) if g.better(x, y) => std::cmp::Ordering::Less,
-                    (Some(x), Some(y)) if g.better(y, x) => std::cmp::Ordering::Greater,
-                    _ => std::cmp::Ordering::Equal,
-                }
-            });
-            self.best.truncate(BEST_CAP);
+        if !self.rule.goal.qualifies(r) {
             return;
         }
-        if !r.qualifies(self.threshold) {
-            return;
-        }
-        // A re-measure of a close call pools more runs: its figures replace
-        // the earlier ones of the same configuration.
-        self.best.retain(|b| b.trial_key != r.trial_key);
-        self.best.push(r.clone());
-        self.best.sort_by(|a, b| {
-            b.avg_total_tps()
-                .partial_cmp(&a.avg_total_tps())
-                .unwrap_or(std::cmp::Ordering::Equal)
-        });
+        self.candidates.retain(|b| b.trial_key != r.trial_key);
+        self.candidates.push(r.clone());
+        self.rank_best();
+    }
+
+    /// The best table: what the search's rule admits, best first (a trial
+    /// over the bar only within the noise is not shown as a best).
+    fn rank_best(&mut self) {
+        self.best = self.rule.rank(&self.candidates);
         self.best.truncate(BEST_CAP);
+    }
+
+    fn group_best_message(&mut self, param: &str, winner: Option<&Arc<Record>>, now: Instant) {
+        match winner {
+            Some(w) => self.message(
+                format!(
+                    "{param}: best {} at {:.1} tok/s",
+                    w.params.get(param).map(String::as_str).unwrap_or("?"),
+                    w.avg_total_tps().unwrap_or(0.0)
+                ),
+                false,
+                now,
+            ),
+            None => self.message(
+                format!("{param}: no value met the threshold; base unchanged"),
+                true,
+                now,
+            ),
+        }
     }
 
     fn push_recent(&mut self, ordinal: usize, record: Arc<Record>, reused: bool) {
@@ -459,9 +471,19 @@ impl LiveState {
                 existing_records,
                 base,
                 goal,
+                policy,
+                slots,
                 ..
             } => {
                 self.goal = Some(goal.clone()).filter(|g| !g.is_default());
+                self.slots = self.slots.max(*slots);
+                self.rule = BestRule {
+                    goal: goal.clone(),
+                    policy: *policy,
+                    noise: Default::default(),
+                    incumbent: Some(trial_key(base)),
+                };
+                self.rank_best();
                 self.repo = repo.display().to_string();
                 self.results = results.display().to_string();
                 self.total = *total_estimate;
@@ -629,24 +651,33 @@ impl LiveState {
                 } else if record.status == "ok" {
                     self.failure = None;
                 }
+                if self.rule.within_noise(record) {
+                    self.message(
+                        format!(
+                            "trial {ordinal} {}={}: over the bar only within the noise; not taken as best",
+                            record.param_under_test.as_deref().unwrap_or("?"),
+                            record.value_under_test().as_deref().unwrap_or("?")
+                        ),
+                        false,
+                        now,
+                    );
+                }
                 self.push_recent(*ordinal, record.clone(), false);
             }
-            Event::GroupBest { param, winner, .. } => match winner {
-                Some(w) => self.message(
-                    format!(
-                        "{param}: best {} at {:.1} tok/s",
-                        w.params.get(param).map(String::as_str).unwrap_or("?"),
-                        w.avg_total_tps().unwrap_or(0.0)
-                    ),
-                    false,
-                    now,
-                ),
-                None => self.message(
-                    format!("{param}: no value met the threshold; base unchanged"),
-                    true,
-                    now,
-                ),
-            },
+            Event::Noise(n) => {
+                self.rule.noise = *n;
+                self.rank_best();
+            }
+            Event::GroupBest {
+                param,
+                winner,
+                base,
+            } => {
+                // The search keeps its base without proving it again.
+                self.rule.incumbent = Some(trial_key(base));
+                self.rank_best();
+                self.group_best_message(param, winner.as_ref(), now);
+            }
             Event::NewBest { record, .. } => self.message(
                 format!(
                     "new best {:.1} tok/s with {}={}",

@@ -1,4 +1,5 @@
-//! Best so far (the fastest trials that meet the threshold, each with the
+//! Best so far (the fastest trials that meet the threshold, beyond the
+//! noise under the noise-aware policy as the search's choice, each with the
 //! parameter it tested, tok/s as mean ± the half-width of its 95 %
 //! interval, accuracy too where there is room) and the current group's
 //! candidates against the group's base value.
@@ -116,7 +117,17 @@ pub fn draw_best(f: &mut Frame, area: Rect, s: &LiveState, t: &Theme) {
             Row::new(cells).style(style)
         })
         .collect();
-    let title = format!("best so far (acc ≥ {:.3}), fastest first", s.threshold);
+    // Under the noise-aware policy a trial counts only when its accuracy
+    // clears the bar beyond the noise, as the search's choice requires.
+    let title = format!(
+        "best so far (acc ≥ {:.3}{}), fastest first",
+        s.threshold,
+        if s.rule.policy.is_some() {
+            " beyond noise"
+        } else {
+            ""
+        }
+    );
     let table = Table::new(rows, widths)
         .header(header)
         .block(block(&title, false, t));
@@ -290,6 +301,8 @@ mod tests {
                 threshold: 0.88,
                 best_seen_tps: None,
                 goal,
+                policy: None,
+                slots: 1,
             },
             t0,
         );
@@ -346,6 +359,155 @@ mod tests {
             constraints: vec![],
         });
         assert_eq!(s.best[0].params["VLLM_MAX_NUM_SEQS"], "64");
+    }
+
+    /// A record of `VLLM_MAX_NUM_SEQS=seqs` with one eval run per accuracy.
+    fn measured(seqs: u32, acc: &[f64], tps: f64) -> Arc<Record> {
+        let runs = acc
+            .iter()
+            .enumerate()
+            .map(|(i, a)| autotune::EvalRun {
+                i: i as u32 + 1,
+                ok: true,
+                measured: Some(autotune::Measured {
+                    accuracy: Some(*a),
+                    total_tps: Some(tps),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            })
+            .collect();
+        let mut params = autotune::default_params();
+        params.insert("VLLM_MAX_NUM_SEQS".into(), seqs.to_string());
+        Arc::new(Record {
+            trial_key: autotune::trial_key(&params),
+            status: autotune::Status::Ok,
+            param_under_test: Some("VLLM_MAX_NUM_SEQS".into()),
+            params,
+            eval: Some(autotune::summarize(runs)),
+            ..Default::default()
+        })
+    }
+
+    /// The noise of 4 trials of 5 runs: accuracy spread about 0.016 a run.
+    fn informed_noise() -> autotune::PooledNoise {
+        let mut p = autotune::PooledNoise::default();
+        for _ in 0..4 {
+            let mut s = autotune::Samples::default();
+            for a in [0.90, 0.91, 0.89, 0.92, 0.88] {
+                s.push(a, 5000.0);
+            }
+            p.add(&s);
+        }
+        p
+    }
+
+    /// A run with a trial just over the bar (mean 0.882 against 0.88 over
+    /// 5 runs) but within the noise, faster than one clearly over it.
+    fn guard_run(policy: Option<autotune::NoisePolicy>) -> LiveState {
+        let t0 = Instant::now();
+        let mut s = LiveState::new(t0);
+        s.update(
+            &Event::RunStarted {
+                repo: "/srv/model".into(),
+                results: "/srv/model/tune_results.jsonl".into(),
+                total_estimate: 4,
+                existing_records: 0,
+                base: autotune::default_params(),
+                threshold: 0.88,
+                best_seen_tps: None,
+                goal: autotune::Goal::default_for(0.88),
+                policy,
+                slots: 1,
+            },
+            t0,
+        );
+        s.update(
+            &Event::TrialFinished {
+                ordinal: 1,
+                record: measured(512, &[0.86, 0.90, 0.87, 0.89, 0.89], 5200.0),
+            },
+            t0,
+        );
+        s.update(
+            &Event::TrialFinished {
+                ordinal: 2,
+                record: measured(256, &[0.95, 0.96, 0.94, 0.95, 0.95], 5000.0),
+            },
+            t0,
+        );
+        // The noise is learned after the first trials (before it, means
+        // decide): the table follows it.
+        s.update(&Event::Noise(informed_noise()), t0);
+        s
+    }
+
+    fn order(s: &LiveState) -> Vec<&str> {
+        s.best
+            .iter()
+            .map(|r| r.params["VLLM_MAX_NUM_SEQS"].as_str())
+            .collect()
+    }
+
+    /// What the search refuses as a winner (accuracy over the bar only
+    /// within the noise) is not shown as the best under the noise-aware
+    /// policy; the plain search (means decide) still shows it first.
+    #[test]
+    fn a_trial_over_the_bar_only_within_the_noise_is_not_the_best() {
+        let guarded = guard_run(Some(autotune::NoisePolicy::default()));
+        assert_eq!(order(&guarded), ["256"]);
+        assert_eq!(
+            guarded.winner().map(|p| p["VLLM_MAX_NUM_SEQS"].as_str()),
+            Some("256")
+        );
+        let text = render(80, 5, |f| {
+            draw_best(f, f.area(), &guarded, &Theme { color: true })
+        })
+        .0;
+        assert_snapshot("best_guard_80x5", &text);
+        assert!(text.contains("beyond noise"), "{text}");
+        assert!(!text.contains("5200.0"), "{text}");
+
+        // Said when it finishes (once the noise is known).
+        let mut later = guard_run(Some(autotune::NoisePolicy::default()));
+        later.update(
+            &Event::TrialFinished {
+                ordinal: 3,
+                record: measured(768, &[0.87, 0.89, 0.88, 0.88, 0.89], 5400.0),
+            },
+            Instant::now(),
+        );
+        assert_eq!(order(&later), ["256"]);
+        assert!(
+            later
+                .messages
+                .iter()
+                .any(|(_, m, _)| m
+                    .contains("VLLM_MAX_NUM_SEQS=768: over the bar only within the noise")),
+            "{:?}",
+            later.messages
+        );
+
+        // Had the search ended on it (its incumbent), it would be shown.
+        let mut kept = guard_run(Some(autotune::NoisePolicy::default()));
+        let lucky = measured(512, &[0.86, 0.90, 0.87, 0.89, 0.89], 5200.0);
+        kept.update(
+            &Event::GroupBest {
+                param: "VLLM_MAX_NUM_SEQS".into(),
+                winner: Some(lucky.clone()),
+                base: lucky.params.clone(),
+            },
+            Instant::now(),
+        );
+        assert_eq!(order(&kept), ["512", "256"]);
+
+        let plain = guard_run(None);
+        assert_eq!(order(&plain), ["512", "256"]);
+        let text = render(80, 5, |f| {
+            draw_best(f, f.area(), &plain, &Theme { color: true })
+        })
+        .0;
+        assert!(!text.contains("beyond noise"), "{text}");
     }
 
     /// Today's goal leaves the live state as it was (no goal kept).

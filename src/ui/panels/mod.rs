@@ -384,6 +384,8 @@ mod tests {
                 threshold: 0.88,
                 best_seen_tps: None,
                 goal: autotune::Goal::default_for(0.88),
+                policy: None,
+                slots: 1,
             },
             t0,
         );
@@ -696,6 +698,8 @@ mod tests {
                 threshold: 0.88,
                 best_seen_tps: None,
                 goal: autotune::Goal::default_for(0.88),
+                policy: None,
+                slots: 4,
             },
             t0,
         );
