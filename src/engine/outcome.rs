@@ -56,6 +56,9 @@ pub struct RunSummary {
     pub changed: Vec<(String, Option<String>, String)>,
     /// The starting configuration's figures, if measured.
     pub start_measure: Option<Measure>,
+    /// How the starting configuration's trial ended when it has no ok
+    /// measurement (`partial`, `crashed`, ...), if it ran.
+    pub start_status: Option<String>,
     /// The winner's figures, if measured.
     pub best_measure: Option<Measure>,
     /// Gain on the goal's objective, percent of the start (positive is
@@ -144,9 +147,12 @@ impl RunSummary {
             Some(m) => out.push(format!("  winner:  {}", fmt(m))),
             None => out.push("  winner:  not measured".to_string()),
         }
-        match &self.start_measure {
-            Some(m) => out.push(format!("  start:   {}", fmt(m))),
-            None => out.push("  start:   not measured".to_string()),
+        match (&self.start_measure, &self.start_status) {
+            (Some(m), _) => out.push(format!("  start:   {}", fmt(m))),
+            (None, Some(st)) => out.push(format!(
+                "  start:   {st}, not an ok measurement: no gain to compare"
+            )),
+            (None, None) => out.push("  start:   not measured".to_string()),
         }
         if let Some((g, h)) = self.gain_pct {
             let noise = match self.beyond_noise() {
@@ -337,6 +343,15 @@ pub fn summarize_run_for(
         start: start.clone(),
         best: best.clone(),
         changed,
+        start_status: if s.is_some() {
+            None
+        } else {
+            let key = trial_key(start);
+            all.iter()
+                .rev()
+                .find(|r| r.trial_key == key)
+                .map(|r| r.status.to_string())
+        },
         start_measure: s.map(|x| x.0),
         best_measure: b.map(|x| x.0),
         gain_pct,
@@ -424,6 +439,34 @@ mod tests {
         );
         assert_eq!(s.beyond_noise(), Some(false));
         assert!(s.lines()[0].contains("aborted"));
+    }
+
+    /// A start whose trial ended partial (some eval runs failed) is not
+    /// "not measured": the outcome says how it ended and compares nothing.
+    #[test]
+    fn a_partial_start_says_how_it_ended() {
+        let start: Params = [("A".to_string(), "1".to_string())].into();
+        let best: Params = [("A".to_string(), "2".to_string())].into();
+        let partial = Arc::new(Record {
+            status: Status::Partial,
+            ..(*rec(&start, &[100.0, 101.0])).clone()
+        });
+        let all = vec![partial, rec(&best, &[110.0, 111.0, 109.0])];
+        let s = summarize_run(
+            Outcome::Done,
+            &start,
+            &best,
+            &all,
+            &all,
+            0,
+            Files::default(),
+        );
+        assert!(s.gain_pct.is_none());
+        let t = s.lines().join("\n");
+        assert!(
+            t.contains("start:   partial, not an ok measurement: no gain to compare"),
+            "{t}"
+        );
     }
 
     #[test]
