@@ -555,8 +555,9 @@ pub struct TuneArgs {
     pub no_builtin_space: bool,
     /// Parameters the service reads per request, comma-separated.
     ///
-    /// A crash or time-out before the service was ready is predicted again
-    /// whatever these are (it failed before reading them). Default: the
+    /// A crash or time-out before the service was ready, of a trial that
+    /// tested a start-up parameter whose settings never served, is predicted
+    /// again whatever these are (it failed before reading them). Default: the
     /// built-in generation parameters (MAX_NEW_TOKENS, penalties, stops,
     /// output shaping) when the built-in space is searched; none with
     /// --no_builtin_space. `--request_params ''` treats every parameter as

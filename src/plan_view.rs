@@ -109,7 +109,7 @@ fn search(cfg: &Config) -> String {
         "; a configuration an earlier crash or time-out predicts (same values, none smaller) is not started".to_string()
     } else {
         format!(
-            "; a configuration an earlier crash or time-out predicts (same values, none smaller; for a failure at start-up, whatever the {} parameters read per request are: --request_params) is not started",
+            "; a configuration an earlier crash or time-out predicts (same values, none smaller; for a failure of the start-up settings, whatever the {} parameters read per request are: --request_params) is not started",
             cfg.space.request.len()
         )
     };

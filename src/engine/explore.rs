@@ -57,8 +57,8 @@ pub fn num(v: &str) -> Option<f64> {
 }
 
 /// A crash or time-out the search met: its parameters and its cause, the
-/// parameters its trial changed from a configuration that served (empty
-/// when unknown, as for a record of auto_tune.py's).
+/// parameter(s) its trial was testing (`param_under_test`, joint moves
+/// split on `+`; empty when the record has none).
 #[derive(Debug, Clone)]
 pub struct Failure {
     pub params: Params,
@@ -69,34 +69,48 @@ pub struct Failure {
     pub startup: bool,
 }
 
-/// `a` asks for at least as much as `b` in `k`: the same value, or a
-/// number at least as large.
+impl Failure {
+    /// Whether the failure is one of the start-up settings: it failed
+    /// before serving, what its trial tested includes a parameter read at
+    /// start-up (not in `request`), and no configuration that served asked
+    /// for at least as much in every start-up parameter (`served`: the
+    /// start-up settings are not known to serve). Otherwise (a flaky start,
+    /// a trial of a per-request value) what is read per request counts.
+    pub fn of_startup_settings<'a>(
+        &self,
+        request: &BTreeSet<String>,
+        mut served: impl Iterator<Item = &'a Params>,
+    ) -> bool {
+        self.startup
+            && self
+                .cause
+                .iter()
+                .any(|c| !request.contains(c) && self.params.contains_key(c))
+            && !served.any(|s| {
+                self.params
+                    .iter()
+                    .filter(|(k, _)| !request.contains(*k))
+                    .all(|(k, fv)| s.get(k).is_some_and(|sv| at_least(sv, fv)))
+            })
+    }
+}
+
+/// `a` asks for at least as much as `b`: the same value, or a number at
+/// least as large.
 fn at_least(a: &str, b: &str) -> bool {
     a == b || matches!((num(a), num(b)), (Some(x), Some(y)) if x >= y)
 }
 
-/// Why `f` predicts that `p` fails the same way, or `None`.
-///
-/// Every numeric value that differs must be at least as large in `p` (more
-/// memory share, more batched tokens, more sequences, a longer model
-/// length ask for at least as much memory), every other value the same,
-/// with one exception learned from the failures themselves: a parameter
-/// outside `f`'s cause may be lower in `p` if another failure (a witness)
-/// had `f`'s cause values or larger, asked for no more than `f` in every
-/// other numeric parameter, and still failed with that parameter as low
-/// as in `p` (or lower). So a crash at memory share 0.99 that happened
-/// again with four sentences instead of six predicts it with five, but
-/// not at a token budget lower than any that crashed: the search learns
-/// which parameters do not prevent the failure, not that none does.
-///
-/// A start-up failure predicts whatever the parameters in `request` (read
-/// per request, see [`SearchSpace::request`]) are, outside its cause: the
-/// service failed before it read them.
-///
-/// [`SearchSpace::request`]: crate::engine::search::SearchSpace::request
+/// Why `f` predicts that `p` fails the same way, or `None`: every numeric
+/// value that differs is at least as large in `p` (more memory share, more
+/// batched tokens, more sequences, a longer model length ask for at least
+/// as much memory), every other value the same; except that when
+/// `startup_settings` ([`Failure::of_startup_settings`]) the parameters in
+/// `request` (read per request) may be anything, as the service failed
+/// before reading them.
 pub fn predicts_failure(
     f: &Failure,
-    all: &[Failure],
+    startup_settings: bool,
     request: &BTreeSet<String>,
     p: &Params,
 ) -> Option<String> {
@@ -104,29 +118,7 @@ pub fn predicts_failure(
     if failed.len() != p.len() {
         return None;
     }
-    let witnesses: Vec<&Failure> = if f.cause.is_empty() {
-        Vec::new()
-    } else {
-        all.iter()
-            .filter(|w| {
-                !std::ptr::eq(*w, f)
-                    && w.params.len() == failed.len()
-                    && failed.iter().all(|(k, fv)| {
-                        let Some(wv) = w.params.get(k) else {
-                            return false;
-                        };
-                        if f.cause.contains(k) {
-                            at_least(wv, fv)
-                        } else {
-                            // No more of any resource than `f` asked for.
-                            !matches!((num(wv), num(fv)), (Some(x), Some(y)) if x > y)
-                        }
-                    })
-            })
-            .collect()
-    };
     let mut larger = Vec::new();
-    let mut lower = Vec::new();
     let mut unread = Vec::new();
     for (k, fv) in failed {
         let pv = p.get(k)?;
@@ -135,24 +127,15 @@ pub fn predicts_failure(
         }
         if at_least(pv, fv) {
             larger.push(format!("{k}={pv} (there {fv})"));
-            continue;
-        }
-        if f.cause.contains(k) {
+        } else if startup_settings && request.contains(k) {
+            unread.push(format!("{k}={pv}"));
+        } else {
             return None;
         }
-        if f.startup && request.contains(k) {
-            unread.push(format!("{k}={pv}"));
-            continue;
-        }
-        let w = witnesses.iter().find(|w| at_least(pv, &w.params[k]))?;
-        lower.push(format!("{k}={pv} (it failed with {k}={} too)", w.params[k]));
     }
     let mut why = Vec::new();
     if !larger.is_empty() {
         why.push(format!("the same values but {}", larger.join(", ")));
-    }
-    if !lower.is_empty() {
-        why.push(lower.join(", "));
     }
     if !unread.is_empty() {
         why.push(format!(
@@ -401,13 +384,12 @@ mod tests {
             ],
             &["GPU_MEMORY_UTILIZATION"],
         );
-        let all = [crash.clone()];
         let more = params(&[
             ("GPU_MEMORY_UTILIZATION", "0.99"),
             ("VLLM_MAX_NUM_BATCHED_TOKENS", "196608"),
             ("STOP", "a"),
         ]);
-        let why = predicts_failure(&crash, &all, &BTreeSet::new(), &more).expect("predicted");
+        let why = predicts_failure(&crash, false, &BTreeSet::new(), &more).expect("predicted");
         assert!(why.contains("VLLM_MAX_NUM_BATCHED_TOKENS=196608"), "{why}");
         let less_memory = params(&[
             ("GPU_MEMORY_UTILIZATION", "0.98"),
@@ -415,7 +397,7 @@ mod tests {
             ("STOP", "a"),
         ]);
         assert_eq!(
-            predicts_failure(&crash, &all, &BTreeSet::new(), &less_memory),
+            predicts_failure(&crash, false, &BTreeSet::new(), &less_memory),
             None
         );
         let other_text = params(&[
@@ -424,141 +406,17 @@ mod tests {
             ("STOP", "b"),
         ]);
         assert_eq!(
-            predicts_failure(&crash, &all, &BTreeSet::new(), &other_text),
+            predicts_failure(&crash, false, &BTreeSet::new(), &other_text),
             None
         );
-        assert!(predicts_failure(&crash, &all, &BTreeSet::new(), &crash.params).is_some());
+        assert!(predicts_failure(&crash, false, &BTreeSet::new(), &crash.params).is_some());
     }
 
-    /// A crash at memory share 0.99 that happened again with fewer
-    /// sentences and a smaller token budget shows those do not prevent it,
-    /// down to the values it failed with, and no further; a witness that
-    /// asked for more of something (a longer model length) shows nothing.
-    #[test]
-    fn failures_again_with_less_teach_which_parameters_do_not_prevent_them() {
-        let kv = |gmu: &'static str,
-                  tokens: &'static str,
-                  sentences: &'static str,
-                  len: &'static str| {
-            [
-                ("GPU_MEMORY_UTILIZATION", gmu),
-                ("VLLM_MAX_NUM_BATCHED_TOKENS", tokens),
-                ("OUTPUT_MAX_SENTENCES", sentences),
-                ("MAX_MODEL_LEN", len),
-            ]
-        };
-        let first = failure(
-            &kv("0.99", "262144", "6", "768"),
-            &["GPU_MEMORY_UTILIZATION"],
-        );
-        let p = |gmu, tokens, sentences, len| params(&kv(gmu, tokens, sentences, len));
-        // Alone, fewer sentences or fewer tokens are not predicted.
-        let alone = [first.clone()];
-        assert_eq!(
-            predicts_failure(
-                &first,
-                &alone,
-                &BTreeSet::new(),
-                &p("0.99", "262144", "5", "768")
-            ),
-            None
-        );
-        assert_eq!(
-            predicts_failure(
-                &first,
-                &alone,
-                &BTreeSet::new(),
-                &p("0.99", "196608", "6", "768")
-            ),
-            None
-        );
-        // It crashed again with four sentences and 196608 tokens.
-        let again = failure(
-            &kv("0.99", "196608", "4", "768"),
-            &[
-                "GPU_MEMORY_UTILIZATION",
-                "VLLM_MAX_NUM_BATCHED_TOKENS",
-                "OUTPUT_MAX_SENTENCES",
-            ],
-        );
-        let both = [first.clone(), again];
-        let why = predicts_failure(
-            &first,
-            &both,
-            &BTreeSet::new(),
-            &p("0.99", "196608", "5", "768"),
-        )
-        .expect("predicted");
-        assert!(
-            why.contains("OUTPUT_MAX_SENTENCES=5 (it failed with OUTPUT_MAX_SENTENCES=4 too)"),
-            "{why}"
-        );
-        // Not below what failed, not without the cause's values.
-        assert_eq!(
-            predicts_failure(
-                &first,
-                &both,
-                &BTreeSet::new(),
-                &p("0.99", "131072", "6", "768")
-            ),
-            None
-        );
-        assert_eq!(
-            predicts_failure(
-                &first,
-                &both,
-                &BTreeSet::new(),
-                &p("0.99", "262144", "3", "768")
-            ),
-            None
-        );
-        assert_eq!(
-            predicts_failure(
-                &first,
-                &both,
-                &BTreeSet::new(),
-                &p("0.98", "262144", "6", "768")
-            ),
-            None
-        );
-        // A failure that asked for more model length is no witness.
-        let longer = failure(
-            &kv("0.99", "196608", "4", "2048"),
-            &["GPU_MEMORY_UTILIZATION", "MAX_MODEL_LEN"],
-        );
-        let other = [first.clone(), longer];
-        assert_eq!(
-            predicts_failure(
-                &first,
-                &other,
-                &BTreeSet::new(),
-                &p("0.99", "196608", "6", "768")
-            ),
-            None
-        );
-        // A failure of unknown cause learns nothing.
-        let unknown = Failure {
-            cause: Vec::new(),
-            ..first.clone()
-        };
-        let both = [
-            unknown.clone(),
-            failure(&kv("0.99", "196608", "4", "768"), &[]),
-        ];
-        assert_eq!(
-            predicts_failure(
-                &unknown,
-                &both,
-                &BTreeSet::new(),
-                &p("0.99", "196608", "5", "768")
-            ),
-            None
-        );
-    }
-
-    /// A start-up crash does not depend on what the service reads per
-    /// request: fewer sentences still crash at memory share 0.99. A crash
-    /// while serving does, and a start-up parameter lowered does too.
+    /// A start-up crash of the start-up settings does not depend on what
+    /// the service reads per request: fewer sentences still crash at memory
+    /// share 0.99. It does when it failed while serving, when its trial
+    /// tested a per-request value, or when the same start-up settings (or
+    /// larger) served elsewhere (a flaky start).
     #[test]
     fn a_start_up_failure_ignores_what_is_read_per_request() {
         let kv = |gmu: &'static str, tokens: &'static str, sentences: &'static str| {
@@ -570,41 +428,34 @@ mod tests {
         };
         let request: BTreeSet<String> = ["OUTPUT_MAX_SENTENCES".to_string()].into();
         let crash = failure(&kv("0.99", "262144", "6"), &["GPU_MEMORY_UTILIZATION"]);
-        let all = [crash.clone()];
-        let why = predicts_failure(&crash, &all, &request, &params(&kv("0.99", "262144", "3")))
-            .expect("predicted");
+        let fewer = params(&kv("0.99", "262144", "3"));
+        let none: [Params; 0] = [];
+        assert!(crash.of_startup_settings(&request, none.iter()));
+        let why = predicts_failure(&crash, true, &request, &fewer).expect("predicted");
         assert!(
             why.contains("OUTPUT_MAX_SENTENCES=3 (read per request"),
             "{why}"
         );
+        // Less of a start-up parameter: not predicted.
         assert_eq!(
-            predicts_failure(&crash, &all, &request, &params(&kv("0.99", "196608", "3"))),
+            predicts_failure(&crash, true, &request, &params(&kv("0.99", "196608", "3"))),
             None
         );
+        // While serving, the per-request values count.
         let serving = Failure {
             startup: false,
             ..crash.clone()
         };
-        assert_eq!(
-            predicts_failure(
-                &serving,
-                &all,
-                &request,
-                &params(&kv("0.99", "262144", "3"))
-            ),
-            None
-        );
-        // The request parameter itself as the cause still counts.
+        assert!(!serving.of_startup_settings(&request, none.iter()));
+        assert_eq!(predicts_failure(&serving, false, &request, &fewer), None);
+        // A trial of a per-request value that failed at start-up.
         let by_sentences = failure(&kv("0.97", "131072", "8"), &["OUTPUT_MAX_SENTENCES"]);
-        assert_eq!(
-            predicts_failure(
-                &by_sentences,
-                &all,
-                &request,
-                &params(&kv("0.97", "131072", "6"))
-            ),
-            None
-        );
+        assert!(!by_sentences.of_startup_settings(&request, none.iter()));
+        // The same start-up settings, or larger, served: a flaky start.
+        let served = [params(&kv("0.99", "262144", "4"))];
+        assert!(!crash.of_startup_settings(&request, served.iter()));
+        let smaller = [params(&kv("0.98", "262144", "4"))];
+        assert!(crash.of_startup_settings(&request, smaller.iter()));
     }
 
     #[test]

@@ -445,7 +445,14 @@ impl Planner {
             return None;
         }
         self.failures.iter().find_map(|f| {
-            predicts_failure(f, &self.failures, &self.space.request, p).map(|why| {
+            let startup_settings = f.of_startup_settings(
+                &self.space.request,
+                self.measured
+                    .values()
+                    .filter(|r| served(r))
+                    .map(|r| &r.params),
+            );
+            predicts_failure(f, startup_settings, &self.space.request, p).map(|why| {
                 let verb = if f.status == "timeout" {
                     "timed out"
                 } else {
@@ -2049,6 +2056,42 @@ mod search_tests {
         };
         assert_eq!(crashes(&["S"]), (1, 1));
         assert_eq!(crashes(&[]).0, 2);
+    }
+
+    /// A start-up crash of a trial that tested a per-request value (or a
+    /// flaky start of settings that served) predicts nothing about other
+    /// per-request values: the faster one is still found.
+    #[test]
+    fn a_crash_of_a_per_request_value_does_not_block_the_others() {
+        let l = |p: &Params| {
+            if get(p, "SENT") == "4" {
+                Truth::Crashes
+            } else {
+                serves(if get(p, "MNT") == "48" { 120.0 } else { 100.0 })
+            }
+        };
+        let mut space =
+            SearchSpace::from_json_str(r#"{"SENT": ["6", "4"], "MNT": ["64", "48"]}"#).unwrap();
+        space.request = ["SENT".to_string(), "MNT".to_string()].into();
+        let cfg = PlanConfig {
+            space,
+            policy: Some(NoisePolicy::default()),
+            ..cfg(
+                r#"{"SENT": ["6"]}"#,
+                &[("SENT", "6"), ("MNT", "64")],
+                SearchPlan::default(),
+            )
+        };
+        let rep = simulate(
+            Planner::new(cfg, []),
+            &l,
+            5,
+            Noise::NONE,
+            Cost::default(),
+            0,
+        );
+        assert_eq!(get(&rep.best, "MNT"), "48");
+        assert_eq!(rep.predicted, 0);
     }
 
     /// The budget caps the trials started.
