@@ -232,9 +232,9 @@ fn a_broken_eval_command_stops_the_run_and_records_nothing() {
 /// A trial whose eval failed is held back until the next trial says
 /// whether the eval itself is broken. When the run stops on another
 /// environment failure instead (here a foreign listener takes trial 2's
-/// port), nothing proves the eval broken: trial 1's failure is a result,
-/// recorded before the run stops, and a resumed run does not measure it
-/// again.
+/// port), nothing proves either way: trial 1's failure is kept in the file
+/// (nothing the user has is lost) marked `"unconfirmed": true`, as the same
+/// fault may have failed its eval, and a resumed run measures it again.
 #[test]
 fn a_held_back_failure_is_recorded_when_the_port_stops_the_run() {
     let d = tempfile::tempdir().unwrap();
@@ -275,7 +275,8 @@ fn a_held_back_failure_is_recorded_when_the_port_stops_the_run() {
     assert_eq!(recs[0]["params"]["MAX_NEW_TOKENS"], "64");
     assert_eq!(recs[0]["status"], "failed");
     assert_eq!(recs[0]["eval_runs"][0]["output_tail"][0], "bad tokens 64");
-    // The port is free again: trial 1 is reused, only trial 2 is measured.
+    assert_eq!(recs[0]["unconfirmed"], true);
+    // The port is free again: trial 1 is measured again, then trial 2.
     drop(foreign);
     let mut c = tune_cmd(d.path(), port);
     c.args(space_args(&sp))
@@ -287,7 +288,12 @@ fn a_held_back_failure_is_recorded_when_the_port_stops_the_run() {
         .iter()
         .map(|r| r["params"]["MAX_NEW_TOKENS"].as_str().unwrap().to_string())
         .collect();
-    assert_eq!(values, ["64", "48"]);
+    assert_eq!(values, ["64", "64", "48"]);
+    assert!(
+        results(d.path())[1..]
+            .iter()
+            .all(|r| r.get("unconfirmed").is_none())
+    );
 }
 
 #[test]

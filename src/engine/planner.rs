@@ -379,6 +379,11 @@ impl Planner {
         // run did, so that it judges and chooses exactly as the run it
         // resumes; a new run learns of the failures from them all.
         for r in known {
+            // A failure kept when an environment failure stopped its run:
+            // not a result to reuse or learn from.
+            if r.extra.get("unconfirmed").and_then(|v| v.as_bool()) == Some(true) {
+                continue;
+            }
             if !p.skip_existing {
                 p.note_failure(&r);
             }

@@ -202,9 +202,20 @@ pub async fn run(
     // watch has dropped it already). Whatever else ended the run, another
     // environment failure included (a foreign listener, a file that cannot
     // be written, a launcher that failed), it is a result of its own, and
-    // dropping it would have `--skip_existing` measure it again.
-    if let Some((spec, rec)) = e.held.take()
-        && let Err(err) = e.finish_trial(&spec, &rec)
+    // dropping it would lose it. After an environment failure or an error
+    // it is marked `"unconfirmed": true`: the same fault may have failed its
+    // eval, so a resumed run measures it again instead of reusing it.
+    if let Some((spec, mut rec)) = e.held.take()
+        && let Err(err) = {
+            if matches!(outcome, Outcome::Environment(_) | Outcome::Error(_)) {
+                // The same fault may have failed its eval too: kept in the
+                // file, but a resumed run measures it again.
+                Arc::make_mut(&mut rec)
+                    .extra
+                    .insert("unconfirmed".into(), true.into());
+            }
+            e.finish_trial(&spec, &rec)
+        }
     {
         match outcome {
             // The run ends on its first failure; this one is said too.
