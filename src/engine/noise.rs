@@ -76,9 +76,11 @@ impl Samples {
 
     /// The sign of the objective's figures: `1` when none is negative and
     /// their mean is positive, `-1` the other way round, `0` when they
-    /// straddle 0 (or average 0); `None` without runs.
+    /// straddle 0 (or average 0 without all being 0); `None` without runs
+    /// or when every figure is 0 (a served trial that did nothing says
+    /// nothing of the objective's sign).
     fn sign(&self) -> Option<i8> {
-        if self.tps.is_empty() {
+        if self.tps.iter().all(|t| *t == 0.0) {
             return None;
         }
         let m = self.tps_mean();
@@ -212,7 +214,7 @@ impl PooledNoise {
         let ma = s.acc_mean();
         // A ratio to a mean of one sign is a ratio; to one straddling 0 it
         // is nothing (and then the relative estimate is never used).
-        if s.sign() != Some(0) {
+        if matches!(s.sign(), Some(1) | Some(-1)) {
             self.ss_tps_rel += s.tps.iter().map(|t| (t / mt - 1.0).powi(2)).sum::<f64>();
         }
         self.ss_tps_abs += s.tps.iter().map(|t| (t - mt).powi(2)).sum::<f64>();
@@ -227,8 +229,6 @@ impl PooledNoise {
             self.seen_pos = true;
         } else if t < 0.0 {
             self.seen_neg = true;
-        } else {
-            self.seen_mixed = true;
         }
     }
 
@@ -590,6 +590,20 @@ mod tests {
             s.push(acc, *t);
         }
         s
+    }
+
+    /// A served trial at 0 tok/s (every run 0) says nothing of the sign:
+    /// the default goal keeps its relative noise model, and the spread is
+    /// not NaN.
+    #[test]
+    fn a_trial_at_zero_keeps_the_relative_model() {
+        let mut p = noisy_pool();
+        p.add(&samples(&[0.0, 0.0, 0.0], 0.9));
+        p.note_level(0.0);
+        assert!(p.one_signed());
+        let a = samples(&[100.0, 101.0], 0.9);
+        assert_eq!(p.scale(&[&a]), Scale::Relative);
+        assert!(p.tps_sd(Scale::Relative, 100.0).is_finite());
     }
 
     fn noisy_pool() -> PooledNoise {
