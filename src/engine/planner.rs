@@ -995,26 +995,35 @@ impl Planner {
     fn bar_trades(&self, acc0: f64) -> Vec<Move> {
         // Every other value of every parameter with what it did, relative
         // to the base's value: (group, value, tok/s ratio, accuracy).
-        let mut vals: Vec<(usize, &str, f64, f64)> = Vec::new();
+        // An accuracy given back within one standard error of the noise
+        // of two means is no trade (about half of the parameters without
+        // an effect would qualify). The gain is not gated: a refused gain
+        // is often measured in the two runs of a pruned trial, and gating
+        // it lost the trade in a tenth of the near-noise-free benchmark
+        // seeds for no fewer trials.
+        let mut vals: Vec<(usize, &str, f64, f64, bool, bool)> = Vec::new();
         for (i, (name, cands)) in self.space.groups.iter().enumerate() {
             let Some(cur) = self.base.get(name) else {
                 continue;
             };
             for v in cands.iter().filter(|v| *v != cur) {
-                if let Some((r, d, _, _)) = self.effects.relative(name, cur, v) {
-                    vals.push((i, v, r, d));
+                if let Some((r, d, n, nc)) = self.effects.relative(name, cur, v) {
+                    let se = (1.0 / n as f64 + 1.0 / nc as f64).sqrt();
+                    let gains = r > 1.0;
+                    let gives = d > self.noise.acc_sd() * se + 1e-9;
+                    vals.push((i, v, r, d, gains, gives));
                 }
             }
         }
         let mut out = Vec::new();
-        for &(i, vi, ri, di) in &vals {
+        for &(i, vi, ri, di, gains, _) in &vals {
             // A gain the bar refused.
-            if !(ri > 1.0 && acc0 + di < self.threshold) {
+            if !(gains && acc0 + di < self.threshold) {
                 continue;
             }
-            for &(j, vj, rj, dj) in &vals {
+            for &(j, vj, rj, dj, _, gives) in &vals {
                 // Accuracy given back, for less than the gain.
-                if j == i || dj <= 0.0 || acc0 + di + dj < self.threshold || ri * rj <= 1.0 {
+                if j == i || !gives || acc0 + di + dj < self.threshold || ri * rj <= 1.0 {
                     continue;
                 }
                 let mut changes = vec![
