@@ -346,10 +346,14 @@ pub fn summarize_run_for(
         start_status: if s.is_some() {
             None
         } else {
+            // This run's trial of it first, then the file's; an ok record
+            // without usable runs is "not measured".
             let key = trial_key(start);
-            all.iter()
+            ran.iter()
                 .rev()
+                .chain(all.iter().rev())
                 .find(|r| r.trial_key == key)
+                .filter(|r| r.status != Status::Ok)
                 .map(|r| r.status.to_string())
         },
         start_measure: s.map(|x| x.0),
