@@ -93,7 +93,22 @@ pub fn from_results(path: &Path, goal: &Goal) -> Result<(Params, Source), String
         &loaded.records,
         incumbent,
     );
-    let best = rule.best(&loaded.records).cloned();
+    // Under a recorded noise policy, for the run's own goal, the best is
+    // where the search ended (the best file beside the results) when it
+    // qualifies: ranking single records would name a lucky re-measure of
+    // an earlier incumbent, or a challenger the search did not take.
+    let chosen = rule
+        .policy
+        .filter(|_| crate::report::recorded_goal(path).is_none_or(|g| &g == goal))
+        .and(rule.incumbent.as_deref())
+        .and_then(|k| {
+            loaded
+                .records
+                .iter()
+                .rev()
+                .find(|r| r.trial_key == k && rule.admits(r))
+        });
+    let best = chosen.or_else(|| rule.best(&loaded.records)).cloned();
     let best = best.ok_or_else(|| {
         let within = loaded
             .records

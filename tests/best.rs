@@ -280,6 +280,11 @@ fn a_record_over_the_bar_only_within_the_noise_is_not_the_best_of_a_noise_aware_
     // Where the search ended (its best file) is always its winner.
     std::fs::write(d.path().join("best_params.json"), r#"{"X": "lucky"}"#).unwrap();
     assert_eq!(x(&best(&[r, "--format", "json"])), "lucky");
+    // Also when a faster qualifying record stands beside it (a lucky
+    // re-measure of an earlier incumbent, a challenger the search did not
+    // take): the search's choice, not the fastest single record.
+    std::fs::write(d.path().join("best_params.json"), r#"{"X": "b"}"#).unwrap();
+    assert_eq!(x(&best(&[r, "--format", "json"])), "b");
     std::fs::remove_file(d.path().join("best_params.json")).unwrap();
 
     // Nothing else qualifies: the error says why the lucky one does not.

@@ -90,7 +90,7 @@ impl BestRule {
             return true;
         }
         let s = samples_of(r, &self.goal);
-        s.n() == 0 || above_bar(policy, &self.noise, &s, primary_bar(&self.goal))
+        s.n() > 0 && above_bar(policy, &self.noise, &s, primary_bar(&self.goal))
     }
 
     /// Whether `r` meets the bar by its mean only within the noise: the

@@ -153,6 +153,9 @@ struct Engine {
     ran: Vec<Arc<Record>>,
     /// Trials reused: already measured in this run or the results file.
     reused: usize,
+    /// The configuration last announced as the best (under a noise policy:
+    /// the search's incumbent once a group chose it).
+    announced: Option<String>,
     /// Watches for an eval command that cannot work.
     watch: EvalWatch,
     /// A record held back by `watch`, appended once the next trial clears it
@@ -186,6 +189,7 @@ pub async fn run(
         ran: Vec::new(),
         reused: 0,
         watch: EvalWatch::default(),
+        announced: None,
         held: None,
         run_id: format!(
             "{}-{}",
@@ -229,6 +233,11 @@ pub async fn run(
             remote::cancel_leftovers(l, &e.run_id, e.cfg.layout.slots, e.cfg.kill_grace).await
     {
         e.warn(msg);
+    }
+    // Every trial has ended: whatever a launcher left on this machine (a
+    // helper it double-forked) is stopped after a finished run too.
+    if outcome == Outcome::Done && e.cfg.launcher.is_some() {
+        remote::stop_orphans(e.cfg.kill_grace).await;
     }
     let cfg = &e.cfg;
     let summary = Arc::new(summarize_run_for(
@@ -414,6 +423,23 @@ impl Engine {
                         {
                             ending = Some(Err(e.into()));
                             break;
+                        }
+                        if self.rule.policy.is_some()
+                            && let Some(w) = &winner
+                            && self.announced.as_deref() != Some(w.trial_key.as_str())
+                        {
+                            let previous = self.announced.replace(w.trial_key.clone());
+                            let previous_tps = previous.and_then(|k| {
+                                self.all
+                                    .iter()
+                                    .rev()
+                                    .find(|r| r.trial_key == k)
+                                    .and_then(|r| self.rule.objective(r))
+                            });
+                            self.sink.emit(Event::NewBest {
+                                record: w.clone(),
+                                previous_tps,
+                            });
                         }
                         *best = base.clone();
                         self.sink.emit(Event::GroupBest {
@@ -612,7 +638,15 @@ impl Engine {
             Ok(false) => {}
             Err(e) => return Err(EngineError::Append(e)),
         }
-        let new_best = self.rule.new_best(self.all.iter().map(|r| &**r), rec);
+        // Under a noise policy the best is the search's own choice: "new
+        // best" is said when a group moves the incumbent (see the Decided
+        // step), never for a single record (a lucky re-measure of the
+        // incumbent, or a challenger the search did not take).
+        let new_best = if self.rule.policy.is_some() {
+            None
+        } else {
+            self.rule.new_best(self.all.iter().map(|r| &**r), rec)
+        };
         self.all.push(rec.clone());
         self.ran.push(rec.clone());
         self.sink.emit(Event::TrialFinished {

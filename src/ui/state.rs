@@ -387,23 +387,36 @@ impl LiveState {
         self.log_skipped += skipped_bytes;
     }
 
-    /// The winner so far: the run's result once it ended, else the fastest
-    /// qualifying trial seen.
+    /// The winner so far: the run's result once it ended; else, under a
+    /// noise policy, the search's choice (its incumbent, once a group chose
+    /// it); else (or before) the fastest qualifying trial seen.
     pub fn winner(&self) -> Option<&Params> {
         match &self.summary {
             Some(s) => Some(&s.best),
-            None => self.best.first().map(|r| &r.params),
+            None => self.chosen().or(self.best.first()).map(|r| &r.params),
         }
+    }
+
+    /// Under a noise policy, the row of the best table that is the search's
+    /// current choice (the table is fastest first, and a faster row the
+    /// search did not take can stand above it).
+    pub fn chosen(&self) -> Option<&Arc<Record>> {
+        self.rule.policy?;
+        let key = self.rule.incumbent.as_deref()?;
+        self.best.iter().find(|r| r.trial_key == key)
     }
 
     /// Keeps a record that meets the bar by its means as a candidate (a
     /// re-measure of a close call pools more runs: its figures replace the
     /// earlier ones of the same configuration), then ranks.
     fn consider_best(&mut self, r: &Arc<Record>) {
+        // The latest record of a configuration stands for it, also when it
+        // no longer meets the bar.
+        self.candidates.retain(|b| b.trial_key != r.trial_key);
         if !self.rule.goal.qualifies(r) {
+            self.rank_best();
             return;
         }
-        self.candidates.retain(|b| b.trial_key != r.trial_key);
         self.candidates.push(r.clone());
         self.rank_best();
     }

@@ -35,6 +35,24 @@ pub fn tested(r: &Record, s: &LiveState) -> String {
     }
 }
 
+/// Whether row `i` of the best table is highlighted: the search's choice
+/// under a noise policy once a group made one, else the fastest.
+fn is_lead(s: &LiveState, i: usize) -> bool {
+    match s.chosen() {
+        Some(c) => s.best.get(i).is_some_and(|r| r.trial_key == c.trial_key),
+        None => i == 0,
+    }
+}
+
+/// What a row of the best table says it tested: the search's choice is
+/// marked `▶` under a noise policy.
+fn row_tested(r: &Record, s: &LiveState) -> String {
+    match s.chosen() {
+        Some(c) if c.trial_key == r.trial_key => format!("▶ {}", tested(r, s)),
+        _ => tested(r, s),
+    }
+}
+
 /// A mean with the half-width of its 95 % interval, `5202.7±52.7`, or the
 /// mean alone when there is no interval (one run, an old record).
 pub fn pm(mean: Option<f64>, ci: Option<f64>, prec: usize) -> String {
@@ -54,7 +72,7 @@ pub fn draw_best(f: &mut Frame, area: Rect, s: &LiveState, t: &Theme) {
     let evals: Vec<(autotune::EvalSummary, String)> = s
         .best
         .iter()
-        .map(|r| (r.eval.clone().unwrap_or_default(), tested(r, s)))
+        .map(|r| (r.eval.clone().unwrap_or_default(), row_tested(r, s)))
         .collect();
     let width = |f: &dyn Fn(&autotune::EvalSummary) -> String, min: usize| {
         evals
@@ -97,7 +115,7 @@ pub fn draw_best(f: &mut Frame, area: Rect, s: &LiveState, t: &Theme) {
         .into_iter()
         .enumerate()
         .map(|(i, (e, what))| {
-            let style = if i == 0 {
+            let style = if is_lead(s, i) {
                 t.style(Role::Good)
             } else {
                 ratatui::style::Style::new()
@@ -144,7 +162,7 @@ fn draw_best_goal(f: &mut Frame, area: Rect, s: &LiveState, g: &autotune::Goal, 
         .iter()
         .enumerate()
         .map(|(i, r)| {
-            let style = if i == 0 {
+            let style = if is_lead(s, i) {
                 t.style(Role::Good)
             } else {
                 ratatui::style::Style::new()
@@ -165,7 +183,7 @@ fn draw_best_goal(f: &mut Frame, area: Rect, s: &LiveState, g: &autotune::Goal, 
                     }
                 })
                 .collect();
-            cells.push(Cell::from(tested(r, s)));
+            cells.push(Cell::from(row_tested(r, s)));
             Row::new(cells).style(style)
         })
         .collect();
@@ -447,6 +465,43 @@ mod tests {
             .iter()
             .map(|r| r.params["VLLM_MAX_NUM_SEQS"].as_str())
             .collect()
+    }
+
+    /// Under the noise-aware policy the search's choice, not the fastest
+    /// row, is the winner so far and is marked: a faster configuration the
+    /// search did not take (a challenger within the noise, or one whose
+    /// re-measure pooled lower) stays a row above it.
+    #[test]
+    fn the_search_choice_is_the_winner_and_marked() {
+        let mut s = guard_run(Some(autotune::NoisePolicy::default()));
+        let t0 = Instant::now();
+        s.update(
+            &Event::TrialFinished {
+                ordinal: 3,
+                record: measured(1024, &[0.95, 0.96, 0.94, 0.95, 0.95], 5300.0),
+            },
+            t0,
+        );
+        let kept = measured(256, &[0.95, 0.96, 0.94, 0.95, 0.95], 5000.0);
+        s.update(
+            &Event::GroupBest {
+                param: "VLLM_MAX_NUM_SEQS".into(),
+                winner: Some(kept.clone()),
+                base: kept.params.clone(),
+            },
+            t0,
+        );
+        assert_eq!(order(&s), ["1024", "256"]);
+        assert_eq!(
+            s.winner().map(|p| p["VLLM_MAX_NUM_SEQS"].as_str()),
+            Some("256")
+        );
+        let text = render(80, 6, |f| {
+            draw_best(f, f.area(), &s, &Theme { color: false })
+        })
+        .0;
+        assert!(text.contains("▶ VLLM_MAX_NUM_SEQS=256"), "{text}");
+        assert!(!text.contains("▶ VLLM_MAX_NUM_SEQS=1024"), "{text}");
     }
 
     /// What the search refuses as a winner (accuracy over the bar only
