@@ -248,6 +248,50 @@ fn what_a_launcher_leaves_running_after_an_abort_is_stopped() {
     abort_after_a_skip_through_a_launcher("quit");
 }
 
+/// A launcher that leaves a helper behind (double-forked, in a session of
+/// its own: `script`) and runs the trial: the run finishes, and once it has
+/// ended nothing it started survives.
+fn what_a_launcher_leaves_behind(script: &str, name: &str) {
+    let d = tempfile::tempdir().unwrap();
+    let tag = format!("slots-leftover-{name}-{}", std::process::id());
+    let launcher = d.path().join("launch.sh");
+    std::fs::write(&launcher, script).unwrap();
+    let mut c = fast_run(d.path(), free_port());
+    let s = space(d.path(), r#"{"MAX_NEW_TOKENS": ["32"]}"#);
+    c.args(common::space_args(&s))
+        .args(["--launcher"])
+        .arg(format!("bash {}", launcher.display()))
+        .env("AUTOTUNE_TEST_TAG", &tag);
+    let o = c.output().unwrap();
+    let out = text(&o);
+    assert!(o.status.success(), "{out}");
+    let recs = records(&d.path().join("tune_results.jsonl"));
+    assert_eq!(recs.len(), 2, "{out}");
+    assert!(recs.iter().all(|r| r["status"] == "ok"), "{recs:?}");
+    wait_for(
+        "every process of the run to be gone",
+        Duration::from_secs(10),
+        || procs_with_env(&tag).is_empty().then_some(()),
+    );
+}
+
+/// The helper lets go of the launcher's output: it is stopped when the
+/// finished run ends.
+#[test]
+fn what_a_launcher_leaves_behind_is_stopped_after_a_finished_run() {
+    what_a_launcher_leaves_behind(
+        "(setsid sleep 1000 </dev/null >/dev/null 2>&1 &)\nexec \"$@\"\n",
+        "quiet",
+    );
+}
+
+/// The helper keeps the launcher's output open: the trial's record is read
+/// anyway, the helper stopped, and the run does not wait on it for ever.
+#[test]
+fn a_leftover_holding_the_launchers_output_does_not_hang_the_run() {
+    what_a_launcher_leaves_behind("(setsid sleep 1000 &)\nexec \"$@\"\n", "pipe");
+}
+
 #[test]
 fn a_killed_tuner_leaves_services_in_every_slot_that_the_next_run_stops() {
     let d = tempfile::tempdir().unwrap();

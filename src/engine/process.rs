@@ -135,6 +135,10 @@ pub fn group_members(pgid: i32) -> Vec<i32> {
 
 /// Live descendants of `root` (not `root` itself), whatever their group.
 pub fn descendants(root: i32) -> Vec<i32> {
+    // Every process descends from 0 and 1: never "all of them".
+    if root <= 1 {
+        return Vec::new();
+    }
     let procs = all_procs();
     let mut found: HashSet<i32> = HashSet::from([root]);
     let mut out = Vec::new();

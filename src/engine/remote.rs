@@ -11,11 +11,12 @@
 
 use std::path::PathBuf;
 use std::process::Stdio;
+use std::sync::Arc;
 use std::time::Duration;
 
 use nix::sys::signal::Signal;
 use serde::{Deserialize, Serialize};
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
+use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::sync::watch;
 
 use super::config::{Config, Launcher};
@@ -309,7 +310,7 @@ pub async fn cancel_leftovers(
 /// all ended, each is a leftover of a launched one. A trial stopped this
 /// way stops its service in turn (SIGTERM, up to `grace` plus a margin),
 /// and whatever is left then comes back to us: a few rounds.
-async fn stop_orphans(grace: Duration) {
+pub(crate) async fn stop_orphans(grace: Duration) {
     for _ in 0..3 {
         let left = process::adopted_orphans();
         if left.is_empty() {
@@ -365,13 +366,24 @@ pub async fn run_launched(
     let launch_err = |m: String| TrialError::Launch(format!("slot {}: {m}", slot.n));
     let mut child = spawn_in_group(&cmd, &cfg.repo, &[], Stdio::piped(), Stdio::piped())
         .map_err(|e| launch_err(format!("cannot run the launcher: {e}")))?;
-    let pgid = child.id().map(|p| p as i32).unwrap_or(0);
+    let pgid = child
+        .id()
+        .map(|p| p as i32)
+        .ok_or_else(|| launch_err("the launcher exited before it could be watched".into()))?;
     let mut out = child.stdout.take().expect("piped");
     let err = child.stderr.take().expect("piped");
+    // Read into a buffer the run keeps: a helper the launcher left behind
+    // may hold the pipe open after the launcher is gone.
+    let out_buf = Arc::new(std::sync::Mutex::new(String::new()));
+    let out_buf2 = out_buf.clone();
     let stdout = tokio::spawn(async move {
-        let mut s = String::new();
-        let _ = out.read_to_string(&mut s).await;
-        s
+        let mut lines = BufReader::new(&mut out).lines();
+        while let Ok(Some(line)) = lines.next_line().await {
+            if let Ok(mut b) = out_buf2.lock() {
+                b.push_str(&line);
+                b.push('\n');
+            }
+        }
     });
     let n = slot.n;
     let sink2 = sink.clone();
@@ -460,8 +472,23 @@ pub async fn run_launched(
     if !left.is_empty() {
         process::stop_pids(&left, cfg.kill_grace + Duration::from_secs(5)).await;
     }
-    let text = stdout.await.unwrap_or_default();
-    let other = stderr.await.unwrap_or_default();
+    // The pipes close when the launcher and what it started are gone; a
+    // helper it left behind (double-forked, adopted by us) may hold them:
+    // it is stopped, and the run does not wait on it for ever.
+    let settle = cfg.kill_grace + Duration::from_secs(5);
+    let mut pipes = Box::pin(async { tokio::join!(stdout, stderr).1 });
+    let other = match tokio::time::timeout(settle, &mut pipes).await {
+        Ok(o) => o.unwrap_or_default(),
+        Err(_) => {
+            process::stop_pids(&process::adopted_orphans(), settle).await;
+            tokio::time::timeout(Duration::from_secs(2), &mut pipes)
+                .await
+                .ok()
+                .and_then(Result::ok)
+                .unwrap_or_default()
+        }
+    };
+    let text = out_buf.lock().map(|b| b.clone()).unwrap_or_default();
     if let Some(s) = asked
         && s != Stop::Skip
     {
