@@ -302,7 +302,7 @@ impl LineLog {
                 match winner {
                     Some(w) => format!(
                         "== {param}: best {} at {} tok/s (acc {})",
-                        w.params.get(param).map(String::as_str).unwrap_or("?"),
+                        w.value_in_group(param),
                         with_ci(
                             w.avg_total_tps(),
                             w.eval.as_ref().and_then(|e| e.ci95_total_tps),

@@ -454,6 +454,19 @@ impl Record {
         self.summary().and_then(|s| s.avg_total_tps)
     }
 
+    /// What this record chose in the group `group` (a parameter, or a
+    /// refinement round's label): its value of the parameter, else its
+    /// joint move (`A+B=1+2`), else `base` (no move gained).
+    pub fn value_in_group(&self, group: &str) -> String {
+        if let Some(v) = self.params.get(group) {
+            return v.clone();
+        }
+        match (self.param_under_test.as_deref(), self.value_under_test()) {
+            (Some(p), Some(v)) if p.contains('+') => format!("{p}={v}"),
+            _ => "base".into(),
+        }
+    }
+
     /// The value of the parameter under test.
     ///
     /// A joint move (`A+B`, the refinement's) gives its values joined the

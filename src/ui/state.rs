@@ -433,7 +433,7 @@ impl LiveState {
             Some(w) => self.message(
                 format!(
                     "{param}: best {} at {:.1} tok/s",
-                    w.params.get(param).map(String::as_str).unwrap_or("?"),
+                    w.value_in_group(param),
                     w.avg_total_tps().unwrap_or(0.0)
                 ),
                 false,
@@ -455,8 +455,17 @@ impl LiveState {
         } else {
             record.param_under_test.clone().unwrap_or_default()
         };
-        let value = record.params.get(&param).cloned().unwrap_or_default();
-        if param == self.group.param {
+        // A joint move's value is its values joined (`4+48`), as the group
+        // lists it; the only record a refinement round reuses is its base.
+        let value = match record.params.get(&param) {
+            Some(v) => v.clone(),
+            None if reused && self.group.values.iter().any(|v| v == "base") => "base".into(),
+            None => record
+                .value_under_test()
+                .map(|v| v.into_owned())
+                .unwrap_or_default(),
+        };
+        if param == self.group.param || (!value.is_empty() && self.group.values.contains(&value)) {
             self.group.results.insert(value.clone(), record.clone());
         }
         self.consider_best(&record);
@@ -959,6 +968,71 @@ mod tests {
             }),
             ..Default::default()
         })
+    }
+
+    /// A refinement round lists its joint moves (`4+48`) and its base: the
+    /// results land on them, and the recent trials name them.
+    #[test]
+    fn a_refinement_round_shows_its_joint_moves_and_base() {
+        let mut s = LiveState::new(Instant::now());
+        s.update(
+            &Event::GroupStarted {
+                param: "refinement".into(),
+                values: vec!["base".into(), "4+48".into()],
+                group: 1,
+                groups: 1,
+                stage: "refinement 1".into(),
+                budget_left: None,
+            },
+            Instant::now(),
+        );
+        s.update(
+            &Event::TrialReused {
+                ordinal: 1,
+                param: "refinement".into(),
+                value: "base".into(),
+                record: rec("64", "ok", 0.9, 100.0),
+            },
+            Instant::now(),
+        );
+        let mut joint = (*rec("48", "ok", 0.9, 120.0)).clone();
+        joint
+            .params
+            .insert("OUTPUT_MAX_SENTENCES".into(), "4".into());
+        joint.param_under_test = Some("OUTPUT_MAX_SENTENCES+MAX_NEW_TOKENS".into());
+        s.update(
+            &Event::TrialFinished {
+                ordinal: 2,
+                record: Arc::new(joint.clone()),
+            },
+            Instant::now(),
+        );
+        assert!(
+            s.group.results.contains_key("base"),
+            "{:?}",
+            s.group.results.keys()
+        );
+        assert!(
+            s.group.results.contains_key("4+48"),
+            "{:?}",
+            s.group.results.keys()
+        );
+        let recent: Vec<(&str, &str)> = s
+            .recent
+            .iter()
+            .map(|r| (r.param.as_str(), r.value.as_str()))
+            .collect();
+        assert_eq!(
+            recent,
+            [
+                ("refinement", "base"),
+                ("OUTPUT_MAX_SENTENCES+MAX_NEW_TOKENS", "4+48")
+            ]
+        );
+        assert_eq!(
+            joint.value_in_group("refinement"),
+            "OUTPUT_MAX_SENTENCES+MAX_NEW_TOKENS=4+48"
+        );
     }
 
     #[test]

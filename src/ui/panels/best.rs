@@ -208,7 +208,7 @@ pub fn draw_group(f: &mut Frame, area: Rect, s: &LiveState, t: &Theme) {
     let running: Vec<&str> = s
         .running
         .values()
-        .filter(|tr| tr.param == s.group.param)
+        .filter(|tr| tr.param == s.group.param || s.group.values.contains(&tr.value))
         .map(|tr| tr.value.as_str())
         .collect();
     let current = |v: &str| running.contains(&v);
