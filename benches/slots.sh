@@ -6,10 +6,14 @@
 # (SIM_NOISE=0, SIM_EVAL_FAIL_RATE=0) so every run must choose the same.
 # Prints each run's wall time, the mean ratio to 1 slot, and slot
 # utilisation (trial time summed over records / (slots × wall time)).
-# Usage: bash benches/slots.sh [REPEATS]   (default 3)
+# Usage: [FULL=1] bash benches/slots.sh [REPEATS]   (default 3)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 reps=${1:-3}
+# FULL=1: the default search (later passes and the refinement) instead of
+# one pass.
+search="--passes 1 --no_refine"
+[ -z "${FULL:-}" ] || search=""
 cargo build --quiet
 bin=$PWD/target/debug/autotune
 export SIM_NOISE=0 SIM_EVAL_FAIL_RATE=0 SIM_STARTUP_S=0.8 SIM_EVAL_S=0.15
@@ -26,7 +30,7 @@ one() { # name slots extra-args...
   local t0 t1
   t0=$(date +%s.%N)
   "$bin" --headless --repo "$dir" --port "$port" --eval_cmd 'bash eval_local.sh' --eval_runs 3 \
-    --startup_timeout 6 --eval_timeout 30 --kill_grace_s 3 --skip_existing --passes 1 --no_refine "$@" > "$dir/out.txt" 2>&1
+    --startup_timeout 6 --eval_timeout 30 --kill_grace_s 3 --skip_existing $search "$@" > "$dir/out.txt" 2>&1
   t1=$(date +%s.%N)
   python3 - "$name" "$slots" "$t0" "$t1" "$dir" <<'PY'
 import json, sys

@@ -15,6 +15,7 @@ use tokio::sync::mpsc;
 
 use super::event::{Event, Outcome, TrialPhase};
 use super::goal::Goal;
+use super::record::Record;
 use super::search::Params;
 use super::store::{StoreError, pretty_json, write_atomic};
 
@@ -35,6 +36,17 @@ pub struct StatusWriter {
 }
 
 impl StatusWriter {
+    /// The status file's form of a best record.
+    fn best_json(&self, record: &Record) -> Value {
+        let objective = self.goal.as_ref().and_then(|g| g.objective_mean(record));
+        json!({
+            "trial_key": record.trial_key,
+            "params": record.params,
+            "objective": objective,
+            "avg_metrics": record.eval.as_ref().and_then(|s| s.avg_metrics.as_ref()),
+        })
+    }
+
     /// A writer for `path`.
     pub fn new(path: PathBuf) -> Self {
         StatusWriter {
@@ -197,6 +209,15 @@ impl StatusWriter {
                 base,
             } => {
                 self.best = base.clone();
+                // Under a noise policy the best is the search's choice:
+                // always the record of best_params (also when the choice
+                // came from a record this run reused, which announces no
+                // new best).
+                if self.policy.as_ref().is_some_and(|p| p != "plain")
+                    && let Some(w) = winner
+                {
+                    self.best_record = Some(self.best_json(w));
+                }
                 self.trial.clear();
                 doc.insert("param".into(), json!(param));
                 doc.insert(
@@ -236,13 +257,7 @@ impl StatusWriter {
             Event::NewBest { record, .. } => {
                 // The engine judged it by the goal; kept for the next
                 // document (a new best alone is no new phase).
-                let objective = self.goal.as_ref().and_then(|g| g.objective_mean(record));
-                self.best_record = Some(json!({
-                    "trial_key": record.trial_key,
-                    "params": record.params,
-                    "objective": objective,
-                    "avg_metrics": record.eval.as_ref().and_then(|s| s.avg_metrics.as_ref()),
-                }));
+                self.best_record = Some(self.best_json(record));
                 return None;
             }
             _ => return None,

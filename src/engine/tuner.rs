@@ -424,18 +424,24 @@ impl Engine {
                             ending = Some(Err(e.into()));
                             break;
                         }
+                        // Only a winner measured in this run is news: a
+                        // resumed run replaying its records announces
+                        // nothing again (nor alerts).
                         if self.rule.policy.is_some()
                             && let Some(w) = &winner
+                            && self.ran.iter().any(|r| r.trial_key == w.trial_key)
                             && self.announced.as_deref() != Some(w.trial_key.as_str())
                         {
                             let previous = self.announced.replace(w.trial_key.clone());
-                            let previous_tps = previous.and_then(|k| {
-                                self.all
+                            let previous_tps = match previous {
+                                Some(k) => self
+                                    .all
                                     .iter()
                                     .rev()
                                     .find(|r| r.trial_key == k)
-                                    .and_then(|r| self.rule.objective(r))
-                            });
+                                    .and_then(|r| self.rule.objective(r)),
+                                None => best_seen,
+                            };
                             self.sink.emit(Event::NewBest {
                                 record: w.clone(),
                                 previous_tps,
