@@ -101,13 +101,8 @@ pub fn from_results(path: &Path, goal: &Goal) -> Result<(Params, Source), String
         .policy
         .filter(|_| crate::report::recorded_goal(path).is_none_or(|g| &g == goal))
         .and(rule.incumbent.as_deref())
-        .and_then(|k| {
-            loaded
-                .records
-                .iter()
-                .rev()
-                .find(|r| r.trial_key == k && rule.admits(r))
-        });
+        .and_then(|k| loaded.records.iter().rev().find(|r| r.trial_key == k))
+        .filter(|r| rule.admits(r));
     let best = chosen.or_else(|| rule.best(&loaded.records)).cloned();
     let best = best.ok_or_else(|| {
         let within = loaded

@@ -275,6 +275,13 @@ fn what_a_launcher_leaves_behind(script: &str, name: &str) {
     );
 }
 
+/// A launcher that prints bytes that are not UTF-8 before the trial's
+/// output: the trial's record is still read.
+#[test]
+fn a_launcher_printing_bytes_that_are_not_utf8_does_not_lose_the_record() {
+    what_a_launcher_leaves_behind("printf 'banner \\377\\376\\n'\nexec \"$@\"\n", "bytes");
+}
+
 /// The helper lets go of the launcher's output: it is stopped when the
 /// finished run ends.
 #[test]

@@ -77,8 +77,9 @@ impl BestRule {
 
     /// Whether `r` may be shown as the best: it meets the goal by its means
     /// and, under a noise policy, its accuracy clears the bar beyond the
-    /// noise (or it is the incumbent). A record without runs (an
-    /// `auto_tune.py` line) carries no spread to judge: its means decide.
+    /// noise (or it is the incumbent). Under a policy a record without runs
+    /// (an `auto_tune.py` line) is not (the search never takes one as a
+    /// winner); without one its means decide.
     pub fn admits(&self, r: &Record) -> bool {
         if !self.qualifies(r) {
             return false;

@@ -372,16 +372,34 @@ pub async fn run_launched(
         .ok_or_else(|| launch_err("the launcher exited before it could be watched".into()))?;
     let mut out = child.stdout.take().expect("piped");
     let err = child.stderr.take().expect("piped");
+    // This trial's pipes, to find who still holds them once the launcher
+    // is gone (and only them: other slots' trials may still be running).
+    let pipes_of_trial: Vec<String> = {
+        use std::os::fd::AsRawFd;
+        [out.as_raw_fd(), err.as_raw_fd()]
+            .iter()
+            .filter_map(|fd| std::fs::read_link(format!("/proc/self/fd/{fd}")).ok())
+            .map(|l| l.to_string_lossy().into_owned())
+            .filter(|l| l.starts_with("pipe:"))
+            .collect()
+    };
     // Read into a buffer the run keeps: a helper the launcher left behind
-    // may hold the pipe open after the launcher is gone.
+    // may hold the pipe open after the launcher is gone. Bytes that are not
+    // UTF-8 are kept as replacement characters, never stop the reading.
     let out_buf = Arc::new(std::sync::Mutex::new(String::new()));
     let out_buf2 = out_buf.clone();
     let stdout = tokio::spawn(async move {
-        let mut lines = BufReader::new(&mut out).lines();
-        while let Ok(Some(line)) = lines.next_line().await {
-            if let Ok(mut b) = out_buf2.lock() {
-                b.push_str(&line);
-                b.push('\n');
+        let mut r = BufReader::new(&mut out);
+        let mut line = Vec::new();
+        loop {
+            line.clear();
+            match r.read_until(b'\n', &mut line).await {
+                Ok(0) | Err(_) => break,
+                Ok(_) => {
+                    if let Ok(mut b) = out_buf2.lock() {
+                        b.push_str(&String::from_utf8_lossy(&line));
+                    }
+                }
             }
         }
     });
@@ -476,16 +494,25 @@ pub async fn run_launched(
     // helper it left behind (double-forked, adopted by us) may hold them:
     // it is stopped, and the run does not wait on it for ever.
     let settle = cfg.kill_grace + Duration::from_secs(5);
+    let (out_abort, err_abort) = (stdout.abort_handle(), stderr.abort_handle());
     let mut pipes = Box::pin(async { tokio::join!(stdout, stderr).1 });
     let other = match tokio::time::timeout(settle, &mut pipes).await {
         Ok(o) => o.unwrap_or_default(),
         Err(_) => {
-            process::stop_pids(&process::adopted_orphans(), settle).await;
-            tokio::time::timeout(Duration::from_secs(2), &mut pipes)
+            let holders: Vec<i32> = process::adopted_orphans()
+                .into_iter()
+                .filter(|p| holds_any(*p, &pipes_of_trial))
+                .flat_map(|p| std::iter::once(p).chain(process::descendants(p)))
+                .collect();
+            process::stop_pids(&holders, settle).await;
+            let o = tokio::time::timeout(Duration::from_secs(2), &mut pipes)
                 .await
                 .ok()
                 .and_then(Result::ok)
-                .unwrap_or_default()
+                .unwrap_or_default();
+            out_abort.abort();
+            err_abort.abort();
+            o
         }
     };
     let text = out_buf.lock().map(|b| b.clone()).unwrap_or_default();
@@ -532,6 +559,18 @@ fn started_here(pgid: i32) -> Vec<(i32, u64)> {
         .into_iter()
         .filter_map(|p| process::proc_info(p).map(|i| (p, i.start_ticks)))
         .collect()
+}
+
+/// Whether process `pid` has one of `pipes` (`pipe:[N]`, as /proc shows
+/// them) open.
+fn holds_any(pid: i32, pipes: &[String]) -> bool {
+    let Ok(fds) = std::fs::read_dir(format!("/proc/{pid}/fd")) else {
+        return false;
+    };
+    fds.flatten().any(|fd| {
+        std::fs::read_link(fd.path())
+            .is_ok_and(|l| pipes.iter().any(|p| l.to_string_lossy() == p.as_str()))
+    })
 }
 
 #[cfg(test)]

@@ -465,7 +465,13 @@ impl LiveState {
                 .map(|v| v.into_owned())
                 .unwrap_or_default(),
         };
-        if param == self.group.param || (!value.is_empty() && self.group.values.contains(&value)) {
+        // Matched by value only in a refinement round (whose values are
+        // joint moves and `base`): elsewhere a trial of another parameter
+        // may share a value string.
+        let joint_round = self.group.values.iter().any(|v| v == "base");
+        if param == self.group.param
+            || (joint_round && !value.is_empty() && self.group.values.contains(&value))
+        {
             self.group.results.insert(value.clone(), record.clone());
         }
         self.consider_best(&record);
