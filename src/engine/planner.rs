@@ -622,11 +622,20 @@ impl Planner {
         };
         // A challenger must be above the bar beyond the noise: a mean just
         // over it is as likely a lucky draw of a configuration under it.
+        // Stricter after the first pass: many more decisions near the bar.
+        let guard = NoisePolicy {
+            acc_guard: if self.stage == Stage::Pass(1) {
+                policy.acc_guard
+            } else {
+                policy.acc_guard.max(policy.acc_guard_later)
+            },
+            ..*policy
+        };
         let mut best: Option<(&Arc<Record>, Samples)> = None;
         for r in group.iter().filter(|r| self.goal.qualifies(r)) {
             let s = est(r);
             let is_inc = incumbent.is_some_and(|i| Arc::ptr_eq(i, r));
-            if s.n() == 0 || (!is_inc && !above_bar(policy, &self.noise, &s, self.threshold)) {
+            if s.n() == 0 || (!is_inc && !above_bar(&guard, &self.noise, &s, self.threshold)) {
                 continue;
             }
             // Means that differ in the last bits (runs pooled in another
