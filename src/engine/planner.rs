@@ -623,14 +623,7 @@ impl Planner {
         // A challenger must be above the bar beyond the noise: a mean just
         // over it is as likely a lucky draw of a configuration under it.
         // Stricter after the first pass: many more decisions near the bar.
-        let guard = NoisePolicy {
-            acc_guard: if self.stage == Stage::Pass(1) {
-                policy.acc_guard
-            } else {
-                policy.acc_guard.max(policy.acc_guard_later)
-            },
-            ..*policy
-        };
+        let guard = policy.for_stage(self.stage == Stage::Pass(1));
         let mut best: Option<(&Arc<Record>, Samples)> = None;
         for r in group.iter().filter(|r| self.goal.qualifies(r)) {
             let s = est(r);
