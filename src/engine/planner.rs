@@ -2027,6 +2027,28 @@ mod search_tests {
         assert!(!log.iter().any(|s| s.starts_with("run A+P")), "{log:#?}");
     }
 
+    /// The default search (noise-aware, passes, refinement) over `space`
+    /// from `base`, noise-free, through the simulated executor.
+    fn exact_aware(
+        space: SearchSpace,
+        base: &[(&str, &str)],
+        l: &dyn Fn(&Params) -> Truth,
+    ) -> crate::engine::simulate::SimReport {
+        let cfg = PlanConfig {
+            space,
+            base: base
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            threshold: 0.5,
+            skip_existing: false,
+            eval_runs: 5,
+            policy: Some(NoisePolicy::default()),
+            search: SearchPlan::default(),
+        };
+        simulate(Planner::new(cfg, []), l, 5, Noise::NONE, Cost::default(), 0)
+    }
+
     /// A start-up crash is not paid for again in a later pass when only a
     /// parameter read per request moved lower since; it is when that
     /// parameter is not known to be read per request.
@@ -2043,24 +2065,7 @@ mod search_tests {
             let mut space =
                 SearchSpace::from_json_str(r#"{"A": ["1", "2"], "S": ["6", "4"]}"#).unwrap();
             space.request = request.iter().map(|k| k.to_string()).collect();
-            let cfg = PlanConfig {
-                space,
-                policy: Some(NoisePolicy::default()),
-                search: SearchPlan::default(),
-                ..cfg(
-                    r#"{"A": ["1"]}"#,
-                    &[("A", "1"), ("S", "6")],
-                    SearchPlan::default(),
-                )
-            };
-            let rep = simulate(
-                Planner::new(cfg, []),
-                &l,
-                5,
-                Noise::NONE,
-                Cost::default(),
-                0,
-            );
+            let rep = exact_aware(space, &[("A", "1"), ("S", "6")], &l);
             assert_eq!(get(&rep.best, "S"), "4");
             (
                 rep.records
@@ -2089,23 +2094,7 @@ mod search_tests {
         let mut space =
             SearchSpace::from_json_str(r#"{"SENT": ["6", "4"], "MNT": ["64", "48"]}"#).unwrap();
         space.request = ["SENT".to_string(), "MNT".to_string()].into();
-        let cfg = PlanConfig {
-            space,
-            policy: Some(NoisePolicy::default()),
-            ..cfg(
-                r#"{"SENT": ["6"]}"#,
-                &[("SENT", "6"), ("MNT", "64")],
-                SearchPlan::default(),
-            )
-        };
-        let rep = simulate(
-            Planner::new(cfg, []),
-            &l,
-            5,
-            Noise::NONE,
-            Cost::default(),
-            0,
-        );
+        let rep = exact_aware(space, &[("SENT", "6"), ("MNT", "64")], &l);
         assert_eq!(get(&rep.best, "MNT"), "48");
         assert_eq!(rep.predicted, 0);
     }

@@ -479,20 +479,23 @@ fn listeners_and_sockets(port: u16) -> (Vec<i32>, bool) {
     if inodes.is_empty() {
         return (Vec::new(), false);
     }
-    let mut pids = Vec::new();
-    for p in all_procs() {
-        let Ok(fds) = std::fs::read_dir(format!("/proc/{}/fd", p.pid)) else {
-            continue;
-        };
-        if fds
-            .flatten()
-            .filter_map(|fd| std::fs::read_link(fd.path()).ok())
-            .any(|l| inodes.contains(l.to_string_lossy().as_ref()))
-        {
-            pids.push(p.pid);
-        }
-    }
+    let pids = all_procs()
+        .into_iter()
+        .map(|p| p.pid)
+        .filter(|&pid| holds_any(pid, |l| inodes.contains(l)))
+        .collect();
     (pids, true)
+}
+
+/// Whether process `pid` has open a file whose /proc link (`socket:[N]`,
+/// `pipe:[N]`, a path) `wanted` accepts.
+pub fn holds_any(pid: i32, wanted: impl Fn(&str) -> bool) -> bool {
+    let Ok(fds) = std::fs::read_dir(format!("/proc/{pid}/fd")) else {
+        return false;
+    };
+    fds.flatten()
+        .filter_map(|fd| std::fs::read_link(fd.path()).ok())
+        .any(|l| wanted(&l.to_string_lossy()))
 }
 
 /// The command line of a process, arguments joined by spaces.

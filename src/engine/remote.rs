@@ -501,7 +501,7 @@ pub async fn run_launched(
         Err(_) => {
             let holders: Vec<i32> = process::adopted_orphans()
                 .into_iter()
-                .filter(|p| holds_any(*p, &pipes_of_trial))
+                .filter(|&p| process::holds_any(p, |l| pipes_of_trial.iter().any(|t| t == l)))
                 .flat_map(|p| std::iter::once(p).chain(process::descendants(p)))
                 .collect();
             process::stop_pids(&holders, settle).await;
@@ -559,18 +559,6 @@ fn started_here(pgid: i32) -> Vec<(i32, u64)> {
         .into_iter()
         .filter_map(|p| process::proc_info(p).map(|i| (p, i.start_ticks)))
         .collect()
-}
-
-/// Whether process `pid` has one of `pipes` (`pipe:[N]`, as /proc shows
-/// them) open.
-fn holds_any(pid: i32, pipes: &[String]) -> bool {
-    let Ok(fds) = std::fs::read_dir(format!("/proc/{pid}/fd")) else {
-        return false;
-    };
-    fds.flatten().any(|fd| {
-        std::fs::read_link(fd.path())
-            .is_ok_and(|l| pipes.iter().any(|p| l.to_string_lossy() == p.as_str()))
-    })
 }
 
 #[cfg(test)]

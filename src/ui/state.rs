@@ -95,6 +95,22 @@ pub struct GroupView {
     pub label: String,
 }
 
+impl GroupView {
+    /// Whether this is a refinement round: its values are joint moves
+    /// (`4+48`) and `base`, so a trial is matched to it by value.
+    pub fn is_joint_round(&self) -> bool {
+        self.values.iter().any(|v| v == "base")
+    }
+
+    /// Whether a trial of `param` at `value` belongs to this group.
+    pub fn holds(&self, param: &str, value: &str) -> bool {
+        param == self.param
+            || (self.is_joint_round()
+                && !value.is_empty()
+                && self.values.iter().any(|v| v == value))
+    }
+}
+
 /// A finished trial in the history.
 #[derive(Debug, Clone)]
 pub struct Recent {
@@ -459,19 +475,15 @@ impl LiveState {
         // lists it; the only record a refinement round reuses is its base.
         let value = match record.params.get(&param) {
             Some(v) => v.clone(),
-            None if reused && self.group.values.iter().any(|v| v == "base") => "base".into(),
+            None if reused && self.group.is_joint_round() => "base".into(),
             None => record
                 .value_under_test()
                 .map(|v| v.into_owned())
                 .unwrap_or_default(),
         };
-        // Matched by value only in a refinement round (whose values are
-        // joint moves and `base`): elsewhere a trial of another parameter
-        // may share a value string.
-        let joint_round = self.group.values.iter().any(|v| v == "base");
-        if param == self.group.param
-            || (joint_round && !value.is_empty() && self.group.values.contains(&value))
-        {
+        // Matched by value only in a refinement round (elsewhere a trial of
+        // another parameter may share a value string).
+        if self.group.holds(&param, &value) {
             self.group.results.insert(value.clone(), record.clone());
         }
         self.consider_best(&record);

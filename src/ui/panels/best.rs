@@ -208,11 +208,7 @@ pub fn draw_group(f: &mut Frame, area: Rect, s: &LiveState, t: &Theme) {
     let running: Vec<&str> = s
         .running
         .values()
-        .filter(|tr| {
-            tr.param == s.group.param
-                || (s.group.values.iter().any(|v| v == "base")
-                    && s.group.values.contains(&tr.value))
-        })
+        .filter(|tr| s.group.holds(&tr.param, &tr.value))
         .map(|tr| tr.value.as_str())
         .collect();
     let current = |v: &str| running.contains(&v);
