@@ -93,17 +93,35 @@ pub fn from_results(path: &Path, goal: &Goal) -> Result<(Params, Source), String
         &loaded.records,
         incumbent,
     );
-    // Under a recorded noise policy, for the run's own goal, the best is
-    // where the search ended (the best file beside the results) when it
-    // qualifies: ranking single records would name a lucky re-measure of
-    // an earlier incumbent, or a challenger the search did not take.
-    let chosen = rule
-        .policy
-        .filter(|_| crate::report::recorded_goal(path).is_none_or(|g| &g == goal))
-        .and(rule.incumbent.as_deref())
-        .and_then(|k| loaded.records.iter().rev().find(|r| r.trial_key == k))
-        .filter(|r| rule.admits(r));
-    let best = chosen.or_else(|| rule.best(&loaded.records)).cloned();
+    // The search's own choice, replayed from the records with the setup
+    // the run recorded (for the run's own goal): the one rule every front
+    // end follows. Only a file without a recorded setup (auto_tune.py's,
+    // an older run's) ranks its records.
+    let all: Vec<std::sync::Arc<autotune::Record>> = loaded
+        .records
+        .iter()
+        .cloned()
+        .map(std::sync::Arc::new)
+        .collect();
+    let best = match autotune::choice::of_file(path, goal, &all) {
+        Some(c) => loaded
+            .records
+            .iter()
+            .rev()
+            .find(|r| r.trial_key == c.key && c.stands)
+            .cloned(),
+        // Without a recorded setup, under a recorded noise policy, for the
+        // run's own goal: where the search ended (the best file beside the
+        // results) when it qualifies, rather than a lucky single record.
+        None => rule
+            .policy
+            .filter(|_| crate::report::recorded_goal(path).is_none_or(|g| &g == goal))
+            .and(rule.incumbent.as_deref())
+            .and_then(|k| loaded.records.iter().rev().find(|r| r.trial_key == k))
+            .filter(|r| rule.admits(r))
+            .or_else(|| rule.best(&loaded.records))
+            .cloned(),
+    };
     let best = best.ok_or_else(|| {
         let within = loaded
             .records

@@ -534,6 +534,13 @@ pub struct TuneArgs {
     /// exists and writes nothing.
     #[arg(long = "dry_run", alias = "dry-run", help_heading = heading::SEARCH)]
     pub dry_run: bool,
+    /// Run every trial on the simulated executor instead of processes:
+    /// `LANDSCAPE[:SEED]` (`demo`, `separable`, `interacting`), with the
+    /// benches' noise (2 % tok/s, 0.003 accuracy per run). For tests and
+    /// benchmarks of the real engine loop: nothing is started, no time
+    /// passes, every file is written as in a real run.
+    #[arg(long = "simulate", hide = true, value_name = "LANDSCAPE[:SEED]")]
+    pub simulate: Option<String>,
     /// JSON file of extra candidates.
     ///
     /// An object of name to a list of values (or one value), merged into the

@@ -32,7 +32,19 @@ pub use engine::slot::{Slot, SlotLayout, record_slot};
 pub use engine::stats::{ci95, mean_sd};
 pub use engine::status_file::StatusWriter;
 pub use engine::trial::{EvalWatch, RecordVerdict};
-pub use engine::tuner::{EngineError, run};
+pub use engine::tuner::{EngineError, run, run_with};
+/// One rule for the winner: the search's choice, replayed from records.
+pub mod choice {
+    pub use crate::engine::choice::{
+        Choice, SearchSetup, of_file, of_records, recorded_setup, replay,
+    };
+}
+/// The executor seam: where trials run.
+pub mod exec {
+    pub use crate::engine::exec::{
+        Executor, Job, JobResult, Landscape, Launched, Local, Simulated,
+    };
+}
 
 /// Trials run elsewhere (`autotune trial`, `--launcher`).
 pub mod remote {

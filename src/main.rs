@@ -1,11 +1,15 @@
 //! autotune: tunes an LLM inference service for the highest throughput that
 //! meets an accuracy bar. This file dispatches to the modes.
 
+#[cfg(test)]
+mod agree_tests;
 mod alerts;
 mod best_cmd;
 mod cli;
 mod demo;
 mod headless;
+#[cfg(test)]
+mod loop_tests;
 mod plan_view;
 mod report;
 mod run;
@@ -44,7 +48,34 @@ fn tune(args: &cli::TuneArgs, demo: bool) -> i32 {
     if demo && let Some(note) = plan_view::resume_note(&cfg) {
         plan_view::print(&format!("{note}\n"));
     }
-    run::tune(cfg, alerts, run::want_headless(args.headless))
+    let exec = match args.simulate.as_deref().map(simulated) {
+        None => None,
+        Some(Ok(e)) => Some(e),
+        Some(Err(m)) => return usage_error(&m),
+    };
+    run::tune(cfg, alerts, run::want_headless(args.headless), exec)
+}
+
+/// The executor of `--simulate LANDSCAPE[:SEED]`.
+fn simulated(spec: &str) -> Result<std::sync::Arc<dyn autotune::exec::Executor>, String> {
+    let (name, seed) = spec.split_once(':').unwrap_or((spec, "1"));
+    let seed: u64 = seed
+        .parse()
+        .map_err(|_| format!("--simulate {spec}: the seed must be a whole number"))?;
+    let landscape = autotune::exec::Simulated::landscape(name).ok_or_else(|| {
+        format!("--simulate {spec}: unknown landscape {name:?} (demo, separable, interacting)")
+    })?;
+    let noise = autotune::Noise {
+        tps_rel_sd: 0.02,
+        tps_abs_sd: 0.0,
+        acc_abs_sd: 0.003,
+    };
+    Ok(std::sync::Arc::new(autotune::exec::Simulated::new(
+        landscape,
+        noise,
+        autotune::Cost::default(),
+        seed,
+    )))
 }
 
 /// `autotune trial`: one trial here, its record on stdout.

@@ -2,6 +2,7 @@
 //! file writer), and signals turned into engine commands.
 
 use std::io::{IsTerminal, Write};
+use std::sync::Arc;
 
 use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::mpsc;
@@ -11,6 +12,7 @@ use crate::headless::LineLog;
 use autotune::Config;
 use autotune::EventSink;
 use autotune::StatusWriter;
+use autotune::exec::Executor;
 use autotune::process::become_subreaper;
 use autotune::{Command, Outcome};
 
@@ -37,7 +39,12 @@ pub fn want_headless(flag: bool) -> bool {
 }
 
 /// Runs a whole tuning run and returns the process exit status.
-pub fn tune(cfg: Config, alerts: AlertConfig, headless: bool) -> i32 {
+pub fn tune(
+    cfg: Config,
+    alerts: AlertConfig,
+    headless: bool,
+    exec: Option<Arc<dyn Executor>>,
+) -> i32 {
     // Two tuners on the same files would interleave records, and the second
     // would stop the first one's service as a leftover.
     // The lock lives in the repo, whatever --status_file says: two tuners
@@ -67,10 +74,15 @@ pub fn tune(cfg: Config, alerts: AlertConfig, headless: bool) -> i32 {
         .enable_all()
         .build()
         .expect("tokio runtime");
-    rt.block_on(tune_async(cfg, alerts, headless))
+    rt.block_on(tune_async(cfg, alerts, headless, exec))
 }
 
-async fn tune_async(cfg: Config, alert_cfg: AlertConfig, headless: bool) -> i32 {
+async fn tune_async(
+    cfg: Config,
+    alert_cfg: AlertConfig,
+    headless: bool,
+    exec: Option<Arc<dyn Executor>>,
+) -> i32 {
     become_subreaper();
     let mut sink = EventSink::new();
     let (notice_tx, notice_rx) = mpsc::unbounded_channel();
@@ -107,7 +119,13 @@ async fn tune_async(cfg: Config, alert_cfg: AlertConfig, headless: bool) -> i32 
     let report_to = cfg.report.clone();
     let results = cfg.results.clone();
     let goal = cfg.goal.clone();
-    let summary = autotune::run(cfg, sink, rx).await;
+    let summary = match exec {
+        Some(exec) => {
+            let run_id = format!("sim-{}", std::process::id());
+            autotune::run_with(cfg, exec, run_id, sink, rx).await
+        }
+        None => autotune::run(cfg, sink, rx).await,
+    };
     let outcome = summary.outcome.clone();
     // The report the outcome names, while the end screen is up; a failure
     // is said after the screen is gone (nothing may print under it).

@@ -104,6 +104,12 @@ pub enum Event {
         /// among records that may be shown as the best
         /// ([`crate::engine::best::BestRule`]).
         best_seen_tps: Option<f64>,
+        /// The search's choice replayed from the results file's records
+        /// (a resumed run's "best so far"), if it measured one.
+        choice: Option<Arc<crate::engine::choice::Choice>>,
+        /// What the search is, recorded so a reader of the results file
+        /// replays its choice ([`crate::engine::choice`]).
+        setup: Option<Arc<crate::engine::choice::SearchSetup>>,
         /// What the run optimises and must meet (screens show its metrics
         /// by name when it is not today's).
         goal: Goal,

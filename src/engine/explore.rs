@@ -10,7 +10,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use super::search::Params;
 
 /// How far the search goes beyond one pass.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct SearchPlan {
     /// Passes over the groups at most (`None`: until a whole pass changes
     /// nothing).

@@ -3,9 +3,11 @@
 //! send it [`event::Command`]s.
 
 pub mod best;
+pub mod choice;
 pub mod config;
 pub mod eval;
 pub mod event;
+pub mod exec;
 pub mod explore;
 pub mod goal;
 pub mod landscape;

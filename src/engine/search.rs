@@ -87,7 +87,7 @@ pub fn default_params() -> Params {
 
 /// An ordered search space: parameter names in exploration order, each with
 /// its candidate values in order.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct SearchSpace {
     /// `(name, candidates)` in exploration order.
     pub groups: Vec<(String, Vec<String>)>,

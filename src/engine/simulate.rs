@@ -99,10 +99,10 @@ pub struct SimReport {
 }
 
 /// A seeded normal deviate source (Box-Muller over fastrand).
-struct Gauss(fastrand::Rng);
+pub(crate) struct Gauss(pub(crate) fastrand::Rng);
 
 impl Gauss {
-    fn next(&mut self) -> f64 {
+    pub(crate) fn next(&mut self) -> f64 {
         let u1 = self.0.f64().max(f64::MIN_POSITIVE);
         let u2 = self.0.f64();
         (-2.0 * u1.ln()).sqrt() * (2.0 * std::f64::consts::PI * u2).cos()
@@ -224,7 +224,7 @@ fn measure(
 
 /// One ok eval run measuring accuracy `a` and objective `t` (total tokens/s
 /// under today's goal, else the goal's objective metric).
-fn sim_run(i: u32, goal: &Goal, a: f64, t: f64) -> EvalRun {
+pub(crate) fn sim_run(i: u32, goal: &Goal, a: f64, t: f64) -> EvalRun {
     let mut m = Measured {
         returncode: Some(0),
         accuracy: Some(a),

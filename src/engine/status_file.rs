@@ -31,6 +31,8 @@ pub struct StatusWriter {
     /// The run's noise policy and slot count (from the start event).
     policy: Option<Value>,
     slots: Option<usize>,
+    /// What the search is (`search_setup`): readers replay its choice.
+    setup: Option<Value>,
     /// Every running trial by slot.
     running: BTreeMap<usize, Map<String, Value>>,
 }
@@ -59,6 +61,7 @@ impl StatusWriter {
             best_record: None,
             policy: None,
             slots: None,
+            setup: None,
             running: BTreeMap::new(),
         }
     }
@@ -83,9 +86,24 @@ impl StatusWriter {
                 results,
                 policy,
                 slots,
+                setup,
+                choice,
                 ..
             } => {
                 self.best = base.clone();
+                self.setup = setup.as_ref().map(|s| json!(&**s));
+                // A resumed run's best so far: the search's choice
+                // replayed from the records, with its evidence.
+                if let Some(c) = choice {
+                    self.best_record = Some(json!({
+                        "trial_key": c.key,
+                        "params": c.params,
+                        "trial": c.index,
+                        "objective": c.objective,
+                        "objective_pm95": c.objective_pm,
+                        "runs_pooled": c.runs,
+                    }));
+                }
                 self.total = *total_estimate;
                 // Recorded so that `autotune best` judges the results file
                 // as the run did ("plain": the means decide).
@@ -281,6 +299,9 @@ impl StatusWriter {
         if let Some(n) = self.slots {
             doc.insert("slots".into(), json!(n));
         }
+        if let Some(s) = &self.setup {
+            doc.insert("search_setup".into(), s.clone());
+        }
         doc.insert(
             "running".into(),
             Value::Array(self.running.values().cloned().map(Value::Object).collect()),
@@ -387,6 +408,8 @@ mod tests {
                 base,
                 threshold: 0.88,
                 best_seen_tps: None,
+                choice: None,
+                setup: None,
                 goal: Goal::default_for(0.88),
                 policy: Some(crate::engine::noise::NoisePolicy::default()),
                 slots: 4,
@@ -452,6 +475,8 @@ mod tests {
                 base: Params::new(),
                 threshold: 0.88,
                 best_seen_tps: None,
+                choice: None,
+                setup: None,
                 goal: Goal::default_for(0.88),
                 policy: None,
                 slots: 1,

@@ -15,7 +15,7 @@ use super::event::{Event, TrialPhase};
 use super::noise::{Samples, Verdict, push_run};
 use super::planner::TrialSpec;
 use super::process::{self, exit_code, proc_info};
-use super::record::{EvalRun, Phase, Record, Status, now_ts, summarize};
+use super::record::{EvalRun, EvalSummary, Phase, Record, Status, now_ts, summarize};
 use super::service::{self, ServiceState};
 use super::sink::EventSink;
 use super::slot::Slot;
@@ -325,11 +325,25 @@ async fn body(
         EvalEnd::Stopped(_) | EvalEnd::Completed => {}
     }
     let summary = summarize(runs);
+    rec.status = eval_status(
+        matches!(end, EvalEnd::Stopped(Stop::Skip)),
+        matches!(end, EvalEnd::Pruned(_)),
+        &summary,
+        n,
+    );
+    rec.eval = Some(summary);
+    done(rec, next)
+}
+
+/// The status of a trial whose service served and whose eval ended: skipped
+/// or pruned as asked, else by its ok runs against the `n` asked for. The
+/// local trial and the simulated executor judge alike.
+pub(crate) fn eval_status(skipped: bool, pruned: bool, summary: &EvalSummary, n: u32) -> Status {
     let ok_n = summary.eval_ok_n.unwrap_or(0);
     let ran = summary.eval_runs.as_ref().map_or(0, |r| r.len() as u32);
-    rec.status = if matches!(end, EvalEnd::Stopped(Stop::Skip)) {
+    if skipped {
         Status::Skipped
-    } else if matches!(end, EvalEnd::Pruned(_)) {
+    } else if pruned {
         Status::Pruned
     } else if ok_n == ran && ran >= n {
         Status::Ok
@@ -337,9 +351,7 @@ async fn body(
         Status::Partial
     } else {
         Status::Failed
-    };
-    rec.eval = Some(summary);
-    done(rec, next)
+    }
 }
 
 /// "port 8000 is held by pid 12 (python3 -m http.server)" when a process

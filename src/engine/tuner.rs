@@ -19,8 +19,10 @@ use futures_util::stream::{FuturesUnordered, StreamExt};
 use tokio::sync::{mpsc, watch};
 
 use super::best::BestRule;
+use super::choice::{self, SearchSetup};
 use super::config::Config;
 use super::event::{Command, Event, Outcome};
+use super::exec::{Executor, Job, Launched, Local};
 use super::noise::PooledNoise;
 use super::outcome::{Files, RunSummary, summarize_run_for};
 use super::planner::{PlanConfig, Planner, Step, TrialSpec};
@@ -31,7 +33,7 @@ use super::service;
 use super::sink::EventSink;
 use super::slot;
 use super::store::{self, StoreError};
-use super::trial::{self, Ctx, EvalWatch, RecordVerdict, Stop, TrialEnd, TrialError};
+use super::trial::{self, EvalWatch, RecordVerdict, Stop, TrialEnd, TrialError};
 
 /// Why the engine could not go on.
 #[derive(Debug, thiserror::Error)]
@@ -142,7 +144,8 @@ struct Engine {
     cfg: Arc<Config>,
     sink: EventSink,
     ctl: Control,
-    client: reqwest::Client,
+    /// Where trials run: here, through the launcher, or simulated.
+    exec: Arc<dyn Executor>,
     /// What may be shown as the best, as the search sees it now (its noise
     /// and its incumbent): the "new best" notice follows it.
     rule: BestRule,
@@ -172,6 +175,28 @@ pub async fn run(
     sink: EventSink,
     commands: mpsc::UnboundedReceiver<Command>,
 ) -> Arc<RunSummary> {
+    let run_id = format!(
+        "{}-{}",
+        std::process::id(),
+        now_ts().replace([':', '-', 'T'], "")
+    );
+    let exec: Arc<dyn Executor> = if cfg.launcher.is_some() {
+        Arc::new(Launched::new(run_id.clone()))
+    } else {
+        Arc::new(Local::new())
+    };
+    run_with(cfg, exec, run_id, sink, commands).await
+}
+
+/// [`run`] with trials run by `exec` (the simulated executor in the demo's
+/// replay, the benchmarks and the tests); `run_id` names launched jobs.
+pub async fn run_with(
+    cfg: Config,
+    exec: Arc<dyn Executor>,
+    run_id: String,
+    sink: EventSink,
+    commands: mpsc::UnboundedReceiver<Command>,
+) -> Arc<RunSummary> {
     let mut best = cfg.base.clone();
     let rule = BestRule::plain(cfg.goal.clone());
     let mut e = Engine {
@@ -182,7 +207,7 @@ pub async fn run(
             paused: false,
             closed: false,
         },
-        client: service::probe_client(),
+        exec,
         rule,
         next_index: 1,
         all: Vec::new(),
@@ -191,11 +216,7 @@ pub async fn run(
         watch: EvalWatch::default(),
         announced: None,
         held: None,
-        run_id: format!(
-            "{}-{}",
-            std::process::id(),
-            now_ts().replace([':', '-', 'T'], "")
-        ),
+        run_id,
     };
     let mut outcome = match e.run_inner(&mut best).await {
         Ok(o) => o,
@@ -331,10 +352,14 @@ impl Engine {
             noise: *planner.noise(),
             incumbent: Some(trial_key(planner.base())),
         };
-        let best_seen = self
-            .rule
-            .best(self.all.iter().map(|r| &**r))
-            .and_then(|r| self.rule.objective(r));
+        // The best so far is the search's own choice, replayed from the
+        // records through the same planner (not a re-ranking of records:
+        // that would name one the search refused).
+        let setup = Arc::new(SearchSetup::of(&cfg));
+        let choice = choice::of_records(Some(&setup), &cfg.goal, &self.all)
+            .filter(|c| c.stands)
+            .map(Arc::new);
+        let best_seen = choice.as_ref().and_then(|c| c.objective);
         let slots = cfg.layout.slots.max(1);
         self.sink.emit(Event::RunStarted {
             repo: cfg.repo.clone(),
@@ -344,6 +369,8 @@ impl Engine {
             base: cfg.base.clone(),
             threshold: cfg.accuracy_threshold,
             best_seen_tps: best_seen,
+            choice,
+            setup: Some(setup),
             goal: cfg.goal.clone(),
             policy: cfg.search_policy,
             slots,
@@ -597,39 +624,28 @@ impl Engine {
         }
     }
 
-    /// Starts a trial in slot `n`: here, or through the launcher. The
-    /// future owns what it needs, so trials of several slots run together.
+    /// Starts a trial in slot `n` through the executor. The future owns
+    /// what it needs, so trials of several slots run together.
     fn start_trial(
         &mut self,
         spec: TrialSpec,
         n: usize,
         stop: trial::StopRx,
     ) -> BoxFuture<'static, TrialDone> {
-        let cfg = self.cfg.clone();
-        let sink = self.sink.clone();
-        let client = self.client.clone();
         let index = self.next_index;
         // Concurrent trials take the next numbers; a log file is never
         // overwritten anyway (created exclusively).
         self.next_index += 1;
-        let run_id = self.run_id.clone();
+        let run = self.exec.run(Job {
+            cfg: self.cfg.clone(),
+            sink: self.sink.clone(),
+            slot: self.cfg.slot(n),
+            spec: spec.clone(),
+            index,
+            stop,
+        });
         Box::pin(async move {
-            let slot = cfg.slot(n);
-            let res = match &cfg.launcher {
-                Some(l) => {
-                    remote::run_launched(&cfg, l, &run_id, &sink, &slot, &spec, index, stop).await
-                }
-                None => {
-                    let mut ctx = Ctx {
-                        cfg: &cfg,
-                        sink: &sink,
-                        client: &client,
-                        stop,
-                        slot: &slot,
-                    };
-                    trial::run(&mut ctx, &spec, index).await
-                }
-            };
+            let res = run.await;
             (n, spec, res)
         })
     }

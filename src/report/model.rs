@@ -395,7 +395,10 @@ fn with(base: &Params, k: &str, v: &str) -> Params {
 }
 
 /// Works the report out. `best_file` is the `best_params.json` beside the
-/// results, if there is one; it settles the last group's choice.
+/// results, if there is one; it settles the last group's choice. The winner
+/// is the search's choice replayed from the records with the setup the run
+/// recorded ([`autotune::choice`]); only without one is it worked out from
+/// the groups and the best file.
 pub fn build(
     path: &Path,
     records: Vec<Record>,
@@ -404,6 +407,9 @@ pub fn build(
     criteria: Criteria,
 ) -> Report {
     let records: Vec<Arc<Record>> = records.into_iter().map(Arc::new).collect();
+    let replayed = autotune::choice::of_file(path, &criteria.goal, &records)
+        .filter(|c| c.stands)
+        .map(|c| c.params);
     let (configs, by_key) = configs_of(&records, &criteria);
 
     // Groups: runs of consecutive records varying the same parameter (a
@@ -520,6 +526,9 @@ pub fn build(
         && records.iter().any(|r| r.params == *b)
     {
         winner = b.clone();
+    }
+    if let Some(c) = &replayed {
+        winner = c.clone();
     }
     if let Some(b) = &best_file
         && !steps.is_empty()

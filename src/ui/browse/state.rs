@@ -171,6 +171,10 @@ pub struct BrowseState {
     /// file beside the results): then "best" is by it and its metrics get
     /// columns.
     pub goal: Option<Goal>,
+    /// The search's choice replayed from the file (its trial number, `None`
+    /// when it chose nothing), when the run recorded its setup for this
+    /// goal: then it is the best, whatever the figures of other rows.
+    pub chosen: Option<Option<u32>>,
 }
 
 impl BrowseState {
@@ -194,7 +198,9 @@ impl BrowseState {
             sort_menu: false,
             clipboard: None,
             goal: None,
+            chosen: None,
         };
+        s.rechoose();
         s.rebuild();
         s.selected = s.view.len().saturating_sub(1);
         s
@@ -204,8 +210,36 @@ impl BrowseState {
     /// threshold's rule and today's columns).
     pub fn with_goal(mut self, goal: Option<Goal>) -> Self {
         self.goal = goal.filter(|g| !g.is_default());
+        self.rechoose();
         self.rebuild();
         self
+    }
+
+    /// The goal "best" is judged by.
+    fn judged_by(&self) -> Goal {
+        self.goal
+            .clone()
+            .unwrap_or_else(|| Goal::default_for(self.threshold))
+    }
+
+    /// Replays the search's choice from the file ([`autotune::choice`]).
+    fn rechoose(&mut self) {
+        let path = self.model.path.clone();
+        let Some(setup) = autotune::choice::recorded_setup(&path) else {
+            self.chosen = None;
+            return;
+        };
+        let Ok(loaded) = autotune::store::load_results(&path) else {
+            self.chosen = None;
+            return;
+        };
+        let records: Vec<std::sync::Arc<autotune::Record>> = loaded
+            .records
+            .into_iter()
+            .map(std::sync::Arc::new)
+            .collect();
+        self.chosen = autotune::choice::of_records(Some(&setup), &self.judged_by(), &records)
+            .map(|c| c.index.filter(|_| c.stands));
     }
 
     /// The metrics that get a column of their own: the goal's (the
@@ -293,6 +327,10 @@ impl BrowseState {
 
     /// The best trial: by the declared goal, else with the threshold.
     pub fn best(&self) -> Option<usize> {
+        if let Some(chosen) = self.chosen {
+            let i = chosen?;
+            return self.model.rows.iter().rposition(|r| r.index == Some(i));
+        }
         match &self.goal {
             Some(g) => self.model.best_by(g),
             None => self.model.best(self.threshold),
@@ -527,6 +565,7 @@ impl BrowseState {
     pub fn refresh(&mut self) -> bool {
         match self.model.refresh() {
             Ok(true) => {
+                self.rechoose();
                 self.rebuild();
                 true
             }

@@ -1,0 +1,240 @@
+//! One rule for the winner: the search's own choice. The engine publishes
+//! it as it goes; a reader of a finished (or interrupted) results file gets
+//! it by replaying the search from the file's records through the same
+//! planner, with the setup the run recorded in its status file
+//! ([`SearchSetup`], `search_setup` in `tune_status.json`). `autotune best`,
+//! the report, browse and a resumed run's start line all name this one
+//! configuration; none of them re-ranks records by a rule of its own.
+//!
+//! Only a file without a recorded setup (written by `auto_tune.py` or an
+//! older autotune) falls back to ranking its records
+//! ([`super::best::BestRule`]), as the plain search would.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+
+use super::config::Config;
+use super::explore::SearchPlan;
+use super::goal::{Direction, Goal, Op};
+use super::noise::{NoisePolicy, Samples, samples_of, t_quantile};
+use super::planner::{PlanConfig, Planner, Step};
+use super::record::Record;
+use super::search::{Params, SearchSpace, trial_key};
+use super::stats::mean_sd;
+
+/// What a search needs to be replayed from its records: the space, the
+/// start, the policy and the goal.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SearchSetup {
+    /// The search space, in exploration order.
+    pub space: SearchSpace,
+    /// The starting configuration.
+    pub base: Params,
+    /// The accuracy bar (the goal's first constraint).
+    pub threshold: f64,
+    /// Eval runs per trial.
+    pub eval_runs: u32,
+    /// The noise policy (`None`: `--search_policy plain`).
+    pub policy: Option<NoisePolicy>,
+    /// Passes, budget, refinement.
+    pub search: SearchPlan,
+    /// What the search optimises and must meet.
+    pub goal: Goal,
+}
+
+impl SearchSetup {
+    /// The setup of a run.
+    pub fn of(cfg: &Config) -> Self {
+        SearchSetup {
+            space: cfg.space.clone(),
+            base: cfg.base.clone(),
+            threshold: cfg.accuracy_threshold,
+            eval_runs: cfg.eval_runs,
+            policy: cfg.search_policy,
+            search: cfg.search,
+            goal: cfg.goal.clone(),
+        }
+    }
+
+    /// A planner of this setup that knows `records` and reuses every done
+    /// one (a replay, or a resumed run's start).
+    pub fn planner(&self, records: impl IntoIterator<Item = Arc<Record>>) -> Planner {
+        Planner::new(
+            PlanConfig {
+                space: self.space.clone(),
+                base: self.base.clone(),
+                threshold: self.threshold,
+                skip_existing: true,
+                eval_runs: self.eval_runs,
+                policy: self.policy,
+                search: self.search,
+            },
+            records,
+        )
+        .with_goal(self.goal.clone())
+    }
+}
+
+/// The search's choice and the evidence for it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Choice {
+    /// The chosen configuration.
+    pub params: Params,
+    /// Its trial key.
+    pub key: String,
+    /// The running index of its latest record, if it has one.
+    pub index: Option<u32>,
+    /// The objective's mean over every ok run of the configuration.
+    pub objective: Option<f64>,
+    /// Half-width of the objective mean's 95 % interval (`None` under 2 runs).
+    pub objective_pm: Option<f64>,
+    /// The accuracy's (the first constraint's) mean over the same runs.
+    pub accuracy: Option<f64>,
+    /// Ok runs pooled.
+    pub runs: usize,
+    /// Records of the configuration pooled.
+    pub records: usize,
+    /// Whether the choice moved from the start (a record of it beat the
+    /// start under the search's rule).
+    pub changed: bool,
+    /// Whether it may be called the best: measured, and either taken by
+    /// the search over the start or the start meeting the goal by its
+    /// latest record (a start under the bar that nothing beat is no
+    /// winner).
+    pub stands: bool,
+    /// Whether the whole search was replayed (`false`: the file stops
+    /// where the search would measure something it does not hold).
+    pub complete: bool,
+}
+
+impl Choice {
+    /// The choice `params`, with the evidence of `records` (every record
+    /// known; those of its key are pooled).
+    pub fn of(params: Params, start: &Params, goal: &Goal, records: &[Arc<Record>]) -> Self {
+        let key = trial_key(&params);
+        let mut pooled = Samples::default();
+        let mut index = None;
+        let mut n = 0;
+        let mut latest_qualifies = false;
+        for r in records.iter().filter(|r| r.trial_key == key) {
+            pooled.extend(&samples_of(r, goal));
+            index = r.index().or(index);
+            latest_qualifies = goal.qualifies(r);
+            n += 1;
+        }
+        let runs = pooled.n();
+        // The samples hold "higher is better" figures: undo the flips.
+        let flip = |v: f64, max: bool| if max { v } else { -v };
+        let obj_max = goal.objective.dir == Direction::Max;
+        let acc_max = goal.constraints.first().is_none_or(|c| c.op == Op::Ge);
+        let obj: Vec<f64> = pooled.tps.iter().map(|v| flip(*v, obj_max)).collect();
+        let (objective, objective_pm) = match mean_sd(&obj) {
+            Some((m, Some(sd))) if runs > 1 => (
+                Some(m),
+                Some(t_quantile(0.975, runs - 1) * sd / (runs as f64).sqrt()),
+            ),
+            Some((m, _)) => (Some(m), None),
+            None => (None, None),
+        };
+        let changed = params != *start;
+        Choice {
+            stands: runs > 0 && (changed || latest_qualifies),
+            changed,
+            accuracy: (runs > 0).then(|| flip(pooled.acc_mean(), acc_max)),
+            params,
+            key,
+            index,
+            objective,
+            objective_pm,
+            runs,
+            records: n,
+            complete: true,
+        }
+    }
+
+    /// `5406.2 ± 31.0 tok/s over 10 runs` (the objective's name is given).
+    pub fn evidence(&self, unit: &str) -> String {
+        match (self.objective, self.objective_pm) {
+            (Some(m), Some(pm)) => format!("{m:.1} ± {pm:.1} {unit} over {} runs", self.runs),
+            (Some(m), None) => format!("{m:.1} {unit} over {} run", self.runs),
+            _ => "not measured".into(),
+        }
+    }
+}
+
+/// Replays the search of `setup` from `records`: every trial it would run
+/// is taken from the records (a done one reused, as `--skip_existing`
+/// does; another, such as a skipped trial, fed back as the run fed it),
+/// until it finishes or wants a trial the records do not hold. Returns the
+/// configuration it stands on then.
+pub fn replay(setup: &SearchSetup, records: &[Arc<Record>]) -> (Params, bool) {
+    let mut planner = setup.planner(records.iter().cloned());
+    // Records not reused as done, in file order, by key: fed to the trial
+    // the search starts for that key, as the run that wrote them did.
+    let mut pending: Vec<&Arc<Record>> = records
+        .iter()
+        .filter(|r| !r.status.is_done() && !r.trial_key.is_empty())
+        .collect();
+    let mut waiting = 0usize;
+    // Bounded: each step of a real search either spends a trial or moves
+    // the plan on; a replay never runs longer than the plan allows.
+    for _ in 0..1_000_000 {
+        match planner.step() {
+            Step::Group { .. }
+            | Step::Decided { .. }
+            | Step::Predicted { .. }
+            | Step::Reuse { .. } => {}
+            Step::Run(spec) => {
+                let Some(pos) = pending.iter().position(|r| r.trial_key == spec.key) else {
+                    return (planner.base().clone(), false);
+                };
+                let rec = pending.remove(pos).clone();
+                planner.record(spec.ordinal, rec);
+                waiting += 1;
+            }
+            Step::Wait => {
+                if waiting == 0 {
+                    return (planner.base().clone(), false);
+                }
+                waiting = 0;
+            }
+            Step::Finished => return (planner.base().clone(), true),
+        }
+    }
+    (planner.base().clone(), false)
+}
+
+/// The choice of a results file: replayed when its run's setup is known
+/// and judged by the same goal; else `None` (the caller ranks records).
+pub fn of_records(
+    setup: Option<&SearchSetup>,
+    goal: &Goal,
+    records: &[Arc<Record>],
+) -> Option<Choice> {
+    let setup = setup.filter(|s| &s.goal == goal)?;
+    let (params, complete) = replay(setup, records);
+    let mut c = Choice::of(params, &setup.base, goal, records);
+    c.complete = complete;
+    Some(c)
+}
+
+/// The setup the run that wrote `results` recorded (`search_setup` in the
+/// `tune_status.json` beside it), if any.
+pub fn recorded_setup(results: &Path) -> Option<SearchSetup> {
+    let dir = results
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let text = std::fs::read_to_string(dir.join("tune_status.json")).ok()?;
+    let doc: serde_json::Value = serde_json::from_str(&text).ok()?;
+    serde_json::from_value(doc.get("search_setup")?.clone()).ok()
+}
+
+/// The choice of the search that wrote `records` (read from `results`),
+/// judged by `goal`: replayed when the run recorded its setup for the same
+/// goal, else `None`.
+pub fn of_file(results: &Path, goal: &Goal, records: &[Arc<Record>]) -> Option<Choice> {
+    of_records(recorded_setup(results).as_ref(), goal, records)
+}

@@ -1,0 +1,190 @@
+//! The engine loop's own behaviour (slots, pause, skip, abort) through the
+//! simulated executor: the real loop, real files, no processes, and a
+//! paused clock, so what happens between events is decided by the events,
+//! not by how busy the machine is. Process handling itself keeps its
+//! real-process tests (tests/slots.rs, tests/crashproof.rs).
+
+use std::path::Path;
+use std::sync::Arc;
+
+use autotune::exec::Simulated;
+use autotune::{Command, Cost, Event, EventSink, Noise, Outcome, Status};
+use clap::Parser;
+use tokio::sync::mpsc;
+
+use crate::cli::Cli;
+
+/// Runs the demo's search in `dir` with `extra` flags on the simulated
+/// executor (simulated seconds on tokio's paused clock); `on` sees every
+/// event and may answer with a command. Returns the events and the outcome.
+async fn drive(
+    dir: &Path,
+    extra: &[&str],
+    noise: Noise,
+    mut on: impl FnMut(&Event) -> Option<Command>,
+) -> (Vec<Arc<Event>>, Outcome) {
+    std::fs::write(dir.join("run_model.sh"), "exit 1\n").unwrap();
+    std::fs::write(dir.join("eval_local.py"), "print(1)\n").unwrap();
+    let mut args = vec!["autotune", "--repo", dir.to_str().unwrap(), "--headless"];
+    args.extend_from_slice(extra);
+    let cli = Cli::try_parse_from(args).unwrap();
+    let cfg = crate::cli::to_config(&cli.tune).unwrap();
+    let mut sink = EventSink::new();
+    let mut rx = sink.subscribe();
+    let (tx, crx) = mpsc::unbounded_channel();
+    let exec = Arc::new(
+        Simulated::new(
+            Simulated::landscape("demo").unwrap(),
+            noise,
+            Cost::default(),
+            3,
+        )
+        .with_time_scale(1.0),
+    );
+    let engine = tokio::spawn(autotune::run_with(cfg, exec, "t".into(), sink, crx));
+    let mut seen = Vec::new();
+    while let Some(e) = rx.recv().await {
+        if let Some(c) = on(&e) {
+            tx.send(c).unwrap();
+        }
+        seen.push(e);
+    }
+    let summary = engine.await.unwrap();
+    (seen, summary.outcome.clone())
+}
+
+fn records(dir: &Path) -> Vec<autotune::Record> {
+    autotune::store::load_results(&dir.join("tune_results.jsonl"))
+        .unwrap()
+        .records
+}
+
+fn started(events: &[Arc<Event>]) -> usize {
+    events
+        .iter()
+        .filter(|e| matches!(***e, Event::TrialStarted { .. }))
+        .count()
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_skipped_trial_is_recorded_skipped_and_the_search_goes_on() {
+    let d = tempfile::tempdir().unwrap();
+    let mut n = 0;
+    let (events, outcome) = drive(d.path(), &[], Noise::NONE, |e| {
+        if let Event::Phase {
+            phase: autotune::TrialPhase::Ready { .. },
+            ..
+        } = e
+        {
+            n += 1;
+            // The second trial that serves is skipped during its eval.
+            return (n == 2).then_some(Command::Skip);
+        }
+        None
+    })
+    .await;
+    assert_eq!(outcome, Outcome::Done);
+    let recs = records(d.path());
+    let skipped: Vec<_> = recs
+        .iter()
+        .filter(|r| r.status == Status::Skipped)
+        .collect();
+    assert_eq!(skipped.len(), 1, "one skipped record");
+    assert_eq!(recs.len(), started(&events), "every started trial recorded");
+    assert!(recs.len() > 10, "the search went on after the skip");
+}
+
+#[tokio::test(start_paused = true)]
+async fn pause_starts_nothing_until_resumed() {
+    let d = tempfile::tempdir().unwrap();
+    let mut paused = false;
+    let mut finished_while_paused = 0;
+    let mut started_while_paused = 0;
+    let (events, outcome) = drive(d.path(), &[], Noise::NONE, |e| match e {
+        Event::TrialStarted { ordinal: 3, .. } if !paused => {
+            paused = true;
+            Some(Command::TogglePause)
+        }
+        Event::TrialStarted { .. } if paused => {
+            started_while_paused += 1;
+            None
+        }
+        Event::TrialFinished { .. } if paused => {
+            finished_while_paused += 1;
+            // The running trial finished; wait a while (simulated), then
+            // resume: nothing may have started in between.
+            (finished_while_paused == 1).then(|| {
+                paused = false;
+                Command::TogglePause
+            })
+        }
+        _ => None,
+    })
+    .await;
+    assert_eq!(outcome, Outcome::Done);
+    assert_eq!(started_while_paused, 0, "a trial started while paused");
+    assert_eq!(finished_while_paused, 1, "the running trial finished");
+    let pauses: Vec<bool> = events
+        .iter()
+        .filter_map(|e| match **e {
+            Event::Paused(p) => Some(p),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(pauses.first(), Some(&true));
+    assert_eq!(pauses.last(), Some(&false));
+    assert!(
+        records(d.path()).len() > 10,
+        "the search went on after resuming"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn abort_records_nothing_for_the_running_trial() {
+    let d = tempfile::tempdir().unwrap();
+    let mut n = 0;
+    let (events, outcome) = drive(d.path(), &[], Noise::NONE, |e| match e {
+        Event::TrialStarted { .. } => {
+            n += 1;
+            (n == 4).then_some(Command::Abort)
+        }
+        _ => None,
+    })
+    .await;
+    assert_eq!(outcome, Outcome::Aborted);
+    let recs = records(d.path());
+    assert_eq!(
+        started(&events),
+        recs.len() + 1,
+        "the aborted trial is not recorded"
+    );
+    assert!(recs.iter().all(|r| r.status != Status::Skipped));
+}
+
+#[tokio::test(start_paused = true)]
+async fn slots_run_trials_together_and_choose_as_one_slot_does() {
+    let one = tempfile::tempdir().unwrap();
+    let (_, o1) = drive(one.path(), &[], Noise::NONE, |_| None).await;
+    let three = tempfile::tempdir().unwrap();
+    let mut running = 0usize;
+    let mut most = 0usize;
+    let (_, o3) = drive(three.path(), &["--slots", "3"], Noise::NONE, |e| {
+        match e {
+            Event::TrialStarted { .. } => running += 1,
+            Event::TrialFinished { .. } => running -= 1,
+            _ => {}
+        }
+        most = most.max(running);
+        None
+    })
+    .await;
+    assert_eq!((o1, o3), (Outcome::Done, Outcome::Done));
+    assert_eq!(most, 3, "three trials ran at once");
+    let best = |d: &Path| autotune::store::read_best(&d.join("best_params.json")).unwrap();
+    assert_eq!(best(one.path()), best(three.path()));
+    let slots: std::collections::BTreeSet<usize> = records(three.path())
+        .iter()
+        .filter_map(autotune::record_slot)
+        .collect();
+    assert_eq!(slots.len(), 3, "records name their slots: {slots:?}");
+}
