@@ -18,10 +18,11 @@ pub use engine::goal::{
 };
 pub use engine::noise::{Judge, NoisePolicy, PooledNoise, Samples, Verdict};
 pub use engine::outcome::{Files, Measure, RunSummary, human_s, summarize_run, summarize_run_for};
-pub use engine::planner::{PlanConfig, Planner, SearchPlan, Step, TrialSpec, pick_best};
 pub use engine::record::{
     EvalRun, EvalSummary, Measured, Phase, Record, Status, fig, log_index, now_ts, summarize,
 };
+pub use engine::search::Searcher;
+pub use engine::search::coordinate::{PlanConfig, Planner, SearchPlan, Step, TrialSpec, pick_best};
 pub use engine::search::{
     BUILTIN_SPACE, DEFAULT_PARAMS, Params, SearchSpace, SpaceError, default_params,
     scalar_to_string, trial_key,

@@ -19,9 +19,9 @@ use super::config::Config;
 use super::explore::SearchPlan;
 use super::goal::{Direction, Goal, Op};
 use super::noise::{NoisePolicy, Samples, samples_of, t_quantile};
-use super::planner::{PlanConfig, Planner, Step};
 use super::record::Record;
-use super::search::{Params, SearchSpace, trial_key};
+use super::search::coordinate::{PlanConfig, Planner, Step};
+use super::search::{Params, SearchSpace, Searcher, trial_key};
 use super::stats::mean_sd;
 
 /// What a search needs to be replayed from its records: the space, the
@@ -58,22 +58,28 @@ impl SearchSetup {
         }
     }
 
-    /// A planner of this setup that knows `records` and reuses every done
-    /// one (a replay, or a resumed run's start).
-    pub fn planner(&self, records: impl IntoIterator<Item = Arc<Record>>) -> Planner {
-        Planner::new(
-            PlanConfig {
-                space: self.space.clone(),
-                base: self.base.clone(),
-                threshold: self.threshold,
-                skip_existing: true,
-                eval_runs: self.eval_runs,
-                policy: self.policy,
-                search: self.search,
-            },
-            records,
+    /// The searcher of this setup, knowing `records` (reusing every done
+    /// one with `skip_existing`, as a replay and a resumed run do).
+    pub fn searcher(
+        &self,
+        records: impl IntoIterator<Item = Arc<Record>>,
+        skip_existing: bool,
+    ) -> Box<dyn Searcher> {
+        Box::new(
+            Planner::new(
+                PlanConfig {
+                    space: self.space.clone(),
+                    base: self.base.clone(),
+                    threshold: self.threshold,
+                    skip_existing,
+                    eval_runs: self.eval_runs,
+                    policy: self.policy,
+                    search: self.search,
+                },
+                records,
+            )
+            .with_goal(self.goal.clone()),
         )
-        .with_goal(self.goal.clone())
     }
 }
 
@@ -170,7 +176,7 @@ impl Choice {
 /// until it finishes or wants a trial the records do not hold. Returns the
 /// configuration it stands on then.
 pub fn replay(setup: &SearchSetup, records: &[Arc<Record>]) -> (Params, bool) {
-    let mut planner = setup.planner(records.iter().cloned());
+    let mut planner = setup.searcher(records.iter().cloned(), true);
     // Records not reused as done, in file order, by key: fed to the trial
     // the search starts for that key, as the run that wrote them did.
     let mut pending: Vec<&Arc<Record>> = records
@@ -188,7 +194,7 @@ pub fn replay(setup: &SearchSetup, records: &[Arc<Record>]) -> (Params, bool) {
             | Step::Reuse { .. } => {}
             Step::Run(spec) => {
                 let Some(pos) = pending.iter().position(|r| r.trial_key == spec.key) else {
-                    return (planner.base().clone(), false);
+                    return (planner.choice().clone(), false);
                 };
                 let rec = pending.remove(pos).clone();
                 planner.record(spec.ordinal, rec);
@@ -196,14 +202,14 @@ pub fn replay(setup: &SearchSetup, records: &[Arc<Record>]) -> (Params, bool) {
             }
             Step::Wait => {
                 if waiting == 0 {
-                    return (planner.base().clone(), false);
+                    return (planner.choice().clone(), false);
                 }
                 waiting = 0;
             }
-            Step::Finished => return (planner.base().clone(), true),
+            Step::Finished => return (planner.choice().clone(), true),
         }
     }
-    (planner.base().clone(), false)
+    (planner.choice().clone(), false)
 }
 
 /// The choice of a results file: replayed when its run's setup is known

@@ -13,7 +13,6 @@ pub mod goal;
 pub mod landscape;
 pub mod noise;
 pub mod outcome;
-pub mod planner;
 pub mod process;
 pub mod record;
 pub mod remote;

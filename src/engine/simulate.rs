@@ -12,9 +12,10 @@ use std::collections::BTreeMap;
 
 use super::goal::Goal;
 use super::noise::{Samples, Verdict, push_run};
-use super::planner::{Planner, Step, TrialSpec};
 use super::record::{EvalRun, Measured, Phase, Record, Status, summarize};
 use super::search::Params;
+use super::search::Searcher;
+use super::search::coordinate::{Step, TrialSpec};
 
 /// What a configuration truly does (before noise).
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -113,7 +114,7 @@ impl Gauss {
 /// per trial, `noise` on each run and `cost` per step; `seed` fixes the
 /// noise.
 pub fn simulate(
-    mut planner: Planner,
+    mut planner: impl Searcher,
     landscape: &dyn Fn(&Params) -> Truth,
     eval_runs: u32,
     noise: Noise,
@@ -143,7 +144,7 @@ pub fn simulate(
             Step::Finished => break,
         }
     }
-    rep.best = planner.base().clone();
+    rep.best = planner.choice().clone();
     rep
 }
 

@@ -25,9 +25,10 @@ use super::event::{Command, Event, Outcome};
 use super::exec::{Executor, Job, Launched, Local};
 use super::noise::PooledNoise;
 use super::outcome::{Files, RunSummary, summarize_run_for};
-use super::planner::{PlanConfig, Planner, Step, TrialSpec};
 use super::record::{Record, now_ts};
 use super::remote;
+use super::search::Searcher;
+use super::search::coordinate::{Step, TrialSpec};
 use super::search::trial_key;
 use super::service;
 use super::sink::EventSink;
@@ -292,13 +293,13 @@ impl Engine {
 
     /// Follows the planner's noise and incumbent; a change of the noise is
     /// published before anything judged by it.
-    fn sync_rule(&mut self, planner: &Planner) {
+    fn sync_rule(&mut self, planner: &dyn Searcher) {
         let noise: PooledNoise = *planner.noise();
         if noise != self.rule.noise {
             self.sink.emit(Event::Noise(noise));
         }
         self.rule.noise = noise;
-        self.rule.incumbent = Some(trial_key(planner.base()));
+        self.rule.incumbent = Some(trial_key(planner.choice()));
     }
 
     async fn run_inner(
@@ -333,29 +334,19 @@ impl Engine {
         }
         let existing_records = loaded.records.len();
         self.all = loaded.records.into_iter().map(Arc::new).collect();
-        let mut planner = Planner::new(
-            PlanConfig {
-                space: cfg.space.clone(),
-                base: cfg.base.clone(),
-                threshold: cfg.accuracy_threshold,
-                skip_existing: cfg.skip_existing,
-                eval_runs: cfg.eval_runs,
-                policy: cfg.search_policy,
-                search: cfg.search,
-            },
-            self.all.iter().cloned(),
-        )
-        .with_goal(cfg.goal.clone());
+        // The search, behind the searcher seam, built from the setup the
+        // run records (so a reader replays the same search).
+        let setup = Arc::new(SearchSetup::of(&cfg));
+        let mut planner = setup.searcher(self.all.iter().cloned(), cfg.skip_existing);
         self.rule = BestRule {
             goal: cfg.goal.clone(),
             policy: cfg.search_policy,
             noise: *planner.noise(),
-            incumbent: Some(trial_key(planner.base())),
+            incumbent: Some(trial_key(planner.choice())),
         };
         // The best so far is the search's own choice, replayed from the
-        // records through the same planner (not a re-ranking of records:
+        // records through the same searcher (not a re-ranking of records:
         // that would name one the search refused).
-        let setup = Arc::new(SearchSetup::of(&cfg));
         let choice = choice::of_records(Some(&setup), &cfg.goal, &self.all)
             .filter(|c| c.stands)
             .map(Arc::new);
@@ -399,7 +390,7 @@ impl Engine {
                 let step = planner.step();
                 // A reused record adds to the noise; a decided group moves
                 // the incumbent.
-                self.sync_rule(&planner);
+                self.sync_rule(&*planner);
                 match step {
                     Step::Group {
                         param,
@@ -533,7 +524,7 @@ impl Engine {
                                         // own runs are part of, as the
                                         // search judges it.
                                         planner.record(spec.ordinal, rec.clone());
-                                        self.sync_rule(&planner);
+                                        self.sync_rule(&*planner);
                                     }
                                     let written = match verdict {
                                         RecordVerdict::Environment(m) => {

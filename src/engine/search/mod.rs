@@ -2,6 +2,11 @@
 //! candidates, merging a `--search_space_file`, the order of parameter groups,
 //! the values of one group, and trial keys.
 
+pub mod coordinate;
+pub mod searcher;
+
+pub use searcher::Searcher;
+
 use std::collections::BTreeMap;
 use std::path::Path;
 

@@ -1,0 +1,86 @@
+//! What the coordinate search knows from records: each record absorbed
+//! once (its runs pooled into the noise and its configuration), failures
+//! that predict others, and done records reused.
+
+use super::*;
+
+impl Planner {
+    pub(super) fn note_failure(&mut self, r: &Record) {
+        if matches!(r.status, Status::Crashed | Status::Timeout) && !r.params.is_empty() {
+            let cause = r
+                .param_under_test
+                .as_deref()
+                .map(|p| p.split('+').map(str::to_string).collect())
+                .unwrap_or_default();
+            self.failures.push(Failure {
+                params: r.params.clone(),
+                status: r.status.as_str().to_string(),
+                cause,
+                startup: r.phase == Phase::Startup,
+            });
+        }
+    }
+
+    /// Why an earlier crash or time-out predicts that `p` fails too.
+    pub(super) fn predicted(&self, p: &Params) -> Option<String> {
+        if !self.search.predict {
+            return None;
+        }
+        self.failures.iter().find_map(|f| {
+            let startup_settings = f.of_startup_settings(
+                &self.space.request,
+                self.measured
+                    .values()
+                    .filter(|r| served(r))
+                    .map(|r| &r.params),
+            );
+            predicts_failure(f, startup_settings, &self.space.request, p).map(|why| {
+                let verb = if f.status == "timeout" {
+                    "timed out"
+                } else {
+                    "crashed"
+                };
+                format!("predicted to fail: a configuration that {verb} had {why}")
+            })
+        })
+    }
+
+    /// A done record of `key` that may stand in for running it.
+    pub(super) fn reusable(&self, key: &str) -> Option<&Arc<Record>> {
+        if (self.policy.is_some() || self.stage != Stage::Pass(1))
+            && let Some(r) = self.measured.get(key)
+        {
+            return Some(r);
+        }
+        if self.skip_existing {
+            if self.policy.is_some() {
+                return self.first_done.get(key);
+            }
+            return self.done.get(key).or_else(|| self.measured.get(key));
+        }
+        None
+    }
+
+    pub(super) fn remember(&mut self, r: Arc<Record>) {
+        if !self.absorbed.insert(Arc::as_ptr(&r) as usize) {
+            return;
+        }
+        self.kept.push(r.clone());
+        let s = samples_of(&r, &self.goal);
+        self.noise.add(&s);
+        if s.n() == 0
+            && served(&r)
+            && let Some((obj, _)) = self.means(&r)
+        {
+            self.noise.note_level(obj);
+        }
+        self.pooled
+            .entry(r.trial_key.clone())
+            .or_default()
+            .extend(&s);
+        self.note_failure(&r);
+        if r.status.is_done() && !r.trial_key.is_empty() {
+            self.measured.insert(r.trial_key.clone(), r);
+        }
+    }
+}
