@@ -989,6 +989,52 @@ pub fn threshold(flag: &str, v: f64) -> Result<f64, String> {
     Ok(v)
 }
 
+/// `p` as the filesystem resolves it, for telling whether two paths name
+/// one file: canonical when it exists, else its directory canonicalised
+/// joined with its name (the file may not exist yet).
+pub fn resolved(p: &Path) -> PathBuf {
+    if let Ok(c) = std::fs::canonicalize(p) {
+        return c;
+    }
+    let abs = std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf());
+    match (abs.parent(), abs.file_name()) {
+        (Some(d), Some(n)) => std::fs::canonicalize(d)
+            .map(|d| d.join(n))
+            .unwrap_or(abs.clone()),
+        _ => abs,
+    }
+}
+
+/// Whether two paths name one file: the same resolved path, or (both
+/// existing) the same inode, as a hard link is.
+pub fn same_file(a: &Path, b: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    if let (Ok(x), Ok(y)) = (std::fs::metadata(a), std::fs::metadata(b))
+        && x.dev() == y.dev()
+        && x.ino() == y.ino()
+    {
+        return true;
+    }
+    resolved(a) == resolved(b)
+}
+
+/// Refuses two of a run's files at one path (one would overwrite the
+/// other): `files` are `(what the user typed, path)`. The message names
+/// both.
+pub fn distinct_files(files: &[(String, PathBuf)]) -> Result<(), String> {
+    for (i, (wa, a)) in files.iter().enumerate() {
+        for (wb, b) in &files[i + 1..] {
+            if same_file(a, b) {
+                return Err(format!(
+                    "{wb} and {wa} are the same file ({}): one would overwrite the other; give each its own path",
+                    resolved(b).display()
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Checks that a command's script exists when the command names one
 /// (`bash x.sh`, `python3 x.py`, `./x`).
 pub fn check_script(flag: &str, cmd: &str, repo: &Path) -> Result<(), String> {
@@ -1015,8 +1061,9 @@ pub fn check_script(flag: &str, cmd: &str, repo: &Path) -> Result<(), String> {
     Ok(())
 }
 
-/// Builds the search space the flags ask for.
-pub fn search_space(a: &TuneArgs, repo: &Path) -> Result<SearchSpace, String> {
+/// The search space file the flags name: a relative path is looked up in
+/// the repo, then in the current directory.
+fn space_file(a: &TuneArgs, repo: &Path) -> Option<PathBuf> {
     let file = a.search_space_file.as_ref().map(|f| {
         if f.is_absolute() {
             f.clone()
@@ -1024,11 +1071,15 @@ pub fn search_space(a: &TuneArgs, repo: &Path) -> Result<SearchSpace, String> {
             repo.join(f)
         }
     });
-    let file = match (&file, &a.search_space_file) {
-        // A relative path is looked up in the current directory first, then in the repo.
+    match (&file, &a.search_space_file) {
         (Some(f), Some(orig)) if !f.exists() && orig.exists() => Some(orig.clone()),
         _ => file,
-    };
+    }
+}
+
+/// Builds the search space the flags ask for.
+pub fn search_space(a: &TuneArgs, repo: &Path) -> Result<SearchSpace, String> {
+    let file = space_file(a, repo);
     let extra = match &file {
         Some(f) => {
             Some(SearchSpace::from_file(f).map_err(|e| format!("--search_space_file: {e}"))?)
@@ -1164,6 +1215,44 @@ pub fn to_config(a: &TuneArgs) -> Result<Config, String> {
         check_script("--eval_cmd", &a.eval_cmd, &repo)?;
     }
     let best = at(&a.best);
+    let status_file = at(&a.status_file);
+    let service_state_file = status_file.with_file_name(".autotune_service.json");
+    let report = results.with_file_name("tune_report.html");
+    let logs = at(&a.server_log_dir);
+    // Every file the run writes (and the space file it reads) at its own
+    // path, checked before anything is written: `--status_file
+    // tune_results.jsonl` would replace the results with the status.
+    let mut files = vec![
+        (
+            format!("--results {}", a.results.display()),
+            results.clone(),
+        ),
+        (format!("--best {}", a.best.display()), best.clone()),
+        (
+            format!("--status_file {}", a.status_file.display()),
+            status_file.clone(),
+        ),
+        (
+            format!("--server_log_dir {}", a.server_log_dir.display()),
+            logs.clone(),
+        ),
+        (
+            "the report (tune_report.html beside --results)".to_string(),
+            report.clone(),
+        ),
+        (
+            "the service state file (.autotune_service.json beside --status_file)".to_string(),
+            service_state_file.clone(),
+        ),
+        (
+            "the lock file (.autotune.lock in --repo)".to_string(),
+            repo.join(".autotune.lock"),
+        ),
+    ];
+    if let (Some(typed), Some(f)) = (&a.search_space_file, space_file(a, &repo)) {
+        files.push((format!("--search_space_file {}", typed.display()), f));
+    }
+    distinct_files(&files)?;
     let base = if a.start_from_defaults {
         default_params()
     } else {
@@ -1176,8 +1265,6 @@ pub fn to_config(a: &TuneArgs) -> Result<Config, String> {
     for name in base.keys() {
         SearchSpace::check_name(name).map_err(|m| format!("--best {}: {m}", best.display()))?;
     }
-    let status_file = at(&a.status_file);
-    let service_state_file = status_file.with_file_name(".autotune_service.json");
     let space = search_space(a, &repo)?;
     for w in space.name_warnings() {
         eprintln!("autotune: warning: {w}");
@@ -1216,10 +1303,10 @@ pub fn to_config(a: &TuneArgs) -> Result<Config, String> {
         cooldown: seconds("--cooldown", a.cooldown, true)?,
         accuracy_threshold: goal.accuracy_threshold().unwrap_or(0.0),
         goal,
-        report: Some(results.with_file_name("tune_report.html")),
+        report: Some(report),
         results,
         best,
-        server_log_dir: at(&a.server_log_dir),
+        server_log_dir: logs,
         status_file,
         service_state_file,
         space,

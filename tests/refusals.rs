@@ -1,0 +1,116 @@
+//! Hostile input refused before anything runs or is written (issue #22),
+//! against the real binary: an output path naming another of the run's
+//! files, clashing devices and variables, bad space files, patterns and
+//! constraints; quoted eval commands accepted; lock files never followed
+//! through a symlink and removed when the run ends.
+
+mod common;
+
+use std::path::Path;
+use std::process::Output;
+
+use common::*;
+
+fn autotune(dir: &Path, args: &[&str]) -> Output {
+    std::process::Command::new(bin())
+        .current_dir(dir)
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+fn assert_usage_error(o: &Output, needles: &[&str]) {
+    assert_eq!(o.status.code(), Some(2), "{}", text(o));
+    let err = String::from_utf8_lossy(&o.stderr);
+    for n in needles {
+        assert!(err.contains(n), "expected {n:?} in: {err}");
+    }
+}
+
+fn read(p: &Path) -> Vec<u8> {
+    std::fs::read(p).unwrap()
+}
+
+/// A finished one-trial run of the simulated service in `dir`.
+fn short_run(dir: &Path) {
+    sim_repo(dir);
+    let sp = space(dir, r#"{"MAX_NEW_TOKENS": ["64"]}"#);
+    let mut c = tune_cmd(dir, free_port());
+    c.args(space_args(&sp));
+    let o = run(c);
+    assert!(o.status.success(), "{}", text(&o));
+}
+
+#[test]
+fn an_output_path_naming_another_of_the_runs_files_is_refused_before_anything_is_written() {
+    let d = tempfile::tempdir().unwrap();
+    short_run(d.path());
+    let results = d.path().join("tune_results.jsonl");
+    let best = d.path().join("best_params.json");
+    let status = d.path().join("tune_status.json");
+    let (r0, b0, s0) = (read(&results), read(&best), read(&status));
+    let unchanged = || {
+        assert_eq!(read(&results), r0, "the results were overwritten");
+        assert_eq!(read(&best), b0, "the best params were overwritten");
+        assert_eq!(read(&status), s0, "the status file was overwritten");
+    };
+    // The report over its own results or the best file beside them, by
+    // any spelling of the path.
+    let o = autotune(
+        d.path(),
+        &["report", "tune_results.jsonl", "-o", "tune_results.jsonl"],
+    );
+    assert_usage_error(&o, &["-o tune_results.jsonl", "the results file"]);
+    unchanged();
+    let abs = results.display().to_string();
+    let o = autotune(d.path(), &["report", "tune_results.jsonl", "-o", &abs]);
+    assert_usage_error(&o, &["the results file"]);
+    unchanged();
+    let o = autotune(
+        d.path(),
+        &["report", "tune_results.jsonl", "-o", "best_params.json"],
+    );
+    assert_usage_error(&o, &["-o best_params.json", "best_params.json beside it"]);
+    unchanged();
+    // A run whose files name each other (the directory `sub` makes
+    // `sub/..` another spelling of the repo).
+    std::fs::create_dir(d.path().join("sub")).unwrap();
+    let sp = d.path().join("space.json");
+    for (args, needles) in [
+        (
+            vec!["--status_file", "tune_results.jsonl"],
+            vec![
+                "--status_file tune_results.jsonl",
+                "--results tune_results.jsonl",
+            ],
+        ),
+        (
+            vec!["--status_file", "sub/../tune_results.jsonl"],
+            vec!["--status_file sub/../tune_results.jsonl", "--results"],
+        ),
+        (
+            vec!["--results", "tune_status.json"],
+            vec![
+                "--results tune_status.json",
+                "--status_file tune_status.json",
+            ],
+        ),
+        (
+            vec!["--results", "best_params.json"],
+            vec!["--results best_params.json", "--best best_params.json"],
+        ),
+        (
+            vec!["--best", "space.json"],
+            vec!["--best space.json", "--search_space_file"],
+        ),
+        (
+            vec!["--best", "tune_report.html"],
+            vec!["--best tune_report.html", "the report"],
+        ),
+    ] {
+        let mut c = tune_cmd(d.path(), free_port());
+        c.args(space_args(&sp)).arg("--skip_existing").args(&args);
+        assert_usage_error(&run(c), &needles);
+        unchanged();
+    }
+}
