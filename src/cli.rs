@@ -1435,6 +1435,33 @@ pub fn goal(a: &TuneArgs) -> Result<autotune::Goal, String> {
     })
 }
 
+/// Checks a variable the tuner sets for the slot (`--gpu_env`,
+/// `--port_env`): an environment variable name, not `PORT` (which `--port`
+/// sets) and not one of the tuner's own `AUTOTUNE_*` variables.
+fn check_var_name(flag: &str, name: &str) -> Result<(), String> {
+    let mut chars = name.chars();
+    let valid = chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_');
+    if !valid {
+        return Err(format!(
+            "{flag} {name:?}: not an environment variable name (letters, digits and _, not starting with a digit)"
+        ));
+    }
+    if name == "PORT" {
+        return Err(format!(
+            "{flag} PORT: PORT is the port --port sets; name another variable"
+        ));
+    }
+    if name.starts_with("AUTOTUNE_") {
+        return Err(format!(
+            "{flag} {name}: AUTOTUNE_* variables are reserved for the tuner (it finds its processes by them)"
+        ));
+    }
+    Ok(())
+}
+
 /// Validates the slot flags: how many trials at once, their devices and
 /// ports.
 fn slot_layout(a: &TuneArgs) -> Result<autotune::SlotLayout, String> {
@@ -1449,6 +1476,15 @@ fn slot_layout(a: &TuneArgs) -> Result<autotune::SlotLayout, String> {
                 return Err(format!(
                     "--gpus {g:?}: expected device ids separated by commas, e.g. 0,1,2,3"
                 ));
+            }
+            // Two slots on one device would measure each other's load.
+            let id = |d: &str| d.parse::<u64>().map_or(d.to_string(), |n| n.to_string());
+            for (i, d) in list.iter().enumerate() {
+                if list[..i].iter().any(|e| id(e) == id(d)) {
+                    return Err(format!(
+                        "--gpus {g:?}: device {d} is listed twice; two trials on one device would run under each other's load"
+                    ));
+                }
             }
             if !list.len().is_multiple_of(a.gpus_per_trial) {
                 return Err(format!(
@@ -1477,6 +1513,7 @@ fn slot_layout(a: &TuneArgs) -> Result<autotune::SlotLayout, String> {
     if a.gpu_env.trim().is_empty() {
         return Err("--gpu_env is empty".into());
     }
+    check_var_name("--gpu_env", &a.gpu_env)?;
     if slots > 1 && a.port_stride == 0 {
         return Err("--port_stride: must be at least 1 with several slots".into());
     }
@@ -1489,6 +1526,17 @@ fn slot_layout(a: &TuneArgs) -> Result<autotune::SlotLayout, String> {
         if name.is_empty() || name == "PORT" {
             return Err(format!(
                 "--port_env {p:?}: expected NAME=BASE or NAME (not PORT, which --port sets)"
+            ));
+        }
+        check_var_name("--port_env", &name)?;
+        if name == a.gpu_env {
+            return Err(format!(
+                "--port_env {name} and --gpu_env {name}: one variable cannot hold both the devices and a port"
+            ));
+        }
+        if port_env.iter().any(|(n, _)| *n == name) {
+            return Err(format!(
+                "--port_env {name}: given twice; each port variable once"
             ));
         }
         let base = match base.or_else(|| std::env::var(&name).ok()) {

@@ -114,3 +114,73 @@ fn an_output_path_naming_another_of_the_runs_files_is_refused_before_anything_is
         unchanged();
     }
 }
+
+#[test]
+fn duplicate_devices_and_clashing_slot_variables_are_refused() {
+    let d = tempfile::tempdir().unwrap();
+    let with = |args: &[&str]| {
+        let mut v = vec!["--dry_run"];
+        v.extend_from_slice(args);
+        autotune(d.path(), &v)
+    };
+    assert_usage_error(
+        &with(&["--gpus", "0,0,1"]),
+        &["--gpus", "device 0 is listed twice"],
+    );
+    assert_usage_error(
+        &with(&["--gpus", "0,1,01"]),
+        &["--gpus", "device 01 is listed twice"],
+    );
+    assert_usage_error(
+        &with(&["--gpus", "0,1", "--gpu_env", "PORT"]),
+        &["--gpu_env PORT"],
+    );
+    assert_usage_error(
+        &with(&[
+            "--gpus",
+            "0,1",
+            "--gpu_env",
+            "VLLM_PORT",
+            "--port_env",
+            "VLLM_PORT=9000",
+        ]),
+        &["--port_env VLLM_PORT and --gpu_env VLLM_PORT"],
+    );
+    assert_usage_error(
+        &with(&["--port_env", "A_PORT=9000", "--port_env", "A_PORT=9100"]),
+        &["--port_env A_PORT: given twice"],
+    );
+    assert_usage_error(
+        &with(&["--gpu_env", "AUTOTUNE_RUN"]),
+        &["--gpu_env AUTOTUNE_RUN", "reserved"],
+    );
+    assert_usage_error(
+        &with(&["--port_env", "AUTOTUNE_TRIAL=9000"]),
+        &["--port_env AUTOTUNE_TRIAL", "reserved"],
+    );
+    for bad in ["CUDA DEVICES", "A=B", "1GPU"] {
+        assert_usage_error(
+            &with(&["--gpu_env", bad]),
+            &["--gpu_env", "not an environment variable name"],
+        );
+    }
+    assert_usage_error(
+        &with(&["--port_env", "bad-name=9000"]),
+        &[
+            "--port_env \"bad-name\"",
+            "not an environment variable name",
+        ],
+    );
+    // What the checks are not about still runs.
+    let o = with(&[
+        "--gpus",
+        "0,1",
+        "--gpu_env",
+        "HIP_VISIBLE_DEVICES",
+        "--port_env",
+        "VLLM_PORT=9000",
+        "--port_env",
+        "_METRICS_PORT=9500",
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+}
