@@ -184,3 +184,46 @@ fn duplicate_devices_and_clashing_slot_variables_are_refused() {
     ]);
     assert!(o.status.success(), "{}", text(&o));
 }
+
+#[test]
+fn a_space_file_with_a_repeated_key_or_an_unpassable_value_is_refused_naming_file_and_key() {
+    let d = tempfile::tempdir().unwrap();
+    let check = |json: &str, needles: &[&str]| {
+        let sp = space(d.path(), json);
+        let sp = sp.to_str().unwrap();
+        let o = autotune(
+            d.path(),
+            &["--dry_run", "--no_builtin_space", "--search_space_file", sp],
+        );
+        let mut n = vec!["--search_space_file", sp];
+        n.extend_from_slice(needles);
+        assert_usage_error(&o, &n);
+    };
+    // Today's last-wins would drop the first list without a word.
+    check(
+        r#"{"MAX_NEW_TOKENS": ["32", "48"], "OTHER": "1", "MAX_NEW_TOKENS": ["64"]}"#,
+        &["\"MAX_NEW_TOKENS\" is a key twice"],
+    );
+    check(
+        r#"{"STOP_STRINGS": ["a", "b\u0000c"]}"#,
+        &["\"STOP_STRINGS\"", "NUL"],
+    );
+    let long = "x".repeat(128 * 1024);
+    check(
+        &format!(r#"{{"STOP_STRINGS": ["a", "{long}"]}}"#),
+        &["\"STOP_STRINGS\"", "131072 bytes", "128 KiB"],
+    );
+    // Just under the limit is a value like any other.
+    let fits = "x".repeat(128 * 1024 - "STOP_STRINGS=".len() - 1);
+    let sp = space(d.path(), &format!(r#"{{"STOP_STRINGS": ["a", "{fits}"]}}"#));
+    let o = autotune(
+        d.path(),
+        &[
+            "--dry_run",
+            "--no_builtin_space",
+            "--search_space_file",
+            sp.to_str().unwrap(),
+        ],
+    );
+    assert!(o.status.success(), "{}", text(&o));
+}
