@@ -1429,6 +1429,7 @@ pub fn goal(a: &TuneArgs) -> Result<autotune::Goal, String> {
     if a.accuracy_threshold_given && !constraints.iter().any(|c| c.name == "accuracy") {
         constraints.push(Goal::default_for(acc).constraints.remove(0));
     }
+    autotune::check_feasible(&constraints).map_err(|e| format!("--constraint: {e}"))?;
     Ok(Goal {
         objective,
         constraints,

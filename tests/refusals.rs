@@ -227,3 +227,62 @@ fn a_space_file_with_a_repeated_key_or_an_unpassable_value_is_refused_naming_fil
     );
     assert!(o.status.success(), "{}", text(&o));
 }
+
+#[test]
+fn a_pattern_with_two_groups_and_contradictory_constraints_are_refused() {
+    let d = tempfile::tempdir().unwrap();
+    let with = |args: &[&str]| {
+        let mut v = vec!["--dry_run"];
+        v.extend_from_slice(args);
+        autotune(d.path(), &v)
+    };
+    // The number is read from the first group: with two, every run fails.
+    assert_usage_error(
+        &with(&["--metric", "p99=(P99|p99) TTFT: ([0-9.]+)"]),
+        &["--metric p99", "exactly one capture group", "it has 2"],
+    );
+    assert_usage_error(
+        &with(&["--acc_regex", "(acc|accuracy)=([0-9.]+)"]),
+        &["--acc_regex", "exactly one capture group"],
+    );
+    // No group at all keeps its own message; a non-capturing group is fine.
+    assert_usage_error(
+        &with(&["--metric", "p99=p99=[0-9.]+"]),
+        &["--metric p99", "needs a capture group"],
+    );
+    let ok = with(&["--metric", "p99=(?:P99|p99) TTFT: ([0-9.]+)"]);
+    assert!(ok.status.success(), "{}", text(&ok));
+    // No value meets both bounds.
+    let p99 = ["--metric", "p99=p99=([0-9.]+)"];
+    let mut args = p99.to_vec();
+    args.extend(["--constraint", "p99<=1", "--constraint", "p99>=2"]);
+    assert_usage_error(
+        &with(&args),
+        &[
+            "--constraint",
+            "p99 >= 2 and p99 <= 1 contradict each other",
+        ],
+    );
+    assert_usage_error(
+        &with(&[
+            "--constraint",
+            "accuracy>=0.9",
+            "--constraint",
+            "accuracy<=0.5",
+        ]),
+        &["accuracy >= 0.9 and accuracy <= 0.5 contradict each other"],
+    );
+    // A point is a bound like any other.
+    let mut args = p99.to_vec();
+    args.extend(["--constraint", "p99<=1", "--constraint", "p99>=1"]);
+    let ok = with(&args);
+    assert!(ok.status.success(), "{}", text(&ok));
+    // The report and the deploy command judge by the same rule.
+    for cmd in ["report", "best"] {
+        let o = autotune(
+            d.path(),
+            &[cmd, "--constraint", "p99<=1", "--constraint", "p99>=2"],
+        );
+        assert_usage_error(&o, &["p99 >= 2 and p99 <= 1 contradict each other"]);
+    }
+}

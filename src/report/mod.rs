@@ -115,6 +115,7 @@ pub fn file_goal(results: &Path, f: &GoalFlags) -> Result<Goal, String> {
     if f.threshold_given && !constraints.iter().any(|c| c.name == "accuracy") {
         constraints.push(acc_constraint);
     }
+    autotune::check_feasible(&constraints).map_err(|e| format!("--constraint: {e}"))?;
     Ok(Goal {
         objective,
         constraints,
