@@ -1035,18 +1035,96 @@ pub fn distinct_files(files: &[(String, PathBuf)]) -> Result<(), String> {
     Ok(())
 }
 
-/// Checks that a command's script exists when the command names one
-/// (`bash x.sh`, `python3 x.py`, `./x`).
-pub fn check_script(flag: &str, cmd: &str, repo: &Path) -> Result<(), String> {
-    let words: Vec<&str> = cmd.split_whitespace().collect();
-    let script = match words.as_slice() {
-        [] => return Err(format!("{flag} is empty")),
-        [interp, s, ..]
-            if matches!(*interp, "bash" | "sh" | "python" | "python3") && !s.starts_with('-') =>
-        {
-            Some(*s)
+/// The first words of a shell command as bash reads them, quotes removed,
+/// each with whether it is literal (no `$`, backquote, glob or leading `~`
+/// that bash would expand). Stops at an unquoted operator (`;`, `|`, `&`,
+/// `<`, `>`, parentheses); `None` for an unbalanced quote.
+fn shell_words(cmd: &str) -> Option<Vec<(String, bool)>> {
+    let mut words = Vec::new();
+    let mut cur = String::new();
+    let (mut in_word, mut literal) = (false, true);
+    let mut chars = cmd.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            ' ' | '\t' | '\n' => {
+                if in_word {
+                    words.push((std::mem::take(&mut cur), literal));
+                    (in_word, literal) = (false, true);
+                }
+            }
+            ';' | '|' | '&' | '<' | '>' | '(' | ')' => break,
+            '\'' => {
+                in_word = true;
+                loop {
+                    match chars.next()? {
+                        '\'' => break,
+                        c => cur.push(c),
+                    }
+                }
+            }
+            '"' => {
+                in_word = true;
+                loop {
+                    match chars.next()? {
+                        '"' => break,
+                        '\\' => match chars.next()? {
+                            n @ ('"' | '\\' | '$' | '`') => cur.push(n),
+                            '\n' => {}
+                            n => {
+                                cur.push('\\');
+                                cur.push(n);
+                            }
+                        },
+                        c => {
+                            if matches!(c, '$' | '`') {
+                                literal = false;
+                            }
+                            cur.push(c);
+                        }
+                    }
+                }
+            }
+            '\\' => {
+                in_word = true;
+                match chars.next() {
+                    Some('\n') | None => {}
+                    Some(n) => cur.push(n),
+                }
+            }
+            c => {
+                if matches!(c, '$' | '`' | '*' | '?' | '[') || (c == '~' && !in_word) {
+                    literal = false;
+                }
+                in_word = true;
+                cur.push(c);
+            }
         }
-        [s, ..] if s.starts_with("./") => Some(*s),
+    }
+    if in_word {
+        words.push((cur, literal));
+    }
+    Some(words)
+}
+
+/// Checks that a command's script exists when the command names one
+/// (`bash x.sh`, `python3 "x.py"`, `./x`), its words read as bash reads
+/// them (quotes removed). A script bash would expand (`"$HOME/x.py"`) is
+/// not checked.
+pub fn check_script(flag: &str, cmd: &str, repo: &Path) -> Result<(), String> {
+    if cmd.trim().is_empty() {
+        return Err(format!("{flag} is empty"));
+    }
+    let Some(words) = shell_words(cmd) else {
+        return Ok(());
+    };
+    let script = match words.as_slice() {
+        [(interp, true), (s, literal), ..]
+            if matches!(interp.as_str(), "bash" | "sh" | "python" | "python3")
+                && !s.starts_with('-') =>
+        {
+            literal.then_some(s)
+        }
+        [(s, true), ..] if s.starts_with("./") => Some(s),
         _ => None,
     };
     if let Some(s) = script

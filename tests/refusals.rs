@@ -286,3 +286,41 @@ fn a_pattern_with_two_groups_and_contradictory_constraints_are_refused() {
         assert_usage_error(&o, &["p99 >= 2 and p99 <= 1 contradict each other"]);
     }
 }
+
+#[test]
+fn quoted_script_names_are_accepted_and_missing_scripts_still_refused() {
+    let d = tempfile::tempdir().unwrap();
+    sim_repo(d.path());
+    std::fs::copy(d.path().join("eval_local.sh"), d.path().join("my eval.sh")).unwrap();
+    let sp = space(d.path(), r#"{"MAX_NEW_TOKENS": ["64"]}"#);
+    // Refused before: the quotes were taken as part of the file name.
+    for (i, (server, eval)) in [
+        ("bash 'run_model.sh'", r#"bash "eval_local.sh""#),
+        ("bash run_model.sh", r#"bash "my eval.sh""#),
+        ("bash run_model.sh", r"bash my\ eval.sh --batch"),
+        ("bash run_model.sh", r#"bash "$PWD/eval_local.sh""#),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let mut c = tune_cmd(d.path(), free_port());
+        c.args(space_args(&sp))
+            .args(["--server_cmd", server, "--eval_cmd", eval])
+            .args(["--results", &format!("r{i}.jsonl")]);
+        let o = run(c);
+        assert!(o.status.success(), "{server} / {eval}: {}", text(&o));
+        let recs = records(&d.path().join(format!("r{i}.jsonl")));
+        assert_eq!(recs.len(), 1, "{eval}: {}", text(&o));
+        assert_eq!(recs[0]["status"], "ok", "{eval}: {}", text(&o));
+    }
+    // What the check is for: a script that is not there.
+    for (eval, missing) in [
+        (r#"python3 "eval_locl.py""#, "eval_locl.py not found"),
+        ("bash 'my evl.sh'", "my evl.sh not found"),
+        ("python3 eval_locl.py --batch", "eval_locl.py not found"),
+    ] {
+        let mut c = tune_cmd(d.path(), free_port());
+        c.args(space_args(&sp)).args(["--eval_cmd", eval]);
+        assert_usage_error(&run(c), &["--eval_cmd", missing]);
+    }
+}
