@@ -324,3 +324,86 @@ fn quoted_script_names_are_accepted_and_missing_scripts_still_refused() {
         assert_usage_error(&run(c), &["--eval_cmd", missing]);
     }
 }
+
+/// The lock files of `dir`.
+fn lock_files(dir: &Path) -> Vec<String> {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with("autotune-port-"))
+        .collect()
+}
+
+#[test]
+fn lock_files_are_never_followed_through_a_symlink_or_a_hard_link() {
+    let d = tempfile::tempdir().unwrap();
+    let locks = tempfile::tempdir().unwrap();
+    sim_repo(d.path());
+    let sp = space(d.path(), r#"{"MAX_NEW_TOKENS": ["64"]}"#);
+    let victim = d.path().join("victim.txt");
+    std::fs::write(&victim, "precious\n").unwrap();
+    let port = free_port();
+    let tune = || {
+        let mut c = tune_cmd(d.path(), port);
+        c.env("AUTOTUNE_LOCK_DIR", locks.path())
+            .args(space_args(&sp));
+        run(c)
+    };
+    // Another user's link in the shared lock directory.
+    let link = locks.path().join(format!("autotune-port-{port}.lock"));
+    std::os::unix::fs::symlink(&victim, &link).unwrap();
+    let o = tune();
+    assert_usage_error(
+        &o,
+        &[&format!("autotune-port-{port}.lock"), "symbolic link"],
+    );
+    assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious\n");
+    assert!(link.is_symlink(), "the planted link was touched");
+    assert!(!d.path().join("tune_server_logs").exists(), "a trial ran");
+    std::fs::remove_file(&link).unwrap();
+    // A hard link to the victim is another name of it.
+    std::fs::hard_link(&victim, &link).unwrap();
+    let o = tune();
+    assert_usage_error(&o, &[&format!("autotune-port-{port}.lock"), "hard link"]);
+    assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious\n");
+    std::fs::remove_file(&link).unwrap();
+    // The repo's lock: neither an existing target nor a new one.
+    for target in [victim.clone(), d.path().join("made_by_link")] {
+        let link = d.path().join(".autotune.lock");
+        let _ = std::fs::remove_file(&link);
+        std::os::unix::fs::symlink(&target, &link).unwrap();
+        let o = tune();
+        assert_usage_error(&o, &[".autotune.lock", "symbolic link"]);
+        assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious\n");
+        assert!(!d.path().join("made_by_link").exists());
+        assert!(!d.path().join("tune_server_logs").exists(), "a trial ran");
+    }
+}
+
+#[test]
+fn a_run_removes_its_port_lock_files_and_leaves_a_held_one_alone() {
+    let d = tempfile::tempdir().unwrap();
+    let locks = tempfile::tempdir().unwrap();
+    sim_repo(d.path());
+    let sp = space(d.path(), r#"{"MAX_NEW_TOKENS": ["64", "80"]}"#);
+    // Two slots: two ports, two lock files while the run lasts.
+    let mut c = tune_cmd(d.path(), free_port());
+    c.env("AUTOTUNE_LOCK_DIR", locks.path())
+        .args(space_args(&sp))
+        .args(["--slots", "2"]);
+    let o = run(c);
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(records(&d.path().join("tune_results.jsonl")).len(), 2);
+    assert_eq!(lock_files(locks.path()), Vec::<String>::new());
+    // A port another process holds: refused, and its lock file kept.
+    let port = free_port();
+    let held = locks.path().join(format!("autotune-port-{port}.lock"));
+    let f = std::fs::File::create(&held).unwrap();
+    let _lock = nix::fcntl::Flock::lock(f, nix::fcntl::FlockArg::LockExclusiveNonblock).unwrap();
+    let mut c = tune_cmd(d.path(), port);
+    c.env("AUTOTUNE_LOCK_DIR", locks.path())
+        .args(space_args(&sp));
+    assert_usage_error(&run(c), &[&format!("--port {port}")]);
+    assert!(held.exists(), "a lock another process holds was removed");
+}
