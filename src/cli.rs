@@ -996,18 +996,142 @@ pub fn threshold(flag: &str, v: f64) -> Result<f64, String> {
     Ok(v)
 }
 
-/// Checks that a command's script exists when the command names one
-/// (`bash x.sh`, `python3 x.py`, `./x`).
-pub fn check_script(flag: &str, cmd: &str, repo: &Path) -> Result<(), String> {
-    let words: Vec<&str> = cmd.split_whitespace().collect();
-    let script = match words.as_slice() {
-        [] => return Err(format!("{flag} is empty")),
-        [interp, s, ..]
-            if matches!(*interp, "bash" | "sh" | "python" | "python3") && !s.starts_with('-') =>
-        {
-            Some(*s)
+/// `p` as the filesystem resolves it, for telling whether two paths name
+/// one file: canonical when it exists, else its directory canonicalised
+/// joined with its name (the file may not exist yet).
+pub fn resolved(p: &Path) -> PathBuf {
+    if let Ok(c) = std::fs::canonicalize(p) {
+        return c;
+    }
+    let abs = std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf());
+    match (abs.parent(), abs.file_name()) {
+        (Some(d), Some(n)) => std::fs::canonicalize(d)
+            .map(|d| d.join(n))
+            .unwrap_or(abs.clone()),
+        _ => abs,
+    }
+}
+
+/// Whether two paths name one file: the same resolved path, or (both
+/// existing) the same inode, as a hard link is.
+pub fn same_file(a: &Path, b: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    if let (Ok(x), Ok(y)) = (std::fs::metadata(a), std::fs::metadata(b))
+        && x.dev() == y.dev()
+        && x.ino() == y.ino()
+    {
+        return true;
+    }
+    resolved(a) == resolved(b)
+}
+
+/// Refuses two of a run's files at one path (one would overwrite the
+/// other): `files` are `(what the user typed, path)`. The message names
+/// both.
+pub fn distinct_files(files: &[(String, PathBuf)]) -> Result<(), String> {
+    for (i, (wa, a)) in files.iter().enumerate() {
+        for (wb, b) in &files[i + 1..] {
+            if same_file(a, b) {
+                return Err(format!(
+                    "{wb} and {wa} are the same file ({}): one would overwrite the other; give each its own path",
+                    resolved(b).display()
+                ));
+            }
         }
-        [s, ..] if s.starts_with("./") => Some(*s),
+    }
+    Ok(())
+}
+
+/// The first words of a shell command as bash reads them, quotes removed,
+/// each with whether it is literal (no `$`, backquote, glob or leading `~`
+/// that bash would expand). Stops at an unquoted operator (`;`, `|`, `&`,
+/// `<`, `>`, parentheses); `None` for an unbalanced quote.
+fn shell_words(cmd: &str) -> Option<Vec<(String, bool)>> {
+    let mut words = Vec::new();
+    let mut cur = String::new();
+    let (mut in_word, mut literal) = (false, true);
+    let mut chars = cmd.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            ' ' | '\t' | '\n' => {
+                if in_word {
+                    words.push((std::mem::take(&mut cur), literal));
+                    (in_word, literal) = (false, true);
+                }
+            }
+            ';' | '|' | '&' | '<' | '>' | '(' | ')' => break,
+            '\'' => {
+                in_word = true;
+                loop {
+                    match chars.next()? {
+                        '\'' => break,
+                        c => cur.push(c),
+                    }
+                }
+            }
+            '"' => {
+                in_word = true;
+                loop {
+                    match chars.next()? {
+                        '"' => break,
+                        '\\' => match chars.next()? {
+                            n @ ('"' | '\\' | '$' | '`') => cur.push(n),
+                            '\n' => {}
+                            n => {
+                                cur.push('\\');
+                                cur.push(n);
+                            }
+                        },
+                        c => {
+                            if matches!(c, '$' | '`') {
+                                literal = false;
+                            }
+                            cur.push(c);
+                        }
+                    }
+                }
+            }
+            '\\' => {
+                in_word = true;
+                match chars.next() {
+                    Some('\n') | None => {}
+                    Some(n) => cur.push(n),
+                }
+            }
+            c => {
+                if matches!(c, '$' | '`' | '*' | '?' | '[') || (c == '~' && !in_word) {
+                    literal = false;
+                }
+                in_word = true;
+                cur.push(c);
+            }
+        }
+    }
+    if in_word {
+        words.push((cur, literal));
+    }
+    Some(words)
+}
+
+/// Checks that a command's script exists when the command names one
+/// (`bash x.sh`, `python3 "x.py"`, `./x`), its words read as bash reads
+/// them (quotes removed). A script bash would expand (`"$HOME/x.py"`) is
+/// not checked.
+pub fn check_script(flag: &str, cmd: &str, repo: &Path) -> Result<(), String> {
+    if cmd.trim().is_empty() {
+        return Err(format!("{flag} is empty"));
+    }
+    let Some(words) = shell_words(cmd) else {
+        return Ok(());
+    };
+    let script = match words.as_slice() {
+        [(interp, true), (s, literal), ..]
+            if matches!(interp.as_str(), "bash" | "sh" | "python" | "python3")
+                && !s.starts_with('-') =>
+        {
+            literal.then_some(s)
+        }
+        [(s, true), ..] if s.starts_with("./") => Some(s),
         _ => None,
     };
     if let Some(s) = script
@@ -1022,8 +1146,9 @@ pub fn check_script(flag: &str, cmd: &str, repo: &Path) -> Result<(), String> {
     Ok(())
 }
 
-/// Builds the search space the flags ask for.
-pub fn search_space(a: &TuneArgs, repo: &Path) -> Result<SearchSpace, String> {
+/// The search space file the flags name: a relative path is looked up in
+/// the repo, then in the current directory.
+fn space_file(a: &TuneArgs, repo: &Path) -> Option<PathBuf> {
     let file = a.search_space_file.as_ref().map(|f| {
         if f.is_absolute() {
             f.clone()
@@ -1031,11 +1156,15 @@ pub fn search_space(a: &TuneArgs, repo: &Path) -> Result<SearchSpace, String> {
             repo.join(f)
         }
     });
-    let file = match (&file, &a.search_space_file) {
-        // A relative path is looked up in the current directory first, then in the repo.
+    match (&file, &a.search_space_file) {
         (Some(f), Some(orig)) if !f.exists() && orig.exists() => Some(orig.clone()),
         _ => file,
-    };
+    }
+}
+
+/// Builds the search space the flags ask for.
+pub fn search_space(a: &TuneArgs, repo: &Path) -> Result<SearchSpace, String> {
+    let file = space_file(a, repo);
     let extra = match &file {
         Some(f) => {
             Some(SearchSpace::from_file(f).map_err(|e| format!("--search_space_file: {e}"))?)
@@ -1171,6 +1300,44 @@ pub fn to_config(a: &TuneArgs) -> Result<Config, String> {
         check_script("--eval_cmd", &a.eval_cmd, &repo)?;
     }
     let best = at(&a.best);
+    let status_file = at(&a.status_file);
+    let service_state_file = status_file.with_file_name(".autotune_service.json");
+    let report = results.with_file_name("tune_report.html");
+    let logs = at(&a.server_log_dir);
+    // Every file the run writes (and the space file it reads) at its own
+    // path, checked before anything is written: `--status_file
+    // tune_results.jsonl` would replace the results with the status.
+    let mut files = vec![
+        (
+            format!("--results {}", a.results.display()),
+            results.clone(),
+        ),
+        (format!("--best {}", a.best.display()), best.clone()),
+        (
+            format!("--status_file {}", a.status_file.display()),
+            status_file.clone(),
+        ),
+        (
+            format!("--server_log_dir {}", a.server_log_dir.display()),
+            logs.clone(),
+        ),
+        (
+            "the report (tune_report.html beside --results)".to_string(),
+            report.clone(),
+        ),
+        (
+            "the service state file (.autotune_service.json beside --status_file)".to_string(),
+            service_state_file.clone(),
+        ),
+        (
+            "the lock file (.autotune.lock in --repo)".to_string(),
+            repo.join(".autotune.lock"),
+        ),
+    ];
+    if let (Some(typed), Some(f)) = (&a.search_space_file, space_file(a, &repo)) {
+        files.push((format!("--search_space_file {}", typed.display()), f));
+    }
+    distinct_files(&files)?;
     let base = if a.start_from_defaults {
         default_params()
     } else {
@@ -1183,8 +1350,6 @@ pub fn to_config(a: &TuneArgs) -> Result<Config, String> {
     for name in base.keys() {
         SearchSpace::check_name(name).map_err(|m| format!("--best {}: {m}", best.display()))?;
     }
-    let status_file = at(&a.status_file);
-    let service_state_file = status_file.with_file_name(".autotune_service.json");
     let space = search_space(a, &repo)?;
     for w in space.name_warnings() {
         eprintln!("autotune: warning: {w}");
@@ -1223,10 +1388,10 @@ pub fn to_config(a: &TuneArgs) -> Result<Config, String> {
         cooldown: seconds("--cooldown", a.cooldown, true)?,
         accuracy_threshold: goal.accuracy_threshold().unwrap_or(0.0),
         goal,
-        report: Some(results.with_file_name("tune_report.html")),
+        report: Some(report),
         results,
         best,
-        server_log_dir: at(&a.server_log_dir),
+        server_log_dir: logs,
         status_file,
         service_state_file,
         space,
@@ -1349,10 +1514,38 @@ pub fn goal(a: &TuneArgs) -> Result<autotune::Goal, String> {
     if a.accuracy_threshold_given && !constraints.iter().any(|c| c.name == "accuracy") {
         constraints.push(Goal::default_for(acc).constraints.remove(0));
     }
+    autotune::check_feasible(&constraints).map_err(|e| format!("--constraint: {e}"))?;
     Ok(Goal {
         objective,
         constraints,
     })
+}
+
+/// Checks a variable the tuner sets for the slot (`--gpu_env`,
+/// `--port_env`): an environment variable name, not `PORT` (which `--port`
+/// sets) and not one of the tuner's own `AUTOTUNE_*` variables.
+fn check_var_name(flag: &str, name: &str) -> Result<(), String> {
+    let mut chars = name.chars();
+    let valid = chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_');
+    if !valid {
+        return Err(format!(
+            "{flag} {name:?}: not an environment variable name (letters, digits and _, not starting with a digit)"
+        ));
+    }
+    if name == "PORT" {
+        return Err(format!(
+            "{flag} PORT: PORT is the port --port sets; name another variable"
+        ));
+    }
+    if name.starts_with("AUTOTUNE_") {
+        return Err(format!(
+            "{flag} {name}: AUTOTUNE_* variables are reserved for the tuner (it finds its processes by them)"
+        ));
+    }
+    Ok(())
 }
 
 /// Validates the slot flags: how many trials at once, their devices and
@@ -1369,6 +1562,15 @@ fn slot_layout(a: &TuneArgs) -> Result<autotune::SlotLayout, String> {
                 return Err(format!(
                     "--gpus {g:?}: expected device ids separated by commas, e.g. 0,1,2,3"
                 ));
+            }
+            // Two slots on one device would measure each other's load.
+            let id = |d: &str| d.parse::<u64>().map_or(d.to_string(), |n| n.to_string());
+            for (i, d) in list.iter().enumerate() {
+                if list[..i].iter().any(|e| id(e) == id(d)) {
+                    return Err(format!(
+                        "--gpus {g:?}: device {d} is listed twice; two trials on one device would run under each other's load"
+                    ));
+                }
             }
             if !list.len().is_multiple_of(a.gpus_per_trial) {
                 return Err(format!(
@@ -1397,6 +1599,7 @@ fn slot_layout(a: &TuneArgs) -> Result<autotune::SlotLayout, String> {
     if a.gpu_env.trim().is_empty() {
         return Err("--gpu_env is empty".into());
     }
+    check_var_name("--gpu_env", &a.gpu_env)?;
     if slots > 1 && a.port_stride == 0 {
         return Err("--port_stride: must be at least 1 with several slots".into());
     }
@@ -1409,6 +1612,17 @@ fn slot_layout(a: &TuneArgs) -> Result<autotune::SlotLayout, String> {
         if name.is_empty() || name == "PORT" {
             return Err(format!(
                 "--port_env {p:?}: expected NAME=BASE or NAME (not PORT, which --port sets)"
+            ));
+        }
+        check_var_name("--port_env", &name)?;
+        if name == a.gpu_env {
+            return Err(format!(
+                "--port_env {name} and --gpu_env {name}: one variable cannot hold both the devices and a port"
+            ));
+        }
+        if port_env.iter().any(|(n, _)| *n == name) {
+            return Err(format!(
+                "--port_env {name}: given twice; each port variable once"
             ));
         }
         let base = match base.or_else(|| std::env::var(&name).ok()) {

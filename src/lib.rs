@@ -14,7 +14,7 @@ pub use engine::eval::{
 };
 pub use engine::event::{Command, Event, Outcome, TrialPhase};
 pub use engine::goal::{
-    BUILTIN_METRICS, Constraint, Direction, Goal, Objective, Op, check_metric_name,
+    BUILTIN_METRICS, Constraint, Direction, Goal, Objective, Op, check_feasible, check_metric_name,
 };
 pub use engine::noise::{Judge, NoisePolicy, PooledNoise, Samples, Verdict};
 pub use engine::outcome::{Files, Measure, RunSummary, human_s, summarize_run, summarize_run_for};

@@ -54,12 +54,20 @@ impl Default for Patterns {
     }
 }
 
-/// Compiles a user pattern, checking that it has a capture group.
+/// Compiles a user pattern, checking that it has exactly one capture
+/// group: the number is read from the first, so with two (`(P99|p99):
+/// ([0-9.]+)`) it would read the label and every run would fail.
 pub fn compile_pattern(flag: &str, src: &str) -> Result<Regex, String> {
     let re = Regex::new(src).map_err(|e| format!("{flag}: invalid regular expression: {e}"))?;
     if re.captures_len() < 2 {
         return Err(format!(
             "{flag}: the pattern needs a capture group around the number, e.g. 'acc=([0-9.]+)'"
+        ));
+    }
+    if re.captures_len() > 2 {
+        return Err(format!(
+            "{flag}: the pattern must have exactly one capture group, around the number; it has {} (make the others non-capturing: (?:...))",
+            re.captures_len() - 1
         ));
     }
     Ok(re)

@@ -123,6 +123,27 @@ impl Constraint {
     }
 }
 
+/// Refuses constraints no value can meet: for one metric, a lower bound
+/// above an upper bound (`p99<=1` with `p99>=2`). Every configuration
+/// would fail them, so a run would end with no winner. Equal bounds are a
+/// point, and allowed.
+pub fn check_feasible(constraints: &[Constraint]) -> Result<(), String> {
+    for lo in constraints.iter().filter(|c| c.op == Op::Ge) {
+        if let Some(hi) = constraints
+            .iter()
+            .find(|c| c.op == Op::Le && c.name == lo.name && c.bound < lo.bound)
+        {
+            return Err(format!(
+                "{} and {} contradict each other: no value of {} meets both",
+                lo.describe(),
+                hi.describe(),
+                lo.name
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// Checks a metric name: an identifier (letters, digits, `_`, not starting
 /// with a digit), so it reads the same in flags, JSON and column headers.
 pub fn check_metric_name(name: &str) -> Result<(), String> {

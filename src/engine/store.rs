@@ -4,7 +4,7 @@
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
-use std::os::unix::fs::PermissionsExt;
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use super::record::{Record, log_index};
@@ -205,6 +205,56 @@ pub fn read_best(path: &Path) -> Result<Option<Params>, String> {
     Ok(if p.is_empty() { None } else { Some(p) })
 }
 
+/// Opens a lock file without ever following a symlink (`O_NOFOLLOW`): a
+/// link planted in a shared directory by another user would have us
+/// truncate its target, as root anything. `O_NONBLOCK` keeps a planted FIFO
+/// from hanging the open; what is opened must be a regular file of one
+/// name (a hard link to another file is refused like a symlink).
+fn open_lock_file(path: &Path, opts: &mut OpenOptions) -> std::io::Result<File> {
+    let f = opts
+        .custom_flags(nix::libc::O_NOFOLLOW | nix::libc::O_NONBLOCK)
+        .open(path)?;
+    let m = f.metadata()?;
+    if !m.is_file() || m.nlink() != 1 {
+        return Err(std::io::Error::other(
+            "not a regular file of its own (a device, a FIFO or a hard link to another file); autotune will not use it as a lock: remove it",
+        ));
+    }
+    Ok(f)
+}
+
+/// Why a lock file could not be opened, saying so plainly for a symlink.
+fn lock_open_error(what: &str, path: &Path, e: &std::io::Error) -> String {
+    let link = fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink());
+    if link {
+        format!(
+            "{what} {} is a symbolic link: autotune never follows a link for a lock file (someone may have planted it to have another file overwritten); remove it and run again",
+            path.display()
+        )
+    } else {
+        format!("cannot open {what} {}: {e}", path.display())
+    }
+}
+
+/// Reads what the holder wrote in a lock file, from the file we opened
+/// (never through the path again).
+fn holder_of(f: &mut File) -> String {
+    let mut s = String::new();
+    let _ = f.seek(SeekFrom::Start(0));
+    let _ = f.take(64).read_to_string(&mut s);
+    s.trim().to_string()
+}
+
+/// Whether `path` still names the file `f` is open on (its last holder may
+/// have removed it, and another process created a new one, between our
+/// open and our lock).
+fn still_at(f: &File, path: &Path) -> bool {
+    match (f.metadata(), fs::symlink_metadata(path)) {
+        (Ok(a), Ok(b)) => a.dev() == b.dev() && a.ino() == b.ino(),
+        _ => false,
+    }
+}
+
 /// An exclusive lock on a repo's tuning files, held for the process's life
 /// (the kernel drops it when the process dies, even by kill -9).
 pub struct RepoLock {
@@ -212,15 +262,17 @@ pub struct RepoLock {
 }
 
 /// Takes the lock at `path`, writing our pid into it. `Err` names the
-/// process holding it.
+/// process holding it. A symlink at `path` is refused, never followed.
 pub fn lock_repo(path: &Path) -> Result<RepoLock, String> {
-    let f = OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .read(true)
-        .write(true)
-        .open(path)
-        .map_err(|e| format!("cannot open the lock file {}: {e}", path.display()))?;
+    let f = open_lock_file(
+        path,
+        OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .read(true)
+            .write(true),
+    )
+    .map_err(|e| lock_open_error("the lock file", path, &e))?;
     match nix::fcntl::Flock::lock(f, nix::fcntl::FlockArg::LockExclusiveNonblock) {
         Ok(mut lock) => {
             let _ = lock.set_len(0);
@@ -228,14 +280,11 @@ pub fn lock_repo(path: &Path) -> Result<RepoLock, String> {
             let _ = lock.write_all(format!("{}\n", std::process::id()).as_bytes());
             Ok(RepoLock { _lock: lock })
         }
-        Err((_, nix::errno::Errno::EWOULDBLOCK)) => {
-            let holder = fs::read_to_string(path).unwrap_or_default();
-            Err(format!(
-                "another autotune (pid {}) is tuning with these files; lock file {}",
-                holder.trim(),
-                path.display()
-            ))
-        }
+        Err((mut f, nix::errno::Errno::EWOULDBLOCK)) => Err(format!(
+            "another autotune (pid {}) is tuning with these files; lock file {}",
+            holder_of(&mut f),
+            path.display()
+        )),
         Err((_, e)) => Err(format!("cannot lock {}: {e}", path.display())),
     }
 }
@@ -296,8 +345,23 @@ pub fn check_writable(
 }
 
 /// An advisory lock on a TCP port, shared by every tuner on the machine.
+/// Dropping it removes the lock file when this process created it (while
+/// still holding it, and only if the path still names it).
 pub struct PortLock {
-    _lock: nix::fcntl::Flock<File>,
+    path: PathBuf,
+    created: bool,
+    lock: nix::fcntl::Flock<File>,
+}
+
+impl Drop for PortLock {
+    fn drop(&mut self) {
+        // Unlinked before the lock is released: a tuner that opened the
+        // file meanwhile finds, once it gets the lock, that the path no
+        // longer names it, and opens again (see `lock_port`).
+        if self.created && still_at(&self.lock, &self.path) {
+            let _ = fs::remove_file(&self.path);
+        }
+    }
 }
 
 /// Where port locks live: `$AUTOTUNE_LOCK_DIR`, else the system-wide
@@ -312,41 +376,66 @@ pub fn port_lock_path(port: u16) -> PathBuf {
 
 /// Takes the machine-wide lock on `port` (flock, released when the process
 /// dies). `Err` names the holder. The file is opened read-only when another
-/// user created it: flock needs no write access.
+/// user created it: flock needs no write access. A symlink at the path is
+/// refused, never followed.
 pub fn lock_port(port: u16) -> Result<PortLock, String> {
     let path = port_lock_path(port);
-    let f = OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .read(true)
-        .write(true)
-        .open(&path)
-        .or_else(|_| File::open(&path))
-        .map_err(|e| format!("cannot open the port lock {}: {e}", path.display()))?;
-    // Others may need to open it for writing too.
-    let _ = f.set_permissions(fs::Permissions::from_mode(0o666));
-    match nix::fcntl::Flock::lock(f, nix::fcntl::FlockArg::LockExclusiveNonblock) {
-        Ok(mut lock) => {
-            let _ = lock.set_len(0);
-            let _ = lock.seek(SeekFrom::Start(0));
-            let _ = lock.write_all(format!("{}\n", std::process::id()).as_bytes());
-            Ok(PortLock { _lock: lock })
+    let what = "the port lock";
+    // A few rounds: each is lost only to a holder that removed the file
+    // between our open and our lock.
+    for _ in 0..20 {
+        let (f, created) = match open_lock_file(
+            &path,
+            OpenOptions::new().create_new(true).read(true).write(true),
+        ) {
+            Ok(f) => (f, true),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                let f = open_lock_file(&path, OpenOptions::new().read(true).write(true))
+                    .or_else(|_| open_lock_file(&path, OpenOptions::new().read(true)));
+                match f {
+                    Ok(f) => (f, false),
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                    Err(e) => return Err(lock_open_error(what, &path, &e)),
+                }
+            }
+            Err(e) => return Err(lock_open_error(what, &path, &e)),
+        };
+        // Others may need to open it for writing too.
+        if created {
+            let _ = f.set_permissions(fs::Permissions::from_mode(0o666));
         }
-        Err((_, nix::errno::Errno::EWOULDBLOCK)) => {
-            let holder = fs::read_to_string(&path).unwrap_or_default();
-            let holder = holder.trim();
-            let who = holder
-                .parse::<i32>()
-                .ok()
-                .map(|p| format!("pid {p}: {}", super::process::cmdline(p)))
-                .unwrap_or_else(|| "pid unknown".to_string());
-            Err(format!(
-                "--port {port}: another autotune ({who}) is tuning on this port; two tuners on one port would measure each other's service (lock file {})",
-                path.display()
-            ))
+        match nix::fcntl::Flock::lock(f, nix::fcntl::FlockArg::LockExclusiveNonblock) {
+            Ok(mut lock) => {
+                if !still_at(&lock, &path) {
+                    continue;
+                }
+                let _ = lock.set_len(0);
+                let _ = lock.seek(SeekFrom::Start(0));
+                let _ = lock.write_all(format!("{}\n", std::process::id()).as_bytes());
+                return Ok(PortLock {
+                    path,
+                    created,
+                    lock,
+                });
+            }
+            Err((mut f, nix::errno::Errno::EWOULDBLOCK)) => {
+                let who = holder_of(&mut f)
+                    .parse::<i32>()
+                    .ok()
+                    .map(|p| format!("pid {p}: {}", super::process::cmdline(p)))
+                    .unwrap_or_else(|| "pid unknown".to_string());
+                return Err(format!(
+                    "--port {port}: another autotune ({who}) is tuning on this port; two tuners on one port would measure each other's service (lock file {})",
+                    path.display()
+                ));
+            }
+            Err((_, e)) => return Err(format!("cannot lock {}: {e}", path.display())),
         }
-        Err((_, e)) => Err(format!("cannot lock {}: {e}", path.display())),
     }
+    Err(format!(
+        "cannot lock {}: it was replaced under us again and again",
+        path.display()
+    ))
 }
 
 /// The highest trial number among `trial_NNNNN.log` files in `dir` and the

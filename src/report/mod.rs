@@ -115,6 +115,7 @@ pub fn file_goal(results: &Path, f: &GoalFlags) -> Result<Goal, String> {
     if f.threshold_given && !constraints.iter().any(|c| c.name == "accuracy") {
         constraints.push(acc_constraint);
     }
+    autotune::check_feasible(&constraints).map_err(|e| format!("--constraint: {e}"))?;
     Ok(Goal {
         objective,
         constraints,
@@ -209,6 +210,40 @@ pub fn run(a: &ReportArgs) -> i32 {
         .results
         .clone()
         .unwrap_or_else(|| a.repo.join("tune_results.jsonl"));
+    // The page must not replace a file of the run it reports on.
+    let out = a.output.clone().unwrap_or_else(|| default_output(&results));
+    let typed = a
+        .output
+        .as_ref()
+        .map(|o| format!("-o {}", o.display()))
+        .unwrap_or_else(|| format!("the report's default path {}", out.display()));
+    let run_files = [
+        (
+            format!("the results file {}", results.display()),
+            results.clone(),
+        ),
+        (
+            "its best params file (best_params.json beside it)".into(),
+            beside(&results, "best_params.json"),
+        ),
+        (
+            "its status file (tune_status.json beside it)".into(),
+            beside(&results, "tune_status.json"),
+        ),
+        (
+            "its service state file (.autotune_service.json beside it)".into(),
+            beside(&results, ".autotune_service.json"),
+        ),
+        (
+            "its lock file (.autotune.lock beside it)".into(),
+            beside(&results, ".autotune.lock"),
+        ),
+    ];
+    for (what, p) in run_files {
+        if let Err(m) = crate::cli::distinct_files(&[(what, p), (typed.clone(), out.clone())]) {
+            return crate::usage_error(&format!("{m} (-o names another path for the page)"));
+        }
+    }
     let goal = match file_goal(
         &results,
         &GoalFlags {
@@ -242,7 +277,6 @@ pub fn run(a: &ReportArgs) -> i32 {
             }
         }
     }
-    let out = a.output.clone().unwrap_or_else(|| default_output(&results));
     let text = match page(&results, model::Criteria::of_goal(&goal)) {
         Ok(t) => t,
         Err(m) => return crate::usage_error(&m),

@@ -188,12 +188,17 @@ impl SearchSpace {
                 path: String::new(),
                 source,
             })?;
-        let mut groups = Vec::new();
+        let mut groups: Vec<(String, Vec<String>)> = Vec::new();
         for (name, value) in ordered.0 {
             if name.trim().is_empty() {
                 return Err(shape("empty parameter name".into()));
             }
             Self::check_name(&name).map_err(shape)?;
+            if groups.iter().any(|(n, _)| *n == name) {
+                return Err(shape(format!(
+                    "\"{name}\" is a key twice (a JSON reader keeps only one of its lists); give each parameter once"
+                )));
+            }
             let values: Vec<String> = match value {
                 Value::Array(items) => items
                     .into_iter()
@@ -213,6 +218,9 @@ impl SearchSpace {
             };
             if values.is_empty() {
                 return Err(shape(format!("\"{name}\": the candidate list is empty")));
+            }
+            for v in &values {
+                check_value(&name, v).map_err(shape)?;
             }
             let mut dedup: Vec<String> = Vec::new();
             for v in values {
@@ -325,6 +333,31 @@ pub fn trial_key(params: &Params) -> String {
     s
 }
 
+/// The longest `NAME=value` string the kernel passes in an environment
+/// (Linux's MAX_ARG_STRLEN, 128 KiB, its terminating NUL included): a
+/// longer value makes every start of the service fail.
+pub const MAX_ENV_STRLEN: usize = 128 * 1024;
+
+/// Checks that a value can be passed in the environment as `name`'s: no
+/// NUL character, and `NAME=value` within [`MAX_ENV_STRLEN`]. The message
+/// names the key.
+pub fn check_value(name: &str, value: &str) -> Result<(), String> {
+    if value.contains('\0') {
+        return Err(format!(
+            "\"{name}\": a value holds a NUL character, which an environment variable cannot carry"
+        ));
+    }
+    let len = name.len() + 1 + value.len() + 1;
+    if len > MAX_ENV_STRLEN {
+        return Err(format!(
+            "\"{name}\": a value of {} bytes is over the environment's limit of {} KiB per variable (Linux's MAX_ARG_STRLEN)",
+            value.len(),
+            MAX_ENV_STRLEN / 1024
+        ));
+    }
+    Ok(())
+}
+
 /// A JSON object read with its keys in file order.
 struct OrderedObject(Vec<(String, Value)>);
 
@@ -340,14 +373,11 @@ impl<'de> serde::Deserialize<'de> for OrderedObject {
                 self,
                 mut m: A,
             ) -> Result<OrderedObject, A::Error> {
+                // Every entry, a repeated key too: the caller refuses it
+                // (last-wins would silently drop a list of candidates).
                 let mut out = Vec::new();
                 while let Some((k, v)) = m.next_entry::<String, Value>()? {
-                    if let Some(slot) = out.iter_mut().find(|(n, _): &&mut (String, Value)| *n == k)
-                    {
-                        slot.1 = v;
-                    } else {
-                        out.push((k, v));
-                    }
+                    out.push((k, v));
                 }
                 Ok(OrderedObject(out))
             }
