@@ -1370,7 +1370,6 @@ pub fn to_config(a: &TuneArgs) -> Result<Config, String> {
                 template: t.to_string(),
                 exe: std::env::current_exe()
                     .map_err(|e| format!("--launcher: cannot find the autotune binary: {e}"))?,
-                trial_args: trial_args(a, &repo),
             })
         }
     };
@@ -1663,75 +1662,6 @@ fn slot_layout(a: &TuneArgs) -> Result<autotune::SlotLayout, String> {
         port_stride: a.port_stride,
         port_env,
     })
-}
-
-/// The flags `autotune trial` needs to run one trial as this run would
-/// (the port and the slot's variables are added per slot).
-fn trial_args(a: &TuneArgs, repo: &Path) -> Vec<String> {
-    let at = |p: &PathBuf| {
-        if p.is_absolute() {
-            p.clone()
-        } else {
-            repo.join(p)
-        }
-    };
-    let mut v: Vec<String> = vec![
-        "--repo".into(),
-        repo.display().to_string(),
-        "--eval_runs".into(),
-        a.eval_runs.to_string(),
-        "--startup_timeout".into(),
-        a.startup_timeout.to_string(),
-        "--eval_timeout".into(),
-        a.eval_timeout.to_string(),
-        "--server_log_dir".into(),
-        at(&a.server_log_dir).display().to_string(),
-        "--port_busy_retries".into(),
-        a.port_busy_retries.to_string(),
-        "--port_busy_wait_s".into(),
-        a.port_busy_wait_s.to_string(),
-        "--server_cmd".into(),
-        a.server_cmd.clone(),
-        "--eval_cmd".into(),
-        a.eval_cmd.clone(),
-        "--health_path".into(),
-        a.health_path.clone(),
-        "--kill_grace_s".into(),
-        a.kill_grace_s.to_string(),
-        "--gpu_env".into(),
-        a.gpu_env.clone(),
-        "--acc_regex".into(),
-        a.acc_regex.clone(),
-        "--answer_tps_regex".into(),
-        a.answer_tps_regex.clone(),
-        "--total_tps_regex".into(),
-        a.total_tps_regex.clone(),
-        "--total_time_regex".into(),
-        a.total_time_regex.clone(),
-    ];
-    if a.port_busy_kill {
-        v.push("--port_busy_kill".into());
-    }
-    // The goal decides which runs are ok, so the trial must have it too.
-    for m in &a.metric {
-        v.extend(["--metric".into(), m.clone()]);
-    }
-    if let Some(o) = &a.objective {
-        v.extend(["--objective".into(), o.clone()]);
-    }
-    if let Some(d) = &a.objective_dir {
-        v.extend(["--objective_dir".into(), d.clone()]);
-    }
-    for c in &a.constraint {
-        v.extend(["--constraint".into(), c.clone()]);
-    }
-    if a.accuracy_threshold_given {
-        v.extend([
-            "--accuracy_threshold".into(),
-            a.accuracy_threshold.to_string(),
-        ]);
-    }
-    v
 }
 
 /// Validates the notification flags.

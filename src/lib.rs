@@ -49,7 +49,7 @@ pub mod exec {
 
 /// Trials run elsewhere (`autotune trial`, `--launcher`).
 pub mod remote {
-    pub use crate::engine::remote::{EXIT_STOPPED, TrialRequest, WIRE_PREFIX, run_here};
+    pub use crate::engine::remote::{EXIT_STOPPED, TrialRequest, WIRE_PREFIX, command, run_here};
 }
 
 /// Landscapes for the simulated executor.

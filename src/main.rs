@@ -80,19 +80,8 @@ fn simulated(spec: &str) -> Result<std::sync::Arc<dyn autotune::exec::Executor>,
 
 /// `autotune trial`: one trial here, its record on stdout.
 fn trial(a: Box<cli::TrialArgs>) -> i32 {
-    let mut tune = a.tune.clone();
-    // A launched trial runs one slot's trial: the engine already chose the
-    // port and the variables.
-    tune.gpus = None;
-    tune.slots = None;
-    tune.port_env.clear();
-    tune.launcher = None;
-    let cfg = match cli::to_config(&tune) {
-        Ok(c) => c,
-        Err(m) => return usage_error(&m),
-    };
-    let spec = match a.spec {
-        Some(s) => s,
+    let spec = match &a.spec {
+        Some(s) => s.clone(),
         None => {
             let mut s = String::new();
             if let Err(e) = std::io::Read::read_to_string(&mut std::io::stdin(), &mut s) {
@@ -101,9 +90,32 @@ fn trial(a: Box<cli::TrialArgs>) -> i32 {
             s
         }
     };
-    let req: autotune::remote::TrialRequest = match serde_json::from_str(&spec) {
+    let mut req: autotune::remote::TrialRequest = match serde_json::from_str(&spec) {
         Ok(r) => r,
         Err(e) => return usage_error(&format!("--spec: not a trial ({e})")),
+    };
+    // The tuner sends its whole configuration with the trial: it runs as
+    // that run would, whatever flags reached this command. Only the port
+    // is this slot's (`--port`). A spec without one (an older tuner) is
+    // run with this command's flags.
+    let cfg = match req.config.take() {
+        Some(mut c) => {
+            c.port = a.tune.port;
+            *c
+        }
+        None => {
+            let mut tune = a.tune.clone();
+            // A launched trial runs one slot's trial: the engine already
+            // chose the port and the variables.
+            tune.gpus = None;
+            tune.slots = None;
+            tune.port_env.clear();
+            tune.launcher = None;
+            match cli::to_config(&tune) {
+                Ok(c) => c,
+                Err(m) => return usage_error(&m),
+            }
+        }
     };
     let mut env = Vec::new();
     for kv in &a.trial_env {
@@ -159,4 +171,97 @@ fn main() -> ExitCode {
         Some(Cmd::Best(a)) => best_cmd::run(&a),
     };
     ExitCode::from(code.clamp(0, 255) as u8)
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    /// A launched trial gets the run's whole configuration, not a list of
+    /// flags kept by hand: every setting comes back as it went.
+    #[test]
+    fn the_whole_configuration_travels_with_a_launched_trial() {
+        let d = tempfile::tempdir().unwrap();
+        std::fs::write(d.path().join("run_model.sh"), "exit 1\n").unwrap();
+        std::fs::write(d.path().join("eval_local.py"), "print(1)\n").unwrap();
+        let cli = crate::cli::Cli::try_parse_from([
+            "autotune",
+            "--repo",
+            d.path().to_str().unwrap(),
+            "--eval_runs",
+            "7",
+            "--startup_timeout",
+            "33",
+            "--eval_timeout",
+            "44",
+            "--kill_grace_s",
+            "4",
+            "--health_path",
+            "/ready",
+            "--port_busy_kill",
+            "--metric",
+            "p99=p99 ([0-9.]+) ms",
+            "--objective",
+            "p99",
+            "--objective_dir",
+            "min",
+            "--constraint",
+            "accuracy>=0.5",
+            "--slots",
+            "2",
+            "--launcher",
+            "env",
+        ])
+        .unwrap();
+        let cfg = crate::cli::to_config(&cli.tune).unwrap();
+        let spec = autotune::TrialSpec {
+            ordinal: 1,
+            group: 1,
+            param: "A".into(),
+            value: "1".into(),
+            base_value: None,
+            params: cfg.base.clone(),
+            key: autotune::trial_key(&cfg.base),
+            recheck: false,
+            judge: None,
+        };
+        let slot = cfg.slot(1);
+        let line =
+            autotune::remote::command(&cfg, cfg.launcher.as_ref().unwrap(), "r", &slot, &spec, 3);
+        // The spec is the one quoted word after --spec.
+        let quoted = line.split("--spec ").nth(1).unwrap();
+        let json: String = shell_words(quoted);
+        let req: autotune::remote::TrialRequest = serde_json::from_str(&json).unwrap();
+        let sent = req.config.expect("the configuration travels");
+        let mut want = cfg.clone();
+        want.launcher = None;
+        want.layout = autotune::SlotLayout {
+            slots: 1,
+            ..Default::default()
+        };
+        assert_eq!(format!("{:?}", *sent), format!("{want:?}"));
+        assert!(!line.contains("--eval_cmd"), "no hand-kept flags: {line}");
+    }
+
+    /// The first single-quoted shell word of `s`, unquoted.
+    fn shell_words(s: &str) -> String {
+        let mut out = String::new();
+        let mut chars = s.chars().peekable();
+        while let Some(c) = chars.next() {
+            match c {
+                '\'' => {
+                    for c in chars.by_ref() {
+                        if c == '\'' {
+                            break;
+                        }
+                        out.push(c);
+                    }
+                }
+                '\\' => out.extend(chars.next()),
+                ' ' => break,
+                c => out.push(c),
+            }
+        }
+        out
+    }
 }

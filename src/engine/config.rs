@@ -10,8 +10,9 @@ use super::noise::NoisePolicy;
 use super::search::{Params, SearchSpace};
 use super::slot::SlotLayout;
 
-/// The engine's whole configuration.
-#[derive(Debug, Clone)]
+/// The engine's whole configuration. It travels whole in a launched
+/// trial's spec (`autotune trial`), so no setting can be left behind.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct Config {
     /// The tuned repository (absolute).
     pub repo: PathBuf,
@@ -79,15 +80,12 @@ pub struct Config {
 }
 
 /// How trials are run elsewhere (`--launcher`).
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct Launcher {
     /// The command prefix, as given.
     pub template: String,
     /// The autotune binary the launched command runs (`autotune trial`).
     pub exe: PathBuf,
-    /// The tuning flags `autotune trial` needs to run a trial as this run
-    /// would (repo, commands, timeouts, patterns...), without the port.
-    pub trial_args: Vec<String>,
 }
 
 impl Config {

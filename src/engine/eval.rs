@@ -42,6 +42,53 @@ pub struct Patterns {
     pub extra: Vec<(String, Regex)>,
 }
 
+/// The patterns as their sources: how a [`Patterns`] travels (the trial
+/// spec of a launched trial) and is compiled again on the other side.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct PatternSources {
+    accuracy: String,
+    answer_tps: String,
+    total_tps: String,
+    total_time: String,
+    extra: Vec<(String, String)>,
+}
+
+impl serde::Serialize for Patterns {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        PatternSources {
+            accuracy: self.accuracy.as_str().to_string(),
+            answer_tps: self.answer_tps.as_str().to_string(),
+            total_tps: self.total_tps.as_str().to_string(),
+            total_time: self.total_time.as_str().to_string(),
+            extra: self
+                .extra
+                .iter()
+                .map(|(n, r)| (n.clone(), r.as_str().to_string()))
+                .collect(),
+        }
+        .serialize(s)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Patterns {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        use serde::de::Error;
+        let p = PatternSources::deserialize(d)?;
+        let re = |src: &str| Regex::new(src).map_err(D::Error::custom);
+        Ok(Patterns {
+            accuracy: re(&p.accuracy)?,
+            answer_tps: re(&p.answer_tps)?,
+            total_tps: re(&p.total_tps)?,
+            total_time: re(&p.total_time)?,
+            extra: p
+                .extra
+                .iter()
+                .map(|(n, r)| Ok((n.clone(), re(r)?)))
+                .collect::<Result<_, D::Error>>()?,
+        })
+    }
+}
+
 impl Default for Patterns {
     fn default() -> Self {
         Patterns {

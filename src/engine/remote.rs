@@ -38,7 +38,7 @@ pub const WIRE_PREFIX: &str = "@autotune ";
 pub const EXIT_STOPPED: i32 = 3;
 
 /// The trial `autotune trial` is asked to run (its `--spec`).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct TrialRequest {
     /// 1-based position in the plan.
     pub ordinal: usize,
@@ -66,6 +66,12 @@ pub struct TrialRequest {
     /// How to judge the trial while it runs (early stopping).
     #[serde(default)]
     pub judge: Option<Judge>,
+    /// The run's whole configuration (commands, timeouts, patterns, goal,
+    /// paths...), so the trial runs exactly as this run would whatever
+    /// flags it was given; `None` from an older tuner (the flags of
+    /// `autotune trial` then say it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub config: Option<Box<Config>>,
 }
 
 fn one() -> u32 {
@@ -86,7 +92,21 @@ impl TrialRequest {
             index,
             recheck: spec.recheck,
             judge: spec.judge.clone(),
+            config: None,
         }
+    }
+
+    /// The request carrying `cfg`, as a launched trial should run it: one
+    /// slot (the engine chose the port and its variables), no launcher.
+    pub fn with_config(mut self, cfg: &Config) -> Self {
+        let mut c = cfg.clone();
+        c.launcher = None;
+        c.layout = super::slot::SlotLayout {
+            slots: 1,
+            ..Default::default()
+        };
+        self.config = Some(Box::new(c));
+        self
     }
 
     fn spec(&self) -> TrialSpec {
@@ -266,8 +286,16 @@ pub fn job_name(prefix: &str) -> Option<String> {
 }
 
 /// The whole command a slot runs for one trial.
-pub fn command(l: &Launcher, run_id: &str, slot: &Slot, spec: &TrialSpec, index: u32) -> String {
-    let req = serde_json::to_string(&TrialRequest::new(spec, index)).expect("serializable");
+pub fn command(
+    cfg: &Config,
+    l: &Launcher,
+    run_id: &str,
+    slot: &Slot,
+    spec: &TrialSpec,
+    index: u32,
+) -> String {
+    let req = serde_json::to_string(&TrialRequest::new(spec, index).with_config(cfg))
+        .expect("serializable");
     let mut words = vec![
         shell_quote(&l.exe.to_string_lossy()),
         "trial".to_string(),
@@ -280,7 +308,6 @@ pub fn command(l: &Launcher, run_id: &str, slot: &Slot, spec: &TrialSpec, index:
         words.push("--trial_env".into());
         words.push(shell_quote(&format!("{k}={v}")));
     }
-    words.extend(l.trial_args.iter().map(|a| shell_quote(a)));
     format!(
         "exec {} {}",
         prefix(&l.template, run_id, slot.n),
@@ -362,7 +389,7 @@ pub async fn run_launched(
     index: u32,
     mut stop: StopRx,
 ) -> Result<(TrialEnd, u32), TrialError> {
-    let cmd = command(l, run_id, slot, spec, index);
+    let cmd = command(cfg, l, run_id, slot, spec, index);
     let launch_err = |m: String| TrialError::Launch(format!("slot {}: {m}", slot.n));
     let mut child = spawn_in_group(&cmd, &cfg.repo, &[], Stdio::piped(), Stdio::piped())
         .map_err(|e| launch_err(format!("cannot run the launcher: {e}")))?;

@@ -28,7 +28,7 @@ pub struct Slot {
 }
 
 /// How the slots of a run are laid out (validated by the command line).
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
 pub struct SlotLayout {
     /// Number of slots (at least 1).
     pub slots: usize,
