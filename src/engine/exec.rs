@@ -16,7 +16,7 @@ use super::config::Config;
 use super::eval::round3;
 use super::event::{Event, TrialPhase};
 use super::noise::{Samples, Verdict, push_run};
-use super::record::{Phase, Status, now_ts, summarize};
+use super::record::{Phase, Record, Status, now_ts, summarize};
 use super::remote;
 use super::search::Params;
 use super::search::coordinate::TrialSpec;
@@ -189,159 +189,190 @@ async fn sim_wait(stop: &mut StopRx, secs: f64, scale: f64) -> Option<Stop> {
 impl Executor for Simulated {
     fn run(&self, job: Job) -> BoxFuture<'static, JobResult> {
         let truth = (self.landscape)(&job.spec.params);
-        let (noise, cost, scale) = (self.noise, self.cost, self.time_scale);
         let seed = self
             .seed
             .wrapping_mul(0x9E37_79B9_7F4A_7C15)
             .wrapping_add(u64::from(job.index));
+        let (noise, cost, scale) = (self.noise, self.cost, self.time_scale);
         Box::pin(async move {
-            let Job {
-                cfg,
-                sink,
-                slot,
-                spec,
-                index,
-                mut stop,
-            } = job;
-            let mut rng = Gauss(fastrand::Rng::with_seed(seed));
-            let mut rec = new_record(&spec);
-            let (index, log_path, log) =
-                service::create_log(&cfg.server_log_dir, index).map_err(|source| {
-                    TrialError::Log {
-                        dir: cfg.server_log_dir.clone(),
-                        source,
-                    }
+            let (index, log_path, log) = service::create_log(&job.cfg.server_log_dir, job.index)
+                .map_err(|source| TrialError::Log {
+                    dir: job.cfg.server_log_dir.clone(),
+                    source,
                 })?;
             drop(log);
-            let next = index + 1;
-            sink.emit(Event::TrialStarted {
-                slot: slot.n,
-                devices: slot.devices.clone(),
-                ordinal: spec.ordinal,
-                index,
-                param: spec.param.clone(),
-                value: spec.value.clone(),
-                base_value: spec.base_value.clone(),
-                params: spec.params.clone(),
-                key: spec.key.clone(),
-                log_path: log_path.clone(),
-            });
-            rec.server_log = Some(cfg.rel(&log_path));
-            rec.trial_index = Some(index);
-            let phase = |phase| {
-                sink.emit(Event::Phase {
-                    slot: slot.n,
-                    phase,
-                })
+            let mut t = SimTrial {
+                rec: new_record(&job.spec),
+                rng: Gauss(fastrand::Rng::with_seed(seed)),
+                spent: 0.0,
+                next: index + 1,
+                noise,
+                scale,
+                job,
             };
-            phase(TrialPhase::Starting {
-                pgid: 0,
-                timeout_s: cfg.startup_timeout.as_secs_f64(),
-            });
-            let mut spent = 0.0;
-            let done = |mut rec: crate::engine::record::Record, spent: f64| {
-                rec.ts = now_ts();
-                rec.total_s = Some(round3(spent));
-                Ok((TrialEnd::Done(Box::new(rec)), next))
+            t.started(index, &log_path);
+            let next = t.next;
+            let end = match truth {
+                Truth::Crashes => t.fails(cost.crash_s, Status::Crashed).await,
+                Truth::Hangs => t.fails(cost.timeout_s, Status::Timeout).await,
+                Truth::Serves { accuracy, tps } => t.serves(accuracy, tps, cost).await,
             };
-            let (accuracy, tps) = match truth {
-                Truth::Crashes | Truth::Hangs => {
-                    let crashed = matches!(truth, Truth::Crashes);
-                    let s = if crashed {
-                        cost.crash_s
-                    } else {
-                        cost.timeout_s
-                    };
-                    if let Some(s) = sim_wait(&mut stop, s, scale).await {
-                        if s != Stop::Skip {
-                            return Ok((TrialEnd::Stopped(s), next));
-                        }
-                        rec.status = Status::Skipped;
-                        return done(rec, spent);
-                    }
-                    spent += s;
-                    if crashed {
-                        rec.status = Status::Crashed;
-                        rec.exit_code = Some(1);
-                        rec.health = Some("exited during start-up with code 1".into());
-                    } else {
-                        rec.status = Status::Timeout;
-                        rec.health = Some("timeout".into());
-                    }
-                    rec.startup_s = Some(round3(spent));
-                    return done(rec, spent);
-                }
-                Truth::Serves { accuracy, tps } => (accuracy, tps),
-            };
-            if let Some(s) = sim_wait(&mut stop, cost.start_s, scale).await {
-                if s != Stop::Skip {
-                    return Ok((TrialEnd::Stopped(s), next));
-                }
-                rec.status = Status::Skipped;
-                return done(rec, spent);
-            }
-            spent += cost.start_s;
-            rec.startup_s = Some(round3(spent));
-            let health = "simulated service ready".to_string();
-            phase(TrialPhase::Ready {
-                startup_s: spent,
-                health: health.clone(),
-            });
-            rec.health = Some(health);
-            rec.phase = Phase::Eval;
-            let n = cfg.eval_runs;
-            let mut runs = Vec::new();
-            let mut ok = Samples::default();
-            let (mut skipped, mut pruned) = (false, false);
-            let mut i = 0;
-            loop {
-                i += 1;
-                phase(TrialPhase::Eval {
-                    run: i,
-                    of: n.max(i),
-                    timeout_s: cfg.eval_timeout.as_secs_f64(),
-                });
-                match sim_wait(&mut stop, cost.eval_run_s, scale).await {
-                    Some(Stop::Skip) => {
-                        skipped = true;
-                        break;
-                    }
-                    Some(s) => return Ok((TrialEnd::Stopped(s), next)),
-                    None => {}
-                }
-                spent += cost.eval_run_s;
-                let a = accuracy + rng.next() * noise.acc_abs_sd;
-                let mut t = tps * (1.0 + rng.next() * noise.tps_rel_sd);
-                if noise.tps_abs_sd > 0.0 {
-                    t += rng.next() * noise.tps_abs_sd;
-                }
-                let run = sim_run(i, &cfg.goal, a, t);
-                sink.emit(Event::EvalRunFinished {
-                    slot: slot.n,
-                    run: run.clone(),
-                });
-                push_run(&mut ok, &run, &cfg.goal);
-                runs.push(run);
-                let verdict = match &spec.judge {
-                    Some(j) => j.verdict(&ok, i),
-                    None if i < n => Verdict::Continue,
-                    None => Verdict::Stop,
-                };
-                match verdict {
-                    Verdict::Continue | Verdict::Extend => {}
-                    Verdict::Prune(why) => {
-                        rec.reason = Some(why);
-                        pruned = true;
-                        break;
-                    }
-                    Verdict::Stop => break,
-                }
-            }
-            phase(TrialPhase::Stopping);
-            let summary = summarize(runs);
-            rec.status = eval_status(skipped, pruned, &summary, n);
-            rec.eval = Some(summary);
-            done(rec, spent)
+            Ok((end, next))
         })
+    }
+}
+
+/// One simulated trial under way.
+struct SimTrial {
+    job: Job,
+    rec: Record,
+    rng: Gauss,
+    /// Simulated seconds spent so far.
+    spent: f64,
+    /// The next free running index.
+    next: u32,
+    noise: Noise,
+    scale: f64,
+}
+
+impl SimTrial {
+    fn phase(&self, phase: TrialPhase) {
+        self.job.sink.emit(Event::Phase {
+            slot: self.job.slot.n,
+            phase,
+        });
+    }
+
+    /// Announced as a real trial is: its log, then starting.
+    fn started(&mut self, index: u32, log_path: &std::path::Path) {
+        let (spec, slot) = (&self.job.spec, &self.job.slot);
+        self.job.sink.emit(Event::TrialStarted {
+            slot: slot.n,
+            devices: slot.devices.clone(),
+            ordinal: spec.ordinal,
+            index,
+            param: spec.param.clone(),
+            value: spec.value.clone(),
+            base_value: spec.base_value.clone(),
+            params: spec.params.clone(),
+            key: spec.key.clone(),
+            log_path: log_path.to_path_buf(),
+        });
+        self.rec.server_log = Some(self.job.cfg.rel(log_path));
+        self.rec.trial_index = Some(index);
+        self.phase(TrialPhase::Starting {
+            pgid: 0,
+            timeout_s: self.job.cfg.startup_timeout.as_secs_f64(),
+        });
+    }
+
+    /// The record, stamped.
+    fn done(mut self) -> TrialEnd {
+        self.rec.ts = now_ts();
+        self.rec.total_s = Some(round3(self.spent));
+        TrialEnd::Done(Box::new(self.rec))
+    }
+
+    /// Spends `secs`, unless a stop comes first: then how the trial ends
+    /// (a skip is recorded `skipped`; another stop records nothing).
+    async fn spend(&mut self, secs: f64) -> Result<(), Stop> {
+        if let Some(s) = sim_wait(&mut self.job.stop, secs, self.scale).await {
+            return Err(s);
+        }
+        self.spent += secs;
+        Ok(())
+    }
+
+    fn stopped(mut self, s: Stop) -> TrialEnd {
+        if s != Stop::Skip {
+            return TrialEnd::Stopped(s);
+        }
+        self.rec.status = Status::Skipped;
+        self.done()
+    }
+
+    /// A crash during start-up or a hang: `secs` spent, then `status`.
+    async fn fails(mut self, secs: f64, status: Status) -> TrialEnd {
+        if let Err(s) = self.spend(secs).await {
+            return self.stopped(s);
+        }
+        let crashed = status == Status::Crashed;
+        self.rec.status = status;
+        if crashed {
+            self.rec.exit_code = Some(1);
+            self.rec.health = Some("exited during start-up with code 1".into());
+        } else {
+            self.rec.health = Some("timeout".into());
+        }
+        self.rec.startup_s = Some(round3(self.spent));
+        self.done()
+    }
+
+    /// Starts, then eval runs judged after each as the trial state
+    /// machine judges them.
+    async fn serves(mut self, accuracy: f64, tps: f64, cost: Cost) -> TrialEnd {
+        if let Err(s) = self.spend(cost.start_s).await {
+            return self.stopped(s);
+        }
+        self.rec.startup_s = Some(round3(self.spent));
+        let health = "simulated service ready".to_string();
+        self.phase(TrialPhase::Ready {
+            startup_s: self.spent,
+            health: health.clone(),
+        });
+        self.rec.health = Some(health);
+        self.rec.phase = Phase::Eval;
+        let n = self.job.cfg.eval_runs;
+        let (mut runs, mut ok) = (Vec::new(), Samples::default());
+        let (mut skipped, mut pruned) = (false, false);
+        let mut i = 0;
+        loop {
+            i += 1;
+            self.phase(TrialPhase::Eval {
+                run: i,
+                of: n.max(i),
+                timeout_s: self.job.cfg.eval_timeout.as_secs_f64(),
+            });
+            match self.spend(cost.eval_run_s).await {
+                Err(Stop::Skip) => {
+                    skipped = true;
+                    break;
+                }
+                Err(s) => return TrialEnd::Stopped(s),
+                Ok(()) => {}
+            }
+            let a = accuracy + self.rng.next() * self.noise.acc_abs_sd;
+            let mut t = tps * (1.0 + self.rng.next() * self.noise.tps_rel_sd);
+            if self.noise.tps_abs_sd > 0.0 {
+                t += self.rng.next() * self.noise.tps_abs_sd;
+            }
+            let goal = &self.job.cfg.goal;
+            let run = sim_run(i, goal, a, t);
+            self.job.sink.emit(Event::EvalRunFinished {
+                slot: self.job.slot.n,
+                run: run.clone(),
+            });
+            push_run(&mut ok, &run, goal);
+            runs.push(run);
+            let verdict = match &self.job.spec.judge {
+                Some(j) => j.verdict(&ok, i),
+                None if i < n => Verdict::Continue,
+                None => Verdict::Stop,
+            };
+            match verdict {
+                Verdict::Continue | Verdict::Extend => {}
+                Verdict::Prune(why) => {
+                    self.rec.reason = Some(why);
+                    pruned = true;
+                    break;
+                }
+                Verdict::Stop => break,
+            }
+        }
+        self.phase(TrialPhase::Stopping);
+        let summary = summarize(runs);
+        self.rec.status = eval_status(skipped, pruned, &summary, n);
+        self.rec.eval = Some(summary);
+        self.done()
     }
 }

@@ -27,9 +27,9 @@ use super::noise::PooledNoise;
 use super::outcome::{Files, RunSummary, summarize_run_for};
 use super::record::{Record, now_ts};
 use super::remote;
-use super::search::Searcher;
 use super::search::coordinate::{Step, TrialSpec};
 use super::search::trial_key;
+use super::search::{Params, Searcher};
 use super::service;
 use super::sink::EventSink;
 use super::slot;
@@ -140,6 +140,31 @@ impl InFlight {
     }
 }
 
+/// The trials in flight and how the run is ending.
+#[derive(Default)]
+struct Flight {
+    /// The running trials by slot.
+    running: BTreeMap<usize, InFlight>,
+    /// Their futures.
+    futs: FuturesUnordered<BoxFuture<'static, TrialDone>>,
+    /// Slots resting after a trial (`--cooldown`).
+    cooling: FuturesUnordered<BoxFuture<'static, usize>>,
+    resting: BTreeSet<usize>,
+    /// How the run ends once the trials in flight have stopped.
+    ending: Option<Result<Outcome, EngineError>>,
+    /// The pause was said while the run actually waits.
+    said_paused: bool,
+}
+
+impl Flight {
+    /// Asks every running trial to stop this way.
+    fn ask_all(&self, s: Stop) {
+        for f in self.running.values() {
+            f.ask(s);
+        }
+    }
+}
+
 /// The engine: state of one tuning run.
 struct Engine {
     cfg: Arc<Config>,
@@ -157,6 +182,9 @@ struct Engine {
     ran: Vec<Arc<Record>>,
     /// Trials reused: already measured in this run or the results file.
     reused: usize,
+    /// The objective of the search's choice replayed at the start (the
+    /// "previous best" of the first new best).
+    best_seen: Option<f64>,
     /// The configuration last announced as the best (under a noise policy:
     /// the search's incumbent once a group chose it).
     announced: Option<String>,
@@ -216,6 +244,7 @@ pub async fn run_with(
         reused: 0,
         watch: EvalWatch::default(),
         announced: None,
+        best_seen: None,
         held: None,
         run_id,
     };
@@ -302,10 +331,10 @@ impl Engine {
         self.rule.incumbent = Some(trial_key(planner.choice()));
     }
 
-    async fn run_inner(
-        &mut self,
-        best: &mut crate::engine::search::Params,
-    ) -> Result<Outcome, EngineError> {
+    /// Reads the results file, recovers what a crashed tuner left, builds
+    /// the searcher from the run's setup, and announces the run (with the
+    /// search's choice replayed from the records).
+    async fn prepare(&mut self) -> Result<Box<dyn Searcher>, EngineError> {
         let cfg = self.cfg.clone();
         let loaded = store::load_results(&cfg.results)?;
         if let Some(w) = loaded.warning(&cfg.results) {
@@ -337,7 +366,7 @@ impl Engine {
         // The search, behind the searcher seam, built from the setup the
         // run records (so a reader replays the same search).
         let setup = Arc::new(SearchSetup::of(&cfg));
-        let mut planner = setup.searcher(self.all.iter().cloned(), cfg.skip_existing);
+        let planner = setup.searcher(self.all.iter().cloned(), cfg.skip_existing);
         self.rule = BestRule {
             goal: cfg.goal.clone(),
             policy: cfg.search_policy,
@@ -350,8 +379,7 @@ impl Engine {
         let choice = choice::of_records(Some(&setup), &cfg.goal, &self.all)
             .filter(|c| c.stands)
             .map(Arc::new);
-        let best_seen = choice.as_ref().and_then(|c| c.objective);
-        let slots = cfg.layout.slots.max(1);
+        self.best_seen = choice.as_ref().and_then(|c| c.objective);
         self.sink.emit(Event::RunStarted {
             repo: cfg.repo.clone(),
             results: cfg.results.clone(),
@@ -359,260 +387,289 @@ impl Engine {
             existing_records,
             base: cfg.base.clone(),
             threshold: cfg.accuracy_threshold,
-            best_seen_tps: best_seen,
+            best_seen_tps: self.best_seen,
             choice,
             setup: Some(setup),
             goal: cfg.goal.clone(),
             policy: cfg.search_policy,
-            slots,
+            slots: cfg.layout.slots.max(1),
         });
         if self.rule.noise != PooledNoise::default() {
             self.sink.emit(Event::Noise(self.rule.noise));
         }
+        Ok(planner)
+    }
 
-        let mut running: BTreeMap<usize, InFlight> = BTreeMap::new();
-        let mut futs: FuturesUnordered<BoxFuture<'static, TrialDone>> = FuturesUnordered::new();
-        // Slots resting after a trial (--cooldown).
-        let mut cooling: FuturesUnordered<BoxFuture<'static, usize>> = FuturesUnordered::new();
-        let mut resting: BTreeSet<usize> = BTreeSet::new();
-        // How the run ends once the trials in flight have stopped.
-        let mut ending: Option<Result<Outcome, EngineError>> = None;
-        let mut said_paused = false;
-
+    /// The loop: hands out work while a slot is free, then waits for a
+    /// trial to end, a slot to rest, or a command.
+    async fn run_inner(&mut self, best: &mut Params) -> Result<Outcome, EngineError> {
+        let mut planner = self.prepare().await?;
+        let mut fl = Flight::default();
         loop {
-            // Hand out work while a slot is free and the run goes on.
-            while ending.is_none() && !self.ctl.paused {
-                let Some(free) =
-                    (0..slots).find(|n| !running.contains_key(n) && !resting.contains(n))
-                else {
-                    break;
-                };
-                let step = planner.step();
-                // A reused record adds to the noise; a decided group moves
-                // the incumbent.
-                self.sync_rule(&*planner);
-                match step {
-                    Step::Group {
-                        param,
-                        values,
-                        group,
-                        groups,
-                        stage,
-                        budget_left,
-                    } => self.sink.emit(Event::GroupStarted {
-                        param,
-                        values,
-                        group,
-                        groups,
-                        stage,
-                        budget_left,
-                    }),
-                    Step::Predicted { spec, reason } => self.sink.emit(Event::TrialPredicted {
-                        ordinal: spec.ordinal,
-                        param: spec.param,
-                        value: spec.value,
-                        params: spec.params,
-                        reason,
-                    }),
-                    Step::Reuse { spec, record } => {
-                        self.reused += 1;
-                        self.sink.emit(Event::TrialReused {
-                            ordinal: spec.ordinal,
-                            param: spec.param,
-                            value: spec.value,
-                            record,
-                        })
-                    }
-                    Step::Run(spec) => {
-                        let (tx, rx) = watch::channel(None);
-                        futs.push(self.start_trial(spec, free, rx));
-                        running.insert(free, InFlight { stop: tx });
-                    }
-                    // Every trial of the group is out: wait for a result.
-                    Step::Wait => break,
-                    Step::Decided {
-                        param,
-                        winner,
-                        base,
-                        ..
-                    } => {
-                        if winner.is_some()
-                            && let Err(e) = store::write_best(&cfg.best, &base)
-                        {
-                            ending = Some(Err(e.into()));
-                            break;
-                        }
-                        // Only a winner measured in this run is news: a
-                        // resumed run replaying its records announces
-                        // nothing again (nor alerts).
-                        if self.rule.policy.is_some()
-                            && let Some(w) = &winner
-                            && self.ran.iter().any(|r| r.trial_key == w.trial_key)
-                            && self.announced.as_deref() != Some(w.trial_key.as_str())
-                        {
-                            let previous = self.announced.replace(w.trial_key.clone());
-                            let previous_tps = match previous {
-                                Some(k) => self
-                                    .all
-                                    .iter()
-                                    .rev()
-                                    .find(|r| r.trial_key == k)
-                                    .and_then(|r| self.rule.objective(r)),
-                                None => best_seen,
-                            };
-                            self.sink.emit(Event::NewBest {
-                                record: w.clone(),
-                                previous_tps,
-                            });
-                        }
-                        *best = base.clone();
-                        self.sink.emit(Event::GroupBest {
-                            param,
-                            winner,
-                            base,
-                        });
-                    }
-                    Step::Finished => {
-                        if running.is_empty() {
-                            return Ok(Outcome::Done);
-                        }
-                        break;
-                    }
-                }
+            if let Some(end) = self.hand_out(&mut *planner, &mut fl, best) {
+                return end;
             }
-            if running.is_empty() {
-                if let Some(end) = ending.take() {
+            if fl.running.is_empty() {
+                if let Some(end) = fl.ending.take() {
                     return end;
                 }
-                if self.ctl.paused && !said_paused {
+                if self.ctl.paused && !fl.said_paused {
                     // Said again now that the run actually waits, so the
                     // status file shows `paused` rather than the last
                     // trial's phase.
                     self.sink.emit(Event::Paused(true));
-                    said_paused = true;
+                    fl.said_paused = true;
                 }
             }
             tokio::select! {
-                Some((n, spec, res)) = futs.next(), if !futs.is_empty() => {
-                    running.remove(&n);
-                    match res {
-                        Err(e) => {
-                            if ending.is_none() {
-                                // Stop the others before giving up.
-                                for f in running.values() {
-                                    f.ask(Stop::Abort);
-                                }
-                            }
-                            ending = Some(Err(e.into()));
-                        }
-                        Ok((end, next)) => {
-                            self.next_index = self.next_index.max(next);
-                            match end {
-                                TrialEnd::Done(mut rec) => {
-                                    if slots > 1 || cfg.launcher.is_some() {
-                                        slot::set_record_slot(&mut rec, n);
-                                    }
-                                    let rec = Arc::new(*rec);
-                                    // A measurement that ended while the run
-                                    // was ending is still a measurement;
-                                    // an eval command that cannot work is
-                                    // not (held back, then the run stops).
-                                    let verdict = self.watch.judge(&rec);
-                                    if !matches!(verdict, RecordVerdict::Environment(_)) {
-                                        // The planner first: the record is
-                                        // announced judged by the noise its
-                                        // own runs are part of, as the
-                                        // search judges it.
-                                        planner.record(spec.ordinal, rec.clone());
-                                        self.sync_rule(&*planner);
-                                    }
-                                    let written = match verdict {
-                                        RecordVerdict::Environment(m) => {
-                                            self.held = None;
-                                            Err(Ok(Outcome::Environment(m)))
-                                        }
-                                        RecordVerdict::Hold => {
-                                            self.held = Some((spec.clone(), rec.clone()));
-                                            Ok(())
-                                        }
-                                        RecordVerdict::Record => {
-                                            let held = self.held.take();
-                                            held.map_or(Ok(()), |(s, r)| self.finish_trial(&s, &r))
-                                                .and_then(|()| self.finish_trial(&spec, &rec))
-                                                .map_err(Err)
-                                        }
-                                    };
-                                    if let Err(end) = written {
-                                        for f in running.values() {
-                                            f.ask(Stop::Abort);
-                                        }
-                                        if ending.as_ref().is_none_or(|e| e.is_ok()) {
-                                            ending = Some(end);
-                                        }
-                                        continue;
-                                    }
-                                    if !cfg.cooldown.is_zero() && ending.is_none() {
-                                        resting.insert(n);
-                                        let d = cfg.cooldown;
-                                        cooling.push(Box::pin(async move {
-                                            tokio::time::sleep(d).await;
-                                            n
-                                        }));
-                                    }
-                                }
-                                TrialEnd::Stopped(stop) => {
-                                    if ending.is_none() {
-                                        ending = Some(Ok(stop.outcome()));
-                                    }
-                                }
-                                TrialEnd::Environment(m) => {
-                                    for f in running.values() {
-                                        f.ask(Stop::Abort);
-                                    }
-                                    ending = Some(Ok(Outcome::Environment(m)));
-                                }
-                            }
-                        }
-                    }
+                Some((n, spec, res)) = fl.futs.next(), if !fl.futs.is_empty() => {
+                    self.trial_ended(n, spec, res, &mut *planner, &mut fl);
                 }
-                Some(n) = cooling.next(), if !cooling.is_empty() => {
-                    resting.remove(&n);
+                Some(n) = fl.cooling.next(), if !fl.cooling.is_empty() => {
+                    fl.resting.remove(&n);
                 }
                 c = self.ctl.next() => {
-                    match self.ctl.apply(c, &self.sink) {
-                        Ask::Nothing => {
-                            if !self.ctl.paused {
-                                said_paused = false;
-                            }
-                        }
-                        // A skip with nothing running has nothing to skip.
-                        Ask::All(Stop::Skip) => {
-                            for f in running.values() {
-                                f.ask(Stop::Skip);
-                            }
-                        }
-                        Ask::SkipSlot(n) => {
-                            if let Some(f) = running.get(&n) {
-                                f.ask(Stop::Skip);
-                            }
-                        }
-                        Ask::All(s) => {
-                            // The trials stop their services and report
-                            // how they ended; the run ends after them.
-                            for f in running.values() {
-                                f.ask(s);
-                            }
-                            if ending.is_none() {
-                                ending = Some(Ok(s.outcome()));
-                            }
-                            if running.is_empty() {
-                                return ending.take().expect("just set");
-                            }
-                        }
+                    if let Some(end) = self.command(c, &mut fl) {
+                        return end;
                     }
                 }
             }
         }
+    }
+
+    /// Asks the searcher for work while a slot is free and the run goes
+    /// on. Returns how the run ends when it ends here (the search finished
+    /// with nothing running).
+    fn hand_out(
+        &mut self,
+        planner: &mut dyn Searcher,
+        fl: &mut Flight,
+        best: &mut Params,
+    ) -> Option<Result<Outcome, EngineError>> {
+        let slots = self.cfg.layout.slots.max(1);
+        while fl.ending.is_none() && !self.ctl.paused {
+            let free =
+                (0..slots).find(|n| !fl.running.contains_key(n) && !fl.resting.contains(n))?;
+            let step = planner.step();
+            // A reused record adds to the noise; a decided group moves the
+            // incumbent.
+            self.sync_rule(planner);
+            match step {
+                Step::Group {
+                    param,
+                    values,
+                    group,
+                    groups,
+                    stage,
+                    budget_left,
+                } => self.sink.emit(Event::GroupStarted {
+                    param,
+                    values,
+                    group,
+                    groups,
+                    stage,
+                    budget_left,
+                }),
+                Step::Predicted { spec, reason } => self.sink.emit(Event::TrialPredicted {
+                    ordinal: spec.ordinal,
+                    param: spec.param,
+                    value: spec.value,
+                    params: spec.params,
+                    reason,
+                }),
+                Step::Reuse { spec, record } => {
+                    self.reused += 1;
+                    self.sink.emit(Event::TrialReused {
+                        ordinal: spec.ordinal,
+                        param: spec.param,
+                        value: spec.value,
+                        record,
+                    })
+                }
+                Step::Run(spec) => {
+                    let (tx, rx) = watch::channel(None);
+                    fl.futs.push(self.start_trial(spec, free, rx));
+                    fl.running.insert(free, InFlight { stop: tx });
+                }
+                // Every trial of the group is out: wait for a result.
+                Step::Wait => return None,
+                Step::Decided {
+                    param,
+                    winner,
+                    base,
+                    ..
+                } => {
+                    if let Err(e) = self.decided(param, winner, base, best) {
+                        fl.ending = Some(Err(e));
+                        return None;
+                    }
+                }
+                Step::Finished => {
+                    return fl.running.is_empty().then_some(Ok(Outcome::Done));
+                }
+            }
+        }
+        None
+    }
+
+    /// A group was decided: the best file follows the search's choice, a
+    /// winner measured in this run is news, and the front ends hear it.
+    fn decided(
+        &mut self,
+        param: String,
+        winner: Option<Arc<Record>>,
+        base: Params,
+        best: &mut Params,
+    ) -> Result<(), EngineError> {
+        if winner.is_some() {
+            store::write_best(&self.cfg.best, &base)?;
+        }
+        // Only a winner measured in this run is news: a resumed run
+        // replaying its records announces nothing again (nor alerts).
+        if self.rule.policy.is_some()
+            && let Some(w) = &winner
+            && self.ran.iter().any(|r| r.trial_key == w.trial_key)
+            && self.announced.as_deref() != Some(w.trial_key.as_str())
+        {
+            let previous = self.announced.replace(w.trial_key.clone());
+            let previous_tps = match previous {
+                Some(k) => self
+                    .all
+                    .iter()
+                    .rev()
+                    .find(|r| r.trial_key == k)
+                    .and_then(|r| self.rule.objective(r)),
+                None => self.best_seen,
+            };
+            self.sink.emit(Event::NewBest {
+                record: w.clone(),
+                previous_tps,
+            });
+        }
+        *best = base.clone();
+        self.sink.emit(Event::GroupBest {
+            param,
+            winner,
+            base,
+        });
+        Ok(())
+    }
+
+    /// A trial ended: its record is judged (an eval that cannot work is
+    /// held back, then ends the run), told to the searcher, appended, and
+    /// its slot rests (`--cooldown`); a stop or an environment failure
+    /// ends the run once the others have stopped.
+    fn trial_ended(
+        &mut self,
+        n: usize,
+        spec: TrialSpec,
+        res: Result<(TrialEnd, u32), TrialError>,
+        planner: &mut dyn Searcher,
+        fl: &mut Flight,
+    ) {
+        fl.running.remove(&n);
+        let (end, next) = match res {
+            Err(e) => {
+                if fl.ending.is_none() {
+                    // Stop the others before giving up.
+                    fl.ask_all(Stop::Abort);
+                }
+                fl.ending = Some(Err(e.into()));
+                return;
+            }
+            Ok(r) => r,
+        };
+        self.next_index = self.next_index.max(next);
+        let mut rec = match end {
+            TrialEnd::Done(rec) => rec,
+            TrialEnd::Stopped(stop) => {
+                if fl.ending.is_none() {
+                    fl.ending = Some(Ok(stop.outcome()));
+                }
+                return;
+            }
+            TrialEnd::Environment(m) => {
+                fl.ask_all(Stop::Abort);
+                fl.ending = Some(Ok(Outcome::Environment(m)));
+                return;
+            }
+        };
+        if self.cfg.layout.slots.max(1) > 1 || self.cfg.launcher.is_some() {
+            slot::set_record_slot(&mut rec, n);
+        }
+        let rec = Arc::new(*rec);
+        // A measurement that ended while the run was ending is still a
+        // measurement; an eval command that cannot work is not (held back,
+        // then the run stops).
+        let verdict = self.watch.judge(&rec);
+        if !matches!(verdict, RecordVerdict::Environment(_)) {
+            // The searcher first: the record is announced judged by the
+            // noise its own runs are part of, as the search judges it.
+            planner.record(spec.ordinal, rec.clone());
+            self.sync_rule(planner);
+        }
+        let written = match verdict {
+            RecordVerdict::Environment(m) => {
+                self.held = None;
+                Err(Ok(Outcome::Environment(m)))
+            }
+            RecordVerdict::Hold => {
+                self.held = Some((spec.clone(), rec.clone()));
+                Ok(())
+            }
+            RecordVerdict::Record => {
+                let held = self.held.take();
+                held.map_or(Ok(()), |(s, r)| self.finish_trial(&s, &r))
+                    .and_then(|()| self.finish_trial(&spec, &rec))
+                    .map_err(Err)
+            }
+        };
+        if let Err(end) = written {
+            fl.ask_all(Stop::Abort);
+            if fl.ending.as_ref().is_none_or(|e| e.is_ok()) {
+                fl.ending = Some(end);
+            }
+            return;
+        }
+        if !self.cfg.cooldown.is_zero() && fl.ending.is_none() {
+            fl.resting.insert(n);
+            let d = self.cfg.cooldown;
+            fl.cooling.push(Box::pin(async move {
+                tokio::time::sleep(d).await;
+                n
+            }));
+        }
+    }
+
+    /// Applies a command (a key or a signal) to the running trials; returns
+    /// how the run ends when it ends now (a stop with nothing running).
+    fn command(&mut self, c: Command, fl: &mut Flight) -> Option<Result<Outcome, EngineError>> {
+        match self.ctl.apply(c, &self.sink) {
+            Ask::Nothing => {
+                if !self.ctl.paused {
+                    fl.said_paused = false;
+                }
+            }
+            // A skip with nothing running has nothing to skip.
+            Ask::All(Stop::Skip) => fl.ask_all(Stop::Skip),
+            Ask::SkipSlot(n) => {
+                if let Some(f) = fl.running.get(&n) {
+                    f.ask(Stop::Skip);
+                }
+            }
+            Ask::All(s) => {
+                // The trials stop their services and report how they
+                // ended; the run ends after them.
+                fl.ask_all(s);
+                if fl.ending.is_none() {
+                    fl.ending = Some(Ok(s.outcome()));
+                }
+                if fl.running.is_empty() {
+                    return fl.ending.take();
+                }
+            }
+        }
+        None
     }
 
     /// Starts a trial in slot `n` through the executor. The future owns
