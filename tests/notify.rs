@@ -619,3 +619,125 @@ fn a_status_file_that_cannot_be_written_is_a_notice_not_stderr() {
     // The tuning itself went on.
     assert_eq!(records(&d.path().join("tune_results.jsonl")).len(), 2);
 }
+
+/// `autotune --selftest --selftest_notify` to a generic webhook at `url`.
+fn selftest_webhook(dir: &std::path::Path, url: &str) -> std::process::Output {
+    std::process::Command::new(bin())
+        .current_dir(dir)
+        .args([
+            "--selftest",
+            "--selftest_notify",
+            "--eval_cmd",
+            "bash eval_local.sh",
+            "--webhook_kind",
+            "generic",
+            "--webhook_url",
+            url,
+        ])
+        .output()
+        .unwrap()
+}
+
+/// A webhook answering 307 to another server: the redirect is reported as
+/// a failure naming the status and not followed, so the other server (here
+/// a second local endpoint) receives nothing, and the secret URL is sent
+/// nowhere as a `Referer`.
+#[test]
+fn a_webhook_redirect_is_a_failure_not_followed() {
+    let d = tempfile::tempdir().unwrap();
+    sim_repo(d.path());
+    let (elsewhere, seen_elsewhere) = endpoint(|_| (200, "ok".into()));
+    let server = tiny_http::Server::http("127.0.0.1:0").unwrap();
+    let port = server.server_addr().to_ip().unwrap().port();
+    let headers: Arc<Mutex<Vec<String>>> = Arc::default();
+    let h2 = headers.clone();
+    std::thread::spawn(move || {
+        for req in server.incoming_requests() {
+            h2.lock().unwrap().extend(
+                req.headers()
+                    .iter()
+                    .map(|h| h.field.as_str().as_str().to_ascii_lowercase()),
+            );
+            let location =
+                tiny_http::Header::from_bytes(&b"Location"[..], elsewhere.as_bytes()).unwrap();
+            let _ = req.respond(
+                tiny_http::Response::from_string("moved")
+                    .with_status_code(307)
+                    .with_header(location),
+            );
+        }
+    });
+    let url = format!("http://127.0.0.1:{port}/hook/tok3n-redirected");
+    let o = selftest_webhook(d.path(), &url);
+    let out = text(&o);
+    assert_eq!(o.status.code(), Some(2), "{out}");
+    assert!(
+        out.contains("notify via webhook: webhook answered HTTP 307"),
+        "{out}"
+    );
+    assert!(
+        seen_elsewhere.lock().unwrap().is_empty(),
+        "the redirect was followed: {:?}",
+        seen_elsewhere.lock().unwrap()
+    );
+    let headers = headers.lock().unwrap();
+    assert!(!headers.is_empty(), "the webhook got no request");
+    assert!(!headers.iter().any(|h| h == "referer"), "{headers:?}");
+    assert!(!out.contains("tok3n-redirected"), "{out}");
+}
+
+/// A webhook whose reply claims 1 GiB, sends 32 MiB (far more than the
+/// socket buffers hold) and then never ends: the delivery reads a bounded
+/// part, ends and reports; the server sees its reply refused (the reader
+/// went away) instead of taken whole.
+#[test]
+fn a_huge_endless_webhook_reply_is_not_read_whole() {
+    use std::io::{Read, Write};
+    let d = tempfile::tempdir().unwrap();
+    sim_repo(d.path());
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let (mut s, _) = l.accept().unwrap();
+        // The request: headers, then the body its Content-Length gives.
+        let mut req = Vec::new();
+        let mut b = [0u8; 4096];
+        let body_len = loop {
+            let n = s.read(&mut b).unwrap();
+            assert!(n > 0, "the request ended early");
+            req.extend_from_slice(&b[..n]);
+            if let Some(end) = req.windows(4).position(|w| w == b"\r\n\r\n") {
+                let head = String::from_utf8_lossy(&req[..end]).to_ascii_lowercase();
+                let len: usize = head
+                    .lines()
+                    .find_map(|l| l.strip_prefix("content-length:"))
+                    .map_or(0, |v| v.trim().parse().unwrap());
+                break end + 4 + len;
+            }
+        };
+        while req.len() < body_len {
+            let n = s.read(&mut b).unwrap();
+            assert!(n > 0, "the request body ended early");
+            req.extend_from_slice(&b[..n]);
+        }
+        let chunk = vec![b'x'; 64 * 1024];
+        let sent = s
+            .write_all(b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 1073741824\r\n\r\n")
+            .and_then(|()| {
+                for _ in 0..512 {
+                    s.write_all(&chunk)?;
+                }
+                Ok(())
+            });
+        tx.send(sent.is_ok()).unwrap();
+        // Never ends the reply: holds the connection until the reader
+        // closes it.
+        let _ = s.read(&mut b);
+    });
+    let o = selftest_webhook(d.path(), &format!("http://127.0.0.1:{port}/hook"));
+    let out = text(&o);
+    assert!(out.contains("notify via webhook:"), "{out}");
+    let all_taken = rx.recv().unwrap();
+    assert!(!all_taken, "the whole 32 MiB reply was read:\n{out}");
+}
