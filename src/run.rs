@@ -38,6 +38,9 @@ pub fn want_headless(flag: bool) -> bool {
 
 /// Runs a whole tuning run and returns the process exit status.
 pub fn tune(cfg: Config, alerts: AlertConfig, headless: bool) -> i32 {
+    // The notification secrets, flags included, are kept out of every tail
+    // the run stores or shows, as the `TUNE_*` variables' values are.
+    autotune::add_secrets(alerts.secrets());
     // Two tuners on the same files would interleave records, and the second
     // would stop the first one's service as a leftover.
     // The lock lives in the repo, whatever --status_file says: two tuners

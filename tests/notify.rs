@@ -741,3 +741,90 @@ fn a_huge_endless_webhook_reply_is_not_read_whole() {
     let all_taken = rx.recv().unwrap();
     assert!(!all_taken, "the whole 32 MiB reply was read:\n{out}");
 }
+
+/// A service and an eval that print the notification secrets (a service
+/// configured with them, say): every stored and shown tail is redacted,
+/// the secrets given as flags as well as through `TUNE_*`.
+#[test]
+fn secrets_a_service_prints_are_redacted_in_every_tail() {
+    let (url, _seen) = endpoint(|_| (200, "ok".into()));
+    let (feishu, smtp) = ("feishu-SECRET-4711", "smtp-PASS-0815");
+    let secrets = [url.as_str(), "tok3n-abc123", feishu, smtp];
+    for through_env in [false, true] {
+        let d = tempfile::tempdir().unwrap();
+        sim_repo(d.path());
+        // 64 is fine, 80's eval fails (its output's tail is kept), 48
+        // crashes during start-up (its log's tail is kept).
+        std::fs::write(
+            d.path().join("svc.sh"),
+            format!(
+                "echo \"webhook {url} secret {feishu} pass {smtp}\"\n\
+                 if [ \"$MAX_NEW_TOKENS\" = 48 ]; then echo 'cannot start'; exit 1; fi\n\
+                 exec bash run_model.sh\n"
+            ),
+        )
+        .unwrap();
+        std::fs::write(
+            d.path().join("eval.sh"),
+            format!(
+                "echo \"eval for {url} with {feishu} and {smtp}\"\n\
+                 if [ \"$MAX_NEW_TOKENS\" = 80 ]; then exit 1; fi\n\
+                 exec bash eval_local.sh\n"
+            ),
+        )
+        .unwrap();
+        let sp = space(d.path(), r#"{"MAX_NEW_TOKENS": ["64", "80", "48"]}"#);
+        let mut c = tune_cmd(d.path(), free_port());
+        c.args(space_args(&sp))
+            .args(["--server_cmd", "bash svc.sh", "--eval_cmd", "bash eval.sh"])
+            .args(["--webhook_kind", "generic", "--smtp_host", "127.0.0.1"])
+            .args(["--smtp_port", "1", "--smtp_user", "user"])
+            .args(["--smtp_from", "a@example.com", "--smtp_to", "b@example.com"]);
+        if through_env {
+            c.env("TUNE_WEBHOOK_URL", &url)
+                .env("TUNE_FEISHU_SECRET", feishu)
+                .env("TUNE_SMTP_PASS", smtp);
+        } else {
+            c.args(["--webhook_url", &url, "--feishu_secret", feishu])
+                .args(["--smtp_pass", smtp]);
+        }
+        let o = run(c);
+        let out = text(&o);
+        assert!(o.status.success(), "{out}");
+        let recs = records(&d.path().join("tune_results.jsonl"));
+        let status: Vec<&str> = recs.iter().map(|r| r["status"].as_str().unwrap()).collect();
+        assert_eq!(status, ["ok", "failed", "crashed"], "{out}");
+        // The tails are kept, redacted.
+        assert!(
+            recs[2]["log_tail"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|l| l.as_str().unwrap().contains("secret *** pass ***")),
+            "{}",
+            recs[2]
+        );
+        assert!(
+            recs[1]["eval_runs"][0]["output_tail"][0]
+                .as_str()
+                .unwrap()
+                .contains("eval for *** with *** and ***"),
+            "{}",
+            recs[1]
+        );
+        let report = std::fs::read_to_string(d.path().join("tune_report.html")).unwrap();
+        assert!(
+            report.contains("cannot start"),
+            "the report has no log tail"
+        );
+        for s in secrets {
+            assert!(
+                !out.contains(s),
+                "{s} in output (env {through_env}):\n{out}"
+            );
+            assert!(!report.contains(s), "{s} in the report (env {through_env})");
+            let raw = std::fs::read_to_string(d.path().join("tune_results.jsonl")).unwrap();
+            assert!(!raw.contains(s), "{s} in the results (env {through_env})");
+        }
+    }
+}

@@ -494,6 +494,9 @@ impl Engine {
                                     if slots > 1 || cfg.launcher.is_some() {
                                         slot::set_record_slot(&mut rec, n);
                                     }
+                                    // Whoever ran it (a launched trial knows
+                                    // no secret), no secret is kept or shown.
+                                    super::eval::redact_record(&mut rec);
                                     let rec = Arc::new(*rec);
                                     // A measurement that ended while the run
                                     // was ending is still a measurement;
