@@ -642,3 +642,49 @@ fn results_are_read_as_python_reads_them() {
         "{out}"
     );
 }
+
+/// An eval printing `tps` (a shell expression of `$KNOB`) as total
+/// tokens/s and accuracy 0.9.
+fn knob_eval(d: &Path, tps: &str) {
+    std::fs::write(
+        d.join("eval.sh"),
+        format!(
+            "echo \"Accuracy (RougeL-F1 mean, RAW): 0.9\"\n\
+             echo \"Throughput RAW: answer_tokens/s=1, (prompt+answer)_tokens/s={tps}\"\n"
+        ),
+    )
+    .unwrap();
+}
+
+/// Parameter values holding terminal control sequences (a title change,
+/// a screen clear) and a newline (a forged line): every line the headless
+/// run and its outcome print shows them escaped.
+#[test]
+fn control_characters_in_values_never_reach_the_terminal_raw() {
+    let d = tempfile::tempdir().unwrap();
+    sim_repo(d.path());
+    let evil = "x\u{1b}]0;pwned\u{7}\u{1b}[2J\nforged: done, every group explored";
+    let sp = space(
+        d.path(),
+        &serde_json::json!({ "KNOB": ["plain", evil] }).to_string(),
+    );
+    knob_eval(
+        d.path(),
+        "$(if [ \"$KNOB\" = plain ]; then echo 100; else echo 200; fi)",
+    );
+    let mut c = tune_cmd(d.path(), free_port());
+    c.args(space_args(&sp)).args(["--eval_cmd", "bash eval.sh"]);
+    let o = run(c);
+    let out = text(&o);
+    assert!(o.status.success(), "{out}");
+    // The value did win (so the outcome names it) and was measured as given.
+    let recs = results(d.path());
+    assert_eq!(recs.len(), 2, "{out}");
+    assert_eq!(recs[1]["params"]["KNOB"], evil);
+    assert!(out.contains("KNOB=x?]0;pwned??[2J?forged"), "{out}");
+    assert!(!out.contains('\u{1b}') && !out.contains('\u{7}'), "{out:?}");
+    assert!(
+        !out.lines().any(|l| l.starts_with("forged")),
+        "a forged line: {out}"
+    );
+}
