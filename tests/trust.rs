@@ -688,3 +688,37 @@ fn control_characters_in_values_never_reach_the_terminal_raw() {
         "a forged line: {out}"
     );
 }
+
+/// An eval reporting 1.7e308 tok/s in each run: the mean overflows to
+/// infinity. That is a failed trial with a reason, never the winner, and
+/// the report draws no NaN.
+#[test]
+fn figures_that_overflow_are_a_failed_trial_not_a_winner() {
+    let d = tempfile::tempdir().unwrap();
+    sim_repo(d.path());
+    let sp = space(d.path(), r#"{"KNOB": ["a", "b"]}"#);
+    knob_eval(
+        d.path(),
+        "$(if [ \"$KNOB\" = a ]; then echo 100; else echo 1.7e308; fi)",
+    );
+    let mut c = tune_cmd(d.path(), free_port());
+    c.args(space_args(&sp)).args(["--eval_cmd", "bash eval.sh"]);
+    let o = run(c);
+    let out = text(&o);
+    assert!(o.status.success(), "{out}");
+    let recs = results(d.path());
+    assert_eq!(recs.len(), 2, "{out}");
+    assert_eq!(recs[0]["status"], "ok", "{}", recs[0]);
+    assert_eq!(recs[1]["status"], "failed", "{}", recs[1]);
+    assert!(
+        recs[1]["reason"].as_str().unwrap().contains("non-finite"),
+        "{}",
+        recs[1]
+    );
+    let best = std::fs::read_to_string(d.path().join("best_params.json")).unwrap();
+    let best: serde_json::Value = serde_json::from_str(&best).unwrap();
+    assert_eq!(best["KNOB"], "a", "{best}");
+    let report = std::fs::read_to_string(d.path().join("tune_report.html")).unwrap();
+    assert!(!report.contains("NaN"), "the report draws NaN");
+    assert!(!report.to_lowercase().contains("inf tok"), "{report}");
+}

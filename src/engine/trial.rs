@@ -338,6 +338,14 @@ async fn body(
     } else {
         Status::Failed
     };
+    // Figures whose mean or interval overflowed would win every
+    // comparison (and draw nothing sensible): a failure, with the reason.
+    if matches!(rec.status, Status::Ok | Status::Partial)
+        && let Some(why) = summary.non_finite()
+    {
+        rec.status = Status::Failed;
+        rec.reason = Some(why);
+    }
     rec.eval = Some(summary);
     done(rec, next)
 }
