@@ -722,3 +722,36 @@ fn figures_that_overflow_are_a_failed_trial_not_a_winner() {
     assert!(!report.contains("NaN"), "the report draws NaN");
     assert!(!report.to_lowercase().contains("inf tok"), "{report}");
 }
+
+/// An eval that exits 0 but prints nothing the patterns parse, from the
+/// first trial on, is broken: the run stops after that trial (exit 3),
+/// records nothing, names the pattern and shows the output. Fixed, every
+/// configuration is measured.
+#[test]
+fn an_eval_whose_output_never_parses_stops_the_run_after_one_trial() {
+    let d = tempfile::tempdir().unwrap();
+    sim_repo(d.path());
+    let sp = space(d.path(), r#"{"MAX_NEW_TOKENS": ["64", "48", "80"]}"#);
+    let port = free_port();
+    let mut c = tune_cmd(d.path(), port);
+    c.args(space_args(&sp))
+        .args(["--eval_cmd", "echo 'acc: 0.91 tps: 5000'"])
+        .arg("--skip_existing");
+    let o = run(c);
+    let out = text(&o);
+    assert_eq!(o.status.code(), Some(3), "{out}");
+    assert!(results(d.path()).is_empty(), "{out}");
+    assert_eq!(out.matches(" start (trial_").count(), 1, "{out}");
+    assert!(
+        out.contains(r"Accuracy \(RougeL-F1 mean, RAW\)") && out.contains("acc: 0.91 tps: 5000"),
+        "{out}"
+    );
+    assert_eq!(status(d.path())["phase"], "environment_error");
+    let mut c = tune_cmd(d.path(), port);
+    c.args(space_args(&sp)).arg("--skip_existing");
+    let o = run(c);
+    assert!(o.status.success(), "{}", text(&o));
+    let recs = results(d.path());
+    assert_eq!(recs.len(), 3);
+    assert!(recs.iter().all(|r| r["status"] == "ok"));
+}

@@ -102,6 +102,21 @@ impl Patterns {
         v
     }
 
+    /// The regular expression of a metric (built-in or extra), if any.
+    pub fn source(&self, name: &str) -> Option<&str> {
+        match name {
+            "accuracy" => Some(self.accuracy.as_str()),
+            "answer_tps" => Some(self.answer_tps.as_str()),
+            "total_tps" => Some(self.total_tps.as_str()),
+            "total_time_s" => Some(self.total_time.as_str()),
+            other => self
+                .extra
+                .iter()
+                .find(|(n, _)| n == other)
+                .map(|(_, re)| re.as_str()),
+        }
+    }
+
     /// Parses the figures from an eval's output.
     pub fn parse(&self, text: &str) -> Figures {
         let last = |re: &Regex| -> Option<f64> {

@@ -174,6 +174,21 @@ pub async fn run(
 ) -> Arc<RunSummary> {
     let mut best = cfg.base.clone();
     let rule = BestRule::plain(cfg.goal.clone());
+    let goal_patterns = cfg
+        .goal
+        .required_metrics()
+        .into_iter()
+        .filter_map(|n| {
+            let flag = match n {
+                "accuracy" => "--acc_regex",
+                "total_tps" => "--total_tps_regex",
+                "answer_tps" => "--answer_tps_regex",
+                "total_time_s" => "--total_time_regex",
+                _ => "--metric",
+            };
+            Some((format!("{n} ({flag})"), cfg.patterns.source(n)?.to_string()))
+        })
+        .collect();
     let mut e = Engine {
         cfg: Arc::new(cfg),
         sink,
@@ -188,7 +203,7 @@ pub async fn run(
         all: Vec::new(),
         ran: Vec::new(),
         reused: 0,
-        watch: EvalWatch::default(),
+        watch: EvalWatch::new(goal_patterns),
         announced: None,
         held: None,
         run_id: format!(
@@ -503,7 +518,11 @@ impl Engine {
                                     // an eval command that cannot work is
                                     // not (held back, then the run stops).
                                     let verdict = self.watch.judge(&rec);
-                                    if !matches!(verdict, RecordVerdict::Environment(_)) {
+                                    if !matches!(
+                                        verdict,
+                                        RecordVerdict::Environment(_)
+                                            | RecordVerdict::Unparsable(_)
+                                    ) {
                                         // The planner first: the record is
                                         // announced judged by the noise its
                                         // own runs are part of, as the
@@ -514,6 +533,11 @@ impl Engine {
                                     let written = match verdict {
                                         RecordVerdict::Environment(m) => {
                                             self.held = None;
+                                            Err(Ok(Outcome::Environment(m)))
+                                        }
+                                        // A record held back stays one:
+                                        // the run's end releases it.
+                                        RecordVerdict::Unparsable(m) => {
                                             Err(Ok(Outcome::Environment(m)))
                                         }
                                         RecordVerdict::Hold => {
