@@ -1352,7 +1352,7 @@ pub fn to_config(a: &TuneArgs) -> Result<Config, String> {
     }
     let space = search_space(a, &repo)?;
     for w in space.name_warnings() {
-        eprintln!("autotune: warning: {w}");
+        eprintln!("autotune: warning: {}", crate::ui::printable(&w));
     }
     seconds("--heartbeat_interval_s", a.heartbeat_interval_s, true)?;
     let layout = slot_layout(a)?;

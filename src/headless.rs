@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use tokio::sync::mpsc;
 
+use crate::ui::printable;
 use autotune::fig;
 use autotune::{BestRule, Event, Outcome, Status, TrialPhase, trial_key};
 
@@ -47,6 +48,14 @@ pub fn record_text(r: &autotune::Record) -> String {
         t.push_str(" [recheck of a close call]");
     }
     t
+}
+
+/// A line of an output's tail under its event's line: control characters
+/// (a progress bar's carriage return) left out.
+fn tail_line(t: &str) -> String {
+    let mut l = "           | ".to_string();
+    l.extend(t.chars().filter(|c| !c.is_control() || *c == '\t'));
+    l
 }
 
 /// `X ± Y`, or `X` without an interval.
@@ -96,8 +105,13 @@ impl LineLog {
         self.current.get(&slot).map(String::as_str).unwrap_or("")
     }
 
-    /// The line for an event, if it deserves one.
+    /// The line for an event, if it deserves one (with the lines that
+    /// follow it: an output's tail, the outcome). Every line is made
+    /// printable: a parameter value, a message or an output holding control
+    /// characters (a terminal's title or clear sequence, a newline) shows
+    /// them as `?` and cannot forge a line.
     pub fn line(&mut self, e: &Event) -> Option<String> {
+        let mut more: Vec<String> = Vec::new();
         let body = match e {
             Event::RunStarted {
                 repo,
@@ -243,12 +257,11 @@ impl LineLog {
                 } else {
                     format!("failed: {}", run.error.as_deref().unwrap_or("?"))
                 };
-                let mut l = format!("{}   eval {} {what}", self.cur(*slot), run.i);
+                let l = format!("{}   eval {} {what}", self.cur(*slot), run.i);
                 // Why it failed, in the eval's own words (last lines).
                 let tail = run.output_tail.as_deref().unwrap_or(&[]);
                 for t in &tail[tail.len().saturating_sub(5)..] {
-                    l.push_str("\n           | ");
-                    l.extend(t.chars().filter(|c| !c.is_control() || *c == '\t'));
+                    more.push(tail_line(t));
                 }
                 l
             }
@@ -287,8 +300,7 @@ impl LineLog {
                         .filter_map(|v| v.as_str().map(str::to_string))
                         .collect();
                     for t in crate::ui::state::telling_lines(&tail, 3) {
-                        l.push_str("\n           | ");
-                        l.extend(t.chars().filter(|c| !c.is_control() || *c == '\t'));
+                        more.push(tail_line(&t));
                     }
                 }
                 l
@@ -354,18 +366,20 @@ impl LineLog {
                     }
                 };
                 // The outcome, whole, as the last thing printed.
-                let mut text: String = head;
-                for l in summary.lines() {
-                    text.push('\n');
-                    text.push_str(&l);
-                }
-                text
+                more.extend(summary.lines());
+                head
             }
         };
-        Some(format!(
-            "{} {body}",
-            chrono::Local::now().format("%H:%M:%S")
-        ))
+        let mut text = format!(
+            "{} {}",
+            chrono::Local::now().format("%H:%M:%S"),
+            printable(&body)
+        );
+        for l in more {
+            text.push('\n');
+            text.push_str(&printable(&l));
+        }
+        Some(text)
     }
 
     /// Prints lines until the engine is done and the notifier has nothing
@@ -391,7 +405,7 @@ impl LineLog {
                     None => events_open = false,
                 },
                 n = notices.recv(), if notices_open => match n {
-                    Some(n) => print(&format!("{} {n}", stamp())),
+                    Some(n) => print(&format!("{} {}", stamp(), printable(&n.to_string()))),
                     None => notices_open = false,
                 },
             }

@@ -10,7 +10,7 @@ pub use engine::best::BestRule;
 pub use engine::config::{Config, Launcher};
 pub use engine::eval::{
     DEFAULT_ACC_RE, DEFAULT_ANSWER_TPS_RE, DEFAULT_TOTAL_TIME_RE, DEFAULT_TOTAL_TPS_RE, Patterns,
-    compile_pattern,
+    add_secrets, compile_pattern, redact,
 };
 pub use engine::event::{Command, Event, Outcome, TrialPhase};
 pub use engine::goal::{

@@ -23,7 +23,10 @@ use std::process::ExitCode;
 use cli::Cmd;
 
 fn usage_error(msg: &str) -> i32 {
-    eprintln!("autotune: error: {msg}");
+    // A message may quote a value from a flag or a file: its control
+    // characters are shown as `?`, not sent to the terminal.
+    let lines: Vec<String> = msg.lines().map(ui::printable).collect();
+    eprintln!("autotune: error: {}", lines.join("\n"));
     2
 }
 

@@ -9,6 +9,7 @@ use tokio::sync::mpsc;
 
 use crate::alerts::{self, AlertConfig, Notice};
 use crate::headless::LineLog;
+use crate::ui::printable;
 use autotune::Config;
 use autotune::EventSink;
 use autotune::StatusWriter;
@@ -45,6 +46,9 @@ pub fn tune(
     headless: bool,
     exec: Option<Arc<dyn Executor>>,
 ) -> i32 {
+    // The notification secrets, flags included, are kept out of every tail
+    // the run stores or shows, as the `TUNE_*` variables' values are.
+    autotune::add_secrets(alerts.secrets());
     // Two tuners on the same files would interleave records, and the second
     // would stop the first one's service as a leftover.
     // The lock lives in the repo, whatever --status_file says: two tuners
@@ -151,16 +155,20 @@ async fn tune_async(
     if !headless {
         // The live screen is gone: leave the outcome in the terminal.
         // Not println!: a terminal that went away must not panic here.
-        let _ = writeln!(std::io::stdout(), "{}", summary.lines().join("\n"));
+        // Each line printable: a value holding control characters shows
+        // them as `?` and cannot forge a line.
+        let lines: Vec<String> = summary.lines().iter().map(|l| printable(l)).collect();
+        let _ = writeln!(std::io::stdout(), "{}", lines.join("\n"));
     }
     for l in report_said {
-        eprintln!("{l}");
+        eprintln!("{}", printable(&l));
     }
     match &outcome {
-        Outcome::Error(m) => eprintln!("autotune: {m}"),
+        Outcome::Error(m) => eprintln!("autotune: {}", printable(m)),
         Outcome::Environment(m) => eprintln!(
-            "autotune: stopped: the environment failed, not the configuration: {m}\n\
-             autotune: nothing was recorded for the interrupted trial; fix the cause and run again (with --skip_existing)"
+            "autotune: stopped: the environment failed, not the configuration: {}\n\
+             autotune: nothing was recorded for the interrupted trial; fix the cause and run again (with --skip_existing)",
+            printable(m)
         ),
         _ => {}
     }

@@ -113,7 +113,7 @@ pub fn run(cfg: &Config, alert_cfg: &AlertConfig, notify: bool) -> i32 {
                 .enable_all()
                 .build()
                 .expect("runtime");
-            let client = reqwest::Client::new();
+            let client = alerts::webhook_client();
             let mut email_cfg = alert_cfg.clone();
             if let Some(e) = email_cfg.email.as_mut() {
                 e.kinds = vec!["heartbeat".into()];

@@ -459,3 +459,23 @@ fn results_of_a_goal_run_are_judged_by_its_goal() {
         assert!(text(&o).contains(flag), "{}", text(&o));
     }
 }
+
+/// A results file written before overflowing figures failed their trial:
+/// `b`'s runs report 1.7e308 tok/s each, so its mean is infinite (the file
+/// holds null for it). `autotune best` does not choose it.
+#[test]
+fn a_record_whose_mean_overflows_is_never_the_best() {
+    let d = tempfile::tempdir().unwrap();
+    let results = d.path().join("tune_results.jsonl");
+    let mut b: serde_json::Value =
+        serde_json::from_str(&measured_line("b", &[0.9, 0.9], 1.7e308)).unwrap();
+    b["avg_total_tps"] = serde_json::Value::Null;
+    std::fs::write(
+        &results,
+        format!("{}\n{b}\n", measured_line("a", &[0.9, 0.9], 100.0)),
+    )
+    .unwrap();
+    let o = best(&[results.to_str().unwrap(), "--format", "json"]);
+    let got: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(got, serde_json::json!({"X": "a"}), "{}", text(&o));
+}

@@ -619,3 +619,212 @@ fn a_status_file_that_cannot_be_written_is_a_notice_not_stderr() {
     // The tuning itself went on.
     assert_eq!(records(&d.path().join("tune_results.jsonl")).len(), 2);
 }
+
+/// `autotune --selftest --selftest_notify` to a generic webhook at `url`.
+fn selftest_webhook(dir: &std::path::Path, url: &str) -> std::process::Output {
+    std::process::Command::new(bin())
+        .current_dir(dir)
+        .args([
+            "--selftest",
+            "--selftest_notify",
+            "--eval_cmd",
+            "bash eval_local.sh",
+            "--webhook_kind",
+            "generic",
+            "--webhook_url",
+            url,
+        ])
+        .output()
+        .unwrap()
+}
+
+/// A webhook answering 307 to another server: the redirect is reported as
+/// a failure naming the status and not followed, so the other server (here
+/// a second local endpoint) receives nothing, and the secret URL is sent
+/// nowhere as a `Referer`.
+#[test]
+fn a_webhook_redirect_is_a_failure_not_followed() {
+    let d = tempfile::tempdir().unwrap();
+    sim_repo(d.path());
+    let (elsewhere, seen_elsewhere) = endpoint(|_| (200, "ok".into()));
+    let server = tiny_http::Server::http("127.0.0.1:0").unwrap();
+    let port = server.server_addr().to_ip().unwrap().port();
+    let headers: Arc<Mutex<Vec<String>>> = Arc::default();
+    let h2 = headers.clone();
+    std::thread::spawn(move || {
+        for req in server.incoming_requests() {
+            h2.lock().unwrap().extend(
+                req.headers()
+                    .iter()
+                    .map(|h| h.field.as_str().as_str().to_ascii_lowercase()),
+            );
+            let location =
+                tiny_http::Header::from_bytes(&b"Location"[..], elsewhere.as_bytes()).unwrap();
+            let _ = req.respond(
+                tiny_http::Response::from_string("moved")
+                    .with_status_code(307)
+                    .with_header(location),
+            );
+        }
+    });
+    let url = format!("http://127.0.0.1:{port}/hook/tok3n-redirected");
+    let o = selftest_webhook(d.path(), &url);
+    let out = text(&o);
+    assert_eq!(o.status.code(), Some(2), "{out}");
+    assert!(
+        out.contains("notify via webhook: webhook answered HTTP 307"),
+        "{out}"
+    );
+    assert!(
+        seen_elsewhere.lock().unwrap().is_empty(),
+        "the redirect was followed: {:?}",
+        seen_elsewhere.lock().unwrap()
+    );
+    let headers = headers.lock().unwrap();
+    assert!(!headers.is_empty(), "the webhook got no request");
+    assert!(!headers.iter().any(|h| h == "referer"), "{headers:?}");
+    assert!(!out.contains("tok3n-redirected"), "{out}");
+}
+
+/// A webhook whose reply claims 1 GiB, sends 32 MiB (far more than the
+/// socket buffers hold) and then never ends: the delivery reads a bounded
+/// part, ends and reports; the server sees its reply refused (the reader
+/// went away) instead of taken whole.
+#[test]
+fn a_huge_endless_webhook_reply_is_not_read_whole() {
+    use std::io::{Read, Write};
+    let d = tempfile::tempdir().unwrap();
+    sim_repo(d.path());
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let (mut s, _) = l.accept().unwrap();
+        // The request: headers, then the body its Content-Length gives.
+        let mut req = Vec::new();
+        let mut b = [0u8; 4096];
+        let body_len = loop {
+            let n = s.read(&mut b).unwrap();
+            assert!(n > 0, "the request ended early");
+            req.extend_from_slice(&b[..n]);
+            if let Some(end) = req.windows(4).position(|w| w == b"\r\n\r\n") {
+                let head = String::from_utf8_lossy(&req[..end]).to_ascii_lowercase();
+                let len: usize = head
+                    .lines()
+                    .find_map(|l| l.strip_prefix("content-length:"))
+                    .map_or(0, |v| v.trim().parse().unwrap());
+                break end + 4 + len;
+            }
+        };
+        while req.len() < body_len {
+            let n = s.read(&mut b).unwrap();
+            assert!(n > 0, "the request body ended early");
+            req.extend_from_slice(&b[..n]);
+        }
+        let chunk = vec![b'x'; 64 * 1024];
+        let sent = s
+            .write_all(b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 1073741824\r\n\r\n")
+            .and_then(|()| {
+                for _ in 0..512 {
+                    s.write_all(&chunk)?;
+                }
+                Ok(())
+            });
+        tx.send(sent.is_ok()).unwrap();
+        // Never ends the reply: holds the connection until the reader
+        // closes it.
+        let _ = s.read(&mut b);
+    });
+    let o = selftest_webhook(d.path(), &format!("http://127.0.0.1:{port}/hook"));
+    let out = text(&o);
+    assert!(out.contains("notify via webhook:"), "{out}");
+    let all_taken = rx.recv().unwrap();
+    assert!(!all_taken, "the whole 32 MiB reply was read:\n{out}");
+}
+
+/// A service and an eval that print the notification secrets (a service
+/// configured with them, say): every stored and shown tail is redacted,
+/// the secrets given as flags as well as through `TUNE_*`.
+#[test]
+fn secrets_a_service_prints_are_redacted_in_every_tail() {
+    let (url, _seen) = endpoint(|_| (200, "ok".into()));
+    let (feishu, smtp) = ("feishu-SECRET-4711", "smtp-PASS-0815");
+    let secrets = [url.as_str(), "tok3n-abc123", feishu, smtp];
+    for through_env in [false, true] {
+        let d = tempfile::tempdir().unwrap();
+        sim_repo(d.path());
+        // 64 is fine, 80's eval fails (its output's tail is kept), 48
+        // crashes during start-up (its log's tail is kept).
+        std::fs::write(
+            d.path().join("svc.sh"),
+            format!(
+                "echo \"webhook {url} secret {feishu} pass {smtp}\"\n\
+                 if [ \"$MAX_NEW_TOKENS\" = 48 ]; then echo 'cannot start'; exit 1; fi\n\
+                 exec bash run_model.sh\n"
+            ),
+        )
+        .unwrap();
+        std::fs::write(
+            d.path().join("eval.sh"),
+            format!(
+                "echo \"eval for {url} with {feishu} and {smtp}\"\n\
+                 if [ \"$MAX_NEW_TOKENS\" = 80 ]; then exit 1; fi\n\
+                 exec bash eval_local.sh\n"
+            ),
+        )
+        .unwrap();
+        let sp = space(d.path(), r#"{"MAX_NEW_TOKENS": ["64", "80", "48"]}"#);
+        let mut c = tune_cmd(d.path(), free_port());
+        c.args(space_args(&sp))
+            .args(["--server_cmd", "bash svc.sh", "--eval_cmd", "bash eval.sh"])
+            .args(["--webhook_kind", "generic", "--smtp_host", "127.0.0.1"])
+            .args(["--smtp_port", "1", "--smtp_user", "user"])
+            .args(["--smtp_from", "a@example.com", "--smtp_to", "b@example.com"]);
+        if through_env {
+            c.env("TUNE_WEBHOOK_URL", &url)
+                .env("TUNE_FEISHU_SECRET", feishu)
+                .env("TUNE_SMTP_PASS", smtp);
+        } else {
+            c.args(["--webhook_url", &url, "--feishu_secret", feishu])
+                .args(["--smtp_pass", smtp]);
+        }
+        let o = run(c);
+        let out = text(&o);
+        assert!(o.status.success(), "{out}");
+        let recs = records(&d.path().join("tune_results.jsonl"));
+        let status: Vec<&str> = recs.iter().map(|r| r["status"].as_str().unwrap()).collect();
+        assert_eq!(status, ["ok", "failed", "crashed"], "{out}");
+        // The tails are kept, redacted.
+        assert!(
+            recs[2]["log_tail"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|l| l.as_str().unwrap().contains("secret *** pass ***")),
+            "{}",
+            recs[2]
+        );
+        assert!(
+            recs[1]["eval_runs"][0]["output_tail"][0]
+                .as_str()
+                .unwrap()
+                .contains("eval for *** with *** and ***"),
+            "{}",
+            recs[1]
+        );
+        let report = std::fs::read_to_string(d.path().join("tune_report.html")).unwrap();
+        assert!(
+            report.contains("cannot start"),
+            "the report has no log tail"
+        );
+        for s in secrets {
+            assert!(
+                !out.contains(s),
+                "{s} in output (env {through_env}):\n{out}"
+            );
+            assert!(!report.contains(s), "{s} in the report (env {through_env})");
+            let raw = std::fs::read_to_string(d.path().join("tune_results.jsonl")).unwrap();
+            assert!(!raw.contains(s), "{s} in the results (env {through_env})");
+        }
+    }
+}

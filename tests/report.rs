@@ -458,3 +458,53 @@ fn report_of_a_goal_run_shows_its_objective_and_constraint() {
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
     assert!(text(&o).contains("--constraint"), "{}", text(&o));
 }
+
+/// A results line of `X=value` with one ok eval run per throughput.
+fn tps_line(value: &str, tps: &[f64]) -> String {
+    let runs: Vec<serde_json::Value> = tps
+        .iter()
+        .enumerate()
+        .map(|(i, t)| serde_json::json!({"i": i + 1, "ok": true, "accuracy": 0.9, "total_tps": t}))
+        .collect();
+    serde_json::json!({
+        "trial_key": format!("X={value}"), "status": "ok", "param_under_test": "X",
+        "params": {"X": value}, "eval_ok_n": tps.len(), "eval_runs": runs,
+        "avg_accuracy": 0.9,
+    })
+    .to_string()
+}
+
+/// Figures no axis can hold (1.7e308 tok/s: one run of it, or two whose
+/// mean overflows) are drawn nowhere: every coordinate of the page's
+/// charts is a finite number.
+#[test]
+fn figures_too_large_to_draw_give_no_non_finite_coordinate() {
+    let d = tempfile::tempdir().unwrap();
+    let results = d.path().join("tune_results.jsonl");
+    std::fs::write(
+        &results,
+        format!(
+            "{}\n{}\n{}\n",
+            tps_line("a", &[100.0, 110.0]),
+            tps_line("b", &[1.7e308]),
+            tps_line("c", &[1.7e308, 1.7e308])
+        ),
+    )
+    .unwrap();
+    let out = d.path().join("r.html");
+    let o = report(
+        &[results.to_str().unwrap(), "-o", out.to_str().unwrap()],
+        d.path(),
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    let page = std::fs::read_to_string(&out).unwrap();
+    assert!(page.contains("<svg"), "no chart drawn");
+    // Every attribute value: no NaN, no infinity.
+    let bad: Vec<&str> = page
+        .split("=\"")
+        .skip(1)
+        .filter_map(|s| s.split('"').next())
+        .filter(|v| v.contains("NaN") || v.contains("inf"))
+        .collect();
+    assert!(bad.is_empty(), "non-finite coordinates: {bad:?}");
+}

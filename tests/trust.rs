@@ -645,3 +645,116 @@ fn results_are_read_as_python_reads_them() {
         "{out}"
     );
 }
+
+/// An eval printing `tps` (a shell expression of `$KNOB`) as total
+/// tokens/s and accuracy 0.9.
+fn knob_eval(d: &Path, tps: &str) {
+    std::fs::write(
+        d.join("eval.sh"),
+        format!(
+            "echo \"Accuracy (RougeL-F1 mean, RAW): 0.9\"\n\
+             echo \"Throughput RAW: answer_tokens/s=1, (prompt+answer)_tokens/s={tps}\"\n"
+        ),
+    )
+    .unwrap();
+}
+
+/// Parameter values holding terminal control sequences (a title change,
+/// a screen clear) and a newline (a forged line): every line the headless
+/// run and its outcome print shows them escaped.
+#[test]
+fn control_characters_in_values_never_reach_the_terminal_raw() {
+    let d = tempfile::tempdir().unwrap();
+    sim_repo(d.path());
+    let evil = "x\u{1b}]0;pwned\u{7}\u{1b}[2J\nforged: done, every group explored";
+    let sp = space(
+        d.path(),
+        &serde_json::json!({ "KNOB": ["plain", evil] }).to_string(),
+    );
+    knob_eval(
+        d.path(),
+        "$(if [ \"$KNOB\" = plain ]; then echo 100; else echo 200; fi)",
+    );
+    let mut c = tune_cmd(d.path(), free_port());
+    c.args(space_args(&sp)).args(["--eval_cmd", "bash eval.sh"]);
+    let o = run(c);
+    let out = text(&o);
+    assert!(o.status.success(), "{out}");
+    // The value did win (so the outcome names it) and was measured as given.
+    let recs = results(d.path());
+    assert_eq!(recs.len(), 2, "{out}");
+    assert_eq!(recs[1]["params"]["KNOB"], evil);
+    assert!(out.contains("KNOB=x?]0;pwned??[2J?forged"), "{out}");
+    assert!(!out.contains('\u{1b}') && !out.contains('\u{7}'), "{out:?}");
+    assert!(
+        !out.lines().any(|l| l.starts_with("forged")),
+        "a forged line: {out}"
+    );
+}
+
+/// An eval reporting 1.7e308 tok/s in each run: the mean overflows to
+/// infinity. That is a failed trial with a reason, never the winner, and
+/// the report draws no NaN.
+#[test]
+fn figures_that_overflow_are_a_failed_trial_not_a_winner() {
+    let d = tempfile::tempdir().unwrap();
+    sim_repo(d.path());
+    let sp = space(d.path(), r#"{"KNOB": ["a", "b"]}"#);
+    knob_eval(
+        d.path(),
+        "$(if [ \"$KNOB\" = a ]; then echo 100; else echo 1.7e308; fi)",
+    );
+    let mut c = tune_cmd(d.path(), free_port());
+    c.args(space_args(&sp)).args(["--eval_cmd", "bash eval.sh"]);
+    let o = run(c);
+    let out = text(&o);
+    assert!(o.status.success(), "{out}");
+    let recs = results(d.path());
+    assert_eq!(recs.len(), 2, "{out}");
+    assert_eq!(recs[0]["status"], "ok", "{}", recs[0]);
+    assert_eq!(recs[1]["status"], "failed", "{}", recs[1]);
+    assert!(
+        recs[1]["reason"].as_str().unwrap().contains("non-finite"),
+        "{}",
+        recs[1]
+    );
+    let best = std::fs::read_to_string(d.path().join("best_params.json")).unwrap();
+    let best: serde_json::Value = serde_json::from_str(&best).unwrap();
+    assert_eq!(best["KNOB"], "a", "{best}");
+    let report = std::fs::read_to_string(d.path().join("tune_report.html")).unwrap();
+    assert!(!report.contains("NaN"), "the report draws NaN");
+    assert!(!report.to_lowercase().contains("inf tok"), "{report}");
+}
+
+/// An eval that exits 0 but prints nothing the patterns parse, from the
+/// first trial on, is broken: the run stops after that trial (exit 3),
+/// records nothing, names the pattern and shows the output. Fixed, every
+/// configuration is measured.
+#[test]
+fn an_eval_whose_output_never_parses_stops_the_run_after_one_trial() {
+    let d = tempfile::tempdir().unwrap();
+    sim_repo(d.path());
+    let sp = space(d.path(), r#"{"MAX_NEW_TOKENS": ["64", "48", "80"]}"#);
+    let port = free_port();
+    let mut c = tune_cmd(d.path(), port);
+    c.args(space_args(&sp))
+        .args(["--eval_cmd", "echo 'acc: 0.91 tps: 5000'"])
+        .arg("--skip_existing");
+    let o = run(c);
+    let out = text(&o);
+    assert_eq!(o.status.code(), Some(3), "{out}");
+    assert!(results(d.path()).is_empty(), "{out}");
+    assert_eq!(out.matches(" start (trial_").count(), 1, "{out}");
+    assert!(
+        out.contains(r"Accuracy \(RougeL-F1 mean, RAW\)") && out.contains("acc: 0.91 tps: 5000"),
+        "{out}"
+    );
+    assert_eq!(status(d.path())["phase"], "environment_error");
+    let mut c = tune_cmd(d.path(), port);
+    c.args(space_args(&sp)).arg("--skip_existing");
+    let o = run(c);
+    assert!(o.status.success(), "{}", text(&o));
+    let recs = results(d.path());
+    assert_eq!(recs.len(), 3);
+    assert!(recs.iter().all(|r| r["status"] == "ok"));
+}

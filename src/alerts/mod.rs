@@ -29,3 +29,4 @@ pub use config::{AlertConfig, Email, SmtpTls, Webhook, WebhookKind};
 pub use notice::Notice;
 pub use queue::{deliver, run};
 pub use redact::Redactor;
+pub use webhook::client as webhook_client;

@@ -17,7 +17,7 @@ use super::email::send_email;
 use super::error::SendError;
 use super::notice::{Channel, Notice};
 use super::redact::Redactor;
-use super::webhook::{WEBHOOK_TIMEOUT, send_webhook};
+use super::webhook::send_webhook;
 
 /// Kinds that are never dropped when the queue is full.
 const CRITICAL: &[&str] = &["best", "crashed", "done"];
@@ -192,10 +192,7 @@ pub async fn run(
             redact.clone(),
         );
         tokio::spawn(async move {
-            let client = reqwest::Client::builder()
-                .timeout(WEBHOOK_TIMEOUT)
-                .build()
-                .expect("http client");
+            let client = super::webhook::client();
             let limit = RateLimitHandle::default();
             let mut reported: std::collections::HashSet<String> = Default::default();
             loop {

@@ -15,6 +15,38 @@ use super::{dingtalk, feishu, generic, slack, wecom};
 pub const WEBHOOK_TIMEOUT: Duration = Duration::from_secs(8);
 /// Feishu's limit on a request body; stay well under it.
 pub const BODY_LIMIT: usize = 18 * 1024;
+/// Most of a webhook's reply that is read: a real reply is a few hundred
+/// bytes, and a hostile or broken endpoint must not fill the tuner's memory.
+pub const REPLY_LIMIT: usize = 64 * 1024;
+
+/// The client every webhook is posted with: one time limit per request, no
+/// redirect followed (a 3xx is a failure: following it would re-post the
+/// message somewhere the user never named) and no `Referer` (it would carry
+/// the secret URL).
+pub fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .timeout(WEBHOOK_TIMEOUT)
+        .redirect(reqwest::redirect::Policy::none())
+        .referer(false)
+        .build()
+        .expect("http client")
+}
+
+/// At most [`REPLY_LIMIT`] bytes of a reply's body, as text; the rest is
+/// never read (the connection is dropped with the response).
+async fn bounded_reply(mut resp: reqwest::Response) -> String {
+    let mut buf = Vec::new();
+    while buf.len() < REPLY_LIMIT {
+        match resp.chunk().await {
+            Ok(Some(c)) => {
+                let room = REPLY_LIMIT - buf.len();
+                buf.extend_from_slice(&c[..c.len().min(room)]);
+            }
+            Ok(None) | Err(_) => break,
+        }
+    }
+    String::from_utf8_lossy(&buf).into_owned()
+}
 
 fn uptime_text(s: u64) -> String {
     format!("{}h{:02}m{:02}s", s / 3600, (s / 60) % 60, s % 60)
@@ -122,7 +154,13 @@ pub async fn send_webhook(
         .await
         .map_err(request_error)?;
     let code = resp.status();
-    let reply = resp.text().await.unwrap_or_default();
+    let reply = bounded_reply(resp).await;
+    if code.is_redirection() {
+        return Err(SendError::Permanent(format!(
+            "webhook answered HTTP {} (a redirect, not followed: give the final URL)",
+            code.as_u16()
+        )));
+    }
     if !code.is_success() {
         return Err(SendError::http(
             code.as_u16(),
@@ -193,7 +231,7 @@ mod tests {
 
     #[tokio::test]
     async fn dingtalk_wecom_and_slack_bodies_and_replies() {
-        let client = reqwest::Client::new();
+        let client = client();
         let cfg = AlertConfig {
             repo: "/r".into(),
             ..Default::default()

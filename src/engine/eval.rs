@@ -157,6 +157,21 @@ impl Patterns {
         v
     }
 
+    /// The regular expression of a metric (built-in or extra), if any.
+    pub fn source(&self, name: &str) -> Option<&str> {
+        match name {
+            "accuracy" => Some(self.accuracy.as_str()),
+            "answer_tps" => Some(self.answer_tps.as_str()),
+            "total_tps" => Some(self.total_tps.as_str()),
+            "total_time_s" => Some(self.total_time.as_str()),
+            other => self
+                .extra
+                .iter()
+                .find(|(n, _)| n == other)
+                .map(|(_, re)| re.as_str()),
+        }
+    }
+
     /// Parses the figures from an eval's output.
     pub fn parse(&self, text: &str) -> Figures {
         let last = |re: &Regex| -> Option<f64> {
@@ -356,19 +371,75 @@ pub fn output_tail(text: &str, n: usize) -> Vec<String> {
         .collect()
 }
 
-/// `text` with the values of the tuner's secret variables
-/// ([`super::process::SECRET_ENV`]) replaced by `***`. Values shorter than 4
-/// characters are left alone: they would blank out ordinary words.
+/// Secrets the tuner was given other than through its environment (the
+/// notification flags), added by [`add_secrets`].
+static SECRETS: std::sync::RwLock<Vec<String>> = std::sync::RwLock::new(Vec::new());
+
+/// Adds secrets for [`redact`] to hide: those given as flags
+/// (`--webhook_url`, `--feishu_secret`, `--smtp_pass`), which the
+/// environment does not hold.
+pub fn add_secrets(secrets: impl IntoIterator<Item = String>) {
+    if let Ok(mut s) = SECRETS.write() {
+        s.extend(secrets);
+    }
+}
+
+/// `text` with every secret replaced by `***`: the values of the tuner's
+/// secret variables ([`super::process::SECRET_ENV`]) and those added by
+/// [`add_secrets`], longest first (a secret holding another is replaced
+/// whole). Values shorter than 4 characters are left alone: they would blank
+/// out ordinary words.
 pub fn redact(text: &str) -> String {
+    let mut secrets: Vec<String> = super::process::SECRET_ENV
+        .iter()
+        .filter_map(|k| std::env::var(k).ok())
+        .collect();
+    if let Ok(s) = SECRETS.read() {
+        secrets.extend(s.iter().cloned());
+    }
+    secrets.retain(|v| v.len() >= 4);
+    secrets.sort_by_key(|v| std::cmp::Reverse(v.len()));
+    secrets.dedup();
     let mut out = text.to_string();
-    for k in super::process::SECRET_ENV {
-        if let Ok(v) = std::env::var(k)
-            && v.len() >= 4
-        {
-            out = out.replace(&v, "***");
+    for v in &secrets {
+        if out.contains(v.as_str()) {
+            out = out.replace(v.as_str(), "***");
         }
     }
     out
+}
+
+/// The record with every text that came from the service or the eval
+/// redacted ([`redact`]): the service log's tail, each eval run's output
+/// tail and error, the health answer and the reason. Records made by a
+/// launched trial (`autotune trial`, which knows no secret) are redacted
+/// here too.
+pub fn redact_record(rec: &mut super::record::Record) {
+    if let Some(serde_json::Value::Array(tail)) = rec.extra.get_mut("log_tail") {
+        for l in tail.iter_mut() {
+            if let serde_json::Value::String(s) = l {
+                *s = redact(s);
+            }
+        }
+    }
+    for t in [&mut rec.health, &mut rec.reason].into_iter().flatten() {
+        *t = redact(t);
+    }
+    if let Some(runs) = rec.eval.as_mut().and_then(|e| e.eval_runs.as_mut()) {
+        for r in runs {
+            redact_run(r);
+        }
+    }
+}
+
+/// One eval run's output tail and error, redacted ([`redact`]).
+pub fn redact_run(run: &mut EvalRun) {
+    for l in run.output_tail.iter_mut().flatten() {
+        *l = redact(l);
+    }
+    if let Some(e) = run.error.as_mut() {
+        *e = redact(e);
+    }
 }
 
 /// Kills a process group when dropped, so a cancelled eval leaves nothing.

@@ -24,7 +24,7 @@ use super::service;
 use super::simulate::{Cost, Gauss, Noise, Truth, sim_run};
 use super::sink::EventSink;
 use super::slot::Slot;
-use super::trial::{self, Ctx, Stop, StopRx, TrialEnd, TrialError, eval_status, new_record};
+use super::trial::{self, Ctx, Stop, StopRx, TrialEnd, TrialError, judge_eval, new_record};
 
 /// One trial to run: what, where, under which number, and how the engine
 /// asks it to stop.
@@ -370,9 +370,7 @@ impl SimTrial {
             }
         }
         self.phase(TrialPhase::Stopping);
-        let summary = summarize(runs);
-        self.rec.status = eval_status(skipped, pruned, &summary, n);
-        self.rec.eval = Some(summary);
+        judge_eval(&mut self.rec, skipped, pruned, summarize(runs), n);
         self.done()
     }
 }

@@ -226,9 +226,11 @@ impl Goal {
     }
 
     /// A record's mean of a metric over its ok runs (falls back to the avg_* fields for auto_tune.py records without runs).
+    /// A mean that is not finite (runs whose sum overflows, in a file
+    /// written before such a trial failed) is no figure: `None`.
     pub fn mean(r: &Record, name: &str) -> Option<f64> {
         let e = r.eval.as_ref()?;
-        match e.eval_runs.as_ref().filter(|runs| !runs.is_empty()) {
+        let m = match e.eval_runs.as_ref().filter(|runs| !runs.is_empty()) {
             Some(runs) => {
                 let vals: Vec<f64> = runs
                     .iter()
@@ -244,7 +246,8 @@ impl Goal {
                 "total_time_s" => e.avg_total_time_s,
                 other => e.avg_metrics.as_ref().and_then(|m| m.get(other).copied()),
             },
-        }
+        };
+        m.filter(|m| m.is_finite())
     }
 
     /// Whether the record is ok and every constraint's mean holds.

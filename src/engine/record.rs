@@ -265,6 +265,35 @@ pub struct EvalSummary {
     pub avg_metrics: Option<BTreeMap<String, f64>>,
 }
 
+impl EvalSummary {
+    /// Why these figures cannot be a result: a mean or an interval that is
+    /// not finite (each run's figure is finite, but their sum overflowed,
+    /// e.g. 1.7e308 tok/s per run). `None` when every figure is finite.
+    pub fn non_finite(&self) -> Option<String> {
+        let mut figures: Vec<(String, Option<f64>)> = vec![
+            ("mean accuracy".into(), self.avg_accuracy),
+            ("mean total tokens/s".into(), self.avg_total_tps),
+            ("mean answer tokens/s".into(), self.avg_answer_tps),
+            ("mean total time".into(), self.avg_total_time_s),
+            ("accuracy interval".into(), self.ci95_accuracy),
+            ("total tokens/s interval".into(), self.ci95_total_tps),
+        ];
+        for (k, v) in self.avg_metrics.iter().flatten() {
+            figures.push((format!("mean {k}"), Some(*v)));
+        }
+        let bad: Vec<String> = figures
+            .into_iter()
+            .filter_map(|(name, v)| v.filter(|v| !v.is_finite()).map(|v| format!("{name} {v}")))
+            .collect();
+        (!bad.is_empty()).then(|| {
+            format!(
+                "non-finite figures ({}): the runs' figures overflow, not a result",
+                bad.join(", ")
+            )
+        })
+    }
+}
+
 /// Reads a metrics map; `null` figures (Python's NaN) are dropped.
 fn lenient_metrics<'de, D: Deserializer<'de>>(
     d: D,

@@ -465,7 +465,10 @@ pub async fn run_launched(
                     log_path,
                 },
                 Wire::Phase { phase } => Event::Phase { slot: n, phase },
-                Wire::Eval { run } => Event::EvalRunFinished { slot: n, run },
+                Wire::Eval { mut run } => {
+                    super::eval::redact_run(&mut run);
+                    Event::EvalRunFinished { slot: n, run }
+                }
                 Wire::Warning { text } => Event::Warning(format!("slot {n}: {text}")),
             });
         }

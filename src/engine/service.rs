@@ -120,11 +120,13 @@ pub fn tail_text(path: &Path, max: u64) -> std::io::Result<(String, u64)> {
     Ok((String::from_utf8_lossy(&buf).into_owned(), start))
 }
 
-/// The last `n` non-blank lines of a log file (for crash reports).
+/// The last `n` non-blank lines of a log file (for crash reports), with
+/// the tuner's secrets redacted as the eval's output is.
 pub fn log_tail(path: &Path, n: usize) -> Vec<String> {
     let Ok((text, _)) = tail_text(path, 64 * 1024) else {
         return Vec::new();
     };
+    let text = super::eval::redact(&text);
     let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
     lines[lines.len().saturating_sub(n)..]
         .iter()

@@ -325,14 +325,35 @@ async fn body(
         EvalEnd::Stopped(_) | EvalEnd::Completed => {}
     }
     let summary = summarize(runs);
-    rec.status = eval_status(
+    judge_eval(
+        &mut rec,
         matches!(end, EvalEnd::Stopped(Stop::Skip)),
         matches!(end, EvalEnd::Pruned(_)),
-        &summary,
+        summary,
         n,
     );
-    rec.eval = Some(summary);
     done(rec, next)
+}
+
+/// Puts the eval's summary in the record with its status
+/// ([`eval_status`]); figures whose mean or interval overflowed would win
+/// every comparison (and draw nothing sensible): a failure, with the
+/// reason. The local trial and the simulated executor judge alike.
+pub(crate) fn judge_eval(
+    rec: &mut Record,
+    skipped: bool,
+    pruned: bool,
+    summary: EvalSummary,
+    n: u32,
+) {
+    rec.status = eval_status(skipped, pruned, &summary, n);
+    if matches!(rec.status, Status::Ok | Status::Partial)
+        && let Some(why) = summary.non_finite()
+    {
+        rec.status = Status::Failed;
+        rec.reason = Some(why);
+    }
+    rec.eval = Some(summary);
 }
 
 /// The status of a trial whose service served and whose eval ended: skipped
@@ -600,6 +621,10 @@ pub enum RecordVerdict {
     Hold,
     /// The eval command cannot work: stop the run, record neither.
     Environment(String),
+    /// The eval's output cannot be parsed at all, and no trial's has been
+    /// yet: stop the run, record this trial not. A record held back stays
+    /// a result (nothing proved its failure the eval's).
+    Unparsable(String),
 }
 
 /// Tells an eval command that cannot work (a typo, a missing script, a
@@ -615,14 +640,33 @@ pub enum RecordVerdict {
 /// the environment proves nothing of the eval). Once the eval is proved
 /// broken, a later suspect trial (one still running then, with several
 /// slots) is not recorded either.
+///
+/// An eval that exits 0 but prints nothing any pattern parses is broken
+/// too, not a result, as long as no trial of the run has produced a figure:
+/// the first trial whose every eval run did so stops the run, unrecorded,
+/// naming the patterns the goal needs and showing the output. Once a trial
+/// has parsed, unparsable output is that configuration's failure.
 #[derive(Debug, Default)]
 pub struct EvalWatch {
     any_ok: bool,
     held: Option<(i64, Vec<String>)>,
     broken: Option<String>,
+    /// Some eval run of this tuner produced a figure.
+    any_parsed: bool,
+    /// The goal's metrics with their patterns, for the message.
+    patterns: Vec<(String, String)>,
 }
 
 impl EvalWatch {
+    /// A watch that names `patterns` (metric name, regular expression: the
+    /// ones the goal needs) when an eval's output never parses.
+    pub fn new(patterns: Vec<(String, String)>) -> Self {
+        EvalWatch {
+            patterns,
+            ..Default::default()
+        }
+    }
+
     /// Judges a finished trial's record.
     pub fn judge(&mut self, rec: &Record) -> RecordVerdict {
         let runs = rec
@@ -632,6 +676,12 @@ impl EvalWatch {
             .unwrap_or(&[]);
         if runs.iter().any(|r| r.ok) {
             self.any_ok = true;
+        }
+        if runs.iter().any(parsed_any) {
+            self.any_parsed = true;
+        }
+        if !self.any_parsed && nothing_parsed(rec, runs) {
+            return RecordVerdict::Unparsable(self.unparsable_message(runs));
         }
         let sig = if self.any_ok {
             None
@@ -662,6 +712,72 @@ impl EvalWatch {
             _ => RecordVerdict::Record,
         }
     }
+}
+
+impl EvalWatch {
+    fn unparsable_message(&self, runs: &[EvalRun]) -> String {
+        let patterns: Vec<String> = self
+            .patterns
+            .iter()
+            .map(|(name, re)| format!("{name} /{re}/"))
+            .collect();
+        let tail = runs
+            .last()
+            .and_then(|r| r.output_tail.as_deref())
+            .unwrap_or(&[]);
+        let shown: Vec<String> = tail[tail.len().saturating_sub(3)..]
+            .iter()
+            .map(|l| {
+                let l: String = l
+                    .chars()
+                    .map(|c| if c.is_control() { '?' } else { c })
+                    .collect();
+                if l.chars().count() > 160 {
+                    format!("{}...", l.chars().take(160).collect::<String>())
+                } else {
+                    l
+                }
+            })
+            .collect();
+        format!(
+            "the eval command exited 0 but printed nothing its patterns parse, and no trial has produced a figure yet: it looks broken, not the configuration (no match for {}); its output ended: {}",
+            if patterns.is_empty() {
+                "any pattern".to_string()
+            } else {
+                patterns.join(", ")
+            },
+            if shown.is_empty() {
+                "(no output)".to_string()
+            } else {
+                shown.join(" | ")
+            }
+        )
+    }
+}
+
+/// Whether an eval run produced any figure at all.
+fn parsed_any(r: &EvalRun) -> bool {
+    r.measured.as_ref().is_some_and(|m| {
+        m.accuracy.is_some()
+            || m.total_tps.is_some()
+            || m.answer_tps.is_some()
+            || m.total_time_s.is_some()
+    }) || r.metrics.as_ref().is_some_and(|m| !m.is_empty())
+}
+
+/// Whether a trial failed only because its eval's output held no figure:
+/// it reached the eval (its service did not die), and every eval run exited
+/// 0, in time, without a figure.
+fn nothing_parsed(rec: &Record, runs: &[EvalRun]) -> bool {
+    rec.status == Status::Failed
+        && rec.exit_code.is_none()
+        && !runs.is_empty()
+        && runs.iter().all(|r| {
+            !r.ok
+                && r.timeout != Some(true)
+                && r.measured.as_ref().and_then(|m| m.returncode) == Some(0)
+                && !parsed_any(r)
+        })
 }
 
 /// `(exit code, output tail)` when every eval run failed with that same
@@ -723,6 +839,36 @@ mod tests {
             w.judge(&failed(2, "other", 1)),
             RecordVerdict::Environment(m) if m.contains("exit code 127")
         ));
+    }
+
+    /// A failed trial whose eval runs exited 0 with `out` and no figure.
+    fn unparsed(out: &str) -> Record {
+        let mut r = failed(0, out, 2);
+        r.status = Status::Failed;
+        r
+    }
+
+    #[test]
+    fn output_that_never_parsed_stops_at_once_and_after_a_figure_is_a_result() {
+        let mut w = EvalWatch::new(vec![("accuracy".into(), "acc=([0-9.]+)".into())]);
+        assert!(matches!(
+            w.judge(&unparsed("hello\u{1b}[2J")),
+            RecordVerdict::Unparsable(m) if m.contains("accuracy /acc=([0-9.]+)/") && m.contains("hello?[2J")
+        ));
+        // A run that parsed a figure (even a failed one) ends the rule.
+        let mut w = EvalWatch::default();
+        let mut some = unparsed("acc=2");
+        some.eval.as_mut().unwrap().eval_runs.as_mut().unwrap()[0]
+            .measured
+            .as_mut()
+            .unwrap()
+            .accuracy = Some(2.0);
+        assert_eq!(w.judge(&some), RecordVerdict::Record);
+        assert_eq!(w.judge(&unparsed("hello")), RecordVerdict::Record);
+        // A service that died under the eval is that configuration's crash.
+        let mut died = unparsed("hello");
+        died.exit_code = Some(137);
+        assert_eq!(EvalWatch::default().judge(&died), RecordVerdict::Record);
     }
 
     #[test]

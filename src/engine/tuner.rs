@@ -228,6 +228,21 @@ pub async fn run_with(
 ) -> Arc<RunSummary> {
     let mut best = cfg.base.clone();
     let rule = BestRule::plain(cfg.goal.clone());
+    let goal_patterns = cfg
+        .goal
+        .required_metrics()
+        .into_iter()
+        .filter_map(|n| {
+            let flag = match n {
+                "accuracy" => "--acc_regex",
+                "total_tps" => "--total_tps_regex",
+                "answer_tps" => "--answer_tps_regex",
+                "total_time_s" => "--total_time_regex",
+                _ => "--metric",
+            };
+            Some((format!("{n} ({flag})"), cfg.patterns.source(n)?.to_string()))
+        })
+        .collect();
     let mut e = Engine {
         cfg: Arc::new(cfg),
         sink,
@@ -242,7 +257,7 @@ pub async fn run_with(
         all: Vec::new(),
         ran: Vec::new(),
         reused: 0,
-        watch: EvalWatch::default(),
+        watch: EvalWatch::new(goal_patterns),
         announced: None,
         best_seen: None,
         held: None,
@@ -597,12 +612,18 @@ impl Engine {
         if self.cfg.layout.slots.max(1) > 1 || self.cfg.launcher.is_some() {
             slot::set_record_slot(&mut rec, n);
         }
+        // Whoever ran it (a launched trial knows no secret), no secret is
+        // kept or shown.
+        super::eval::redact_record(&mut rec);
         let rec = Arc::new(*rec);
         // A measurement that ended while the run was ending is still a
         // measurement; an eval command that cannot work is not (held back,
         // then the run stops).
         let verdict = self.watch.judge(&rec);
-        if !matches!(verdict, RecordVerdict::Environment(_)) {
+        if !matches!(
+            verdict,
+            RecordVerdict::Environment(_) | RecordVerdict::Unparsable(_)
+        ) {
             // The searcher first: the record is announced judged by the
             // noise its own runs are part of, as the search judges it.
             planner.record(spec.ordinal, rec.clone());
@@ -613,6 +634,8 @@ impl Engine {
                 self.held = None;
                 Err(Ok(Outcome::Environment(m)))
             }
+            // A record held back stays one: the run's end releases it.
+            RecordVerdict::Unparsable(m) => Err(Ok(Outcome::Environment(m))),
             RecordVerdict::Hold => {
                 self.held = Some((spec.clone(), rec.clone()));
                 Ok(())

@@ -544,6 +544,8 @@ fn pareto_section(o: &mut String, r: &Report) {
     }
 }
 
+/// The record's log and eval output tails, redacted again (a file written
+/// by an older version may hold what this one would have redacted).
 fn log_tail(rec: &Record) -> Vec<String> {
     let mut out: Vec<String> = rec
         .extra
@@ -571,7 +573,7 @@ fn log_tail(rec: &Record) -> Vec<String> {
             out.extend(t.iter().cloned());
         }
     }
-    out
+    out.iter().map(|l| autotune::redact(l)).collect()
 }
 
 fn reason(rec: &Record) -> String {

@@ -191,13 +191,17 @@ pub struct Stat {
 }
 
 impl Stat {
+    /// The runs' mean and interval; `None` (nothing to draw) when there is
+    /// no run, the mean or the interval is not finite (runs whose sum
+    /// overflows: the search failed such a trial too), or the mean is
+    /// beyond ±1e300, which no axis holds (see [`super::svg::Axis`]).
     fn of(runs: Vec<f64>) -> Option<Stat> {
         let (mean, _) = mean_sd(&runs)?;
-        Some(Stat {
-            mean,
-            ci: ci95(&runs),
-            runs,
-        })
+        let ci = ci95(&runs);
+        if !mean.is_finite() || mean.abs() > 1e300 || ci.is_some_and(|c| !c.is_finite()) {
+            return None;
+        }
+        Some(Stat { mean, ci, runs })
     }
 }
 

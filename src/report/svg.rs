@@ -32,9 +32,14 @@ pub struct Axis {
 
 impl Axis {
     /// An axis covering `values` with a little room, on round ticks.
+    /// Values beyond ±1e300 are left out: the room around them would
+    /// overflow (no real figure is that large).
     pub fn covering(values: impl IntoIterator<Item = f64>) -> Axis {
         let (mut lo, mut hi) = (f64::INFINITY, f64::NEG_INFINITY);
-        for v in values.into_iter().filter(|v| v.is_finite()) {
+        for v in values
+            .into_iter()
+            .filter(|v| v.is_finite() && v.abs() <= 1e300)
+        {
             lo = lo.min(v);
             hi = hi.max(v);
         }

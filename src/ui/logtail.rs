@@ -82,7 +82,7 @@ fn cut(l: &str) -> String {
     while !l.is_char_boundary(end) {
         end -= 1;
     }
-    super::printable(&l[..end])
+    super::printable(&autotune::redact(&l[..end]))
 }
 
 #[cfg(test)]

@@ -738,6 +738,7 @@ pub struct Chart {
 /// The last `max` bytes of a file as lines.
 pub fn read_tail(path: &std::path::Path, max: u64) -> std::io::Result<Vec<String>> {
     let (text, start) = autotune::process::tail_text(path, max)?;
+    let text = autotune::redact(&text);
     let mut lines: Vec<String> = text.lines().map(crate::ui::printable).collect();
     if start > 0 && !lines.is_empty() {
         lines[0] = format!("... ({start} earlier bytes not shown)");
