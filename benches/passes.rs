@@ -15,7 +15,7 @@
 //! (`benches/compare_search.sh` runs both). With `GAPS=1` it prints, per
 //! seed of the default search, the parameters that end away from the
 //! brute-force best and the single moves that would still gain. Asserts
-//! nothing: the numbers go in the README.
+//! nothing: the numbers go in docs/passes-and-joint-moves.md.
 
 use autotune::landscape::{
     INTERACTING_PARAMS, demo_truth, interacting_model, interacting_truth, separable_truth,

@@ -5,7 +5,8 @@
 //! Prints, for each policy, the final configuration's true throughput
 //! against what the same search reaches without noise, how often it ends
 //! truly under the accuracy bar, and the GPU time spent against today's
-//! plain search. Asserts nothing: the numbers go in the README.
+//! plain search. Asserts nothing: the numbers go in
+//! docs/noise-aware-search.md.
 //! `DIAG=1` prints instead which parameters end away from the noise-free
 //! choice, in how many seeds, and what each costs (separable landscape).
 //! Both compare one pass: the #13 policies, not the later passes.
