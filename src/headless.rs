@@ -10,7 +10,7 @@ use tokio::sync::mpsc;
 
 use crate::ui::printable;
 use autotune::fig;
-use autotune::{BestRule, Event, Outcome, Status, TrialPhase, trial_key};
+use autotune::{BestRule, Event, Outcome, Status, TrialPhase, describe_change, trial_key};
 
 /// A record's result in one line: status, means ± 95 % half-widths, runs
 /// and time, then why it ended early (pruned, crashed...) and whether it
@@ -176,11 +176,12 @@ impl LineLog {
                 ordinal,
                 param,
                 value,
+                params,
                 reason,
-                ..
             } => format!(
-                "{} {param}={value} not started: {reason}",
-                self.tag(*ordinal)
+                "{} {} not started: {reason}",
+                self.tag(*ordinal),
+                describe_change(param, value, params)
             ),
             Event::TrialReused {
                 ordinal,
@@ -189,8 +190,9 @@ impl LineLog {
                 record,
             } => {
                 format!(
-                    "{} {param}={value} reused: {}",
+                    "{} {} reused: {}",
                     self.tag(*ordinal),
+                    describe_change(param, value, &record.params),
                     record_text(record)
                 )
             }
@@ -202,6 +204,7 @@ impl LineLog {
                 param,
                 value,
                 base_value,
+                params,
                 ..
             } => {
                 self.slots |= *slot > 0;
@@ -210,10 +213,16 @@ impl LineLog {
                 } else {
                     String::new()
                 };
-                let cur = format!("{}{at} {param}={value}", self.tag(*ordinal));
+                let cur = format!(
+                    "{}{at} {}",
+                    self.tag(*ordinal),
+                    describe_change(param, value, params)
+                );
                 self.current.insert(*slot, cur.clone());
+                // A joint move names its values above; its base's joined
+                // values would say nothing more.
                 let was = match base_value {
-                    Some(b) if b != value => format!(", base {b}"),
+                    Some(b) if b != value && !param.contains('+') => format!(", base {b}"),
                     _ => String::new(),
                 };
                 let dev = devices
@@ -280,10 +289,9 @@ impl LineLog {
                     _ => String::new(),
                 };
                 let mut l = format!(
-                    "{}{at} {}={} {}",
+                    "{}{at} {} {}",
                     self.tag(*ordinal),
-                    record.param_under_test.as_deref().unwrap_or("?"),
-                    record.value_under_test().as_deref().unwrap_or("?"),
+                    record.change_text(),
                     record_text(record)
                 );
                 if self.rule.as_ref().is_some_and(|r| r.within_noise(record)) {
@@ -472,6 +480,35 @@ mod tests {
             extra: extra.into_iter().collect(),
             ..Default::default()
         }
+    }
+
+    /// A joint move names each parameter with its own value, not `A+B=4+48`
+    /// (a value holding `+` would make that unreadable).
+    #[test]
+    fn a_joint_move_says_each_parameter_and_its_value() {
+        let mut l = LineLog::new(1);
+        let params: Params = [("MAX_NUM_SEQS", "1536"), ("STOP", "a+b")]
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .into();
+        let line = l
+            .line(&Event::TrialStarted {
+                slot: 0,
+                devices: None,
+                ordinal: 3,
+                index: 3,
+                param: "MAX_NUM_SEQS+STOP".into(),
+                value: "1536+a+b".into(),
+                base_value: Some("1024+c".into()),
+                params,
+                key: "k".into(),
+                log_path: "/l".into(),
+            })
+            .unwrap();
+        assert!(line.contains("MAX_NUM_SEQS=1536, STOP=a+b start"), "{line}");
+        assert!(
+            !line.contains("1536+a+b") && !line.contains("base 1024+c"),
+            "{line}"
+        );
     }
 
     #[test]

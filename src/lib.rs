@@ -24,8 +24,8 @@ pub use engine::record::{
 pub use engine::search::Searcher;
 pub use engine::search::coordinate::{PlanConfig, Planner, SearchPlan, Step, TrialSpec, pick_best};
 pub use engine::search::{
-    BUILTIN_SPACE, DEFAULT_PARAMS, Params, SearchSpace, SpaceError, default_params,
-    scalar_to_string, trial_key,
+    BUILTIN_SPACE, DEFAULT_PARAMS, Params, SearchSpace, SpaceError, changes, default_params,
+    describe_change, scalar_to_string, trial_key,
 };
 pub use engine::simulate::{Cost, Noise, SimReport, Truth, simulate};
 pub use engine::sink::EventSink;

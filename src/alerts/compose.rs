@@ -107,7 +107,7 @@ impl Composer {
                 format!("{total_estimate} trials planned; {existing_records} records already in the results"),
                 json!({"best_seen_tps": best_seen_tps}),
             )),
-            Event::TrialStarted { param, value, index, .. } => self.current = format!("trial {index}: {param}={value}"),
+            Event::TrialStarted { param, value, index, params, .. } => self.current = format!("trial {index}: {}", autotune::describe_change(param, value, params)),
             Event::TrialFinished { record, .. } => {
                 self.current.clear();
                 *self.counts.entry(record.status.to_string()).or_default() += 1;

@@ -496,6 +496,14 @@ impl Record {
         }
     }
 
+    /// What this trial changed, as a reader says it (`A=1`, `A=1, B=2` for
+    /// a joint move, `base`): [`crate::engine::search::describe_change`].
+    pub fn change_text(&self) -> String {
+        let param = self.param_under_test.as_deref().unwrap_or("");
+        let value = self.value_under_test().unwrap_or_default();
+        crate::engine::search::describe_change(param, &value, &self.params)
+    }
+
     /// The value of the parameter under test.
     ///
     /// A joint move (`A+B`, the refinement's) gives its values joined the

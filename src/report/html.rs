@@ -639,17 +639,15 @@ fn failure_rows(o: &mut String, list: &[&std::sync::Arc<Record>]) {
     o.push_str("<table class=\"failures\"><tr><th class=\"num\">trial</th><th>status</th><th>parameter</th><th>why</th></tr>");
     for f in list {
         let tail = log_tail(f);
-        let value = f.value_under_test().unwrap_or_default();
         let _ = write!(
             o,
-            "<tr><td class=\"num\">{}</td><td class=\"{}\"><b>{}</b></td><td><code>{}={}</code></td><td>{}",
+            "<tr><td class=\"num\">{}</td><td class=\"{}\"><b>{}</b></td><td><code>{}</code></td><td>{}",
             f.index()
                 .map(|i| i.to_string())
                 .unwrap_or_else(|| "—".into()),
             status_class(&f.status),
             esc(f.status.as_str()),
-            esc(f.param_under_test.as_deref().unwrap_or("?")),
-            esc(&value),
+            esc(&f.change_text()),
             esc(&reason(f))
         );
         if let Some(l) = &f.server_log {

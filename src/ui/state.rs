@@ -552,9 +552,17 @@ impl LiveState {
             Event::TrialPredicted {
                 param,
                 value,
+                params,
                 reason,
                 ..
-            } => self.message(format!("{param}={value} not started: {reason}"), false, now),
+            } => self.message(
+                format!(
+                    "{} not started: {reason}",
+                    autotune::describe_change(param, value, params)
+                ),
+                false,
+                now,
+            ),
             Event::TrialReused {
                 ordinal, record, ..
             } => {
@@ -694,9 +702,8 @@ impl LiveState {
                 if self.rule.within_noise(record) {
                     self.message(
                         format!(
-                            "trial {ordinal} {}={}: over the bar only within the noise; not taken as best",
-                            record.param_under_test.as_deref().unwrap_or("?"),
-                            record.value_under_test().as_deref().unwrap_or("?")
+                            "trial {ordinal} {}: over the bar only within the noise; not taken as best",
+                            record.change_text()
                         ),
                         false,
                         now,
@@ -720,10 +727,9 @@ impl LiveState {
             }
             Event::NewBest { record, .. } => self.message(
                 format!(
-                    "new best {:.1} tok/s with {}={}",
+                    "new best {:.1} tok/s with {}",
                     record.avg_total_tps().unwrap_or(0.0),
-                    record.param_under_test.as_deref().unwrap_or("?"),
-                    record.value_under_test().as_deref().unwrap_or("?")
+                    record.change_text()
                 ),
                 false,
                 now,

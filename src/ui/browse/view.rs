@@ -371,11 +371,7 @@ fn detail(f: &mut Frame, area: Rect, r: &autotune::Record, s: &BrowseState, t: &
             Span::styled(r.status.to_string(), t.status(r.status.as_str())),
             Span::raw(format!("   phase {}   at {}", r.phase.as_str(), r.ts)),
         ]),
-        Line::raw(format!(
-            "param under test: {} = {}",
-            r.param_under_test.as_deref().unwrap_or("-"),
-            r.value_under_test().as_deref().unwrap_or("-")
-        )),
+        Line::raw(format!("changed: {}", r.change_text())),
         Line::raw(format!("health: {}", r.health.as_deref().unwrap_or("-"))),
         Line::raw(format!(
             "server log: {}   (l opens it)",
