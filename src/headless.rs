@@ -163,7 +163,7 @@ impl LineLog {
                 let left = budget_left
                     .map(|n| format!(", {n} trials left"))
                     .unwrap_or_default();
-                if stage.starts_with("refinement") {
+                if matches!(stage, autotune::Stage::Refinement(_)) {
                     format!("== {stage}{left}: joint moves {}", values.join(" "))
                 } else {
                     format!(

@@ -12,7 +12,7 @@ pub use engine::eval::{
     DEFAULT_ACC_RE, DEFAULT_ANSWER_TPS_RE, DEFAULT_TOTAL_TIME_RE, DEFAULT_TOTAL_TPS_RE, Patterns,
     add_secrets, compile_pattern, redact,
 };
-pub use engine::event::{Command, Event, Outcome, TrialPhase};
+pub use engine::event::{Command, Event, Outcome, Stage, TrialPhase};
 pub use engine::goal::{
     BUILTIN_METRICS, Constraint, Direction, Goal, Objective, Op, check_feasible, check_metric_name,
 };

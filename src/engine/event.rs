@@ -83,6 +83,25 @@ pub enum Outcome {
     Environment(String),
 }
 
+/// Where a search stands when it opens a group of trials.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stage {
+    /// Pass `k` (1-based) of coordinate ascent over the groups.
+    Pass(usize),
+    /// Refinement round `r` (1-based): joint moves after the passes.
+    Refinement(usize),
+}
+
+impl std::fmt::Display for Stage {
+    /// `pass 2`, `refinement 1` (as the status file's `stage` says it).
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Stage::Pass(k) => write!(f, "pass {k}"),
+            Stage::Refinement(r) => write!(f, "refinement {r}"),
+        }
+    }
+}
+
 /// Everything the engine tells its front ends.
 #[derive(Debug, Clone)]
 pub enum Event {
@@ -130,7 +149,7 @@ pub enum Event {
         /// Number of groups.
         groups: usize,
         /// Where the search is: `pass 1`, `pass 2`, `refinement 1`...
-        stage: String,
+        stage: Stage,
         /// Trials the budget still allows (`None`: no budget).
         budget_left: Option<usize>,
     },

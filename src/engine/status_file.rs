@@ -127,7 +127,7 @@ impl StatusWriter {
                 doc.insert("param".into(), json!(param));
                 doc.insert("values".into(), json!(values));
                 doc.insert("group".into(), json!(format!("{group}/{groups}")));
-                doc.insert("stage".into(), json!(stage));
+                doc.insert("stage".into(), json!(stage.to_string()));
                 doc.insert("budget_left".into(), json!(budget_left));
                 "param_group"
             }

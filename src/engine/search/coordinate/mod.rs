@@ -80,7 +80,7 @@ pub enum Step {
         /// Number of groups.
         groups: usize,
         /// Where the search is: `pass 1`, `pass 2`, `refinement 1`...
-        stage: String,
+        stage: crate::engine::event::Stage,
         /// Trials the budget still allows (`None`: no budget).
         budget_left: Option<usize>,
     },
@@ -454,11 +454,13 @@ impl Planner {
             .count()
     }
 
-    fn stage_name(&self) -> String {
+    fn stage_name(&self) -> crate::engine::event::Stage {
+        use crate::engine::event::Stage as Public;
         match self.stage {
-            Stage::Pass(k) => format!("pass {k}"),
-            Stage::Refine(r) => format!("refinement {r}"),
-            Stage::Done => "done".into(),
+            Stage::Pass(k) => Public::Pass(k),
+            Stage::Refine(r) => Public::Refinement(r),
+            // No group opens once the search is done.
+            Stage::Done => Public::Refinement(self.refined),
         }
     }
 
