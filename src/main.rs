@@ -240,8 +240,11 @@ mod tests {
         want.launcher = None;
         want.layout = autotune::SlotLayout {
             slots: 1,
-            ..Default::default()
+            gpus: Vec::new(),
+            port_env: Vec::new(),
+            ..want.layout
         };
+        assert_eq!(sent.layout.gpu_env, "CUDA_VISIBLE_DEVICES");
         assert_eq!(format!("{:?}", *sent), format!("{want:?}"));
         assert!(!line.contains("--eval_cmd"), "no hand-kept flags: {line}");
     }

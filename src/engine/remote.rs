@@ -101,9 +101,14 @@ impl TrialRequest {
     pub fn with_config(mut self, cfg: &Config) -> Self {
         let mut c = cfg.clone();
         c.launcher = None;
+        // One slot; its devices and port variables arrive as --trial_env
+        // (the device variable's name, `gpu_env`, stays: the trial reads
+        // its devices from it).
         c.layout = super::slot::SlotLayout {
             slots: 1,
-            ..Default::default()
+            gpus: Vec::new(),
+            port_env: Vec::new(),
+            ..c.layout
         };
         self.config = Some(Box::new(c));
         self
