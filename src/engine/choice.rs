@@ -135,7 +135,7 @@ impl Choice {
         let flip = |v: f64, max: bool| if max { v } else { -v };
         let obj_max = goal.objective.dir == Direction::Max;
         let acc_max = goal.constraints.first().is_none_or(|c| c.op == Op::Ge);
-        let obj: Vec<f64> = pooled.tps.iter().map(|v| flip(*v, obj_max)).collect();
+        let obj: Vec<f64> = pooled.objective.iter().map(|v| flip(*v, obj_max)).collect();
         let (objective, objective_pm) = match mean_sd(&obj) {
             Some((m, Some(sd))) if runs > 1 => (
                 Some(m),
@@ -148,7 +148,7 @@ impl Choice {
         Choice {
             stands: runs > 0 && (changed || latest_qualifies),
             changed,
-            accuracy: (runs > 0).then(|| flip(pooled.acc_mean(), acc_max)),
+            accuracy: (runs > 0).then(|| flip(pooled.constraint_mean(), acc_max)),
             params,
             key,
             index,

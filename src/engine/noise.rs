@@ -29,11 +29,12 @@ use super::stats::t95;
 /// The figures of one configuration's ok eval runs.
 #[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Samples {
-    /// Accuracy per run (the goal's first constraint, as `push_run` turns it).
-    pub acc: Vec<f64>,
-    /// Total tokens/s per run (the goal's objective, higher is better, as
-    /// `push_run` turns it).
-    pub tps: Vec<f64>,
+    /// The goal's first constraint per run (accuracy under today's goal),
+    /// as `push_run` turns it (higher is better).
+    pub constraint: Vec<f64>,
+    /// The goal's objective per run (total tokens/s under today's goal),
+    /// as `push_run` turns it (higher is better).
+    pub objective: Vec<f64>,
 }
 
 impl Samples {
@@ -45,19 +46,19 @@ impl Samples {
 
     /// Adds one run.
     pub fn push(&mut self, acc: f64, tps: f64) {
-        self.acc.push(acc);
-        self.tps.push(tps);
+        self.constraint.push(acc);
+        self.objective.push(tps);
     }
 
     /// Adds another set of runs of the same configuration.
     pub fn extend(&mut self, o: &Samples) {
-        self.acc.extend_from_slice(&o.acc);
-        self.tps.extend_from_slice(&o.tps);
+        self.constraint.extend_from_slice(&o.constraint);
+        self.objective.extend_from_slice(&o.objective);
     }
 
     /// Number of runs.
     pub fn n(&self) -> usize {
-        self.tps.len()
+        self.objective.len()
     }
 
     fn mean(xs: &[f64]) -> f64 {
@@ -65,13 +66,13 @@ impl Samples {
     }
 
     /// Mean accuracy.
-    pub fn acc_mean(&self) -> f64 {
-        Self::mean(&self.acc)
+    pub fn constraint_mean(&self) -> f64 {
+        Self::mean(&self.constraint)
     }
 
     /// Mean total tokens/s.
-    pub fn tps_mean(&self) -> f64 {
-        Self::mean(&self.tps)
+    pub fn objective_mean(&self) -> f64 {
+        Self::mean(&self.objective)
     }
 
     /// The sign of the objective's figures: `1` when none is negative and
@@ -80,13 +81,13 @@ impl Samples {
     /// or when every figure is 0 (a served trial that did nothing says
     /// nothing of the objective's sign).
     fn sign(&self) -> Option<i8> {
-        if self.tps.iter().all(|t| *t == 0.0) {
+        if self.objective.iter().all(|t| *t == 0.0) {
             return None;
         }
-        let m = self.tps_mean();
-        Some(if m > 0.0 && self.tps.iter().all(|t| *t >= 0.0) {
+        let m = self.objective_mean();
+        Some(if m > 0.0 && self.objective.iter().all(|t| *t >= 0.0) {
             1
-        } else if m < 0.0 && self.tps.iter().all(|t| *t <= 0.0) {
+        } else if m < 0.0 && self.objective.iter().all(|t| *t <= 0.0) {
             -1
         } else {
             0
@@ -210,15 +211,19 @@ impl PooledNoise {
         if n < 2 {
             return;
         }
-        let mt = s.tps_mean();
-        let ma = s.acc_mean();
+        let mt = s.objective_mean();
+        let ma = s.constraint_mean();
         // A ratio to a mean of one sign is a ratio; to one straddling 0 it
         // is nothing (and then the relative estimate is never used).
         if matches!(s.sign(), Some(1) | Some(-1)) {
-            self.ss_tps_rel += s.tps.iter().map(|t| (t / mt - 1.0).powi(2)).sum::<f64>();
+            self.ss_tps_rel += s
+                .objective
+                .iter()
+                .map(|t| (t / mt - 1.0).powi(2))
+                .sum::<f64>();
         }
-        self.ss_tps_abs += s.tps.iter().map(|t| (t - mt).powi(2)).sum::<f64>();
-        self.ss_acc += s.acc.iter().map(|a| (a - ma).powi(2)).sum::<f64>();
+        self.ss_tps_abs += s.objective.iter().map(|t| (t - mt).powi(2)).sum::<f64>();
+        self.ss_acc += s.constraint.iter().map(|a| (a - ma).powi(2)).sum::<f64>();
         self.df += n - 1;
     }
 
@@ -511,7 +516,7 @@ impl Judge {
 
     fn hopeless(&self, s: &Samples) -> Option<String> {
         let n = s.n();
-        let acc = s.acc_mean();
+        let acc = s.constraint_mean();
         let acc_up = acc + self.spread(self.noise.acc_sd(), n);
         if acc_up < self.threshold {
             let (name, shown) = self.primary_text(acc);
@@ -524,7 +529,7 @@ impl Judge {
             ));
         }
         let leader = self.leader.as_ref()?;
-        let (mt, ml) = (s.tps_mean(), leader.tps_mean());
+        let (mt, ml) = (s.objective_mean(), leader.objective_mean());
         let sd = self.noise.tps_sd(self.noise.scale(&[s, leader]), ml);
         let half = self.policy.quantile(self.noise.df())
             * sd
@@ -547,10 +552,10 @@ impl Judge {
         let Some(leader) = &self.leader else {
             return false;
         };
-        if !self.informed() || s.acc_mean() < self.threshold {
+        if !self.informed() || s.constraint_mean() < self.threshold {
             return false;
         }
-        let (mt, ml) = (s.tps_mean(), leader.tps_mean());
+        let (mt, ml) = (s.objective_mean(), leader.objective_mean());
         let sd = self.noise.tps_sd(self.noise.scale(&[s, leader]), ml);
         let half = self.policy.quantile(self.noise.df())
             * sd
@@ -571,7 +576,7 @@ pub fn beats(
     challenger: &Samples,
     incumbent: &Samples,
 ) -> bool {
-    let (mc, mi) = (challenger.tps_mean(), incumbent.tps_mean());
+    let (mc, mi) = (challenger.objective_mean(), incumbent.objective_mean());
     // A difference in the last bits is no difference.
     if !above_tie(mc, mi, 1e-9) {
         return false;
@@ -592,7 +597,7 @@ pub fn above_bar(policy: &NoisePolicy, noise: &PooledNoise, s: &Samples, thresho
     if s.n() == 0 {
         return false;
     }
-    let m = s.acc_mean();
+    let m = s.constraint_mean();
     if noise.df() < policy.min_df {
         return m >= threshold;
     }

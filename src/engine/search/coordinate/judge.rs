@@ -17,7 +17,7 @@ impl Planner {
             .map(|r| samples_of(r, &self.goal))
             .filter(|s| s.n() > 0)
             .fold(None::<Samples>, |best, s| match best {
-                Some(b) if b.tps_mean() >= s.tps_mean() => Some(b),
+                Some(b) if b.objective_mean() >= s.objective_mean() => Some(b),
                 _ => Some(s),
             });
         Some(Judge {
@@ -72,7 +72,7 @@ impl Planner {
         let level = |t: f64| if t < 0.0 { -1.0 / t } else { t };
         let s = self.samples(r);
         if s.n() > 0 {
-            return Some((level(s.tps_mean()), s.acc_mean(), s.n()));
+            return Some((level(s.objective_mean()), s.constraint_mean(), s.n()));
         }
         let (obj, primary) = self.means(r)?;
         Some((level(obj), primary, 1))
@@ -104,15 +104,16 @@ impl Planner {
             .filter(|r| !Arc::ptr_eq(r, inc) && self.goal.qualifies(r))
             .map(|r| self.samples(r))
             .filter(|s| s.n() > 0 && above_bar(&policy, &self.noise, s, self.threshold))
-            .max_by(|a, b| a.tps_mean().total_cmp(&b.tps_mean()))?;
+            .max_by(|a, b| a.objective_mean().total_cmp(&b.objective_mean()))?;
         let q = t_quantile(policy.recheck_level, self.noise.df());
         let spread = match self.noise.scale(&[&is, &other]) {
-            Scale::Relative => q * self.noise.tps_rel_sd() * is.tps_mean(),
+            Scale::Relative => q * self.noise.tps_rel_sd() * is.objective_mean(),
             Scale::Absolute => q * self.noise.tps_abs_sd(),
         };
         let half = spread * (1.0 / is.n().max(1) as f64 + 1.0 / other.n().max(1) as f64).sqrt();
         // Without noise a tie is a tie: nothing to re-measure.
-        (half > TIE * is.tps_mean().abs() && (other.tps_mean() - is.tps_mean()).abs() <= half)
+        (half > TIE * is.objective_mean().abs()
+            && (other.objective_mean() - is.objective_mean()).abs() <= half)
             .then(|| inc.clone())
     }
 
@@ -161,7 +162,7 @@ impl Planner {
             // order) are a tie: the first in plan order keeps it.
             if best
                 .as_ref()
-                .is_none_or(|(_, b)| above_tie(s.tps_mean(), b.tps_mean(), TIE))
+                .is_none_or(|(_, b)| above_tie(s.objective_mean(), b.objective_mean(), TIE))
             {
                 best = Some((r, s));
             }
