@@ -79,43 +79,7 @@ impl StatusWriter {
     pub fn update(&mut self, e: &Event) -> Option<Value> {
         let mut doc = Map::new();
         let phase = match e {
-            Event::RunStarted {
-                base,
-                total_estimate,
-                repo,
-                results,
-                policy,
-                slots,
-                setup,
-                choice,
-                ..
-            } => {
-                self.best = base.clone();
-                self.setup = setup.as_ref().map(|s| json!(&**s));
-                // A resumed run's best so far: the search's choice
-                // replayed from the records, with its evidence.
-                if let Some(c) = choice {
-                    self.best_record = Some(json!({
-                        "trial_key": c.key,
-                        "params": c.params,
-                        "trial": c.index,
-                        "objective": c.objective,
-                        "objective_pm95": c.objective_pm,
-                        "runs_pooled": c.runs,
-                    }));
-                }
-                self.total = *total_estimate;
-                // Recorded so that `autotune best` judges the results file
-                // as the run did ("plain": the means decide).
-                self.policy = Some(match policy {
-                    Some(p) => json!(p),
-                    None => json!("plain"),
-                });
-                self.slots = Some(*slots);
-                doc.insert("repo".into(), json!(repo));
-                doc.insert("results".into(), json!(results));
-                "start"
-            }
+            Event::RunStarted { .. } => self.run_started(e, &mut doc),
             Event::GroupStarted {
                 param,
                 values,
@@ -131,119 +95,16 @@ impl StatusWriter {
                 doc.insert("budget_left".into(), json!(budget_left));
                 "param_group"
             }
-            Event::TrialStarted {
-                slot,
-                ordinal,
-                index,
-                param,
-                value,
-                params,
-                key,
-                log_path,
-                ..
-            } => {
-                self.trial = Map::new();
-                self.trial.insert("trial_index".into(), json!(index));
-                self.trial.insert("slot".into(), json!(slot));
-                self.trial.insert("trial_ordinal".into(), json!(ordinal));
-                self.trial.insert("param".into(), json!(param));
-                self.trial.insert("value".into(), json!(value));
-                self.trial.insert("params".into(), json!(params));
-                self.trial.insert("trial_key".into(), json!(key));
-                self.trial.insert("server_log".into(), json!(log_path));
-                let changed: Map<String, Value> = params
-                    .iter()
-                    .filter(|(k, v)| self.best.get(*k) != Some(*v))
-                    .map(|(k, v)| (k.clone(), json!(v)))
-                    .collect();
-                self.running.insert(
-                    *slot,
-                    Map::from_iter([
-                        ("slot".to_string(), json!(slot)),
-                        ("trial_index".to_string(), json!(index)),
-                        ("trial_ordinal".to_string(), json!(ordinal)),
-                        ("param".to_string(), json!(param)),
-                        ("value".to_string(), json!(value)),
-                        ("changed".to_string(), Value::Object(changed)),
-                        ("trial_key".to_string(), json!(key)),
-                        ("phase".to_string(), json!("started")),
-                        (
-                            "started".to_string(),
-                            json!(crate::engine::record::now_ts()),
-                        ),
-                        ("server_log".to_string(), json!(log_path)),
-                    ]),
-                );
-                "trial_start"
-            }
-            Event::Phase { phase: p, slot } => {
-                doc.insert("slot".into(), json!(slot));
-                let (name, detail) = match p {
-                    TrialPhase::PortBusy {
-                        attempt, retries, ..
-                    } => {
-                        doc.insert("attempt".into(), json!(format!("{attempt}/{retries}")));
-                        ("port_busy", "port busy".to_string())
-                    }
-                    TrialPhase::Starting { pgid, .. } => {
-                        doc.insert("service_pgid".into(), json!(pgid));
-                        ("trial_start", "starting".to_string())
-                    }
-                    TrialPhase::Ready { startup_s, .. } => {
-                        ("trial_start", format!("ready after {startup_s}s"))
-                    }
-                    TrialPhase::Eval { run, of, .. } => ("trial_start", format!("eval {run}/{of}")),
-                    TrialPhase::Stopping => ("trial_start", "stopping".to_string()),
-                };
-                if let Some(t) = self.running.get_mut(slot) {
-                    t.insert("phase".into(), json!(detail));
-                }
-                doc.insert("trial_phase".into(), json!(detail));
-                name
-            }
+            Event::TrialStarted { .. } => self.trial_started(e),
+            Event::Phase { phase: p, slot } => self.phase(slot, p, &mut doc),
             Event::TrialFinished { record, ordinal } => {
-                self.running
-                    .retain(|_, t| t.get("trial_ordinal") != Some(&json!(ordinal)));
-                let c = self
-                    .counts
-                    .entry(record.status.to_string())
-                    .or_insert(json!(0));
-                *c = json!(c.as_u64().unwrap_or(0) + 1);
-                let mut result = json!({
-                    "status": record.status,
-                    "avg_accuracy": record.avg_accuracy(),
-                    "avg_total_tps": record.avg_total_tps(),
-                    "avg_total_time_s": record.eval.as_ref().and_then(|s| s.avg_total_time_s),
-                });
-                if let Some(m) = record.eval.as_ref().and_then(|s| s.avg_metrics.as_ref()) {
-                    result["avg_metrics"] = json!(m);
-                }
-                doc.insert("result".into(), result);
-                "trial_done"
+                self.trial_finished(record, *ordinal, &mut doc)
             }
             Event::GroupBest {
                 param,
                 winner,
                 base,
-            } => {
-                self.best = base.clone();
-                // Under a noise policy the best is the search's choice:
-                // always the record of best_params (also when the choice
-                // came from a record this run reused, which announces no
-                // new best).
-                if self.policy.as_ref().is_some_and(|p| p != "plain")
-                    && let Some(w) = winner
-                {
-                    self.best_record = Some(self.best_json(w));
-                }
-                self.trial.clear();
-                doc.insert("param".into(), json!(param));
-                doc.insert(
-                    "winner".into(),
-                    json!(winner.as_ref().and_then(|w| w.params.get(param))),
-                );
-                "group_best"
-            }
+            } => self.group_best(param, winner.as_ref(), base, &mut doc),
             Event::Paused(p) => {
                 if *p {
                     "paused"
@@ -251,27 +112,7 @@ impl StatusWriter {
                     "resumed"
                 }
             }
-            Event::RunFinished { outcome, best, .. } => {
-                self.best = best.clone();
-                self.trial.clear();
-                self.running.clear();
-                match outcome {
-                    Outcome::Done => "done",
-                    Outcome::Aborted => "aborted",
-                    Outcome::Interrupted(sig) => {
-                        doc.insert("signal".into(), json!(sig));
-                        "interrupted"
-                    }
-                    Outcome::Error(msg) => {
-                        doc.insert("error".into(), json!(msg));
-                        "error"
-                    }
-                    Outcome::Environment(msg) => {
-                        doc.insert("error".into(), json!(msg));
-                        "environment_error"
-                    }
-                }
-            }
+            Event::RunFinished { outcome, best, .. } => self.run_finished(outcome, best, &mut doc),
             Event::NewBest { record, .. } => {
                 // The engine judged it by the goal; kept for the next
                 // document (a new best alone is no new phase).
@@ -280,6 +121,214 @@ impl StatusWriter {
             }
             _ => return None,
         };
+        Some(self.document(doc, phase))
+    }
+
+    fn run_started(&mut self, e: &Event, doc: &mut Map<String, Value>) -> &'static str {
+        let Event::RunStarted {
+            base,
+            total_estimate,
+            repo,
+            results,
+            policy,
+            slots,
+            setup,
+            choice,
+            ..
+        } = e
+        else {
+            unreachable!("called for RunStarted")
+        };
+        self.best = base.clone();
+        self.setup = setup.as_ref().map(|s| json!(&**s));
+        // A resumed run's best so far: the search's choice
+        // replayed from the records, with its evidence.
+        if let Some(c) = choice {
+            self.best_record = Some(json!({
+                "trial_key": c.key,
+                "params": c.params,
+                "trial": c.index,
+                "objective": c.objective,
+                "objective_pm95": c.objective_pm,
+                "runs_pooled": c.runs,
+            }));
+        }
+        self.total = *total_estimate;
+        // Recorded so that `autotune best` judges the results file
+        // as the run did ("plain": the means decide).
+        self.policy = Some(match policy {
+            Some(p) => json!(p),
+            None => json!("plain"),
+        });
+        self.slots = Some(*slots);
+        doc.insert("repo".into(), json!(repo));
+        doc.insert("results".into(), json!(results));
+        "start"
+    }
+
+    fn trial_started(&mut self, e: &Event) -> &'static str {
+        let Event::TrialStarted {
+            slot,
+            ordinal,
+            index,
+            param,
+            value,
+            params,
+            key,
+            log_path,
+            ..
+        } = e
+        else {
+            unreachable!("called for TrialStarted")
+        };
+        self.trial = Map::new();
+        self.trial.insert("trial_index".into(), json!(index));
+        self.trial.insert("slot".into(), json!(slot));
+        self.trial.insert("trial_ordinal".into(), json!(ordinal));
+        self.trial.insert("param".into(), json!(param));
+        self.trial.insert("value".into(), json!(value));
+        self.trial.insert("params".into(), json!(params));
+        self.trial.insert("trial_key".into(), json!(key));
+        self.trial.insert("server_log".into(), json!(log_path));
+        let changed: Map<String, Value> = params
+            .iter()
+            .filter(|(k, v)| self.best.get(*k) != Some(*v))
+            .map(|(k, v)| (k.clone(), json!(v)))
+            .collect();
+        self.running.insert(
+            *slot,
+            Map::from_iter([
+                ("slot".to_string(), json!(slot)),
+                ("trial_index".to_string(), json!(index)),
+                ("trial_ordinal".to_string(), json!(ordinal)),
+                ("param".to_string(), json!(param)),
+                ("value".to_string(), json!(value)),
+                ("changed".to_string(), Value::Object(changed)),
+                ("trial_key".to_string(), json!(key)),
+                ("phase".to_string(), json!("started")),
+                (
+                    "started".to_string(),
+                    json!(crate::engine::record::now_ts()),
+                ),
+                ("server_log".to_string(), json!(log_path)),
+            ]),
+        );
+        "trial_start"
+    }
+
+    fn phase(
+        &mut self,
+        slot: &usize,
+        p: &TrialPhase,
+        doc: &mut Map<String, Value>,
+    ) -> &'static str {
+        doc.insert("slot".into(), json!(slot));
+        let (name, detail) = match p {
+            TrialPhase::PortBusy {
+                attempt, retries, ..
+            } => {
+                doc.insert("attempt".into(), json!(format!("{attempt}/{retries}")));
+                ("port_busy", "port busy".to_string())
+            }
+            TrialPhase::Starting { pgid, .. } => {
+                doc.insert("service_pgid".into(), json!(pgid));
+                ("trial_start", "starting".to_string())
+            }
+            TrialPhase::Ready { startup_s, .. } => {
+                ("trial_start", format!("ready after {startup_s}s"))
+            }
+            TrialPhase::Eval { run, of, .. } => ("trial_start", format!("eval {run}/{of}")),
+            TrialPhase::Stopping => ("trial_start", "stopping".to_string()),
+        };
+        if let Some(t) = self.running.get_mut(slot) {
+            t.insert("phase".into(), json!(detail));
+        }
+        doc.insert("trial_phase".into(), json!(detail));
+        name
+    }
+
+    fn trial_finished(
+        &mut self,
+        record: &Record,
+        ordinal: usize,
+        doc: &mut Map<String, Value>,
+    ) -> &'static str {
+        self.running
+            .retain(|_, t| t.get("trial_ordinal") != Some(&json!(ordinal)));
+        let c = self
+            .counts
+            .entry(record.status.to_string())
+            .or_insert(json!(0));
+        *c = json!(c.as_u64().unwrap_or(0) + 1);
+        let mut result = json!({
+            "status": record.status,
+            "avg_accuracy": record.avg_accuracy(),
+            "avg_total_tps": record.avg_total_tps(),
+            "avg_total_time_s": record.eval.as_ref().and_then(|s| s.avg_total_time_s),
+        });
+        if let Some(m) = record.eval.as_ref().and_then(|s| s.avg_metrics.as_ref()) {
+            result["avg_metrics"] = json!(m);
+        }
+        doc.insert("result".into(), result);
+        "trial_done"
+    }
+
+    fn group_best(
+        &mut self,
+        param: &str,
+        winner: Option<&Arc<Record>>,
+        base: &Params,
+        doc: &mut Map<String, Value>,
+    ) -> &'static str {
+        self.best = base.clone();
+        // Under a noise policy the best is the search's choice:
+        // always the record of best_params (also when the choice
+        // came from a record this run reused, which announces no
+        // new best).
+        if self.policy.as_ref().is_some_and(|p| p != "plain")
+            && let Some(w) = winner
+        {
+            self.best_record = Some(self.best_json(w));
+        }
+        self.trial.clear();
+        doc.insert("param".into(), json!(param));
+        doc.insert(
+            "winner".into(),
+            json!(winner.as_ref().and_then(|w| w.params.get(param))),
+        );
+        "group_best"
+    }
+
+    fn run_finished(
+        &mut self,
+        outcome: &Outcome,
+        best: &Params,
+        doc: &mut Map<String, Value>,
+    ) -> &'static str {
+        self.best = best.clone();
+        self.trial.clear();
+        self.running.clear();
+        match outcome {
+            Outcome::Done => "done",
+            Outcome::Aborted => "aborted",
+            Outcome::Interrupted(sig) => {
+                doc.insert("signal".into(), json!(sig));
+                "interrupted"
+            }
+            Outcome::Error(msg) => {
+                doc.insert("error".into(), json!(msg));
+                "error"
+            }
+            Outcome::Environment(msg) => {
+                doc.insert("error".into(), json!(msg));
+                "environment_error"
+            }
+        }
+    }
+
+    /// The whole document: what this event said, then what every document
+    /// carries (phase, best, counts, goal, search, running trials).
+    fn document(&self, mut doc: Map<String, Value>, phase: &str) -> Value {
         doc.insert("ts".into(), json!(crate::engine::record::now_ts()));
         doc.insert("phase".into(), json!(phase));
         doc.insert("pid".into(), json!(std::process::id()));
@@ -309,7 +358,7 @@ impl StatusWriter {
         for (k, v) in &self.trial {
             doc.entry(k.clone()).or_insert_with(|| v.clone());
         }
-        Some(Value::Object(doc))
+        Value::Object(doc)
     }
 
     /// Consumes events until the engine is done, writing the file at each
