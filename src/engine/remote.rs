@@ -402,7 +402,7 @@ pub async fn run_launched(
         .id()
         .map(|p| p as i32)
         .ok_or_else(|| launch_err("the launcher exited before it could be watched".into()))?;
-    let mut out = child.stdout.take().expect("piped");
+    let out = child.stdout.take().expect("piped");
     let err = child.stderr.take().expect("piped");
     // This trial's pipes, to find who still holds them once the launcher
     // is gone (and only them: other slots' trials may still be running).
@@ -415,70 +415,8 @@ pub async fn run_launched(
             .filter(|l| l.starts_with("pipe:"))
             .collect()
     };
-    // Read into a buffer the run keeps: a helper the launcher left behind
-    // may hold the pipe open after the launcher is gone. Bytes that are not
-    // UTF-8 are kept as replacement characters, never stop the reading.
-    let out_buf = Arc::new(std::sync::Mutex::new(String::new()));
-    let out_buf2 = out_buf.clone();
-    let stdout = tokio::spawn(async move {
-        let mut r = BufReader::new(&mut out);
-        let mut line = Vec::new();
-        loop {
-            line.clear();
-            match r.read_until(b'\n', &mut line).await {
-                Ok(0) | Err(_) => break,
-                Ok(_) => {
-                    if let Ok(mut b) = out_buf2.lock() {
-                        b.push_str(&String::from_utf8_lossy(&line));
-                    }
-                }
-            }
-        }
-    });
-    let n = slot.n;
-    let sink2 = sink.clone();
-    let (spec2, slot2) = (spec.clone(), slot.clone());
-    let stderr = tokio::spawn(async move {
-        let mut lines = BufReader::new(err).lines();
-        let mut other: Vec<String> = Vec::new();
-        while let Ok(Some(line)) = lines.next_line().await {
-            let Some(w) = line
-                .strip_prefix(WIRE_PREFIX)
-                .and_then(|j| serde_json::from_str::<Wire>(j).ok())
-            else {
-                other.push(line);
-                if other.len() > 20 {
-                    other.remove(0);
-                }
-                continue;
-            };
-            sink2.emit(match w {
-                Wire::Started {
-                    index,
-                    log_path,
-                    devices,
-                } => Event::TrialStarted {
-                    slot: n,
-                    devices: devices.or(slot2.devices.clone()),
-                    ordinal: spec2.ordinal,
-                    index,
-                    param: spec2.param.clone(),
-                    value: spec2.value.clone(),
-                    base_value: spec2.base_value.clone(),
-                    params: spec2.params.clone(),
-                    key: spec2.key.clone(),
-                    log_path,
-                },
-                Wire::Phase { phase } => Event::Phase { slot: n, phase },
-                Wire::Eval { mut run } => {
-                    super::eval::redact_run(&mut run);
-                    Event::EvalRunFinished { slot: n, run }
-                }
-                Wire::Warning { text } => Event::Warning(format!("slot {n}: {text}")),
-            });
-        }
-        other
-    });
+    let (stdout, out_buf) = keep_stdout(out);
+    let stderr = relay_stderr(err, sink.clone(), slot.clone(), spec.clone());
     let mut asked: Option<Stop> = None;
     let mut deadline: Option<tokio::time::Instant> = None;
     // What the launcher had started here when a stop was asked (pid and
@@ -525,13 +463,118 @@ pub async fn run_launched(
     if !left.is_empty() {
         process::stop_pids(&left, cfg.kill_grace + Duration::from_secs(5)).await;
     }
-    // The pipes close when the launcher and what it started are gone; a
-    // helper it left behind (double-forked, adopted by us) may hold them:
-    // it is stopped, and the run does not wait on it for ever.
-    let settle = cfg.kill_grace + Duration::from_secs(5);
+    let other = release_pipes(stdout, stderr, &pipes_of_trial, cfg.kill_grace).await;
+    let text = out_buf.lock().map(|b| b.clone()).unwrap_or_default();
+    if let Some(s) = asked
+        && s != Stop::Skip
+    {
+        return Ok((TrialEnd::Stopped(s), index));
+    }
+    launched_record(&text, spec, index, asked, status, &other).map_err(launch_err)
+}
+
+/// The processes the launcher of group `pgid` started here, whatever their
+/// group, with their start times (a pid alone may be reused).
+fn started_here(pgid: i32) -> Vec<(i32, u64)> {
+    process::descendants(pgid)
+        .into_iter()
+        .filter_map(|p| process::proc_info(p).map(|i| (p, i.start_ticks)))
+        .collect()
+}
+
+/// Reads the launcher's stdout into a buffer the run keeps: a helper the
+/// launcher left behind may hold the pipe open after the launcher is gone.
+/// Bytes that are not UTF-8 are kept as replacement characters, never stop
+/// the reading.
+fn keep_stdout(
+    mut out: tokio::process::ChildStdout,
+) -> (tokio::task::JoinHandle<()>, Arc<std::sync::Mutex<String>>) {
+    let out_buf = Arc::new(std::sync::Mutex::new(String::new()));
+    let out_buf2 = out_buf.clone();
+    let task = tokio::spawn(async move {
+        let mut r = BufReader::new(&mut out);
+        let mut line = Vec::new();
+        loop {
+            line.clear();
+            match r.read_until(b'\n', &mut line).await {
+                Ok(0) | Err(_) => break,
+                Ok(_) => {
+                    if let Ok(mut b) = out_buf2.lock() {
+                        b.push_str(&String::from_utf8_lossy(&line));
+                    }
+                }
+            }
+        }
+    });
+    (task, out_buf)
+}
+
+/// Relays the launched trial's events from its stderr (wire lines) as this
+/// slot's; returns the last 20 other lines (what the launcher said).
+fn relay_stderr(
+    err: tokio::process::ChildStderr,
+    sink: EventSink,
+    slot: Slot,
+    spec: TrialSpec,
+) -> tokio::task::JoinHandle<Vec<String>> {
+    let n = slot.n;
+    tokio::spawn(async move {
+        let mut lines = BufReader::new(err).lines();
+        let mut other: Vec<String> = Vec::new();
+        while let Ok(Some(line)) = lines.next_line().await {
+            let Some(w) = line
+                .strip_prefix(WIRE_PREFIX)
+                .and_then(|j| serde_json::from_str::<Wire>(j).ok())
+            else {
+                other.push(line);
+                if other.len() > 20 {
+                    other.remove(0);
+                }
+                continue;
+            };
+            sink.emit(match w {
+                Wire::Started {
+                    index,
+                    log_path,
+                    devices,
+                } => Event::TrialStarted {
+                    slot: n,
+                    devices: devices.or(slot.devices.clone()),
+                    ordinal: spec.ordinal,
+                    index,
+                    param: spec.param.clone(),
+                    value: spec.value.clone(),
+                    base_value: spec.base_value.clone(),
+                    params: spec.params.clone(),
+                    key: spec.key.clone(),
+                    log_path,
+                },
+                Wire::Phase { phase } => Event::Phase { slot: n, phase },
+                Wire::Eval { mut run } => {
+                    super::eval::redact_run(&mut run);
+                    Event::EvalRunFinished { slot: n, run }
+                }
+                Wire::Warning { text } => Event::Warning(format!("slot {n}: {text}")),
+            });
+        }
+        other
+    })
+}
+
+/// Waits for the launched trial's pipes to close (the launcher and what it
+/// started are gone); a helper it left behind (double-forked, adopted by
+/// us) that holds them is stopped, and the run does not wait on it for
+/// ever. Returns what the launcher said on stderr besides its events.
+async fn release_pipes(
+    stdout: tokio::task::JoinHandle<()>,
+    stderr: tokio::task::JoinHandle<Vec<String>>,
+    pipes_of_trial: &[String],
+    grace: Duration,
+) -> Vec<String> {
+    let settle = grace + Duration::from_secs(5);
     let (out_abort, err_abort) = (stdout.abort_handle(), stderr.abort_handle());
     let mut pipes = Box::pin(async { tokio::join!(stdout, stderr).1 });
-    let other = match tokio::time::timeout(settle, &mut pipes).await {
+    match tokio::time::timeout(settle, &mut pipes).await {
         Ok(o) => o.unwrap_or_default(),
         Err(_) => {
             let holders: Vec<i32> = process::adopted_orphans()
@@ -549,13 +592,21 @@ pub async fn run_launched(
             err_abort.abort();
             o
         }
-    };
-    let text = out_buf.lock().map(|b| b.clone()).unwrap_or_default();
-    if let Some(s) = asked
-        && s != Stop::Skip
-    {
-        return Ok((TrialEnd::Stopped(s), index));
     }
+}
+
+/// The record a launched trial printed (its last JSON line naming this
+/// trial's key). A skip the launcher did not pass on as one (or that it had
+/// to be killed for) is still a skip: recorded so, not a failure of the
+/// run. No record otherwise is the launcher's failure (the message).
+fn launched_record(
+    text: &str,
+    spec: &TrialSpec,
+    index: u32,
+    asked: Option<Stop>,
+    status: std::io::Result<std::process::ExitStatus>,
+    other: &[String],
+) -> Result<(TrialEnd, u32), String> {
     let rec = text
         .lines()
         .rev()
@@ -575,25 +626,16 @@ pub async fn run_launched(
         }
         None => {
             let code = status.map(process::exit_code).unwrap_or(-1);
-            Err(launch_err(format!(
+            Err(format!(
                 "the launched trial gave no record (exit code {code}){}",
                 if other.is_empty() {
                     String::new()
                 } else {
                     format!(": {}", other.join(" | "))
                 }
-            )))
+            ))
         }
     }
-}
-
-/// The processes the launcher of group `pgid` started here, whatever their
-/// group, with their start times (a pid alone may be reused).
-fn started_here(pgid: i32) -> Vec<(i32, u64)> {
-    process::descendants(pgid)
-        .into_iter()
-        .filter_map(|p| process::proc_info(p).map(|i| (p, i.start_ticks)))
-        .collect()
 }
 
 #[cfg(test)]
