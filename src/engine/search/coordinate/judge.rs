@@ -6,6 +6,76 @@
 use super::*;
 
 impl Planner {
+    /// Once per group: a close call between the incumbent and the fastest
+    /// challenger is measured again (a trial: within the budget only).
+    pub(super) fn plan_recheck(&mut self) {
+        let g = self.current.as_mut().expect("a group is open");
+        if g.rechecked {
+            return;
+        }
+        g.rechecked = true;
+        let group: Vec<Arc<Record>> = g.results.iter().flatten().cloned().collect();
+        if self.rechecks_left > 0
+            && self.spent < self.max_trials
+            && let Some(inc) = self.close_call(&group)
+        {
+            self.rechecks_left -= 1;
+            let g = self.current.as_mut().expect("a group is open");
+            g.rechecks.push((self.next_ordinal, inc, None));
+            self.next_ordinal += 1;
+        }
+    }
+
+    /// The next re-measure of the group to hand out, if any: reused from
+    /// the results file when a resumed run has it.
+    pub(super) fn issue_recheck(&mut self) -> Option<Step> {
+        let g = self.current.as_mut().expect("a group is open");
+        if g.rechecks_issued >= g.rechecks.len() {
+            return None;
+        }
+        let (ordinal, r, _) = &g.rechecks[g.rechecks_issued];
+        g.rechecks_issued += 1;
+        let (param, value) = match g.index {
+            Some(i) => {
+                let name = self.space.groups[i].0.clone();
+                (
+                    name.clone(),
+                    r.params.get(&name).cloned().unwrap_or_default(),
+                )
+            }
+            None => ("base".to_string(), "base".to_string()),
+        };
+        let spec = TrialSpec {
+            ordinal: *ordinal,
+            group: g.index.map_or(0, |i| i + 1),
+            base_value: Some(value.clone()),
+            value,
+            param,
+            params: r.params.clone(),
+            key: r.trial_key.clone(),
+            recheck: true,
+            judge: None,
+        };
+        let slot = g.rechecks_issued - 1;
+        self.spent += 1;
+        if self.skip_existing
+            && let Some(i) = self.prior_rechecks.iter().position(|p| {
+                p.trial_key == spec.key
+                    && p.param_under_test.as_deref() == Some(spec.param.as_str())
+            })
+        {
+            let prior = self.prior_rechecks.remove(i);
+            self.remember(prior.clone());
+            let g = self.current.as_mut().expect("a group is open");
+            g.rechecks[slot].2 = Some(prior.clone());
+            return Some(Step::Reuse {
+                spec,
+                record: prior,
+            });
+        }
+        Some(Step::Run(spec))
+    }
+
     /// The judge of a trial handed out now: the group's leader so far.
     pub(super) fn judge(&self, g: &GroupState) -> Option<Judge> {
         let policy = self.policy?;

@@ -693,117 +693,71 @@ impl Planner {
             if g.results.iter().any(Option::is_none) {
                 return Step::Wait;
             }
-            if g.probe {
-                let agree = self.probes_agree(self.current.as_ref().expect("open"));
-                let g = self.current.as_mut().expect("a group is open");
-                g.probe = false;
-                let index = g.index.expect("probes are of a group");
-                let (name, cands) = self.space.groups[index].clone();
-                // Measuring the whole group again takes trials the budget
-                // may not have: then the probes stand for it.
-                let room = self.max_trials.saturating_sub(self.spent);
-                let rest = cands
-                    .len()
-                    .saturating_sub(self.current.as_ref().expect("open").slots.len());
-                if agree || rest > room {
-                    self.record_effects(false);
-                } else {
-                    if self.interaction_size(self.current.as_ref().expect("open")) {
-                        self.interacting.insert(index);
-                    }
-                    // The parameter interacts with what changed since: the
-                    // rest of its values, at this base.
-                    let g = self.current.as_ref().expect("open");
-                    let have: Vec<String> = g.slots.iter().map(|s| s.value.clone()).collect();
-                    let base = g.base.clone();
-                    let mut more = Vec::new();
-                    for v in SearchSpace::group_values(&base, &name, &cands) {
-                        if !have.contains(&v) {
-                            let mut params = base.clone();
-                            params.insert(name.clone(), v.clone());
-                            more.push(Slot {
-                                param: name.clone(),
-                                value: v,
-                                params,
-                                ordinal: 0,
-                            });
-                        }
-                    }
-                    let g = self.current.as_mut().expect("open");
-                    g.full = true;
-                    for mut s in more {
-                        s.ordinal = self.next_ordinal;
-                        self.next_ordinal += 1;
-                        g.slots.push(s);
-                        g.results.push(None);
-                    }
-                    continue;
-                }
+            if g.probe && self.probed() {
+                // The rest of the group was added: hand it out.
+                continue;
             }
-            let g = self.current.as_mut().expect("a group is open");
-            if !g.rechecked {
-                g.rechecked = true;
-                let group: Vec<Arc<Record>> = g.results.iter().flatten().cloned().collect();
-                // A re-measure is a trial: within the budget only.
-                if self.rechecks_left > 0
-                    && self.spent < self.max_trials
-                    && let Some(inc) = self.close_call(&group)
-                {
-                    self.rechecks_left -= 1;
-                    let g = self.current.as_mut().expect("a group is open");
-                    g.rechecks.push((self.next_ordinal, inc, None));
-                    self.next_ordinal += 1;
-                }
+            self.plan_recheck();
+            if let Some(step) = self.issue_recheck() {
+                return step;
             }
-            let g = self.current.as_mut().expect("a group is open");
-            if g.rechecks_issued < g.rechecks.len() {
-                let (ordinal, r, _) = &g.rechecks[g.rechecks_issued];
-                g.rechecks_issued += 1;
-                let (param, value) = match g.index {
-                    Some(i) => {
-                        let name = self.space.groups[i].0.clone();
-                        (
-                            name.clone(),
-                            r.params.get(&name).cloned().unwrap_or_default(),
-                        )
-                    }
-                    None => ("base".to_string(), "base".to_string()),
-                };
-                let spec = TrialSpec {
-                    ordinal: *ordinal,
-                    group: g.index.map_or(0, |i| i + 1),
-                    base_value: Some(value.clone()),
-                    value,
-                    param,
-                    params: r.params.clone(),
-                    key: r.trial_key.clone(),
-                    recheck: true,
-                    judge: None,
-                };
-                let slot = g.rechecks_issued - 1;
-                self.spent += 1;
-                if self.skip_existing
-                    && let Some(i) = self.prior_rechecks.iter().position(|p| {
-                        p.trial_key == spec.key
-                            && p.param_under_test.as_deref() == Some(spec.param.as_str())
-                    })
-                {
-                    let prior = self.prior_rechecks.remove(i);
-                    self.remember(prior.clone());
-                    let g = self.current.as_mut().expect("a group is open");
-                    g.rechecks[slot].2 = Some(prior.clone());
-                    return Step::Reuse {
-                        spec,
-                        record: prior,
-                    };
-                }
-                return Step::Run(spec);
-            }
+            let g = self.current.as_ref().expect("a group is open");
             if g.rechecks.iter().any(|(_, _, r)| r.is_none()) {
                 return Step::Wait;
             }
             return self.decide();
         }
+    }
+
+    /// The probes of a group are in: when they agree with what the effects
+    /// predicted (or the budget cannot pay for more) they stand for the
+    /// group; else the parameter interacts with what changed since and the
+    /// rest of its values are added at this base. Returns whether values
+    /// were added.
+    fn probed(&mut self) -> bool {
+        let agree = self.probes_agree(self.current.as_ref().expect("open"));
+        let g = self.current.as_mut().expect("a group is open");
+        g.probe = false;
+        let index = g.index.expect("probes are of a group");
+        let (name, cands) = self.space.groups[index].clone();
+        // Measuring the whole group again takes trials the budget may not
+        // have: then the probes stand for it.
+        let room = self.max_trials.saturating_sub(self.spent);
+        let rest = cands
+            .len()
+            .saturating_sub(self.current.as_ref().expect("open").slots.len());
+        if agree || rest > room {
+            self.record_effects(false);
+            return false;
+        }
+        if self.interaction_size(self.current.as_ref().expect("open")) {
+            self.interacting.insert(index);
+        }
+        let g = self.current.as_ref().expect("open");
+        let have: Vec<String> = g.slots.iter().map(|s| s.value.clone()).collect();
+        let base = g.base.clone();
+        let mut more = Vec::new();
+        for v in SearchSpace::group_values(&base, &name, &cands) {
+            if !have.contains(&v) {
+                let mut params = base.clone();
+                params.insert(name.clone(), v.clone());
+                more.push(Slot {
+                    param: name.clone(),
+                    value: v,
+                    params,
+                    ordinal: 0,
+                });
+            }
+        }
+        let g = self.current.as_mut().expect("open");
+        g.full = true;
+        for mut s in more {
+            s.ordinal = self.next_ordinal;
+            self.next_ordinal += 1;
+            g.slots.push(s);
+            g.results.push(None);
+        }
+        true
     }
 
     /// Ends the open group: its choice, what it taught, where the search
