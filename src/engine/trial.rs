@@ -265,41 +265,9 @@ async fn body(
     let startup = wait_ready(ctx, &mut svc).await;
     let startup_s = round3(t0.elapsed().as_secs_f64());
     rec.startup_s = Some(startup_s);
-    if matches!(startup, Startup::Exited(_) | Startup::TimedOut)
-        && let Some(reason) = foreign_holder(ctx.slot.port, &svc)
-    {
-        // The service could not bind, or answered nobody: not its fault.
-        stop_service(ctx, &mut svc).await;
-        return Ok((TrialEnd::Environment(reason), next));
-    }
     let health = match startup {
         Startup::Ready(h) => h,
-        Startup::Stopped(s) => {
-            stop_service(ctx, &mut svc).await;
-            if s != Stop::Skip {
-                return Ok((TrialEnd::Stopped(s), next));
-            }
-            rec.status = Status::Skipped;
-            return done(rec, next);
-        }
-        Startup::Exited(code) => {
-            stop_service(ctx, &mut svc).await;
-            rec.status = Status::Crashed;
-            rec.health = Some(format!("exited during start-up with code {code}"));
-            rec.exit_code = Some(code);
-            rec.extra.insert(
-                "log_tail".into(),
-                service::log_tail(&svc.log_path, 5).into(),
-            );
-            return done(rec, next);
-        }
-        Startup::TimedOut => {
-            stop_service(ctx, &mut svc).await;
-            rec.status = Status::Timeout;
-            rec.health = Some("timeout".into());
-            rec.exit_code = svc.child.try_wait().ok().flatten().map(exit_code);
-            return done(rec, next);
-        }
+        other => return Ok((startup_failed(ctx, &mut svc, other, rec).await, next)),
     };
     ctx.phase(TrialPhase::Ready {
         startup_s,
@@ -307,13 +275,61 @@ async fn body(
     });
     rec.health = Some(health);
     rec.phase = Phase::Eval;
+    Ok((measure(ctx, spec, &mut svc, rec).await, next))
+}
 
+/// A start-up that did not end ready ends the trial, its service stopped:
+/// an environment failure when another process holds the port (the
+/// service could not bind, or answered nobody: not its fault), a stop, or
+/// a record (skipped, crashed with its log's last lines, timed out).
+async fn startup_failed(
+    ctx: &mut Ctx<'_>,
+    svc: &mut Running,
+    startup: Startup,
+    mut rec: Record,
+) -> TrialEnd {
+    if matches!(startup, Startup::Exited(_) | Startup::TimedOut)
+        && let Some(reason) = foreign_holder(ctx.slot.port, svc)
+    {
+        stop_service(ctx, svc).await;
+        return TrialEnd::Environment(reason);
+    }
+    stop_service(ctx, svc).await;
+    match startup {
+        Startup::Ready(_) => unreachable!("a ready service did not fail"),
+        Startup::Stopped(s) if s != Stop::Skip => return TrialEnd::Stopped(s),
+        Startup::Stopped(_) => rec.status = Status::Skipped,
+        Startup::Exited(code) => {
+            rec.status = Status::Crashed;
+            rec.health = Some(format!("exited during start-up with code {code}"));
+            rec.exit_code = Some(code);
+            rec.extra.insert(
+                "log_tail".into(),
+                service::log_tail(&svc.log_path, 5).into(),
+            );
+        }
+        Startup::TimedOut => {
+            rec.status = Status::Timeout;
+            rec.health = Some("timeout".into());
+            rec.exit_code = svc.child.try_wait().ok().flatten().map(exit_code);
+        }
+    }
+    TrialEnd::Done(Box::new(rec))
+}
+
+/// The eval runs of a ready service, then the service stopped and the
+/// record judged (a stop other than a skip records nothing).
+async fn measure(
+    ctx: &mut Ctx<'_>,
+    spec: &TrialSpec,
+    svc: &mut Running,
+    mut rec: Record,
+) -> TrialEnd {
     let mut runs = Vec::new();
-    let end = eval_runs(ctx, spec, &mut svc, &mut runs).await;
-    stop_service(ctx, &mut svc).await;
-    let n = cfg.eval_runs;
+    let end = eval_runs(ctx, spec, svc, &mut runs).await;
+    stop_service(ctx, svc).await;
     match &end {
-        EvalEnd::Stopped(s) if *s != Stop::Skip => return Ok((TrialEnd::Stopped(*s), next)),
+        EvalEnd::Stopped(s) if *s != Stop::Skip => return TrialEnd::Stopped(*s),
         EvalEnd::ServiceDied(code) => {
             rec.exit_code = Some(*code);
             rec.extra.insert(
@@ -324,15 +340,14 @@ async fn body(
         EvalEnd::Pruned(why) => rec.reason = Some(why.clone()),
         EvalEnd::Stopped(_) | EvalEnd::Completed => {}
     }
-    let summary = summarize(runs);
     judge_eval(
         &mut rec,
         matches!(end, EvalEnd::Stopped(Stop::Skip)),
         matches!(end, EvalEnd::Pruned(_)),
-        summary,
-        n,
+        summarize(runs),
+        ctx.cfg.eval_runs,
     );
-    done(rec, next)
+    TrialEnd::Done(Box::new(rec))
 }
 
 /// Puts the eval's summary in the record with its status

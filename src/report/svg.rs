@@ -232,141 +232,13 @@ pub fn group_chart(
         f.x0() - 52.0,
         esc(y_label)
     );
-    if let Some((l, higher_ok, text)) = &limit {
-        let y = ax.at(*l, f.y0(), f.y1()).clamp(f.y1(), f.y0());
-        let (ya, yb) = if *higher_ok { (y, f.y0()) } else { (f.y1(), y) };
-        let _ = write!(
-            o,
-            r#"<rect class="bad-zone" x="{:.1}" y="{ya:.1}" width="{:.1}" height="{:.1}"/>"#,
-            f.x0(),
-            f.x1() - f.x0(),
-            (yb - ya).max(0.0)
-        );
-        y_grid(&mut o, &f, &ax, ax.prec().max(value_prec.min(4)).min(4));
-        let _ = write!(
-            o,
-            r#"<line class="limit" x1="{:.1}" x2="{:.1}" y1="{y:.1}" y2="{y:.1}"/><text class="limit-label" x="{:.1}" y="{:.1}" text-anchor="end">{}</text>"#,
-            f.x0(),
-            f.x1(),
-            f.x1() - 2.0,
-            y - 4.0,
-            esc(text)
-        );
-    } else {
-        y_grid(&mut o, &f, &ax, ax.prec());
-    }
+    limit_band(&mut o, &f, &ax, &limit, value_prec);
     let n = points.len().max(1) as f64;
     let slot = (f.x1() - f.x0()) / n;
     for (i, p) in points.iter().enumerate() {
         let x = f.x0() + slot * (i as f64 + 0.5);
-        if p.chosen {
-            let _ = write!(
-                o,
-                r#"<rect class="chosen-band" x="{:.1}" y="{:.1}" width="{:.1}" height="{:.1}" rx="4"/>"#,
-                x - slot / 2.0 + 2.0,
-                f.y1(),
-                slot - 4.0,
-                f.y0() - f.y1()
-            );
-        }
-        let label = if p.label.chars().count() > 14 {
-            format!("{}…", p.label.chars().take(13).collect::<String>())
-        } else {
-            p.label.clone()
-        };
-        let cls = if p.chosen { "xlabel chosen" } else { "xlabel" };
-        let _ = write!(
-            o,
-            r#"<text class="{cls}" x="{x:.1}" y="{:.1}" text-anchor="middle">{}<title>{}</title></text>"#,
-            f.y0() + 16.0,
-            esc(&label),
-            esc(&p.label)
-        );
-        let tag = match (&p.mark, p.base, p.chosen) {
-            (_, true, true) => "base · kept".to_string(),
-            (_, false, true) => "chosen".to_string(),
-            (_, true, false) => "base".to_string(),
-            (Mark::Incomplete(s), ..) | (Mark::Failed(s), ..) => s.clone(),
-            (Mark::Missing, ..) => "not run".to_string(),
-            _ => String::new(),
-        };
-        if !tag.is_empty() {
-            let _ = write!(
-                o,
-                r#"<text class="xtag {}" x="{x:.1}" y="{:.1}" text-anchor="middle">{}</text>"#,
-                if p.chosen { "chosen" } else { "" },
-                f.y0() + 30.0,
-                esc(&tag)
-            );
-        }
-        match (&p.mark, &p.stat) {
-            (Mark::Failed(s), _) | (Mark::Incomplete(s), None) => {
-                let y = f.y0() - 10.0;
-                let _ = write!(
-                    o,
-                    r#"<g class="fail"><title>{}: no figures</title><line x1="{:.1}" y1="{:.1}" x2="{:.1}" y2="{:.1}"/><line x1="{:.1}" y1="{:.1}" x2="{:.1}" y2="{:.1}"/></g>"#,
-                    esc(s),
-                    x - 5.0,
-                    y - 5.0,
-                    x + 5.0,
-                    y + 5.0,
-                    x - 5.0,
-                    y + 5.0,
-                    x + 5.0,
-                    y - 5.0
-                );
-            }
-            (Mark::Missing, _) | (Mark::Complete, None) => {}
-            (mark, Some((m, ci, runs))) => {
-                for (j, r) in runs.iter().enumerate() {
-                    let jitter = (j as f64 - (runs.len() as f64 - 1.0) / 2.0) * 3.0;
-                    let _ = write!(
-                        o,
-                        r#"<circle class="run" cx="{:.1}" cy="{:.1}" r="2.2"/>"#,
-                        x + 12.0 + jitter,
-                        ax.at(*r, f.y0(), f.y1())
-                    );
-                }
-                let y = ax.at(*m, f.y0(), f.y1());
-                if let Some(h) = ci {
-                    let (ya, yb) = (ax.at(m - h, f.y0(), f.y1()), ax.at(m + h, f.y0(), f.y1()));
-                    let _ = write!(
-                        o,
-                        r#"<path class="err" d="M{x:.1} {ya:.1}V{yb:.1}M{:.1} {ya:.1}h10M{:.1} {yb:.1}h10"/>"#,
-                        x - 5.0,
-                        x - 5.0
-                    );
-                }
-                let cls = match (mark, p.chosen) {
-                    (Mark::Incomplete(_), _) => "mean hollow",
-                    (_, true) => "mean chosen",
-                    _ => "mean",
-                };
-                let tip = format!(
-                    "{}: {:.prec$}{}{}",
-                    p.label,
-                    m,
-                    ci.map(|h| format!(" ± {h:.prec$}", prec = value_prec))
-                        .unwrap_or_default(),
-                    match mark {
-                        Mark::Incomplete(s) => format!(" ({s})"),
-                        _ => String::new(),
-                    },
-                    prec = value_prec
-                );
-                let _ = write!(
-                    o,
-                    r#"<circle class="{cls}" cx="{x:.1}" cy="{y:.1}" r="5"><title>{}</title></circle>"#,
-                    esc(&tip)
-                );
-                if p.base {
-                    let _ = write!(
-                        o,
-                        r#"<circle class="base-ring" cx="{x:.1}" cy="{y:.1}" r="8.5"/>"#
-                    );
-                }
-            }
-        }
+        point_labels(&mut o, &f, p, x, slot);
+        point_figures(&mut o, &f, &ax, p, x, value_prec);
     }
     let _ = write!(
         o,
@@ -377,6 +249,158 @@ pub fn group_chart(
         f.y0()
     );
     o
+}
+
+/// The bad side of a group chart's limit, shaded, with the limit's line and
+/// label (or just the grid without a limit).
+fn limit_band(
+    o: &mut String,
+    f: &Frame,
+    ax: &Axis,
+    limit: &Option<(f64, bool, String)>,
+    value_prec: usize,
+) {
+    if let Some((l, higher_ok, text)) = &limit {
+        let y = ax.at(*l, f.y0(), f.y1()).clamp(f.y1(), f.y0());
+        let (ya, yb) = if *higher_ok { (y, f.y0()) } else { (f.y1(), y) };
+        let _ = write!(
+            o,
+            r#"<rect class="bad-zone" x="{:.1}" y="{ya:.1}" width="{:.1}" height="{:.1}"/>"#,
+            f.x0(),
+            f.x1() - f.x0(),
+            (yb - ya).max(0.0)
+        );
+        y_grid(o, &f, &ax, ax.prec().max(value_prec.min(4)).min(4));
+        let _ = write!(
+            o,
+            r#"<line class="limit" x1="{:.1}" x2="{:.1}" y1="{y:.1}" y2="{y:.1}"/><text class="limit-label" x="{:.1}" y="{:.1}" text-anchor="end">{}</text>"#,
+            f.x0(),
+            f.x1(),
+            f.x1() - 2.0,
+            y - 4.0,
+            esc(text)
+        );
+    } else {
+        y_grid(o, &f, &ax, ax.prec());
+    }
+}
+
+/// A group chart's value: its band when chosen, its label and its tag
+/// (base, chosen, failed, not run).
+fn point_labels(o: &mut String, f: &Frame, p: &GroupPoint, x: f64, slot: f64) {
+    if p.chosen {
+        let _ = write!(
+            o,
+            r#"<rect class="chosen-band" x="{:.1}" y="{:.1}" width="{:.1}" height="{:.1}" rx="4"/>"#,
+            x - slot / 2.0 + 2.0,
+            f.y1(),
+            slot - 4.0,
+            f.y0() - f.y1()
+        );
+    }
+    let label = if p.label.chars().count() > 14 {
+        format!("{}…", p.label.chars().take(13).collect::<String>())
+    } else {
+        p.label.clone()
+    };
+    let cls = if p.chosen { "xlabel chosen" } else { "xlabel" };
+    let _ = write!(
+        o,
+        r#"<text class="{cls}" x="{x:.1}" y="{:.1}" text-anchor="middle">{}<title>{}</title></text>"#,
+        f.y0() + 16.0,
+        esc(&label),
+        esc(&p.label)
+    );
+    let tag = match (&p.mark, p.base, p.chosen) {
+        (_, true, true) => "base · kept".to_string(),
+        (_, false, true) => "chosen".to_string(),
+        (_, true, false) => "base".to_string(),
+        (Mark::Incomplete(s), ..) | (Mark::Failed(s), ..) => s.clone(),
+        (Mark::Missing, ..) => "not run".to_string(),
+        _ => String::new(),
+    };
+    if !tag.is_empty() {
+        let _ = write!(
+            o,
+            r#"<text class="xtag {}" x="{x:.1}" y="{:.1}" text-anchor="middle">{}</text>"#,
+            if p.chosen { "chosen" } else { "" },
+            f.y0() + 30.0,
+            esc(&tag)
+        );
+    }
+}
+
+/// A group chart's value: its runs, its mean with its interval, or a cross
+/// for a failure.
+fn point_figures(o: &mut String, f: &Frame, ax: &Axis, p: &GroupPoint, x: f64, value_prec: usize) {
+    match (&p.mark, &p.stat) {
+        (Mark::Failed(s), _) | (Mark::Incomplete(s), None) => {
+            let y = f.y0() - 10.0;
+            let _ = write!(
+                o,
+                r#"<g class="fail"><title>{}: no figures</title><line x1="{:.1}" y1="{:.1}" x2="{:.1}" y2="{:.1}"/><line x1="{:.1}" y1="{:.1}" x2="{:.1}" y2="{:.1}"/></g>"#,
+                esc(s),
+                x - 5.0,
+                y - 5.0,
+                x + 5.0,
+                y + 5.0,
+                x - 5.0,
+                y + 5.0,
+                x + 5.0,
+                y - 5.0
+            );
+        }
+        (Mark::Missing, _) | (Mark::Complete, None) => {}
+        (mark, Some((m, ci, runs))) => {
+            for (j, r) in runs.iter().enumerate() {
+                let jitter = (j as f64 - (runs.len() as f64 - 1.0) / 2.0) * 3.0;
+                let _ = write!(
+                    o,
+                    r#"<circle class="run" cx="{:.1}" cy="{:.1}" r="2.2"/>"#,
+                    x + 12.0 + jitter,
+                    ax.at(*r, f.y0(), f.y1())
+                );
+            }
+            let y = ax.at(*m, f.y0(), f.y1());
+            if let Some(h) = ci {
+                let (ya, yb) = (ax.at(m - h, f.y0(), f.y1()), ax.at(m + h, f.y0(), f.y1()));
+                let _ = write!(
+                    o,
+                    r#"<path class="err" d="M{x:.1} {ya:.1}V{yb:.1}M{:.1} {ya:.1}h10M{:.1} {yb:.1}h10"/>"#,
+                    x - 5.0,
+                    x - 5.0
+                );
+            }
+            let cls = match (mark, p.chosen) {
+                (Mark::Incomplete(_), _) => "mean hollow",
+                (_, true) => "mean chosen",
+                _ => "mean",
+            };
+            let tip = format!(
+                "{}: {:.prec$}{}{}",
+                p.label,
+                m,
+                ci.map(|h| format!(" ± {h:.prec$}", prec = value_prec))
+                    .unwrap_or_default(),
+                match mark {
+                    Mark::Incomplete(s) => format!(" ({s})"),
+                    _ => String::new(),
+                },
+                prec = value_prec
+            );
+            let _ = write!(
+                o,
+                r#"<circle class="{cls}" cx="{x:.1}" cy="{y:.1}" r="5"><title>{}</title></circle>"#,
+                esc(&tip)
+            );
+            if p.base {
+                let _ = write!(
+                    o,
+                    r#"<circle class="base-ring" cx="{x:.1}" cy="{y:.1}" r="8.5"/>"#
+                );
+            }
+        }
+    }
 }
 
 /// One configuration on a Pareto chart.
