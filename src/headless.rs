@@ -343,23 +343,19 @@ impl LineLog {
                 outcome, summary, ..
             } => {
                 let head = match outcome {
-                    Outcome::Done => "done: every group explored".into(),
-                    Outcome::Aborted => "aborted".into(),
-                    Outcome::Interrupted(s) => {
-                        format!("interrupted by signal {s}; the service was stopped")
-                    }
-                    Outcome::Error(m) => format!("error: {m}"),
-                    Outcome::Environment(m) => {
-                        format!("stopped: the environment failed, not the configuration: {m}")
-                    }
+                    Outcome::Done => Some("done: every group explored".to_string()),
+                    Outcome::Aborted => Some("aborted".into()),
+                    Outcome::Interrupted(s) => Some(format!(
+                        "interrupted by signal {s}; the service was stopped"
+                    )),
+                    // The outcome's first line says what stopped the run:
+                    // said once.
+                    Outcome::Error(_) | Outcome::Environment(_) => None,
                 };
                 // The outcome, whole, as the last thing printed.
-                let mut text: String = head;
-                for l in summary.lines() {
-                    text.push('\n');
-                    text.push_str(&l);
-                }
-                text
+                let mut lines: Vec<String> = head.into_iter().collect();
+                lines.extend(summary.lines());
+                lines.join("\n")
             }
         };
         Some(format!(

@@ -156,6 +156,9 @@ struct Engine {
     ran: Vec<Arc<Record>>,
     /// Trials reused: already measured in this run or the results file.
     reused: usize,
+    /// Trials that ran but were not recorded (an eval command that cannot
+    /// work failed them): the outcome counts them.
+    dropped: Vec<Arc<Record>>,
     /// The configuration last announced as the best (under a noise policy:
     /// the search's incumbent once a group chose it).
     announced: Option<String>,
@@ -213,6 +216,7 @@ pub async fn run_with(
         all: Vec::new(),
         ran: Vec::new(),
         reused: 0,
+        dropped: Vec::new(),
         watch: EvalWatch::default(),
         announced: None,
         held: None,
@@ -261,7 +265,7 @@ pub async fn run_with(
         remote::stop_orphans(e.cfg.kill_grace).await;
     }
     let cfg = &e.cfg;
-    let summary = Arc::new(summarize_run_for(
+    let summary = summarize_run_for(
         &cfg.goal,
         outcome.clone(),
         &cfg.base,
@@ -275,8 +279,12 @@ pub async fn run_with(
             status: cfg.status_file.clone(),
             logs: cfg.server_log_dir.clone(),
             report: cfg.report.clone(),
-        },
-    ));
+        }
+        // The report is written when the results file holds a record.
+        .existing(!e.all.is_empty()),
+    )
+    .with_unrecorded(&e.dropped);
+    let summary = Arc::new(summary);
     e.sink.emit(Event::RunFinished {
         outcome,
         best,
@@ -537,7 +545,13 @@ impl Engine {
                                     }
                                     let written = match verdict {
                                         RecordVerdict::Environment(m) => {
-                                            self.held = None;
+                                            // Neither this trial nor the
+                                            // one held back is a result;
+                                            // they ran all the same.
+                                            self.dropped.extend(
+                                                self.held.take().map(|(_, r)| r),
+                                            );
+                                            self.dropped.push(rec.clone());
                                             Err(Ok(Outcome::Environment(m)))
                                         }
                                         RecordVerdict::Hold => {
