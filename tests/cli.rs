@@ -827,7 +827,7 @@ fn the_announced_best_is_where_a_noisy_search_ends() {
 fn demo_again_on_a_finished_run_resumes_and_ends_at_once() {
     let d = tempfile::tempdir().unwrap();
     let dir = d.path().join("demo");
-    let demo = || {
+    let demo_in = |dir: &std::path::Path| {
         std::process::Command::new(bin())
             .current_dir(d.path())
             .env("SIM_STARTUP_S", "0.1")
@@ -835,11 +835,12 @@ fn demo_again_on_a_finished_run_resumes_and_ends_at_once() {
             .env("SIM_EVAL_FAIL_RATE", "0")
             .env("SIM_NOISE", "0")
             .args(["demo", "--headless", "--eval_runs", "1", "--dir"])
-            .arg(&dir)
+            .arg(dir)
             .args(["--port", &free_port().to_string()])
             .output()
             .unwrap()
     };
+    let demo = || demo_in(&dir);
     let first = demo();
     assert!(first.status.success(), "{}", text(&first));
     let results = dir.join("tune_results.jsonl");
@@ -859,13 +860,19 @@ fn demo_again_on_a_finished_run_resumes_and_ends_at_once() {
     assert!(second.status.success(), "{}", text(&second));
     let out2 = String::from_utf8_lossy(&second.stdout).into_owned();
     // Every trial of the whole search (one pass, later passes, joint
-    // moves) is reused.
+    // moves) is reused; the counts are of records, what the file holds
+    // (a record may be handed out in several groups: never counted twice).
     let reused = out2.matches(" reused: ").count();
     assert!(reused > 55, "{out2}");
+    assert!(reused > recorded, "{out2}");
     assert!(
         out2.contains(&format!(
-            "holds a finished run: all {reused} trials are recorded and reused"
+            "holds a finished run: its {recorded} records cover every trial of the search"
         )),
+        "{out2}"
+    );
+    assert!(
+        out2.contains(&format!(", {recorded} reused (already measured)")),
         "{out2}"
     );
     assert!(!out2.contains(" start (trial_"), "{out2}");
@@ -895,4 +902,27 @@ fn demo_again_on_a_finished_run_resumes_and_ends_at_once() {
     let plan = String::from_utf8_lossy(&o.stdout);
     assert!(plan.contains("Base:   best_params.json"), "{plan}");
     assert!(!plan.contains("the run is finished"), "{plan}");
+
+    // A run stopped after 8 records: the resume counts those 8 (not the
+    // trials they stand for), and the outcome never reuses more.
+    let part = d.path().join("part");
+    std::fs::create_dir(&part).unwrap();
+    let head: String = std::fs::read_to_string(&results)
+        .unwrap()
+        .lines()
+        .take(8)
+        .map(|l| format!("{l}\n"))
+        .collect();
+    std::fs::write(part.join("tune_results.jsonl"), head).unwrap();
+    let third = demo_in(&part);
+    assert!(third.status.success(), "{}", text(&third));
+    let out3 = String::from_utf8_lossy(&third.stdout).into_owned();
+    assert!(
+        out3.contains(&format!(
+            "resuming the run in {}: its results file holds 8 records; the search reuses 8 of them",
+            part.display()
+        )),
+        "{out3}"
+    );
+    assert!(out3.contains(", 8 reused (already measured)"), "{out3}");
 }

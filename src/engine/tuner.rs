@@ -154,8 +154,10 @@ struct Engine {
     all: Vec<Arc<Record>>,
     /// This run's records.
     ran: Vec<Arc<Record>>,
-    /// Trials reused: already measured in this run or the results file.
-    reused: usize,
+    /// Records of the results file this run reused, each once (a
+    /// configuration measured earlier in this run, handed out again, is
+    /// not a trial and not counted).
+    reused: Vec<Arc<Record>>,
     /// Trials that ran but were not recorded (an eval command that cannot
     /// work failed them): the outcome counts them.
     dropped: Vec<Arc<Record>>,
@@ -215,7 +217,7 @@ pub async fn run_with(
         next_index: 1,
         all: Vec::new(),
         ran: Vec::new(),
-        reused: 0,
+        reused: Vec::new(),
         dropped: Vec::new(),
         watch: EvalWatch::default(),
         announced: None,
@@ -272,7 +274,7 @@ pub async fn run_with(
         &best,
         &e.all,
         &e.ran,
-        e.reused,
+        e.reused.len(),
         Files {
             results: cfg.results.clone(),
             best: cfg.best.clone(),
@@ -432,7 +434,11 @@ impl Engine {
                         reason,
                     }),
                     Step::Reuse { spec, record } => {
-                        self.reused += 1;
+                        if !self.ran.iter().any(|r| Arc::ptr_eq(r, &record))
+                            && !self.reused.iter().any(|r| Arc::ptr_eq(r, &record))
+                        {
+                            self.reused.push(record.clone());
+                        }
                         self.sink.emit(Event::TrialReused {
                             ordinal: spec.ordinal,
                             param: spec.param,
