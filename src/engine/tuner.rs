@@ -388,6 +388,15 @@ impl Engine {
         if self.rule.noise != PooledNoise::default() {
             self.sink.emit(Event::Noise(self.rule.noise));
         }
+        // A rerun without --skip_existing measures everything again: said
+        // before the first trial, with how to resume instead.
+        if !cfg.skip_existing && existing_records > 0 {
+            self.warn(format!(
+                "{} holds {existing_records} record{} that will not be reused (measured again); add --skip_existing to resume",
+                cfg.results.display(),
+                if existing_records == 1 { "" } else { "s" },
+            ));
+        }
 
         let mut running: BTreeMap<usize, InFlight> = BTreeMap::new();
         let mut futs: FuturesUnordered<BoxFuture<'static, TrialDone>> = FuturesUnordered::new();
