@@ -926,3 +926,61 @@ fn demo_again_on_a_finished_run_resumes_and_ends_at_once() {
     );
     assert!(out3.contains(", 8 reused (already measured)"), "{out3}");
 }
+
+/// The help says what is true (issue #23): the demo's length, a
+/// --constraint value that reads as one placeholder, and what --selftest
+/// needs, checked against what it does.
+#[test]
+fn help_says_what_is_true_of_the_demo_constraint_and_selftest() {
+    let d = tempfile::tempdir().unwrap();
+    let o = autotune(d.path(), &["--help"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let help = String::from_utf8_lossy(&o.stdout).into_owned();
+    assert!(
+        help.contains(
+            "# Try it first: a simulated service, the live screen, two to three minutes."
+        ),
+        "{help}"
+    );
+    assert!(!help.contains("about a minute"), "{help}");
+    assert!(help.contains("--constraint <BOUND>"), "{help}");
+    assert!(
+        help.contains("A bound the winner's mean must meet: 'NAME>=X' or 'NAME<=X'"),
+        "{help}"
+    );
+    assert!(!help.contains("<NAME>=X"), "{help}");
+    for sub in ["best", "report"] {
+        let o = autotune(d.path(), &[sub, "--help"]);
+        let h = String::from_utf8_lossy(&o.stdout);
+        assert!(h.contains("--constraint <BOUND>"), "{sub}: {h}");
+    }
+    assert!(
+        help.contains("The scripts of --server_cmd and --eval_cmd must exist in --repo"),
+        "{help}"
+    );
+    assert!(!help.contains("without a service"), "{help}");
+    // And so it is: without run_model.sh the selftest stops there.
+    let o = autotune(d.path(), &["--selftest", "--eval_cmd", "true"]);
+    assert_usage_error(&o, "run_model.sh not found");
+}
+
+/// `autotune report` on a file that is not there says which and that it
+/// does not exist, not a bare OS error (issue #23).
+#[test]
+fn report_on_a_missing_file_says_which_and_that_it_does_not_exist() {
+    let d = tempfile::tempdir().unwrap();
+    let missing = d.path().join("nope.jsonl");
+    let o = std::process::Command::new(bin())
+        .arg("report")
+        .arg(&missing)
+        .output()
+        .unwrap();
+    assert_usage_error(
+        &o,
+        &format!("the results file {} does not exist", missing.display()),
+    );
+    assert!(!text(&o).contains("os error"), "{}", text(&o));
+    // The default file of --repo too.
+    let o = autotune(d.path(), &["report"]);
+    assert_usage_error(&o, "tune_results.jsonl does not exist");
+}
