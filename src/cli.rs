@@ -37,7 +37,7 @@ heartbeats), more examples, the keys of the live screen and the files written.";
 
 /// The examples of `--help`.
 const EXAMPLES: &str = "Examples:
-  # Try it first: a simulated service, the live screen, about a minute.
+  # Try it first: a simulated service, the live screen, two to three minutes.
   autotune demo
 
   # See what a run would do (works before run_model.sh exists).
@@ -267,7 +267,7 @@ pub struct ReportArgs {
     /// A limit a configuration must meet, `NAME>=X` or `NAME<=X`
     /// (repeatable; default: the recorded goal's, else accuracy >= the
     /// threshold).
-    #[arg(long = "constraint", value_name = "NAME>=X|NAME<=X")]
+    #[arg(long = "constraint", value_name = "BOUND")]
     pub constraint: Vec<String>,
     /// Whether --accuracy_threshold was typed (set by [`parse`]).
     #[arg(skip)]
@@ -314,7 +314,7 @@ pub struct BestArgs {
     /// A limit a configuration must meet, `NAME>=X` or `NAME<=X`
     /// (repeatable; default: the recorded goal's, else accuracy >= the
     /// threshold).
-    #[arg(long = "constraint", value_name = "NAME>=X|NAME<=X")]
+    #[arg(long = "constraint", value_name = "BOUND")]
     pub constraint: Vec<String>,
     /// Whether --accuracy_threshold was typed (set by [`parse`]).
     #[arg(skip)]
@@ -520,7 +520,7 @@ pub struct TuneArgs {
     /// Without --objective or --constraint the goal is today's: max
     /// total_tps subject to accuracy >= --accuracy_threshold. With either,
     /// the accuracy bar applies only when --accuracy_threshold is given.
-    #[arg(long = "constraint", help_heading = heading::EVAL, value_name = "NAME>=X|NAME<=X")]
+    #[arg(long = "constraint", help_heading = heading::EVAL, value_name = "BOUND")]
     pub constraint: Vec<String>,
     /// Set by [`parse`]: --accuracy_threshold was on the command line.
     #[arg(skip)]
@@ -710,7 +710,11 @@ pub struct TuneArgs {
     /// Also chosen when stdout is not a terminal or TERM=dumb.
     #[arg(long, help_heading = heading::OUTPUT)]
     pub headless: bool,
-    /// Check parsing, records and the best choice without a service.
+    /// Check parsing, records and the best choice without starting the
+    /// service.
+    ///
+    /// The scripts of --server_cmd and --eval_cmd must exist in --repo (as
+    /// for a run); neither is started.
     #[arg(long, help_heading = heading::OUTPUT)]
     pub selftest: bool,
     /// With --selftest, also send a heartbeat notification.

@@ -363,18 +363,25 @@ impl LineLog {
                 outcome, summary, ..
             } => {
                 let head = match outcome {
-                    Outcome::Done => "done: every group explored".into(),
-                    Outcome::Aborted => "aborted".into(),
-                    Outcome::Interrupted(s) => {
-                        format!("interrupted by signal {s}; the service was stopped")
-                    }
-                    Outcome::Error(m) => format!("error: {m}"),
-                    Outcome::Environment(m) => {
-                        format!("stopped: the environment failed, not the configuration: {m}")
-                    }
+                    Outcome::Done => Some("done: every group explored".to_string()),
+                    Outcome::Aborted => Some("aborted".into()),
+                    Outcome::Interrupted(s) => Some(format!(
+                        "interrupted by signal {s}; the service was stopped"
+                    )),
+                    // The outcome's first line says what stopped the run:
+                    // said once.
+                    Outcome::Error(_) | Outcome::Environment(_) => None,
                 };
                 // The outcome, whole, as the last thing printed.
-                more.extend(summary.lines());
+                let mut lines = summary.lines();
+                let head = head.unwrap_or_else(|| {
+                    if lines.is_empty() {
+                        String::new()
+                    } else {
+                        lines.remove(0)
+                    }
+                });
+                more.extend(lines);
                 head
             }
         };

@@ -154,7 +154,10 @@ fn slots(cfg: &Config) -> Option<String> {
 /// How much of the plan a results file already covers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Replay {
-    /// Trials whose record would be reused before the first one that must run.
+    /// Records the results file holds.
+    pub records: usize,
+    /// Records of the file reused before the first trial that must run,
+    /// each once (the search may hand one out in several groups).
     pub reused: usize,
     /// Trials planned in all.
     pub total: usize,
@@ -165,6 +168,7 @@ pub struct Replay {
 /// Drives the planner over the recorded trials as a `--skip_existing` run
 /// would, up to the first trial it would have to run.
 pub fn replay(cfg: &Config, records: Vec<Record>) -> Replay {
+    let n = records.len();
     let mut planner = Planner::new(
         PlanConfig {
             space: cfg.space.clone(),
@@ -179,13 +183,19 @@ pub fn replay(cfg: &Config, records: Vec<Record>) -> Replay {
     )
     .with_goal(cfg.goal.clone());
     let total = planner.estimate();
-    let mut reused = 0;
+    let mut used: Vec<Arc<Record>> = Vec::new();
     loop {
+        let reused = used.len();
         match planner.step() {
-            Step::Reuse { .. } => reused += 1,
+            Step::Reuse { record, .. } => {
+                if !used.iter().any(|r| Arc::ptr_eq(r, &record)) {
+                    used.push(record);
+                }
+            }
             Step::Group { .. } | Step::Decided { .. } | Step::Predicted { .. } => {}
             Step::Run(_) | Step::Wait => {
                 return Replay {
+                    records: n,
                     reused,
                     total,
                     finished: false,
@@ -193,6 +203,7 @@ pub fn replay(cfg: &Config, records: Vec<Record>) -> Replay {
             }
             Step::Finished => {
                 return Replay {
+                    records: n,
                     reused,
                     total,
                     finished: true,
@@ -322,10 +333,11 @@ pub fn table(cfg: &Config, args: &crate::cli::TuneArgs) -> String {
                 "would be reused with --skip_existing"
             };
             line(format!(
-                "Resume: {} of the {} trials are in {} and {how}{}.",
-                r.reused,
-                r.total,
+                "Resume: {} holds {} record{}; {} of them {how}{}.",
                 cfg.rel(&cfg.results),
+                r.records,
+                if r.records == 1 { "" } else { "s" },
+                r.reused,
                 if r.finished {
                     ": the run is finished"
                 } else {
@@ -357,16 +369,17 @@ pub fn resume_note(cfg: &Config) -> Option<String> {
     let dir = cfg.repo.display();
     Some(if r.finished {
         format!(
-            "autotune demo: {dir} holds a finished run: all {} trials are recorded and reused, \
-             so it ends at once with the same winner.\n\
+            "autotune demo: {dir} holds a finished run: its {} records cover every trial of the \
+             search, so it ends at once with the same winner.\n\
              autotune demo: for another pass starting from that winner: \
              autotune --repo {dir} --eval_cmd 'bash eval_local.sh' --startup_timeout 6 --skip_existing",
-            r.reused
+            r.records
         )
     } else {
         format!(
-            "autotune demo: resuming the run in {dir}: {} of its {} trials are recorded and reused.",
-            r.reused, r.total
+            "autotune demo: resuming the run in {dir}: its results file holds {} records; \
+             the search reuses {} of them and goes on from there.",
+            r.records, r.reused
         )
     })
 }

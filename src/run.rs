@@ -163,16 +163,25 @@ async fn tune_async(
     for l in report_said {
         eprintln!("{}", printable(&l));
     }
-    match &outcome {
-        Outcome::Error(m) => eprintln!("autotune: {}", printable(m)),
-        Outcome::Environment(m) => eprintln!(
-            "autotune: stopped: the environment failed, not the configuration: {}\n\
-             autotune: nothing was recorded for the interrupted trial; fix the cause and run again (with --skip_existing)",
-            printable(m)
-        ),
-        _ => {}
+    // What stopped the run is the outcome's first line, on stdout; on
+    // stderr too when that is somewhere else (stdout to a file), never
+    // twice in one place.
+    if matches!(outcome, Outcome::Error(_) | Outcome::Environment(_))
+        && !stdout_is_stderr()
+        && let Some(first) = summary.lines().first()
+    {
+        eprintln!("{}", printable(first));
     }
     exit_status(&outcome)
+}
+
+/// Whether stdout and stderr are the same file (one terminal, `2>&1`).
+fn stdout_is_stderr() -> bool {
+    use std::os::fd::AsFd;
+    let id =
+        |fd: std::os::fd::BorrowedFd| nix::sys::stat::fstat(fd).ok().map(|s| (s.st_dev, s.st_ino));
+    let (out, err) = (std::io::stdout(), std::io::stderr());
+    matches!((id(out.as_fd()), id(err.as_fd())), (Some(a), Some(b)) if a == b)
 }
 
 /// Writes the HTML report of `results` to `to` (nothing when the file holds

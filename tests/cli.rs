@@ -827,7 +827,7 @@ fn the_announced_best_is_where_a_noisy_search_ends() {
 fn demo_again_on_a_finished_run_resumes_and_ends_at_once() {
     let d = tempfile::tempdir().unwrap();
     let dir = d.path().join("demo");
-    let demo = || {
+    let demo_in = |dir: &std::path::Path| {
         std::process::Command::new(bin())
             .current_dir(d.path())
             .env("SIM_STARTUP_S", "0.1")
@@ -835,11 +835,12 @@ fn demo_again_on_a_finished_run_resumes_and_ends_at_once() {
             .env("SIM_EVAL_FAIL_RATE", "0")
             .env("SIM_NOISE", "0")
             .args(["demo", "--headless", "--eval_runs", "1", "--dir"])
-            .arg(&dir)
+            .arg(dir)
             .args(["--port", &free_port().to_string()])
             .output()
             .unwrap()
     };
+    let demo = || demo_in(&dir);
     let first = demo();
     assert!(first.status.success(), "{}", text(&first));
     let results = dir.join("tune_results.jsonl");
@@ -859,13 +860,19 @@ fn demo_again_on_a_finished_run_resumes_and_ends_at_once() {
     assert!(second.status.success(), "{}", text(&second));
     let out2 = String::from_utf8_lossy(&second.stdout).into_owned();
     // Every trial of the whole search (one pass, later passes, joint
-    // moves) is reused.
+    // moves) is reused; the counts are of records, what the file holds
+    // (a record may be handed out in several groups: never counted twice).
     let reused = out2.matches(" reused: ").count();
     assert!(reused > 55, "{out2}");
+    assert!(reused > recorded, "{out2}");
     assert!(
         out2.contains(&format!(
-            "holds a finished run: all {reused} trials are recorded and reused"
+            "holds a finished run: its {recorded} records cover every trial of the search"
         )),
+        "{out2}"
+    );
+    assert!(
+        out2.contains(&format!(", {recorded} reused (already measured)")),
         "{out2}"
     );
     assert!(!out2.contains(" start (trial_"), "{out2}");
@@ -895,4 +902,85 @@ fn demo_again_on_a_finished_run_resumes_and_ends_at_once() {
     let plan = String::from_utf8_lossy(&o.stdout);
     assert!(plan.contains("Base:   best_params.json"), "{plan}");
     assert!(!plan.contains("the run is finished"), "{plan}");
+
+    // A run stopped after 8 records: the resume counts those 8 (not the
+    // trials they stand for), and the outcome never reuses more.
+    let part = d.path().join("part");
+    std::fs::create_dir(&part).unwrap();
+    let head: String = std::fs::read_to_string(&results)
+        .unwrap()
+        .lines()
+        .take(8)
+        .map(|l| format!("{l}\n"))
+        .collect();
+    std::fs::write(part.join("tune_results.jsonl"), head).unwrap();
+    let third = demo_in(&part);
+    assert!(third.status.success(), "{}", text(&third));
+    let out3 = String::from_utf8_lossy(&third.stdout).into_owned();
+    assert!(
+        out3.contains(&format!(
+            "resuming the run in {}: its results file holds 8 records; the search reuses 8 of them",
+            part.display()
+        )),
+        "{out3}"
+    );
+    assert!(out3.contains(", 8 reused (already measured)"), "{out3}");
+}
+
+/// The help says what is true (issue #23): the demo's length, a
+/// --constraint value that reads as one placeholder, and what --selftest
+/// needs, checked against what it does.
+#[test]
+fn help_says_what_is_true_of_the_demo_constraint_and_selftest() {
+    let d = tempfile::tempdir().unwrap();
+    let o = autotune(d.path(), &["--help"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let help = String::from_utf8_lossy(&o.stdout).into_owned();
+    assert!(
+        help.contains(
+            "# Try it first: a simulated service, the live screen, two to three minutes."
+        ),
+        "{help}"
+    );
+    assert!(!help.contains("about a minute"), "{help}");
+    assert!(help.contains("--constraint <BOUND>"), "{help}");
+    assert!(
+        help.contains("A bound the winner's mean must meet: 'NAME>=X' or 'NAME<=X'"),
+        "{help}"
+    );
+    assert!(!help.contains("<NAME>=X"), "{help}");
+    for sub in ["best", "report"] {
+        let o = autotune(d.path(), &[sub, "--help"]);
+        let h = String::from_utf8_lossy(&o.stdout);
+        assert!(h.contains("--constraint <BOUND>"), "{sub}: {h}");
+    }
+    assert!(
+        help.contains("The scripts of --server_cmd and --eval_cmd must exist in --repo"),
+        "{help}"
+    );
+    assert!(!help.contains("without a service"), "{help}");
+    // And so it is: without run_model.sh the selftest stops there.
+    let o = autotune(d.path(), &["--selftest", "--eval_cmd", "true"]);
+    assert_usage_error(&o, "run_model.sh not found");
+}
+
+/// `autotune report` on a file that is not there says which and that it
+/// does not exist, not a bare OS error (issue #23).
+#[test]
+fn report_on_a_missing_file_says_which_and_that_it_does_not_exist() {
+    let d = tempfile::tempdir().unwrap();
+    let missing = d.path().join("nope.jsonl");
+    let o = std::process::Command::new(bin())
+        .arg("report")
+        .arg(&missing)
+        .output()
+        .unwrap();
+    assert_usage_error(
+        &o,
+        &format!("the results file {} does not exist", missing.display()),
+    );
+    assert!(!text(&o).contains("os error"), "{}", text(&o));
+    // The default file of --repo too.
+    let o = autotune(d.path(), &["report"]);
+    assert_usage_error(&o, "tune_results.jsonl does not exist");
 }

@@ -407,3 +407,48 @@ fn sigusr2_pauses_between_trials_and_sigquit_aborts() {
     );
     assert_eq!(procs_with_env(&t), Vec::<i32>::new());
 }
+
+/// A rerun without --skip_existing on a results file with records says so
+/// before its first trial, and how to resume instead (issue #23); with
+/// --skip_existing it does not.
+#[test]
+fn a_rerun_without_skip_existing_says_the_records_are_not_reused() {
+    let d = tempfile::tempdir().unwrap();
+    sim_repo(d.path());
+    let sp = space(d.path(), r#"{"MAX_NEW_TOKENS": ["64", "48"]}"#);
+    let port = free_port();
+    let o = run({
+        let mut c = tune_cmd(d.path(), port);
+        c.args(space_args(&sp));
+        c
+    });
+    assert!(o.status.success(), "{}", text(&o));
+    let n = records(&d.path().join("tune_results.jsonl")).len();
+    assert!(n > 0, "{}", text(&o));
+    let said = format!(
+        "warning: {} holds {n} records that will not be reused (measured again); add --skip_existing to resume",
+        d.path().join("tune_results.jsonl").display()
+    );
+    assert!(!text(&o).contains("will not be reused"), "{}", text(&o));
+
+    let o = run({
+        let mut c = tune_cmd(d.path(), port);
+        c.args(space_args(&sp));
+        c
+    });
+    assert!(o.status.success(), "{}", text(&o));
+    let out = String::from_utf8_lossy(&o.stdout).into_owned();
+    let at = out
+        .find(&said)
+        .unwrap_or_else(|| panic!("{said:?} not in {out}"));
+    assert!(at < out.find(" start (trial_").expect(&out), "{out}");
+    assert_eq!(out.matches("will not be reused").count(), 1, "{out}");
+
+    let o = run({
+        let mut c = tune_cmd(d.path(), port);
+        c.args(space_args(&sp)).arg("--skip_existing");
+        c
+    });
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(!text(&o).contains("will not be reused"), "{}", text(&o));
+}

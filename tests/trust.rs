@@ -758,3 +758,77 @@ fn an_eval_whose_output_never_parses_stops_the_run_after_one_trial() {
     assert_eq!(recs.len(), 3);
     assert!(recs.iter().all(|r| r["status"] == "ok"));
 }
+
+/// Runs `c` with stdout and stderr into one file, as a terminal shows
+/// them (`2>&1`), and returns its exit code and everything printed.
+fn run_into_one_file(mut c: Command, d: &Path) -> (Option<i32>, String) {
+    let path = d.join("printed.txt");
+    let f = std::fs::File::create(&path).unwrap();
+    c.stdout(f.try_clone().unwrap()).stderr(f);
+    let st = c.status().unwrap();
+    (st.code(), std::fs::read_to_string(&path).unwrap())
+}
+
+/// What an outcome after an environment failure may not say: files that
+/// do not exist, a winner that nothing was compared against, no trials.
+fn assert_truthful_outcome(out: &str, d: &Path) {
+    let at = out.find("autotune: stopped").expect(out);
+    let out = &out[at..];
+    for f in ["best_params.json", "tune_report.html", "tune_results.jsonl"] {
+        assert!(!d.join(f).exists(), "{f} exists");
+        assert!(!out.contains(f), "{f} named but absent: {out}");
+    }
+    assert!(!out.contains("no change beat it"), "{out}");
+    assert!(!out.contains("not measured"), "{out}");
+    assert!(out.contains("  measured: nothing"), "{out}");
+    assert!(
+        out.contains("  next:    fix the cause and run again\n"),
+        "{out}"
+    );
+}
+
+/// After a broken eval command the outcome says once what stopped the
+/// run, that the two trials ran but were not recorded, and names only
+/// files that exist (issue #23).
+#[test]
+fn after_a_broken_eval_the_outcome_says_once_what_stopped_it_and_names_only_real_files() {
+    let d = tempfile::tempdir().unwrap();
+    sim_repo(d.path());
+    let sp = space(d.path(), r#"{"MAX_NEW_TOKENS": ["64", "48", "80"]}"#);
+    let mut c = tune_cmd(d.path(), free_port());
+    c.args(space_args(&sp))
+        .args(["--eval_cmd", "pyhton3 eval.py"]);
+    let (code, out) = run_into_one_file(c, d.path());
+    assert_eq!(code, Some(3), "{out}");
+    assert_eq!(out.matches("it looks broken").count(), 1, "{out}");
+    assert!(
+        out.contains("autotune: stopped: the environment failed, not the configuration: the eval command failed"),
+        "{out}"
+    );
+    assert!(
+        out.contains("  trials:  2 run (2 not recorded); GPU time"),
+        "{out}"
+    );
+    assert_truthful_outcome(&out, d.path());
+    assert!(out.contains("  logs:    "), "{out}");
+}
+
+/// A foreign listener on the port: nothing ran, and the outcome says so
+/// once.
+#[test]
+fn after_a_busy_port_the_outcome_says_once_that_nothing_ran() {
+    let d = tempfile::tempdir().unwrap();
+    sim_repo(d.path());
+    let sp = space(d.path(), r#"{"MAX_NEW_TOKENS": ["64"]}"#);
+    let port = free_port();
+    let foreign = Foreign::start(port, d.path());
+    let mut c = tune_cmd(d.path(), port);
+    c.args(space_args(&sp))
+        .args(["--port_busy_retries", "1", "--port_busy_wait_s", "0.3"]);
+    let (code, out) = run_into_one_file(c, d.path());
+    assert_eq!(code, Some(3), "{out}");
+    let held = format!("held by pid {}", foreign.pid());
+    assert_eq!(out.matches(&held).count(), 1, "{out}");
+    assert!(out.contains("  trials:  none run; GPU time"), "{out}");
+    assert_truthful_outcome(&out, d.path());
+}

@@ -522,9 +522,15 @@ impl Judge {
             let (name, shown) = self.primary_text(acc);
             let (_, best) = self.primary_text(acc_up);
             let (_, bar) = self.primary_text(self.threshold);
-            let side = if shown == acc { "at most" } else { "at least" };
+            // `at most 0.8690 ... cannot reach the bar 0.88`: the bar is out
+            // of reach, said so (not "beyond", which reads as over it).
+            let (side, reach) = if shown == acc {
+                ("at most", "reach")
+            } else {
+                ("at least", "get down to")
+            };
             return Some(format!(
-                "{name} {shown:.4} after {n} runs: {side} {best:.4} at {:.0} % confidence, beyond the bar {bar}",
+                "{name} {shown:.4} after {n} runs: {side} {best:.4} at {:.0} % confidence, so it cannot {reach} the bar {bar}",
                 self.policy.confidence * 100.0,
             ));
         }
@@ -702,11 +708,20 @@ mod tests {
             judge.verdict(&samples(&[80.0, 81.0], 0.9), 2),
             Verdict::Prune(r) if r.contains("leader")
         ));
-        // Clearly under the accuracy bar.
-        assert!(matches!(
-            judge.verdict(&samples(&[120.0, 121.0], 0.70), 2),
-            Verdict::Prune(r) if r.contains("bar")
-        ));
+        // Clearly under the accuracy bar: said as out of reach.
+        match judge.verdict(&samples(&[120.0, 121.0], 0.70), 2) {
+            Verdict::Prune(r) => {
+                assert!(
+                    r.starts_with("accuracy 0.7000 after 2 runs: at most 0.7"),
+                    "{r}"
+                );
+                assert!(
+                    r.ends_with("at 95 % confidence, so it cannot reach the bar 0.88"),
+                    "{r}"
+                );
+            }
+            v => panic!("{v:?}"),
+        }
         // Within the noise of the leader: goes on.
         assert_eq!(
             judge.verdict(&samples(&[99.0, 98.0], 0.9), 2),

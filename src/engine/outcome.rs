@@ -28,7 +28,8 @@ pub struct Measure {
     pub figures: Vec<(String, f64, Option<f64>)>,
 }
 
-/// The files a run writes.
+/// The files a run writes. An empty path is a file that does not exist
+/// (see [`Files::existing`]): the outcome does not name it.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Files {
     /// `tune_results.jsonl`.
@@ -41,6 +42,23 @@ pub struct Files {
     pub logs: PathBuf,
     /// The HTML report written at the end (`tune_report.html`), if any.
     pub report: Option<PathBuf>,
+}
+
+impl Files {
+    /// These files less those not on disk (their paths emptied), so the
+    /// outcome names only what a user can open. The report is not on disk
+    /// yet when the outcome is made (it is written last); `report_due`
+    /// says whether it will be (the results file holds a record).
+    pub fn existing(self, report_due: bool) -> Files {
+        let on_disk = |p: PathBuf| if p.exists() { p } else { PathBuf::new() };
+        Files {
+            results: on_disk(self.results),
+            best: on_disk(self.best),
+            status: on_disk(self.status),
+            logs: on_disk(self.logs),
+            report: self.report.filter(|_| report_due),
+        }
+    }
 }
 
 /// What a run achieved.
@@ -69,6 +87,10 @@ pub struct RunSummary {
     pub goal: Goal,
     /// Trials of this run by status, plus `reused`.
     pub counts: BTreeMap<String, usize>,
+    /// Trials of this run that ran but were not recorded: an environment
+    /// failure (an eval command that cannot work) failed them, not their
+    /// configuration. Not in `counts`.
+    pub unrecorded: usize,
     /// Seconds the service was up (or starting) in this run's trials: the
     /// GPU time spent.
     pub gpu_s: f64,
@@ -89,33 +111,57 @@ impl RunSummary {
         h.map(|h| g.abs() > h)
     }
 
-    /// Trials run in this run (not reused).
+    /// Trials run in this run (not reused), recorded or not.
     pub fn trials_run(&self) -> usize {
         self.counts
             .iter()
             .filter(|(k, _)| k.as_str() != "reused")
             .map(|(_, n)| n)
-            .sum()
+            .sum::<usize>()
+            + self.unrecorded
+    }
+
+    /// Counts trials of this run that ran and were not recorded (see
+    /// [`RunSummary::unrecorded`]), and their service time in the GPU time.
+    pub fn with_unrecorded(mut self, dropped: &[Arc<Record>]) -> Self {
+        self.unrecorded += dropped.len();
+        self.gpu_s += dropped.iter().filter_map(|r| r.total_s).sum::<f64>();
+        self
     }
 
     /// The summary as plain lines, for the terminal after the live screen
     /// and for headless output.
     pub fn lines(&self) -> Vec<String> {
         let mut out = Vec::new();
+        // Nothing has figures: no winner, no start, no gain to tell.
+        let nothing = self.changed.is_empty()
+            && self.best_measure.is_none()
+            && self.start_measure.is_none()
+            && self.start_status.is_none();
+        let so_far = if nothing { "" } else { ": the best so far" };
+        // What stopped the run, said here once (the front ends do not
+        // repeat it).
         let how = match &self.outcome {
             Outcome::Done => "search finished".to_string(),
-            Outcome::Aborted => "aborted: the best so far".to_string(),
-            Outcome::Interrupted(s) => format!("interrupted by signal {s}: the best so far"),
-            Outcome::Error(e) => format!("stopped by an error ({e}): the best so far"),
+            Outcome::Aborted => format!("aborted{so_far}"),
+            Outcome::Interrupted(s) => format!("interrupted by signal {s}{so_far}"),
+            Outcome::Error(e) => format!("stopped by an error: {e}"),
             Outcome::Environment(e) => {
-                format!("stopped by the environment ({e}): the best so far")
+                format!("stopped: the environment failed, not the configuration: {e}")
             }
         };
         out.push(format!("autotune: {how}"));
         if !self.goal.is_default() {
             out.push(format!("  goal:    {}", self.goal.describe()));
         }
-        if self.changed.is_empty() {
+        if nothing {
+            out.push(
+                "  measured: nothing (no trial has figures): the starting configuration stands, untested"
+                    .to_string(),
+            );
+        } else if self.changed.is_empty() && self.best_measure.is_none() {
+            out.push("  winner:  none measured ok: the starting configuration stands".to_string());
+        } else if self.changed.is_empty() {
             out.push("  winner: the starting configuration (no change beat it)".to_string());
         } else {
             out.push("  winner (changed from the start):".to_string());
@@ -145,9 +191,11 @@ impl RunSummary {
         };
         match &self.best_measure {
             Some(m) => out.push(format!("  winner:  {}", fmt(m))),
+            None if self.changed.is_empty() => {}
             None => out.push("  winner:  not measured".to_string()),
         }
         match (&self.start_measure, &self.start_status) {
+            _ if nothing => {}
             (Some(m), _) => out.push(format!("  start:   {}", fmt(m))),
             (None, Some(st)) => out.push(format!(
                 "  start:   {st}, not an ok measurement: no gain to compare"
@@ -167,16 +215,22 @@ impl RunSummary {
             };
             out.push(format!("  gain:    {}%{what}, {noise}", pm_signed(g, h)));
         }
-        let counts: Vec<String> = self
+        let mut counts: Vec<String> = self
             .counts
             .iter()
             .filter(|(k, _)| k.as_str() != "reused")
             .map(|(k, n)| format!("{n} {k}"))
             .collect();
+        if self.unrecorded > 0 {
+            counts.push(format!("{} not recorded", self.unrecorded));
+        }
         let reused = self.counts.get("reused").copied().unwrap_or(0);
+        let run = match self.trials_run() {
+            0 if reused == 0 => "none".to_string(),
+            n => n.to_string(),
+        };
         out.push(format!(
-            "  trials:  {} run{}{}; GPU time {}",
-            self.trials_run(),
+            "  trials:  {run} run{}{}; GPU time {}",
             if counts.is_empty() {
                 String::new()
             } else {
@@ -189,15 +243,32 @@ impl RunSummary {
             },
             human_s(self.gpu_s)
         ));
-        out.push(format!("  best params: {}", self.files.best.display()));
-        if let Some(r) = &self.files.report {
+        // Only files that exist (an empty path does not).
+        let named = |p: &std::path::Path| !p.as_os_str().is_empty();
+        if named(&self.files.best) {
+            out.push(format!("  best params: {}", self.files.best.display()));
+        }
+        if let Some(r) = self.files.report.as_deref().filter(|r| named(r)) {
             out.push(format!("  report:  {}", r.display()));
         }
-        out.push(format!(
-            "  results: {}   logs: {}",
-            self.files.results.display(),
-            self.files.logs.display()
-        ));
+        match (named(&self.files.results), named(&self.files.logs)) {
+            (true, true) => out.push(format!(
+                "  results: {}   logs: {}",
+                self.files.results.display(),
+                self.files.logs.display()
+            )),
+            (true, false) => out.push(format!("  results: {}", self.files.results.display())),
+            (false, true) => out.push(format!("  logs:    {}", self.files.logs.display())),
+            (false, false) => {}
+        }
+        if matches!(self.outcome, Outcome::Environment(_)) {
+            out.push(if !named(&self.files.results) {
+                "  next:    fix the cause and run again".to_string()
+            } else {
+                "  next:    fix the cause and run again with --skip_existing (it reuses what was recorded)"
+                    .to_string()
+            });
+        }
         out
     }
 }
@@ -361,6 +432,7 @@ pub fn summarize_run_for(
         gain_pct,
         goal: goal.clone(),
         counts,
+        unrecorded: 0,
         // Sum from +0.0: an empty float sum is -0.0, printed "-0.0s".
         gpu_s: ran.iter().filter_map(|r| r.total_s).fold(0.0, |a, b| a + b),
         files,
@@ -473,16 +545,69 @@ mod tests {
         );
     }
 
+    /// Nothing measured: one line says so, without a winner that
+    /// "beat" anything or a start "not measured" beside it.
     #[test]
-    fn unmeasured_start_says_so() {
+    fn unmeasured_start_says_so_once() {
         let start = Params::new();
         let s = summarize_run(Outcome::Done, &start, &start, &[], &[], 0, Files::default());
         assert!(s.changed.is_empty());
         assert!(s.gain_pct.is_none());
         let t = s.lines().join("\n");
         assert!(
-            t.contains("the starting configuration") && t.contains("not measured"),
+            t.contains("  measured: nothing (no trial has figures): the starting configuration stands, untested"),
             "{t}"
         );
+        assert!(!t.contains("beat") && !t.contains("not measured"), "{t}");
+        assert!(t.contains("  trials:  none run;"), "{t}");
+    }
+
+    /// After an environment failure: what stopped the run once, in the
+    /// first line; trials that ran unrecorded counted; only files that
+    /// exist named.
+    #[test]
+    fn an_environment_failure_counts_unrecorded_trials_and_names_only_real_files() {
+        let start: Params = [("A".to_string(), "1".to_string())].into();
+        let tried: Params = [("A".to_string(), "2".to_string())].into();
+        let mut broken = (*rec(&tried, &[])).clone();
+        broken.status = Status::Failed;
+        let dir = tempfile::tempdir().unwrap();
+        let logs = dir.path().join("logs");
+        std::fs::create_dir(&logs).unwrap();
+        let files = Files {
+            results: dir.path().join("results.jsonl"),
+            best: dir.path().join("best.json"),
+            status: dir.path().join("status.json"),
+            logs: logs.clone(),
+            report: Some(dir.path().join("report.html")),
+        }
+        .existing(false);
+        let s = summarize_run(
+            Outcome::Environment("the eval command looks broken".into()),
+            &start,
+            &start,
+            &[],
+            &[],
+            0,
+            files,
+        )
+        .with_unrecorded(&[rec(&start, &[]), Arc::new(broken)]);
+        assert_eq!(s.trials_run(), 2);
+        assert_eq!(s.gpu_s, 20.0);
+        let t = s.lines().join("\n");
+        assert_eq!(
+            s.lines()[0],
+            "autotune: stopped: the environment failed, not the configuration: the eval command looks broken"
+        );
+        assert_eq!(t.matches("looks broken").count(), 1, "{t}");
+        assert!(
+            t.contains("  trials:  2 run (2 not recorded); GPU time 20.0s"),
+            "{t}"
+        );
+        assert!(t.contains(&format!("  logs:    {}", logs.display())), "{t}");
+        for absent in ["results.jsonl", "best.json", "report.html", "best params"] {
+            assert!(!t.contains(absent), "{absent}: {t}");
+        }
+        assert!(t.ends_with("  next:    fix the cause and run again"), "{t}");
     }
 }

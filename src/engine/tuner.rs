@@ -180,8 +180,13 @@ struct Engine {
     all: Vec<Arc<Record>>,
     /// This run's records.
     ran: Vec<Arc<Record>>,
-    /// Trials reused: already measured in this run or the results file.
-    reused: usize,
+    /// Records of the results file this run reused, each once (a
+    /// configuration measured earlier in this run, handed out again, is
+    /// not a trial and not counted).
+    reused: Vec<Arc<Record>>,
+    /// Trials that ran but were not recorded (an eval command that cannot
+    /// work failed them): the outcome counts them.
+    dropped: Vec<Arc<Record>>,
     /// The objective of the search's choice replayed at the start (the
     /// "previous best" of the first new best).
     best_seen: Option<f64>,
@@ -256,7 +261,8 @@ pub async fn run_with(
         next_index: 1,
         all: Vec::new(),
         ran: Vec::new(),
-        reused: 0,
+        reused: Vec::new(),
+        dropped: Vec::new(),
         watch: EvalWatch::new(goal_patterns),
         announced: None,
         best_seen: None,
@@ -306,22 +312,26 @@ pub async fn run_with(
         remote::stop_orphans(e.cfg.kill_grace).await;
     }
     let cfg = &e.cfg;
-    let summary = Arc::new(summarize_run_for(
+    let summary = summarize_run_for(
         &cfg.goal,
         outcome.clone(),
         &cfg.base,
         &best,
         &e.all,
         &e.ran,
-        e.reused,
+        e.reused.len(),
         Files {
             results: cfg.results.clone(),
             best: cfg.best.clone(),
             status: cfg.status_file.clone(),
             logs: cfg.server_log_dir.clone(),
             report: cfg.report.clone(),
-        },
-    ));
+        }
+        // The report is written when the results file holds a record.
+        .existing(!e.all.is_empty()),
+    )
+    .with_unrecorded(&e.dropped);
+    let summary = Arc::new(summary);
     e.sink.emit(Event::RunFinished {
         outcome,
         best,
@@ -412,6 +422,15 @@ impl Engine {
         if self.rule.noise != PooledNoise::default() {
             self.sink.emit(Event::Noise(self.rule.noise));
         }
+        // A rerun without --skip_existing measures everything again: said
+        // before the first trial, with how to resume instead.
+        if !cfg.skip_existing && existing_records > 0 {
+            self.warn(format!(
+                "{} holds {existing_records} record{} that will not be reused (measured again); add --skip_existing to resume",
+                cfg.results.display(),
+                if existing_records == 1 { "" } else { "s" },
+            ));
+        }
         Ok(planner)
     }
 
@@ -493,7 +512,11 @@ impl Engine {
                     reason,
                 }),
                 Step::Reuse { spec, record } => {
-                    self.reused += 1;
+                    if !self.ran.iter().any(|r| Arc::ptr_eq(r, &record))
+                        && !self.reused.iter().any(|r| Arc::ptr_eq(r, &record))
+                    {
+                        self.reused.push(record.clone());
+                    }
                     self.sink.emit(Event::TrialReused {
                         ordinal: spec.ordinal,
                         param: spec.param,
@@ -631,7 +654,10 @@ impl Engine {
         }
         let written = match verdict {
             RecordVerdict::Environment(m) => {
-                self.held = None;
+                // Neither this trial nor the one held back is a result; they
+                // ran all the same.
+                self.dropped.extend(self.held.take().map(|(_, r)| r));
+                self.dropped.push(rec.clone());
                 Err(Ok(Outcome::Environment(m)))
             }
             // A record held back stays one: the run's end releases it.

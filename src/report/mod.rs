@@ -136,6 +136,12 @@ pub fn read_records(path: &Path) -> Result<autotune::store::Loaded, String> {
 /// end of a run writes the report while the live screen is up).
 fn read_records_quiet(path: &Path) -> Result<(autotune::store::Loaded, Option<String>), String> {
     match std::fs::metadata(path) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(format!(
+                "the results file {} does not exist (name one, or --repo DIR holding tune_results.jsonl)",
+                path.display()
+            ));
+        }
         Err(e) => return Err(format!("{}: {e}", path.display())),
         Ok(m) if m.is_dir() => {
             return Err(format!(

@@ -270,7 +270,7 @@ fn limit_band(
             f.x1() - f.x0(),
             (yb - ya).max(0.0)
         );
-        y_grid(o, &f, &ax, ax.prec().max(value_prec.min(4)).min(4));
+        y_grid(o, f, ax, ax.prec().max(value_prec.min(4)).min(4));
         let _ = write!(
             o,
             r#"<line class="limit" x1="{:.1}" x2="{:.1}" y1="{y:.1}" y2="{y:.1}"/><text class="limit-label" x="{:.1}" y="{:.1}" text-anchor="end">{}</text>"#,
@@ -281,7 +281,7 @@ fn limit_band(
             esc(text)
         );
     } else {
-        y_grid(o, &f, &ax, ax.prec());
+        y_grid(o, f, ax, ax.prec());
     }
 }
 
