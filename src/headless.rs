@@ -105,6 +105,154 @@ impl LineLog {
         self.current.get(&slot).map(String::as_str).unwrap_or("")
     }
 
+    fn start_line(&mut self, e: &Event) -> String {
+        let Event::RunStarted {
+            repo,
+            results,
+            total_estimate,
+            existing_records,
+            threshold,
+            choice,
+            goal,
+            policy,
+            slots,
+            base,
+            ..
+        } = e
+        else {
+            unreachable!("called for Event::RunStarted")
+        };
+        self.total = *total_estimate;
+        self.slots |= *slots > 1;
+        self.rule = Some(BestRule {
+            goal: goal.clone(),
+            policy: *policy,
+            noise: Default::default(),
+            incumbent: Some(trial_key(base)),
+        });
+        format!(
+            "tuning {} : {} trials planned{}, {} records in {}, accuracy threshold {}, best so far {}",
+            repo.display(),
+            total_estimate,
+            if *slots > 1 {
+                format!(" ({slots} at once)")
+            } else {
+                String::new()
+            },
+            existing_records,
+            results.display(),
+            threshold,
+            choice
+                .as_ref()
+                .map(|c| best_so_far(c, goal))
+                .unwrap_or_else(|| "none".into())
+        )
+    }
+
+    fn started_line(&mut self, e: &Event) -> String {
+        let Event::TrialStarted {
+            slot,
+            devices,
+            ordinal,
+            index,
+            param,
+            value,
+            base_value,
+            params,
+            ..
+        } = e
+        else {
+            unreachable!("called for Event::TrialStarted")
+        };
+        self.slots |= *slot > 0;
+        let at = if self.slots || devices.is_some() {
+            format!(" slot {slot}")
+        } else {
+            String::new()
+        };
+        let cur = format!(
+            "{}{at} {}",
+            self.tag(*ordinal),
+            describe_change(param, value, params)
+        );
+        self.current.insert(*slot, cur.clone());
+        // A joint move names its values above; its base's joined
+        // values would say nothing more.
+        let was = match base_value {
+            Some(b) if b != value && !param.contains('+') => format!(", base {b}"),
+            _ => String::new(),
+        };
+        let dev = devices
+            .as_ref()
+            .map(|d| format!(", devices {d}"))
+            .unwrap_or_default();
+        format!("{cur} start (trial_{index:05}{was}{dev})")
+    }
+
+    fn finished_line(&mut self, e: &Event, more: &mut Vec<String>) -> String {
+        let Event::TrialFinished { ordinal, record } = e else {
+            unreachable!("called for Event::TrialFinished")
+        };
+        let at = match autotune::record_slot(record) {
+            Some(s) if self.slots => {
+                self.current.remove(&s);
+                format!(" slot {s}")
+            }
+            _ => String::new(),
+        };
+        let mut l = format!(
+            "{}{at} {} {}",
+            self.tag(*ordinal),
+            record.change_text(),
+            record_text(record)
+        );
+        if self.rule.as_ref().is_some_and(|r| r.within_noise(record)) {
+            l.push_str(" [over the bar only within the noise: not taken as best]");
+        }
+        // Why a service died, in its own log's words (the OOM line).
+        if matches!(
+            record.status,
+            Status::Crashed | Status::Timeout | Status::Failed | Status::Partial
+        ) && let Some(tail) = record.extra.get("log_tail").and_then(|v| v.as_array())
+        {
+            let tail: Vec<String> = tail
+                .iter()
+                .filter_map(|v| v.as_str().map(str::to_string))
+                .collect();
+            for t in crate::ui::state::telling_lines(&tail, 3) {
+                more.push(tail_line(&t));
+            }
+        }
+        l
+    }
+
+    fn group_best_line(&mut self, e: &Event) -> String {
+        let Event::GroupBest {
+            param,
+            winner,
+            base,
+        } = e
+        else {
+            unreachable!("called for Event::GroupBest")
+        };
+        if let Some(r) = &mut self.rule {
+            r.incumbent = Some(trial_key(base));
+        }
+        match winner {
+            Some(w) => format!(
+                "== {param}: best {} at {} tok/s (acc {})",
+                w.value_in_group(param),
+                with_ci(
+                    w.avg_total_tps(),
+                    w.eval.as_ref().and_then(|e| e.ci95_total_tps),
+                    1
+                ),
+                fig(w.avg_accuracy(), 4)
+            ),
+            None => format!("== {param}: no value met the threshold; base unchanged"),
+        }
+    }
+
     /// The line for an event, if it deserves one (with the lines that
     /// follow it: an output's tail, the outcome). Every line is made
     /// printable: a parameter value, a message or an output holding control
@@ -113,45 +261,7 @@ impl LineLog {
     pub fn line(&mut self, e: &Event) -> Option<String> {
         let mut more: Vec<String> = Vec::new();
         let body = match e {
-            Event::RunStarted {
-                repo,
-                results,
-                total_estimate,
-                existing_records,
-                threshold,
-                choice,
-                goal,
-                policy,
-                slots,
-                base,
-                ..
-            } => {
-                self.total = *total_estimate;
-                self.slots |= *slots > 1;
-                self.rule = Some(BestRule {
-                    goal: goal.clone(),
-                    policy: *policy,
-                    noise: Default::default(),
-                    incumbent: Some(trial_key(base)),
-                });
-                format!(
-                    "tuning {} : {} trials planned{}, {} records in {}, accuracy threshold {}, best so far {}",
-                    repo.display(),
-                    total_estimate,
-                    if *slots > 1 {
-                        format!(" ({slots} at once)")
-                    } else {
-                        String::new()
-                    },
-                    existing_records,
-                    results.display(),
-                    threshold,
-                    choice
-                        .as_ref()
-                        .map(|c| best_so_far(c, goal))
-                        .unwrap_or_else(|| "none".into())
-                )
-            }
+            Event::RunStarted { .. } => self.start_line(e),
             Event::GroupStarted {
                 param,
                 values,
@@ -196,41 +306,7 @@ impl LineLog {
                     record_text(record)
                 )
             }
-            Event::TrialStarted {
-                slot,
-                devices,
-                ordinal,
-                index,
-                param,
-                value,
-                base_value,
-                params,
-                ..
-            } => {
-                self.slots |= *slot > 0;
-                let at = if self.slots || devices.is_some() {
-                    format!(" slot {slot}")
-                } else {
-                    String::new()
-                };
-                let cur = format!(
-                    "{}{at} {}",
-                    self.tag(*ordinal),
-                    describe_change(param, value, params)
-                );
-                self.current.insert(*slot, cur.clone());
-                // A joint move names its values above; its base's joined
-                // values would say nothing more.
-                let was = match base_value {
-                    Some(b) if b != value && !param.contains('+') => format!(", base {b}"),
-                    _ => String::new(),
-                };
-                let dev = devices
-                    .as_ref()
-                    .map(|d| format!(", devices {d}"))
-                    .unwrap_or_default();
-                format!("{cur} start (trial_{index:05}{was}{dev})")
-            }
+            Event::TrialStarted { .. } => self.started_line(e),
             Event::Phase {
                 slot,
                 phase:
@@ -280,61 +356,8 @@ impl LineLog {
                 }
                 return None;
             }
-            Event::TrialFinished { ordinal, record } => {
-                let at = match autotune::record_slot(record) {
-                    Some(s) if self.slots => {
-                        self.current.remove(&s);
-                        format!(" slot {s}")
-                    }
-                    _ => String::new(),
-                };
-                let mut l = format!(
-                    "{}{at} {} {}",
-                    self.tag(*ordinal),
-                    record.change_text(),
-                    record_text(record)
-                );
-                if self.rule.as_ref().is_some_and(|r| r.within_noise(record)) {
-                    l.push_str(" [over the bar only within the noise: not taken as best]");
-                }
-                // Why a service died, in its own log's words (the OOM line).
-                if matches!(
-                    record.status,
-                    Status::Crashed | Status::Timeout | Status::Failed | Status::Partial
-                ) && let Some(tail) = record.extra.get("log_tail").and_then(|v| v.as_array())
-                {
-                    let tail: Vec<String> = tail
-                        .iter()
-                        .filter_map(|v| v.as_str().map(str::to_string))
-                        .collect();
-                    for t in crate::ui::state::telling_lines(&tail, 3) {
-                        more.push(tail_line(&t));
-                    }
-                }
-                l
-            }
-            Event::GroupBest {
-                param,
-                winner,
-                base,
-            } => {
-                if let Some(r) = &mut self.rule {
-                    r.incumbent = Some(trial_key(base));
-                }
-                match winner {
-                    Some(w) => format!(
-                        "== {param}: best {} at {} tok/s (acc {})",
-                        w.value_in_group(param),
-                        with_ci(
-                            w.avg_total_tps(),
-                            w.eval.as_ref().and_then(|e| e.ci95_total_tps),
-                            1
-                        ),
-                        fig(w.avg_accuracy(), 4)
-                    ),
-                    None => format!("== {param}: no value met the threshold; base unchanged"),
-                }
-            }
+            Event::TrialFinished { .. } => self.finished_line(e, &mut more),
+            Event::GroupBest { .. } => self.group_best_line(e),
             Event::NewBest {
                 record,
                 previous_tps,
