@@ -17,23 +17,22 @@ pub use engine::goal::{
     BUILTIN_METRICS, Constraint, Direction, Goal, Objective, Op, check_feasible, check_metric_name,
 };
 pub use engine::noise::{Judge, NoisePolicy, PooledNoise, Samples, Verdict};
-pub use engine::outcome::{Files, Measure, RunSummary, human_s, summarize_run, summarize_run_for};
+pub use engine::outcome::{Files, Measure, RunSummary, human_s, summarize_run_for};
 pub use engine::record::{
     EvalRun, EvalSummary, Measured, Phase, Record, Status, fig, log_index, now_ts, summarize,
 };
 pub use engine::search::Searcher;
 pub use engine::search::coordinate::{PlanConfig, Planner, SearchPlan, Step, TrialSpec, pick_best};
 pub use engine::search::{
-    BUILTIN_SPACE, DEFAULT_PARAMS, Params, SearchSpace, SpaceError, changes, default_params,
-    describe_change, scalar_to_string, trial_key,
+    DEFAULT_PARAMS, Params, SearchSpace, changes, default_params, describe_change,
+    scalar_to_string, trial_key,
 };
 pub use engine::simulate::{Cost, Noise, SimReport, Truth, simulate};
 pub use engine::sink::EventSink;
 pub use engine::slot::{Slot, SlotLayout, record_slot};
 pub use engine::stats::{ci95, mean_sd};
 pub use engine::status_file::StatusWriter;
-pub use engine::trial::{EvalWatch, RecordVerdict};
-pub use engine::tuner::{EngineError, run, run_with};
+pub use engine::tuner::{run, run_with};
 /// One rule for the winner: the search's choice, replayed from records.
 pub mod choice {
     pub use crate::engine::choice::{
@@ -49,7 +48,7 @@ pub mod exec {
 
 /// Trials run elsewhere (`autotune trial`, `--launcher`).
 pub mod remote {
-    pub use crate::engine::remote::{EXIT_STOPPED, TrialRequest, WIRE_PREFIX, command, run_here};
+    pub use crate::engine::remote::{TrialRequest, command, run_here};
 }
 
 /// Landscapes for the simulated executor.
@@ -63,17 +62,15 @@ pub mod landscape {
 /// The results files: reading, appending, atomic writes, the repo lock.
 pub mod store {
     pub use crate::engine::store::{
-        Loaded, PortLock, RepoLock, StoreError, append_record, check_writable, load_results,
-        lock_port, lock_repo, parse_results, port_lock_path, pretty_json, read_best, write_atomic,
-        write_best,
+        Loaded, StoreError, append_record, load_results, lock_port, lock_repo, pretty_json,
+        read_best, write_atomic,
     };
 }
 
 /// Processes as the tuner sees them (for the watchdog and the tests).
 pub mod process {
     pub use crate::engine::process::{
-        PortOwner, RUN_ENV, SECRET_ENV, TRIAL_ENV, become_subreaper, cmdline, environ_var,
-        listeners, port_owner, proc_info, run_id, sighup_ignored,
+        become_subreaper, cmdline, proc_info, run_id, sighup_ignored,
     };
     pub use crate::engine::service::tail_text;
 }
