@@ -398,28 +398,12 @@ fn with(base: &Params, k: &str, v: &str) -> Params {
     p
 }
 
-/// Works the report out. `best_file` is the `best_params.json` beside the
-/// results, if there is one; it settles the last group's choice. The winner
-/// is the search's choice replayed from the records with the setup the run
-/// recorded ([`autotune::choice`]); only without one is it worked out from
-/// the groups and the best file.
-pub fn build(
-    path: &Path,
-    records: Vec<Record>,
-    bad_lines: usize,
-    best_file: Option<Params>,
-    criteria: Criteria,
-) -> Report {
-    let records: Vec<Arc<Record>> = records.into_iter().map(Arc::new).collect();
-    let replayed = autotune::choice::of_file(path, &criteria.goal, &records)
-        .filter(|c| c.stands)
-        .map(|c| c.params);
-    let (configs, by_key) = configs_of(&records, &criteria);
-
-    // Groups: runs of consecutive records varying the same parameter (a
-    // parameter varied again later, as by a second run, is a new group).
+/// Groups: runs of consecutive records varying the same parameter (a
+/// parameter varied again later, as by a second run, is a new group),
+/// each in the order its trials were issued.
+fn segments_of(records: &[Arc<Record>]) -> Vec<(String, Vec<Arc<Record>>)> {
     let mut segments: Vec<(String, Vec<Arc<Record>>)> = Vec::new();
-    for r in &records {
+    for r in records {
         let Some(p) = r.param_under_test.as_deref().filter(|p| !p.is_empty()) else {
             continue;
         };
@@ -436,6 +420,18 @@ pub fn build(
         // recorded out of order. The base's value is issued first.
         v.sort_by_key(|r| r.index().unwrap_or(u32::MAX));
     }
+    segments
+}
+
+/// Where the search stood before and after each group, and what it chose
+/// there (from the next group's base, the best file, or the figures).
+fn steps_of(
+    segments: &[(String, Vec<Arc<Record>>)],
+    configs: &[Config],
+    by_key: &HashMap<String, usize>,
+    best_file: Option<&Params>,
+    criteria: &Criteria,
+) -> Vec<Step> {
     let others = |seg: &(String, Vec<Arc<Record>>)| -> Params {
         let mut p = seg.1[0].params.clone();
         p.remove(&seg.0);
@@ -463,8 +459,8 @@ pub fn build(
             .get(i + 1)
             .and_then(|n| n.1[0].params.get(param).cloned())
             .filter(|_| segments[i + 1].0 != *param);
-        let from_best = best_file.as_ref().and_then(|b| {
-            let mut without = b.clone();
+        let from_best = best_file.and_then(|b| {
+            let mut without: Params = b.clone();
             let v = without.remove(param)?;
             (without == rest).then_some(v)
         });
@@ -476,7 +472,7 @@ pub fn build(
             let mut best: Option<(&String, f64)> = None;
             for v in &tried {
                 if let Some(c) = config_of(v).map(|j| &configs[j])
-                    && c.feasible(&criteria)
+                    && c.feasible(criteria)
                     && let Some(s) = c.objective()
                     && best.is_none_or(|(_, b)| criteria.better(s.mean, b))
                 {
@@ -514,6 +510,29 @@ pub fn build(
             base_after,
         });
     }
+    steps
+}
+
+/// Works the report out. `best_file` is the `best_params.json` beside the
+/// results, if there is one; it settles the last group's choice. The winner
+/// is the search's choice replayed from the records with the setup the run
+/// recorded ([`autotune::choice`]); only without one is it worked out from
+/// the groups and the best file.
+pub fn build(
+    path: &Path,
+    records: Vec<Record>,
+    bad_lines: usize,
+    best_file: Option<Params>,
+    criteria: Criteria,
+) -> Report {
+    let records: Vec<Arc<Record>> = records.into_iter().map(Arc::new).collect();
+    let replayed = autotune::choice::of_file(path, &criteria.goal, &records)
+        .filter(|c| c.stands)
+        .map(|c| c.params);
+    let (configs, by_key) = configs_of(&records, &criteria);
+
+    let segments = segments_of(&records);
+    let steps = steps_of(&segments, &configs, &by_key, best_file.as_ref(), &criteria);
 
     let mut notes = Vec::new();
     let (start, mut winner) = match (steps.first(), steps.last()) {
