@@ -824,31 +824,91 @@ impl LiveState {
         }
     }
 
+    /// A key while a confirmation is asked: confirm (abort, or quit after
+    /// aborting), cancel, or nothing.
+    fn confirmed(&mut self, c: Confirm, a: Action, now: Instant) -> Option<Command> {
+        match a {
+            Action::Confirm => {
+                self.confirm = None;
+                if c == Confirm::Quit {
+                    self.quit_when_done = true;
+                }
+                if self.running() {
+                    self.aborting = true;
+                    self.message("aborting: stopping the service...", true, now);
+                    Some(Command::Abort)
+                } else {
+                    self.quit = self.quit_when_done;
+                    None
+                }
+            }
+            Action::Cancel | Action::Quit if a == Action::Cancel || c == Confirm::Abort => {
+                self.confirm = None;
+                None
+            }
+            _ => None,
+        }
+    }
+
+    /// Puts the winner (the best so far while running) on the clipboard as
+    /// export lines.
+    fn copy_winner(&mut self, now: Instant) {
+        match self.winner().cloned() {
+            Some(p) => {
+                let what = if self.running() {
+                    "the best so far"
+                } else {
+                    "the winner"
+                };
+                self.clipboard = Some(super::osc52::exports(&p));
+                self.message(
+                    format!(
+                        "copied {what} to the clipboard: {} export lines (OSC 52)",
+                        p.len()
+                    ),
+                    false,
+                    now,
+                );
+            }
+            None => self.message(
+                "nothing to copy yet: no trial met the accuracy bar",
+                true,
+                now,
+            ),
+        }
+    }
+
+    /// Scrolls the focused panel (the log or recent trials).
+    fn scroll(&mut self, a: Action, view: Viewport) {
+        // Scrolling stops where the first line reaches the top.
+        let (max, pos, rows) = match self.focus {
+            Focus::Log | Focus::Slots => (
+                self.log_lines.len().saturating_sub(view.log_rows),
+                &mut self.log_scroll,
+                view.log_rows,
+            ),
+            Focus::Recent => (
+                self.recent.len().saturating_sub(view.recent_rows),
+                &mut self.recent_scroll,
+                view.recent_rows,
+            ),
+        };
+        let page = (rows / 2).max(1);
+        *pos = match a {
+            Action::Up => (*pos + 1).min(max),
+            Action::Down => pos.saturating_sub(1),
+            Action::PageUp => (*pos + page).min(max),
+            Action::PageDown => pos.saturating_sub(page),
+            Action::Home => max,
+            _ => 0,
+        };
+    }
+
     /// Applies a key action at `now`, with `view` the rows the scrollable
     /// panels show; returns the command for the engine, if any.
     pub fn apply(&mut self, a: Action, view: Viewport, now: Instant) -> Option<Command> {
         if let Some(c) = self.confirm {
-            return match a {
-                Action::Confirm => {
-                    self.confirm = None;
-                    if c == Confirm::Quit {
-                        self.quit_when_done = true;
-                    }
-                    if self.running() {
-                        self.aborting = true;
-                        self.message("aborting: stopping the service...", true, now);
-                        Some(Command::Abort)
-                    } else {
-                        self.quit = self.quit_when_done;
-                        None
-                    }
-                }
-                Action::Cancel | Action::Quit if a == Action::Cancel || c == Confirm::Abort => {
-                    self.confirm = None;
-                    None
-                }
-                _ => None,
-            };
+            return self.confirmed(c, a, now);
         }
         match a {
             Action::Skip if self.offers(a) && !self.multi() => {
@@ -889,29 +949,7 @@ impl LiveState {
             Action::Pause if self.offers(a) => Some(Command::TogglePause),
             Action::Pause => None,
             Action::Copy => {
-                match self.winner().cloned() {
-                    Some(p) => {
-                        let what = if self.running() {
-                            "the best so far"
-                        } else {
-                            "the winner"
-                        };
-                        self.clipboard = Some(super::osc52::exports(&p));
-                        self.message(
-                            format!(
-                                "copied {what} to the clipboard: {} export lines (OSC 52)",
-                                p.len()
-                            ),
-                            false,
-                            now,
-                        );
-                    }
-                    None => self.message(
-                        "nothing to copy yet: no trial met the accuracy bar",
-                        true,
-                        now,
-                    ),
-                }
+                self.copy_winner(now);
                 None
             }
             Action::Quit => {
@@ -966,28 +1004,7 @@ impl LiveState {
             | Action::PageDown
             | Action::Home
             | Action::End => {
-                // Scrolling stops where the first line reaches the top.
-                let (max, pos, rows) = match self.focus {
-                    Focus::Log | Focus::Slots => (
-                        self.log_lines.len().saturating_sub(view.log_rows),
-                        &mut self.log_scroll,
-                        view.log_rows,
-                    ),
-                    Focus::Recent => (
-                        self.recent.len().saturating_sub(view.recent_rows),
-                        &mut self.recent_scroll,
-                        view.recent_rows,
-                    ),
-                };
-                let page = (rows / 2).max(1);
-                *pos = match a {
-                    Action::Up => (*pos + 1).min(max),
-                    Action::Down => pos.saturating_sub(1),
-                    Action::PageUp => (*pos + page).min(max),
-                    Action::PageDown => pos.saturating_sub(page),
-                    Action::Home => max,
-                    _ => 0,
-                };
+                self.scroll(a, view);
                 None
             }
         }
