@@ -134,10 +134,7 @@ impl RunSummary {
     pub fn lines(&self) -> Vec<String> {
         let mut out = Vec::new();
         // Nothing has figures: no winner, no start, no gain to tell.
-        let nothing = self.changed.is_empty()
-            && self.best_measure.is_none()
-            && self.start_measure.is_none()
-            && self.start_status.is_none();
+        let nothing = self.nothing_measured();
         let so_far = if nothing { "" } else { ": the best so far" };
         // What stopped the run, said here once (the front ends do not
         // repeat it).
@@ -172,6 +169,22 @@ impl RunSummary {
                 ));
             }
         }
+        self.figure_lines(nothing, &mut out);
+        out.push(self.trials_line());
+        self.file_lines(&mut out);
+        out
+    }
+
+    /// Nothing has figures: no winner, no start, no gain to tell.
+    fn nothing_measured(&self) -> bool {
+        self.changed.is_empty()
+            && self.best_measure.is_none()
+            && self.start_measure.is_none()
+            && self.start_status.is_none()
+    }
+
+    /// The winner's and the start's figures and the gain.
+    fn figure_lines(&self, nothing: bool, out: &mut Vec<String>) {
         let default_goal = self.goal.is_default();
         let fmt = |m: &Measure| {
             if default_goal {
@@ -215,6 +228,10 @@ impl RunSummary {
             };
             out.push(format!("  gain:    {}%{what}, {noise}", pm_signed(g, h)));
         }
+    }
+
+    /// The trials run by status, those reused, and the GPU time.
+    fn trials_line(&self) -> String {
         let mut counts: Vec<String> = self
             .counts
             .iter()
@@ -229,7 +246,7 @@ impl RunSummary {
             0 if reused == 0 => "none".to_string(),
             n => n.to_string(),
         };
-        out.push(format!(
+        format!(
             "  trials:  {run} run{}{}; GPU time {}",
             if counts.is_empty() {
                 String::new()
@@ -242,7 +259,11 @@ impl RunSummary {
                 String::new()
             },
             human_s(self.gpu_s)
-        ));
+        )
+    }
+
+    /// The files that exist, and what to do next after an environment failure.
+    fn file_lines(&self, out: &mut Vec<String>) {
         // Only files that exist (an empty path does not).
         let named = |p: &std::path::Path| !p.as_os_str().is_empty();
         if named(&self.files.best) {
@@ -269,7 +290,6 @@ impl RunSummary {
                     .to_string()
             });
         }
-        out
     }
 }
 
