@@ -253,6 +253,31 @@ impl LineLog {
         }
     }
 
+    /// One eval run of the trial in `slot`, with the last lines of a failed
+    /// run's output in `more`.
+    fn eval_line(&self, slot: usize, run: &autotune::EvalRun, more: &mut Vec<String>) -> String {
+        let m = run.measured.clone().unwrap_or_default();
+        let what = if run.ok {
+            format!(
+                "ok acc {} tps {} ({}s)",
+                fig(m.accuracy, 4),
+                fig(m.total_tps, 1),
+                fig(m.elapsed_s, 1)
+            )
+        } else if run.timeout == Some(true) {
+            "timed out".to_string()
+        } else {
+            format!("failed: {}", run.error.as_deref().unwrap_or("?"))
+        };
+        let l = format!("{}   eval {} {what}", self.cur(slot), run.i);
+        // Why it failed, in the eval's own words (last lines).
+        let tail = run.output_tail.as_deref().unwrap_or(&[]);
+        for t in &tail[tail.len().saturating_sub(5)..] {
+            more.push(tail_line(t));
+        }
+        l
+    }
+
     /// The line for an event, if it deserves one (with the lines that
     /// follow it: an output's tail, the outcome). Every line is made
     /// printable: a parameter value, a message or an output holding control
@@ -328,28 +353,7 @@ impl LineLog {
                 format!("{} ready after {startup_s:.1}s", self.cur(*slot))
             }
             Event::Phase { .. } => return None,
-            Event::EvalRunFinished { slot, run } => {
-                let m = run.measured.clone().unwrap_or_default();
-                let what = if run.ok {
-                    format!(
-                        "ok acc {} tps {} ({}s)",
-                        fig(m.accuracy, 4),
-                        fig(m.total_tps, 1),
-                        fig(m.elapsed_s, 1)
-                    )
-                } else if run.timeout == Some(true) {
-                    "timed out".to_string()
-                } else {
-                    format!("failed: {}", run.error.as_deref().unwrap_or("?"))
-                };
-                let l = format!("{}   eval {} {what}", self.cur(*slot), run.i);
-                // Why it failed, in the eval's own words (last lines).
-                let tail = run.output_tail.as_deref().unwrap_or(&[]);
-                for t in &tail[tail.len().saturating_sub(5)..] {
-                    more.push(tail_line(t));
-                }
-                l
-            }
+            Event::EvalRunFinished { slot, run } => self.eval_line(*slot, run, &mut more),
             Event::Noise(n) => {
                 if let Some(r) = &mut self.rule {
                     r.noise = *n;
@@ -362,15 +366,14 @@ impl LineLog {
                 record,
                 previous_tps,
             } => format!(
-                "** new best {} tok/s (was {}) with {}={}",
+                "** new best {} tok/s (was {}) with {}",
                 with_ci(
                     record.avg_total_tps(),
                     record.eval.as_ref().and_then(|e| e.ci95_total_tps),
                     1
                 ),
                 fig(*previous_tps, 1),
-                record.param_under_test.as_deref().unwrap_or("?"),
-                record.value_under_test().as_deref().unwrap_or("?")
+                record.change_text()
             ),
             Event::Paused(p) if *p == self.paused => return None,
             Event::Paused(p) => {
@@ -384,29 +387,7 @@ impl LineLog {
             Event::Warning(w) => format!("warning: {w}"),
             Event::RunFinished {
                 outcome, summary, ..
-            } => {
-                let head = match outcome {
-                    Outcome::Done => Some("done: every group explored".to_string()),
-                    Outcome::Aborted => Some("aborted".into()),
-                    Outcome::Interrupted(s) => Some(format!(
-                        "interrupted by signal {s}; the service was stopped"
-                    )),
-                    // The outcome's first line says what stopped the run:
-                    // said once.
-                    Outcome::Error(_) | Outcome::Environment(_) => None,
-                };
-                // The outcome, whole, as the last thing printed.
-                let mut lines = summary.lines();
-                let head = head.unwrap_or_else(|| {
-                    if lines.is_empty() {
-                        String::new()
-                    } else {
-                        lines.remove(0)
-                    }
-                });
-                more.extend(lines);
-                head
-            }
+            } => end_lines(outcome, summary, &mut more),
         };
         let mut text = format!(
             "{} {}",
@@ -451,9 +432,34 @@ impl LineLog {
     }
 }
 
+/// The run's end: its head line (unless the outcome's own first line says
+/// what stopped it), then the outcome whole in `more`.
+fn end_lines(outcome: &Outcome, summary: &autotune::RunSummary, more: &mut Vec<String>) -> String {
+    let head = match outcome {
+        Outcome::Done => Some("done: every group explored".to_string()),
+        Outcome::Aborted => Some("aborted".into()),
+        Outcome::Interrupted(s) => Some(format!(
+            "interrupted by signal {s}; the service was stopped"
+        )),
+        // The outcome's first line says what stopped the run:
+        // said once.
+        Outcome::Error(_) | Outcome::Environment(_) => None,
+    };
+    // The outcome, whole, as the last thing printed.
+    let mut lines = summary.lines();
+    let head = head.unwrap_or_else(|| {
+        if lines.is_empty() {
+            String::new()
+        } else {
+            lines.remove(0)
+        }
+    });
+    more.extend(lines);
+    head
+}
+
 /// The search's choice on a start line: `5363.5 ± 120.1 tok/s over 10
-/// runs (trial 57: GPU_MEMORY_UTILIZATION=0.98, ...)`, its changes from
-/// the start named (escaped for the terminal).
+/// runs (trial 57)`, the trial its latest record has.
 fn best_so_far(c: &autotune::choice::Choice, goal: &autotune::Goal) -> String {
     let unit = if goal.is_default() {
         "tok/s".to_string()
