@@ -10,11 +10,15 @@
 //! `DIAG=1` prints instead which parameters end away from the noise-free
 //! choice, in how many seeds, and what each costs (separable landscape).
 //! Both compare one pass: the #13 policies, not the later passes.
+//! `LOOP=1` runs the same searches through the engine loop users run
+//! (`simulate_loop`: the engine, its files and the simulated executor)
+//! beside the in-process planner loop (`simulate`), to show the figures
+//! hold for the real loop.
 
 use autotune::landscape::{demo_truth, separable_truth};
 use autotune::{
-    Cost, Noise, NoisePolicy, Params, PlanConfig, Planner, SearchPlan, SearchSpace, Truth,
-    default_params, simulate,
+    Cost, Goal, Noise, NoisePolicy, Params, PlanConfig, Planner, SearchPlan, SearchSpace, Truth,
+    default_params, simulate, simulate_loop,
 };
 
 const THRESHOLD: f64 = 0.88;
@@ -112,6 +116,15 @@ fn main() {
         .unwrap_or(100);
     if std::env::var("DIAG").is_ok() {
         diag(separable_truth, seeds);
+        return;
+    }
+    if std::env::var("LOOP").is_ok() {
+        for (name, l) in [
+            ("separable", separable_truth as Landscape),
+            ("demo", demo_truth),
+        ] {
+            engine_loop(name, l, seeds);
+        }
         return;
     }
     if std::env::var("PRICE").is_ok() {
@@ -363,4 +376,71 @@ fn price(l: Landscape, seeds: u64) {
             );
         }
     }
+}
+
+/// The plain pass and the noise-aware pass through both loops: the planner
+/// driven in-process (`simulate`, what the tables above use) and the
+/// engine loop with the simulated executor (`simulate_loop`, what users
+/// run). Their noise draws differ (one stream against one per trial), so
+/// they agree within the seeds' spread, not seed by seed.
+fn engine_loop(lname: &str, l: Landscape, seeds: u64) {
+    let exact = simulate(
+        Planner::new(config(None), []),
+        &l,
+        RUNS,
+        Noise::NONE,
+        Cost::default(),
+        0,
+    );
+    let (_, reference) = truth_of(l, &exact.best);
+    println!(
+        "{lname} landscape, one pass, {RUNS} runs, {seeds} seeds: planner loop against engine loop"
+    );
+    println!("policy        loop     mean gap  worst gap  under bar  trials  eval runs");
+    for (pname, policy) in [
+        ("plain", None),
+        ("noise-aware", Some(NoisePolicy::default())),
+    ] {
+        for engine in [false, true] {
+            let (mut gaps, mut under, mut trials, mut runs) = (Vec::new(), 0, 0.0, 0.0);
+            for seed in 0..seeds {
+                let rep = if engine {
+                    simulate_loop(
+                        config(policy),
+                        Goal::default_for(THRESHOLD),
+                        std::sync::Arc::new(l),
+                        NOISE,
+                        Cost::default(),
+                        seed,
+                        1,
+                    )
+                } else {
+                    simulate(
+                        Planner::new(config(policy), []),
+                        &l,
+                        RUNS,
+                        NOISE,
+                        Cost::default(),
+                        seed,
+                    )
+                };
+                let (acc, tps) = truth_of(l, &rep.best);
+                under += usize::from(acc < THRESHOLD);
+                gaps.push((tps / reference - 1.0) * 100.0);
+                trials += rep.trials as f64;
+                runs += rep.eval_runs as f64;
+            }
+            let n = seeds as f64;
+            println!(
+                "{pname:<13} {:<8} {:>7.2} % {:>8.2} % {:>10} {:>7.1} {:>10.1}",
+                if engine { "engine" } else { "planner" },
+                gaps.iter().sum::<f64>() / n,
+                gaps.iter().cloned().fold(f64::INFINITY, f64::min),
+                under,
+                trials / n,
+                runs / n
+            );
+        }
+    }
+    println!();
 }

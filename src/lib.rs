@@ -27,7 +27,7 @@ pub use engine::search::{
     DEFAULT_PARAMS, Params, SearchSpace, changes, default_params, describe_change,
     scalar_to_string, trial_key,
 };
-pub use engine::simulate::{Cost, Noise, SimReport, Truth, simulate};
+pub use engine::simulate::{Cost, Noise, SimReport, Truth, simulate, simulate_loop};
 pub use engine::sink::EventSink;
 pub use engine::slot::{Slot, SlotLayout, record_slot};
 pub use engine::stats::{ci95, mean_sd};

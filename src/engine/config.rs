@@ -98,3 +98,53 @@ impl Config {
             .into_owned()
     }
 }
+
+impl Config {
+    /// A run of `plan` for the simulated executor (benchmarks of the
+    /// engine loop): its files in `repo`, no commands, today's patterns
+    /// and timeouts, one slot.
+    pub fn simulated(
+        repo: PathBuf,
+        plan: &crate::engine::search::coordinate::PlanConfig,
+        goal: Goal,
+    ) -> Config {
+        Config {
+            port: 0,
+            eval_runs: plan.eval_runs,
+            startup_timeout: Duration::from_secs(600),
+            eval_timeout: Duration::from_secs(600),
+            cooldown: Duration::ZERO,
+            accuracy_threshold: plan.threshold,
+            goal,
+            results: repo.join("tune_results.jsonl"),
+            best: repo.join("best_params.json"),
+            server_log_dir: repo.join("tune_server_logs"),
+            status_file: repo.join("tune_status.json"),
+            report: None,
+            service_state_file: repo.join(".autotune_service.json"),
+            space: plan.space.clone(),
+            base: plan.base.clone(),
+            port_busy_retries: 0,
+            port_busy_wait: Duration::ZERO,
+            port_busy_kill: false,
+            skip_existing: plan.skip_existing,
+            server_cmd: String::new(),
+            eval_cmd: String::new(),
+            health_path: "/".into(),
+            kill_grace: Duration::from_secs(1),
+            patterns: Patterns::default(),
+            search_policy: plan.policy,
+            search: plan.search,
+            layout: SlotLayout {
+                slots: 1,
+                gpus: Vec::new(),
+                gpus_per_trial: 1,
+                gpu_env: "CUDA_VISIBLE_DEVICES".into(),
+                port_stride: 10,
+                port_env: Vec::new(),
+            },
+            launcher: None,
+            repo,
+        }
+    }
+}

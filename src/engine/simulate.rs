@@ -148,6 +148,70 @@ pub fn simulate(
     rep
 }
 
+/// Runs the search of `plan` through the engine loop itself (the loop
+/// users run: [`crate::engine::tuner::run_with`]) with the simulated
+/// executor, in a scratch directory (in memory when `/dev/shm` exists):
+/// the trials, records, files and choices of a real run, without a
+/// process, `slots` trials at once. Slower than [`simulate`] (files are
+/// written), and its noise is drawn per trial, not in one stream.
+#[allow(clippy::too_many_arguments)]
+pub fn simulate_loop(
+    plan: super::search::coordinate::PlanConfig,
+    goal: Goal,
+    landscape: super::exec::Landscape,
+    noise: Noise,
+    cost: Cost,
+    seed: u64,
+    slots: usize,
+) -> SimReport {
+    use super::event::Event;
+    let dir = if std::path::Path::new("/dev/shm").is_dir() {
+        tempfile::tempdir_in("/dev/shm")
+    } else {
+        tempfile::tempdir()
+    }
+    .expect("a scratch directory");
+    let mut cfg = super::config::Config::simulated(dir.path().to_path_buf(), &plan, goal);
+    cfg.layout.slots = slots.max(1);
+    let exec = Arc::new(super::exec::Simulated::new(landscape, noise, cost, seed));
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a runtime");
+    let mut sink = super::sink::EventSink::new();
+    let mut rx = sink.subscribe();
+    let (_commands, crx) = tokio::sync::mpsc::unbounded_channel();
+    let summary = rt.block_on(super::tuner::run_with(
+        cfg,
+        exec,
+        format!("sim-{seed}"),
+        sink,
+        crx,
+    ));
+    let mut rep = SimReport {
+        best: summary.best.clone(),
+        ..Default::default()
+    };
+    while let Ok(e) = rx.try_recv() {
+        match &*e {
+            Event::TrialPredicted { .. } => rep.predicted += 1,
+            Event::TrialReused { .. } => rep.reused += 1,
+            Event::TrialFinished { record, .. } => {
+                rep.trials += 1;
+                rep.gpu_s += record.total_s.unwrap_or(0.0);
+                rep.eval_runs += record
+                    .eval
+                    .as_ref()
+                    .and_then(|e| e.eval_runs.as_ref())
+                    .map_or(0, Vec::len);
+                rep.records.push(record.clone());
+            }
+            _ => {}
+        }
+    }
+    rep
+}
+
 #[allow(clippy::too_many_arguments)]
 fn measure(
     spec: &TrialSpec,
