@@ -70,31 +70,7 @@ pub fn serve() -> i32 {
         }
         log("[sim] ignoring SIGTERM");
     }
-    // The engine core, like vLLM's: a second process in our group.
-    let exe = std::env::current_exe().unwrap_or_else(|_| "autotune".into());
-    let worker = std::process::Command::new(&exe).arg("sim-worker").spawn();
-    match &worker {
-        Ok(w) => log(&format!("[sim] engine core worker pid={}", w.id())),
-        Err(e) => log(&format!("[sim] could not start the worker: {e}")),
-    }
-    if std::env::var("SIM_SETSID_HELPER").as_deref() == Ok("1") {
-        let mut c = std::process::Command::new(&exe);
-        c.arg("sim-worker");
-        use std::os::unix::process::CommandExt;
-        unsafe {
-            c.pre_exec(|| {
-                nix::unistd::setsid()
-                    .map(|_| ())
-                    .map_err(std::io::Error::from)
-            });
-        }
-        if let Ok(h) = c.spawn() {
-            log(&format!("[sim] escaped helper pid={}", h.id()));
-            if let Ok(dir) = std::env::var("SIM_PID_DIR") {
-                let _ = std::fs::write(format!("{dir}/helper.pid"), h.id().to_string());
-            }
-        }
-    }
+    start_helpers();
     let startup = Duration::from_secs_f64(env_f64("SIM_STARTUP_S", 0.8));
     log("[sim] loading model weights...");
     if param("GPU_MEMORY_UTILIZATION") == "0.99" {
@@ -122,7 +98,42 @@ pub fn serve() -> i32 {
         "INFO:     Uvicorn running on http://127.0.0.1:{port} (Press CTRL+C to quit)"
     ));
     let (acc, factor) = autotune::landscape::demo_model(&|n: &str| param(n));
-    let noise = env_f64("SIM_NOISE", 1.0);
+    answer(server, acc, factor, env_f64("SIM_NOISE", 1.0));
+    0
+}
+
+/// The engine core, like vLLM's: a second process in our group; with
+/// `SIM_SETSID_HELPER=1` also a helper that escapes the group.
+fn start_helpers() {
+    let exe = std::env::current_exe().unwrap_or_else(|_| "autotune".into());
+    let worker = std::process::Command::new(&exe).arg("sim-worker").spawn();
+    match &worker {
+        Ok(w) => log(&format!("[sim] engine core worker pid={}", w.id())),
+        Err(e) => log(&format!("[sim] could not start the worker: {e}")),
+    }
+    if std::env::var("SIM_SETSID_HELPER").as_deref() == Ok("1") {
+        let mut c = std::process::Command::new(&exe);
+        c.arg("sim-worker");
+        use std::os::unix::process::CommandExt;
+        unsafe {
+            c.pre_exec(|| {
+                nix::unistd::setsid()
+                    .map(|_| ())
+                    .map_err(std::io::Error::from)
+            });
+        }
+        if let Ok(h) = c.spawn() {
+            log(&format!("[sim] escaped helper pid={}", h.id()));
+            if let Ok(dir) = std::env::var("SIM_PID_DIR") {
+                let _ = std::fs::write(format!("{dir}/helper.pid"), h.id().to_string());
+            }
+        }
+    }
+}
+
+/// Answers health checks and `/score` (the demo's figures with noise)
+/// until the process is stopped.
+fn answer(server: tiny_http::Server, acc: f64, factor: f64, noise: f64) {
     for req in server.incoming_requests() {
         let path = req.url().to_string();
         let (code, body) = match path.as_str() {
@@ -152,7 +163,6 @@ pub fn serve() -> i32 {
             );
         let _ = req.respond(resp);
     }
-    0
 }
 
 /// `autotune sim-worker`: sleeps like an idle engine core (bounded, so a
