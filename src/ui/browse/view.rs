@@ -399,51 +399,7 @@ fn detail(f: &mut Frame, area: Rect, r: &autotune::Record, s: &BrowseState, t: &
         )));
     }
     if let Some(e) = &r.eval {
-        let pm = |m: Option<f64>, c: Option<f64>, p: usize| match c {
-            Some(c) => format!("{} ± {c:.p$}", fig(m, p)),
-            None => fig(m, p),
-        };
-        lines.push(Line::from(Span::styled(
-            format!(
-                "means over ok runs: acc {}  tok/s {}  answer {}  time {}s",
-                pm(e.avg_accuracy, e.ci95_accuracy, 4),
-                pm(e.avg_total_tps, e.ci95_total_tps, 1),
-                fig(e.avg_answer_tps, 1),
-                fig(e.avg_total_time_s, 2)
-            ),
-            t.style(Role::Title),
-        )));
-        for run in e.eval_runs.iter().flatten() {
-            let m = run.measured.clone().unwrap_or_default();
-            let what = if run.timeout == Some(true) {
-                "timed out".to_string()
-            } else {
-                format!(
-                    "rc {}  acc {}  tok/s {}  answer {}  time {}  ({}s){}",
-                    m.returncode.map(|c| c.to_string()).unwrap_or("-".into()),
-                    fig(m.accuracy, 4),
-                    fig(m.total_tps, 1),
-                    fig(m.answer_tps, 1),
-                    fig(m.total_time_s, 2),
-                    fig(m.elapsed_s, 2),
-                    run.error
-                        .as_ref()
-                        .map(|e| format!("  {e}"))
-                        .unwrap_or_default()
-                )
-            };
-            lines.push(Line::from(vec![
-                Span::styled(
-                    format!("  run {} {:<4} ", run.i, if run.ok { "ok" } else { "FAIL" }),
-                    if run.ok {
-                        t.style(Role::Good)
-                    } else {
-                        t.style(Role::Bad)
-                    },
-                ),
-                Span::raw(what),
-            ]));
-        }
+        eval_lines(e, t, &mut lines);
     }
     if let Some(serde_json::Value::Array(tail)) = r.extra.get("log_tail") {
         lines.push(Line::from(Span::styled(
@@ -460,6 +416,55 @@ fn detail(f: &mut Frame, area: Rect, r: &autotune::Record, s: &BrowseState, t: &
             .block(block("trial", true, t)),
         right,
     );
+}
+
+/// A trial's means over its ok runs, then each eval run.
+fn eval_lines(e: &autotune::EvalSummary, t: &Theme, lines: &mut Vec<Line<'static>>) {
+    let pm = |m: Option<f64>, c: Option<f64>, p: usize| match c {
+        Some(c) => format!("{} ± {c:.p$}", fig(m, p)),
+        None => fig(m, p),
+    };
+    lines.push(Line::from(Span::styled(
+        format!(
+            "means over ok runs: acc {}  tok/s {}  answer {}  time {}s",
+            pm(e.avg_accuracy, e.ci95_accuracy, 4),
+            pm(e.avg_total_tps, e.ci95_total_tps, 1),
+            fig(e.avg_answer_tps, 1),
+            fig(e.avg_total_time_s, 2)
+        ),
+        t.style(Role::Title),
+    )));
+    for run in e.eval_runs.iter().flatten() {
+        let m = run.measured.clone().unwrap_or_default();
+        let what = if run.timeout == Some(true) {
+            "timed out".to_string()
+        } else {
+            format!(
+                "rc {}  acc {}  tok/s {}  answer {}  time {}  ({}s){}",
+                m.returncode.map(|c| c.to_string()).unwrap_or("-".into()),
+                fig(m.accuracy, 4),
+                fig(m.total_tps, 1),
+                fig(m.answer_tps, 1),
+                fig(m.total_time_s, 2),
+                fig(m.elapsed_s, 2),
+                run.error
+                    .as_ref()
+                    .map(|e| format!("  {e}"))
+                    .unwrap_or_default()
+            )
+        };
+        lines.push(Line::from(vec![
+            Span::styled(
+                format!("  run {} {:<4} ", run.i, if run.ok { "ok" } else { "FAIL" }),
+                if run.ok {
+                    t.style(Role::Good)
+                } else {
+                    t.style(Role::Bad)
+                },
+            ),
+            Span::raw(what),
+        ]));
+    }
 }
 
 fn log(f: &mut Frame, area: Rect, path: &str, lines: &[String], scroll: usize, t: &Theme) {
