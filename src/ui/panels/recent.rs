@@ -29,6 +29,56 @@ pub fn elide_middle(text: &str, w: usize) -> String {
     out
 }
 
+/// A parameter's name shortened by a rule a reader can undo against the
+/// names shown elsewhere: every word but the last to its initial
+/// (`VLLM_MAX_NUM_SEQS` is `V_M_N_SEQS`), never cut in the middle.
+pub fn initials(name: &str) -> String {
+    let words: Vec<&str> = name.split('_').collect();
+    let Some((last, rest)) = words.split_last() else {
+        return name.to_string();
+    };
+    let mut out: Vec<String> = rest
+        .iter()
+        .map(|w| w.chars().next().map(String::from).unwrap_or_default())
+        .collect();
+    out.push((*last).to_string());
+    out.join("_")
+}
+
+/// A joint move as each parameter with its own value
+/// (`MAX_NEW_TOKENS=48, FREQUENCY_PENALTY=0.00`), names shortened to their
+/// initials when that does not fit `w` (values are never shortened; what
+/// still does not fit ends in `…`).
+pub fn joint_move(changes: &[(&str, &str)], w: usize, t: &Theme) -> Vec<Span<'static>> {
+    let len = |short: bool| -> usize {
+        changes
+            .iter()
+            .map(|(k, v)| {
+                let k = if short { initials(k) } else { (*k).to_string() };
+                k.chars().count() + 1 + v.chars().count()
+            })
+            .sum::<usize>()
+            + 2 * changes.len().saturating_sub(1)
+    };
+    let short = len(false) > w;
+    let mut spans = Vec::new();
+    let mut used = 0;
+    for (i, (k, v)) in changes.iter().enumerate() {
+        let sep = if i == 0 { "" } else { ", " };
+        let name = if short { initials(k) } else { (*k).to_string() };
+        let piece = format!("{sep}{name}=");
+        let need = piece.chars().count() + v.chars().count();
+        if used + need > w {
+            spans.push(Span::raw("…"));
+            break;
+        }
+        used += need;
+        spans.push(Span::raw(piece));
+        spans.push(Span::styled((*v).to_string(), t.style(Role::Accent)));
+    }
+    spans
+}
+
 /// Whether a record re-measured a close call (`"recheck": true`).
 pub fn is_recheck(r: &autotune::Record) -> bool {
     r.extra.get("recheck") == Some(&serde_json::Value::Bool(true))
@@ -50,16 +100,22 @@ pub fn draw(f: &mut Frame, area: Rect, s: &LiveState, t: &Theme) {
                 (false, true) => format!("{}+", rec.status),
                 _ => rec.status.to_string(),
             };
-            let name = elide_middle(&r.param, name_w.saturating_sub(r.value.chars().count() + 1));
+            let tested = if r.param.contains('+') {
+                joint_move(&autotune::changes(&r.param, &rec.params), name_w, t)
+            } else {
+                let name =
+                    elide_middle(&r.param, name_w.saturating_sub(r.value.chars().count() + 1));
+                vec![
+                    Span::raw(format!("{name}=")),
+                    Span::styled(r.value.clone(), t.style(Role::Accent)),
+                ]
+            };
             Row::new(vec![
                 Cell::from(format!("{:>5}", r.ordinal)),
                 Cell::from(Span::styled(status, t.status(rec.status.as_str()))),
                 Cell::from(fig(rec.avg_accuracy(), 4)),
                 Cell::from(fig(rec.avg_total_tps(), 1)),
-                Cell::from(ratatui::text::Line::from(vec![
-                    Span::raw(format!("{name}=")),
-                    Span::styled(r.value.as_str(), t.style(Role::Accent)),
-                ])),
+                Cell::from(ratatui::text::Line::from(tested)),
             ])
         })
         .collect();
@@ -84,4 +140,33 @@ pub fn draw(f: &mut Frame, area: Rect, s: &LiveState, t: &Theme) {
         t,
     ));
     f.render_widget(table, area);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn text(spans: &[Span]) -> String {
+        spans.iter().map(|s| s.content.as_ref()).collect()
+    }
+
+    /// A joint move says each parameter with its own value; short of room
+    /// the names go to their initials (never cut in the middle), the
+    /// values stay whole.
+    #[test]
+    fn a_joint_move_names_each_parameter_with_its_value() {
+        let t = Theme::from_env();
+        let ch = [("MAX_NEW_TOKENS", "48"), ("FREQUENCY_PENALTY", "0.00")];
+        assert_eq!(
+            text(&joint_move(&ch, 60, &t)),
+            "MAX_NEW_TOKENS=48, FREQUENCY_PENALTY=0.00"
+        );
+        assert_eq!(
+            text(&joint_move(&ch, 30, &t)),
+            "M_N_TOKENS=48, F_PENALTY=0.00"
+        );
+        assert_eq!(text(&joint_move(&ch, 20, &t)), "M_N_TOKENS=48…");
+        assert_eq!(initials("VLLM_MAX_NUM_SEQS"), "V_M_N_SEQS");
+        assert_eq!(initials("PORT"), "PORT");
+    }
 }
