@@ -1101,6 +1101,28 @@ mod tests {
             joint.value_in_group("refinement"),
             "OUTPUT_MAX_SENTENCES+MAX_NEW_TOKENS=4+48"
         );
+        // On screen, each parameter of the move with its own value: in the
+        // group panel and in recent trials, shortened by initials when
+        // narrow, never `4+48`.
+        let t = crate::ui::theme::Theme { color: false };
+        let (wide, _) = crate::ui::panels::snap::render(90, 6, |f| {
+            crate::ui::panels::best::draw_group(f, f.area(), &s, &t)
+        });
+        assert!(
+            wide.contains("OUTPUT_MAX_SENTENCES=4, MAX_NEW_TOKENS=48"),
+            "{wide}"
+        );
+        let (recent, _) = crate::ui::panels::snap::render(64, 6, |f| {
+            crate::ui::panels::recent::draw(f, f.area(), &s, &t)
+        });
+        assert!(
+            recent.contains("O_M_SENTENCES=4, M_N_TOKENS=48"),
+            "{recent}"
+        );
+        assert!(
+            !recent.contains("4+48") && !wide.contains("4+48"),
+            "{recent}\n{wide}"
+        );
     }
 
     #[test]

@@ -219,15 +219,21 @@ pub fn draw_group(f: &mut Frame, area: Rect, s: &LiveState, t: &Theme) {
         .and_then(|v| s.group.results.get(v))
         .filter(|r| r.status == "ok")
         .and_then(|r| r.avg_total_tps());
-    let value_w = s
-        .group
-        .values
-        .iter()
-        .map(|v| v.chars().count())
-        .max()
-        .unwrap_or(5)
-        .max(5) as u16
-        + 2;
+    // A joint round's values are moves of several parameters: the column
+    // takes what the figures leave, to name each with its value.
+    let joint = s.group.is_joint_round();
+    let value_w = if joint {
+        area.width.saturating_sub(2 + 8 + 6 + 7 + 7 + 4).max(7)
+    } else {
+        s.group
+            .values
+            .iter()
+            .map(|v| v.chars().count())
+            .max()
+            .unwrap_or(5)
+            .max(5) as u16
+            + 2
+    };
     let rows: Vec<Row> = s
         .group
         .values
@@ -251,8 +257,25 @@ pub fn draw_group(f: &mut Frame, area: Rect, s: &LiveState, t: &Theme) {
                 (_, Some(x), Some(b)) if b > 0.0 => format!("{:+.1}%", (x / b - 1.0) * 100.0),
                 _ => String::new(),
             };
+            let value = match r.and_then(|r| {
+                r.param_under_test
+                    .as_deref()
+                    .filter(|p| joint && p.contains('+'))
+                    .map(|p| (p, r))
+            }) {
+                Some((p, r)) => {
+                    let mut spans = vec![Span::raw(format!("{marker} "))];
+                    spans.extend(crate::ui::panels::recent::joint_move(
+                        &autotune::changes(p, &r.params),
+                        (value_w as usize).saturating_sub(2),
+                        t,
+                    ));
+                    ratatui::text::Line::from(spans)
+                }
+                None => ratatui::text::Line::raw(format!("{marker} {v}")),
+            };
             Row::new(vec![
-                Cell::from(format!("{marker} {v}")),
+                Cell::from(value),
                 Cell::from(Span::styled(status.to_string(), t.status(status))),
                 Cell::from(Span::styled(
                     fig(r.and_then(|r| r.avg_accuracy()), 4),
