@@ -1,0 +1,109 @@
+//! Trust, third round (issue #22), against the real binary with fake
+//! services: trial keys are unambiguous for any value, a results file is
+//! never shared by two tuners, a new objective is measured on resume, and
+//! one noisy configuration does not decide the outcome of the others.
+
+mod common;
+
+use std::path::Path;
+use std::process::Command;
+
+use common::*;
+
+/// A service that serves HTTP on `$PORT` (python's http.server) after
+/// `$SVC_SLEEP` seconds (none by default).
+fn fake_service(dir: &Path) {
+    std::fs::write(
+        dir.join("svc.sh"),
+        "sleep \"${SVC_SLEEP:-0}\"\nexec python3 -m http.server \"$PORT\" --bind 127.0.0.1\n",
+    )
+    .unwrap();
+}
+
+/// An eval script printing eval_local.py's summary; `body` is bash that
+/// sets `acc` and `tps` from the trial's parameters (in the environment).
+fn fake_eval(dir: &Path, body: &str) {
+    std::fs::write(
+        dir.join("eval.sh"),
+        format!(
+            "acc=0.9000; tps=100\n{body}\n\
+             echo '===== Summary [bonus] ====='\n\
+             echo 'Questions: 92, OK: 92, Total time: 1.00s'\n\
+             echo \"Accuracy (RougeL-F1 mean, RAW): $acc\"\n\
+             echo \"Throughput RAW: answer_tokens/s=$tps, (prompt+answer)_tokens/s=$tps\"\n"
+        ),
+    )
+    .unwrap();
+}
+
+/// A headless tuner on the fake service and eval in `dir`.
+fn tuner(dir: &Path, port: u16) -> Command {
+    let mut c = Command::new(bin());
+    c.current_dir(dir)
+        .args(["--headless", "--repo"])
+        .arg(dir)
+        .args(["--port", &port.to_string()])
+        .args(["--server_cmd", "bash svc.sh", "--eval_cmd", "bash eval.sh"])
+        .args(["--eval_runs", "2", "--startup_timeout", "30"])
+        .args(["--kill_grace_s", "2"]);
+    c
+}
+
+fn best_of(dir: &Path) -> serde_json::Value {
+    serde_json::from_str(&std::fs::read_to_string(dir.join("best_params.json")).unwrap()).unwrap()
+}
+
+#[test]
+fn a_value_holding_bar_name_equals_never_shares_a_key_with_another_configuration() {
+    let d = tempfile::tempdir().unwrap();
+    fake_service(d.path());
+    // Joined plainly, {A: "x|B=y", B: "z"} and {A: "x", B: "y|B=z"} (the
+    // start) have the same key "A=x|B=y|B=z": the best would be "reused"
+    // from the start's record and never measured.
+    fake_eval(
+        d.path(),
+        r#"if [ "$A" = "x|B=y" ]; then tps=200; [ "$B" = "z" ] && tps=300; fi"#,
+    );
+    std::fs::write(
+        d.path().join("best_params.json"),
+        r#"{"A": "x", "B": "y|B=z"}"#,
+    )
+    .unwrap();
+    let sp = space(d.path(), r#"{"A": ["x", "x|B=y"], "B": ["y|B=z", "z"]}"#);
+    let mut c = tuner(d.path(), free_port());
+    c.args(space_args(&sp));
+    let o = run(c);
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(
+        best_of(d.path()),
+        serde_json::json!({"A": "x|B=y", "B": "z"}),
+        "{}",
+        text(&o)
+    );
+    let recs = records(&d.path().join("tune_results.jsonl"));
+    let keys: std::collections::BTreeSet<&str> = recs
+        .iter()
+        .map(|r| r["trial_key"].as_str().unwrap())
+        .collect();
+    assert_eq!(keys.len(), recs.len(), "a key was measured twice: {keys:?}");
+    assert!(
+        recs.iter()
+            .any(|r| r["params"] == serde_json::json!({"A": "x|B=y", "B": "z"})),
+        "the best was never measured: {}",
+        text(&o)
+    );
+    // Such a value is escaped in the key (ordinary ones are not).
+    assert!(keys.contains("A=%%x%7CB=y|B=z"), "{keys:?}");
+    // The keys are stable: a resumed run reuses every trial.
+    let n = recs.len();
+    let mut c = tuner(d.path(), free_port());
+    c.args(space_args(&sp)).arg("--skip_existing");
+    let o = run(c);
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(
+        records(&d.path().join("tune_results.jsonl")).len(),
+        n,
+        "{}",
+        text(&o)
+    );
+}
