@@ -63,9 +63,9 @@ pub mod landscape {
 /// The results files: reading, appending, atomic writes, the repo lock.
 pub mod store {
     pub use crate::engine::store::{
-        Loaded, PortLock, RepoLock, StoreError, append_record, check_writable, load_results,
-        lock_port, lock_repo, parse_results, port_lock_path, pretty_json, read_best, write_atomic,
-        write_best,
+        Loaded, OutputLock, OutputLockError, PortLock, RepoLock, StoreError, append_record,
+        check_writable, load_results, lock_output, lock_port, lock_repo, output_lock_path,
+        parse_results, port_lock_path, pretty_json, read_best, write_atomic, write_best,
     };
 }
 

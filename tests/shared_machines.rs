@@ -6,7 +6,11 @@
 mod common;
 
 use std::path::Path;
-use std::process::Command;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::Pid;
 
 use common::*;
 
@@ -106,4 +110,74 @@ fn a_value_holding_bar_name_equals_never_shares_a_key_with_another_configuration
         "{}",
         text(&o)
     );
+}
+
+#[test]
+fn two_tuners_in_different_repos_never_share_a_results_or_best_file() {
+    let a = tempfile::tempdir().unwrap();
+    let b = tempfile::tempdir().unwrap();
+    let shared = tempfile::tempdir().unwrap();
+    for d in [a.path(), b.path()] {
+        fake_service(d);
+        fake_eval(d, "");
+    }
+    let results = shared.path().join("r.jsonl");
+    let best = shared.path().join("best.json");
+    let sp = space(a.path(), r#"{"A": ["1", "2"]}"#);
+    // The first tuner's service takes its time to start: it holds the files.
+    let mut c = tuner(a.path(), free_port());
+    c.env("SVC_SLEEP", "30")
+        .args(space_args(&sp))
+        .arg("--results")
+        .arg(&results)
+        .arg("--best")
+        .arg(&best)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    let mut first = c.spawn().unwrap();
+    wait_for("the first tuner's service", Duration::from_secs(30), || {
+        std::fs::read_to_string(a.path().join("tune_status.json"))
+            .unwrap_or_default()
+            .contains("\"trial_phase\": \"starting\"")
+            .then_some(())
+    });
+    // Another repo, another port, the same results file; then the same
+    // best file alone.
+    for (flag, file, other) in [
+        ("--results", &results, ("--best", b.path().join("b.json"))),
+        ("--best", &best, ("--results", b.path().join("r.jsonl"))),
+    ] {
+        let mut c = tuner(b.path(), free_port());
+        c.args(space_args(&sp))
+            .arg(flag)
+            .arg(file)
+            .arg(other.0)
+            .arg(&other.1);
+        let o = run(c);
+        assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(
+            err.contains(flag)
+                && err.contains(&file.display().to_string())
+                && err.contains(&format!("pid {}", first.id())),
+            "{err}"
+        );
+        assert!(
+            !b.path().join("tune_server_logs").exists(),
+            "the second tuner started a trial"
+        );
+    }
+    kill(Pid::from_raw(first.id() as i32), Signal::SIGTERM).unwrap();
+    let st = wait_for("the first tuner's exit", Duration::from_secs(30), || {
+        first.try_wait().unwrap()
+    });
+    assert_eq!(st.code(), Some(128 + 15));
+    // Its lock files are gone with it.
+    let left: Vec<_> = std::fs::read_dir(shared.path())
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name())
+        .filter(|n| n.to_string_lossy().ends_with(".lock"))
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
 }
