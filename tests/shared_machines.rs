@@ -181,3 +181,54 @@ fn two_tuners_in_different_repos_never_share_a_results_or_best_file() {
         .collect();
     assert!(left.is_empty(), "{left:?}");
 }
+
+#[test]
+fn a_new_objective_on_resume_measures_records_that_lack_it_again() {
+    let d = tempfile::tempdir().unwrap();
+    fake_service(d.path());
+    // tok/s prefers A=1, goodput prefers A=2.
+    fake_eval(
+        d.path(),
+        r#"if [ "$A" = "1" ]; then tps=200; good=10; else good=50; fi
+echo "goodput=$good""#,
+    );
+    let sp = space(d.path(), r#"{"A": ["1", "2"]}"#);
+    let mut c = tuner(d.path(), free_port());
+    c.args(space_args(&sp));
+    let o = run(c);
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(best_of(d.path())["A"], "1", "{}", text(&o));
+    let results = d.path().join("tune_results.jsonl");
+    assert_eq!(records(&results).len(), 2);
+    // Resumed with a new objective the first run never parsed.
+    let mut c = tuner(d.path(), free_port());
+    c.args(space_args(&sp))
+        .arg("--skip_existing")
+        .args(["--metric", "goodput=goodput=([0-9.]+)"])
+        .args(["--objective", "goodput"]);
+    let o = run(c);
+    let out = text(&o);
+    assert!(o.status.success(), "{out}");
+    assert!(
+        out.contains("2 record(s) lack the metric goodput"),
+        "no warning: {out}"
+    );
+    // Both configurations were measured again, now with the metric, and
+    // the objective's winner was chosen.
+    let recs = records(&results);
+    assert_eq!(recs.len(), 4, "{out}");
+    for r in &recs[2..] {
+        assert!(r["avg_metrics"]["goodput"].is_number(), "{r}");
+    }
+    assert_eq!(best_of(d.path())["A"], "2", "{out}");
+    // Once measured, they are reused: nothing runs a third time.
+    let mut c = tuner(d.path(), free_port());
+    c.args(space_args(&sp))
+        .arg("--skip_existing")
+        .args(["--metric", "goodput=goodput=([0-9.]+)"])
+        .args(["--objective", "goodput"]);
+    let o = run(c);
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(records(&results).len(), 4, "{}", text(&o));
+    assert_eq!(best_of(d.path())["A"], "2", "{}", text(&o));
+}

@@ -332,6 +332,22 @@ impl Engine {
                 self.warn(msg);
             }
         }
+        if cfg.skip_existing {
+            // Records measured for another goal (a new --objective or
+            // --metric): said once, and their configurations measured again.
+            let mut lacking: BTreeMap<&str, usize> = BTreeMap::new();
+            for r in loaded.records.iter().filter(|r| r.status.is_done()) {
+                if let Some(m) = cfg.goal.missing_metric(r) {
+                    *lacking.entry(m).or_default() += 1;
+                }
+            }
+            for (m, n) in lacking {
+                self.warn(format!(
+                    "{}: {n} record(s) lack the metric {m} that --objective/--constraint ask for (measured before it was asked for); --skip_existing measures their configurations again instead of reusing them",
+                    cfg.results.display()
+                ));
+            }
+        }
         let existing_records = loaded.records.len();
         self.all = loaded.records.into_iter().map(Arc::new).collect();
         // The search, behind the searcher seam, built from the setup the

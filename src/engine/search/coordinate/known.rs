@@ -53,10 +53,18 @@ impl Planner {
             return Some(r);
         }
         if self.skip_existing {
+            // A record measured for another goal (it lacks a metric this
+            // one needs) is no measurement of it: run the trial again.
+            let mut fit = self
+                .done
+                .get(key)
+                .into_iter()
+                .flatten()
+                .filter(|r| self.goal.missing_metric(r).is_none());
             if self.policy.is_some() {
-                return self.first_done.get(key);
+                return fit.next();
             }
-            return self.done.get(key).or_else(|| self.measured.get(key));
+            return fit.last().or_else(|| self.measured.get(key));
         }
         None
     }

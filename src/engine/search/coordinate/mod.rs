@@ -278,12 +278,12 @@ pub struct Planner {
     max_trials: usize,
     /// Trials started or taken from the results file so far.
     spent: usize,
-    /// Done records of the results file (reused with `skip_existing`).
-    done: HashMap<String, Arc<Record>>,
-    /// The first done record of each key in the results file: what a
-    /// resumed noise-aware run replays (the figures the original run had
-    /// when it first measured the key).
-    first_done: HashMap<String, Arc<Record>>,
+    /// Done records of the results file, each key's in file order (reused
+    /// with `skip_existing`: the last one, or under a noise policy the
+    /// first, which a resumed noise-aware run replays: the figures the
+    /// original run had when it first measured the key). A record that
+    /// lacks a metric of the goal is never reused.
+    done: HashMap<String, Vec<Arc<Record>>>,
     /// Records whose runs are in the noise pool and `pooled` (by address):
     /// each counts once, when the search first meets it. `kept` holds them
     /// so that no address is reused by another record.
@@ -352,7 +352,6 @@ impl Planner {
             max_trials: 0,
             spent: 0,
             done: HashMap::new(),
-            first_done: HashMap::new(),
             absorbed: Default::default(),
             kept: Vec::new(),
             prior_rechecks: Vec::new(),
@@ -393,10 +392,7 @@ impl Planner {
                 p.prior_rechecks.push(r.clone());
             }
             if r.status.is_done() && !r.trial_key.is_empty() {
-                p.first_done
-                    .entry(r.trial_key.clone())
-                    .or_insert_with(|| r.clone());
-                p.done.insert(r.trial_key.clone(), r);
+                p.done.entry(r.trial_key.clone()).or_default().push(r);
             }
         }
         p
@@ -784,6 +780,7 @@ impl Planner {
                     && let Some(i) = self.prior_rechecks.iter().position(|p| {
                         p.trial_key == spec.key
                             && p.param_under_test.as_deref() == Some(spec.param.as_str())
+                            && self.goal.missing_metric(p).is_none()
                     })
                 {
                     let prior = self.prior_rechecks.remove(i);
