@@ -861,10 +861,9 @@ mod tests {
     fn an_ambiguous_old_key_stands_for_its_own_params() {
         // auto_tune.py wrote "A=1|B=2" for A="1|B=2": it is not the key of
         // A="1", B="2".
-        let old = Record::parse(
-            r#"{"trial_key": "A=1|B=2", "status": "ok", "params": {"A": "1|B=2"}}"#,
-        )
-        .unwrap();
+        let old =
+            Record::parse(r#"{"trial_key": "A=1|B=2", "status": "ok", "params": {"A": "1|B=2"}}"#)
+                .unwrap();
         assert_eq!(old.trial_key, "A=%%1%7CB=2");
         let plain = Record::parse(
             r#"{"trial_key": "A=1|B=2", "status": "ok", "params": {"A": "1", "B": "2"}}"#,

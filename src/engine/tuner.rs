@@ -293,7 +293,10 @@ impl Engine {
 
     /// Follows the planner's noise and incumbent; a change of the noise is
     /// published before anything judged by it.
-    fn sync_rule(&mut self, planner: &dyn Searcher) {
+    fn sync_rule(&mut self, planner: &mut dyn Searcher) {
+        for note in planner.take_notes() {
+            self.warn(note);
+        }
         let noise: PooledNoise = *planner.noise();
         if noise != self.rule.noise {
             self.sink.emit(Event::Noise(noise));
@@ -406,7 +409,7 @@ impl Engine {
                 let step = planner.step();
                 // A reused record adds to the noise; a decided group moves
                 // the incumbent.
-                self.sync_rule(&*planner);
+                self.sync_rule(&mut *planner);
                 match step {
                     Step::Group {
                         param,
@@ -540,7 +543,7 @@ impl Engine {
                                         // own runs are part of, as the
                                         // search judges it.
                                         planner.record(spec.ordinal, rec.clone());
-                                        self.sync_rule(&*planner);
+                                        self.sync_rule(&mut *planner);
                                     }
                                     let written = match verdict {
                                         RecordVerdict::Environment(m) => {

@@ -35,8 +35,8 @@ use crate::engine::explore::{
 };
 use crate::engine::goal::{Direction, Goal, Op};
 use crate::engine::noise::{
-    Judge, NoisePolicy, PooledNoise, Samples, Scale, above_bar, above_tie, beats, primary_bar,
-    samples_of, t_quantile,
+    Judge, NoisePolicy, PooledNoise, RobustNoise, Samples, Scale, above_bar, above_tie, beats,
+    primary_bar, samples_of, t_quantile,
 };
 use crate::engine::record::{Phase, Record, Status};
 use crate::engine::search::{Params, SearchSpace, trial_key};
@@ -298,7 +298,14 @@ pub struct Planner {
     /// Configurations that crashed or timed out (results file and this
     /// run), with the status.
     failures: Vec<Failure>,
+    /// The pool of every configuration but those whose spread is far out
+    /// of line ([`RobustNoise`]): what the judgements use.
     noise: PooledNoise,
+    /// The pool's parts, and which configurations are kept out of it.
+    robust: RobustNoise,
+    /// What the search has to say (a configuration kept out of the pool),
+    /// not yet taken by [`Planner::take_notes`].
+    notes: Vec<String>,
     /// Every ok run of each key measured or reused in this run.
     pooled: HashMap<String, Samples>,
     /// Close-call re-measures left.
@@ -358,6 +365,11 @@ impl Planner {
             measured: HashMap::new(),
             failures: Vec::new(),
             noise: PooledNoise::default(),
+            robust: RobustNoise::new(
+                cfg.policy
+                    .map_or(NoisePolicy::default().min_df, |p| p.min_df),
+            ),
+            notes: Vec::new(),
             pooled: HashMap::new(),
             rechecks_left: cfg.policy.map_or(0, |p| p.recheck_budget),
             stage: Stage::Pass(1),
@@ -414,6 +426,12 @@ impl Planner {
     /// The pooled run-to-run noise learned so far.
     pub fn noise(&self) -> &PooledNoise {
         &self.noise
+    }
+
+    /// What the search has said since last asked (once each): a
+    /// configuration kept out of the pooled noise.
+    pub fn take_notes(&mut self) -> Vec<String> {
+        std::mem::take(&mut self.notes)
     }
 
     /// Trials the budget still allows (`None`: no budget).
@@ -669,6 +687,13 @@ impl Planner {
         }
         self.spent += 1;
         spec.judge = self.current.as_ref().and_then(|g| self.judge(g));
+        // A configuration kept out of the pool is judged by its own spread.
+        if let Some(j) = spec.judge.as_mut()
+            && self.robust.is_excluded(&spec.key)
+        {
+            j.noise = self.robust.own(&spec.key);
+            j.policy.min_df = 1;
+        }
         Step::Run(spec)
     }
 
