@@ -1,7 +1,8 @@
 //! Trust, third round (issue #22), against the real binary with fake
 //! services: trial keys are unambiguous for any value, a results file is
-//! never shared by two tuners, a new objective is measured on resume, and
-//! one noisy configuration does not decide the outcome of the others.
+//! never shared by two tuners, a new objective is measured on resume, one
+//! noisy configuration does not decide the outcome of the others, and a
+//! service killed by a full disk is no result.
 
 mod common;
 
@@ -294,4 +295,51 @@ fi"#,
     assert!(o.status.success(), "{}", text(&o));
     assert_eq!(records(&d.path().join("tune_results.jsonl")).len(), n);
     assert_eq!(best_of(d.path())["W"], "1", "{}", text(&o));
+}
+
+#[test]
+fn a_service_killed_by_a_full_disk_is_an_environment_failure_not_a_crash() {
+    let d = tempfile::tempdir().unwrap();
+    let logs = tempfile::tempdir().unwrap();
+    // The service logs 400 KB while it starts, on a 256 KiB file system:
+    // its write fails (ENOSPC) and it exits.
+    std::fs::write(
+        d.path().join("svc.sh"),
+        "set -e\nhead -c 400000 /dev/zero | tr '\\0' x\nexec python3 -m http.server \"$PORT\" --bind 127.0.0.1\n",
+    )
+    .unwrap();
+    fake_eval(d.path(), "");
+    let sp = space(d.path(), r#"{"A": ["1", "2"]}"#);
+    // A tiny tmpfs for the logs, in a private mount namespace of the
+    // tuner's own (an unprivileged user namespace: no root needed).
+    let probe = Command::new("unshare").args(["-rm", "true"]).output();
+    if !probe.is_ok_and(|o| o.status.success()) {
+        eprintln!("SKIPPED: unshare -rm is not available here (no user namespaces)");
+        return;
+    }
+    let mut c = Command::new("unshare");
+    c.current_dir(d.path())
+        .args(["-rm", "sh", "-c"])
+        .arg("mount -t tmpfs -o size=256k tmpfs \"$0\" && exec \"$@\"")
+        .arg(logs.path())
+        .arg(bin())
+        .args(["--headless", "--repo"])
+        .arg(d.path())
+        .args(["--port", &free_port().to_string()])
+        .args(["--server_cmd", "bash svc.sh", "--eval_cmd", "bash eval.sh"])
+        .args(["--eval_runs", "2", "--startup_timeout", "30"])
+        .arg("--server_log_dir")
+        .arg(logs.path())
+        .args(space_args(&sp));
+    let o = run(c);
+    let out = text(&o);
+    // Before: recorded `crashed`, the search went on (exit 0).
+    assert_eq!(o.status.code(), Some(3), "{out}");
+    assert!(out.contains("is full"), "{out}");
+    assert!(out.contains(&logs.path().display().to_string()), "{out}");
+    assert!(
+        records(&d.path().join("tune_results.jsonl")).is_empty(),
+        "a trial killed by the disk was recorded: {out}"
+    );
+    assert_eq!(status(d.path())["phase"], "environment_error");
 }

@@ -394,6 +394,33 @@ pub fn lock_output(file: &Path, what: &str) -> Result<OutputLock, OutputLockErro
     )))
 }
 
+/// Free space under which a file system counts as full: a service whose
+/// log cannot take its next lines dies of it (or hangs), which says
+/// nothing of its configuration.
+pub const FULL_BELOW_BYTES: u64 = 1024 * 1024;
+
+/// Why the file system holding `path` (a file or a directory) is full:
+/// less than [`FULL_BELOW_BYTES`] left for us (root may use the blocks
+/// reserved for it). `None` when there is room or it cannot be told.
+pub fn full_file_system(path: &Path) -> Option<String> {
+    let st = nix::sys::statvfs::statvfs(path).ok()?;
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    let root = unsafe { nix::libc::geteuid() } == 0;
+    let blocks = if root {
+        st.blocks_free()
+    } else {
+        st.blocks_available()
+    };
+    let left = (blocks as u64).saturating_mul(st.fragment_size() as u64);
+    (left < FULL_BELOW_BYTES).then(|| {
+        format!(
+            "the file system holding {} is full ({} KiB left): the trial's service log or outputs could not be written",
+            path.display(),
+            left / 1024
+        )
+    })
+}
+
 /// Checks that every output file can be written before the first trial, so
 /// a read-only directory costs no trial: the results file is opened for
 /// appending (nothing written), the best and status files' directories
