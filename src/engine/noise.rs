@@ -491,7 +491,7 @@ impl RobustNoise {
 
 /// P(F > f) for Snedecor's F with `d1`, `d2` degrees of freedom.
 pub fn f_upper_tail(f: f64, d1: f64, d2: f64) -> f64 {
-    if !(f > 0.0) {
+    if f.is_nan() || f <= 0.0 {
         return 1.0;
     }
     if f.is_infinite() {

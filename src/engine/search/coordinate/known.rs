@@ -64,7 +64,7 @@ impl Planner {
             if self.policy.is_some() {
                 return fit.next();
             }
-            return fit.last().or_else(|| self.measured.get(key));
+            return fit.next_back().or_else(|| self.measured.get(key));
         }
         None
     }
