@@ -340,6 +340,17 @@ const REL_VAR_FLOOR: f64 = 1e-6;
 pub struct RobustNoise {
     /// Each record's part, in the order added, with its configuration.
     parts: Vec<(String, PooledNoise)>,
+    /// Each configuration's parts together, in the order first met (and
+    /// where each is in it).
+    by_key: Vec<(String, PooledNoise)>,
+    at: std::collections::HashMap<String, usize>,
+    /// The configurations with degrees of freedom, by variance (smallest
+    /// first, then first met) of accuracy, of the objective relative, and
+    /// absolute: kept sorted as parts come.
+    orders: [Vec<(f64, usize)>; 3],
+    /// Every part summed, in the order added (the pool when nobody is
+    /// kept out).
+    total: PooledNoise,
     /// Configurations kept out of the pool.
     excluded: Vec<String>,
     /// Configurations ever kept out (each is said once).
@@ -349,9 +360,19 @@ pub struct RobustNoise {
     min_df: usize,
 }
 
+/// A configuration's sum of squares of one metric (0: accuracy, 1: the
+/// objective relative, 2: absolute).
+fn ss_of(p: &PooledNoise, metric: usize) -> f64 {
+    match metric {
+        0 => p.ss_acc,
+        1 => p.ss_tps_rel,
+        _ => p.ss_tps_abs,
+    }
+}
+
 impl RobustNoise {
-    /// An empty pool that judges spreads once the others have `min_df`
-    /// degrees of freedom.
+    /// An empty pool that judges spreads once it is informed (`min_df`
+    /// degrees of freedom).
     pub fn new(min_df: usize) -> RobustNoise {
         RobustNoise {
             min_df: min_df.max(1),
@@ -362,15 +383,57 @@ impl RobustNoise {
     /// Adds a record's runs of configuration `key`. Returns the
     /// configurations newly kept out of the pool.
     pub fn add(&mut self, key: &str, s: &Samples) -> Vec<String> {
-        self.parts
-            .push((key.to_string(), PooledNoise::of_samples(s)));
+        let part = PooledNoise::of_samples(s);
+        self.total.absorb(&part);
+        self.parts.push((key.to_string(), part));
+        if part == PooledNoise::default() {
+            // No runs, no sign: nothing to judge anew.
+            return Vec::new();
+        }
+        if !key.is_empty() {
+            let i = match self.at.get(key) {
+                Some(&i) => i,
+                None => {
+                    self.by_key.push((key.to_string(), PooledNoise::default()));
+                    self.at.insert(key.to_string(), self.by_key.len() - 1);
+                    self.by_key.len() - 1
+                }
+            };
+            self.reorder(i, |p| p.absorb(&part));
+        }
         self.settle()
+    }
+
+    /// Changes configuration `i`'s sums, keeping the orders sorted.
+    fn reorder(&mut self, i: usize, change: impl FnOnce(&mut PooledNoise)) {
+        let place = |order: &Vec<(f64, usize)>, v: f64| {
+            order.binary_search_by(|(w, j)| w.total_cmp(&v).then(j.cmp(&i)))
+        };
+        let old = self.by_key[i].1;
+        if old.df > 0 {
+            for (m, order) in self.orders.iter_mut().enumerate() {
+                if let Ok(at) = place(order, ss_of(&old, m) / old.df as f64) {
+                    order.remove(at);
+                }
+            }
+        }
+        change(&mut self.by_key[i].1);
+        let new = self.by_key[i].1;
+        if new.df > 0 {
+            for (m, order) in self.orders.iter_mut().enumerate() {
+                let v = ss_of(&new, m) / new.df as f64;
+                if let Err(at) = place(order, v) {
+                    order.insert(at, (v, i));
+                }
+            }
+        }
     }
 
     /// Notes a figure known only as a mean, for the signs seen.
     pub fn note_level(&mut self, t: f64) {
         let mut p = PooledNoise::default();
         p.note_level(t);
+        self.total.absorb(&p);
         self.parts.push((String::new(), p));
         self.pool.note_level(t);
     }
@@ -393,12 +456,10 @@ impl RobustNoise {
     /// The noise of the runs of `keys` together.
     pub fn own_of(&self, keys: &[&str]) -> PooledNoise {
         let mut p = PooledNoise::default();
-        for (_, part) in self
-            .parts
-            .iter()
-            .filter(|(k, _)| keys.contains(&k.as_str()))
-        {
-            p.absorb(part);
+        for k in keys {
+            if let Some(&i) = self.at.get(*k) {
+                p.absorb(&self.by_key[i].1);
+            }
         }
         p
     }
@@ -422,68 +483,67 @@ impl RobustNoise {
     ///
     /// For accuracy and for the objective apart: the configurations in
     /// order of their variance, smallest first, each tested against the
-    /// pool of those before it once that pool is informed; the first out of
+    /// pool of those before it once the pool is informed; the first out of
     /// line is kept out with every configuration more variable than it (so
     /// two bad configurations cannot hide each other, as they would in a
     /// pool of "all the others"). The least variable configurations are the
     /// reference, and the most variable ordinary one is tested against all
     /// the other ordinary ones: Cochran's test, Bonferroni's split.
     fn settle(&mut self) -> Vec<String> {
-        let mut keys: Vec<&str> = Vec::new();
-        for (k, _) in &self.parts {
-            if !k.is_empty() && !keys.contains(&k.as_str()) {
-                keys.push(k);
-            }
-        }
-        let owns: Vec<(&str, PooledNoise)> = keys
-            .iter()
-            .map(|k| (*k, self.own(k)))
-            .filter(|(_, o)| o.df > 0)
-            .collect();
-        let level = OUTLIER_ALPHA / owns.len().max(1) as f64;
-        let relative = self.sum(&[]).one_signed();
-        let mut out: Vec<String> = Vec::new();
-        for metric in 0..2 {
-            let (ss, floor): (fn(&PooledNoise) -> f64, f64) = match metric {
-                0 => (|p| p.ss_acc, ACC_VAR_FLOOR),
-                _ if relative => (|p| p.ss_tps_rel, REL_VAR_FLOOR),
-                _ => (|p| p.ss_tps_abs, f64::MIN_POSITIVE),
+        let n = self.orders[0].len();
+        let level = OUTLIER_ALPHA / n.max(1) as f64;
+        let objective = if self.total.one_signed() { 1 } else { 2 };
+        let mut marked = vec![false; self.by_key.len()];
+        for (metric, floor) in [(0, ACC_VAR_FLOOR), (objective, REL_VAR_FLOOR)] {
+            let floor = if metric == 2 {
+                f64::MIN_POSITIVE
+            } else {
+                floor
             };
-            let mut order: Vec<&(&str, PooledNoise)> = owns.iter().collect();
-            order.sort_by(|a, b| (ss(&a.1) / a.1.df as f64).total_cmp(&(ss(&b.1) / b.1.df as f64)));
+            let order = &self.orders[metric];
             let (mut pool_ss, mut pool_df) = (0.0, 0usize);
-            for (i, (_, own)) in order.iter().enumerate() {
+            for (pos, (var, i)) in order.iter().enumerate() {
+                let own = &self.by_key[*i].1;
+                let ss = ss_of(own, metric);
                 if pool_df >= 2 && pool_df + own.df >= self.min_df {
-                    let ratio = (ss(own) / own.df as f64) / (pool_ss / pool_df as f64).max(floor);
+                    let ratio = var / (pool_ss / pool_df as f64).max(floor);
                     // Out of line (the F-test) and big enough to hijack
                     // the pool: more of its spread than all of the others.
-                    if f_upper_tail(ratio, own.df as f64, pool_df as f64) < level
-                        && ss(own) > pool_ss
-                    {
-                        for (k, _) in &order[i..] {
-                            if !out.iter().any(|o| o == k) {
-                                out.push(k.to_string());
-                            }
+                    if ss > pool_ss && f_upper_tail(ratio, own.df as f64, pool_df as f64) < level {
+                        for (_, j) in &order[pos..] {
+                            marked[*j] = true;
                         }
                         break;
                     }
                 }
-                pool_ss += ss(own);
+                pool_ss += ss;
                 pool_df += own.df;
             }
         }
         // Half of them or more out of line: the spread differs between
         // configurations, no one is the odd one out.
-        if 2 * out.len() >= owns.len() {
-            out.clear();
-        }
+        let count = marked.iter().filter(|m| **m).count();
+        let out: Vec<String> = if 2 * count >= n {
+            Vec::new()
+        } else {
+            self.by_key
+                .iter()
+                .zip(&marked)
+                .filter(|(_, m)| **m)
+                .map(|((k, _), _)| k.clone())
+                .collect()
+        };
         let new: Vec<String> = out
             .iter()
             .filter(|k| !self.announced.contains(k))
             .cloned()
             .collect();
         self.announced.extend(new.iter().cloned());
-        self.pool = self.sum(&out);
+        self.pool = if out.is_empty() {
+            self.total
+        } else {
+            self.sum(&out)
+        };
         self.excluded = out;
         new
     }
