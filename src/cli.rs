@@ -62,7 +62,9 @@ const FILES: &str = "Files written in --repo (names set by the Ports and files f
   best_params.json     the best parameters so far (the base of the next run)
   tune_status.json     what the tuner is doing now, with its pid (for scripts and monitors)
   tune_server_logs/    the service's output, one trial_NNNNN.log per trial
-  .autotune.lock       held while a tuner runs, so two never share the files";
+  .autotune.lock       held while a tuner runs, so two never share the files
+  *.lock               beside the results and best files while a tuner runs (any repo), so two
+                       tuners never share them; removed at the end";
 
 /// What `--help` says after the flags: examples, the live screen's keys
 /// (from its key table, so the two cannot disagree), signals and files.
@@ -1336,6 +1338,14 @@ pub fn to_config(a: &TuneArgs) -> Result<Config, String> {
         (
             "the lock file (.autotune.lock in --repo)".to_string(),
             repo.join(".autotune.lock"),
+        ),
+        (
+            "the lock file of --results (its name + .lock)".to_string(),
+            autotune::store::output_lock_path(&results),
+        ),
+        (
+            "the lock file of --best (its name + .lock)".to_string(),
+            autotune::store::output_lock_path(&best),
         ),
     ];
     if let (Some(typed), Some(f)) = (&a.search_space_file, space_file(a, &repo)) {

@@ -62,8 +62,8 @@ pub mod landscape {
 /// The results files: reading, appending, atomic writes, the repo lock.
 pub mod store {
     pub use crate::engine::store::{
-        Loaded, StoreError, append_record, load_results, lock_port, lock_repo, pretty_json,
-        read_best, write_atomic,
+        Loaded, OutputLock, OutputLockError, StoreError, append_record, load_results, lock_output,
+        lock_port, lock_repo, output_lock_path, pretty_json, read_best, write_atomic,
     };
 }
 

@@ -61,6 +61,23 @@ pub fn tune(
             return 2;
         }
     };
+    // Two tuners in different repos naming one results or best file would
+    // both measure the same configurations: the files themselves are
+    // locked too.
+    let mut _file_locks = Vec::new();
+    for (what, file) in [("--results", &cfg.results), ("--best", &cfg.best)] {
+        match autotune::store::lock_output(file, what) {
+            Ok(l) => _file_locks.push(l),
+            Err(autotune::store::OutputLockError::Refused(m)) => {
+                eprintln!("autotune: error: {m}");
+                return 2;
+            }
+            Err(autotune::store::OutputLockError::Io(m)) => {
+                eprintln!("autotune: stopped: the environment failed: {m}");
+                return EXIT_ENVIRONMENT;
+            }
+        }
+    }
     // Two tuners on one port would take each other's service for their own:
     // every slot's port is locked.
     let mut _port_locks = Vec::new();

@@ -15,7 +15,7 @@
 use std::sync::Arc;
 
 use super::goal::Goal;
-use super::noise::{NoisePolicy, PooledNoise, above_bar, primary_bar, samples_of};
+use super::noise::{NoisePolicy, PooledNoise, RobustNoise, above_bar, primary_bar, samples_of};
 use super::record::Record;
 
 /// What a record must meet to be shown as the best, as the search sees it
@@ -55,11 +55,15 @@ impl BestRule {
         records: impl IntoIterator<Item = &'a Record>,
         incumbent: Option<String>,
     ) -> Self {
+        // Robust as the search's: a configuration whose spread is far out
+        // of line with the others' is kept out of the pool.
         let mut noise = PooledNoise::default();
-        if policy.is_some() {
+        if let Some(p) = &policy {
+            let mut robust = RobustNoise::new(p.min_df);
             for r in records {
-                noise.add(&samples_of(r, &goal));
+                robust.add(&r.trial_key, &samples_of(r, &goal));
             }
+            noise = *robust.pooled();
         }
         BestRule {
             goal,

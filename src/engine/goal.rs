@@ -264,6 +264,25 @@ impl Goal {
                 .all(|c| Goal::mean(r, &c.name).is_some_and(|v| c.op.holds(v, c.bound)))
     }
 
+    /// A metric this goal needs (the objective, a constrained one) that a
+    /// measured record lacks: its ok runs were parsed for another goal (a
+    /// new `--objective` or `--metric` on resume), so it says nothing about
+    /// this one. `None` for a record without ok runs (a failure is one
+    /// whatever the goal).
+    pub fn missing_metric<'a>(&'a self, r: &Record) -> Option<&'a str> {
+        let e = r.eval.as_ref()?;
+        let served = match e.eval_runs.as_ref().filter(|runs| !runs.is_empty()) {
+            Some(runs) => runs.iter().any(|x| x.ok),
+            None => r.status == Status::Ok,
+        };
+        if !served {
+            return None;
+        }
+        self.required_metrics()
+            .into_iter()
+            .find(|m| Goal::mean(r, m).is_none())
+    }
+
     /// The objective's mean, or None.
     pub fn objective_mean(&self, r: &Record) -> Option<f64> {
         Goal::mean(r, &self.objective.name)

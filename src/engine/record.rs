@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::{Map, Value};
 
-use super::search::{Params, scalar_to_string};
+use super::search::{Params, plain_trial_key, scalar_to_string, trial_key};
 
 /// Status of a trial as stored in the results file. Serializes to exactly
 /// the strings `auto_tune.py` writes; a status this version does not know is
@@ -448,6 +448,12 @@ impl Record {
         };
         check_metric_types(&value)?;
         let mut r: Record = serde_json::from_value(value)?;
+        // `auto_tune.py` joined values plainly: where that key is ambiguous
+        // (a value holding `|NAME=`), it stands for the escaped key of its
+        // own params, never for another parameter set's.
+        if !r.params.is_empty() && r.trial_key == plain_trial_key(&r.params) {
+            r.trial_key = trial_key(&r.params);
+        }
         if r.eval
             .as_ref()
             .is_some_and(|e| *e == EvalSummary::default())
@@ -886,6 +892,21 @@ mod tests {
         .unwrap();
         assert!(keyless.qualifies(0.5));
         assert!(!keyless.eligible_for_best(0.5));
+    }
+
+    #[test]
+    fn an_ambiguous_old_key_stands_for_its_own_params() {
+        // auto_tune.py wrote "A=1|B=2" for A="1|B=2": it is not the key of
+        // A="1", B="2".
+        let old =
+            Record::parse(r#"{"trial_key": "A=1|B=2", "status": "ok", "params": {"A": "1|B=2"}}"#)
+                .unwrap();
+        assert_eq!(old.trial_key, "A=%%1%7CB=2");
+        let plain = Record::parse(
+            r#"{"trial_key": "A=1|B=2", "status": "ok", "params": {"A": "1", "B": "2"}}"#,
+        )
+        .unwrap();
+        assert_eq!(plain.trial_key, "A=1|B=2");
     }
 
     #[test]

@@ -289,6 +289,138 @@ pub fn lock_repo(path: &Path) -> Result<RepoLock, String> {
     }
 }
 
+/// The lock file of an output file another tuner may name too (`--results`,
+/// `--best`): `<file>.lock` beside it.
+pub fn output_lock_path(file: &Path) -> PathBuf {
+    let mut name = file.file_name().unwrap_or_default().to_os_string();
+    name.push(".lock");
+    file.with_file_name(name)
+}
+
+/// Why an output file's lock was not taken.
+#[derive(Debug)]
+pub enum OutputLockError {
+    /// Another process holds it, or the lock file is one autotune will not
+    /// use (a link, a FIFO): a usage error.
+    Refused(String),
+    /// The lock file cannot be created or locked (a read-only or full
+    /// directory): the environment's failure.
+    Io(String),
+}
+
+/// An exclusive lock on one output file, held for the process's life.
+/// Dropping it removes the lock file (while still holding it, and only if
+/// the path still names it).
+pub struct OutputLock {
+    path: PathBuf,
+    lock: nix::fcntl::Flock<File>,
+}
+
+impl Drop for OutputLock {
+    fn drop(&mut self) {
+        // Unlinked before the lock is released, as for the port lock: a
+        // tuner that opened the file meanwhile finds, once it gets the lock,
+        // that the path no longer names it, and opens again.
+        if still_at(&self.lock, &self.path) {
+            let _ = fs::remove_file(&self.path);
+        }
+    }
+}
+
+/// Takes the lock of `file` (`what` names it, e.g. `--results`): two
+/// tuners in different repos naming one results or best file would both
+/// measure the same configurations and overwrite each other's best. The
+/// lock is `<file>.lock` (see [`output_lock_path`]), opened without
+/// following a symlink; `Err` names the file and the holder's pid.
+pub fn lock_output(file: &Path, what: &str) -> Result<OutputLock, OutputLockError> {
+    let path = output_lock_path(file);
+    let open_err = |e: &std::io::Error| {
+        let m = lock_open_error(&format!("the lock of {what}"), &path, e);
+        // ELOOP: a symlink, refused by O_NOFOLLOW; no OS error: not a
+        // regular file of its own.
+        if e.raw_os_error().is_some_and(|c| c != nix::libc::ELOOP) {
+            OutputLockError::Io(m)
+        } else {
+            OutputLockError::Refused(m)
+        }
+    };
+    // A few rounds: each is lost only to a holder that removed the file
+    // between our open and our lock.
+    for _ in 0..20 {
+        let f = match open_lock_file(
+            &path,
+            OpenOptions::new()
+                .create(true)
+                .truncate(false)
+                .read(true)
+                .write(true),
+        ) {
+            Ok(f) => f,
+            Err(e) => return Err(open_err(&e)),
+        };
+        match nix::fcntl::Flock::lock(f, nix::fcntl::FlockArg::LockExclusiveNonblock) {
+            Ok(mut lock) => {
+                if !still_at(&lock, &path) {
+                    continue;
+                }
+                let _ = lock.set_len(0);
+                let _ = lock.seek(SeekFrom::Start(0));
+                let _ = lock.write_all(format!("{}\n", std::process::id()).as_bytes());
+                return Ok(OutputLock { path, lock });
+            }
+            Err((mut f, nix::errno::Errno::EWOULDBLOCK)) => {
+                let who = holder_of(&mut f)
+                    .parse::<i32>()
+                    .ok()
+                    .map(|p| format!("pid {p}: {}", super::process::cmdline(p)))
+                    .unwrap_or_else(|| "pid unknown".to_string());
+                return Err(OutputLockError::Refused(format!(
+                    "{what} {}: another autotune ({who}) is tuning with this file; two tuners on one file would measure the same configurations twice and overwrite each other's best (lock file {})",
+                    file.display(),
+                    path.display()
+                )));
+            }
+            Err((_, e)) => {
+                return Err(OutputLockError::Io(format!(
+                    "cannot lock {}: {e}",
+                    path.display()
+                )));
+            }
+        }
+    }
+    Err(OutputLockError::Io(format!(
+        "cannot lock {}: it was replaced under us again and again",
+        path.display()
+    )))
+}
+
+/// Free space under which a file system counts as full: a service whose
+/// log cannot take its next lines dies of it (or hangs), which says
+/// nothing of its configuration.
+pub const FULL_BELOW_BYTES: u64 = 1024 * 1024;
+
+/// Why the file system holding `path` (a file or a directory) is full:
+/// less than [`FULL_BELOW_BYTES`] left for us (root may use the blocks
+/// reserved for it). `None` when there is room or it cannot be told.
+pub fn full_file_system(path: &Path) -> Option<String> {
+    let st = nix::sys::statvfs::statvfs(path).ok()?;
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    let root = unsafe { nix::libc::geteuid() } == 0;
+    let blocks = if root {
+        st.blocks_free()
+    } else {
+        st.blocks_available()
+    };
+    let left = (blocks as u64).saturating_mul(st.fragment_size() as u64);
+    (left < FULL_BELOW_BYTES).then(|| {
+        format!(
+            "the file system holding {} is full ({} KiB left): the trial's service log or outputs could not be written",
+            path.display(),
+            left / 1024
+        )
+    })
+}
+
 /// Checks that every output file can be written before the first trial, so
 /// a read-only directory costs no trial: the results file is opened for
 /// appending (nothing written), the best and status files' directories
@@ -534,6 +666,31 @@ mod tests {
         assert!(e.contains(&format!("pid {}", std::process::id())), "{e}");
         drop(held);
         assert!(lock_repo(&p).is_ok());
+    }
+
+    #[test]
+    fn an_output_lock_is_exclusive_names_its_holder_and_is_removed() {
+        let d = tempfile::tempdir().unwrap();
+        let r = d.path().join("r.jsonl");
+        let held = lock_output(&r, "--results").unwrap();
+        let lock = d.path().join("r.jsonl.lock");
+        assert!(lock.exists());
+        match lock_output(&r, "--results") {
+            Err(OutputLockError::Refused(e)) => {
+                assert!(e.contains(&format!("pid {}", std::process::id())), "{e}");
+                assert!(e.contains("--results") && e.contains("r.jsonl"), "{e}");
+            }
+            _ => panic!("a held lock was taken again"),
+        }
+        drop(held);
+        assert!(!lock.exists());
+        // A symlink there is refused, never followed.
+        std::os::unix::fs::symlink(d.path().join("target"), &lock).unwrap();
+        assert!(matches!(
+            lock_output(&r, "--results"),
+            Err(OutputLockError::Refused(_))
+        ));
+        assert!(!d.path().join("target").exists());
     }
 
     #[test]

@@ -190,11 +190,34 @@ pub async fn run(
 ) -> Result<(TrialEnd, u32), TrialError> {
     let t0 = Instant::now();
     let (mut end, next) = body(ctx, spec, index, t0).await?;
+    if let TrialEnd::Done(r) = &end
+        && let Some(why) = full_disk(ctx.cfg, r)
+    {
+        // A service that could not write its log died of the disk, not of
+        // its configuration: record nothing, stop the run.
+        end = TrialEnd::Environment(why);
+    }
     if let TrialEnd::Done(r) = &mut end {
         r.ts = now_ts();
         r.total_s = Some(round3(t0.elapsed().as_secs_f64()));
     }
     Ok((end, next))
+}
+
+/// Why a failed trial's failure may be the disk's: its log (or the repo,
+/// where the eval writes) is on a full file system. Only for a trial whose
+/// service was started and that did not end well.
+fn full_disk(cfg: &Config, r: &Record) -> Option<String> {
+    if !matches!(
+        r.status,
+        Status::Crashed | Status::Timeout | Status::Failed | Status::Partial
+    ) {
+        return None;
+    }
+    let log = r.server_log.as_ref()?;
+    let log = cfg.repo.join(log);
+    crate::engine::store::full_file_system(&log)
+        .or_else(|| crate::engine::store::full_file_system(&cfg.repo))
 }
 
 pub(crate) fn new_record(spec: &TrialSpec) -> Record {

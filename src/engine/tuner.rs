@@ -347,7 +347,10 @@ impl Engine {
 
     /// Follows the planner's noise and incumbent; a change of the noise is
     /// published before anything judged by it.
-    fn sync_rule(&mut self, planner: &dyn Searcher) {
+    fn sync_rule(&mut self, planner: &mut dyn Searcher) {
+        for note in planner.take_notes() {
+            self.warn(note);
+        }
         let noise: PooledNoise = *planner.noise();
         if noise != self.rule.noise {
             self.sink.emit(Event::Noise(noise));
@@ -384,6 +387,22 @@ impl Engine {
         for f in slot::state_files(&cfg.service_state_file) {
             if let Some(msg) = service::recover_leftover(&f, cfg.kill_grace).await {
                 self.warn(msg);
+            }
+        }
+        if cfg.skip_existing {
+            // Records measured for another goal (a new --objective or
+            // --metric): said once, and their configurations measured again.
+            let mut lacking: BTreeMap<&str, usize> = BTreeMap::new();
+            for r in loaded.records.iter().filter(|r| r.status.is_done()) {
+                if let Some(m) = cfg.goal.missing_metric(r) {
+                    *lacking.entry(m).or_default() += 1;
+                }
+            }
+            for (m, n) in lacking {
+                self.warn(format!(
+                    "{}: {n} record(s) lack the metric {m} that --objective/--constraint ask for (measured before it was asked for); --skip_existing measures their configurations again instead of reusing them",
+                    cfg.results.display()
+                ));
             }
         }
         let existing_records = loaded.records.len();

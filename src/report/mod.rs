@@ -244,6 +244,10 @@ pub fn run(a: &ReportArgs) -> i32 {
             "its lock file (.autotune.lock beside it)".into(),
             beside(&results, ".autotune.lock"),
         ),
+        (
+            "its own lock file (its name + .lock)".into(),
+            autotune::store::output_lock_path(&results),
+        ),
     ];
     for (what, p) in run_files {
         if let Err(m) = crate::cli::distinct_files(&[(what, p), (typed.clone(), out.clone())]) {

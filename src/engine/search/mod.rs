@@ -352,8 +352,31 @@ pub fn describe_change(param: &str, value: &str, params: &Params) -> String {
         .join(", ")
 }
 
-/// The trial key: params sorted by name, joined as `K1=v1|K2=v2|...`.
+/// The trial key: params sorted by name, joined as `K1=v1|K2=v2|...`, as
+/// `auto_tune.py` writes it.
+///
+/// Joined plainly, a value holding `|NAME=` would make two parameter sets
+/// share a key (`A="1|B=2"` and `A="1", B="2"`), and one would never be
+/// measured. Such a value (and one that starts with the escape mark `%%`) is
+/// written escaped: `%%`, then the value with `%` as `%25` and `|` as `%7C`.
+/// Every other value is written as it is, so ordinary keys stay
+/// byte-identical to the old tool's and its results are reused.
 pub fn trial_key(params: &Params) -> String {
+    let mut s = String::new();
+    for (i, (k, v)) in params.iter().enumerate() {
+        if i > 0 {
+            s.push('|');
+        }
+        s.push_str(k);
+        s.push('=');
+        push_key_value(&mut s, v);
+    }
+    s
+}
+
+/// The key `auto_tune.py` wrote for `params` (values never escaped): what
+/// [`trial_key`] gives for every parameter set whose values need no escape.
+pub fn plain_trial_key(params: &Params) -> String {
     let mut s = String::new();
     for (i, (k, v)) in params.iter().enumerate() {
         if i > 0 {
@@ -364,6 +387,42 @@ pub fn trial_key(params: &Params) -> String {
         s.push_str(v);
     }
     s
+}
+
+/// The mark that starts an escaped value in a trial key.
+const KEY_ESCAPE: &str = "%%";
+
+/// Whether a value could be read as the end of one entry and the start of
+/// the next in a plainly joined key: it holds a `|` followed by a `=` with
+/// no `|` between (the shape of `|NAME=`), or starts with the escape mark.
+pub fn key_value_needs_escape(v: &str) -> bool {
+    if v.starts_with(KEY_ESCAPE) {
+        return true;
+    }
+    let mut after_bar = false;
+    for c in v.chars() {
+        match c {
+            '|' => after_bar = true,
+            '=' if after_bar => return true,
+            _ => {}
+        }
+    }
+    false
+}
+
+fn push_key_value(s: &mut String, v: &str) {
+    if !key_value_needs_escape(v) {
+        s.push_str(v);
+        return;
+    }
+    s.push_str(KEY_ESCAPE);
+    for c in v.chars() {
+        match c {
+            '%' => s.push_str("%25"),
+            '|' => s.push_str("%7C"),
+            c => s.push(c),
+        }
+    }
 }
 
 /// The longest `NAME=value` string the kernel passes in an environment
@@ -458,6 +517,34 @@ mod tests {
         p.insert("B".into(), "2".into());
         p.insert("A".into(), "x|y".into());
         assert_eq!(trial_key(&p), "A=x|y|B=2");
+    }
+
+    #[test]
+    fn trial_keys_are_unambiguous_and_plain_for_ordinary_values() {
+        let p = |kv: &[(&str, &str)]| -> Params {
+            kv.iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect()
+        };
+        // Ordinary values, `|` and `=` included, are written as they are.
+        let d = default_params();
+        assert_eq!(trial_key(&d), plain_trial_key(&d));
+        assert!(trial_key(&d).contains("STOP_STRINGS=<|im_end|>,<|endoftext|>|"));
+        let o = p(&[("A", "a=b|c"), ("B", "x|"), ("C", "%7C")]);
+        assert_eq!(trial_key(&o), "A=a=b|c|B=x||C=%7C");
+        // Values that would read as another entry are escaped.
+        let a = p(&[("A", "1|B=2")]);
+        let b = p(&[("A", "1"), ("B", "2")]);
+        assert_eq!(plain_trial_key(&a), plain_trial_key(&b));
+        assert_ne!(trial_key(&a), trial_key(&b));
+        assert_eq!(trial_key(&a), "A=%%1%7CB=2");
+        let c = p(&[("A", "x|B=y"), ("B", "z")]);
+        let e = p(&[("A", "x"), ("B", "y|B=z")]);
+        assert_ne!(trial_key(&c), trial_key(&e));
+        // ...and so is a value that looks escaped already.
+        let f = p(&[("A", "%%1%7CB=2")]);
+        assert_ne!(trial_key(&f), trial_key(&a));
+        assert_eq!(trial_key(&f), "A=%%%25%251%257CB=2");
     }
 
     #[test]

@@ -36,6 +36,11 @@ pub trait Searcher: Send {
     /// The number of trials of its plan as it stands (the estimate the
     /// header and `--dry_run` show).
     fn estimate(&self) -> usize;
+    /// What it has to tell the user since last asked, each thing once (a
+    /// configuration whose noise it stopped trusting): warnings.
+    fn take_notes(&mut self) -> Vec<String> {
+        Vec::new()
+    }
 }
 
 /// Coordinate ascent (`--search_policy plain` and `noise-aware`).
@@ -57,6 +62,9 @@ impl Searcher for Planner {
     }
     fn estimate(&self) -> usize {
         Planner::estimate(self)
+    }
+    fn take_notes(&mut self) -> Vec<String> {
+        Planner::take_notes(self)
     }
 }
 
@@ -80,5 +88,8 @@ impl<S: Searcher + ?Sized> Searcher for Box<S> {
     }
     fn estimate(&self) -> usize {
         (**self).estimate()
+    }
+    fn take_notes(&mut self) -> Vec<String> {
+        (**self).take_notes()
     }
 }

@@ -62,6 +62,7 @@ impl Planner {
             && let Some(i) = self.prior_rechecks.iter().position(|p| {
                 p.trial_key == spec.key
                     && p.param_under_test.as_deref() == Some(spec.param.as_str())
+                    && self.goal.missing_metric(p).is_none()
             })
         {
             let prior = self.prior_rechecks.remove(i);
@@ -83,7 +84,7 @@ impl Planner {
             .results
             .iter()
             .flatten()
-            .filter(|r| self.goal.qualifies(r))
+            .filter(|r| self.goal.qualifies(r) && !self.robust.is_excluded(&r.trial_key))
             .map(|r| samples_of(r, &self.goal))
             .filter(|s| s.n() > 0)
             .fold(None::<Samples>, |best, s| match best {
@@ -98,6 +99,32 @@ impl Planner {
             noise: self.noise,
             goal: (!self.goal.is_default()).then(|| self.goal.clone()),
         })
+    }
+
+    /// The noise `records` are judged by, and the policy to judge them
+    /// under: the pool, or when one of them is kept out of it (its spread
+    /// far out of line with the others'), the spread of its own runs,
+    /// judged however few degrees of freedom it has.
+    pub(super) fn noise_for(
+        &self,
+        records: &[&Record],
+        policy: &NoisePolicy,
+    ) -> (PooledNoise, NoisePolicy) {
+        let out: Vec<&str> = records
+            .iter()
+            .map(|r| r.trial_key.as_str())
+            .filter(|k| self.robust.is_excluded(k))
+            .collect();
+        if out.is_empty() {
+            return (self.noise, *policy);
+        }
+        (
+            self.robust.own_of(&out),
+            NoisePolicy {
+                min_df: 1,
+                ..*policy
+            },
+        )
     }
 
     /// Every ok run of the record's configuration in this run (its own
@@ -165,13 +192,21 @@ impl Planner {
         if self.noise.df() < policy.min_df {
             return None;
         }
-        let inc = group
-            .iter()
-            .find(|r| r.params == self.base && self.goal.qualifies(r))?;
+        // A configuration kept out of the pool is judged by its own
+        // spread: no close call to re-measure.
+        let inc = group.iter().find(|r| {
+            r.params == self.base
+                && self.goal.qualifies(r)
+                && !self.robust.is_excluded(&r.trial_key)
+        })?;
         let is = self.samples(inc);
         let other = group
             .iter()
-            .filter(|r| !Arc::ptr_eq(r, inc) && self.goal.qualifies(r))
+            .filter(|r| {
+                !Arc::ptr_eq(r, inc)
+                    && self.goal.qualifies(r)
+                    && !self.robust.is_excluded(&r.trial_key)
+            })
             .map(|r| self.samples(r))
             .filter(|s| s.n() > 0 && above_bar(&policy, &self.noise, s, self.threshold))
             .max_by(|a, b| a.objective_mean().total_cmp(&b.objective_mean()))?;
@@ -225,7 +260,8 @@ impl Planner {
         for r in group.iter().filter(|r| self.goal.qualifies(r)) {
             let s = est(r);
             let is_inc = incumbent.is_some_and(|i| Arc::ptr_eq(i, r));
-            if s.n() == 0 || (!is_inc && !above_bar(&guard, &self.noise, &s, self.threshold)) {
+            let (noise, guard) = self.noise_for(&[r], &guard);
+            if s.n() == 0 || (!is_inc && !above_bar(&guard, &noise, &s, self.threshold)) {
                 continue;
             }
             // Means that differ in the last bits (runs pooled in another
@@ -239,8 +275,13 @@ impl Planner {
         }
         let (best, bs) = best?;
         match incumbent {
-            Some(inc) if !Arc::ptr_eq(inc, best) && !beats(policy, &self.noise, &bs, &est(inc)) => {
-                Some(inc.clone())
+            Some(inc) if !Arc::ptr_eq(inc, best) => {
+                let (noise, policy) = self.noise_for(&[best, inc], policy);
+                if beats(&policy, &noise, &bs, &est(inc)) {
+                    Some(best.clone())
+                } else {
+                    Some(inc.clone())
+                }
             }
             _ => Some(best.clone()),
         }

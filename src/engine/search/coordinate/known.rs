@@ -53,10 +53,18 @@ impl Planner {
             return Some(r);
         }
         if self.skip_existing {
+            // A record measured for another goal (it lacks a metric this
+            // one needs) is no measurement of it: run the trial again.
+            let mut fit = self
+                .done
+                .get(key)
+                .into_iter()
+                .flatten()
+                .filter(|r| self.goal.missing_metric(r).is_none());
             if self.policy.is_some() {
-                return self.first_done.get(key);
+                return fit.next();
             }
-            return self.done.get(key).or_else(|| self.measured.get(key));
+            return fit.next_back().or_else(|| self.measured.get(key));
         }
         None
     }
@@ -67,13 +75,24 @@ impl Planner {
         }
         self.kept.push(r.clone());
         let s = samples_of(&r, &self.goal);
-        self.noise.add(&s);
+        for k in self.robust.add(&r.trial_key, &s) {
+            let shown = self
+                .kept
+                .iter()
+                .find(|x| x.trial_key == k)
+                .map(|x| describe(x))
+                .unwrap_or_else(|| k.clone());
+            self.notes.push(format!(
+                "{shown}: its runs spread far beyond the other configurations' (an F-test against the pooled run-to-run noise), so it is kept out of the pooled noise and judged by its own spread; is the eval unstable for this configuration?"
+            ));
+        }
         if s.n() == 0
             && served(&r)
             && let Some((obj, _)) = self.means(&r)
         {
-            self.noise.note_level(obj);
+            self.robust.note_level(obj);
         }
+        self.noise = *self.robust.pooled();
         self.pooled
             .entry(r.trial_key.clone())
             .or_default()
@@ -82,5 +101,18 @@ impl Planner {
         if r.status.is_done() && !r.trial_key.is_empty() {
             self.measured.insert(r.trial_key.clone(), r);
         }
+    }
+}
+
+/// A configuration as a warning names it: the parameter under test and its
+/// value, with the trial's log number and key.
+fn describe(r: &Record) -> String {
+    let what = match (r.param_under_test.as_deref(), r.value_under_test()) {
+        (Some(p), Some(v)) => format!("{p}={v}"),
+        _ => "a configuration".to_string(),
+    };
+    match r.index() {
+        Some(i) => format!("{what} (trial_{i:05})"),
+        None => format!("{what} (trial key {})", r.trial_key),
     }
 }

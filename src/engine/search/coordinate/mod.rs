@@ -35,8 +35,8 @@ use crate::engine::explore::{
 };
 use crate::engine::goal::{Direction, Goal, Op};
 use crate::engine::noise::{
-    Judge, NoisePolicy, PooledNoise, Samples, Scale, above_bar, above_tie, beats, primary_bar,
-    samples_of, t_quantile,
+    Judge, NoisePolicy, PooledNoise, RobustNoise, Samples, Scale, above_bar, above_tie, beats,
+    primary_bar, samples_of, t_quantile,
 };
 use crate::engine::record::{Phase, Record, Status};
 use crate::engine::search::{Params, SearchSpace, trial_key};
@@ -278,12 +278,12 @@ pub struct Planner {
     max_trials: usize,
     /// Trials started or taken from the results file so far.
     spent: usize,
-    /// Done records of the results file (reused with `skip_existing`).
-    done: HashMap<String, Arc<Record>>,
-    /// The first done record of each key in the results file: what a
-    /// resumed noise-aware run replays (the figures the original run had
-    /// when it first measured the key).
-    first_done: HashMap<String, Arc<Record>>,
+    /// Done records of the results file, each key's in file order (reused
+    /// with `skip_existing`: the last one, or under a noise policy the
+    /// first, which a resumed noise-aware run replays: the figures the
+    /// original run had when it first measured the key). A record that
+    /// lacks a metric of the goal is never reused.
+    done: HashMap<String, Vec<Arc<Record>>>,
     /// Records whose runs are in the noise pool and `pooled` (by address):
     /// each counts once, when the search first meets it. `kept` holds them
     /// so that no address is reused by another record.
@@ -298,7 +298,14 @@ pub struct Planner {
     /// Configurations that crashed or timed out (results file and this
     /// run), with the status.
     failures: Vec<Failure>,
+    /// The pool of every configuration but those whose spread is far out
+    /// of line ([`RobustNoise`]): what the judgements use.
     noise: PooledNoise,
+    /// The pool's parts, and which configurations are kept out of it.
+    robust: RobustNoise,
+    /// What the search has to say (a configuration kept out of the pool),
+    /// not yet taken by [`Planner::take_notes`].
+    notes: Vec<String>,
     /// Every ok run of each key measured or reused in this run.
     pooled: HashMap<String, Samples>,
     /// Close-call re-measures left.
@@ -352,13 +359,17 @@ impl Planner {
             max_trials: 0,
             spent: 0,
             done: HashMap::new(),
-            first_done: HashMap::new(),
             absorbed: Default::default(),
             kept: Vec::new(),
             prior_rechecks: Vec::new(),
             measured: HashMap::new(),
             failures: Vec::new(),
             noise: PooledNoise::default(),
+            robust: RobustNoise::new(
+                cfg.policy
+                    .map_or(NoisePolicy::default().min_df, |p| p.min_df),
+            ),
+            notes: Vec::new(),
             pooled: HashMap::new(),
             rechecks_left: cfg.policy.map_or(0, |p| p.recheck_budget),
             stage: Stage::Pass(1),
@@ -393,10 +404,7 @@ impl Planner {
                 p.prior_rechecks.push(r.clone());
             }
             if r.status.is_done() && !r.trial_key.is_empty() {
-                p.first_done
-                    .entry(r.trial_key.clone())
-                    .or_insert_with(|| r.clone());
-                p.done.insert(r.trial_key.clone(), r);
+                p.done.entry(r.trial_key.clone()).or_default().push(r);
             }
         }
         p
@@ -418,6 +426,12 @@ impl Planner {
     /// The pooled run-to-run noise learned so far.
     pub fn noise(&self) -> &PooledNoise {
         &self.noise
+    }
+
+    /// What the search has said since last asked (once each): a
+    /// configuration kept out of the pooled noise.
+    pub fn take_notes(&mut self) -> Vec<String> {
+        std::mem::take(&mut self.notes)
     }
 
     /// Trials the budget still allows (`None`: no budget).
@@ -675,6 +689,13 @@ impl Planner {
         }
         self.spent += 1;
         spec.judge = self.current.as_ref().and_then(|g| self.judge(g));
+        // A configuration kept out of the pool is judged by its own spread.
+        if let Some(j) = spec.judge.as_mut()
+            && self.robust.is_excluded(&spec.key)
+        {
+            j.noise = self.robust.own(&spec.key);
+            j.policy.min_df = 1;
+        }
         Step::Run(spec)
     }
 
