@@ -471,3 +471,34 @@ fn the_demo_runs_on_simulated_gpus() {
     }
     assert!(out.contains("devices 1"), "{out}");
 }
+
+/// A launcher that runs the trial twice at once (`srun --ntasks=2`, a
+/// wrapper starting it twice): the figures were measured against a copy of
+/// the trial. Nothing is recorded, the run stops (exit 3) saying so, and
+/// nothing it started survives.
+#[test]
+fn a_launcher_that_runs_the_trial_twice_is_caught_and_nothing_is_recorded() {
+    let d = tempfile::tempdir().unwrap();
+    let tag = format!("slots-twice-{}", std::process::id());
+    let launcher = d.path().join("launch.sh");
+    std::fs::write(&launcher, "\"$@\" &\n\"$@\"\nwait\n").unwrap();
+    let mut c = fast_run(d.path(), free_port());
+    let s = space(d.path(), r#"{"MAX_NEW_TOKENS": ["32"]}"#);
+    c.args(common::space_args(&s))
+        .args(["--port_busy_retries", "0", "--launcher"])
+        .arg(format!("bash {}", launcher.display()))
+        .env("AUTOTUNE_TEST_TAG", &tag);
+    let o = c.output().unwrap();
+    let out = text(&o);
+    assert_eq!(o.status.code(), Some(3), "{out}");
+    assert!(out.contains("ran the trial 2 times"), "{out}");
+    assert!(
+        records(&d.path().join("tune_results.jsonl")).is_empty(),
+        "{out}"
+    );
+    wait_for(
+        "every process of the run to be gone",
+        Duration::from_secs(10),
+        || procs_with_env(&tag).is_empty().then_some(()),
+    );
+}

@@ -463,12 +463,26 @@ pub async fn run_launched(
     if !left.is_empty() {
         process::stop_pids(&left, cfg.kill_grace + Duration::from_secs(5)).await;
     }
-    let other = release_pipes(stdout, stderr, &pipes_of_trial, cfg.kill_grace).await;
+    let (other, starts) = release_pipes(stdout, stderr, &pipes_of_trial, cfg.kill_grace).await;
     let text = out_buf.lock().map(|b| b.clone()).unwrap_or_default();
     if let Some(s) = asked
         && s != Stop::Skip
     {
         return Ok((TrialEnd::Stopped(s), index));
+    }
+    // A launcher that ran the trial more than once (`srun --ntasks=2`, a
+    // wrapper that starts it twice) measured it under contention with a
+    // copy of itself: no result, and the run stops until it is fixed.
+    let copies = starts.max(
+        text.lines()
+            .filter_map(|l| serde_json::from_str::<Record>(l.trim()).ok())
+            .filter(|r| r.trial_key == spec.key)
+            .count(),
+    );
+    if copies > 1 {
+        return Err(launch_err(format!(
+            "the launcher ran the trial {copies} times at once (it must run `autotune trial` once: srun --ntasks=1); nothing was recorded for it"
+        )));
     }
     launched_record(&text, spec, index, asked, status, &other).map_err(launch_err)
 }
@@ -516,11 +530,13 @@ fn relay_stderr(
     sink: EventSink,
     slot: Slot,
     spec: TrialSpec,
-) -> tokio::task::JoinHandle<Vec<String>> {
+) -> tokio::task::JoinHandle<(Vec<String>, usize)> {
     let n = slot.n;
     tokio::spawn(async move {
         let mut lines = BufReader::new(err).lines();
         let mut other: Vec<String> = Vec::new();
+        // How many copies of the trial started (a launcher must run one).
+        let mut starts = 0usize;
         while let Ok(Some(line)) = lines.next_line().await {
             let Some(w) = line
                 .strip_prefix(WIRE_PREFIX)
@@ -532,6 +548,13 @@ fn relay_stderr(
                 }
                 continue;
             };
+            if matches!(w, Wire::Started { .. }) {
+                starts += 1;
+                if starts > 1 {
+                    // A second copy: said once the trial ends.
+                    continue;
+                }
+            }
             sink.emit(match w {
                 Wire::Started {
                     index,
@@ -557,7 +580,7 @@ fn relay_stderr(
                 Wire::Warning { text } => Event::Warning(format!("slot {n}: {text}")),
             });
         }
-        other
+        (other, starts)
     })
 }
 
@@ -567,10 +590,10 @@ fn relay_stderr(
 /// ever. Returns what the launcher said on stderr besides its events.
 async fn release_pipes(
     stdout: tokio::task::JoinHandle<()>,
-    stderr: tokio::task::JoinHandle<Vec<String>>,
+    stderr: tokio::task::JoinHandle<(Vec<String>, usize)>,
     pipes_of_trial: &[String],
     grace: Duration,
-) -> Vec<String> {
+) -> (Vec<String>, usize) {
     let settle = grace + Duration::from_secs(5);
     let (out_abort, err_abort) = (stdout.abort_handle(), stderr.abort_handle());
     let mut pipes = Box::pin(async { tokio::join!(stdout, stderr).1 });
