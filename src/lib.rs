@@ -70,7 +70,7 @@ pub mod store {
 /// Processes as the tuner sees them (for the watchdog and the tests).
 pub mod process {
     pub use crate::engine::process::{
-        become_subreaper, cmdline, proc_info, run_id, sighup_ignored,
+        become_subreaper, cmdline, inherit_run_id, proc_info, run_id, sighup_ignored,
     };
     pub use crate::engine::service::tail_text;
 }

@@ -83,6 +83,8 @@ fn simulated(spec: &str) -> Result<std::sync::Arc<dyn autotune::exec::Executor>,
 
 /// `autotune trial`: one trial here, its record on stdout.
 fn trial(a: Box<cli::TrialArgs>) -> i32 {
+    // What this trial starts carries the tuner's run id, not one of its own.
+    autotune::process::inherit_run_id();
     let spec = match &a.spec {
         Some(s) => s.clone(),
         None => {

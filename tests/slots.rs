@@ -502,3 +502,57 @@ fn a_launcher_that_runs_the_trial_twice_is_caught_and_nothing_is_recorded() {
         || procs_with_env(&tag).is_empty().then_some(()),
     );
 }
+
+/// kill -9 of the tuner while a launched trial runs: the `autotune trial`,
+/// its service and the launcher keep running, holding the port. The next
+/// tuner on the repo finds them by the run id they carry, stops them, says
+/// so, and tunes (instead of stopping at its busy port).
+#[test]
+fn a_launched_trial_left_by_a_killed_tuner_is_stopped_by_the_next() {
+    let d = tempfile::tempdir().unwrap();
+    let first = format!("slots-kill9-{}", std::process::id());
+    let launcher = d.path().join("launch.sh");
+    std::fs::write(&launcher, "exec \"$@\"\n").unwrap();
+    let port = free_port();
+    let s = space(d.path(), r#"{"MAX_NEW_TOKENS": ["32"]}"#);
+    let run = |tag: &str| {
+        let mut c = fast_run(d.path(), port);
+        c.args(common::space_args(&s))
+            .args(["--startup_timeout", "120", "--launcher"])
+            .arg(format!("bash {}", launcher.display()))
+            .env("AUTOTUNE_TEST_TAG", tag);
+        c
+    };
+    let services = |tag: &str| {
+        procs_with_env(tag)
+            .iter()
+            .filter(|p| cmdline(**p).contains("sim-serve"))
+            .count()
+    };
+    // A service that takes long to start: the tuner is killed meanwhile.
+    let mut c = run(&first);
+    c.env("SIM_STARTUP_S", "100")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    let mut tuner = c.spawn().unwrap();
+    wait_for("the launched service", Duration::from_secs(60), || {
+        (services(&first) == 1).then_some(())
+    });
+    tuner.kill().unwrap();
+    tuner.wait().unwrap();
+    assert_eq!(services(&first), 1, "the launched trial outlives its tuner");
+    let o = run(&format!("{first}-again")).output().unwrap();
+    let out = text(&o);
+    assert!(o.status.success(), "{out}");
+    assert!(out.contains("left running by an earlier tuner"), "{out}");
+    assert_eq!(
+        records(&d.path().join("tune_results.jsonl")).len(),
+        2,
+        "{out}"
+    );
+    wait_for(
+        "everything the killed tuner's trial started to be gone",
+        Duration::from_secs(20),
+        || procs_with_env(&first).is_empty().then_some(()),
+    );
+}

@@ -32,11 +32,29 @@ pub const RUN_ENV: &str = "AUTOTUNE_RUN";
 /// Environment variable naming the trial (its log index) a process serves.
 pub const TRIAL_ENV: &str = "AUTOTUNE_TRIAL";
 
+static RUN_ID: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+
+/// Makes this process's run id the one in its environment (`AUTOTUNE_RUN`),
+/// if any: what `autotune trial` does, so that the service and eval of a
+/// launched trial carry the tuner's run id and a tuner restarted after a
+/// crash finds them. Returns whether one was taken.
+pub fn inherit_run_id() -> bool {
+    match std::env::var(RUN_ENV) {
+        Ok(id)
+            if !id.is_empty()
+                && id.len() <= 64
+                && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') =>
+        {
+            RUN_ID.set(id).is_ok()
+        }
+        _ => false,
+    }
+}
+
 /// This tuner's run id: pid, start time and a random part, so that neither
 /// a reused pid nor a copied state file can name another run's processes.
 pub fn run_id() -> &'static str {
-    static ID: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-    ID.get_or_init(|| {
+    RUN_ID.get_or_init(|| {
         let me = std::process::id() as i32;
         let ticks = proc_info(me).map(|p| p.start_ticks).unwrap_or(0);
         format!("{me}-{ticks}-{:08x}", fastrand::u32(..))

@@ -396,7 +396,11 @@ pub async fn run_launched(
 ) -> Result<(TrialEnd, u32), TrialError> {
     let cmd = command(cfg, l, run_id, slot, spec, index);
     let launch_err = |m: String| TrialError::Launch(format!("slot {}: {m}", slot.n));
-    let mut child = spawn_in_group(&cmd, &cfg.repo, &[], Stdio::piped(), Stdio::piped())
+    // The launcher and what it starts here carry this run's id (the
+    // launched trial hands it on to its service and eval), so a tuner
+    // restarted after a crash finds and stops them.
+    let token = [(process::RUN_ENV.to_string(), process::run_id().to_string())];
+    let mut child = spawn_in_group(&cmd, &cfg.repo, &token, Stdio::piped(), Stdio::piped())
         .map_err(|e| launch_err(format!("cannot run the launcher: {e}")))?;
     let pgid = child
         .id()

@@ -88,6 +88,17 @@ pub fn state_file(base: &Path, n: usize) -> PathBuf {
 
 /// Every slot state file next to `base` (whatever the number of slots of
 /// the run that wrote them), for recovery after a crash.
+/// Where a run through `--launcher` records its run id (the processes its
+/// launched trials start here carry it): `STEM.launched.json` beside
+/// `base`, so that a tuner restarted after a crash finds and stops them.
+pub fn launched_state_file(base: &Path) -> PathBuf {
+    let stem = base
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    base.with_file_name(format!("{stem}.launched.json"))
+}
+
 pub fn state_files(base: &Path) -> Vec<PathBuf> {
     let stem = base
         .file_stem()
@@ -97,6 +108,10 @@ pub fn state_files(base: &Path) -> Vec<PathBuf> {
     let mut out = Vec::new();
     if base.exists() {
         out.push(base.to_path_buf());
+    }
+    let launched = launched_state_file(base);
+    if launched.exists() {
+        out.push(launched);
     }
     let prefix = format!("{stem}.slot");
     if let Ok(rd) = std::fs::read_dir(dir) {

@@ -311,6 +311,9 @@ pub async fn run_with(
     if outcome == Outcome::Done && e.cfg.launcher.is_some() {
         remote::stop_orphans(e.cfg.kill_grace).await;
     }
+    if e.cfg.launcher.is_some() {
+        service::clear_state(&slot::launched_state_file(&e.cfg.service_state_file));
+    }
     let cfg = &e.cfg;
     let summary = summarize_run_for(
         &cfg.goal,
@@ -388,6 +391,22 @@ impl Engine {
             if let Some(msg) = service::recover_leftover(&f, cfg.kill_grace).await {
                 self.warn(msg);
             }
+        }
+        // Launched trials leave no state file of their own here: the run
+        // records its id, which whatever they start on this machine carries.
+        if cfg.launcher.is_some() {
+            service::save_state(
+                &slot::launched_state_file(&cfg.service_state_file),
+                &service::ServiceState {
+                    pgid: 0,
+                    start_ticks: 0,
+                    tuner_pid: std::process::id(),
+                    port: cfg.port,
+                    log: String::new(),
+                    run: super::process::run_id().to_string(),
+                    trial: 0,
+                },
+            )?;
         }
         if cfg.skip_existing {
             // Records measured for another goal (a new --objective or
