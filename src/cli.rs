@@ -1755,12 +1755,7 @@ pub fn to_alerts(a: &TuneArgs, cfg: &Config) -> Result<AlertConfig, String> {
                 } else {
                     SmtpTls::StartTls
                 },
-                kinds: a
-                    .email_kinds
-                    .split(',')
-                    .map(|s| s.trim().to_string())
-                    .filter(|s| !s.is_empty())
-                    .collect(),
+                kinds: email_kinds(&a.email_kinds)?,
                 ca_file: a.smtp_ca_file.clone(),
             })
         }
@@ -1782,4 +1777,22 @@ pub fn to_alerts(a: &TuneArgs, cfg: &Config) -> Result<AlertConfig, String> {
             ("status".into(), cfg.rel(&cfg.status_file)),
         ],
     })
+}
+
+/// `--email_kinds`: notification kinds, comma-separated; an unknown one is
+/// a mistake to say, not a kind that never comes.
+fn email_kinds(list: &str) -> Result<Vec<crate::alerts::Kind>, String> {
+    use crate::alerts::Kind;
+    list.split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(|s| {
+            Kind::parse(s).ok_or_else(|| {
+                format!(
+                    "--email_kinds: unknown kind {s:?} (one of {})",
+                    Kind::ALL.map(|k| k.as_str()).join(", ")
+                )
+            })
+        })
+        .collect()
 }

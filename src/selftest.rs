@@ -103,7 +103,7 @@ pub fn run(cfg: &Config, alert_cfg: &AlertConfig, notify: bool) -> i32 {
             );
         } else {
             let n = Composer::new(alert_cfg.clone()).make(
-                "heartbeat",
+                crate::alerts::Kind::Heartbeat,
                 "selftest heartbeat",
                 "autotune --selftest_notify",
                 serde_json::json!({"selftest": true}),
@@ -116,7 +116,7 @@ pub fn run(cfg: &Config, alert_cfg: &AlertConfig, notify: bool) -> i32 {
             let client = alerts::webhook_client();
             let mut email_cfg = alert_cfg.clone();
             if let Some(e) = email_cfg.email.as_mut() {
-                e.kinds = vec!["heartbeat".into()];
+                e.kinds = vec![crate::alerts::Kind::Heartbeat];
             }
             for (ch, r) in rt.block_on(alerts::deliver(
                 &client,

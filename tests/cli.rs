@@ -984,3 +984,41 @@ fn report_on_a_missing_file_says_which_and_that_it_does_not_exist() {
     let o = autotune(d.path(), &["report"]);
     assert_usage_error(&o, "tune_results.jsonl does not exist");
 }
+
+/// A notification kind misspelt in `--email_kinds` is a mistake to say,
+/// not a kind that silently never comes.
+#[test]
+fn an_unknown_email_kind_is_refused_naming_the_known_ones() {
+    let d = tempfile::tempdir().unwrap();
+    let o = autotune(
+        d.path(),
+        &[
+            "--dry_run",
+            "--smtp_host",
+            "127.0.0.1",
+            "--smtp_to",
+            "a@example.com",
+            "--smtp_from",
+            "t@example.com",
+            "--email_kinds",
+            "best,bset",
+        ],
+    );
+    assert_usage_error(&o, "--email_kinds: unknown kind \"bset\"");
+    assert_usage_error(&o, "trial_done");
+    let o = autotune(
+        d.path(),
+        &[
+            "--dry_run",
+            "--smtp_host",
+            "127.0.0.1",
+            "--smtp_to",
+            "a@example.com",
+            "--smtp_from",
+            "t@example.com",
+            "--email_kinds",
+            "best, done",
+        ],
+    );
+    assert!(o.status.success(), "{}", text(&o));
+}

@@ -11,11 +11,77 @@ use autotune::{Event, Outcome, Record, Status};
 
 use super::config::AlertConfig;
 
+/// What a notification is about. `--email_kinds` names them; channels
+/// colour them; the queue drops heartbeats first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Kind {
+    /// The run started.
+    Start,
+    /// The run goes on (counts, best so far).
+    Heartbeat,
+    /// A trial ended ok.
+    TrialDone,
+    /// A new best.
+    Best,
+    /// A trial failed.
+    Failed,
+    /// A trial timed out.
+    Timeout,
+    /// A trial crashed, or the run stopped on an error.
+    Crashed,
+    /// A trial whose eval runs failed in part.
+    Abnormal,
+    /// The run ended.
+    Done,
+}
+
+impl Kind {
+    /// Every kind, in the order `--help` lists them.
+    pub const ALL: [Kind; 9] = [
+        Kind::Start,
+        Kind::Heartbeat,
+        Kind::TrialDone,
+        Kind::Best,
+        Kind::Failed,
+        Kind::Timeout,
+        Kind::Crashed,
+        Kind::Abnormal,
+        Kind::Done,
+    ];
+
+    /// Its name (`trial_done`).
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Kind::Start => "start",
+            Kind::Heartbeat => "heartbeat",
+            Kind::TrialDone => "trial_done",
+            Kind::Best => "best",
+            Kind::Failed => "failed",
+            Kind::Timeout => "timeout",
+            Kind::Crashed => "crashed",
+            Kind::Abnormal => "abnormal",
+            Kind::Done => "done",
+        }
+    }
+
+    /// The kind named `s`.
+    pub fn parse(s: &str) -> Option<Kind> {
+        Kind::ALL.into_iter().find(|k| k.as_str() == s)
+    }
+}
+
+impl std::fmt::Display for Kind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// One notification.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Notification {
-    /// Kind (start, heartbeat, ...).
-    pub kind: String,
+    /// What it is about.
+    pub kind: Kind,
     /// Title.
     pub title: String,
     /// Message.
@@ -26,6 +92,15 @@ pub struct Notification {
     pub uptime_s: u64,
     /// Details.
     pub extra: Value,
+}
+
+/// The kind of a trial that failed before it served.
+fn status_kind(s: &Status) -> Kind {
+    match s {
+        Status::Timeout => Kind::Timeout,
+        Status::Crashed => Kind::Crashed,
+        _ => Kind::Failed,
+    }
 }
 
 /// Turns events into notifications.
@@ -54,13 +129,13 @@ impl Composer {
     /// A notification of `kind`.
     pub fn make(
         &self,
-        kind: &str,
+        kind: Kind,
         title: impl Into<String>,
         message: impl Into<String>,
         extra: Value,
     ) -> Notification {
         Notification {
-            kind: kind.to_string(),
+            kind,
             title: title.into(),
             message: message.into(),
             ts: autotune::now_ts(),
@@ -73,7 +148,7 @@ impl Composer {
     pub fn heartbeat(&self) -> Notification {
         let best = self.best.as_ref().map(|b| json!({"avg_total_tps": b.avg_total_tps(), "avg_accuracy": b.avg_accuracy(), "params": b.params}));
         self.make(
-            "heartbeat",
+            Kind::Heartbeat,
             "heartbeat",
             format!(
                 "{} trials run; now: {}",
@@ -102,7 +177,7 @@ impl Composer {
         let mut out = Vec::new();
         match e {
             Event::RunStarted { total_estimate, existing_records, best_seen_tps, .. } => out.push(self.make(
-                "start",
+                Kind::Start,
                 "tuning started",
                 format!("{total_estimate} trials planned; {existing_records} records already in the results"),
                 json!({"best_seen_tps": best_seen_tps}),
@@ -115,23 +190,23 @@ impl Composer {
                     return out;
                 }
                 self.trials_run += 1;
-                let what = format!("{}={}", record.param_under_test.as_deref().unwrap_or("?"), record.value_under_test().as_deref().unwrap_or("?"));
+                let what = record.change_text();
                 let extra = Self::record_extra(record);
                 let startup = record.eval.is_none();
                 match &record.status {
                     s @ (Status::Failed | Status::Timeout | Status::Crashed) if startup => {
                         let why = record.reason.clone().or_else(|| record.health.clone()).unwrap_or_default();
-                        out.push(self.make(s.as_str(), format!("trial {s}: {what}"), why, extra.clone()));
+                        out.push(self.make(status_kind(s), format!("trial {s}: {what}"), why, extra.clone()));
                     }
                     Status::Failed | Status::Partial => {
                         let ok = record.eval.as_ref().and_then(|s| s.eval_ok_n).unwrap_or(0);
                         let n = record.eval.as_ref().and_then(|s| s.eval_runs.as_ref()).map(Vec::len).unwrap_or(0);
-                        out.push(self.make("abnormal", format!("eval {}: {what}", record.status), format!("{ok}/{n} eval runs ok"), extra.clone()));
+                        out.push(self.make(Kind::Abnormal, format!("eval {}: {what}", record.status), format!("{ok}/{n} eval runs ok"), extra.clone()));
                     }
                     _ => {}
                 }
                 if self.cfg.notify_trial_done && self.trials_run.is_multiple_of(self.cfg.notify_trial_done_every.max(1)) {
-                    out.push(self.make("trial_done", format!("trial done: {what}"), record.summary_text(), extra));
+                    out.push(self.make(Kind::TrialDone, format!("trial done: {what}"), record.summary_text(), extra));
                 }
                 if self.cfg.heartbeat_trials > 0 && self.trials_run.is_multiple_of(self.cfg.heartbeat_trials) {
                     out.push(self.heartbeat());
@@ -148,12 +223,11 @@ impl Composer {
                 let text = |(n, v): &(String, Option<f64>)| format!("{n} {}", autotune::fig(*v, 2));
                 let rest: Vec<String> = figs[1..].iter().map(text).collect();
                 out.push(self.make(
-                    "best",
+                    Kind::Best,
                     format!("new best: {}", text(&figs[0])),
                     format!(
-                        "{}={} reached {}{} (previous best {}; goal: {})",
-                        record.param_under_test.as_deref().unwrap_or("?"),
-                        record.value_under_test().as_deref().unwrap_or("?"),
+                        "{} reached {}{} (previous best {}; goal: {})",
+                        record.change_text(),
                         text(&figs[0]),
                         if rest.is_empty() { String::new() } else { format!(" with {}", rest.join(", ")) },
                         previous_tps.map(|p| format!("{p:.2}")).unwrap_or_else(|| "none".into()),
@@ -170,12 +244,11 @@ impl Composer {
             Event::NewBest { record, previous_tps } => {
                 self.best = Some(record.clone());
                 out.push(self.make(
-                    "best",
+                    Kind::Best,
                     format!("new best: {:.1} tok/s", record.avg_total_tps().unwrap_or(0.0)),
                     format!(
-                        "{}={} reached {:.1} tok/s at accuracy {:.4} (previous best {})",
-                        record.param_under_test.as_deref().unwrap_or("?"),
-                        record.value_under_test().as_deref().unwrap_or("?"),
+                        "{} reached {:.1} tok/s at accuracy {:.4} (previous best {})",
+                        record.change_text(),
                         record.avg_total_tps().unwrap_or(0.0),
                         record.avg_accuracy().unwrap_or(0.0),
                         previous_tps.map(|p| format!("{p:.1} tok/s")).unwrap_or_else(|| "none".into())
@@ -189,11 +262,11 @@ impl Composer {
                 summary,
             } => {
                 let (kind, title) = match outcome {
-                    Outcome::Done => ("done", "tuning done".to_string()),
-                    Outcome::Aborted => ("done", "tuning aborted".to_string()),
-                    Outcome::Interrupted(s) => ("done", format!("tuning stopped by signal {s}")),
-                    Outcome::Error(m) => ("crashed", format!("tuning stopped on an error: {m}")),
-                    Outcome::Environment(m) => ("crashed", format!("tuning stopped by the environment: {m}")),
+                    Outcome::Done => (Kind::Done, "tuning done".to_string()),
+                    Outcome::Aborted => (Kind::Done, "tuning aborted".to_string()),
+                    Outcome::Interrupted(s) => (Kind::Done, format!("tuning stopped by signal {s}")),
+                    Outcome::Error(m) => (Kind::Crashed, format!("tuning stopped on an error: {m}")),
+                    Outcome::Environment(m) => (Kind::Crashed, format!("tuning stopped by the environment: {m}")),
                 };
                 // The outcome as the terminal tells it: winner, gain and
                 // whether it is beyond noise, trials, GPU time, files and
@@ -269,7 +342,7 @@ mod tests {
                 ordinal: 1,
                 record: Arc::new(crashed)
             })),
-            ["crashed"]
+            [Kind::Crashed]
         );
         let partial = Record {
             status: "partial".into(),
@@ -281,7 +354,7 @@ mod tests {
                 ordinal: 2,
                 record: Arc::new(partial)
             })),
-            ["abnormal", "heartbeat"]
+            [Kind::Abnormal, Kind::Heartbeat]
         );
         let skipped = Record {
             status: "skipped".into(),

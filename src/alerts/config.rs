@@ -75,7 +75,7 @@ pub struct Email {
     /// Transport security.
     pub tls: SmtpTls,
     /// Kinds sent by email.
-    pub kinds: Vec<String>,
+    pub kinds: Vec<super::compose::Kind>,
     /// Extra trusted root certificates (PEM), e.g. an internal CA.
     pub ca_file: Option<PathBuf>,
 }

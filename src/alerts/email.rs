@@ -112,13 +112,18 @@ mod tests {
             from: from.into(),
             to: vec![to.into()],
             tls: SmtpTls::Plain,
-            kinds: vec!["best".into()],
+            kinds: vec![crate::alerts::Kind::Best],
             ca_file: None,
         }
     }
 
     fn note() -> Notification {
-        Composer::new(AlertConfig::default()).make("best", "new best", "fast", json!({}))
+        Composer::new(AlertConfig::default()).make(
+            crate::alerts::Kind::Best,
+            "new best",
+            "fast",
+            json!({}),
+        )
     }
 
     #[tokio::test]

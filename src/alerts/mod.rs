@@ -24,7 +24,7 @@ mod slack;
 mod webhook;
 mod wecom;
 
-pub use compose::Composer;
+pub use compose::{Composer, Kind};
 pub use config::{AlertConfig, Email, SmtpTls, Webhook, WebhookKind};
 pub use notice::Notice;
 pub use queue::{deliver, run};

@@ -5,6 +5,7 @@
 
 use std::fmt;
 
+use super::compose::Kind;
 use super::error::SendError;
 
 /// A delivery channel.
@@ -33,7 +34,7 @@ pub enum Notice {
         /// Where it was sent.
         channel: Channel,
         /// The notification's kind (start, best, ...).
-        kind: String,
+        kind: Kind,
         /// Why (already redacted).
         error: SendError,
     },
@@ -42,14 +43,14 @@ pub enum Notice {
         /// Where it was sent.
         channel: Channel,
         /// The notification's kind (start, best, ...).
-        kind: String,
+        kind: Kind,
         /// Why (already redacted).
         error: SendError,
     },
     /// The queue was full: a notification of this kind was left out.
     Dropped {
         /// The kind dropped.
-        kind: String,
+        kind: Kind,
     },
     /// The drain limit passed at exit with notifications still queued.
     Undelivered {
@@ -97,7 +98,7 @@ mod tests {
     fn notices_read_as_before() {
         let n = Notice::DeliveryFailed {
             channel: Channel::Webhook,
-            kind: "start".into(),
+            kind: Kind::Start,
             error: SendError::Permanent("Feishu refused the message: code 19021".into()),
         };
         assert_eq!(
@@ -106,7 +107,7 @@ mod tests {
         );
         let n = Notice::Retrying {
             channel: Channel::Email,
-            kind: "best".into(),
+            kind: Kind::Best,
             error: SendError::Transient("timed out".into()),
         };
         assert_eq!(
@@ -115,7 +116,7 @@ mod tests {
         );
         assert_eq!(
             Notice::Dropped {
-                kind: "heartbeat".into()
+                kind: Kind::Heartbeat
             }
             .to_string(),
             "notify: notification queue full: dropped a heartbeat notification"

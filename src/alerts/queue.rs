@@ -11,7 +11,7 @@ use tokio::sync::{Notify, mpsc};
 
 use autotune::Event;
 
-use super::compose::{Composer, Notification};
+use super::compose::{Composer, Kind, Notification};
 use super::config::AlertConfig;
 use super::email::send_email;
 use super::error::SendError;
@@ -38,12 +38,12 @@ impl Queue {
         let mut q = self.items.lock().expect("queue lock");
         let mut dropped = None;
         if q.len() >= QUEUE_CAP {
-            if n.kind == "heartbeat" {
+            if n.kind == Kind::Heartbeat {
                 return Some(n);
             }
             let victim = q
                 .iter()
-                .position(|x| x.kind == "heartbeat")
+                .position(|x| x.kind == Kind::Heartbeat)
                 .or_else(|| q.iter().position(|x| !CRITICAL.contains(&x.kind.as_str())));
             match victim {
                 Some(i) => dropped = q.remove(i),
@@ -210,11 +210,11 @@ pub async fn run(
                         let _ = notices.send(notice);
                     }
                 };
-                let kind = n.kind.clone();
+                let kind = n.kind;
                 let results = deliver(&client, &cfg, &n, Some(&limit), &mut |channel, e| {
                     report(Notice::Retrying {
                         channel,
-                        kind: kind.clone(),
+                        kind,
                         error: redact.error(e),
                     })
                 })
@@ -223,7 +223,7 @@ pub async fn run(
                     if let Err(e) = r {
                         report(Notice::DeliveryFailed {
                             channel,
-                            kind: n.kind.clone(),
+                            kind: n.kind,
                             error: redact.error(&e),
                         });
                     }
@@ -303,32 +303,34 @@ mod tests {
     fn queue_drops_heartbeats_first_and_never_critical() {
         let c = Composer::new(AlertConfig::default());
         let q = Queue::default();
-        q.push(c.make("heartbeat", "h", "", Value::Null));
+        q.push(c.make(crate::alerts::Kind::Heartbeat, "h", "", Value::Null));
         for _ in 1..QUEUE_CAP {
-            q.push(c.make("abnormal", "a", "", Value::Null));
+            q.push(c.make(crate::alerts::Kind::Abnormal, "a", "", Value::Null));
         }
         assert_eq!(q.len(), QUEUE_CAP);
         // Full: a heartbeat is refused, a best evicts the queued heartbeat.
         assert_eq!(
-            q.push(c.make("heartbeat", "h", "", Value::Null))
+            q.push(c.make(crate::alerts::Kind::Heartbeat, "h", "", Value::Null))
                 .unwrap()
                 .kind,
-            "heartbeat"
+            Kind::Heartbeat
         );
         assert_eq!(
-            q.push(c.make("best", "b", "", Value::Null)).unwrap().kind,
-            "heartbeat"
+            q.push(c.make(crate::alerts::Kind::Best, "b", "", Value::Null))
+                .unwrap()
+                .kind,
+            Kind::Heartbeat
         );
         // Then a crashed evicts an abnormal.
         assert_eq!(
-            q.push(c.make("crashed", "c", "", Value::Null))
+            q.push(c.make(crate::alerts::Kind::Crashed, "c", "", Value::Null))
                 .unwrap()
                 .kind,
-            "abnormal"
+            Kind::Abnormal
         );
         // Only critical left: still accepted.
         for _ in 0..QUEUE_CAP {
-            q.push(c.make("done", "d", "", Value::Null));
+            q.push(c.make(crate::alerts::Kind::Done, "d", "", Value::Null));
         }
         assert!(
             q.items

@@ -218,7 +218,12 @@ mod tests {
     }
 
     fn note() -> Notification {
-        Composer::new(AlertConfig::default()).make("best", "new best", "fast", json!({"tps": 1}))
+        Composer::new(AlertConfig::default()).make(
+            crate::alerts::Kind::Best,
+            "new best",
+            "fast",
+            json!({"tps": 1}),
+        )
     }
 
     fn hook(url: String, kind: WebhookKind) -> Webhook {
