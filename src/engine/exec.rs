@@ -289,7 +289,7 @@ impl Executor for Simulated {
             });
             rec.health = Some(health);
             rec.phase = Phase::Eval;
-            let n = cfg.eval_runs;
+            let n = super::trial::planned_runs(&spec, cfg.eval_runs);
             let mut runs = Vec::new();
             let mut ok = Samples::default();
             let (mut skipped, mut pruned) = (false, false);

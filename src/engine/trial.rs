@@ -311,7 +311,7 @@ async fn body(
     let mut runs = Vec::new();
     let end = eval_runs(ctx, spec, &mut svc, &mut runs).await;
     stop_service(ctx, &mut svc).await;
-    let n = cfg.eval_runs;
+    let n = planned_runs(spec, cfg.eval_runs);
     match &end {
         EvalEnd::Stopped(s) if *s != Stop::Skip => return Ok((TrialEnd::Stopped(*s), next)),
         EvalEnd::ServiceDied(code) => {
@@ -333,6 +333,12 @@ async fn body(
     );
     rec.eval = Some(summary);
     done(rec, next)
+}
+
+/// The eval runs a trial plans: its judge's (a search may plan its own,
+/// as the pooled one does), else `--eval_runs`.
+pub(crate) fn planned_runs(spec: &TrialSpec, eval_runs: u32) -> u32 {
+    spec.judge.as_ref().map_or(eval_runs, |j| j.runs)
 }
 
 /// The status of a trial whose service served and whose eval ended: skipped
@@ -478,7 +484,7 @@ async fn eval_runs(
     runs: &mut Vec<EvalRun>,
 ) -> EvalEnd {
     let cfg = ctx.cfg;
-    let n = cfg.eval_runs;
+    let n = planned_runs(spec, cfg.eval_runs);
     // The eval sees the trial's params too, so client-side settings (max
     // tokens, temperature) can be tuned like server ones.
     let mut env: Vec<(String, String)> = spec
