@@ -21,12 +21,13 @@ pub use engine::outcome::{Files, Measure, RunSummary, human_s, summarize_run, su
 pub use engine::record::{
     EvalRun, EvalSummary, Measured, Phase, Record, Status, fig, log_index, now_ts, summarize,
 };
-pub use engine::search::Searcher;
 pub use engine::search::coordinate::{PlanConfig, Planner, SearchPlan, Step, TrialSpec, pick_best};
+pub use engine::search::pooled::{Pooled, PooledSetup};
 pub use engine::search::{
     BUILTIN_SPACE, DEFAULT_PARAMS, Params, SearchSpace, SpaceError, default_params,
     scalar_to_string, trial_key,
 };
+pub use engine::search::{Searcher, SearcherKind};
 pub use engine::simulate::{Cost, Noise, SimReport, Truth, simulate};
 pub use engine::sink::EventSink;
 pub use engine::slot::{Slot, SlotLayout, record_slot};
