@@ -130,19 +130,28 @@ impl Coding {
         self.pair.is_some_and(|(a, b, _)| j == a || j == b)
     }
 
-    /// `K=v` for each parameter of `c` away from the base, joined by `,`
-    /// (`base` when none is).
+    /// What `c` changes from the base, short enough for a line: each
+    /// start-up parameter away from the base as `K=v`, then how many
+    /// per-request ones (`base` when nothing changes).
     pub fn describe(&self, c: &[u16]) -> String {
-        let parts: Vec<String> = c
+        let mut parts: Vec<String> = c
             .iter()
             .enumerate()
-            .filter(|(_, l)| **l != 0)
+            .filter(|(j, l)| **l != 0 && self.startup[*j])
             .map(|(j, l)| format!("{}={}", self.names[j], self.levels[j][*l as usize]))
             .collect();
+        let request = c
+            .iter()
+            .enumerate()
+            .filter(|(j, l)| **l != 0 && !self.startup[*j])
+            .count();
+        if request > 0 {
+            parts.push(format!("{request} per-request"));
+        }
         if parts.is_empty() {
             "base".into()
         } else {
-            parts.join(",")
+            parts.join(" ")
         }
     }
 }
