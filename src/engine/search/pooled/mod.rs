@@ -56,6 +56,8 @@ pub const HANG_S: f64 = 600.0;
 pub const RUNS: u32 = 3;
 /// Eval runs of the certification of the winner.
 pub const CERTIFY_RUNS: u32 = 8;
+/// Certifications the budget reserves (a second when the first fails).
+const CERTIFICATIONS: f64 = 2.0;
 /// Trials of the posterior-mean optimum before certification.
 const CONFIRMATIONS: usize = 3;
 /// An accuracy this close under the bar is on it (a difference in the
@@ -93,6 +95,16 @@ impl PooledSetup {
 /// Nominal GPU-seconds of a trial of `runs` runs that serves.
 fn trial_cost(runs: u32) -> f64 {
     START_S + runs as f64 * EVAL_S
+}
+
+/// What certification keeps of the budget.
+fn certify_reserve() -> f64 {
+    CERTIFICATIONS * trial_cost(CERTIFY_RUNS)
+}
+
+/// What the confirmation and the certification keep of the budget.
+fn reserve() -> f64 {
+    CONFIRMATIONS as f64 * trial_cost(RUNS) + certify_reserve()
 }
 
 /// Where the search is.
@@ -199,7 +211,7 @@ impl Pooled {
     ) -> Self {
         let coding = Coding::new(space, base);
         let mut rng = fastrand::Rng::with_seed(setup.seed);
-        let reserve = CONFIRMATIONS as f64 * trial_cost(RUNS) + trial_cost(CERTIFY_RUNS);
+        let reserve = reserve();
         let room = (setup.budget_s - trial_cost(RUNS) - reserve).max(0.0);
         let n = ((room * SCREENING_SHARE).max(room.min(trial_cost(RUNS) * 12.0) / 2.0)
             / trial_cost(RUNS)) as usize;
@@ -270,7 +282,7 @@ impl Pooled {
             return Next::Wait;
         }
         let left = self.setup.budget_s - self.spent(visible);
-        let reserve = CONFIRMATIONS as f64 * trial_cost(RUNS) + trial_cost(CERTIFY_RUNS);
+        let reserve = reserve();
         let phase = self.trials.last().map_or(Phase::Defaults, |t| t.phase);
         let screened = self
             .trials
@@ -302,7 +314,7 @@ impl Pooled {
             .count();
         if phase <= Phase::Confirming
             && confirmed < CONFIRMATIONS
-            && left - trial_cost(RUNS) >= trial_cost(CERTIFY_RUNS)
+            && left - trial_cost(RUNS) >= certify_reserve()
         {
             let allowed = |c: &[u16]| know.failures.allowed(&self.coding, c);
             if let Some(b) =

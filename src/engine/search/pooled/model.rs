@@ -14,9 +14,9 @@ pub const TPS_MAIN_SD: f64 = 0.05;
 /// Prior sd of a pair cell's effect on log tok/s.
 pub const TPS_PAIR_SD: f64 = 0.03;
 /// Prior sd of a level's effect on accuracy.
-pub const ACC_MAIN_SD: f64 = 0.01;
+pub const ACC_MAIN_SD: f64 = 0.005;
 /// Prior sd of a pair cell's effect on accuracy.
-pub const ACC_PAIR_SD: f64 = 0.005;
+pub const ACC_PAIR_SD: f64 = 0.003;
 /// Weight of the sigma prior, in degrees of freedom, until the data have
 /// [`SIGMA_OWN_DF`] of their own (then the data alone: a run without noise
 /// must learn that it has none, or a best configuration sitting on the bar
