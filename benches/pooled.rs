@@ -246,10 +246,14 @@ fn main() {
     }
 }
 
-/// Per seed of the pooled search at 1x: its gap and what it chose away
+/// Per seed of the pooled search at `FACTOR`x (default 1): its gap and what it chose away
 /// from the brute-force best.
 fn diag(l: Landscape, best: f64, best_params: &Params, seeds: u64) {
-    let budget = autotune::PooledSetup::plain_pass_s(55, 5);
+    let factor: f64 = std::env::var("FACTOR")
+        .ok()
+        .and_then(|f| f.parse().ok())
+        .unwrap_or(1.0);
+    let budget = factor * autotune::PooledSetup::plain_pass_s(55, 5);
     let mut sum = 0.0;
     for seed in 0..seeds {
         let rep = simulate(pooled(budget, seed), &l, 3, NOISE, Cost::default(), seed);

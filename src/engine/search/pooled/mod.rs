@@ -22,6 +22,7 @@
 //! come without a group barrier: with `batch` slots the search waits only
 //! for the result `batch` trials back.
 
+mod certify;
 mod coding;
 mod failures;
 mod knowledge;
@@ -295,7 +296,7 @@ impl Pooled {
         }
         let know = self.knowledge(visible);
         let model = know.model(&self.coding);
-        if let Some(c) = phases::best_measured(&self.coding, &know, &model, self.bar) {
+        if let Some(c) = phases::best_measured(&self.coding, &know, &model, self.bar, &[]) {
             self.choose(&c, "model");
         }
         let mut rng = Gauss(fastrand::Rng::with_seed(
@@ -352,19 +353,27 @@ impl Pooled {
         }
         let left = self.setup.budget_s - self.spent(all);
         let first = !self.trials.iter().any(|t| t.phase == Phase::Certifying);
-        if first || left >= trial_cost(CERTIFY_RUNS) {
-            let next = phases::candidates(&self.coding, &know, &model, self.bar)
-                .into_iter()
-                .find(|c| !self.refused.contains(c));
-            if let Some(c) = next {
-                return Next::Propose(Phase::Certifying, c, CERTIFY_RUNS);
-            }
-        }
-        // Nothing certified: the best measured configuration that clears
-        // the bar by its own runs and the model, else the base.
-        let fallback = phases::best_measured(&self.coding, &know, &model, self.bar)
-            .filter(|c| !self.refused.contains(c))
+        // Always one certification; more while the budget pays for them.
+        let attempts = ((left / trial_cost(CERTIFY_RUNS)).floor() as usize).max(usize::from(first));
+        // Without a certification: the best measured configuration that
+        // clears the bar by its own runs and the model, else the base.
+        let fallback = phases::best_measured(&self.coding, &know, &model, self.bar, &self.refused)
             .unwrap_or_else(|| self.coding.base_levels());
+        let worth = certify::value(&self.coding, &know, &model, &fallback);
+        if attempts > 0
+            && let Some(c) = certify::next(
+                &self.coding,
+                &know,
+                &model,
+                self.bar,
+                CERTIFY_RUNS,
+                &self.refused,
+                attempts,
+                worth,
+            )
+        {
+            return Next::Propose(Phase::Certifying, c, CERTIFY_RUNS);
+        }
         self.choose(&fallback, "end");
         Next::End
     }
