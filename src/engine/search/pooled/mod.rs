@@ -65,8 +65,10 @@ const CONFIRMATIONS: usize = 3;
 /// last bits is no difference; a run without noise certifies a
 /// configuration that sits exactly on the bar).
 const BAR_TIE: f64 = 1e-6;
-/// The screening's share of the budget at most.
+/// The screening's share of a small budget at least.
 const SCREENING_SHARE: f64 = 0.25;
+/// The screening trials the built-in space's design wants.
+const SCREENING_TRIALS: usize = 12;
 
 /// How a pooled search is set up (recorded in the run's setup).
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -214,8 +216,11 @@ impl Pooled {
         let mut rng = fastrand::Rng::with_seed(setup.seed);
         let reserve = reserve();
         let room = (setup.budget_s - trial_cost(RUNS) - reserve).max(0.0);
-        let n = ((room * SCREENING_SHARE).max(room.min(trial_cost(RUNS) * 12.0) / 2.0)
-            / trial_cost(RUNS)) as usize;
+        // The screening's design wants about 12 trials (every new start-up
+        // level once); a small budget gets a quarter of what it has for
+        // the search, or half of it up to those 12 trials if more.
+        let twelve = SCREENING_TRIALS as f64 * trial_cost(RUNS);
+        let n = ((room * SCREENING_SHARE).max(room.min(twelve) / 2.0) / trial_cost(RUNS)) as usize;
         let screening = phases::screening(&coding, &mut rng, n);
         let mut by_key: HashMap<String, VecDeque<Arc<Record>>> = HashMap::new();
         if skip_existing {
