@@ -580,13 +580,14 @@ pub struct TuneArgs {
     pub request_params: Option<String>,
     /// How groups are decided: `noise-aware` (never measure a configuration
     /// twice, stop hopeless trials early, a change must beat the incumbent
-    /// beyond the run-to-run noise) or `plain` (auto_tune.py's choices,
-    /// exactly).
+    /// beyond the run-to-run noise), `plain` (auto_tune.py's choices,
+    /// exactly) or `pooled` (one model of every run of every trial,
+    /// Thompson sampling within --budget, the winner certified).
     #[arg(
         long = "search_policy",
         alias = "search-policy",
         default_value = "noise-aware",
-        value_parser = ["noise-aware", "plain"],
+        value_parser = ["noise-aware", "plain", "pooled"],
         help_heading = heading::SEARCH,
         hide_short_help = true
     )]
@@ -612,6 +613,12 @@ pub struct TuneArgs {
         hide_short_help = true
     )]
     pub max_trials: Option<usize>,
+    /// GPU time the pooled search may spend: hours, minutes or seconds
+    /// (`3h`, `90m`, `5400s`) or trials of 3 eval runs (`120t`). Nominal
+    /// costs: a start 60 s, an eval run 30 s. Default: what the plain pass
+    /// costs (one pass's trials at --eval_runs).
+    #[arg(long = "budget", help_heading = heading::SEARCH, hide_short_help = true, value_name = "TIME")]
+    pub budget: Option<String>,
     /// No refinement with joint moves after the passes.
     #[arg(
         long = "no_refine",
@@ -1239,6 +1246,55 @@ fn search_policy(a: &TuneArgs) -> Result<Option<NoisePolicy>, String> {
     }))
 }
 
+/// The searcher of `--search_policy`: the pooled model with its budget
+/// (`--budget`, else `--max_trials` trials, else the plain pass's cost),
+/// or coordinate ascent.
+fn searcher(
+    a: &TuneArgs,
+    space: &SearchSpace,
+    base: &autotune::Params,
+    slots: usize,
+) -> Result<autotune::SearcherKind, String> {
+    if a.budget.is_some() && a.search_policy != "pooled" {
+        return Err("--budget: only the pooled search spends a budget (--search_policy pooled); use --max_trials".into());
+    }
+    if a.search_policy != "pooled" {
+        return Ok(autotune::SearcherKind::Coordinate);
+    }
+    let budget_s = match (&a.budget, a.max_trials) {
+        (Some(b), _) => parse_budget(b)?,
+        (None, Some(n)) => autotune::PooledSetup::trials_s(n),
+        (None, None) => autotune::PooledSetup::plain_pass_s(space.plan(base).len(), a.eval_runs),
+    };
+    Ok(autotune::SearcherKind::Pooled(autotune::PooledSetup {
+        budget_s,
+        seed: 0,
+        batch: slots.max(1),
+    }))
+}
+
+/// `3h`, `90m`, `5400s`, `120t` (trials) as nominal GPU-seconds.
+fn parse_budget(text: &str) -> Result<f64, String> {
+    let t = text.trim();
+    let bad = || {
+        format!(
+            "--budget {text:?}: expected a number with h, m, s (GPU time) or t (trials), e.g. 3h or 120t"
+        )
+    };
+    let (num, unit) = t.split_at(t.len().saturating_sub(1));
+    let x: f64 = num.trim().parse().map_err(|_| bad())?;
+    if !x.is_finite() || x <= 0.0 {
+        return Err(bad());
+    }
+    Ok(match unit {
+        "h" => x * 3600.0,
+        "m" => x * 60.0,
+        "s" => x,
+        "t" => autotune::PooledSetup::trials_s(x.ceil() as usize),
+        _ => return Err(bad()),
+    })
+}
+
 /// How far the search goes beyond one pass (`--passes`, `--max_trials`,
 /// `--no_refine`); `--search_policy plain` is one pass unless told.
 fn search_plan(a: &TuneArgs) -> Result<autotune::SearchPlan, String> {
@@ -1389,9 +1445,11 @@ pub fn to_config(a: &TuneArgs) -> Result<Config, String> {
     };
     let search_policy = search_policy(a)?;
     let search = search_plan(a)?;
+    let searcher = searcher(a, &space, &base, layout.slots)?;
     Ok(Config {
         search_policy,
         search,
+        searcher,
         layout,
         launcher,
         port: a.port,

@@ -21,12 +21,13 @@ pub use engine::outcome::{Files, Measure, RunSummary, human_s, summarize_run_for
 pub use engine::record::{
     EvalRun, EvalSummary, Measured, Phase, Record, Status, fig, log_index, now_ts, summarize,
 };
-pub use engine::search::Searcher;
 pub use engine::search::coordinate::{PlanConfig, Planner, SearchPlan, Step, TrialSpec, pick_best};
+pub use engine::search::pooled::{Pooled, PooledSetup};
 pub use engine::search::{
     DEFAULT_PARAMS, Params, SearchSpace, changes, default_params, describe_change,
     scalar_to_string, trial_key,
 };
+pub use engine::search::{Searcher, SearcherKind};
 pub use engine::simulate::{Cost, Noise, SimReport, Truth, simulate, simulate_loop};
 pub use engine::sink::EventSink;
 pub use engine::slot::{Slot, SlotLayout, record_slot};

@@ -21,7 +21,8 @@ use super::goal::{Direction, Goal, Op};
 use super::noise::{NoisePolicy, Samples, samples_of, t_quantile};
 use super::record::Record;
 use super::search::coordinate::{PlanConfig, Planner, Step};
-use super::search::{Params, SearchSpace, Searcher, trial_key};
+use super::search::pooled::Pooled;
+use super::search::{Params, SearchSpace, Searcher, SearcherKind, trial_key};
 use super::stats::mean_sd;
 
 /// What a search needs to be replayed from its records: the space, the
@@ -42,6 +43,9 @@ pub struct SearchSetup {
     pub search: SearchPlan,
     /// What the search optimises and must meet.
     pub goal: Goal,
+    /// Which searcher (absent in older status files: coordinate ascent).
+    #[serde(default)]
+    pub searcher: SearcherKind,
 }
 
 impl SearchSetup {
@@ -55,6 +59,7 @@ impl SearchSetup {
             policy: cfg.search_policy,
             search: cfg.search,
             goal: cfg.goal.clone(),
+            searcher: cfg.searcher,
         }
     }
 
@@ -65,6 +70,16 @@ impl SearchSetup {
         records: impl IntoIterator<Item = Arc<Record>>,
         skip_existing: bool,
     ) -> Box<dyn Searcher> {
+        if let SearcherKind::Pooled(setup) = self.searcher {
+            return Box::new(Pooled::new(
+                &self.space,
+                &self.base,
+                self.goal.clone(),
+                skip_existing,
+                setup,
+                records,
+            ));
+        }
         Box::new(
             Planner::new(
                 PlanConfig {

@@ -71,6 +71,8 @@ pub struct Config {
     pub search_policy: Option<NoisePolicy>,
     /// Passes, refinement, crash prediction and the trial budget.
     pub search: crate::engine::explore::SearchPlan,
+    /// Which searcher: coordinate ascent or the pooled model.
+    pub searcher: crate::engine::search::SearcherKind,
     /// How many trials run at once and what each slot gets.
     pub layout: SlotLayout,
     /// Runs each trial through this command prefix (`--launcher`, e.g.
@@ -135,6 +137,7 @@ impl Config {
             patterns: Patterns::default(),
             search_policy: plan.policy,
             search: plan.search,
+            searcher: Default::default(),
             layout: SlotLayout {
                 slots: 1,
                 gpus: Vec::new(),

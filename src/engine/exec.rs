@@ -322,7 +322,7 @@ impl SimTrial {
         });
         self.rec.health = Some(health);
         self.rec.phase = Phase::Eval;
-        let n = self.job.cfg.eval_runs;
+        let n = super::trial::planned_runs(&self.job.spec, self.job.cfg.eval_runs);
         let (mut runs, mut ok) = (Vec::new(), Samples::default());
         let (mut skipped, mut pruned) = (false, false);
         let mut i = 0;

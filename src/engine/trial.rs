@@ -368,9 +368,15 @@ async fn measure(
         matches!(end, EvalEnd::Stopped(Stop::Skip)),
         matches!(end, EvalEnd::Pruned(_)),
         summarize(runs),
-        ctx.cfg.eval_runs,
+        planned_runs(spec, ctx.cfg.eval_runs),
     );
     TrialEnd::Done(Box::new(rec))
+}
+
+/// The eval runs a trial plans: its judge's (a search may plan its own,
+/// as the pooled one does), else `--eval_runs`.
+pub(crate) fn planned_runs(spec: &TrialSpec, eval_runs: u32) -> u32 {
+    spec.judge.as_ref().map_or(eval_runs, |j| j.runs)
 }
 
 /// Puts the eval's summary in the record with its status
@@ -537,7 +543,7 @@ async fn eval_runs(
     runs: &mut Vec<EvalRun>,
 ) -> EvalEnd {
     let cfg = ctx.cfg;
-    let n = cfg.eval_runs;
+    let n = planned_runs(spec, cfg.eval_runs);
     // The eval sees the trial's params too, so client-side settings (max
     // tokens, temperature) can be tuned like server ones.
     let mut env: Vec<(String, String)> = spec

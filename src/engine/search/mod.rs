@@ -3,9 +3,10 @@
 //! the values of one group, and trial keys.
 
 pub mod coordinate;
+pub mod pooled;
 pub mod searcher;
 
-pub use searcher::Searcher;
+pub use searcher::{Searcher, SearcherKind};
 
 use std::collections::BTreeMap;
 use std::path::Path;

@@ -18,6 +18,18 @@ use crate::engine::goal::Goal;
 use crate::engine::noise::PooledNoise;
 use crate::engine::record::Record;
 
+/// Which searcher a run builds (recorded in its setup; a setup without
+/// one, written before there was a choice, is coordinate ascent).
+#[derive(Debug, Clone, Copy, PartialEq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SearcherKind {
+    /// Coordinate ascent (`--search_policy plain` and `noise-aware`).
+    #[default]
+    Coordinate,
+    /// The pooled, model-based search (`--search_policy pooled`).
+    Pooled(super::pooled::PooledSetup),
+}
+
 /// A search policy driven by the engine loop.
 pub trait Searcher: Send {
     /// What the search wants next: a group announced, a trial to run, a

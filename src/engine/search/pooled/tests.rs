@@ -1,0 +1,241 @@
+//! The pooled search through the simulated executor: deterministic,
+//! replayable, exact without noise, never under the bar, never starting a
+//! blamed failure again.
+
+use super::*;
+use crate::engine::choice::{SearchSetup, replay};
+use crate::engine::explore::SearchPlan;
+use crate::engine::landscape::{
+    INTERACTING_PARAMS, demo_truth, interacting_truth, separable_truth,
+};
+use crate::engine::search::{SearcherKind, default_params};
+use crate::engine::simulate::{Cost, Noise, Truth, simulate};
+
+const BAR: f64 = 0.88;
+const NOISE: Noise = Noise {
+    tps_rel_sd: 0.02,
+    tps_abs_sd: 0.0,
+    acc_abs_sd: 0.003,
+};
+
+/// The plain pass's GPU time over the built-in space (55 trials of 5 runs).
+fn one_x() -> f64 {
+    PooledSetup::plain_pass_s(55, 5)
+}
+
+fn setup(budget_s: f64, seed: u64, batch: usize) -> PooledSetup {
+    PooledSetup {
+        budget_s,
+        seed,
+        batch,
+    }
+}
+
+fn searcher(s: PooledSetup) -> Pooled {
+    Pooled::new(
+        &SearchSpace::builtin(),
+        &default_params(),
+        Goal::default_for(BAR),
+        false,
+        s,
+        [],
+    )
+}
+
+fn truth(l: fn(&Params) -> Truth, p: &Params) -> (f64, f64) {
+    match l(p) {
+        Truth::Serves { accuracy, tps } => (accuracy, tps),
+        _ => (0.0, 0.0),
+    }
+}
+
+/// The best configuration meeting the bar, by enumerating every level of
+/// the parameters the landscapes read (the others at the base's value).
+fn brute_force(l: fn(&Params) -> Truth) -> (f64, Params) {
+    let coding = Coding::new(&SearchSpace::builtin(), &default_params());
+    let dims: Vec<usize> = INTERACTING_PARAMS
+        .iter()
+        .map(|n| coding.names.iter().position(|x| x == n).unwrap())
+        .collect();
+    let mut c = coding.base_levels();
+    let mut p = coding.decode(&c);
+    let mut best = (0.0, p.clone());
+    loop {
+        let (a, t) = truth(l, &p);
+        if a >= BAR && t > best.0 {
+            best = (t, p.clone());
+        }
+        let mut i = 0;
+        loop {
+            if i == dims.len() {
+                return best;
+            }
+            let j = dims[i];
+            c[j] += 1;
+            if (c[j] as usize) == coding.levels[j].len() {
+                c[j] = 0;
+            }
+            *p.get_mut(&coding.names[j]).unwrap() = coding.levels[j][c[j] as usize].clone();
+            if c[j] != 0 {
+                break;
+            }
+            i += 1;
+        }
+    }
+}
+
+#[test]
+fn same_records_and_seed_make_the_same_steps() {
+    let run = |seed| {
+        simulate(
+            searcher(setup(one_x(), seed, 2)),
+            &separable_truth,
+            3,
+            NOISE,
+            Cost::default(),
+            5,
+        )
+    };
+    let (a, b) = (run(1), run(1));
+    let keys = |r: &crate::engine::simulate::SimReport| {
+        r.records
+            .iter()
+            .map(|x| x.trial_key.clone())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(keys(&a), keys(&b));
+    assert_eq!(a.best, b.best);
+    // The budget holds: within a trial of the plain pass's GPU time.
+    assert!(a.gpu_s <= one_x() + 300.0, "{}", a.gpu_s);
+}
+
+#[test]
+fn a_replay_of_the_records_reaches_the_same_choice() {
+    let s = setup(one_x() * 0.6, 3, 3);
+    let rep = simulate(searcher(s), &demo_truth, 3, NOISE, Cost::default(), 11);
+    let goal = Goal::default_for(BAR);
+    let setup = SearchSetup {
+        space: SearchSpace::builtin(),
+        base: default_params(),
+        threshold: BAR,
+        eval_runs: 5,
+        policy: None,
+        search: SearchPlan::default(),
+        goal,
+        searcher: SearcherKind::Pooled(s),
+    };
+    let (params, complete) = replay(&setup, &rep.records);
+    assert!(complete);
+    assert_eq!(params, rep.best);
+}
+
+#[test]
+fn without_noise_it_finds_the_brute_force_best() {
+    for (name, l) in [
+        ("separable", separable_truth as fn(&Params) -> Truth),
+        ("demo", demo_truth),
+    ] {
+        let (best, bp) = brute_force(l);
+        let rep = simulate(
+            searcher(setup(one_x(), 0, 1)),
+            &l,
+            3,
+            Noise::NONE,
+            Cost::default(),
+            0,
+        );
+        let (a, t) = truth(l, &rep.best);
+        assert!(a >= BAR, "{name}: under the bar: {a}");
+        assert!(
+            t >= best * (1.0 - 1e-9),
+            "{name}: {t} < {best}\nchose {:?}\nbest {:?}",
+            rep.best,
+            bp
+        );
+    }
+}
+
+#[test]
+fn without_noise_it_never_ends_under_the_bar() {
+    for seed in 0..3 {
+        let rep = simulate(
+            searcher(setup(one_x(), seed, 1)),
+            &interacting_truth,
+            3,
+            Noise::NONE,
+            Cost::default(),
+            0,
+        );
+        let (a, _) = truth(interacting_truth, &rep.best);
+        assert!(a >= BAR, "seed {seed}: {a}");
+    }
+}
+
+#[test]
+fn a_blamed_failure_is_not_started_again() {
+    let rep = simulate(
+        searcher(setup(one_x(), 0, 1)),
+        &demo_truth,
+        3,
+        NOISE,
+        Cost::default(),
+        2,
+    );
+    let count = |k: &str, v: &str| {
+        rep.records
+            .iter()
+            .filter(|r| r.params.get(k).map(String::as_str) == Some(v))
+            .count()
+    };
+    // Each tried once, in the screening, in the base's start-up context.
+    assert_eq!(count("GPU_MEMORY_UTILIZATION", "0.99"), 1);
+    assert_eq!(count("VLLM_MAX_NUM_SEQS", "1536"), 1);
+    assert!(rep.predicted <= 1, "{}", rep.predicted);
+}
+
+#[test]
+fn the_optimiser_agrees_with_enumeration() {
+    // Random coefficients over a small space: the exact optimiser and a
+    // plain enumeration choose alike.
+    let space = SearchSpace::from_json_str(
+        r#"{"GPU_MEMORY_UTILIZATION": ["0.97", "0.98"], "MAX_MODEL_LEN": ["768", "1024", "2048"],
+            "MAX_NEW_TOKENS": ["32", "64"], "A": ["1", "2", "3"], "B": ["x", "y"]}"#,
+    )
+    .unwrap();
+    let mut space = space;
+    space.request = ["MAX_NEW_TOKENS", "A", "B"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    let base = default_params();
+    let coding = Coding::new(&space, &base);
+    let mut rng = Gauss(fastrand::Rng::with_seed(4));
+    for _ in 0..50 {
+        let t: Vec<f64> = (0..coding.dim).map(|_| rng.next()).collect();
+        let a: Vec<f64> = (0..coding.dim).map(|_| rng.next()).collect();
+        let allowed = |c: &[u16]| c[0] == 0 || c[1] != 2;
+        let got = optimise::optimise(&coding, &t, &a, 0.5, &allowed);
+        let mut want: Option<(f64, Levels)> = None;
+        let sizes: Vec<usize> = coding.levels.iter().map(Vec::len).collect();
+        let total: usize = sizes.iter().product();
+        for mut i in 0..total {
+            let c: Levels = sizes
+                .iter()
+                .map(|s| {
+                    let l = i % s;
+                    i /= s;
+                    l as u16
+                })
+                .collect();
+            let f = coding.features(&c);
+            let (ft, fa) = (
+                f.iter().map(|k| t[*k]).sum::<f64>(),
+                f.iter().map(|k| a[*k]).sum::<f64>(),
+            );
+            if fa >= 0.5 && allowed(&c) && want.as_ref().is_none_or(|w| ft > w.0) {
+                want = Some((ft, c));
+            }
+        }
+        assert_eq!(got.map(|b| b.levels), want.map(|w| w.1));
+    }
+}

@@ -1,0 +1,84 @@
+//! The pooled search end to end: the real binary, the whole engine loop on
+//! the simulated executor (`--simulate`), headless, to the end; then its
+//! results file replayed by `autotune best FILE` names the winner the run
+//! published.
+
+mod common;
+
+use std::process::Command;
+
+use common::*;
+
+fn pooled(dir: &std::path::Path, extra: &[&str]) -> std::process::Output {
+    std::fs::write(dir.join("run_model.sh"), "exit 1\n").unwrap();
+    std::fs::write(dir.join("eval_local.py"), "print(1)\n").unwrap();
+    let mut c = Command::new(bin());
+    c.args([
+        "--repo",
+        dir.to_str().unwrap(),
+        "--simulate",
+        "demo:3",
+        "--search_policy",
+        "pooled",
+        "--headless",
+    ])
+    .args(extra);
+    c.output().unwrap()
+}
+
+#[test]
+fn the_pooled_search_runs_to_the_end_and_its_choice_replays() {
+    let d = tempfile::tempdir().unwrap();
+    let o = pooled(d.path(), &["--slots", "2", "--budget", "40t"]);
+    let out = text(&o);
+    assert!(o.status.success(), "{out}");
+    let recs = records(&d.path().join("tune_results.jsonl"));
+    assert!(recs.len() >= 10, "{out}");
+    // Trials run 3 eval runs, the certification 8: all recorded ok (not
+    // partial against --eval_runs 5).
+    let runs = |r: &serde_json::Value| r["eval_runs"].as_array().map_or(0, Vec::len);
+    assert!(
+        recs.iter()
+            .filter(|r| r["status"] == "ok")
+            .all(|r| runs(r) == 3 || runs(r) == 8),
+        "{out}"
+    );
+    assert!(recs.iter().any(|r| runs(r) == 8), "no certification\n{out}");
+    assert!(recs.iter().all(|r| r["status"] != "partial"), "{out}");
+    let status: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(d.path().join("tune_status.json")).unwrap())
+            .unwrap();
+    assert!(
+        status["search_setup"]["searcher"]["pooled"].is_object(),
+        "{status}"
+    );
+    // The winner the run published is the one a replay of the file names
+    // (the start when no certification passed: then no best file).
+    let best = &status["best_params"];
+    let o = Command::new(bin())
+        .arg("best")
+        .arg(d.path().join("tune_results.jsonl"))
+        .args(["--format", "json"])
+        .output()
+        .unwrap();
+    let shown = text(&o);
+    assert!(o.status.success(), "{shown}");
+    let shown: serde_json::Value = serde_json::from_str(&String::from_utf8_lossy(&o.stdout))
+        .unwrap_or_else(|e| panic!("{e}: {shown}"));
+    let params = shown.get("params").unwrap_or(&shown);
+    for (k, v) in best.as_object().unwrap() {
+        assert_eq!(params.get(k), Some(v), "{k}\n{shown}\n{best}");
+    }
+}
+
+#[test]
+fn dry_run_states_the_budget_and_the_design() {
+    let d = tempfile::tempdir().unwrap();
+    let o = pooled(d.path(), &["--dry_run", "--budget", "3h"]);
+    let out = text(&o);
+    assert!(o.status.success(), "{out}");
+    assert!(
+        out.contains("pooled") && out.contains("180 GPU-minutes"),
+        "{out}"
+    );
+}
