@@ -271,49 +271,9 @@ pub fn table(cfg: &Config, args: &crate::cli::TuneArgs) -> String {
     }
     line(String::new());
 
-    let rows: Vec<(String, String, usize, String)> = cfg
-        .space
-        .groups
-        .iter()
-        .enumerate()
-        .map(|(i, (name, cands))| {
-            let values = SearchSpace::group_values(&cfg.base, name, cands);
-            let has_base = cfg.base.contains_key(name);
-            let text: Vec<String> = values
-                .iter()
-                .enumerate()
-                .map(|(j, v)| {
-                    if j == 0 && has_base {
-                        format!("[{}]", shown(v))
-                    } else {
-                        shown(v)
-                    }
-                })
-                .collect();
-            (
-                (i + 1).to_string(),
-                name.clone(),
-                values.len(),
-                text.join(" "),
-            )
-        })
-        .collect();
-    let total: usize = rows.iter().map(|r| r.2).sum();
-    let wn = rows
-        .iter()
-        .map(|r| r.1.chars().count())
-        .max()
-        .unwrap_or(0)
-        .max("parameter".len());
-    let wg = rows.len().to_string().len().max("group".len());
-    line(format!(
-        "{:>wg$}  {:<wn$}  {:>6}  values ([x]: the base's value, tried first)",
-        "group", "parameter", "trials"
-    ));
-    for (g, name, n, values) in &rows {
-        line(format!("{g:>wg$}  {name:<wn$}  {n:>6}  {values}"));
+    for l in group_rows(cfg) {
+        line(l);
     }
-    line(format!("{:>wg$}  {:<wn$}  {total:>6}", "", "total"));
     line(String::new());
 
     let fixed: Vec<String> = cfg
@@ -368,6 +328,56 @@ pub fn table(cfg: &Config, args: &crate::cli::TuneArgs) -> String {
         }
     }
     s
+}
+
+/// The plan's table: one row per parameter group (its values, the base's
+/// marked, and its trials), then the total.
+fn group_rows(cfg: &Config) -> Vec<String> {
+    let mut out = Vec::new();
+    let rows: Vec<(String, String, usize, String)> = cfg
+        .space
+        .groups
+        .iter()
+        .enumerate()
+        .map(|(i, (name, cands))| {
+            let values = SearchSpace::group_values(&cfg.base, name, cands);
+            let has_base = cfg.base.contains_key(name);
+            let text: Vec<String> = values
+                .iter()
+                .enumerate()
+                .map(|(j, v)| {
+                    if j == 0 && has_base {
+                        format!("[{}]", shown(v))
+                    } else {
+                        shown(v)
+                    }
+                })
+                .collect();
+            (
+                (i + 1).to_string(),
+                name.clone(),
+                values.len(),
+                text.join(" "),
+            )
+        })
+        .collect();
+    let total: usize = rows.iter().map(|r| r.2).sum();
+    let wn = rows
+        .iter()
+        .map(|r| r.1.chars().count())
+        .max()
+        .unwrap_or(0)
+        .max("parameter".len());
+    let wg = rows.len().to_string().len().max("group".len());
+    out.push(format!(
+        "{:>wg$}  {:<wn$}  {:>6}  values ([x]: the base's value, tried first)",
+        "group", "parameter", "trials"
+    ));
+    for (g, name, n, values) in &rows {
+        out.push(format!("{g:>wg$}  {name:<wn$}  {n:>6}  {values}"));
+    }
+    out.push(format!("{:>wg$}  {:<wn$}  {total:>6}", "", "total"));
+    out
 }
 
 /// What `autotune demo` says before it starts on a directory that already

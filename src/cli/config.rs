@@ -1,0 +1,589 @@
+//! The flags of a tuning run turned into the engine's configuration: the space, the search, the goal, the patterns, the slots.
+
+use super::*;
+
+/// The search space file the flags name: a relative path is looked up in
+/// the repo, then in the current directory.
+fn space_file(a: &TuneArgs, repo: &Path) -> Option<PathBuf> {
+    let file = a.search_space_file.as_ref().map(|f| {
+        if f.is_absolute() {
+            f.clone()
+        } else {
+            repo.join(f)
+        }
+    });
+    match (&file, &a.search_space_file) {
+        (Some(f), Some(orig)) if !f.exists() && orig.exists() => Some(orig.clone()),
+        _ => file,
+    }
+}
+
+/// Builds the search space the flags ask for.
+pub fn search_space(a: &TuneArgs, repo: &Path) -> Result<SearchSpace, String> {
+    let file = space_file(a, repo);
+    let extra = match &file {
+        Some(f) => {
+            Some(SearchSpace::from_file(f).map_err(|e| format!("--search_space_file: {e}"))?)
+        }
+        None => None,
+    };
+    if a.no_builtin_space {
+        let mut space =
+            extra.ok_or_else(|| "--no_builtin_space needs --search_space_file".to_string())?;
+        request_params(a, &mut space)?;
+        return Ok(space);
+    }
+    let mut space = SearchSpace::builtin();
+    if let Some(e) = extra {
+        space.merge(e);
+    }
+    request_params(a, &mut space)?;
+    Ok(space)
+}
+
+/// The parameters read per request: `--request_params` when given (each a
+/// parameter of `space`), else what the space says.
+fn request_params(a: &TuneArgs, space: &mut SearchSpace) -> Result<(), String> {
+    let Some(list) = &a.request_params else {
+        return Ok(());
+    };
+    let mut set = std::collections::BTreeSet::new();
+    for name in list.split(',').map(str::trim).filter(|n| !n.is_empty()) {
+        if !space.groups.iter().any(|(k, _)| k == name) {
+            return Err(format!(
+                "--request_params: {name} is not a parameter of the search space"
+            ));
+        }
+        set.insert(name.to_string());
+    }
+    space.request = set;
+    Ok(())
+}
+
+/// The noise policy of the flags; `None` for `--search_policy plain`.
+fn search_policy(a: &TuneArgs) -> Result<Option<NoisePolicy>, String> {
+    if !(0.5..=0.999).contains(&a.prune_confidence) {
+        return Err(format!(
+            "--prune_confidence: expected a number from 0.5 to 0.999, got {}",
+            a.prune_confidence
+        ));
+    }
+    if a.prune_after < 2 {
+        return Err("--prune_after: must be at least 2 (one run says nothing of the noise)".into());
+    }
+    if a.max_eval_runs != 0 && a.max_eval_runs < a.eval_runs {
+        return Err(format!(
+            "--max_eval_runs: {} is fewer than --eval_runs {}",
+            a.max_eval_runs, a.eval_runs
+        ));
+    }
+    if a.search_policy == "plain" {
+        return Ok(None);
+    }
+    Ok(Some(NoisePolicy {
+        prune: !a.no_prune,
+        prune_after: a.prune_after,
+        confidence: a.prune_confidence,
+        max_runs: a.max_eval_runs,
+        ..NoisePolicy::default()
+    }))
+}
+
+/// The searcher of `--search_policy`: the pooled model with its budget
+/// (`--budget`, else `--max_trials` trials, else the plain pass's cost),
+/// or coordinate ascent.
+fn searcher(
+    a: &TuneArgs,
+    space: &SearchSpace,
+    base: &autotune::Params,
+    slots: usize,
+) -> Result<autotune::SearcherKind, String> {
+    if a.budget.is_some() && a.search_policy != "pooled" {
+        return Err("--budget: only the pooled search spends a budget (--search_policy pooled); use --max_trials".into());
+    }
+    if a.search_policy != "pooled" {
+        return Ok(autotune::SearcherKind::Coordinate);
+    }
+    let budget_s = match (&a.budget, a.max_trials) {
+        (Some(b), _) => parse_budget(b)?,
+        (None, Some(n)) => autotune::PooledSetup::trials_s(n),
+        (None, None) => autotune::PooledSetup::plain_pass_s(space.plan(base).len(), a.eval_runs),
+    };
+    Ok(autotune::SearcherKind::Pooled(autotune::PooledSetup {
+        budget_s,
+        seed: 0,
+        batch: slots.max(1),
+    }))
+}
+
+/// `3h`, `90m`, `5400s`, `120t` (trials) as nominal GPU-seconds.
+fn parse_budget(text: &str) -> Result<f64, String> {
+    let t = text.trim();
+    let bad = || {
+        format!(
+            "--budget {text:?}: expected a number with h, m, s (GPU time) or t (trials), e.g. 3h or 120t"
+        )
+    };
+    let (num, unit) = t.split_at(t.len().saturating_sub(1));
+    let x: f64 = num.trim().parse().map_err(|_| bad())?;
+    if !x.is_finite() || x <= 0.0 {
+        return Err(bad());
+    }
+    Ok(match unit {
+        "h" => x * 3600.0,
+        "m" => x * 60.0,
+        "s" => x,
+        "t" => autotune::PooledSetup::trials_s(x.ceil() as usize),
+        _ => return Err(bad()),
+    })
+}
+
+/// How far the search goes beyond one pass (`--passes`, `--max_trials`,
+/// `--no_refine`); `--search_policy plain` is one pass unless told.
+fn search_plan(a: &TuneArgs) -> Result<autotune::SearchPlan, String> {
+    if a.passes == Some(0) {
+        return Err("--passes: must be at least 1".into());
+    }
+    if a.max_trials == Some(0) {
+        return Err("--max_trials: must be at least 1".into());
+    }
+    let mut plan = if a.search_policy == "plain" {
+        autotune::SearchPlan::ONE_PASS
+    } else {
+        autotune::SearchPlan::default()
+    };
+    if a.passes.is_some() {
+        plan.passes = a.passes;
+    }
+    if a.max_trials.is_some() {
+        plan.max_trials = a.max_trials;
+    }
+    if a.no_refine {
+        plan.refine = false;
+    }
+    Ok(plan)
+}
+
+/// `--launcher`: the command prefix launched trials run under (not with
+/// `--gpus`: the scheduler hands out the devices).
+fn launcher(a: &TuneArgs) -> Result<Option<autotune::Launcher>, String> {
+    match a.launcher.as_deref().map(str::trim) {
+        None => Ok(None),
+        Some("") => Err("--launcher is empty".into()),
+        Some(_) if a.gpus.is_some() => Err(
+            "--gpus and --launcher: the launcher's scheduler hands out the devices; use --slots to bound the trials in flight"
+                .into(),
+        ),
+        Some(t) => Ok(Some(autotune::Launcher {
+            template: t.to_string(),
+            exe: std::env::current_exe()
+                .map_err(|e| format!("--launcher: cannot find the autotune binary: {e}"))?,
+        })),
+    }
+}
+
+/// The starting configuration: the built-in defaults (the demo), else the
+/// best file's, else the defaults; its names must be variable names.
+fn base(a: &TuneArgs, best: &Path) -> Result<autotune::Params, String> {
+    let base = if a.start_from_defaults {
+        default_params()
+    } else {
+        read_best(best)
+            .map_err(|e| format!("--best: {e}"))?
+            .unwrap_or_else(default_params)
+    };
+    // The base's names become environment variables too: a best file
+    // holding `A=B` would otherwise run as `A=B=<value>`.
+    for name in base.keys() {
+        SearchSpace::check_name(name).map_err(|m| format!("--best {}: {m}", best.display()))?;
+    }
+    Ok(base)
+}
+
+/// Validates the flags into an engine configuration.
+pub fn to_config(a: &TuneArgs) -> Result<Config, String> {
+    let repo =
+        std::path::absolute(&a.repo).map_err(|e| format!("--repo {}: {e}", a.repo.display()))?;
+    if !repo.is_dir() {
+        return Err(format!("--repo {}: not a directory", a.repo.display()));
+    }
+    if a.eval_runs == 0 {
+        return Err("--eval_runs: must be at least 1".into());
+    }
+    let goal = goal(a)?;
+    if a.port == 0 {
+        return Err("--port: must be between 1 and 65535".into());
+    }
+    if !a.health_path.starts_with('/') {
+        return Err(format!(
+            "--health_path: must start with '/', got {:?}",
+            a.health_path
+        ));
+    }
+    let at = |p: &PathBuf| {
+        if p.is_absolute() {
+            p.clone()
+        } else {
+            repo.join(p)
+        }
+    };
+    let results = at(&a.results);
+    if results.exists() && !results.is_file() {
+        return Err(format!(
+            "--results {}: not a regular file",
+            results.display()
+        ));
+    }
+    // A dry run only shows the plan: it may come before the scripts exist
+    // (it says which are missing instead).
+    if !a.dry_run {
+        check_script("--server_cmd", &a.server_cmd, &repo)?;
+        check_script("--eval_cmd", &a.eval_cmd, &repo)?;
+    }
+    let best = at(&a.best);
+    let status_file = at(&a.status_file);
+    let service_state_file = status_file.with_file_name(".autotune_service.json");
+    let report = results.with_file_name("tune_report.html");
+    let logs = at(&a.server_log_dir);
+    // Every file the run writes (and the space file it reads) at its own
+    // path, checked before anything is written: `--status_file
+    // tune_results.jsonl` would replace the results with the status.
+    let mut files = vec![
+        (
+            format!("--results {}", a.results.display()),
+            results.clone(),
+        ),
+        (format!("--best {}", a.best.display()), best.clone()),
+        (
+            format!("--status_file {}", a.status_file.display()),
+            status_file.clone(),
+        ),
+        (
+            format!("--server_log_dir {}", a.server_log_dir.display()),
+            logs.clone(),
+        ),
+        (
+            "the report (tune_report.html beside --results)".to_string(),
+            report.clone(),
+        ),
+        (
+            "the service state file (.autotune_service.json beside --status_file)".to_string(),
+            service_state_file.clone(),
+        ),
+        (
+            "the lock file (.autotune.lock in --repo)".to_string(),
+            repo.join(".autotune.lock"),
+        ),
+        (
+            "the lock file of --results (its name + .lock)".to_string(),
+            autotune::store::output_lock_path(&results),
+        ),
+        (
+            "the lock file of --best (its name + .lock)".to_string(),
+            autotune::store::output_lock_path(&best),
+        ),
+    ];
+    if let (Some(typed), Some(f)) = (&a.search_space_file, space_file(a, &repo)) {
+        files.push((format!("--search_space_file {}", typed.display()), f));
+    }
+    distinct_files(&files)?;
+    let base = base(a, &best)?;
+    let space = search_space(a, &repo)?;
+    for w in space.name_warnings() {
+        eprintln!("autotune: warning: {}", crate::ui::printable(&w));
+    }
+    seconds("--heartbeat_interval_s", a.heartbeat_interval_s, true)?;
+    let layout = slot_layout(a)?;
+    let launcher = launcher(a)?;
+    let search_policy = search_policy(a)?;
+    let search = search_plan(a)?;
+    let searcher = searcher(a, &space, &base, layout.slots)?;
+    Ok(Config {
+        search_policy,
+        search,
+        searcher,
+        layout,
+        launcher,
+        port: a.port,
+        eval_runs: a.eval_runs,
+        startup_timeout: seconds("--startup_timeout", a.startup_timeout, false)?,
+        eval_timeout: seconds("--eval_timeout", a.eval_timeout, false)?,
+        cooldown: seconds("--cooldown", a.cooldown, true)?,
+        accuracy_threshold: goal.accuracy_threshold().unwrap_or(0.0),
+        goal,
+        report: Some(report),
+        results,
+        best,
+        server_log_dir: logs,
+        status_file,
+        service_state_file,
+        space,
+        base,
+        port_busy_retries: a.port_busy_retries,
+        port_busy_wait: seconds("--port_busy_wait_s", a.port_busy_wait_s, true)?,
+        port_busy_kill: a.port_busy_kill,
+        skip_existing: a.skip_existing,
+        server_cmd: a.server_cmd.clone(),
+        eval_cmd: a.eval_cmd.clone(),
+        health_path: a.health_path.clone(),
+        kill_grace: seconds("--kill_grace_s", a.kill_grace_s, true)?,
+        patterns: patterns(a)?,
+        repo,
+    })
+}
+
+/// The metric patterns: the four built-ins (from the `--*_regex` flags),
+/// then each `--metric NAME=REGEX` (a built-in name replaces that pattern).
+pub fn patterns(a: &TuneArgs) -> Result<Patterns, String> {
+    let mut p = Patterns {
+        accuracy: compile_pattern("--acc_regex", &a.acc_regex)?,
+        answer_tps: compile_pattern("--answer_tps_regex", &a.answer_tps_regex)?,
+        total_tps: compile_pattern("--total_tps_regex", &a.total_tps_regex)?,
+        total_time: compile_pattern("--total_time_regex", &a.total_time_regex)?,
+        extra: Vec::new(),
+    };
+    let mut seen: Vec<&str> = Vec::new();
+    for m in &a.metric {
+        let Some((name, re)) = m.split_once('=') else {
+            return Err(format!(
+                "--metric {m:?}: expected NAME=REGEX, e.g. 'p99_ttft_ms=P99 TTFT \\(ms\\):\\s*([0-9.]+)'"
+            ));
+        };
+        let name = name.trim();
+        autotune::check_metric_name(name).map_err(|e| format!("--metric {m:?}: {e}"))?;
+        if seen.contains(&name) {
+            return Err(format!("--metric {name}: given twice"));
+        }
+        seen.push(name);
+        let re = compile_pattern(&format!("--metric {name}"), re)?;
+        match name {
+            "accuracy" => p.accuracy = re,
+            "answer_tps" => p.answer_tps = re,
+            "total_tps" => p.total_tps = re,
+            "total_time_s" => p.total_time = re,
+            _ => p.extra.push((name.to_string(), re)),
+        }
+    }
+    Ok(p)
+}
+
+/// The goal of the flags: today's (max total_tps, accuracy >= the
+/// threshold) unless --objective or --constraint says otherwise. Every
+/// metric named must be one the run parses.
+pub fn goal(a: &TuneArgs) -> Result<autotune::Goal, String> {
+    use autotune::{Constraint, Direction, Goal, Objective};
+    let acc = threshold("--accuracy_threshold", a.accuracy_threshold)?;
+    let dir_flag = match a.objective_dir.as_deref() {
+        None => None,
+        Some(d) => Some(
+            Direction::parse(d)
+                .ok_or_else(|| format!("--objective_dir: expected max or min, got {d:?}"))?,
+        ),
+    };
+    if a.objective.is_none() && a.constraint.is_empty() {
+        let mut g = Goal::default_for(acc);
+        if let Some(d) = dir_flag {
+            g.objective.dir = d;
+        }
+        return Ok(g);
+    }
+    let known = patterns(a)?;
+    let known = known.names();
+    let check = |flag: &str, name: &str| -> Result<(), String> {
+        autotune::check_metric_name(name).map_err(|e| format!("{flag}: {e}"))?;
+        if known.contains(&name) {
+            Ok(())
+        } else {
+            Err(format!(
+                "{flag}: unknown metric {name:?} (known: {}; add one with --metric {name}=REGEX)",
+                known.join(", ")
+            ))
+        }
+    };
+    let objective = match a.objective.as_deref().map(str::trim) {
+        None => Objective {
+            name: "total_tps".into(),
+            dir: dir_flag.unwrap_or(Direction::Max),
+        },
+        Some(o) => {
+            let (name, dir) = match o.rsplit_once(':') {
+                Some((n, d)) => {
+                    let d = Direction::parse(d).ok_or_else(|| {
+                        format!("--objective {o:?}: expected NAME, NAME:max or NAME:min")
+                    })?;
+                    if dir_flag.is_some_and(|f| f != d) {
+                        return Err(format!(
+                            "--objective {o:?} and --objective_dir {}: they contradict each other",
+                            a.objective_dir.as_deref().unwrap_or_default()
+                        ));
+                    }
+                    (n.trim(), d)
+                }
+                None => (o, dir_flag.unwrap_or(Direction::Max)),
+            };
+            check("--objective", name)?;
+            Objective {
+                name: name.to_string(),
+                dir,
+            }
+        }
+    };
+    let mut constraints = Vec::new();
+    for c in &a.constraint {
+        let c = Constraint::parse(c).map_err(|e| format!("--constraint {e}"))?;
+        check("--constraint", &c.name)?;
+        constraints.push(c);
+    }
+    if a.accuracy_threshold_given && !constraints.iter().any(|c| c.name == "accuracy") {
+        constraints.push(Goal::default_for(acc).constraints.remove(0));
+    }
+    autotune::check_feasible(&constraints).map_err(|e| format!("--constraint: {e}"))?;
+    Ok(Goal {
+        objective,
+        constraints,
+    })
+}
+
+/// Checks a variable the tuner sets for the slot (`--gpu_env`,
+/// `--port_env`): an environment variable name, not `PORT` (which `--port`
+/// sets) and not one of the tuner's own `AUTOTUNE_*` variables.
+fn check_var_name(flag: &str, name: &str) -> Result<(), String> {
+    let mut chars = name.chars();
+    let valid = chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_');
+    if !valid {
+        return Err(format!(
+            "{flag} {name:?}: not an environment variable name (letters, digits and _, not starting with a digit)"
+        ));
+    }
+    if name == "PORT" {
+        return Err(format!(
+            "{flag} PORT: PORT is the port --port sets; name another variable"
+        ));
+    }
+    if name.starts_with("AUTOTUNE_") {
+        return Err(format!(
+            "{flag} {name}: AUTOTUNE_* variables are reserved for the tuner (it finds its processes by them)"
+        ));
+    }
+    Ok(())
+}
+
+/// Validates the slot flags: how many trials at once, their devices and
+/// ports.
+fn slot_layout(a: &TuneArgs) -> Result<autotune::SlotLayout, String> {
+    if a.gpus_per_trial == 0 {
+        return Err("--gpus_per_trial: must be at least 1".into());
+    }
+    let gpus: Vec<String> = match &a.gpus {
+        None => Vec::new(),
+        Some(g) => {
+            let list: Vec<String> = g.split(',').map(|s| s.trim().to_string()).collect();
+            if list.iter().any(String::is_empty) {
+                return Err(format!(
+                    "--gpus {g:?}: expected device ids separated by commas, e.g. 0,1,2,3"
+                ));
+            }
+            // Two slots on one device would measure each other's load.
+            let id = |d: &str| d.parse::<u64>().map_or(d.to_string(), |n| n.to_string());
+            for (i, d) in list.iter().enumerate() {
+                if list[..i].iter().any(|e| id(e) == id(d)) {
+                    return Err(format!(
+                        "--gpus {g:?}: device {d} is listed twice; two trials on one device would run under each other's load"
+                    ));
+                }
+            }
+            if !list.len().is_multiple_of(a.gpus_per_trial) {
+                return Err(format!(
+                    "--gpus lists {} device(s), not a multiple of --gpus_per_trial {}",
+                    list.len(),
+                    a.gpus_per_trial
+                ));
+            }
+            list
+        }
+    };
+    let by_gpus = gpus.len() / a.gpus_per_trial;
+    let slots = match (a.slots, gpus.is_empty()) {
+        (Some(0), _) => return Err("--slots: must be at least 1".into()),
+        (Some(n), false) if n > by_gpus => {
+            return Err(format!(
+                "--slots {n}: --gpus {} gives only {by_gpus} slot(s) of {} device(s)",
+                a.gpus.as_deref().unwrap_or(""),
+                a.gpus_per_trial
+            ));
+        }
+        (Some(n), _) => n,
+        (None, false) => by_gpus,
+        (None, true) => 1,
+    };
+    if a.gpu_env.trim().is_empty() {
+        return Err("--gpu_env is empty".into());
+    }
+    check_var_name("--gpu_env", &a.gpu_env)?;
+    if slots > 1 && a.port_stride == 0 {
+        return Err("--port_stride: must be at least 1 with several slots".into());
+    }
+    let mut port_env = Vec::new();
+    for p in &a.port_env {
+        let (name, base) = match p.split_once('=') {
+            Some((n, b)) => (n.trim().to_string(), Some(b.trim().to_string())),
+            None => (p.trim().to_string(), None),
+        };
+        if name.is_empty() || name == "PORT" {
+            return Err(format!(
+                "--port_env {p:?}: expected NAME=BASE or NAME (not PORT, which --port sets)"
+            ));
+        }
+        check_var_name("--port_env", &name)?;
+        if name == a.gpu_env {
+            return Err(format!(
+                "--port_env {name} and --gpu_env {name}: one variable cannot hold both the devices and a port"
+            ));
+        }
+        if port_env.iter().any(|(n, _)| *n == name) {
+            return Err(format!(
+                "--port_env {name}: given twice; each port variable once"
+            ));
+        }
+        let base = match base.or_else(|| std::env::var(&name).ok()) {
+            Some(b) => b,
+            None => {
+                return Err(format!(
+                    "--port_env {name}: {name} is not set in the environment; give --port_env {name}=BASE"
+                ));
+            }
+        };
+        let base: u16 = base
+            .parse()
+            .ok()
+            .filter(|b| *b > 0)
+            .ok_or_else(|| format!("--port_env {name}: {base:?} is not a port number"))?;
+        port_env.push((name, base));
+    }
+    let top = (slots as u64 - 1) * a.port_stride as u64;
+    for (name, base) in std::iter::once(("--port", a.port)).chain(
+        port_env
+            .iter()
+            .map(|(n, b)| (n.as_str(), *b))
+            .collect::<Vec<_>>(),
+    ) {
+        if base as u64 + top > 65535 {
+            return Err(format!(
+                "{name} {base} + {} slots × --port_stride {} goes past port 65535",
+                slots - 1,
+                a.port_stride
+            ));
+        }
+    }
+    Ok(autotune::SlotLayout {
+        slots,
+        gpus,
+        gpus_per_trial: a.gpus_per_trial,
+        gpu_env: a.gpu_env.clone(),
+        port_stride: a.port_stride,
+        port_env,
+    })
+}
