@@ -246,18 +246,12 @@ impl SimTrial {
     /// Announced as a real trial is: its log, then starting.
     fn started(&mut self, index: u32, log_path: &std::path::Path) {
         let (spec, slot) = (&self.job.spec, &self.job.slot);
-        self.job.sink.emit(Event::TrialStarted {
-            slot: slot.n,
-            devices: slot.devices.clone(),
-            ordinal: spec.ordinal,
+        self.job.sink.emit(spec.started(
+            slot.n,
+            slot.devices.clone(),
             index,
-            param: spec.param.clone(),
-            value: spec.value.clone(),
-            base_value: spec.base_value.clone(),
-            params: spec.params.clone(),
-            key: spec.key.clone(),
-            log_path: log_path.to_path_buf(),
-        });
+            log_path.to_path_buf(),
+        ));
         self.rec.server_log = Some(self.job.cfg.rel(log_path));
         self.rec.trial_index = Some(index);
         self.phase(TrialPhase::Starting {

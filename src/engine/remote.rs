@@ -564,18 +564,7 @@ fn relay_stderr(
                     index,
                     log_path,
                     devices,
-                } => Event::TrialStarted {
-                    slot: n,
-                    devices: devices.or(slot.devices.clone()),
-                    ordinal: spec.ordinal,
-                    index,
-                    param: spec.param.clone(),
-                    value: spec.value.clone(),
-                    base_value: spec.base_value.clone(),
-                    params: spec.params.clone(),
-                    key: spec.key.clone(),
-                    log_path,
-                },
+                } => spec.started(n, devices.or(slot.devices.clone()), index, log_path),
                 Wire::Phase { phase } => Event::Phase { slot: n, phase },
                 Wire::Eval { mut run } => {
                     super::eval::redact_run(&mut run);

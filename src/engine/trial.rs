@@ -262,18 +262,12 @@ async fn body(
         })?;
     let next = index + 1;
     let server_log = cfg.rel(&log_path);
-    ctx.sink.emit(Event::TrialStarted {
-        slot: ctx.slot.n,
-        devices: ctx.slot.devices.clone(),
-        ordinal: spec.ordinal,
+    ctx.sink.emit(spec.started(
+        ctx.slot.n,
+        ctx.slot.devices.clone(),
         index,
-        param: spec.param.clone(),
-        value: spec.value.clone(),
-        base_value: spec.base_value.clone(),
-        params: spec.params.clone(),
-        key: spec.key.clone(),
-        log_path: log_path.clone(),
-    });
+        log_path.clone(),
+    ));
     rec.server_log = Some(server_log.clone());
     rec.trial_index = Some(index);
 

@@ -66,6 +66,31 @@ pub struct TrialSpec {
     pub judge: Option<Judge>,
 }
 
+impl TrialSpec {
+    /// The event of this trial's start: in `slot` on `devices`, under the
+    /// running `index`, its service logging to `log_path`.
+    pub fn started(
+        &self,
+        slot: usize,
+        devices: Option<String>,
+        index: u32,
+        log_path: std::path::PathBuf,
+    ) -> crate::engine::event::Event {
+        crate::engine::event::Event::TrialStarted {
+            slot,
+            devices,
+            ordinal: self.ordinal,
+            index,
+            param: self.param.clone(),
+            value: self.value.clone(),
+            base_value: self.base_value.clone(),
+            params: self.params.clone(),
+            key: self.key.clone(),
+            log_path,
+        }
+    }
+}
+
 /// What the planner wants next.
 #[derive(Debug, Clone)]
 pub enum Step {
