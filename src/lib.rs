@@ -24,7 +24,7 @@ pub use engine::record::{
 pub use engine::search::coordinate::{PlanConfig, Planner, SearchPlan, Step, TrialSpec, pick_best};
 pub use engine::search::pooled::{Pooled, PooledSetup};
 pub use engine::search::{
-    DEFAULT_PARAMS, Params, SearchSpace, changes, default_params, describe_change,
+    DEFAULT_PARAMS, Params, SearchSpace, changes, default_params, describe_change, is_var_name,
     scalar_to_string, trial_key,
 };
 pub use engine::search::{Searcher, SearcherKind};

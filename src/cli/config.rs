@@ -448,12 +448,7 @@ pub fn goal(a: &TuneArgs) -> Result<autotune::Goal, String> {
 /// `--port_env`): an environment variable name, not `PORT` (which `--port`
 /// sets) and not one of the tuner's own `AUTOTUNE_*` variables.
 fn check_var_name(flag: &str, name: &str) -> Result<(), String> {
-    let mut chars = name.chars();
-    let valid = chars
-        .next()
-        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
-        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_');
-    if !valid {
+    if !autotune::is_var_name(name) {
         return Err(format!(
             "{flag} {name:?}: not an environment variable name (letters, digits and _, not starting with a digit)"
         ));

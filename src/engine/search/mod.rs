@@ -245,12 +245,7 @@ impl SearchSpace {
     /// `A=B=<value>`, a NUL cannot be passed at all), and not `PORT`, which
     /// the tuner sets itself. The message names the key.
     pub fn check_name(name: &str) -> Result<(), String> {
-        let mut chars = name.chars();
-        let valid = chars
-            .next()
-            .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
-            && chars.all(|c| c.is_ascii_alphanumeric() || c == '_');
-        if !valid {
+        if !is_var_name(name) {
             return Err(format!(
                 "{name:?} is not an environment variable name (letters, digits and _, not starting with a digit)"
             ));
@@ -318,6 +313,15 @@ pub fn scalar_to_string(v: &Value) -> Option<String> {
         Value::Bool(b) => Some(if *b { "1" } else { "0" }.to_string()),
         _ => None,
     }
+}
+
+/// Whether `name` can name an environment variable: `[A-Za-z_][A-Za-z0-9_]*`.
+pub fn is_var_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
 /// What a trial changes, typed: the `(parameter, value)` pairs of its
