@@ -245,6 +245,14 @@ fn holder_of(f: &mut File) -> String {
     s.trim().to_string()
 }
 
+/// Writes this process's pid into a lock file it holds (what a refused
+/// second tuner names as the holder).
+fn stamp_pid(lock: &mut File) {
+    let _ = lock.set_len(0);
+    let _ = lock.seek(SeekFrom::Start(0));
+    let _ = lock.write_all(format!("{}\n", std::process::id()).as_bytes());
+}
+
 /// Whether `path` still names the file `f` is open on (its last holder may
 /// have removed it, and another process created a new one, between our
 /// open and our lock).
@@ -275,9 +283,7 @@ pub fn lock_repo(path: &Path) -> Result<RepoLock, String> {
     .map_err(|e| lock_open_error("the lock file", path, &e))?;
     match nix::fcntl::Flock::lock(f, nix::fcntl::FlockArg::LockExclusiveNonblock) {
         Ok(mut lock) => {
-            let _ = lock.set_len(0);
-            let _ = lock.seek(SeekFrom::Start(0));
-            let _ = lock.write_all(format!("{}\n", std::process::id()).as_bytes());
+            stamp_pid(&mut lock);
             Ok(RepoLock { _lock: lock })
         }
         Err((mut f, nix::errno::Errno::EWOULDBLOCK)) => Err(format!(
@@ -363,9 +369,7 @@ pub fn lock_output(file: &Path, what: &str) -> Result<OutputLock, OutputLockErro
                 if !still_at(&lock, &path) {
                     continue;
                 }
-                let _ = lock.set_len(0);
-                let _ = lock.seek(SeekFrom::Start(0));
-                let _ = lock.write_all(format!("{}\n", std::process::id()).as_bytes());
+                stamp_pid(&mut lock);
                 return Ok(OutputLock { path, lock });
             }
             Err((mut f, nix::errno::Errno::EWOULDBLOCK)) => {
@@ -541,9 +545,7 @@ pub fn lock_port(port: u16) -> Result<PortLock, String> {
                 if !still_at(&lock, &path) {
                     continue;
                 }
-                let _ = lock.set_len(0);
-                let _ = lock.seek(SeekFrom::Start(0));
-                let _ = lock.write_all(format!("{}\n", std::process::id()).as_bytes());
+                stamp_pid(&mut lock);
                 return Ok(PortLock {
                     path,
                     created,
