@@ -78,6 +78,8 @@ pub struct LineLog {
     /// What may be called the best, as the search sees it (a trial over
     /// the bar only within the noise says so).
     rule: Option<BestRule>,
+    /// How far the run is (said on each trial's end).
+    progress: Option<autotune::Progress>,
 }
 
 impl LineLog {
@@ -209,6 +211,9 @@ impl LineLog {
         if self.rule.as_ref().is_some_and(|r| r.within_noise(record)) {
             l.push_str(" [over the bar only within the noise: not taken as best]");
         }
+        if let Some(p) = &self.progress {
+            l.push_str(&format!(" | {}", p.text(0.0)));
+        }
         // Why a service died, in its own log's words (the OOM line).
         if matches!(
             record.status,
@@ -287,6 +292,10 @@ impl LineLog {
         let mut more: Vec<String> = Vec::new();
         let body = match e {
             Event::RunStarted { .. } => self.start_line(e),
+            Event::Progress(p) => {
+                self.progress = Some(*p);
+                return None;
+            }
             Event::GroupStarted {
                 param,
                 values,

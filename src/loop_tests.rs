@@ -188,3 +188,87 @@ async fn slots_run_trials_together_and_choose_as_one_slot_does() {
         .collect();
     assert_eq!(slots.len(), 3, "records name their slots: {slots:?}");
 }
+
+/// The benches' noise: 2 % tok/s, 0.003 accuracy per run.
+const NOISY: Noise = Noise {
+    tps_rel_sd: 0.02,
+    tps_abs_sd: 0.0,
+    acc_abs_sd: 0.003,
+};
+
+/// Every progress the engine published, in order.
+fn progress(events: &[Arc<Event>]) -> Vec<autotune::Progress> {
+    events
+        .iter()
+        .filter_map(|e| match **e {
+            Event::Progress(p) => Some(p),
+            _ => None,
+        })
+        .collect()
+}
+
+/// The progress a run publishes never runs backwards, is bounded by the
+/// search's budget from the first trial on, counts the time left down from
+/// the trial times seen, and ends at 100 % with the trials the run started.
+fn check_progress(events: &[Arc<Event>], trials: usize, slots: usize) {
+    let ps = progress(events);
+    assert!(!ps.is_empty(), "no progress published");
+    let first_bound = ps[0].trials_at_most;
+    for w in ps.windows(2) {
+        assert!(w[1].fraction >= w[0].fraction, "ran backwards: {w:?}");
+        assert!(w[1].trials >= w[0].trials, "{w:?}");
+        assert!(w[1].trials_at_most <= first_bound, "the bound grew: {w:?}");
+    }
+    let last = ps.last().unwrap();
+    assert_eq!(last.fraction, 1.0, "{last:?}");
+    assert_eq!(last.eta_s, Some(0.0), "{last:?}");
+    assert_eq!(last.trials, trials, "{last:?}");
+    // Before the end: the time left is the budget's trials left at the
+    // mean trial time seen, over the slots; never negative, never absent
+    // once a trial ended.
+    let timed = ps.iter().skip_while(|p| p.eta_s.is_none());
+    for p in timed {
+        let eta = p.eta_s.unwrap();
+        assert!(eta >= 0.0, "{p:?}");
+        let at_most = p.gpu_s_at_most.unwrap();
+        assert!(at_most >= p.gpu_s, "{p:?}");
+        if p.trials < p.trials_at_most {
+            assert!(eta > 0.0, "time left while trials are left: {p:?}");
+            assert!(
+                eta <= (at_most - p.gpu_s) / slots as f64 + 1e-6,
+                "the time left is the work left over the slots: {p:?}"
+            );
+        }
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn progress_never_runs_backwards_and_ends_at_the_trials_run() {
+    for slots in ["1", "3"] {
+        let d = tempfile::tempdir().unwrap();
+        let (events, outcome) = drive(d.path(), &["--slots", slots], NOISY, |_| None).await;
+        assert_eq!(outcome, Outcome::Done);
+        check_progress(&events, started(&events), slots.parse().unwrap());
+        // The noise-aware search's bound is its budget: 2.5x one pass.
+        let first = progress(&events)[0];
+        assert_eq!(first.trials_at_most, 138, "{first:?}");
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_pooled_search_reports_its_progress_in_gpu_time() {
+    let d = tempfile::tempdir().unwrap();
+    let args = [
+        "--search_policy",
+        "pooled",
+        "--budget",
+        "30t",
+        "--slots",
+        "2",
+    ];
+    let (events, outcome) = drive(d.path(), &args, NOISY, |_| None).await;
+    assert_eq!(outcome, Outcome::Done);
+    check_progress(&events, started(&events), 2);
+    let ps = progress(&events);
+    assert!(ps.iter().all(|p| p.budget_nominal_s == Some(30.0 * 150.0)));
+}

@@ -20,7 +20,7 @@ pub fn policy(cfg: &Config) -> String {
              the winner is certified by 8 fresh runs whose accuracy clears {threshold} at 99 % one-sided; \
              crashes and hangs are blamed on what they tried new and not started again",
             s.budget_s / 60.0,
-            (s.budget_s / 150.0).floor()
+            s.trials().0
         );
     }
     if !cfg.goal.is_default() {
@@ -135,6 +135,63 @@ fn search(cfg: &Config) -> String {
         ),
     };
     format!("{passes}{refine}{predict}{budget}")
+}
+
+/// What the run will spend at most, in trials, GPU time and wall time:
+/// at the mean time of the trials the results file holds, else at the
+/// nominal costs (a start 60 s, an eval run 30 s).
+fn budget(cfg: &Config) -> String {
+    use autotune::short_s;
+    let one = cfg.space.plan(&cfg.base).len();
+    let timed: Vec<f64> = recorded(cfg)
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|r| r.total_s)
+        .filter(|s| s.is_finite() && *s > 0.0)
+        .collect();
+    let (trials, gpu_s, each) = if let autotune::SearcherKind::Pooled(p) = cfg.searcher {
+        let (trials, each) = p.trials();
+        (trials, p.budget_s, each)
+    } else {
+        let trials = match cfg.search.max_trials {
+            Some(usize::MAX) => one,
+            Some(n) => n,
+            None => (one as f64 * autotune::SearchPlan::BUDGET_FACTOR).ceil() as usize,
+        };
+        let each = autotune::PooledSetup::plain_pass_s(1, cfg.eval_runs);
+        (trials, trials as f64 * each, each)
+    };
+    let (gpu_s, how) = if timed.is_empty() {
+        (
+            gpu_s,
+            format!(
+                "{} a trial at nominal costs: a start 60 s, an eval run 30 s",
+                short_s(each)
+            ),
+        )
+    } else {
+        let mean = timed.iter().sum::<f64>() / timed.len() as f64;
+        (
+            trials as f64 * mean,
+            format!(
+                "{} a trial, the mean of the {} trials in {}",
+                short_s(mean),
+                timed.len(),
+                cfg.rel(&cfg.results)
+            ),
+        )
+    };
+    let slots = cfg.layout.slots.max(1);
+    format!(
+        "at most {trials} trials, ≤{} of GPU time, ≤{} of wall time{} ({how})",
+        short_s(gpu_s),
+        short_s(gpu_s / slots as f64),
+        if slots > 1 {
+            format!(" over {slots} slots")
+        } else {
+            String::new()
+        }
+    )
 }
 
 /// Where trials run when not one at a time here: how many at once, on
@@ -266,6 +323,7 @@ pub fn table(cfg: &Config, args: &crate::cli::TuneArgs) -> String {
     line(format!("Goal:   {}", cfg.goal.describe()));
     line(format!("Policy: {}", policy(cfg)));
     line(format!("Search: {}", search(cfg)));
+    line(format!("Budget: {}", budget(cfg)));
     if let Some(l) = slots(cfg) {
         line(format!("Slots:  {l}"));
     }

@@ -237,6 +237,9 @@ pub enum Event {
     /// trial that changed it is announced): what a best record's accuracy
     /// must clear the bar beyond ([`crate::engine::best::BestRule`]).
     Noise(PooledNoise),
+    /// How far the run is against the search's budget, and the time left
+    /// (after the work handed out or a trial's end changed it).
+    Progress(crate::engine::progress::Progress),
     /// A trial beat every record of the results file that may be shown as
     /// the best ([`crate::engine::best::BestRule`]: under the noise-aware
     /// policy, accuracy above the bar beyond the noise).

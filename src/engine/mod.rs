@@ -14,6 +14,7 @@ pub mod landscape;
 pub mod noise;
 pub mod outcome;
 pub mod process;
+pub mod progress;
 pub mod record;
 pub mod remote;
 pub mod search;

@@ -35,6 +35,10 @@ pub struct StatusWriter {
     setup: Option<Value>,
     /// Every running trial by slot.
     running: BTreeMap<usize, Map<String, Value>>,
+    /// How far the run is against its budget, and the time left.
+    progress: Option<crate::engine::progress::Progress>,
+    /// The phase of the last document (a new progress says it again).
+    last_phase: &'static str,
 }
 
 impl StatusWriter {
@@ -63,6 +67,8 @@ impl StatusWriter {
             slots: None,
             setup: None,
             running: BTreeMap::new(),
+            progress: None,
+            last_phase: "start",
         }
     }
 
@@ -113,6 +119,12 @@ impl StatusWriter {
                 }
             }
             Event::RunFinished { outcome, best, .. } => self.run_finished(outcome, best, &mut doc),
+            // The document again, with the new progress (its own event
+            // follows the trial's start or end).
+            Event::Progress(p) => {
+                self.progress = Some(*p);
+                self.last_phase
+            }
             Event::NewBest { record, .. } => {
                 // The engine judged it by the goal; kept for the next
                 // document (a new best alone is no new phase).
@@ -121,6 +133,7 @@ impl StatusWriter {
             }
             _ => return None,
         };
+        self.last_phase = phase;
         Some(self.document(doc, phase))
     }
 
@@ -334,6 +347,11 @@ impl StatusWriter {
         doc.insert("pid".into(), json!(std::process::id()));
         doc.insert("best_params".into(), json!(self.best));
         doc.insert("trials_total_estimate".into(), json!(self.total));
+        if let Some(p) = &self.progress {
+            let mut v = json!(p);
+            v["percent"] = json!(p.percent());
+            doc.insert("progress".into(), v);
+        }
         doc.insert("counts".into(), Value::Object(self.counts.clone()));
         if let Some(g) = &self.goal {
             doc.insert("goal".into(), json!(g));

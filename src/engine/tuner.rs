@@ -25,6 +25,7 @@ use super::event::{Command, Event, Outcome};
 use super::exec::{Executor, Job, Launched, Local};
 use super::noise::PooledNoise;
 use super::outcome::{Files, RunSummary, summarize_run_for};
+use super::progress::Tracker;
 use super::record::{Record, now_ts};
 use super::remote;
 use super::search::coordinate::{Step, TrialSpec};
@@ -130,6 +131,8 @@ type TrialDone = (usize, TrialSpec, Result<(TrialEnd, u32), TrialError>);
 /// A trial in flight.
 struct InFlight {
     stop: watch::Sender<Option<Stop>>,
+    /// When it started (the engine's clock: paused in the loop's tests).
+    started: tokio::time::Instant,
 }
 
 impl InFlight {
@@ -200,6 +203,10 @@ struct Engine {
     held: Option<(TrialSpec, Arc<Record>)>,
     /// This run's id (launched jobs are named after it).
     run_id: String,
+    /// Trial times and the share of the budget shown.
+    progress: Tracker,
+    /// The progress last published (without the running trials' time).
+    said: Option<(usize, usize, u64, usize, usize)>,
 }
 
 /// Runs a whole tuning run and returns what it achieved (with how it
@@ -268,6 +275,8 @@ pub async fn run_with(
         best_seen: None,
         held: None,
         run_id,
+        progress: Tracker::default(),
+        said: None,
     };
     let mut outcome = match e.run_inner(&mut best).await {
         Ok(o) => o,
@@ -360,6 +369,31 @@ impl Engine {
         }
         self.rule.noise = noise;
         self.rule.incumbent = Some(trial_key(planner.choice()));
+    }
+
+    /// Publishes the progress when the spending, the trials timed or the
+    /// trials running changed.
+    fn publish_progress(&mut self, planner: &dyn Searcher, fl: &Flight) {
+        let s = planner.spending();
+        let running: Vec<f64> = fl
+            .running
+            .values()
+            .map(|f| f.started.elapsed().as_secs_f64())
+            .collect();
+        let p = self
+            .progress
+            .progress(s, &running, self.cfg.layout.slots.max(1));
+        let key = (
+            p.trials,
+            p.trials_at_most,
+            p.fraction.to_bits(),
+            self.progress.timed(),
+            running.len(),
+        );
+        if self.said != Some(key) {
+            self.said = Some(key);
+            self.sink.emit(Event::Progress(p));
+        }
     }
 
     /// Reads the results file, recovers what a crashed tuner left, builds
@@ -478,7 +512,9 @@ impl Engine {
         let mut planner = self.prepare().await?;
         let mut fl = Flight::default();
         loop {
-            if let Some(end) = self.hand_out(&mut *planner, &mut fl, best) {
+            let end = self.hand_out(&mut *planner, &mut fl, best);
+            self.publish_progress(&*planner, &fl);
+            if let Some(end) = end {
                 return end;
             }
             if fl.running.is_empty() {
@@ -565,7 +601,13 @@ impl Engine {
                 Step::Run(spec) => {
                     let (tx, rx) = watch::channel(None);
                     fl.futs.push(self.start_trial(spec, free, rx));
-                    fl.running.insert(free, InFlight { stop: tx });
+                    fl.running.insert(
+                        free,
+                        InFlight {
+                            stop: tx,
+                            started: tokio::time::Instant::now(),
+                        },
+                    );
                 }
                 // Every trial of the group is out: wait for a result.
                 Step::Wait => return None,
@@ -643,7 +685,7 @@ impl Engine {
         planner: &mut dyn Searcher,
         fl: &mut Flight,
     ) {
-        fl.running.remove(&n);
+        let started = fl.running.remove(&n).map(|f| f.started);
         let (end, next) = match res {
             Err(e) => {
                 if fl.ending.is_none() {
@@ -657,7 +699,17 @@ impl Engine {
         };
         self.next_index = self.next_index.max(next);
         let mut rec = match end {
-            TrialEnd::Done(rec) => rec,
+            TrialEnd::Done(rec) => {
+                // The trial's own time (a simulated trial's too), else the
+                // engine's clock.
+                let took = rec
+                    .total_s
+                    .or_else(|| started.map(|t| t.elapsed().as_secs_f64()));
+                if let Some(secs) = took {
+                    self.progress.ended(secs);
+                }
+                rec
+            }
             TrialEnd::Stopped(stop) => {
                 if fl.ending.is_none() {
                     fl.ending = Some(Ok(stop.outcome()));
@@ -689,6 +741,9 @@ impl Engine {
             // noise its own runs are part of, as the search judges it.
             planner.record(spec.ordinal, rec.clone());
             self.sync_rule(planner);
+            // Before the trial's end is told: its line says how far the
+            // run is with it.
+            self.publish_progress(planner, fl);
         }
         let written = match verdict {
             RecordVerdict::Environment(m) => {

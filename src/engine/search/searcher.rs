@@ -16,6 +16,7 @@ use super::Params;
 use super::coordinate::{Planner, Step};
 use crate::engine::goal::Goal;
 use crate::engine::noise::PooledNoise;
+use crate::engine::progress::Spending;
 use crate::engine::record::Record;
 
 /// Which searcher a run builds (recorded in its setup; a setup without
@@ -48,6 +49,9 @@ pub trait Searcher: Send {
     /// The number of trials of its plan as it stands (the estimate the
     /// header and `--dry_run` show).
     fn estimate(&self) -> usize;
+    /// What it has spent of its budget and will spend at most (the
+    /// progress every front end shows).
+    fn spending(&self) -> Spending;
     /// What it has to tell the user since last asked, each thing once (a
     /// configuration whose noise it stopped trusting): warnings.
     fn take_notes(&mut self) -> Vec<String> {
@@ -75,6 +79,9 @@ impl Searcher for Planner {
     fn estimate(&self) -> usize {
         Planner::estimate(self)
     }
+    fn spending(&self) -> Spending {
+        Planner::spending(self)
+    }
     fn take_notes(&mut self) -> Vec<String> {
         Planner::take_notes(self)
     }
@@ -100,6 +107,9 @@ impl<S: Searcher + ?Sized> Searcher for Box<S> {
     }
     fn estimate(&self) -> usize {
         (**self).estimate()
+    }
+    fn spending(&self) -> Spending {
+        (**self).spending()
     }
     fn take_notes(&mut self) -> Vec<String> {
         (**self).take_notes()

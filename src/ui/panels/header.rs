@@ -57,16 +57,21 @@ pub fn draw(f: &mut Frame, area: Rect, s: &LiveState, t: &Theme, now: Instant) {
             t.style(Role::Title),
         ));
     }
-    bottom.push(Span::styled(
-        format!("trials {}/{}", s.done, s.total),
-        t.style(Role::Accent),
-    ));
+    bottom.push(Span::styled(s.trials_text(), t.style(Role::Accent)));
     if !s.counts.is_empty() {
         bottom.push(Span::styled(":", t.style(Role::Dim)));
     }
     for (k, n) in &s.counts {
         bottom.push(Span::raw(" "));
         bottom.push(Span::styled(format!("{k} {n}"), t.status(k)));
+    }
+    if let Some(left) = s.left_text(now) {
+        bottom.push(Span::styled(format!("  {left}"), t.style(Role::Accent)));
+    }
+    if area.width >= 120
+        && let Some(g) = s.progress.as_ref().and_then(|(p, _)| p.gpu_text())
+    {
+        bottom.push(Span::styled(format!(", {g}"), t.style(Role::Dim)));
     }
     bottom.push(Span::styled(
         format!("  bar: acc ≥ {:.3}", s.threshold),

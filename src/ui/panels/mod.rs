@@ -218,9 +218,8 @@ fn too_small(f: &mut Frame, area: Rect, s: &LiveState, t: &Theme, now: Instant) 
     let state = match (&s.summary, s.trial()) {
         (Some(sum), _) => sum.lines().first().cloned().unwrap_or_default(),
         (None, _) if s.multi() => format!(
-            "trials {}/{}, {} of {} slots busy",
-            s.done,
-            s.total,
+            "{}, {} of {} slots busy",
+            s.progress_text(now),
             s.running.len(),
             s.slots
         ),
@@ -228,7 +227,7 @@ fn too_small(f: &mut Frame, area: Rect, s: &LiveState, t: &Theme, now: Instant) 
             "trial {}/{}: {} = {}",
             tr.ordinal, s.total, tr.param, tr.value
         ),
-        (None, None) => format!("trials {}/{}", s.done, s.total),
+        (None, None) => s.progress_text(now),
     };
     let lines = vec![
         Line::from(Span::styled(
@@ -457,6 +456,20 @@ mod tests {
                 key: "k2".into(),
                 log_path: "/srv/model/tune_server_logs/trial_00008.log".into(),
             },
+            secs(t0, 100),
+        );
+        // 4 trials of the budget's 138 handed out (one reused, one
+        // running), 134 left at 210 s each.
+        s.update(
+            &Event::Progress(autotune::Progress {
+                trials: 4,
+                trials_at_most: 138,
+                fraction: 4.0 / 138.0,
+                gpu_s: 420.0,
+                gpu_s_at_most: Some(420.0 + 134.0 * 210.0),
+                budget_nominal_s: None,
+                eta_s: Some(134.0 * 210.0),
+            }),
             secs(t0, 100),
         );
         s.push_log(
@@ -913,8 +926,9 @@ mod tests {
             "VLLM_MAX_NUM_BATCHED_TOKENS=196608",
             "group 3/17 pass 1: VLLM_MAX_NUM_SEQS",
             "recent trials",
-            // Counts add up to the progress, reused included.
-            "trials 3/55: ok 2 reused 1",
+            // Progress against the budget, with the counts by outcome
+            // (reused included) and the time left at most.
+            "trials 4/≤138 2%: ok 2 reused 1  ≤7h48m left",
             "elapsed 2:15",
             "0.8852–0.8859",
             "s skip",

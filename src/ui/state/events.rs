@@ -264,6 +264,7 @@ impl LiveState {
                 }
             }
             Event::TrialFinished { .. } => self.trial_finished(e, now),
+            Event::Progress(p) => self.progress = Some((*p, now)),
             Event::Noise(n) => {
                 self.rule.noise = *n;
                 self.rank_best();

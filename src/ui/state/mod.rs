@@ -158,6 +158,8 @@ pub struct LiveState {
     pub total: usize,
     /// Trials done (run or reused).
     pub done: usize,
+    /// How far the run is against its budget, and when that was said.
+    pub progress: Option<(autotune::Progress, Instant)>,
     /// Trials by status in this session, plus `reused`.
     pub counts: BTreeMap<String, usize>,
     /// Paused after the current trial.
@@ -271,6 +273,34 @@ pub fn telling_lines(lines: &[String], max: usize) -> Vec<String> {
 }
 
 impl LiveState {
+    /// `trials 12/≤137 8%, ≤3h10m left` once the engine said how far the
+    /// run is; before that, the trials done of the plan.
+    pub fn progress_text(&self, now: Instant) -> String {
+        match self.left_text(now) {
+            Some(left) => format!("{}, {left}", self.trials_text()),
+            None => self.trials_text(),
+        }
+    }
+
+    /// `trials 12/≤137 8%`, or before the engine said how far the run is,
+    /// the trials done of the plan.
+    pub fn trials_text(&self) -> String {
+        match &self.progress {
+            Some((p, _)) => p.trials_text(),
+            None => format!("trials {}/{}", self.done, self.total),
+        }
+    }
+
+    /// `≤3h10m left`, counted down while the run goes on.
+    pub fn left_text(&self, now: Instant) -> Option<String> {
+        let (p, at) = self.progress.as_ref()?;
+        let since = match self.ended {
+            Some(end) => end.saturating_duration_since(*at),
+            None => now.saturating_duration_since(*at),
+        };
+        p.left_text(since.as_secs_f64())
+    }
+
     /// An empty screen that started at `now`.
     pub fn new(now: Instant) -> Self {
         LiveState {
@@ -282,6 +312,7 @@ impl LiveState {
             ended: None,
             total: 0,
             done: 0,
+            progress: None,
             counts: BTreeMap::new(),
             paused: false,
             aborting: false,

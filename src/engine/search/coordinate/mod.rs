@@ -469,6 +469,26 @@ impl Planner {
         (self.max_trials != usize::MAX).then_some(self.max_trials)
     }
 
+    /// Trials started or taken from the results file, and the most it
+    /// will start: the budget, or without one (`--search_policy plain`)
+    /// the plan; once the search is over, what it started.
+    pub fn spending(&self) -> crate::engine::progress::Spending {
+        let over = matches!(self.stage, Stage::Done) && self.current.is_none();
+        let at_most = if over {
+            self.spent
+        } else if self.max_trials != usize::MAX {
+            self.max_trials
+        } else {
+            self.estimate()
+        };
+        crate::engine::progress::Spending {
+            trials: self.spent,
+            trials_at_most: at_most.max(self.spent),
+            nominal_s: None,
+            over,
+        }
+    }
+
     /// The current base: the starting one, then each group's winner.
     pub fn base(&self) -> &Params {
         &self.base

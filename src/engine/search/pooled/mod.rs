@@ -93,6 +93,13 @@ impl PooledSetup {
     pub fn trials_s(n: usize) -> f64 {
         n as f64 * trial_cost(RUNS)
     }
+
+    /// The trials of [`RUNS`] runs the budget pays for, and the nominal
+    /// GPU-seconds of one.
+    pub fn trials(&self) -> (usize, f64) {
+        let each = trial_cost(RUNS);
+        ((self.budget_s / each).floor() as usize, each)
+    }
 }
 
 /// Nominal GPU-seconds of a trial of `runs` runs that serves.
@@ -252,7 +259,26 @@ impl Pooled {
 
     /// The trials the budget pays for at [`RUNS`] runs each.
     pub fn estimate(&self) -> usize {
-        (self.setup.budget_s / trial_cost(RUNS)).floor() as usize
+        self.setup.trials().0
+    }
+
+    /// What it has spent (nominal GPU-seconds of the trials handed out)
+    /// and the trials of [`RUNS`] runs the rest of the budget pays for.
+    pub fn spending(&self) -> crate::engine::progress::Spending {
+        let spent = self.spent(self.trials.len());
+        let trials = self.trials.iter().filter(|t| !t.predicted).count();
+        let over = self.finished && self.queue.is_empty();
+        let more = if over {
+            0
+        } else {
+            ((self.setup.budget_s - spent).max(0.0) / trial_cost(RUNS)).floor() as usize
+        };
+        crate::engine::progress::Spending {
+            trials,
+            trials_at_most: trials + more,
+            nominal_s: Some((spent, self.setup.budget_s)),
+            over,
+        }
     }
 
     /// What the records of the first `n` trials say.
@@ -523,5 +549,8 @@ impl super::Searcher for Pooled {
     }
     fn estimate(&self) -> usize {
         Pooled::estimate(self)
+    }
+    fn spending(&self) -> crate::engine::progress::Spending {
+        Pooled::spending(self)
     }
 }
