@@ -224,8 +224,11 @@ fn too_small(f: &mut Frame, area: Rect, s: &LiveState, t: &Theme, now: Instant) 
             s.slots
         ),
         (None, Some(tr)) => format!(
-            "trial {}/{}: {} = {}",
-            tr.ordinal, s.total, tr.param, tr.value
+            "{}: trial {}: {} = {}",
+            s.progress_text(now),
+            tr.ordinal,
+            tr.param,
+            tr.value
         ),
         (None, None) => s.progress_text(now),
     };
@@ -915,7 +918,7 @@ mod tests {
         let s = in_eval(t0);
         let (text, _) = screen(&s, 140, 40, Theme { color: true }, secs(t0, 135));
         for needle in [
-            "trial 10/55 (log trial_00008)",
+            "trial 10 (log trial_00008)",
             "VLLM_MAX_NUM_SEQS = 512",
             "(base 1024)",
             "eval run 2/3  0:15 / 7:00",

@@ -1,5 +1,5 @@
 //! Recent trials, newest first, with status colours; the trial number is
-//! the plan position (as in `trial 12/55`). Marks after the status: `*`
+//! the plan position (as in `trial 12`). Marks after the status: `*`
 //! reused from the results file, `+` a re-measure of a close call (its
 //! runs pooled with the earlier ones).
 

@@ -103,10 +103,7 @@ pub fn draw(f: &mut Frame, area: Rect, s: &LiveState, t: &Theme, now: Instant) {
     let since = now.saturating_duration_since(tr.phase_since).as_secs_f64();
     let (phase, frac) = phase_text(tr.phase.as_ref(), since);
     let mut head = vec![
-        Span::styled(
-            format!("trial {}/{} ", tr.ordinal, s.total),
-            t.style(Role::Title),
-        ),
+        Span::styled(format!("trial {} ", tr.ordinal), t.style(Role::Title)),
         Span::styled(format!("(log trial_{:05})  ", tr.index), t.style(Role::Dim)),
         Span::styled(
             format!("{} = {}", tr.param, tr.value),

@@ -90,6 +90,7 @@ impl LiveState {
             unreachable!("called for Event::TrialFinished")
         };
         *self.counts.entry(record.status.to_string()).or_default() += 1;
+        self.counted.insert(Arc::as_ptr(record) as usize);
         // Records name their slot only with several; one slot is 0.
         let slot = autotune::record_slot(record)
             .or_else(|| {
@@ -248,7 +249,12 @@ impl LiveState {
             } => {
                 // Re-measures and later passes go past the first estimate.
                 self.total = self.total.max(*ordinal);
-                *self.counts.entry("reused".into()).or_default() += 1;
+                // A record of the results file, once: a configuration this
+                // run measured, handed out again, is no trial of its own
+                // (the counts add up to the progress's trials).
+                if self.counted.insert(Arc::as_ptr(record) as usize) {
+                    *self.counts.entry("reused".into()).or_default() += 1;
+                }
                 self.push_recent(*ordinal, record.clone(), true)
             }
             Event::TrialStarted { .. } => self.trial_started(e, now),

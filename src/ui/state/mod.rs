@@ -46,7 +46,7 @@ pub enum Confirm {
 pub struct CurrentTrial {
     /// Its devices (`--gpus`), if any.
     pub devices: Option<String>,
-    /// Position in the plan (what `trial 12/55` counts).
+    /// Position in the plan (what `trial 12` counts).
     pub ordinal: usize,
     /// Log number (`trial_00011.log`).
     pub index: u32,
@@ -160,8 +160,12 @@ pub struct LiveState {
     pub done: usize,
     /// How far the run is against its budget, and when that was said.
     pub progress: Option<(autotune::Progress, Instant)>,
-    /// Trials by status in this session, plus `reused`.
+    /// Trials by status in this session, plus `reused` (records of the
+    /// results file, each once).
     pub counts: BTreeMap<String, usize>,
+    /// The records counted (by address): a record handed out again is not
+    /// counted again.
+    counted: std::collections::HashSet<usize>,
     /// Paused after the current trial.
     pub paused: bool,
     /// An abort was asked for.
@@ -313,6 +317,7 @@ impl LiveState {
             total: 0,
             done: 0,
             progress: None,
+            counted: Default::default(),
             counts: BTreeMap::new(),
             paused: false,
             aborting: false,
@@ -1001,6 +1006,38 @@ mod tests {
             ordinal,
             record: Arc::new(r),
         }
+    }
+
+    #[test]
+    fn a_record_handed_out_again_is_counted_once() {
+        let t0 = Instant::now();
+        let mut s = LiveState::new(t0);
+        let reuse = |ordinal, record: &Arc<autotune::Record>| Event::TrialReused {
+            ordinal,
+            param: "A".into(),
+            value: "1".into(),
+            record: record.clone(),
+        };
+        // A record of the results file, reused in two groups: one trial.
+        let old = rec("1", "ok", 0.9, 100.0);
+        s.update(&reuse(1, &old), t0);
+        s.update(&reuse(7, &old), t0);
+        // A trial of this run, handed out again in a later pass: not a
+        // reused record at all.
+        s.update(&start(0, 2), t0);
+        let Event::TrialFinished { record: mine, .. } = finish(0, 2, "ok") else {
+            unreachable!()
+        };
+        s.update(
+            &Event::TrialFinished {
+                ordinal: 2,
+                record: mine.clone(),
+            },
+            t0,
+        );
+        s.update(&reuse(9, &mine), t0);
+        assert_eq!(s.counts.get("reused"), Some(&1), "{:?}", s.counts);
+        assert_eq!(s.counts.get("ok"), Some(&1), "{:?}", s.counts);
     }
 
     #[test]
