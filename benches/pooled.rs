@@ -90,6 +90,10 @@ fn coordinate(policy: Option<NoisePolicy>, search: SearchPlan) -> Planner {
 }
 
 fn pooled(budget_s: f64, seed: u64) -> Pooled {
+    pooled_with(budget_s, seed, true)
+}
+
+fn pooled_with(budget_s: f64, seed: u64, prune: bool) -> Pooled {
     Pooled::new(
         &SearchSpace::builtin(),
         &default_params(),
@@ -99,6 +103,7 @@ fn pooled(budget_s: f64, seed: u64) -> Pooled {
             budget_s,
             seed,
             batch: 1,
+            prune,
         },
         [],
     )
@@ -242,6 +247,12 @@ fn main() {
             );
             let r = run(&|seed| simulate(pooled(budget, seed), &l, 3, NOISE, cost, seed));
             print("pooled", &format!("{f}x"), &r, plain_gpu);
+            if std::env::var("NO_PRUNE").is_ok() {
+                let r = run(&|seed| {
+                    simulate(pooled_with(budget, seed, false), &l, 3, NOISE, cost, seed)
+                });
+                print("pooled, --no_prune", &format!("{f}x"), &r, plain_gpu);
+            }
         }
     }
 }
@@ -254,9 +265,17 @@ fn diag(l: Landscape, best: f64, best_params: &Params, seeds: u64) {
         .and_then(|f| f.parse().ok())
         .unwrap_or(1.0);
     let budget = factor * autotune::PooledSetup::plain_pass_s(55, 5);
+    let prune = std::env::var("NO_PRUNE").is_err();
     let mut sum = 0.0;
     for seed in 0..seeds {
-        let rep = simulate(pooled(budget, seed), &l, 3, NOISE, Cost::default(), seed);
+        let rep = simulate(
+            pooled_with(budget, seed, prune),
+            &l,
+            3,
+            NOISE,
+            Cost::default(),
+            seed,
+        );
         let (a, t) = truth(l, &rep.best);
         let away: Vec<String> = best_params
             .iter()
@@ -268,6 +287,18 @@ fn diag(l: Landscape, best: f64, best_params: &Params, seeds: u64) {
             .iter()
             .filter(|r| r.param_under_test.as_deref() == Some("certification"))
             .count();
+        if a < BAR {
+            let key = autotune::trial_key(&rep.best);
+            for r in rep.records.iter().filter(|r| r.trial_key == key) {
+                println!(
+                    "  measured {}: acc {:.4} over {} runs ({})",
+                    r.param_under_test.as_deref().unwrap_or(""),
+                    r.avg_accuracy().unwrap_or(f64::NAN),
+                    r.eval.as_ref().and_then(|e| e.eval_ok_n).unwrap_or(0),
+                    r.status
+                );
+            }
+        }
         println!(
             "seed {seed}: gap {:.2} % acc {a:.4} trials {} certified {certs} | {}",
             (1.0 - t / best) * 100.0,

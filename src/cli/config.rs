@@ -113,6 +113,7 @@ fn searcher(
         budget_s,
         seed: 0,
         batch: slots.max(1),
+        prune: !a.no_prune,
     }))
 }
 

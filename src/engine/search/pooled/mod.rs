@@ -80,6 +80,11 @@ pub struct PooledSetup {
     /// Trials in flight at most (the slots): proposal `k` sees the records
     /// of trials `1..=k-batch`.
     pub batch: usize,
+    /// Stop a trial whose accuracy is surely under the bar after two runs
+    /// (`--no_prune`: never). A setup recorded before there was pruning
+    /// had none.
+    #[serde(default)]
+    pub prune: bool,
 }
 
 impl PooledSetup {
@@ -432,15 +437,20 @@ impl Pooled {
         });
     }
 
-    /// The judge of a trial of `runs` runs: run them all, no pruning.
+    /// The judge of a trial of `runs` runs: run them all, but (with
+    /// pruning) stop one whose accuracy is surely under the bar once the
+    /// pooled noise is known. No leader: a slower configuration still
+    /// teaches the model (its two runs are kept), one under the bar is
+    /// never chosen, so its third run would be spent for nothing.
     fn judge(&self, runs: u32) -> Judge {
         Judge {
             policy: NoisePolicy {
-                prune: false,
+                prune: self.setup.prune,
                 max_runs: 0,
                 ..NoisePolicy::default()
             },
-            threshold: self.bar,
+            // The bar itself (the tie is the certification's).
+            threshold: primary_bar(&self.goal),
             runs,
             leader: None,
             noise: self.noise,

@@ -28,6 +28,7 @@ fn setup(budget_s: f64, seed: u64, batch: usize) -> PooledSetup {
         budget_s,
         seed,
         batch,
+        prune: true,
     }
 }
 
@@ -238,4 +239,49 @@ fn the_optimiser_agrees_with_enumeration() {
         }
         assert_eq!(got.map(|b| b.levels), want.map(|w| w.1));
     }
+}
+
+#[test]
+fn a_trial_surely_under_the_bar_is_stopped_after_two_runs_unless_no_prune() {
+    let run = |prune| {
+        let s = PooledSetup {
+            prune,
+            ..setup(one_x(), 2, 1)
+        };
+        simulate(searcher(s), &demo_truth, 3, NOISE, Cost::default(), 4)
+    };
+    let pruned = |r: &crate::engine::simulate::SimReport| {
+        r.records
+            .iter()
+            .filter(|x| x.status == Status::Pruned)
+            .cloned()
+            .collect::<Vec<_>>()
+    };
+    let with = run(true);
+    let stopped = pruned(&with);
+    assert!(!stopped.is_empty(), "nothing under the bar was stopped");
+    let runs = |r: &Record| {
+        r.eval
+            .as_ref()
+            .and_then(|e| e.eval_runs.as_ref())
+            .map_or(0, Vec::len)
+    };
+    assert!(stopped.iter().any(|r| runs(r) == 2), "none stopped early");
+    for r in &stopped {
+        // Stopped for the bar (never for a leader: the pooled search has
+        // none), and under it in truth.
+        assert!(runs(r) >= 2 && runs(r) <= 3, "{r:?}");
+        let why = r.reason.as_deref().unwrap_or("");
+        assert!(why.contains("cannot reach the bar"), "{why}");
+        assert!(truth(demo_truth, &r.params).0 < BAR, "{:?}", r.params);
+    }
+    // What pruning saves buys trials: the same budget runs more of them.
+    let without = run(false);
+    assert!(pruned(&without).is_empty());
+    assert!(
+        with.records.len() > without.records.len(),
+        "{} vs {}",
+        with.records.len(),
+        without.records.len()
+    );
 }
