@@ -82,11 +82,17 @@ fn dry_run_prints_the_plan_as_a_table_without_the_service_script() {
         plan_row(&out, "GPU_MEMORY_UTILIZATION"),
         (3, "[0.97] 0.98 0.99".into())
     );
-    // "0.1" (base) differs from "0.10" (candidate) as a string.
+    // "0.1" (base) and "0.10" (candidate) are one value: the base's.
     assert_eq!(
         plan_row(&out, "FREQUENCY_PENALTY"),
+        (3, "[0.1] 0.00 0.05".into())
+    );
+    // Plain differs as auto_tune.py did: as strings, so both are measured.
+    assert_eq!(
+        plan_row(&plain, "FREQUENCY_PENALTY"),
         (4, "[0.1] 0.00 0.05 0.10".into())
     );
+    assert_eq!(plan_total(&plain), 55);
     assert_eq!(
         plan_row(&out, "STOP_STRINGS"),
         (
@@ -94,7 +100,7 @@ fn dry_run_prints_the_plan_as_a_table_without_the_service_script() {
             "[<|im_end|>,<|endoftext|>] <|im_end|> <|endoftext|>".into()
         )
     );
-    assert_eq!(plan_total(&out), 55);
+    assert_eq!(plan_total(&out), 54);
     // The groups are numbered in exploration order.
     let first = out
         .lines()
