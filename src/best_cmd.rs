@@ -177,7 +177,13 @@ pub fn resolve(a: &BestArgs) -> Result<(Params, Source), String> {
     crate::report::file_goal(Path::new("tune_results.jsonl"), &flags)?;
     let goal_of = |results: &Path| crate::report::file_goal(results, &flags);
     if let Some(f) = &a.file {
-        let meta = std::fs::metadata(f).map_err(|e| format!("{}: {e}", f.display()))?;
+        let meta = std::fs::metadata(f).map_err(|e| match e.kind() {
+            std::io::ErrorKind::NotFound => format!(
+                "the file {} does not exist (give a results file or a best_params.json, or --repo DIR holding them)",
+                f.display()
+            ),
+            _ => format!("{}: {e}", f.display()),
+        })?;
         if meta.is_dir() {
             return Err(format!(
                 "{}: is a directory (give a file, or --repo {})",

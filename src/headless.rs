@@ -348,10 +348,15 @@ impl LineLog {
                         attempt,
                         retries,
                         wait_s,
+                        holder,
                     },
             } => {
+                let by = holder
+                    .as_deref()
+                    .map(|h| format!(" (held by {})", crate::ui::printable(h)))
+                    .unwrap_or_default();
                 format!(
-                    "{} port busy, waiting up to {wait_s}s ({attempt}/{retries})",
+                    "{} port busy{by}, waiting up to {wait_s}s ({attempt}/{retries})",
                     self.cur(*slot)
                 )
             }

@@ -82,11 +82,17 @@ fn dry_run_prints_the_plan_as_a_table_without_the_service_script() {
         plan_row(&out, "GPU_MEMORY_UTILIZATION"),
         (3, "[0.97] 0.98 0.99".into())
     );
-    // "0.1" (base) differs from "0.10" (candidate) as a string.
+    // "0.1" (base) and "0.10" (candidate) are one value: the base's.
     assert_eq!(
         plan_row(&out, "FREQUENCY_PENALTY"),
+        (3, "[0.1] 0.00 0.05".into())
+    );
+    // Plain differs as auto_tune.py did: as strings, so both are measured.
+    assert_eq!(
+        plan_row(&plain, "FREQUENCY_PENALTY"),
         (4, "[0.1] 0.00 0.05 0.10".into())
     );
+    assert_eq!(plan_total(&plain), 55);
     assert_eq!(
         plan_row(&out, "STOP_STRINGS"),
         (
@@ -94,7 +100,7 @@ fn dry_run_prints_the_plan_as_a_table_without_the_service_script() {
             "[<|im_end|>,<|endoftext|>] <|im_end|> <|endoftext|>".into()
         )
     );
-    assert_eq!(plan_total(&out), 55);
+    assert_eq!(plan_total(&out), 54);
     // The groups are numbered in exploration order.
     let first = out
         .lines()
@@ -969,7 +975,7 @@ fn help_says_what_is_true_of_the_demo_constraint_and_selftest() {
 /// `autotune report` on a file that is not there says which and that it
 /// does not exist, not a bare OS error (issue #23).
 #[test]
-fn report_on_a_missing_file_says_which_and_that_it_does_not_exist() {
+fn report_best_and_browse_on_a_missing_file_say_which_and_that_it_does_not_exist() {
     let d = tempfile::tempdir().unwrap();
     let missing = d.path().join("nope.jsonl");
     let o = std::process::Command::new(bin())
@@ -985,6 +991,27 @@ fn report_on_a_missing_file_says_which_and_that_it_does_not_exist() {
     // The default file of --repo too.
     let o = autotune(d.path(), &["report"]);
     assert_usage_error(&o, "tune_results.jsonl does not exist");
+    // `best` and `browse` name the file and the problem too, exit 2.
+    let o = std::process::Command::new(bin())
+        .arg("best")
+        .arg(&missing)
+        .output()
+        .unwrap();
+    assert_usage_error(
+        &o,
+        &format!("the file {} does not exist", missing.display()),
+    );
+    assert!(!text(&o).contains("os error"), "{}", text(&o));
+    let o = autotune(d.path(), &["best"]);
+    assert_usage_error(&o, "no configuration found: neither");
+    let o = std::process::Command::new(bin())
+        .arg("browse")
+        .arg(&missing)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    assert_usage_error(&o, &format!("{}: no such results file", missing.display()));
+    assert!(!text(&o).contains("os error"), "{}", text(&o));
 }
 
 /// A notification kind misspelt in `--email_kinds` is a mistake to say,

@@ -281,7 +281,10 @@ fn foreign_process_on_the_port_is_reported_and_never_killed() {
         reason.contains(&format!("pid {}", std::process::id())),
         "{reason}"
     );
-    assert!(String::from_utf8_lossy(&o.stdout).contains("port busy, waiting"));
+    // Each wait names the holder (this test process) as it waits.
+    let out = String::from_utf8_lossy(&o.stdout);
+    let held = format!("port busy (held by pid {} (", std::process::id());
+    assert_eq!(out.matches(&held).count(), 2, "{out}");
     drop(listener);
 }
 

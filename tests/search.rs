@@ -68,3 +68,73 @@ fn second_pass_reuses_records_and_a_predicted_crash_is_not_started() {
         "no second crash recorded\n{out2}"
     );
 }
+
+/// `FREQUENCY_PENALTY` 0.1 (the base) and 0.10 (a candidate) are one
+/// configuration (issue #23): the default search measures it once, under
+/// the base's spelling, and the space file's spelling of a value wins over
+/// the built-in one; `--search_policy plain` measures both, as
+/// auto_tune.py did, under auto_tune.py's keys.
+#[test]
+fn numerically_equal_values_are_one_trial_except_under_plain() {
+    let values = |dir: &std::path::Path| -> Vec<String> {
+        records(&dir.join("tune_results.jsonl"))
+            .iter()
+            .map(|r| {
+                r["params"]["FREQUENCY_PENALTY"]
+                    .as_str()
+                    .unwrap()
+                    .to_string()
+            })
+            .collect()
+    };
+    let sp_json = r#"{"FREQUENCY_PENALTY": ["0.00", "0.05", "0.10"]}"#;
+    for (policy, want) in [
+        ("noise-aware", vec!["0.1", "0.00", "0.05"]),
+        ("plain", vec!["0.1", "0.00", "0.05", "0.10"]),
+    ] {
+        let d = tempfile::tempdir().unwrap();
+        sim_repo(d.path());
+        let sp = space(d.path(), sp_json);
+        let mut c = tune_cmd(d.path(), free_port());
+        c.env("SIM_NOISE", "0").args(space_args(&sp)).args([
+            "--search_policy",
+            policy,
+            "--passes",
+            "1",
+            "--no_refine",
+        ]);
+        let o = run(c);
+        let out = text(&o);
+        assert!(o.status.success(), "{policy}: {out}");
+        assert_eq!(values(d.path()), want, "{policy}: {out}");
+        if policy == "plain" {
+            // auto_tune.py's key for the candidate, byte for byte.
+            let recs = records(&d.path().join("tune_results.jsonl"));
+            let mut p = autotune::default_params();
+            p.insert("FREQUENCY_PENALTY".into(), "0.10".into());
+            assert_eq!(recs[3]["trial_key"], autotune::trial_key(&p), "{out}");
+        }
+    }
+
+    // With the built-in space too, the file's "0.10" is the base's "0.1"
+    // (one trial), and its "0.050" replaces the built-in "0.05".
+    let d = tempfile::tempdir().unwrap();
+    sim_repo(d.path());
+    let sp = space(
+        d.path(),
+        r#"{"FREQUENCY_PENALTY": ["0.10", "0.050"], "MAX_NEW_TOKENS": ["64"]}"#,
+    );
+    let mut c = tune_cmd(d.path(), free_port());
+    c.env("SIM_NOISE", "0")
+        .arg("--search_space_file")
+        .arg(&sp)
+        .arg("--dry_run");
+    let o = run(c);
+    let out = text(&o);
+    assert!(o.status.success(), "{out}");
+    let row = out
+        .lines()
+        .find(|l| l.contains("FREQUENCY_PENALTY"))
+        .unwrap_or_else(|| panic!("{out}"));
+    assert!(row.trim_end().ends_with("[0.1] 0.00 0.050"), "{row}\n{out}");
+}

@@ -120,6 +120,31 @@ fn a_foreign_listener_is_never_ready_and_the_run_stops_unrecorded() {
     assert!(alive(foreign.pid() as i32));
 }
 
+/// Each wait for a busy port names who holds it, as it waits (issue #23),
+/// not only the reason given when the waits are over.
+#[test]
+fn every_wait_for_a_busy_port_names_the_holder() {
+    let d = tempfile::tempdir().unwrap();
+    sim_repo(d.path());
+    let sp = space(d.path(), r#"{"MAX_NEW_TOKENS": ["64"]}"#);
+    let port = free_port();
+    let foreign = Foreign::start(port, d.path());
+    let mut c = tune_cmd(d.path(), port);
+    c.args(space_args(&sp))
+        .args(["--port_busy_retries", "2", "--port_busy_wait_s", "0.3"]);
+    let o = run(c);
+    assert_eq!(o.status.code(), Some(3), "{}", text(&o));
+    let out = String::from_utf8_lossy(&o.stdout).into_owned();
+    let waits: Vec<&str> = out.lines().filter(|l| l.contains("port busy")).collect();
+    assert_eq!(waits.len(), 2, "{out}");
+    let held = format!("port busy (held by pid {} (", foreign.pid());
+    for w in &waits {
+        assert!(w.contains(&held) && w.contains("http.server"), "{w}\n{out}");
+    }
+    assert!(waits[0].ends_with("waiting up to 0.3s (1/2)"), "{out}");
+    assert!(waits[1].ends_with("waiting up to 0.3s (2/2)"), "{out}");
+}
+
 #[test]
 fn a_port_held_past_the_waits_records_nothing_and_skip_existing_runs_it_later() {
     let d = tempfile::tempdir().unwrap();

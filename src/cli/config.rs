@@ -18,8 +18,30 @@ fn space_file(a: &TuneArgs, repo: &Path) -> Option<PathBuf> {
     }
 }
 
-/// Builds the search space the flags ask for.
-pub fn search_space(a: &TuneArgs, repo: &Path) -> Result<SearchSpace, String> {
+/// Builds the search space the flags ask for, as `auto_tune.py` does
+/// (values compared as text): what `--search_policy plain` explores.
+fn search_space(a: &TuneArgs, repo: &Path) -> Result<SearchSpace, String> {
+    space_with(a, repo, SearchSpace::merge)
+}
+
+/// The search space of a search that never measures a configuration twice:
+/// values that are one setting ([`autotune::same_value`]: `0.1` and
+/// `0.10`) are one value, spelt as the base, else the file, spells it.
+fn distinct_space(
+    a: &TuneArgs,
+    repo: &Path,
+    base: &autotune::Params,
+) -> Result<SearchSpace, String> {
+    let mut space = space_with(a, repo, SearchSpace::merge_distinct)?;
+    space.distinct(base);
+    Ok(space)
+}
+
+fn space_with(
+    a: &TuneArgs,
+    repo: &Path,
+    merge: fn(&mut SearchSpace, SearchSpace),
+) -> Result<SearchSpace, String> {
     let file = space_file(a, repo);
     let extra = match &file {
         Some(f) => {
@@ -35,7 +57,7 @@ pub fn search_space(a: &TuneArgs, repo: &Path) -> Result<SearchSpace, String> {
     }
     let mut space = SearchSpace::builtin();
     if let Some(e) = extra {
-        space.merge(e);
+        merge(&mut space, e);
     }
     request_params(a, &mut space)?;
     Ok(space)
@@ -289,7 +311,14 @@ pub fn to_config(a: &TuneArgs) -> Result<Config, String> {
     }
     distinct_files(&files)?;
     let base = base(a, &best)?;
-    let space = search_space(a, &repo)?;
+    // As auto_tune.py: what plain explores, and what the pooled search's
+    // default budget (the plain pass's cost) is counted on.
+    let plain_space = search_space(a, &repo)?;
+    let space = if a.search_policy == "plain" {
+        plain_space.clone()
+    } else {
+        distinct_space(a, &repo, &base)?
+    };
     for w in space.name_warnings() {
         eprintln!("autotune: warning: {}", crate::ui::printable(&w));
     }
@@ -298,7 +327,7 @@ pub fn to_config(a: &TuneArgs) -> Result<Config, String> {
     let launcher = launcher(a)?;
     let search_policy = search_policy(a)?;
     let search = search_plan(a)?;
-    let searcher = searcher(a, &space, &base, layout.slots)?;
+    let searcher = searcher(a, &plain_space, &base, layout.slots)?;
     Ok(Config {
         search_policy,
         search,

@@ -235,9 +235,11 @@ pub struct TuneArgs {
     )]
     pub request_params: Option<String>,
     /// How groups are decided: `noise-aware` (never measure a configuration
-    /// twice, stop hopeless trials early, a change must beat the incumbent
-    /// beyond the run-to-run noise), `plain` (auto_tune.py's choices,
-    /// exactly) or `pooled` (one model of every run of every trial,
+    /// twice, with numerically equal decimals such as 0.1 and 0.10 one
+    /// value, spelt as the base or the space file has it; stop hopeless
+    /// trials early; a change must beat the incumbent beyond the run-to-run
+    /// noise), `plain` (auto_tune.py's choices, exactly: values compared as
+    /// text) or `pooled` (one model of every run of every trial,
     /// Thompson sampling within --budget, the winner certified).
     #[arg(
         long = "search_policy",

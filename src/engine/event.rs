@@ -37,6 +37,11 @@ pub enum TrialPhase {
         retries: u32,
         /// Seconds per wait.
         wait_s: f64,
+        /// Who holds the port, as [`crate::process::PortOwner::describe`]
+        /// says it (`pid 123 (python3 -m http.server 8000)`), looked up
+        /// at the start of this wait; `None` when no listener was found.
+        #[serde(default)]
+        holder: Option<String>,
     },
     /// The service was started; waiting for it to answer.
     Starting {

@@ -238,9 +238,15 @@ impl StatusWriter {
         doc.insert("slot".into(), json!(slot));
         let (name, detail) = match p {
             TrialPhase::PortBusy {
-                attempt, retries, ..
+                attempt,
+                retries,
+                holder,
+                ..
             } => {
                 doc.insert("attempt".into(), json!(format!("{attempt}/{retries}")));
+                if let Some(h) = holder {
+                    doc.insert("held_by".into(), json!(h));
+                }
                 ("port_busy", "port busy".to_string())
             }
             TrialPhase::Starting { pgid, .. } => {

@@ -455,10 +455,16 @@ async fn wait_port(ctx: &mut Ctx<'_>) -> PortWait {
             ));
         }
         attempt += 1;
+        // Who holds it, said while waiting (not only when giving up).
+        let holder = match process::port_owner(port, 0, 0) {
+            owner @ process::PortOwner::Foreign(_) => Some(owner.describe()),
+            _ => None,
+        };
         ctx.phase(TrialPhase::PortBusy {
             attempt,
             retries: cfg.port_busy_retries,
             wait_s: cfg.port_busy_wait.as_secs_f64(),
+            holder,
         });
         tokio::select! {
             s = stop_requested(&mut ctx.stop) => return PortWait::Stopped(s),

@@ -161,6 +161,60 @@ impl SearchSpace {
         }
     }
 
+    /// Merges another space in as [`merge`](Self::merge) does, but a value
+    /// that is the same setting as a known one ([`same_value`]) is not
+    /// added: its spelling replaces the known one's, in place (the user's
+    /// file is what the user wrote for the service; the built-in candidate
+    /// is only a suggestion). For the searches that never measure a
+    /// configuration twice; `--search_policy plain` merges as `auto_tune.py`.
+    pub fn merge_distinct(&mut self, other: SearchSpace) {
+        for (name, values) in other.groups {
+            match self.groups.iter_mut().find(|(n, _)| *n == name) {
+                Some((_, known)) => {
+                    // Positions the file spelt already: its first spelling wins.
+                    let mut spelt: Vec<usize> = Vec::new();
+                    for v in values {
+                        match known.iter().position(|k| same_value(k, &v)) {
+                            Some(i) if spelt.contains(&i) => {}
+                            Some(i) => {
+                                known[i] = v;
+                                spelt.push(i);
+                            }
+                            None => {
+                                spelt.push(known.len());
+                                known.push(v);
+                            }
+                        }
+                    }
+                }
+                None => self.groups.push((name, values)),
+            }
+        }
+    }
+
+    /// One value per setting: in each group, of the values that are the
+    /// same setting ([`same_value`]) only the first stays, spelt as `base`
+    /// spells it when the base's value is that setting (the base is what
+    /// the service runs now, and its trial keys are the ones on record).
+    /// With it, `FREQUENCY_PENALTY` 0.1 (the base) and 0.10 (a built-in
+    /// candidate) are one trial, not two measurements of one configuration.
+    pub fn distinct(&mut self, base: &Params) {
+        for (name, cands) in &mut self.groups {
+            let cur = base.get(name);
+            let mut out: Vec<String> = Vec::with_capacity(cands.len());
+            for c in cands.drain(..) {
+                let c = match cur {
+                    Some(b) if same_value(b, &c) => b.clone(),
+                    _ => c,
+                };
+                if !out.iter().any(|o| same_value(o, &c)) {
+                    out.push(c);
+                }
+            }
+            *cands = out;
+        }
+    }
+
     /// Reads a search space file: a JSON object, name to a list of values or
     /// a single value, kept in the file's key order.
     pub fn from_file(path: &Path) -> Result<Self, SpaceError> {
@@ -303,6 +357,46 @@ impl SearchSpace {
         }
         out
     }
+}
+
+/// Whether two values of a parameter are one setting for the service:
+/// the same text, or two decimal numbers of equal value (`0.1`, `0.10`,
+/// `1e-1`, `+0.100`). Only values that read as finite numbers on both sides
+/// and are written as decimals (a `.` or an exponent) compare by value: an
+/// integer spelling is a setting of its own (`64` and `64.0` differ, as a
+/// service reading an integer refuses `64.0`; `010` may be octal), and
+/// anything else (`inf`, `nan`, words, lists) compares as text.
+pub fn same_value(a: &str, b: &str) -> bool {
+    if a == b {
+        return true;
+    }
+    match (decimal(a), decimal(b)) {
+        (Some(x), Some(y)) => x == y,
+        _ => false,
+    }
+}
+
+/// The value of a decimal number's text: an optional sign, digits with a
+/// `.` and/or an exponent, finite; `None` for anything else (an integer
+/// spelling included).
+fn decimal(s: &str) -> Option<f64> {
+    let body = s.strip_prefix(['+', '-']).unwrap_or(s);
+    let (mantissa, exp) = match body.find(['e', 'E']) {
+        Some(i) => (&body[..i], Some(&body[i + 1..])),
+        None => (body, None),
+    };
+    let digits = |t: &str| !t.is_empty() && t.bytes().all(|c| c.is_ascii_digit());
+    let mantissa_ok = match mantissa.split_once('.') {
+        Some((i, f)) => {
+            (digits(i) || i.is_empty()) && (digits(f) || f.is_empty()) && (i.len() + f.len() > 0)
+        }
+        None => digits(mantissa),
+    };
+    let exp_ok = exp.is_none_or(|e| digits(e.strip_prefix(['+', '-']).unwrap_or(e)));
+    if !mantissa_ok || !exp_ok || (exp.is_none() && !mantissa.contains('.')) {
+        return None;
+    }
+    s.parse::<f64>().ok().filter(|x| x.is_finite())
 }
 
 /// Converts a JSON scalar to the string the old tool would have used.
@@ -507,13 +601,111 @@ mod tests {
         // The base's value comes first in each group.
         assert_eq!(plan[0].0, "GPU_MEMORY_UTILIZATION");
         assert_eq!(plan[0].1, "0.97");
-        // "0.1" (base) differs from "0.10" (candidate) as a string.
+        // "0.1" (base) differs from "0.10" (candidate) as a string: as
+        // auto_tune.py, the plain plan measures both.
         let fp: Vec<_> = plan
             .iter()
             .filter(|p| p.0 == "FREQUENCY_PENALTY")
             .map(|p| p.1.as_str())
             .collect();
         assert_eq!(fp, ["0.1", "0.00", "0.05", "0.10"]);
+    }
+
+    #[test]
+    fn decimals_of_equal_value_are_one_setting() {
+        for (a, b) in [
+            ("0.1", "0.10"),
+            ("1e-1", "0.1"),
+            ("0.1", "+0.100"),
+            ("1.0", "1.00"),
+            ("1.05", "105e-2"),
+            (".5", "0.5"),
+            ("2.", "2.0"),
+            ("0.00", "0.0"),
+            ("abc", "abc"),
+            ("64", "64"),
+        ] {
+            assert!(same_value(a, b), "{a} == {b}");
+            assert!(same_value(b, a), "{b} == {a}");
+        }
+        for (a, b) in [
+            // An integer spelling is a setting of its own.
+            ("64", "64.0"),
+            ("1", "1.00"),
+            ("010", "10"),
+            ("1e3", "1000"),
+            // Not finite numbers, or not numbers: as text.
+            ("inf", "infinity"),
+            ("nan", "nan "),
+            ("1e999", "2e999"),
+            ("0.1 ", "0.1"),
+            ("0x10", "16.0"),
+            ("1_0.0", "10.0"),
+            ("0.1,0.2", "0.10,0.2"),
+            ("0.1", "0.2"),
+            ("", "0.0"),
+            (".", "0."),
+        ] {
+            assert!(!same_value(a, b), "{a} != {b}");
+            assert!(!same_value(b, a), "{b} != {a}");
+        }
+    }
+
+    #[test]
+    fn distinct_keeps_one_spelling_per_setting_the_base_s_first() {
+        // The built-in space from the defaults: FREQUENCY_PENALTY's "0.10"
+        // is the base's "0.1"; nothing else changes.
+        let mut s = SearchSpace::builtin();
+        s.distinct(&default_params());
+        let plan = s.plan(&default_params());
+        assert_eq!(plan.len(), 54);
+        let fp: Vec<_> = plan
+            .iter()
+            .filter(|p| p.0 == "FREQUENCY_PENALTY")
+            .map(|p| p.1.as_str())
+            .collect();
+        assert_eq!(fp, ["0.1", "0.00", "0.05"]);
+        let raw = SearchSpace::builtin().plan(&default_params());
+        let keys: Vec<_> = plan.iter().map(|p| &p.2).collect();
+        // Every remaining trial's key is the plain plan's, byte for byte.
+        assert!(keys.iter().all(|k| raw.iter().any(|r| &r.2 == *k)));
+        // A base spelt "0.10" keeps its spelling; duplicates within a list
+        // keep the first.
+        let mut base = default_params();
+        base.insert("FREQUENCY_PENALTY".into(), "0.10".into());
+        let mut s = SearchSpace::builtin();
+        s.merge_distinct(
+            SearchSpace::from_json_str(r#"{"X": ["1.5", "1.50", "15e-1", "2", "2.0"]}"#).unwrap(),
+        );
+        s.distinct(&base);
+        let get = |n: &str| s.groups.iter().find(|g| g.0 == n).unwrap().1.clone();
+        assert_eq!(get("FREQUENCY_PENALTY"), ["0.00", "0.05", "0.10"]);
+        assert_eq!(get("X"), ["1.5", "2", "2.0"]);
+    }
+
+    #[test]
+    fn merge_distinct_takes_the_file_s_spelling_in_place() {
+        let mut s = SearchSpace::builtin();
+        s.merge_distinct(
+            SearchSpace::from_json_str(
+                r#"{"FREQUENCY_PENALTY": ["0.1", "0.100", "0.2"], "REPETITION_PENALTY": [1.0]}"#,
+            )
+            .unwrap(),
+        );
+        let get = |n: &str| s.groups.iter().find(|g| g.0 == n).unwrap().1.clone();
+        assert_eq!(get("FREQUENCY_PENALTY"), ["0.00", "0.05", "0.1", "0.2"]);
+        // A JSON number 1.0 reads as "1.0", the built-in "1.00" is the same.
+        assert_eq!(get("REPETITION_PENALTY"), ["1.0", "1.02", "1.05"]);
+        // The plain merge keeps auto_tune.py's string comparison.
+        let mut p = SearchSpace::builtin();
+        p.merge(SearchSpace::from_json_str(r#"{"FREQUENCY_PENALTY": ["0.1"]}"#).unwrap());
+        let fp = &p
+            .groups
+            .iter()
+            .find(|g| g.0 == "FREQUENCY_PENALTY")
+            .unwrap()
+            .1;
+        assert_eq!(fp, &["0.00", "0.05", "0.10", "0.1"]);
     }
 
     #[test]

@@ -660,6 +660,14 @@ impl BrowseState {
             };
             let e = &mut out[slot];
             e.n += 1;
+            e.runs += r.runs as usize;
+            if r.status != 0 {
+                let st = Model::status(r);
+                match e.not_ok.iter_mut().find(|(k, _)| *k == st) {
+                    Some((_, c)) => *c += 1,
+                    None => e.not_ok.push((st, 1)),
+                }
+            }
             if r.status == 0 && r.tps.is_some() && (e.tps.is_none() || r.tps > e.tps) {
                 e.tps = r.tps;
                 e.acc = r.acc;
@@ -698,6 +706,7 @@ impl BrowseState {
             });
             if b.value == *v {
                 b.n += 1;
+                b.runs += r.runs as usize;
                 if r.tps.is_some() && (b.tps.is_none() || r.tps > b.tps) {
                     b.tps = r.tps;
                     b.acc = r.acc;
@@ -722,8 +731,46 @@ pub struct ChartBar {
     pub acc: Option<f64>,
     /// Trials with it.
     pub n: usize,
+    /// Eval runs of those trials (a pruned or partial trial's runs count).
+    pub runs: usize,
+    /// Its trials that are not ok, by status, in the order met.
+    pub not_ok: Vec<(&'static str, usize)>,
     /// The group's starting value, measured under another parameter.
     pub start: bool,
+}
+
+impl ChartBar {
+    /// What the chart says in place of a bar when no trial of the value
+    /// is ok: `pruned after 3 runs`, or the statuses and the runs they
+    /// made (`no ok trial: 1 partial, 1 crashed; 3 eval runs`).
+    pub fn no_ok_text(&self) -> String {
+        let runs = |n: usize| format!("{n} run{}", if n == 1 { "" } else { "s" });
+        if self.not_ok.len() == 1 && self.not_ok[0].0 == "pruned" {
+            return if self.n == 1 {
+                format!("pruned after {}", runs(self.runs))
+            } else {
+                format!("{} trials pruned, after {} in all", self.n, runs(self.runs))
+            };
+        }
+        let statuses: Vec<String> = self
+            .not_ok
+            .iter()
+            .map(|(s, c)| format!("{c} {s}"))
+            .collect();
+        format!(
+            "no ok trial: {}; {}",
+            statuses.join(", "),
+            if self.runs == 0 {
+                "no eval run".to_string()
+            } else {
+                format!(
+                    "{} eval {}",
+                    self.runs,
+                    if self.runs == 1 { "run" } else { "runs" }
+                )
+            }
+        )
+    }
 }
 
 /// The chart of one parameter.

@@ -492,6 +492,46 @@ pub fn nice_ceil(x: f64) -> f64 {
         .unwrap_or(10.0 * p)
 }
 
+/// The axis of a chart of `values` (tok/s): `(start, end)`, with round
+/// quarters. From 0 when the smallest value is under half the largest (the
+/// bars' lengths then show the ratios); otherwise zoomed to the range of
+/// the values, from a round start under the smallest, so that 5403 and
+/// 5442 do not look equal. One value, or none: from 0.
+pub fn chart_axis(values: &[f64]) -> (f64, f64) {
+    let hi = values.iter().copied().fold(f64::NAN, f64::max);
+    let lo = values.iter().copied().fold(f64::NAN, f64::min);
+    if !(hi.is_finite() && lo.is_finite()) || lo <= 0.0 || lo < hi * 0.5 || lo == hi {
+        return (0.0, nice_ceil(hi.max(0.0)));
+    }
+    // The smallest step of 1, 2 or 5 × 10^k whose four quarters from a
+    // multiple of it at least one step under the smallest value reach the
+    // largest: the smallest bar keeps some length.
+    let mut step = 10f64.powf(((hi - lo) / 4.0).log10().floor() - 1.0);
+    loop {
+        for m in [1.0, 2.0, 2.5, 5.0] {
+            let st = step * m;
+            let mut start = (lo / st).floor() * st;
+            if start >= lo {
+                start -= st;
+            }
+            if start + 4.0 * st >= hi {
+                return (start.max(0.0), start.max(0.0) + 4.0 * st);
+            }
+        }
+        step *= 10.0;
+    }
+}
+
+/// A tick label: as few decimals as the quarters need.
+fn tick(v: f64, quarter: f64) -> String {
+    let d = if quarter >= 1.0 {
+        0
+    } else {
+        (-quarter.log10().floor()) as usize
+    };
+    format!("{v:.d$}")
+}
+
 /// A bar of `frac` (0..=1) of `w` cells, in eighths.
 fn hbar(frac: f64, w: usize) -> String {
     const PART: [&str; 8] = ["", "▏", "▎", "▍", "▌", "▋", "▊", "▉"];
@@ -502,7 +542,8 @@ fn hbar(frac: f64, w: usize) -> String {
 }
 
 /// The chart of one parameter: one row per value with its best ok tok/s
-/// as a bar from zero on a labelled axis, the figure, its accuracy and the
+/// as a bar on a labelled axis (from zero, or zoomed to the values' range
+/// and said so: [`chart_axis`]), the figure, its accuracy and the
 /// number of trials. Marks, not colours, carry the meaning (`★` the
 /// fastest meeting the bar, `×` under it), so it reads with NO_COLOR too.
 fn chart(f: &mut Frame, area: Rect, c: &Chart, s: &BrowseState, t: &Theme) {
@@ -512,7 +553,8 @@ fn chart(f: &mut Frame, area: Rect, c: &Chart, s: &BrowseState, t: &Theme) {
         .filter(|d| d.acc.is_some_and(|a| a >= s.threshold))
         .filter_map(|d| d.tps)
         .fold(f64::NAN, f64::max);
-    let top = nice_ceil(data.iter().filter_map(|d| d.tps).fold(0.0, f64::max));
+    let shown: Vec<f64> = data.iter().filter_map(|d| d.tps).collect();
+    let (from, top) = chart_axis(&shown);
     let label_w = data
         .iter()
         .map(|d| d.value.chars().count() + if d.start { 8 } else { 0 })
@@ -524,11 +566,12 @@ fn chart(f: &mut Frame, area: Rect, c: &Chart, s: &BrowseState, t: &Theme) {
     let inner_w = area.width.saturating_sub(2) as usize;
     let bar_w = inner_w.saturating_sub(fixed + 6).max(10);
     let mut lines = vec![];
-    // The axis: ticks at quarters of a round top, labelled.
+    // The axis: ticks at quarters of a round range, labelled.
     let mut axis = vec![' '; bar_w + 6];
+    let quarter = (top - from) / 4.0;
     for q in 0..=4 {
-        let v = top * q as f64 / 4.0;
-        let label = format!("{v:.0}");
+        let v = from + quarter * q as f64;
+        let label = tick(v, quarter);
         let at = (bar_w * q / 4).min(axis.len() - label.len());
         for (i, ch) in label.chars().enumerate() {
             axis[at + i] = ch;
@@ -585,8 +628,8 @@ fn chart(f: &mut Frame, area: Rect, c: &Chart, s: &BrowseState, t: &Theme) {
             d.value.clone()
         };
         let bar = match d.tps {
-            Some(x) => hbar(x / top, bar_w),
-            None => format!("no ok trial ({} run)", d.n),
+            Some(x) => hbar((x - from) / (top - from), bar_w),
+            None => d.no_ok_text(),
         };
         lines.push(Line::from(vec![
             Span::raw(format!("{label:<label_w$} ")),
@@ -603,7 +646,15 @@ fn chart(f: &mut Frame, area: Rect, c: &Chart, s: &BrowseState, t: &Theme) {
     lines.push(Line::raw(""));
     lines.push(Line::from(Span::styled(
         format!(
-            "bars from 0 tok/s; ★ fastest with acc ≥ {}, × under it; (start): the group's starting value, measured under another parameter",
+            "{}; ★ fastest with acc ≥ {}, × under it; (start): the group's starting value, measured under another parameter",
+            if from > 0.0 {
+                format!(
+                    "bars from {} tok/s (the axis does not start at 0)",
+                    tick(from, quarter)
+                )
+            } else {
+                "bars from 0 tok/s".to_string()
+            },
             s.threshold
         ),
         t.style(Role::Dim),
@@ -783,16 +834,92 @@ mod tests {
     }
 
     #[test]
-    fn chart_axis_starts_at_zero_and_names_no_colours() {
+    fn chart_axis_spans_the_values_shown_and_names_no_colours() {
         let mut s = state();
         s.jump_best();
         s.open_chart();
         let text = screen(&s, 140, 40);
-        assert!(text.contains("bars from 0 tok/s"), "{text}");
+        // 4882.0 to 5109.9: the axis runs 4800-5200 in quarters, and says
+        // where it starts.
+        assert!(
+            text.contains("bars from 4800 tok/s (the axis does not start at 0)"),
+            "{text}"
+        );
         let axis = text.lines().find(|l| l.starts_with("│value")).unwrap();
-        assert!(axis.contains(" 0 ") && axis.contains("6000"), "{axis}");
+        for t in ["4800", "4900", "5000", "5100", "5200"] {
+            assert!(axis.contains(t), "{t}: {axis}");
+        }
+        assert!(!axis.contains(" 0 "), "{axis}");
         let colours = regex::Regex::new(r"(?i)\b(green|red|yellow|magenta)\b").unwrap();
         assert!(!colours.is_match(&text), "a colour named:\n{text}");
+    }
+
+    #[test]
+    fn chart_axis_from_zero_only_when_the_ratio_shows() {
+        assert_eq!(chart_axis(&[5403.0, 5442.0]), (5400.0, 5480.0));
+        assert_eq!(chart_axis(&[4882.0, 5002.1, 5109.9]), (4800.0, 5200.0));
+        assert_eq!(chart_axis(&[0.41, 0.43]), (0.4, 0.44));
+        // A value under half the largest, one value, none: from 0.
+        assert_eq!(chart_axis(&[1000.0, 5442.0]), (0.0, 6000.0));
+        assert_eq!(chart_axis(&[5442.0]), (0.0, 6000.0));
+        assert_eq!(chart_axis(&[5442.0, 5442.0]), (0.0, 6000.0));
+        assert_eq!(chart_axis(&[]), (0.0, 1.0));
+        for v in [[1.0, 1.9], [99.0, 101.0], [5403.0, 5403.5], [0.8, 1.2]] {
+            let (a, b) = chart_axis(&v);
+            assert!(a < v[0] && b >= v[1] && a >= 0.0, "{v:?}: {a}..{b}");
+        }
+    }
+
+    /// Two values 0.7 % apart draw bars of clearly different lengths, and
+    /// a value whose trials were pruned says after how many runs, not
+    /// "no ok trial (1 run)" (issue #23).
+    #[test]
+    fn chart_of_close_values_and_pruned_ones() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("tune_results.jsonl");
+        let rec = |status: &str, v: &str, tps: f64, runs: usize| {
+            let runs: Vec<String> = (1..=runs)
+                .map(|i| format!(r#"{{"i": {i}, "ok": true}}"#))
+                .collect();
+            format!(
+                r#"{{"status": "{status}", "trial_key": "A={v}", "param_under_test": "A", "params": {{"A": "{v}"}}, "avg_accuracy": 0.89, "avg_total_tps": {tps}, "eval_ok_n": {n}, "eval_runs": [{}]}}"#,
+                runs.join(", "),
+                n = runs.len()
+            ) + "\n"
+        };
+        let text = rec("ok", "1", 5403.0, 5)
+            + &rec("ok", "2", 5442.0, 5)
+            + &rec("pruned", "3", 5101.0, 3)
+            + &rec("pruned", "4", 5001.0, 2)
+            + &rec("partial", "4", 5001.0, 3)
+            + &rec("crashed", "5", 0.0, 0);
+        std::fs::write(&p, text).unwrap();
+        let mut s = BrowseState::new(Model::load(&p).unwrap(), 0.88);
+        s.selected = 0;
+        s.open_chart();
+        let text = screen(&s, 140, 40);
+        assert!(
+            text.contains("bars from 5400 tok/s (the axis does not start at 0)"),
+            "{text}"
+        );
+        let bar = |v: &str| {
+            let line = text
+                .lines()
+                .find(|l| l.starts_with(&format!("│{v} ")))
+                .unwrap_or_else(|| panic!("{v}:\n{text}"));
+            line.chars().filter(|c| *c == '█').count()
+        };
+        assert!(bar("2") >= bar("1") + 20, "{text}");
+        assert!(text.contains("pruned after 3 runs"), "{text}");
+        assert!(
+            text.contains("no ok trial: 1 pruned, 1 partial; 5 eval runs"),
+            "{text}"
+        );
+        assert!(
+            text.contains("no ok trial: 1 crashed; no eval run"),
+            "{text}"
+        );
+        assert!(!text.contains("(1 run)"), "{text}");
     }
 
     #[test]

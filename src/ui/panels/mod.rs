@@ -636,6 +636,7 @@ mod tests {
                     attempt: 2,
                     retries: 6,
                     wait_s: 10.0,
+                    holder: Some("pid 4242 (python3 -m http.server 8000)".into()),
                 },
             ),
             (

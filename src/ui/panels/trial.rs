@@ -23,11 +23,16 @@ pub fn phase_text(p: Option<&TrialPhase>, since: f64) -> (String, Option<f64>) {
             attempt,
             retries,
             wait_s,
+            holder,
         }) => (
             format!(
-                "port busy: wait {attempt}/{retries}, {} / {}",
+                "port busy: wait {attempt}/{retries}, {} / {}{}",
                 hms(since),
-                hms(*wait_s)
+                hms(*wait_s),
+                holder
+                    .as_deref()
+                    .map(|h| format!(", held by {}", crate::ui::printable(h)))
+                    .unwrap_or_default()
             ),
             Some(since / wait_s.max(0.001)),
         ),
