@@ -675,6 +675,196 @@ mod tests {
         assert_snapshot("live_too_small_60x15", &text);
     }
 
+    /// A record of `param=value` (on the defaults) as the noise-aware
+    /// search writes it: one eval run per accuracy, all at `tps` ± 1 %, the
+    /// runs past `ok` failed (a partial trial).
+    fn runs_record(
+        param: &str,
+        value: &str,
+        status: &str,
+        acc: &[f64],
+        ok: usize,
+        tps: f64,
+    ) -> Arc<Record> {
+        let runs: Vec<EvalRun> = acc
+            .iter()
+            .enumerate()
+            .map(|(i, a)| EvalRun {
+                i: i as u32 + 1,
+                ok: i < ok,
+                measured: (i < ok).then(|| Measured {
+                    accuracy: Some(*a),
+                    total_tps: Some(tps * (1.0 + 0.01 * (i as f64 - 1.0))),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            })
+            .collect();
+        let mut params = default_params();
+        params.insert(param.into(), value.into());
+        let mut eval = autotune::summarize(runs);
+        eval.avg_total_time_s = Some(1.9);
+        Arc::new(Record {
+            trial_key: autotune::trial_key(&params),
+            status: status.into(),
+            param_under_test: Some(param.into()),
+            params,
+            eval: (status == "ok" || status == "partial" || status == "pruned").then_some(eval),
+            ..Default::default()
+        })
+    }
+
+    /// A longer search under the noise-aware policy, 5 minutes in: five
+    /// groups done, twelve trials faster than the start the search did not
+    /// take (so the start, its choice, ranks 13th), every kind of outcome
+    /// in the counts, a long pruned reason as the last message, and the
+    /// start re-measured now as a close call of group 6.
+    fn longer_search(t0: Instant) -> LiveState {
+        let mut s = LiveState::new(t0);
+        s.update(
+            &Event::RunStarted {
+                repo: "/srv/model".into(),
+                results: "/srv/model/tune_results.jsonl".into(),
+                total_estimate: 55,
+                existing_records: 0,
+                base: default_params(),
+                threshold: 0.88,
+                best_seen_tps: None,
+                choice: None,
+                setup: None,
+                goal: autotune::Goal::default_for(0.88),
+                policy: Some(autotune::NoisePolicy::default()),
+                slots: 1,
+            },
+            t0,
+        );
+        let acc = [0.886, 0.888, 0.887];
+        let groups: [(&str, &[&str]); 6] = [
+            ("GPU_MEMORY_UTILIZATION", &["0.97", "0.98", "0.99"]),
+            (
+                "VLLM_MAX_NUM_BATCHED_TOKENS",
+                &["131072", "65536", "98304", "196608", "262144"],
+            ),
+            ("VLLM_MAX_NUM_SEQS", &["1024", "512", "768", "1536"]),
+            ("MAX_MODEL_LEN", &["1024", "768", "1536", "2048"]),
+            ("STOP_ON_DOUBLE_NEWLINE", &["0", "1"]),
+            ("OUTPUT_MAX_SENTENCES", &["6", "3", "4"]),
+        ];
+        let start = runs_record("GPU_MEMORY_UTILIZATION", "0.97", "ok", &acc, 3, 5000.0);
+        let (mut ordinal, mut tps) = (0usize, 5100.0);
+        for (g, (param, values)) in groups.iter().enumerate() {
+            s.update(
+                &Event::GroupStarted {
+                    param: param.to_string(),
+                    values: values.iter().map(|v| v.to_string()).collect(),
+                    group: g + 1,
+                    groups: 17,
+                    stage: autotune::Stage::Pass(1),
+                    budget_left: None,
+                },
+                secs(t0, 50 * g as u64),
+            );
+            for (i, v) in values.iter().enumerate() {
+                ordinal += 1;
+                let at = secs(t0, 50 * g as u64 + 5 * i as u64);
+                if i == 0 && g > 0 {
+                    s.update(
+                        &Event::TrialReused {
+                            ordinal,
+                            param: param.to_string(),
+                            value: v.to_string(),
+                            record: start.clone(),
+                        },
+                        at,
+                    );
+                    continue;
+                }
+                let status = match (param, *v) {
+                    (_, "0.99") => "crashed",
+                    (_, "1536") if g == 2 => "timeout",
+                    (_, "768") if g == 3 => "pruned",
+                    _ => "ok",
+                };
+                let record = if i == 0 {
+                    start.clone()
+                } else {
+                    tps += 23.0;
+                    runs_record(param, v, status, &acc, 3, tps)
+                };
+                if g == 5 && i > 0 {
+                    break;
+                }
+                s.update(&Event::TrialFinished { ordinal, record }, at);
+            }
+        }
+        // The last trial was pruned, with a reason wider than 80 columns.
+        let mut pruned =
+            (*runs_record("OUTPUT_MAX_SENTENCES", "3", "pruned", &acc, 2, 4852.2)).clone();
+        pruned.total_s = Some(31.0);
+        pruned.reason = Some(
+            "4852.2 tok/s after 2 runs: at most 4911.0 at 95 % confidence, under the group's leader 5057.2"
+                .into(),
+        );
+        s.update(
+            &Event::TrialFinished {
+                ordinal: ordinal + 1,
+                record: Arc::new(pruned),
+            },
+            secs(t0, 280),
+        );
+        // The start, the search's choice, measured again as a close call.
+        s.update(
+            &Event::TrialStarted {
+                slot: 0,
+                devices: None,
+                ordinal: ordinal + 2,
+                index: ordinal as u32 + 2,
+                param: "OUTPUT_MAX_SENTENCES".into(),
+                value: "6".into(),
+                base_value: Some("6".into()),
+                params: default_params(),
+                key: autotune::trial_key(&default_params()),
+                log_path: "/srv/model/tune_server_logs/trial_00022.log".into(),
+            },
+            secs(t0, 285),
+        );
+        s.update(
+            &Event::Phase {
+                slot: 0,
+                phase: TrialPhase::Eval {
+                    run: 2,
+                    of: 3,
+                    timeout_s: 420.0,
+                },
+            },
+            secs(t0, 295),
+        );
+        s.push_log((1..=30).map(|i| format!("INFO:     request {i} served")), 0);
+        s
+    }
+
+    /// A longer search at 80x24 and 140x40: the search's choice (`▶`)
+    /// stays in the best table while it is re-measured, however many
+    /// faster rows it did not take stand above it.
+    #[test]
+    fn snapshots_of_a_longer_search() {
+        let t0 = Instant::now();
+        for (w, h) in [(80u16, 24u16), (140, 40)] {
+            let s = longer_search(t0);
+            assert!(s.chosen().is_some(), "the start is the search's choice");
+            let (text, _) = screen(&s, w, h, Theme { color: true }, secs(t0, 300));
+            assert_snapshot(&format!("live_long_{w}x{h}"), &text);
+            assert!(
+                text.contains("▶ GPU_MEMORY_UTILIZATION=0.97"),
+                "the choice's row at {w}x{h}:\n{text}"
+            );
+            assert!(
+                text.contains("faster not shown"),
+                "the rows left out at {w}x{h}:\n{text}"
+            );
+        }
+    }
+
     /// A record with 95 % half-widths, as the noise-aware search writes.
     fn with_ci(r: Arc<Record>, acc_ci: f64, tps_ci: f64) -> Arc<Record> {
         let mut r = (*r).clone();

@@ -189,7 +189,8 @@ pub struct LiveState {
     /// The current group.
     pub group: GroupView,
     /// Best qualifying trials, fastest first: those [`LiveState::rule`]
-    /// admits among [`LiveState::candidates`].
+    /// admits among [`LiveState::candidates`], all of them (the table
+    /// shows the first and always the search's choice, whatever its rank).
     pub best: Vec<Arc<Record>>,
     /// Every trial meeting the bar by its means (the latest record of each
     /// configuration): the noise learned later may admit or refuse each.
@@ -228,7 +229,6 @@ pub struct LiveState {
 }
 
 const RECENT_CAP: usize = 200;
-const BEST_CAP: usize = 10;
 
 /// The headline of a failed trial: its plan position, status, when, exit
 /// code and reason.
@@ -440,10 +440,11 @@ impl LiveState {
     }
 
     /// The best table: what the search's rule admits, best first (a trial
-    /// over the bar only within the noise is not shown as a best).
+    /// over the bar only within the noise is not shown as a best). Not cut
+    /// to a length: a re-measure of the incumbent can pool it below ten
+    /// faster rows, and the table must still find the search's choice.
     fn rank_best(&mut self) {
         self.best = self.rule.rank(&self.candidates);
-        self.best.truncate(BEST_CAP);
     }
 
     fn group_best_message(&mut self, param: &str, winner: Option<&Arc<Record>>, now: Instant) {
