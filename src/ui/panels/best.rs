@@ -265,18 +265,20 @@ pub fn draw_group(f: &mut Frame, area: Rect, s: &LiveState, t: &Theme) {
         .map(|tr| tr.value.as_str())
         .collect();
     let current = |v: &str| running.contains(&v);
-    let base_tps = s
-        .group
-        .values
-        .first()
-        .and_then(|v| s.group.results.get(v))
-        .filter(|r| r.status == "ok")
-        .and_then(|r| r.avg_total_tps());
+    // The base's figure is what it measured, partial or not: a partial
+    // base (some eval runs failed) still has a mean over its ok runs.
+    let base = s.group.values.first().and_then(|v| s.group.results.get(v));
+    let base_tps = base.and_then(|r| r.avg_total_tps()).filter(|b| *b > 0.0);
+    // Why a row with a figure has no comparison: the base has none.
+    let no_base = match base {
+        Some(r) => format!("base {}", r.status),
+        None => "no base yet".to_string(),
+    };
     // A joint round's values are moves of several parameters: the column
     // takes what the figures leave, to name each with its value.
     let joint = s.group.is_joint_round();
     let value_w = if joint {
-        area.width.saturating_sub(2 + 8 + 6 + 7 + 7 + 4).max(7)
+        area.width.saturating_sub(2 + 8 + 6 + 7 + 12 + 4).max(7)
     } else {
         s.group
             .values
@@ -302,12 +304,13 @@ pub fn draw_group(f: &mut Frame, area: Rect, s: &LiveState, t: &Theme) {
                 Some(a) if a < s.threshold => t.style(Role::Bad),
                 _ => ratatui::style::Style::new(),
             };
-            let tps = r
-                .filter(|r| r.status == "ok")
-                .and_then(|r| r.avg_total_tps());
-            let delta = match (i, tps, base_tps) {
-                (0, Some(_), _) => "base".to_string(),
-                (_, Some(x), Some(b)) if b > 0.0 => format!("{:+.1}%", (x / b - 1.0) * 100.0),
+            // Every row with a figure is compared (a partial or pruned
+            // trial's mean is over its ok runs, as its tok/s column shows).
+            let tps = r.and_then(|r| r.avg_total_tps());
+            let delta = match (i, r, tps, base_tps) {
+                (0, Some(_), _, _) => "base".to_string(),
+                (_, _, Some(x), Some(b)) => format!("{:+.1}%", (x / b - 1.0) * 100.0),
+                (_, _, Some(_), None) => no_base.clone(),
                 _ => String::new(),
             };
             let value = match r.and_then(|r| {
@@ -347,7 +350,7 @@ pub fn draw_group(f: &mut Frame, area: Rect, s: &LiveState, t: &Theme) {
             Constraint::Length(8),
             Constraint::Length(6),
             Constraint::Length(7),
-            Constraint::Length(7),
+            Constraint::Length(12),
         ],
     )
     .header(Row::new(["value", "status", "acc", "tok/s", "vs base"]).style(t.style(Role::Title)))

@@ -865,6 +865,99 @@ mod tests {
         }
     }
 
+    /// The first group, its base partial (one of its three eval runs
+    /// failed), a value measured against it and one running; and the same
+    /// with a crashed base.
+    fn partial_base(t0: Instant, base_status: &str) -> LiveState {
+        let mut s = LiveState::new(t0);
+        s.update(
+            &Event::RunStarted {
+                repo: "/srv/model".into(),
+                results: "/srv/model/tune_results.jsonl".into(),
+                total_estimate: 55,
+                existing_records: 0,
+                base: default_params(),
+                threshold: 0.88,
+                best_seen_tps: None,
+                choice: None,
+                setup: None,
+                goal: autotune::Goal::default_for(0.88),
+                policy: None,
+                slots: 1,
+            },
+            t0,
+        );
+        let p = "GPU_MEMORY_UTILIZATION";
+        s.update(
+            &Event::GroupStarted {
+                param: p.into(),
+                values: vec!["0.97".into(), "0.98".into(), "0.99".into()],
+                group: 1,
+                groups: 17,
+                stage: autotune::Stage::Pass(1),
+                budget_left: None,
+            },
+            secs(t0, 100),
+        );
+        let acc = [0.886, 0.888, 0.887];
+        let base = runs_record(p, "0.97", base_status, &acc, 2, 5000.0);
+        s.update(
+            &Event::TrialFinished {
+                ordinal: 1,
+                record: base,
+            },
+            secs(t0, 110),
+        );
+        s.update(
+            &Event::TrialFinished {
+                ordinal: 2,
+                record: runs_record(p, "0.98", "ok", &acc, 3, 5100.0),
+            },
+            secs(t0, 120),
+        );
+        let mut params = default_params();
+        params.insert(p.into(), "0.99".into());
+        s.update(
+            &Event::TrialStarted {
+                slot: 0,
+                devices: None,
+                ordinal: 3,
+                index: 3,
+                param: p.into(),
+                value: "0.99".into(),
+                base_value: Some("0.97".into()),
+                params,
+                key: "k".into(),
+                log_path: "/srv/model/tune_server_logs/trial_00003.log".into(),
+            },
+            secs(t0, 125),
+        );
+        s
+    }
+
+    /// "vs base" against a partial base: the comparison with what it
+    /// measured; against a base without a figure, a word for why not.
+    #[test]
+    fn snapshot_of_a_partial_base() {
+        let t0 = Instant::now();
+        let s = partial_base(t0, "partial");
+        let (text, _) = screen(&s, 140, 40, Theme { color: true }, secs(t0, 130));
+        assert_snapshot("live_partial_base_140x40", &text);
+        let row = |text: &str, v: &str| {
+            text.lines()
+                .find(|l| l.contains(&format!("  {v}  ")) && l.contains("0.887"))
+                .unwrap_or_else(|| panic!("no row {v}:\n{text}"))
+                .to_string()
+        };
+        assert!(row(&text, "0.97").contains("partial"), "{text}");
+        assert!(row(&text, "0.97").contains("base"), "{text}");
+        // 5100 against the base's 4975 over its two ok runs.
+        assert!(row(&text, "0.98").contains("+2.5%"), "{text}");
+        let s = partial_base(t0, "crashed");
+        let (text, _) = screen(&s, 140, 40, Theme { color: true }, secs(t0, 130));
+        assert!(row(&text, "0.98").contains("base crashed"), "{text}");
+    }
+
     /// A record with 95 % half-widths, as the noise-aware search writes.
     fn with_ci(r: Arc<Record>, acc_ci: f64, tps_ci: f64) -> Arc<Record> {
         let mut r = (*r).clone();
