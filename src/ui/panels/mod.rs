@@ -172,7 +172,7 @@ pub fn viewport(area: Rect, s: &LiveState) -> Viewport {
     let a = areas(area, s);
     Viewport {
         log_rows: log::split(a.log, s).1.height.saturating_sub(2) as usize,
-        recent_rows: a.recent.map_or(1, |r| r.height.saturating_sub(3) as usize),
+        recent_rows: a.recent.map_or(0, |r| r.height.saturating_sub(3) as usize),
     }
 }
 
@@ -861,6 +861,110 @@ mod tests {
             assert!(
                 text.contains("faster not shown"),
                 "the rows left out at {w}x{h}:\n{text}"
+            );
+        }
+    }
+
+    /// The start re-measured (the trial [`longer_search`] runs) ends and
+    /// trial 23 starts with its own log.
+    fn next_trial(s: &mut LiveState, t0: Instant) {
+        let acc = [0.886, 0.888, 0.887];
+        let mut again =
+            (*runs_record("GPU_MEMORY_UTILIZATION", "0.97", "ok", &acc, 3, 5010.0)).clone();
+        again.extra.insert("recheck".into(), true.into());
+        s.update(
+            &Event::TrialFinished {
+                ordinal: 22,
+                record: Arc::new(again),
+            },
+            secs(t0, 310),
+        );
+        let mut params = default_params();
+        params.insert("OUTPUT_MAX_SENTENCES".into(), "4".into());
+        s.update(
+            &Event::TrialStarted {
+                slot: 0,
+                devices: None,
+                ordinal: 23,
+                index: 23,
+                param: "OUTPUT_MAX_SENTENCES".into(),
+                value: "4".into(),
+                base_value: Some("6".into()),
+                params,
+                key: "k23".into(),
+                log_path: "/srv/model/tune_server_logs/trial_00023.log".into(),
+            },
+            secs(t0, 311),
+        );
+    }
+
+    /// After Tab the recent trials scroll, newest at the top: End shows
+    /// the oldest and the title says how many newer ones are above and
+    /// how to come back; a trial that ends does not move the view; Home
+    /// follows again. At 80x24 there is no list: Tab leaves the log.
+    #[test]
+    fn snapshots_of_scrolled_recent_trials() {
+        let t0 = Instant::now();
+        let mut s = longer_search(t0);
+        let view = viewport(Rect::new(0, 0, 80, 24), &s);
+        s.apply(Action::FocusNext, view, t0);
+        assert_eq!(s.focus, crate::ui::state::Focus::Log, "no list at 80x24");
+        let view = viewport(Rect::new(0, 0, 140, 40), &s);
+        s.apply(Action::FocusNext, view, t0);
+        assert_eq!(s.focus, crate::ui::state::Focus::Recent);
+        s.apply(Action::End, view, t0);
+        let (text, _) = screen(&s, 140, 40, Theme { color: true }, secs(t0, 300));
+        assert_snapshot("live_long_recent_end_140x40", &text);
+        let above = s.recent_scroll;
+        assert!(above > 0, "{text}");
+        assert!(
+            text.contains(&format!("↑ {above} newer · Home")),
+            "{above} newer:\n{text}"
+        );
+        assert!(text.contains("│    1 ok "), "the oldest in view:\n{text}");
+        // ↓ at the bottom stays; ↑ goes a row towards the newest.
+        s.apply(Action::Down, view, t0);
+        assert_eq!(s.recent_scroll, above);
+        s.apply(Action::Up, view, t0);
+        assert_eq!(s.recent_scroll, above - 1);
+        // A trial that ends adds a row above, not in view.
+        next_trial(&mut s, t0);
+        let (text, _) = screen(&s, 140, 40, Theme { color: true }, secs(t0, 320));
+        assert!(text.contains(&format!("↑ {above} newer")), "{text}");
+        assert!(text.contains("│    2 ok "), "{text}");
+        // Home: the newest at the top, no mark.
+        s.apply(Action::Home, view, t0);
+        let (text, _) = screen(&s, 140, 40, Theme { color: true }, secs(t0, 320));
+        assert!(!text.contains(" newer · Home"), "{text}");
+        assert!(text.contains("│   22 ok+ "), "{text}");
+    }
+
+    /// A log the user scrolled up stays in view when a new trial starts:
+    /// its title says it does not follow and names the newer log; End
+    /// follows again, in the new trial's log.
+    #[test]
+    fn snapshots_of_a_held_log() {
+        let t0 = Instant::now();
+        for (w, h) in [(80u16, 24u16), (140, 40)] {
+            let mut s = longer_search(t0);
+            let view = viewport(Rect::new(0, 0, w, h), &s);
+            s.apply(Action::PageUp, view, t0);
+            let up = s.log_scroll;
+            assert!(up > 0);
+            next_trial(&mut s, t0);
+            let (text, _) = screen(&s, w, h, Theme { color: true }, secs(t0, 320));
+            assert_snapshot(&format!("live_long_log_held_{w}x{h}"), &text);
+            assert!(
+                text.contains(&format!(
+                    "trial_00022.log  [scrolled {up} up · End follows trial_00023.log]"
+                )),
+                "at {w}x{h}:\n{text}"
+            );
+            s.apply(Action::End, viewport(Rect::new(0, 0, w, h), &s), t0);
+            let (text, _) = screen(&s, w, h, Theme { color: true }, secs(t0, 320));
+            assert!(
+                text.contains("trial_00023.log  [following]"),
+                "at {w}x{h}:\n{text}"
             );
         }
     }

@@ -41,6 +41,10 @@ pub fn draw(f: &mut Frame, area: Rect, s: &LiveState, t: &Theme) {
         let mut lines = help(&table, t);
         lines.push(Line::raw(""));
         lines.push(Line::from(Span::styled(
+            "A scrolled panel says so in its title and stays put as lines and trials come in.",
+            t.style(Role::Dim),
+        )));
+        lines.push(Line::from(Span::styled(
             "Headless runs take SIGUSR1 (skip), SIGUSR2 (pause), SIGQUIT (abort).",
             t.style(Role::Dim),
         )));

@@ -134,7 +134,7 @@ pub struct Recent {
 pub struct Viewport {
     /// Rows of the log panel.
     pub log_rows: usize,
-    /// Rows of the recent-trials list.
+    /// Rows of the recent-trials list (0: not on screen, Tab skips it).
     pub recent_rows: usize,
 }
 
@@ -210,7 +210,12 @@ pub struct LiveState {
     pub log_skipped: u64,
     /// Lines scrolled up from the bottom of the log.
     pub log_scroll: usize,
-    /// Rows scrolled in the recent list.
+    /// The log follows: new lines and a new trial's log come into view.
+    /// Scrolling up stops it (the view stays where the user put it, also
+    /// when a new trial starts) until End or `f`.
+    pub log_follow: bool,
+    /// Rows scrolled down the recent list from its newest (top) row; new
+    /// trials keep a scrolled view on the rows it shows.
     pub recent_scroll: usize,
     /// Focused panel.
     pub focus: Focus,
@@ -305,6 +310,7 @@ impl LiveState {
             log_lines: VecDeque::new(),
             log_skipped: 0,
             log_scroll: 0,
+            log_follow: true,
             recent_scroll: 0,
             focus: Focus::Log,
             help: false,
@@ -372,6 +378,26 @@ impl LiveState {
         self.log_lines.clear();
         self.log_skipped = 0;
         self.log_scroll = 0;
+        self.log_follow = true;
+    }
+
+    /// Follows the log again: its newest lines, in the selected slot's
+    /// latest log (a trial that started while the view was held).
+    fn follow_log(&mut self) {
+        self.log_scroll = 0;
+        self.log_follow = true;
+        if let Some(newer) = self.newer_log().map(PathBuf::from) {
+            self.show_log(Some(newer));
+        }
+    }
+
+    /// The selected slot's latest log when the log panel holds an older
+    /// one (the user scrolled it and a trial started since).
+    pub fn newer_log(&self) -> Option<&std::path::Path> {
+        self.last_log
+            .get(&self.selected)
+            .filter(|p| self.log_path.as_ref() != Some(*p))
+            .map(PathBuf::as_path)
     }
 
     /// Time into the run at `now` (stopped at the end of the run).
@@ -491,6 +517,10 @@ impl LiveState {
         }
         self.consider_best(&record);
         self.done += 1;
+        // A scrolled list stays on the rows it shows.
+        if self.recent_scroll > 0 {
+            self.recent_scroll += 1;
+        }
         self.recent.push_back(Recent {
             ordinal,
             record,
@@ -579,30 +609,50 @@ impl LiveState {
         }
     }
 
-    /// Scrolls the focused panel (the log or recent trials).
+    /// Scrolls the focused panel: the log (oldest line at the top, newest
+    /// at the bottom) or the recent trials (newest at the top). Up and
+    /// Home go to the top of either, Down and End to the bottom; the log
+    /// follows again at its bottom, the recent list at its top.
     fn scroll(&mut self, a: Action, view: Viewport) {
-        // Scrolling stops where the first line reaches the top.
-        let (max, pos, rows) = match self.focus {
-            Focus::Log | Focus::Slots => (
-                self.log_lines.len().saturating_sub(view.log_rows),
-                &mut self.log_scroll,
-                view.log_rows,
-            ),
-            Focus::Recent => (
-                self.recent.len().saturating_sub(view.recent_rows),
-                &mut self.recent_scroll,
-                view.recent_rows,
-            ),
-        };
-        let page = (rows / 2).max(1);
-        *pos = match a {
-            Action::Up => (*pos + 1).min(max),
-            Action::Down => pos.saturating_sub(1),
-            Action::PageUp => (*pos + page).min(max),
-            Action::PageDown => pos.saturating_sub(page),
-            Action::Home => max,
-            _ => 0,
-        };
+        match self.focus {
+            Focus::Log | Focus::Slots => {
+                if a == Action::End {
+                    return self.follow_log();
+                }
+                // Scrolling stops where the first line reaches the top.
+                let max = self.log_lines.len().saturating_sub(view.log_rows);
+                let page = (view.log_rows / 2).max(1);
+                let pos = self.log_scroll;
+                self.log_scroll = match a {
+                    Action::Up => (pos + 1).min(max),
+                    Action::Down => pos.saturating_sub(1),
+                    Action::PageUp => (pos + page).min(max),
+                    Action::PageDown => pos.saturating_sub(page),
+                    Action::Home => max,
+                    _ => pos,
+                };
+                if self.log_scroll > 0 {
+                    self.log_follow = false;
+                } else if self.newer_log().is_none() {
+                    // Back at the bottom of the followed log: following.
+                    self.log_follow = true;
+                }
+            }
+            Focus::Recent => {
+                let max = self.recent.len().saturating_sub(view.recent_rows);
+                let page = (view.recent_rows / 2).max(1);
+                let pos = self.recent_scroll;
+                self.recent_scroll = match a {
+                    Action::Up => pos.saturating_sub(1),
+                    Action::Down => (pos + 1).min(max),
+                    Action::PageUp => pos.saturating_sub(page),
+                    Action::PageDown => (pos + page).min(max),
+                    Action::Home => 0,
+                    Action::End => max,
+                    _ => pos,
+                };
+            }
+        }
     }
 
     /// Applies a key action at `now`, with `view` the rows the scrollable
@@ -671,11 +721,13 @@ impl LiveState {
                 None
             }
             Action::FocusNext => {
+                // The recent list only where it is on screen.
+                let recent = view.recent_rows > 0;
                 self.focus = match self.focus {
                     Focus::Slots => Focus::Log,
-                    Focus::Log => Focus::Recent,
-                    Focus::Recent if self.multi() => Focus::Slots,
-                    Focus::Recent => Focus::Log,
+                    Focus::Log if recent => Focus::Recent,
+                    Focus::Log | Focus::Recent if self.multi() => Focus::Slots,
+                    Focus::Log | Focus::Recent => Focus::Log,
                 };
                 None
             }
@@ -695,7 +747,7 @@ impl LiveState {
                 None
             }
             Action::Follow => {
-                self.log_scroll = 0;
+                self.follow_log();
                 self.focus = Focus::Log;
                 None
             }
