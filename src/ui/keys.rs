@@ -267,24 +267,32 @@ pub fn footer<A: Copy>(
     ratatui::text::Line::from(spans)
 }
 
-/// The help lines of a table: every key with its description.
-pub fn help<A>(table: &Table<A>, t: &super::theme::Theme) -> Vec<ratatui::text::Line<'static>> {
+/// The help lines of a table in `width` columns: every key with its
+/// description, wrapped under itself.
+pub fn help<A>(
+    table: &Table<A>,
+    width: usize,
+    t: &super::theme::Theme,
+) -> Vec<ratatui::text::Line<'static>> {
     use super::theme::Role;
     use ratatui::text::{Line, Span};
-    table
-        .iter()
-        .map(|(code, mods, _, _, desc)| {
-            let key = if mods.contains(KeyModifiers::CONTROL) {
-                format!("Ctrl-{code}")
-            } else {
-                code.to_string()
-            };
-            Line::from(vec![
+    let mut out = Vec::new();
+    for (code, mods, _, _, desc) in table {
+        let key = if mods.contains(KeyModifiers::CONTROL) {
+            format!("Ctrl-{code}")
+        } else {
+            code.to_string()
+        };
+        let text = crate::ui::panels::wrap(desc, width.saturating_sub(12));
+        for (i, l) in text.into_iter().enumerate() {
+            let key = if i == 0 { key.as_str() } else { "" };
+            out.push(Line::from(vec![
                 Span::styled(format!("{key:>10}  "), t.style(Role::Accent)),
-                Span::raw(*desc),
-            ])
-        })
-        .collect()
+                Span::raw(l),
+            ]));
+        }
+    }
+    out
 }
 
 #[cfg(test)]

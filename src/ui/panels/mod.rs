@@ -37,6 +37,29 @@ pub fn block<'a>(title: &'a str, focused: bool, t: &Theme) -> Block<'a> {
         ))
 }
 
+/// `text` broken into lines of at most `w` characters, at spaces where
+/// it can (a word longer than a line is cut).
+pub fn wrap(text: &str, w: usize) -> Vec<String> {
+    let w = w.max(1);
+    let mut lines = Vec::new();
+    let mut line = String::new();
+    for word in text.split(' ') {
+        let (n, len) = (line.chars().count(), word.chars().count());
+        if n > 0 && n + 1 + len > w {
+            lines.push(std::mem::take(&mut line));
+        } else if n > 0 {
+            line.push(' ');
+        }
+        let mut word: Vec<char> = word.chars().collect();
+        while word.len() > w {
+            lines.push(word.drain(..w).collect());
+        }
+        line.extend(word);
+    }
+    lines.push(line);
+    lines
+}
+
 /// Minutes and seconds (or hours) of a duration in seconds.
 pub fn hms(secs: f64) -> String {
     let s = secs.max(0.0) as u64;
@@ -89,7 +112,7 @@ pub fn areas(area: Rect, s: &LiveState) -> Areas {
     let [header, body, message, footer] = Layout::vertical([
         Constraint::Length(2),
         Constraint::Min(8),
-        Constraint::Length(1),
+        Constraint::Length(footer::message_rows(s, area.width)),
         Constraint::Length(1),
     ])
     .areas(area);
@@ -139,12 +162,25 @@ pub fn areas(area: Rect, s: &LiveState) -> Areas {
         .areas(right);
         (a.best, a.group, a.recent) = (b, Some(g), Some(r));
     } else if s.summary.is_some() {
-        let [o, l, b] = Layout::vertical([
-            Constraint::Length(outcome_h(body.width)),
-            Constraint::Min(3),
-            Constraint::Length(5),
-        ])
-        .areas(body);
+        // The outcome first: when it and a log of 3 rows do not fit, the
+        // log goes (the run is over) and the best table keeps its winner.
+        let want = outcome_h(body.width);
+        let [o, l, b] = if want + 3 + 5 <= body.height {
+            Layout::vertical([
+                Constraint::Length(want),
+                Constraint::Min(3),
+                Constraint::Length(5),
+            ])
+            .areas(body)
+        } else {
+            let o = want.min(body.height.saturating_sub(4));
+            Layout::vertical([
+                Constraint::Length(o),
+                Constraint::Length(0),
+                Constraint::Min(4),
+            ])
+            .areas(body)
+        };
         (a.outcome, a.log, a.best) = (Some(o), l, b);
     } else if s.multi() {
         let [sl, l, b] = Layout::vertical([
@@ -173,6 +209,7 @@ pub fn viewport(area: Rect, s: &LiveState) -> Viewport {
     Viewport {
         log_rows: log::split(a.log, s).1.height.saturating_sub(2) as usize,
         recent_rows: a.recent.map_or(0, |r| r.height.saturating_sub(3) as usize),
+        help_max: overlay::help_max(area, s),
     }
 }
 
@@ -197,7 +234,9 @@ pub fn draw(f: &mut Frame, s: &LiveState, t: &Theme, now: Instant) {
     if let (Some(r), Some(sum)) = (a.outcome, &s.summary) {
         outcome::draw(f, r, sum, t);
     }
-    log::draw(f, a.log, s, t);
+    if a.log.height > 0 {
+        log::draw(f, a.log, s, t);
+    }
     best::draw_best(f, a.best, s, t);
     if let Some(r) = a.group {
         best::draw_group(f, r, s, t);
@@ -336,6 +375,7 @@ mod tests {
     const VIEW: Viewport = Viewport {
         log_rows: 10,
         recent_rows: 10,
+        help_max: 0,
     };
 
     fn secs(t0: Instant, s: u64) -> Instant {
@@ -862,6 +902,97 @@ mod tests {
                 text.contains("faster not shown"),
                 "the rows left out at {w}x{h}:\n{text}"
             );
+            // Nothing essential cut: the bar in the header, the whole
+            // pruned reason in the message line.
+            let header: String = text.lines().take(2).collect::<Vec<_>>().join("\n");
+            assert!(header.contains("bar: acc ≥ 0.880"), "at {w}x{h}:\n{text}");
+            assert!(header.contains("timeout 1"), "at {w}x{h}:\n{text}");
+            let message: String = text
+                .lines()
+                .skip_while(|l| !l.contains("4:40 trial 21 pruned"))
+                .take_while(|l| !l.contains("s skip"))
+                .collect();
+            assert!(
+                message.contains("under the group's leader 5057.2"),
+                "at {w}x{h}:\n{text}"
+            );
+        }
+    }
+
+    /// The help at 80x24 and 140x40: every description whole (wrapped);
+    /// where it does not fit it says how much more there is and scrolls.
+    #[test]
+    fn snapshots_of_the_help_scrolled() {
+        let t0 = Instant::now();
+        for (w, h) in [(80u16, 24u16), (140, 40)] {
+            let mut s = in_eval(t0);
+            let view = viewport(Rect::new(0, 0, w, h), &s);
+            s.apply(Action::Help, view, t0);
+            let (text, _) = screen(&s, w, h, Theme { color: true }, secs(t0, 130));
+            let joined: String = text.split_whitespace().collect::<Vec<_>>().join(" ");
+            assert!(
+                joined.contains("works in tmux and over ssh)"),
+                "at {w}x{h}:\n{text}"
+            );
+            if view.help_max == 0 {
+                assert!(text.contains("Headless runs take SIGUSR1"), "{text}");
+                continue;
+            }
+            assert!(
+                text.contains(&format!("↓ {} more", view.help_max)),
+                "at {w}x{h}:\n{text}"
+            );
+            s.apply(Action::End, view, t0);
+            let (text, _) = screen(&s, w, h, Theme { color: true }, secs(t0, 130));
+            assert_snapshot(&format!("live_help_end_{w}x{h}"), &text);
+            assert!(
+                text.contains("Headless runs take SIGUSR1") && text.contains("↑ "),
+                "at {w}x{h}:\n{text}"
+            );
+            assert_eq!(s.log_scroll, 0, "the keys scrolled the help, not the log");
+        }
+    }
+
+    /// An abort after six changes at 80x24 and 140x40: the outcome keeps
+    /// the figures and every file's path in view (changes it cannot show
+    /// are counted, all are in the best params file).
+    #[test]
+    fn snapshots_of_an_abort_with_many_changes() {
+        let t0 = Instant::now();
+        for (w, h) in [(80u16, 24u16), (140, 40)] {
+            let mut s = finished(t0);
+            let mut sum = (**s.summary.as_ref().unwrap()).clone();
+            sum.outcome = Outcome::Aborted;
+            for (k, from, to) in [
+                ("VLLM_MAX_NUM_SEQS", "1024", "768"),
+                ("STOP_ON_DOUBLE_NEWLINE", "0", "1"),
+                ("OUTPUT_MAX_SENTENCES", "6", "4"),
+                ("FREQUENCY_PENALTY", "0.1", "0.00"),
+            ] {
+                sum.changed.push((k.into(), Some(from.into()), to.into()));
+            }
+            sum.counts.insert("pruned".into(), 12);
+            sum.counts.insert("crashed".into(), 1);
+            sum.counts.insert("reused".into(), 10);
+            s.summary = Some(Arc::new(sum));
+            s.outcome = Some(Outcome::Aborted);
+            s.message(
+                "aborted: the service was stopped; q quits",
+                true,
+                secs(t0, 150),
+            );
+            let (text, _) = screen(&s, w, h, Theme { color: true }, secs(t0, 9999));
+            assert_snapshot(&format!("live_aborted_{w}x{h}"), &text);
+            for needle in [
+                "gain:",
+                "best params: /srv/model/best_params.json",
+                "report:  /srv/model/tune_report.html",
+                "results: /srv/model/tune_results.jsonl",
+                "[ABORTED]",
+                "bar: acc ≥ 0.880",
+            ] {
+                assert!(text.contains(needle), "{needle:?} at {w}x{h}:\n{text}");
+            }
         }
     }
 

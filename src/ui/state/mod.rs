@@ -136,6 +136,8 @@ pub struct Viewport {
     pub log_rows: usize,
     /// Rows of the recent-trials list (0: not on screen, Tab skips it).
     pub recent_rows: usize,
+    /// Rows the help scrolls at most (0: it fits).
+    pub help_max: usize,
 }
 
 /// Everything the live screen shows.
@@ -217,6 +219,8 @@ pub struct LiveState {
     /// Rows scrolled down the recent list from its newest (top) row; new
     /// trials keep a scrolled view on the rows it shows.
     pub recent_scroll: usize,
+    /// Rows the help is scrolled (it scrolls where it does not fit).
+    pub help_scroll: usize,
     /// Focused panel.
     pub focus: Focus,
     /// Help shown.
@@ -312,6 +316,7 @@ impl LiveState {
             log_scroll: 0,
             log_follow: true,
             recent_scroll: 0,
+            help_scroll: 0,
             focus: Focus::Log,
             help: false,
             confirm: None,
@@ -718,6 +723,28 @@ impl LiveState {
             }
             Action::Help => {
                 self.help = !self.help;
+                self.help_scroll = 0;
+                None
+            }
+            // The help, where it does not fit, scrolls with the same keys.
+            Action::Up
+            | Action::Down
+            | Action::PageUp
+            | Action::PageDown
+            | Action::Home
+            | Action::End
+                if self.help =>
+            {
+                let (pos, max, page) = (self.help_scroll, view.help_max, 10);
+                self.help_scroll = match a {
+                    Action::Up => pos.saturating_sub(1),
+                    Action::Down => pos + 1,
+                    Action::PageUp => pos.saturating_sub(page),
+                    Action::PageDown => pos + page,
+                    Action::Home => 0,
+                    _ => max,
+                }
+                .min(max);
                 None
             }
             Action::FocusNext => {
@@ -772,6 +799,7 @@ mod tests {
     const VIEW: Viewport = Viewport {
         log_rows: 10,
         recent_rows: 10,
+        help_max: 0,
     };
 
     fn rec(key: &str, status: &str, acc: f64, tps: f64) -> Arc<Record> {
