@@ -129,70 +129,70 @@ pub const BINDINGS: &Table<Action> = &[
         KeyModifiers::NONE,
         Action::Up,
         "↑↓ PgUp/Dn scroll",
-        "scroll up",
+        "scroll up: older log lines; newer recent trials",
     ),
     (
         KeyCode::Down,
         KeyModifiers::NONE,
         Action::Down,
         "",
-        "scroll down",
+        "scroll down: newer log lines; older recent trials",
     ),
     (
         KeyCode::Char('k'),
         KeyModifiers::NONE,
         Action::Up,
         "",
-        "scroll up",
+        "as ↑",
     ),
     (
         KeyCode::Char('j'),
         KeyModifiers::NONE,
         Action::Down,
         "",
-        "scroll down",
+        "as ↓",
     ),
     (
         KeyCode::PageUp,
         KeyModifiers::NONE,
         Action::PageUp,
         "",
-        "scroll a page up",
+        "a page up",
     ),
     (
         KeyCode::PageDown,
         KeyModifiers::NONE,
         Action::PageDown,
         "",
-        "scroll a page down",
+        "a page down",
     ),
     (
         KeyCode::Home,
         KeyModifiers::NONE,
         Action::Home,
         "",
-        "scroll to the top",
+        "to the top: the log's first line; the newest recent trial",
     ),
     (
         KeyCode::End,
         KeyModifiers::NONE,
         Action::End,
         "",
-        "scroll to the bottom",
+        "to the bottom: the log follows again; the oldest recent trial",
     ),
     (
         KeyCode::Char('f'),
         KeyModifiers::NONE,
         Action::Follow,
         "f follow",
-        "follow the log again",
+        "follow the log again (the running trial's newest lines)",
     ),
     (
         KeyCode::Tab,
         KeyModifiers::NONE,
         Action::FocusNext,
         "Tab focus",
-        "move focus between the log and the recent trials",
+        "move focus: the log, the recent trials (wide screens), the slots; keys scroll the focused one",
     ),
     (
         KeyCode::Char('?'),
@@ -267,24 +267,32 @@ pub fn footer<A: Copy>(
     ratatui::text::Line::from(spans)
 }
 
-/// The help lines of a table: every key with its description.
-pub fn help<A>(table: &Table<A>, t: &super::theme::Theme) -> Vec<ratatui::text::Line<'static>> {
+/// The help lines of a table in `width` columns: every key with its
+/// description, wrapped under itself.
+pub fn help<A>(
+    table: &Table<A>,
+    width: usize,
+    t: &super::theme::Theme,
+) -> Vec<ratatui::text::Line<'static>> {
     use super::theme::Role;
     use ratatui::text::{Line, Span};
-    table
-        .iter()
-        .map(|(code, mods, _, _, desc)| {
-            let key = if mods.contains(KeyModifiers::CONTROL) {
-                format!("Ctrl-{code}")
-            } else {
-                code.to_string()
-            };
-            Line::from(vec![
+    let mut out = Vec::new();
+    for (code, mods, _, _, desc) in table {
+        let key = if mods.contains(KeyModifiers::CONTROL) {
+            format!("Ctrl-{code}")
+        } else {
+            code.to_string()
+        };
+        let text = crate::ui::panels::wrap(desc, width.saturating_sub(12));
+        for (i, l) in text.into_iter().enumerate() {
+            let key = if i == 0 { key.as_str() } else { "" };
+            out.push(Line::from(vec![
                 Span::styled(format!("{key:>10}  "), t.style(Role::Accent)),
-                Span::raw(*desc),
-            ])
-        })
-        .collect()
+                Span::raw(l),
+            ]));
+        }
+    }
+    out
 }
 
 #[cfg(test)]

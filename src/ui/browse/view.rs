@@ -92,7 +92,8 @@ pub fn draw(f: &mut Frame, s: &BrowseState, t: &Theme) {
         f.render_widget(Paragraph::new(lines).block(block("sort by", true, t)), r);
     }
     if s.help {
-        let lines = help(BINDINGS, t);
+        // Unwrapped, as the box cuts them (browse's help does not scroll).
+        let lines = help(BINDINGS, usize::MAX, t);
         let r = centered(f.area(), 78, lines.len() as u16 + 2);
         f.render_widget(Clear, r);
         f.render_widget(

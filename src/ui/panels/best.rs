@@ -62,6 +62,41 @@ pub fn pm(mean: Option<f64>, ci: Option<f64>, prec: usize) -> String {
     }
 }
 
+/// The rows of the best table that fit in `rows` rows, by index in
+/// [`LiveState::best`]; `None` is a row saying how many are left out. The
+/// fastest come first; the search's choice (`▶`) is always among them,
+/// after a gap row when it ranks below what fits (a re-measure of the
+/// incumbent can pool it below faster rows the search did not take).
+pub fn shown_rows(s: &LiveState, rows: usize) -> Vec<Option<usize>> {
+    let n = s.best.len();
+    if n <= rows {
+        return (0..n).map(Some).collect();
+    }
+    let chosen = s
+        .chosen()
+        .and_then(|c| s.best.iter().position(|r| r.trial_key == c.trial_key));
+    match chosen {
+        Some(i) if i >= rows && rows >= 3 => {
+            (0..rows - 2).map(Some).chain([None, Some(i)]).collect()
+        }
+        Some(i) if i >= rows && rows >= 1 => vec![Some(i)],
+        _ => (0..rows).map(Some).collect(),
+    }
+}
+
+/// The gap row of the best table: how many rows between are left out.
+fn gap_row(shown: &[Option<usize>]) -> String {
+    let before = shown
+        .iter()
+        .rev()
+        .skip(2)
+        .flatten()
+        .next()
+        .map_or(0, |i| i + 1);
+    let after = shown.last().copied().flatten().unwrap_or(0);
+    format!("⋯ {} faster not shown", after.saturating_sub(before))
+}
+
 /// Draws the best-so-far table. Columns by worth when the panel is narrow:
 /// tok/s ± and what was tested always, accuracy ± where room allows
 /// (before the seconds per eval, which go first).
@@ -69,10 +104,14 @@ pub fn draw_best(f: &mut Frame, area: Rect, s: &LiveState, t: &Theme) {
     if let Some(g) = &s.goal {
         return draw_best_goal(f, area, s, g, t);
     }
-    let evals: Vec<(autotune::EvalSummary, String)> = s
-        .best
+    let shown = shown_rows(s, area.height.saturating_sub(3) as usize);
+    let evals: Vec<(autotune::EvalSummary, String)> = shown
         .iter()
-        .map(|r| (r.eval.clone().unwrap_or_default(), row_tested(r, s)))
+        .flatten()
+        .map(|&i| {
+            let r = &s.best[i];
+            (r.eval.clone().unwrap_or_default(), row_tested(r, s))
+        })
         .collect();
     let width = |f: &dyn Fn(&autotune::EvalSummary) -> String, min: usize| {
         evals
@@ -111,10 +150,19 @@ pub fn draw_best(f: &mut Frame, area: Rect, s: &LiveState, t: &Theme) {
     head.push("tested");
     widths.push(Constraint::Fill(1));
     let header = Row::new(head).style(t.style(Role::Title));
-    let rows: Vec<Row> = evals
-        .into_iter()
-        .enumerate()
-        .map(|(i, (e, what))| {
+    let mut evals = evals.into_iter();
+    let rows: Vec<Row> = shown
+        .iter()
+        .map(|row| {
+            let Some(i) = *row else {
+                let mut cells = vec![Cell::from("⋯"), Cell::from("⋯")];
+                if secs {
+                    cells.push(Cell::from(""));
+                }
+                cells.push(Cell::from(gap_row(&shown)));
+                return Row::new(cells).style(t.style(Role::Dim));
+            };
+            let (e, what) = evals.next().unwrap_or_default();
             let style = if is_lead(s, i) {
                 t.style(Role::Good)
             } else {
@@ -157,11 +205,16 @@ pub fn draw_best(f: &mut Frame, area: Rect, s: &LiveState, t: &Theme) {
 /// a figure outside its limit is marked bad.
 fn draw_best_goal(f: &mut Frame, area: Rect, s: &LiveState, g: &autotune::Goal, t: &Theme) {
     let names = g.required_metrics();
-    let rows: Vec<Row> = s
-        .best
+    let shown = shown_rows(s, area.height.saturating_sub(3) as usize);
+    let rows: Vec<Row> = shown
         .iter()
-        .enumerate()
-        .map(|(i, r)| {
+        .map(|row| {
+            let Some(i) = *row else {
+                let mut cells: Vec<Cell> = names.iter().map(|_| Cell::from("⋯")).collect();
+                cells.push(Cell::from(gap_row(&shown)));
+                return Row::new(cells).style(t.style(Role::Dim));
+            };
+            let r = &s.best[i];
             let style = if is_lead(s, i) {
                 t.style(Role::Good)
             } else {
@@ -212,18 +265,20 @@ pub fn draw_group(f: &mut Frame, area: Rect, s: &LiveState, t: &Theme) {
         .map(|tr| tr.value.as_str())
         .collect();
     let current = |v: &str| running.contains(&v);
-    let base_tps = s
-        .group
-        .values
-        .first()
-        .and_then(|v| s.group.results.get(v))
-        .filter(|r| r.status == "ok")
-        .and_then(|r| r.avg_total_tps());
+    // The base's figure is what it measured, partial or not: a partial
+    // base (some eval runs failed) still has a mean over its ok runs.
+    let base = s.group.values.first().and_then(|v| s.group.results.get(v));
+    let base_tps = base.and_then(|r| r.avg_total_tps()).filter(|b| *b > 0.0);
+    // Why a row with a figure has no comparison: the base has none.
+    let no_base = match base {
+        Some(r) => format!("base {}", r.status),
+        None => "no base yet".to_string(),
+    };
     // A joint round's values are moves of several parameters: the column
     // takes what the figures leave, to name each with its value.
     let joint = s.group.is_joint_round();
     let value_w = if joint {
-        area.width.saturating_sub(2 + 8 + 6 + 7 + 7 + 4).max(7)
+        area.width.saturating_sub(2 + 8 + 6 + 7 + 12 + 4).max(7)
     } else {
         s.group
             .values
@@ -249,12 +304,13 @@ pub fn draw_group(f: &mut Frame, area: Rect, s: &LiveState, t: &Theme) {
                 Some(a) if a < s.threshold => t.style(Role::Bad),
                 _ => ratatui::style::Style::new(),
             };
-            let tps = r
-                .filter(|r| r.status == "ok")
-                .and_then(|r| r.avg_total_tps());
-            let delta = match (i, tps, base_tps) {
-                (0, Some(_), _) => "base".to_string(),
-                (_, Some(x), Some(b)) if b > 0.0 => format!("{:+.1}%", (x / b - 1.0) * 100.0),
+            // Every row with a figure is compared (a partial or pruned
+            // trial's mean is over its ok runs, as its tok/s column shows).
+            let tps = r.and_then(|r| r.avg_total_tps());
+            let delta = match (i, r, tps, base_tps) {
+                (0, Some(_), _, _) => "base".to_string(),
+                (_, _, Some(x), Some(b)) => format!("{:+.1}%", (x / b - 1.0) * 100.0),
+                (_, _, Some(_), None) => no_base.clone(),
                 _ => String::new(),
             };
             let value = match r.and_then(|r| {
@@ -294,7 +350,7 @@ pub fn draw_group(f: &mut Frame, area: Rect, s: &LiveState, t: &Theme) {
             Constraint::Length(8),
             Constraint::Length(6),
             Constraint::Length(7),
-            Constraint::Length(7),
+            Constraint::Length(12),
         ],
     )
     .header(Row::new(["value", "status", "acc", "tok/s", "vs base"]).style(t.style(Role::Title)))

@@ -81,10 +81,22 @@ pub fn draw(f: &mut Frame, area: Rect, s: &LiveState, t: &Theme) {
         .and_then(|p| p.file_name())
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_else(|| "service log".into());
-    let mut title = if s.log_scroll > 0 {
-        format!("{name}  [scrolled {} up, f follows]", s.log_scroll)
-    } else {
+    // Not following says so, and what End brings back: the newest lines,
+    // or the log of a trial that started since.
+    let mut title = if s.log_follow {
         format!("{name}  [following]")
+    } else {
+        let mut marks = Vec::new();
+        if s.log_scroll > 0 {
+            marks.push(format!("scrolled {} up", s.log_scroll));
+        } else {
+            marks.push("not following".to_string());
+        }
+        match s.newer_log().and_then(|p| p.file_name()) {
+            Some(newer) => marks.push(format!("End follows {}", newer.to_string_lossy())),
+            None => marks.push("End follows".to_string()),
+        }
+        format!("{name}  [{}]", marks.join(" · "))
     };
     if s.log_skipped > 0 {
         // The service writes faster than a screen can show; say so.

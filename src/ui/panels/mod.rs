@@ -37,6 +37,29 @@ pub fn block<'a>(title: &'a str, focused: bool, t: &Theme) -> Block<'a> {
         ))
 }
 
+/// `text` broken into lines of at most `w` characters, at spaces where
+/// it can (a word longer than a line is cut).
+pub fn wrap(text: &str, w: usize) -> Vec<String> {
+    let w = w.max(1);
+    let mut lines = Vec::new();
+    let mut line = String::new();
+    for word in text.split(' ') {
+        let (n, len) = (line.chars().count(), word.chars().count());
+        if n > 0 && n + 1 + len > w {
+            lines.push(std::mem::take(&mut line));
+        } else if n > 0 {
+            line.push(' ');
+        }
+        let mut word: Vec<char> = word.chars().collect();
+        while word.len() > w {
+            lines.push(word.drain(..w).collect());
+        }
+        line.extend(word);
+    }
+    lines.push(line);
+    lines
+}
+
 /// Minutes and seconds (or hours) of a duration in seconds.
 pub fn hms(secs: f64) -> String {
     let s = secs.max(0.0) as u64;
@@ -89,7 +112,7 @@ pub fn areas(area: Rect, s: &LiveState) -> Areas {
     let [header, body, message, footer] = Layout::vertical([
         Constraint::Length(2),
         Constraint::Min(8),
-        Constraint::Length(1),
+        Constraint::Length(footer::message_rows(s, area.width)),
         Constraint::Length(1),
     ])
     .areas(area);
@@ -139,12 +162,25 @@ pub fn areas(area: Rect, s: &LiveState) -> Areas {
         .areas(right);
         (a.best, a.group, a.recent) = (b, Some(g), Some(r));
     } else if s.summary.is_some() {
-        let [o, l, b] = Layout::vertical([
-            Constraint::Length(outcome_h(body.width)),
-            Constraint::Min(3),
-            Constraint::Length(5),
-        ])
-        .areas(body);
+        // The outcome first: when it and a log of 3 rows do not fit, the
+        // log goes (the run is over) and the best table keeps its winner.
+        let want = outcome_h(body.width);
+        let [o, l, b] = if want + 3 + 5 <= body.height {
+            Layout::vertical([
+                Constraint::Length(want),
+                Constraint::Min(3),
+                Constraint::Length(5),
+            ])
+            .areas(body)
+        } else {
+            let o = want.min(body.height.saturating_sub(4));
+            Layout::vertical([
+                Constraint::Length(o),
+                Constraint::Length(0),
+                Constraint::Min(4),
+            ])
+            .areas(body)
+        };
         (a.outcome, a.log, a.best) = (Some(o), l, b);
     } else if s.multi() {
         let [sl, l, b] = Layout::vertical([
@@ -172,7 +208,8 @@ pub fn viewport(area: Rect, s: &LiveState) -> Viewport {
     let a = areas(area, s);
     Viewport {
         log_rows: log::split(a.log, s).1.height.saturating_sub(2) as usize,
-        recent_rows: a.recent.map_or(1, |r| r.height.saturating_sub(3) as usize),
+        recent_rows: a.recent.map_or(0, |r| r.height.saturating_sub(3) as usize),
+        help_max: overlay::help_max(area, s),
     }
 }
 
@@ -197,7 +234,9 @@ pub fn draw(f: &mut Frame, s: &LiveState, t: &Theme, now: Instant) {
     if let (Some(r), Some(sum)) = (a.outcome, &s.summary) {
         outcome::draw(f, r, sum, t);
     }
-    log::draw(f, a.log, s, t);
+    if a.log.height > 0 {
+        log::draw(f, a.log, s, t);
+    }
     best::draw_best(f, a.best, s, t);
     if let Some(r) = a.group {
         best::draw_group(f, r, s, t);
@@ -338,6 +377,7 @@ mod tests {
     const VIEW: Viewport = Viewport {
         log_rows: 10,
         recent_rows: 10,
+        help_max: 0,
     };
 
     fn secs(t0: Instant, s: u64) -> Instant {
@@ -690,6 +730,484 @@ mod tests {
         let s = in_eval(t0);
         let (text, _) = screen(&s, 60, 15, Theme { color: true }, secs(t0, 130));
         assert_snapshot("live_too_small_60x15", &text);
+    }
+
+    /// A record of `param=value` (on the defaults) as the noise-aware
+    /// search writes it: one eval run per accuracy, all at `tps` ± 1 %, the
+    /// runs past `ok` failed (a partial trial).
+    fn runs_record(
+        param: &str,
+        value: &str,
+        status: &str,
+        acc: &[f64],
+        ok: usize,
+        tps: f64,
+    ) -> Arc<Record> {
+        let runs: Vec<EvalRun> = acc
+            .iter()
+            .enumerate()
+            .map(|(i, a)| EvalRun {
+                i: i as u32 + 1,
+                ok: i < ok,
+                measured: (i < ok).then(|| Measured {
+                    accuracy: Some(*a),
+                    total_tps: Some(tps * (1.0 + 0.01 * (i as f64 - 1.0))),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            })
+            .collect();
+        let mut params = default_params();
+        params.insert(param.into(), value.into());
+        let mut eval = autotune::summarize(runs);
+        eval.avg_total_time_s = Some(1.9);
+        Arc::new(Record {
+            trial_key: autotune::trial_key(&params),
+            status: status.into(),
+            param_under_test: Some(param.into()),
+            params,
+            eval: (status == "ok" || status == "partial" || status == "pruned").then_some(eval),
+            ..Default::default()
+        })
+    }
+
+    /// A longer search under the noise-aware policy, 5 minutes in: five
+    /// groups done, twelve trials faster than the start the search did not
+    /// take (so the start, its choice, ranks 13th), every kind of outcome
+    /// in the counts, a long pruned reason as the last message, and the
+    /// start re-measured now as a close call of group 6.
+    fn longer_search(t0: Instant) -> LiveState {
+        let mut s = LiveState::new(t0);
+        s.update(
+            &Event::RunStarted {
+                repo: "/srv/model".into(),
+                results: "/srv/model/tune_results.jsonl".into(),
+                total_estimate: 55,
+                existing_records: 0,
+                base: default_params(),
+                threshold: 0.88,
+                best_seen_tps: None,
+                choice: None,
+                setup: None,
+                goal: autotune::Goal::default_for(0.88),
+                policy: Some(autotune::NoisePolicy::default()),
+                slots: 1,
+            },
+            t0,
+        );
+        let acc = [0.886, 0.888, 0.887];
+        let groups: [(&str, &[&str]); 6] = [
+            ("GPU_MEMORY_UTILIZATION", &["0.97", "0.98", "0.99"]),
+            (
+                "VLLM_MAX_NUM_BATCHED_TOKENS",
+                &["131072", "65536", "98304", "196608", "262144"],
+            ),
+            ("VLLM_MAX_NUM_SEQS", &["1024", "512", "768", "1536"]),
+            ("MAX_MODEL_LEN", &["1024", "768", "1536", "2048"]),
+            ("STOP_ON_DOUBLE_NEWLINE", &["0", "1"]),
+            ("OUTPUT_MAX_SENTENCES", &["6", "3", "4"]),
+        ];
+        let start = runs_record("GPU_MEMORY_UTILIZATION", "0.97", "ok", &acc, 3, 5000.0);
+        let (mut ordinal, mut tps) = (0usize, 5100.0);
+        for (g, (param, values)) in groups.iter().enumerate() {
+            s.update(
+                &Event::GroupStarted {
+                    param: param.to_string(),
+                    values: values.iter().map(|v| v.to_string()).collect(),
+                    group: g + 1,
+                    groups: 17,
+                    stage: autotune::Stage::Pass(1),
+                    budget_left: None,
+                },
+                secs(t0, 50 * g as u64),
+            );
+            for (i, v) in values.iter().enumerate() {
+                ordinal += 1;
+                let at = secs(t0, 50 * g as u64 + 5 * i as u64);
+                if i == 0 && g > 0 {
+                    s.update(
+                        &Event::TrialReused {
+                            ordinal,
+                            param: param.to_string(),
+                            value: v.to_string(),
+                            record: start.clone(),
+                        },
+                        at,
+                    );
+                    continue;
+                }
+                let status = match (param, *v) {
+                    (_, "0.99") => "crashed",
+                    (_, "1536") if g == 2 => "timeout",
+                    (_, "768") if g == 3 => "pruned",
+                    _ => "ok",
+                };
+                let record = if i == 0 {
+                    start.clone()
+                } else {
+                    tps += 23.0;
+                    runs_record(param, v, status, &acc, 3, tps)
+                };
+                if g == 5 && i > 0 {
+                    break;
+                }
+                s.update(&Event::TrialFinished { ordinal, record }, at);
+            }
+        }
+        // The last trial was pruned, with a reason wider than 80 columns.
+        let mut pruned =
+            (*runs_record("OUTPUT_MAX_SENTENCES", "3", "pruned", &acc, 2, 4852.2)).clone();
+        pruned.total_s = Some(31.0);
+        pruned.reason = Some(
+            "4852.2 tok/s after 2 runs: at most 4911.0 at 95 % confidence, under the group's leader 5057.2"
+                .into(),
+        );
+        s.update(
+            &Event::TrialFinished {
+                ordinal: ordinal + 1,
+                record: Arc::new(pruned),
+            },
+            secs(t0, 280),
+        );
+        // The start, the search's choice, measured again as a close call.
+        s.update(
+            &Event::TrialStarted {
+                slot: 0,
+                devices: None,
+                ordinal: ordinal + 2,
+                index: ordinal as u32 + 2,
+                param: "OUTPUT_MAX_SENTENCES".into(),
+                value: "6".into(),
+                base_value: Some("6".into()),
+                params: default_params(),
+                key: autotune::trial_key(&default_params()),
+                log_path: "/srv/model/tune_server_logs/trial_00022.log".into(),
+            },
+            secs(t0, 285),
+        );
+        s.update(
+            &Event::Phase {
+                slot: 0,
+                phase: TrialPhase::Eval {
+                    run: 2,
+                    of: 3,
+                    timeout_s: 420.0,
+                },
+            },
+            secs(t0, 295),
+        );
+        s.push_log((1..=30).map(|i| format!("INFO:     request {i} served")), 0);
+        s
+    }
+
+    /// A longer search at 80x24 and 140x40: the search's choice (`▶`)
+    /// stays in the best table while it is re-measured, however many
+    /// faster rows it did not take stand above it.
+    #[test]
+    fn snapshots_of_a_longer_search() {
+        let t0 = Instant::now();
+        for (w, h) in [(80u16, 24u16), (140, 40)] {
+            let s = longer_search(t0);
+            assert!(s.chosen().is_some(), "the start is the search's choice");
+            let (text, _) = screen(&s, w, h, Theme { color: true }, secs(t0, 300));
+            assert_snapshot(&format!("live_long_{w}x{h}"), &text);
+            assert!(
+                text.contains("▶ GPU_MEMORY_UTILIZATION=0.97"),
+                "the choice's row at {w}x{h}:\n{text}"
+            );
+            assert!(
+                text.contains("faster not shown"),
+                "the rows left out at {w}x{h}:\n{text}"
+            );
+            // Nothing essential cut: the bar in the header, the whole
+            // pruned reason in the message line.
+            let header: String = text.lines().take(2).collect::<Vec<_>>().join("\n");
+            assert!(header.contains("bar: acc ≥ 0.880"), "at {w}x{h}:\n{text}");
+            assert!(header.contains("timeout 1"), "at {w}x{h}:\n{text}");
+            let message: String = text
+                .lines()
+                .skip_while(|l| !l.contains("4:40 trial 21 pruned"))
+                .take_while(|l| !l.contains("s skip"))
+                .collect();
+            assert!(
+                message.contains("under the group's leader 5057.2"),
+                "at {w}x{h}:\n{text}"
+            );
+        }
+    }
+
+    /// The help at 80x24 and 140x40: every description whole (wrapped);
+    /// where it does not fit it says how much more there is and scrolls.
+    #[test]
+    fn snapshots_of_the_help_scrolled() {
+        let t0 = Instant::now();
+        for (w, h) in [(80u16, 24u16), (140, 40)] {
+            let mut s = in_eval(t0);
+            let view = viewport(Rect::new(0, 0, w, h), &s);
+            s.apply(Action::Help, view, t0);
+            let (text, _) = screen(&s, w, h, Theme { color: true }, secs(t0, 130));
+            let joined: String = text.split_whitespace().collect::<Vec<_>>().join(" ");
+            assert!(
+                joined.contains("works in tmux and over ssh)"),
+                "at {w}x{h}:\n{text}"
+            );
+            if view.help_max == 0 {
+                assert!(text.contains("Headless runs take SIGUSR1"), "{text}");
+                continue;
+            }
+            assert!(
+                text.contains(&format!("↓ {} more", view.help_max)),
+                "at {w}x{h}:\n{text}"
+            );
+            s.apply(Action::End, view, t0);
+            let (text, _) = screen(&s, w, h, Theme { color: true }, secs(t0, 130));
+            assert_snapshot(&format!("live_help_end_{w}x{h}"), &text);
+            assert!(
+                text.contains("Headless runs take SIGUSR1") && text.contains("↑ "),
+                "at {w}x{h}:\n{text}"
+            );
+            assert_eq!(s.log_scroll, 0, "the keys scrolled the help, not the log");
+        }
+    }
+
+    /// An abort after six changes at 80x24 and 140x40: the outcome keeps
+    /// the figures and every file's path in view (changes it cannot show
+    /// are counted, all are in the best params file).
+    #[test]
+    fn snapshots_of_an_abort_with_many_changes() {
+        let t0 = Instant::now();
+        for (w, h) in [(80u16, 24u16), (140, 40)] {
+            let mut s = finished(t0);
+            let mut sum = (**s.summary.as_ref().unwrap()).clone();
+            sum.outcome = Outcome::Aborted;
+            for (k, from, to) in [
+                ("VLLM_MAX_NUM_SEQS", "1024", "768"),
+                ("STOP_ON_DOUBLE_NEWLINE", "0", "1"),
+                ("OUTPUT_MAX_SENTENCES", "6", "4"),
+                ("FREQUENCY_PENALTY", "0.1", "0.00"),
+            ] {
+                sum.changed.push((k.into(), Some(from.into()), to.into()));
+            }
+            sum.counts.insert("pruned".into(), 12);
+            sum.counts.insert("crashed".into(), 1);
+            sum.counts.insert("reused".into(), 10);
+            s.summary = Some(Arc::new(sum));
+            s.outcome = Some(Outcome::Aborted);
+            s.message(
+                "aborted: the service was stopped; q quits",
+                true,
+                secs(t0, 150),
+            );
+            let (text, _) = screen(&s, w, h, Theme { color: true }, secs(t0, 9999));
+            assert_snapshot(&format!("live_aborted_{w}x{h}"), &text);
+            for needle in [
+                "gain:",
+                "best params: /srv/model/best_params.json",
+                "report:  /srv/model/tune_report.html",
+                "results: /srv/model/tune_results.jsonl",
+                "[ABORTED]",
+                "bar: acc ≥ 0.880",
+            ] {
+                assert!(text.contains(needle), "{needle:?} at {w}x{h}:\n{text}");
+            }
+        }
+    }
+
+    /// The start re-measured (the trial [`longer_search`] runs) ends and
+    /// trial 23 starts with its own log.
+    fn next_trial(s: &mut LiveState, t0: Instant) {
+        let acc = [0.886, 0.888, 0.887];
+        let mut again =
+            (*runs_record("GPU_MEMORY_UTILIZATION", "0.97", "ok", &acc, 3, 5010.0)).clone();
+        again.extra.insert("recheck".into(), true.into());
+        s.update(
+            &Event::TrialFinished {
+                ordinal: 22,
+                record: Arc::new(again),
+            },
+            secs(t0, 310),
+        );
+        let mut params = default_params();
+        params.insert("OUTPUT_MAX_SENTENCES".into(), "4".into());
+        s.update(
+            &Event::TrialStarted {
+                slot: 0,
+                devices: None,
+                ordinal: 23,
+                index: 23,
+                param: "OUTPUT_MAX_SENTENCES".into(),
+                value: "4".into(),
+                base_value: Some("6".into()),
+                params,
+                key: "k23".into(),
+                log_path: "/srv/model/tune_server_logs/trial_00023.log".into(),
+            },
+            secs(t0, 311),
+        );
+    }
+
+    /// After Tab the recent trials scroll, newest at the top: End shows
+    /// the oldest and the title says how many newer ones are above and
+    /// how to come back; a trial that ends does not move the view; Home
+    /// follows again. At 80x24 there is no list: Tab leaves the log.
+    #[test]
+    fn snapshots_of_scrolled_recent_trials() {
+        let t0 = Instant::now();
+        let mut s = longer_search(t0);
+        let view = viewport(Rect::new(0, 0, 80, 24), &s);
+        s.apply(Action::FocusNext, view, t0);
+        assert_eq!(s.focus, crate::ui::state::Focus::Log, "no list at 80x24");
+        let view = viewport(Rect::new(0, 0, 140, 40), &s);
+        s.apply(Action::FocusNext, view, t0);
+        assert_eq!(s.focus, crate::ui::state::Focus::Recent);
+        s.apply(Action::End, view, t0);
+        let (text, _) = screen(&s, 140, 40, Theme { color: true }, secs(t0, 300));
+        assert_snapshot("live_long_recent_end_140x40", &text);
+        let above = s.recent_scroll;
+        assert!(above > 0, "{text}");
+        assert!(
+            text.contains(&format!("↑ {above} newer · Home")),
+            "{above} newer:\n{text}"
+        );
+        assert!(text.contains("│    1 ok "), "the oldest in view:\n{text}");
+        // ↓ at the bottom stays; ↑ goes a row towards the newest.
+        s.apply(Action::Down, view, t0);
+        assert_eq!(s.recent_scroll, above);
+        s.apply(Action::Up, view, t0);
+        assert_eq!(s.recent_scroll, above - 1);
+        // A trial that ends adds a row above, not in view.
+        next_trial(&mut s, t0);
+        let (text, _) = screen(&s, 140, 40, Theme { color: true }, secs(t0, 320));
+        assert!(text.contains(&format!("↑ {above} newer")), "{text}");
+        assert!(text.contains("│    2 ok "), "{text}");
+        // Home: the newest at the top, no mark.
+        s.apply(Action::Home, view, t0);
+        let (text, _) = screen(&s, 140, 40, Theme { color: true }, secs(t0, 320));
+        assert!(!text.contains(" newer · Home"), "{text}");
+        assert!(text.contains("│   22 ok+ "), "{text}");
+    }
+
+    /// A log the user scrolled up stays in view when a new trial starts:
+    /// its title says it does not follow and names the newer log; End
+    /// follows again, in the new trial's log.
+    #[test]
+    fn snapshots_of_a_held_log() {
+        let t0 = Instant::now();
+        for (w, h) in [(80u16, 24u16), (140, 40)] {
+            let mut s = longer_search(t0);
+            let view = viewport(Rect::new(0, 0, w, h), &s);
+            s.apply(Action::PageUp, view, t0);
+            let up = s.log_scroll;
+            assert!(up > 0);
+            next_trial(&mut s, t0);
+            let (text, _) = screen(&s, w, h, Theme { color: true }, secs(t0, 320));
+            assert_snapshot(&format!("live_long_log_held_{w}x{h}"), &text);
+            assert!(
+                text.contains(&format!(
+                    "trial_00022.log  [scrolled {up} up · End follows trial_00023.log]"
+                )),
+                "at {w}x{h}:\n{text}"
+            );
+            s.apply(Action::End, viewport(Rect::new(0, 0, w, h), &s), t0);
+            let (text, _) = screen(&s, w, h, Theme { color: true }, secs(t0, 320));
+            assert!(
+                text.contains("trial_00023.log  [following]"),
+                "at {w}x{h}:\n{text}"
+            );
+        }
+    }
+
+    /// The first group, its base partial (one of its three eval runs
+    /// failed), a value measured against it and one running; and the same
+    /// with a crashed base.
+    fn partial_base(t0: Instant, base_status: &str) -> LiveState {
+        let mut s = LiveState::new(t0);
+        s.update(
+            &Event::RunStarted {
+                repo: "/srv/model".into(),
+                results: "/srv/model/tune_results.jsonl".into(),
+                total_estimate: 55,
+                existing_records: 0,
+                base: default_params(),
+                threshold: 0.88,
+                best_seen_tps: None,
+                choice: None,
+                setup: None,
+                goal: autotune::Goal::default_for(0.88),
+                policy: None,
+                slots: 1,
+            },
+            t0,
+        );
+        let p = "GPU_MEMORY_UTILIZATION";
+        s.update(
+            &Event::GroupStarted {
+                param: p.into(),
+                values: vec!["0.97".into(), "0.98".into(), "0.99".into()],
+                group: 1,
+                groups: 17,
+                stage: autotune::Stage::Pass(1),
+                budget_left: None,
+            },
+            secs(t0, 100),
+        );
+        let acc = [0.886, 0.888, 0.887];
+        let base = runs_record(p, "0.97", base_status, &acc, 2, 5000.0);
+        s.update(
+            &Event::TrialFinished {
+                ordinal: 1,
+                record: base,
+            },
+            secs(t0, 110),
+        );
+        s.update(
+            &Event::TrialFinished {
+                ordinal: 2,
+                record: runs_record(p, "0.98", "ok", &acc, 3, 5100.0),
+            },
+            secs(t0, 120),
+        );
+        let mut params = default_params();
+        params.insert(p.into(), "0.99".into());
+        s.update(
+            &Event::TrialStarted {
+                slot: 0,
+                devices: None,
+                ordinal: 3,
+                index: 3,
+                param: p.into(),
+                value: "0.99".into(),
+                base_value: Some("0.97".into()),
+                params,
+                key: "k".into(),
+                log_path: "/srv/model/tune_server_logs/trial_00003.log".into(),
+            },
+            secs(t0, 125),
+        );
+        s
+    }
+
+    /// "vs base" against a partial base: the comparison with what it
+    /// measured; against a base without a figure, a word for why not.
+    #[test]
+    fn snapshot_of_a_partial_base() {
+        let t0 = Instant::now();
+        let s = partial_base(t0, "partial");
+        let (text, _) = screen(&s, 140, 40, Theme { color: true }, secs(t0, 130));
+        assert_snapshot("live_partial_base_140x40", &text);
+        let row = |text: &str, v: &str| {
+            text.lines()
+                .find(|l| l.contains(&format!("  {v}  ")) && l.contains("0.887"))
+                .unwrap_or_else(|| panic!("no row {v}:\n{text}"))
+                .to_string()
+        };
+        assert!(row(&text, "0.97").contains("partial"), "{text}");
+        assert!(row(&text, "0.97").contains("base"), "{text}");
+        // 5100 against the base's 4975 over its two ok runs.
+        assert!(row(&text, "0.98").contains("+2.5%"), "{text}");
+        let s = partial_base(t0, "crashed");
+        let (text, _) = screen(&s, 140, 40, Theme { color: true }, secs(t0, 130));
+        assert!(row(&text, "0.98").contains("base crashed"), "{text}");
     }
 
     /// A record with 95 % half-widths, as the noise-aware search writes.

@@ -32,23 +32,77 @@ pub fn draw(f: &mut Frame, area: Rect, s: &LiveState, t: &Theme) {
             r,
         );
     } else if s.help {
-        // The slot keys only where there are slots to pick.
-        let table: Vec<_> = BINDINGS
-            .iter()
-            .filter(|b| s.multi() || !matches!(b.2, Action::SkipAll | Action::Slot(_)))
-            .copied()
-            .collect();
-        let mut lines = help(&table, t);
-        lines.push(Line::raw(""));
-        lines.push(Line::from(Span::styled(
-            "Headless runs take SIGUSR1 (skip), SIGUSR2 (pause), SIGQUIT (abort).",
-            t.style(Role::Dim),
-        )));
-        let r = centered(area, 70, lines.len() as u16 + 2);
+        let (r, lines) = help_layout(area, s, t);
+        let inner = r.height.saturating_sub(2) as usize;
+        let max = lines.len().saturating_sub(inner);
+        let top = s.help_scroll.min(max);
+        let below = max - top;
+        let mut b = block(
+            if max > 0 {
+                "keys (Esc closes · ↑↓ scroll)"
+            } else {
+                "keys (Esc closes)"
+            },
+            true,
+            t,
+        );
+        // What is out of view, on the border it is beyond.
+        if top > 0 {
+            b = b.title(
+                Line::from(Span::styled(format!(" ↑ {top} more "), t.style(Role::Warn)))
+                    .right_aligned(),
+            );
+        }
+        if below > 0 {
+            b = b.title_bottom(
+                Line::from(Span::styled(
+                    format!(" ↓ {below} more "),
+                    t.style(Role::Warn),
+                ))
+                .right_aligned(),
+            );
+        }
         f.render_widget(Clear, r);
         f.render_widget(
-            Paragraph::new(lines).block(block("keys (Esc closes)", true, t)),
+            Paragraph::new(lines.into_iter().skip(top).collect::<Vec<_>>()).block(b),
             r,
         );
     }
+}
+
+/// The help's box in `area` and its lines: every key of the table with its
+/// description wrapped under itself, then the notes. As wide as the screen
+/// allows up to 96 columns; as high as its lines, or the screen (it then
+/// scrolls).
+fn help_layout(area: Rect, s: &LiveState, t: &Theme) -> (Rect, Vec<Line<'static>>) {
+    // The slot keys only where there are slots to pick.
+    let table: Vec<_> = BINDINGS
+        .iter()
+        .filter(|b| s.multi() || !matches!(b.2, Action::SkipAll | Action::Slot(_)))
+        .copied()
+        .collect();
+    let w = area.width.min(96);
+    let inner = w.saturating_sub(2) as usize;
+    let mut lines = help(&table, inner, t);
+    lines.push(Line::raw(""));
+    for note in [
+        "A scrolled panel says so in its title and stays put as lines and trials come in.",
+        "Headless runs take SIGUSR1 (skip), SIGUSR2 (pause), SIGQUIT (abort).",
+    ] {
+        lines.extend(
+            super::wrap(note, inner)
+                .into_iter()
+                .map(|l| Line::from(Span::styled(l, t.style(Role::Dim)))),
+        );
+    }
+    let r = centered(area, w, lines.len() as u16 + 2);
+    (r, lines)
+}
+
+/// Rows the help scrolls at most in `area` (0: it fits).
+pub fn help_max(area: Rect, s: &LiveState) -> usize {
+    let (r, lines) = help_layout(area, s, &Theme { color: false });
+    lines
+        .len()
+        .saturating_sub(r.height.saturating_sub(2) as usize)
 }

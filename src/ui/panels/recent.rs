@@ -130,15 +130,31 @@ pub fn draw(f: &mut Frame, area: Rect, s: &LiveState, t: &Theme) {
         ],
     )
     .header(Row::new(["trial", "status", "acc", "tok/s", "tested"]).style(t.style(Role::Title)))
-    .block(block(
-        if s.recent.iter().any(|r| is_recheck(&r.record)) {
-            "recent trials (* already measured, + re-measured)"
+    .block({
+        let b = block(
+            if s.recent.iter().any(|r| is_recheck(&r.record)) {
+                "recent trials (* already measured, + re-measured)"
+            } else {
+                "recent trials (* already measured)"
+            },
+            s.focus == Focus::Recent,
+            t,
+        );
+        // Scrolled down from the newest: how many are above, and the way
+        // back (new trials do not move a scrolled list).
+        let above = s.recent_scroll.min(s.recent.len().saturating_sub(1));
+        if above > 0 {
+            b.title(
+                ratatui::text::Line::from(Span::styled(
+                    format!(" ↑ {above} newer · Home "),
+                    t.style(Role::Warn),
+                ))
+                .right_aligned(),
+            )
         } else {
-            "recent trials (* already measured)"
-        },
-        s.focus == Focus::Recent,
-        t,
-    ));
+            b
+        }
+    });
     f.render_widget(table, area);
 }
 

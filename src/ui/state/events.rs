@@ -74,12 +74,14 @@ impl LiveState {
             },
         );
         self.last_log.insert(*slot, log_path.clone());
-        // Unless the user picked a slot, show a running trial
-        // rather than an idle slot.
-        if !self.picked && !self.running.contains_key(&self.selected) {
+        // Unless the user picked a slot (or holds the log scrolled), show a
+        // running trial rather than an idle slot.
+        if !self.picked && self.log_follow && !self.running.contains_key(&self.selected) {
             self.selected = *slot;
         }
-        if *slot == self.selected {
+        // A log the user scrolled stays in view: the new trial's log comes
+        // with End or `f` (the title says there is a newer one).
+        if *slot == self.selected && self.log_follow {
             self.show_log(Some(log_path.clone()));
         }
     }
@@ -106,6 +108,7 @@ impl LiveState {
         // Unless the user picked this slot, move on to one that
         // runs (its failure, if any, stays pinned above the log).
         if !self.picked
+            && self.log_follow
             && slot == Some(self.selected)
             && let Some(other) = self.running.keys().next().copied()
         {

@@ -134,8 +134,10 @@ pub struct Recent {
 pub struct Viewport {
     /// Rows of the log panel.
     pub log_rows: usize,
-    /// Rows of the recent-trials list.
+    /// Rows of the recent-trials list (0: not on screen, Tab skips it).
     pub recent_rows: usize,
+    /// Rows the help scrolls at most (0: it fits).
+    pub help_max: usize,
 }
 
 /// Everything the live screen shows.
@@ -195,7 +197,8 @@ pub struct LiveState {
     /// The current group.
     pub group: GroupView,
     /// Best qualifying trials, fastest first: those [`LiveState::rule`]
-    /// admits among [`LiveState::candidates`].
+    /// admits among [`LiveState::candidates`], all of them (the table
+    /// shows the first and always the search's choice, whatever its rank).
     pub best: Vec<Arc<Record>>,
     /// Every trial meeting the bar by its means (the latest record of each
     /// configuration): the noise learned later may admit or refuse each.
@@ -215,8 +218,15 @@ pub struct LiveState {
     pub log_skipped: u64,
     /// Lines scrolled up from the bottom of the log.
     pub log_scroll: usize,
-    /// Rows scrolled in the recent list.
+    /// The log follows: new lines and a new trial's log come into view.
+    /// Scrolling up stops it (the view stays where the user put it, also
+    /// when a new trial starts) until End or `f`.
+    pub log_follow: bool,
+    /// Rows scrolled down the recent list from its newest (top) row; new
+    /// trials keep a scrolled view on the rows it shows.
     pub recent_scroll: usize,
+    /// Rows the help is scrolled (it scrolls where it does not fit).
+    pub help_scroll: usize,
     /// Focused panel.
     pub focus: Focus,
     /// Help shown.
@@ -234,7 +244,6 @@ pub struct LiveState {
 }
 
 const RECENT_CAP: usize = 200;
-const BEST_CAP: usize = 10;
 
 /// The headline of a failed trial: its plan position, status, when, exit
 /// code and reason.
@@ -341,7 +350,9 @@ impl LiveState {
             log_lines: VecDeque::new(),
             log_skipped: 0,
             log_scroll: 0,
+            log_follow: true,
             recent_scroll: 0,
+            help_scroll: 0,
             focus: Focus::Log,
             help: false,
             confirm: None,
@@ -408,6 +419,26 @@ impl LiveState {
         self.log_lines.clear();
         self.log_skipped = 0;
         self.log_scroll = 0;
+        self.log_follow = true;
+    }
+
+    /// Follows the log again: its newest lines, in the selected slot's
+    /// latest log (a trial that started while the view was held).
+    fn follow_log(&mut self) {
+        self.log_scroll = 0;
+        self.log_follow = true;
+        if let Some(newer) = self.newer_log().map(PathBuf::from) {
+            self.show_log(Some(newer));
+        }
+    }
+
+    /// The selected slot's latest log when the log panel holds an older
+    /// one (the user scrolled it and a trial started since).
+    pub fn newer_log(&self) -> Option<&std::path::Path> {
+        self.last_log
+            .get(&self.selected)
+            .filter(|p| self.log_path.as_ref() != Some(*p))
+            .map(PathBuf::as_path)
     }
 
     /// Time into the run at `now` (stopped at the end of the run).
@@ -476,10 +507,11 @@ impl LiveState {
     }
 
     /// The best table: what the search's rule admits, best first (a trial
-    /// over the bar only within the noise is not shown as a best).
+    /// over the bar only within the noise is not shown as a best). Not cut
+    /// to a length: a re-measure of the incumbent can pool it below ten
+    /// faster rows, and the table must still find the search's choice.
     fn rank_best(&mut self) {
         self.best = self.rule.rank(&self.candidates);
-        self.best.truncate(BEST_CAP);
     }
 
     fn group_best_message(&mut self, param: &str, winner: Option<&Arc<Record>>, now: Instant) {
@@ -526,6 +558,10 @@ impl LiveState {
         }
         self.consider_best(&record);
         self.done += 1;
+        // A scrolled list stays on the rows it shows.
+        if self.recent_scroll > 0 {
+            self.recent_scroll += 1;
+        }
         self.recent.push_back(Recent {
             ordinal,
             record,
@@ -614,30 +650,50 @@ impl LiveState {
         }
     }
 
-    /// Scrolls the focused panel (the log or recent trials).
+    /// Scrolls the focused panel: the log (oldest line at the top, newest
+    /// at the bottom) or the recent trials (newest at the top). Up and
+    /// Home go to the top of either, Down and End to the bottom; the log
+    /// follows again at its bottom, the recent list at its top.
     fn scroll(&mut self, a: Action, view: Viewport) {
-        // Scrolling stops where the first line reaches the top.
-        let (max, pos, rows) = match self.focus {
-            Focus::Log | Focus::Slots => (
-                self.log_lines.len().saturating_sub(view.log_rows),
-                &mut self.log_scroll,
-                view.log_rows,
-            ),
-            Focus::Recent => (
-                self.recent.len().saturating_sub(view.recent_rows),
-                &mut self.recent_scroll,
-                view.recent_rows,
-            ),
-        };
-        let page = (rows / 2).max(1);
-        *pos = match a {
-            Action::Up => (*pos + 1).min(max),
-            Action::Down => pos.saturating_sub(1),
-            Action::PageUp => (*pos + page).min(max),
-            Action::PageDown => pos.saturating_sub(page),
-            Action::Home => max,
-            _ => 0,
-        };
+        match self.focus {
+            Focus::Log | Focus::Slots => {
+                if a == Action::End {
+                    return self.follow_log();
+                }
+                // Scrolling stops where the first line reaches the top.
+                let max = self.log_lines.len().saturating_sub(view.log_rows);
+                let page = (view.log_rows / 2).max(1);
+                let pos = self.log_scroll;
+                self.log_scroll = match a {
+                    Action::Up => (pos + 1).min(max),
+                    Action::Down => pos.saturating_sub(1),
+                    Action::PageUp => (pos + page).min(max),
+                    Action::PageDown => pos.saturating_sub(page),
+                    Action::Home => max,
+                    _ => pos,
+                };
+                if self.log_scroll > 0 {
+                    self.log_follow = false;
+                } else if self.newer_log().is_none() {
+                    // Back at the bottom of the followed log: following.
+                    self.log_follow = true;
+                }
+            }
+            Focus::Recent => {
+                let max = self.recent.len().saturating_sub(view.recent_rows);
+                let page = (view.recent_rows / 2).max(1);
+                let pos = self.recent_scroll;
+                self.recent_scroll = match a {
+                    Action::Up => pos.saturating_sub(1),
+                    Action::Down => (pos + 1).min(max),
+                    Action::PageUp => pos.saturating_sub(page),
+                    Action::PageDown => (pos + page).min(max),
+                    Action::Home => 0,
+                    Action::End => max,
+                    _ => pos,
+                };
+            }
+        }
     }
 
     /// Applies a key action at `now`, with `view` the rows the scrollable
@@ -703,14 +759,38 @@ impl LiveState {
             }
             Action::Help => {
                 self.help = !self.help;
+                self.help_scroll = 0;
+                None
+            }
+            // The help, where it does not fit, scrolls with the same keys.
+            Action::Up
+            | Action::Down
+            | Action::PageUp
+            | Action::PageDown
+            | Action::Home
+            | Action::End
+                if self.help =>
+            {
+                let (pos, max, page) = (self.help_scroll, view.help_max, 10);
+                self.help_scroll = match a {
+                    Action::Up => pos.saturating_sub(1),
+                    Action::Down => pos + 1,
+                    Action::PageUp => pos.saturating_sub(page),
+                    Action::PageDown => pos + page,
+                    Action::Home => 0,
+                    _ => max,
+                }
+                .min(max);
                 None
             }
             Action::FocusNext => {
+                // The recent list only where it is on screen.
+                let recent = view.recent_rows > 0;
                 self.focus = match self.focus {
                     Focus::Slots => Focus::Log,
-                    Focus::Log => Focus::Recent,
-                    Focus::Recent if self.multi() => Focus::Slots,
-                    Focus::Recent => Focus::Log,
+                    Focus::Log if recent => Focus::Recent,
+                    Focus::Log | Focus::Recent if self.multi() => Focus::Slots,
+                    Focus::Log | Focus::Recent => Focus::Log,
                 };
                 None
             }
@@ -730,7 +810,7 @@ impl LiveState {
                 None
             }
             Action::Follow => {
-                self.log_scroll = 0;
+                self.follow_log();
                 self.focus = Focus::Log;
                 None
             }
@@ -755,6 +835,7 @@ mod tests {
     const VIEW: Viewport = Viewport {
         log_rows: 10,
         recent_rows: 10,
+        help_max: 0,
     };
 
     fn rec(key: &str, status: &str, acc: f64, tps: f64) -> Arc<Record> {
