@@ -160,13 +160,19 @@ fn check_in_browser(page: &Path, work: &Path, groups: usize, min_ratio: usize) -
     dom_text
 }
 
-/// The number of parameter groups: runs of consecutive records varying the
-/// same parameter.
+/// The number of parameter groups and refinement rounds: runs of
+/// consecutive records varying the same parameter, a round's joint moves
+/// (`A+B`) and the re-measure of its base counting as one.
 fn groups(results: &Path) -> usize {
     let mut n = 0;
     let mut last = String::new();
     for r in records(results) {
         let p = r["param_under_test"].as_str().unwrap_or("").to_string();
+        let p = if p.contains('+') || p == "base" {
+            "refinement".to_string()
+        } else {
+            p
+        };
         if p != last {
             n += 1;
             last = p;
@@ -206,6 +212,16 @@ fn report_of_a_real_demo_run_renders_in_chromium() {
     assert_eq!(page, demo.join("tune_report.html"));
 
     let dom = check_in_browser(&page, d.path(), groups(&results), 20);
+    // A refinement round is one step: no joint move is a group of its own.
+    let path = &dom[dom.find("<table class=\"path\">").unwrap()..];
+    let path = &path[..path.find("</table>").unwrap()];
+    assert!(
+        !path
+            .split("<code>")
+            .skip(1)
+            .any(|c| c.split("</code>").next().unwrap().contains('+')),
+        "a joint move listed as a group"
+    );
 
     // The winner table names every parameter the run changed, as
     // best_params.json has it, and its figures against the start.
