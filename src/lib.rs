@@ -38,7 +38,8 @@ pub use engine::tuner::{run, run_with};
 /// One rule for the winner: the search's choice, replayed from records.
 pub mod choice {
     pub use crate::engine::choice::{
-        Choice, SearchSetup, of_file, of_records, recorded_setup, replay,
+        Choice, Decision, Replayed, ReplayedTrial, SearchSetup, of_file, of_records,
+        recorded_setup, replay, replay_decisions,
     };
 }
 /// The executor seam: where trials run.

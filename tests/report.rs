@@ -114,10 +114,17 @@ fn check_in_browser(page: &Path, work: &Path, groups: usize, min_ratio: usize) -
     assert!(dom_text.contains("id=\"path\""), "no search path");
     assert!(dom_text.contains("id=\"failures\""), "no failures section");
     let group_charts = dom_text.matches("class=\"chart group\"").count();
+    let cards = dom_text.matches("class=\"card group\"").count();
     assert_eq!(
         group_charts,
-        2 * groups,
-        "one objective and one accuracy chart per group"
+        2 * cards,
+        "one objective and one accuracy chart per group or round"
+    );
+    // A search's decisions may reuse every configuration of a group (no
+    // record of its own): the file shows at least as many runs of records.
+    assert!(
+        cards >= groups,
+        "{cards} groups and rounds shown, {groups} in the file"
     );
     assert_eq!(dom_text.matches("class=\"chart pareto\"").count(), 1);
     assert_eq!(dom_text.matches("class=\"chart path\"").count(), 1);
@@ -160,13 +167,19 @@ fn check_in_browser(page: &Path, work: &Path, groups: usize, min_ratio: usize) -
     dom_text
 }
 
-/// The number of parameter groups: runs of consecutive records varying the
-/// same parameter.
+/// The number of parameter groups and refinement rounds: runs of
+/// consecutive records varying the same parameter, a round's joint moves
+/// (`A+B`) and the re-measure of its base counting as one.
 fn groups(results: &Path) -> usize {
     let mut n = 0;
     let mut last = String::new();
     for r in records(results) {
         let p = r["param_under_test"].as_str().unwrap_or("").to_string();
+        let p = if p.contains('+') || p == "base" {
+            "refinement".to_string()
+        } else {
+            p
+        };
         if p != last {
             n += 1;
             last = p;
@@ -206,6 +219,16 @@ fn report_of_a_real_demo_run_renders_in_chromium() {
     assert_eq!(page, demo.join("tune_report.html"));
 
     let dom = check_in_browser(&page, d.path(), groups(&results), 20);
+    // A refinement round is one step: no joint move is a group of its own.
+    let path = &dom[dom.find("<table class=\"path\">").unwrap()..];
+    let path = &path[..path.find("</table>").unwrap()];
+    assert!(
+        !path
+            .split("<code>")
+            .skip(1)
+            .any(|c| c.split("</code>").next().unwrap().contains('+')),
+        "a joint move listed as a group"
+    );
 
     // The winner table names every parameter the run changed, as
     // best_params.json has it, and its figures against the start.

@@ -16,11 +16,12 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 
 use super::config::Config;
+use super::event::Stage;
 use super::explore::SearchPlan;
 use super::goal::{Direction, Goal, Op};
 use super::noise::{NoisePolicy, Samples, samples_of, t_quantile};
 use super::record::Record;
-use super::search::coordinate::{PlanConfig, Planner, Step};
+use super::search::coordinate::{PlanConfig, Planner, Step, TrialSpec};
 use super::search::pooled::Pooled;
 use super::search::{Params, SearchSpace, Searcher, SearcherKind, trial_key};
 use super::stats::mean_sd;
@@ -185,46 +186,184 @@ impl Choice {
     }
 }
 
+/// One trial of a decision, as the replay met it.
+#[derive(Debug, Clone)]
+pub struct ReplayedTrial {
+    /// The parameter under test (`A+B` for a joint move, `base` for a
+    /// refinement's base).
+    pub param: String,
+    /// Its value (`x+y` for a joint move).
+    pub value: String,
+    /// Every parameter of the trial.
+    pub params: Params,
+    /// A close call's re-measure of the incumbent.
+    pub recheck: bool,
+    /// The record that stands for it: run in this group, or reused (a
+    /// configuration measured before); `None` for a trial predicted to
+    /// fail (never started).
+    pub record: Option<Arc<Record>>,
+    /// Whether the record stands for a configuration measured earlier in
+    /// the search (no trial of its own here).
+    pub reused: bool,
+}
+
+/// One decision of the search: a parameter group of a pass, or a
+/// refinement round of joint moves, from its start to its choice.
+#[derive(Debug, Clone)]
+pub struct Decision {
+    /// The parameter varied (`refinement` for a round of joint moves).
+    pub param: String,
+    /// Where the search was: `pass 2`, `refinement 1`...
+    pub stage: Stage,
+    /// The incumbent when it began.
+    pub before: Params,
+    /// Its trials in plan order (the base's value first), then any
+    /// re-measure.
+    pub trials: Vec<ReplayedTrial>,
+    /// The incumbent after it: the search's choice at this step (the
+    /// configuration it began with while undecided).
+    pub after: Params,
+    /// Whether the search decided (`false`: the file stops inside it).
+    pub decided: bool,
+}
+
+/// The search replayed: each decision in order, where it ended, and
+/// whether it ran to its end.
+#[derive(Debug, Clone)]
+pub struct Replayed {
+    /// Every group and round, in the order the search made them.
+    pub decisions: Vec<Decision>,
+    /// The configuration the search stands on.
+    pub params: Params,
+    /// Whether the whole search was replayed.
+    pub complete: bool,
+}
+
 /// Replays the search of `setup` from `records`: every trial it would run
 /// is taken from the records (a done one reused, as `--skip_existing`
 /// does; another, such as a skipped trial, fed back as the run fed it),
 /// until it finishes or wants a trial the records do not hold. Returns the
 /// configuration it stands on then.
 pub fn replay(setup: &SearchSetup, records: &[Arc<Record>]) -> (Params, bool) {
-    let mut planner = setup.searcher(records.iter().cloned(), true);
+    let r = replay_decisions(setup, records);
+    (r.params, r.complete)
+}
+
+/// [`replay`], telling each decision the search made on the way: what it
+/// measured or reused, and what it chose.
+pub fn replay_decisions(setup: &SearchSetup, records: &[Arc<Record>]) -> Replayed {
+    // The plain search measures its base again in every group: each of
+    // its trials is fed the next record of its key in file order (the
+    // last done one of the key would give an earlier group a later
+    // group's figures, and a replay that parts from the run's choices).
+    let in_order = setup.policy.is_none() && setup.searcher == SearcherKind::Coordinate;
+    let mut planner = setup.searcher(records.iter().cloned(), !in_order);
     // Records not reused as done, in file order, by key: fed to the trial
     // the search starts for that key, as the run that wrote them did.
     let mut pending: Vec<&Arc<Record>> = records
         .iter()
-        .filter(|r| !r.status.is_done() && !r.trial_key.is_empty())
+        .filter(|r| (in_order || !r.status.is_done()) && !r.trial_key.is_empty())
         .collect();
+    // A trial of a plain run whose key has no record left: the run was
+    // resumed with --skip_existing and reused the key's latest done one.
+    let reused_done = |key: &str| {
+        records
+            .iter()
+            .rev()
+            .find(|r| r.trial_key == key && r.status.is_done())
+            .cloned()
+    };
+    let mut decisions: Vec<Decision> = Vec::new();
+    // The group or round under way.
+    let mut open: Option<Decision> = None;
     let mut waiting = 0usize;
+    // Keys the search has met: under a noise policy, and after the first
+    // pass, it reuses a configuration measured earlier instead of running
+    // it again (the plain first pass runs the base again in every group).
+    let mut met = std::collections::HashSet::new();
+    let mut trial = |spec: &TrialSpec, stage: Stage, record: Option<Arc<Record>>| {
+        let again = !met.insert(spec.key.clone());
+        ReplayedTrial {
+            param: spec.param.clone(),
+            value: spec.value.clone(),
+            params: spec.params.clone(),
+            recheck: spec.recheck,
+            reused: again && !spec.recheck && (setup.policy.is_some() || stage != Stage::Pass(1)),
+            record,
+        }
+    };
+    let end = |planner: &dyn Searcher,
+               mut decisions: Vec<Decision>,
+               open: Option<Decision>,
+               complete: bool| {
+        if let Some(d) = open {
+            decisions.push(d);
+        }
+        Replayed {
+            decisions,
+            params: planner.choice().clone(),
+            complete,
+        }
+    };
     // Bounded: each step of a real search either spends a trial or moves
     // the plan on; a replay never runs longer than the plan allows.
     for _ in 0..1_000_000 {
         match planner.step() {
-            Step::Group { .. }
-            | Step::Decided { .. }
-            | Step::Predicted { .. }
-            | Step::Reuse { .. } => {}
+            Step::Group { param, stage, .. } => {
+                if let Some(d) = open.take() {
+                    decisions.push(d);
+                }
+                let before = planner.choice().clone();
+                open = Some(Decision {
+                    param,
+                    stage,
+                    after: before.clone(),
+                    before,
+                    trials: Vec::new(),
+                    decided: false,
+                });
+            }
+            Step::Decided { base, .. } => {
+                if let Some(mut d) = open.take() {
+                    d.after = base;
+                    d.decided = true;
+                    decisions.push(d);
+                }
+            }
+            Step::Predicted { spec, .. } => {
+                if let Some(d) = &mut open {
+                    d.trials.push(trial(&spec, d.stage, None));
+                }
+            }
+            Step::Reuse { spec, record } => {
+                if let Some(d) = &mut open {
+                    d.trials.push(trial(&spec, d.stage, Some(record)));
+                }
+            }
             Step::Run(spec) => {
-                let Some(pos) = pending.iter().position(|r| r.trial_key == spec.key) else {
-                    return (planner.choice().clone(), false);
+                let rec = match pending.iter().position(|r| r.trial_key == spec.key) {
+                    Some(pos) => pending.remove(pos).clone(),
+                    None => match reused_done(&spec.key).filter(|_| in_order) {
+                        Some(r) => r,
+                        None => return end(planner.as_ref(), decisions, open, false),
+                    },
                 };
-                let rec = pending.remove(pos).clone();
+                if let Some(d) = &mut open {
+                    d.trials.push(trial(&spec, d.stage, Some(rec.clone())));
+                }
                 planner.record(spec.ordinal, rec);
                 waiting += 1;
             }
             Step::Wait => {
                 if waiting == 0 {
-                    return (planner.choice().clone(), false);
+                    return end(planner.as_ref(), decisions, open, false);
                 }
                 waiting = 0;
             }
-            Step::Finished => return (planner.choice().clone(), true),
+            Step::Finished => return end(planner.as_ref(), decisions, open, true),
         }
     }
-    (planner.choice().clone(), false)
+    end(planner.as_ref(), decisions, open, false)
 }
 
 /// The choice of a results file: replayed when its run's setup is known

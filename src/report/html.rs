@@ -6,8 +6,10 @@ use std::fmt::Write as _;
 
 use autotune::{Params, Record, Status, human_s};
 
-use super::model::{Chosen, Config, Report};
-use super::svg::{GroupPoint, Mark, ParetoPoint, esc, group_chart, pareto_chart, path_chart};
+use super::model::{Chosen, Config, Report, Stage, Step};
+use super::svg::{
+    GroupPoint, Mark, ParetoPoint, PathStep, esc, group_chart, pareto_chart, path_chart,
+};
 
 const CSS: &str = r#"
 :root{--ink:#1f2430;--muted:#667085;--line:#e4e7ec;--bg:#f5f6f8;--card:#fff;--accent:#2f6fed;--good:#12a150;--bad:#d92d20;--warn:#c4760c}
@@ -77,6 +79,10 @@ svg .trial{fill:#98a2b3;opacity:.55}
 svg .step{fill:#fff;stroke:var(--accent);stroke-width:2}
 svg .step.changed{fill:var(--good);stroke:#fff}
 svg .path-line{fill:none;stroke:var(--accent);stroke-width:2.2}
+svg .stage-line{stroke:#98a2b3;stroke-width:1;stroke-dasharray:3 3}
+svg .stage-label{fill:#667085;font-size:10.5px}
+tr.stage td{background:#f2f4f7;color:#475467;font-size:12px;font-weight:600}
+tr.chosen td{background:#e7f6ee}
 svg .xlabel.rot{font-size:10.5px}
 footer{margin-top:30px;color:var(--muted);font-size:12px}
 @media (max-width:760px){.hero{grid-template-columns:1fr}.groups{grid-template-columns:1fr}}
@@ -162,10 +168,10 @@ fn header(o: &mut String, r: &Report, generated: &str) {
     );
     let _ = write!(
         o,
-        "<span class=\"chip\">{} trials</span><span class=\"chip\">{} configurations</span><span class=\"chip\">{} groups</span><span class=\"chip\">GPU time {}</span>",
+        "<span class=\"chip\">{} trials</span><span class=\"chip\">{} configurations</span><span class=\"chip\">{}</span><span class=\"chip\">GPU time {}</span>",
         r.records.len(),
         r.configs.len(),
-        r.steps.len(),
+        esc(&r.shape_text()),
         esc(&human_s(s.gpu_s))
     );
     for (k, n) in &s.counts {
@@ -306,37 +312,107 @@ fn hero(o: &mut String, r: &Report) {
     );
 }
 
+/// `pass 2`, `refinement 1`; nothing for a group whose pass is not known.
+fn stage_name(s: Stage) -> Option<String> {
+    match s {
+        Stage::Pass(k) => Some(format!("pass {k}")),
+        Stage::Round(r) => Some(format!("refinement {r}")),
+        Stage::Group => None,
+    }
+}
+
+/// Whether the steps span more than one pass or round (then each is
+/// marked where it begins).
+fn staged(r: &Report) -> bool {
+    r.steps
+        .first()
+        .is_some_and(|f| r.steps.iter().any(|s| s.stage != f.stage))
+}
+
+/// What a step's mark on the path says on hover.
+fn step_tip(r: &Report, s: &Step) -> String {
+    let obj = &r.criteria.objective;
+    let mut t = s.name();
+    if let Some(st) = stage_name(s.stage).filter(|_| !s.is_round()) {
+        t.push_str(&format!(" ({st})"));
+    }
+    t.push_str(&format!(": {}", s.choice_text()));
+    if let Some(m) = r.objective_of(&s.base_after) {
+        t.push_str(&format!(" · {} {m:.prec$}", obj.label, prec = obj.prec));
+    }
+    if s.is_round() {
+        let moves: Vec<String> = s.moves.iter().map(|m| m.text()).collect();
+        t.push_str(&format!(
+            " · {} joint move{}: {}",
+            moves.len(),
+            if moves.len() == 1 { "" } else { "s" },
+            moves.join("; ")
+        ));
+    }
+    t
+}
+
+/// The choice of a row of the path table: `64 → 48`, `64 (kept)`, a
+/// round's move or its base kept.
+fn chosen_cell(s: &Step) -> String {
+    if s.is_round() {
+        return match (s.chosen_move(), &s.chosen) {
+            (Some(m), _) => format!("<span class=\"new mono\">{}</span>", esc(&m.text())),
+            (None, Some(_)) => "base (kept)".into(),
+            (None, None) => "—".into(),
+        };
+    }
+    match (&s.chosen, &s.base_value) {
+        (Some(c), Some(b)) if c == b => {
+            format!("<span class=\"mono\">{}</span> (kept)", esc(c))
+        }
+        (Some(c), b) => format!(
+            "<span class=\"old mono\">{}</span> → <span class=\"new mono\">{}</span>",
+            esc(b.as_deref().unwrap_or("unset")),
+            esc(c)
+        ),
+        (None, _) => "—".into(),
+    }
+}
+
 fn path_section(o: &mut String, r: &Report) {
     if r.steps.is_empty() {
         o.push_str("<section id=\"path\"><h2>Search path</h2><div class=\"card\"><p>No trial names the parameter it varies: there is no search path to show.</p></div></section>");
         return;
     }
     let obj = &r.criteria.objective;
-    let start = r
-        .config(&r.summary.start)
-        .and_then(|c| c.objective())
-        .map(|s| s.mean);
-    let rows: Vec<(String, Option<f64>, bool, Vec<f64>)> = r
+    let start = r.objective_of(&r.summary.start);
+    let staged = staged(r);
+    let mut last_stage = None;
+    let rows: Vec<PathStep> = r
         .steps
         .iter()
-        .map(|s| {
-            let base = r
-                .config(&s.base_after)
-                .and_then(|c| c.objective())
-                .map(|x| x.mean);
+        .zip(r.path())
+        .map(|(s, base)| {
             let trials = s
                 .values
                 .iter()
                 .filter_map(|(_, c)| c.map(|i| &r.configs[i]))
                 .filter_map(|c| c.objective().map(|x| x.mean))
                 .collect();
-            (s.param.clone(), base, s.chosen != s.base_value, trials)
+            let stage = stage_name(s.stage);
+            let opens = staged && stage != last_stage;
+            last_stage = stage.clone();
+            PathStep {
+                label: s.name(),
+                tip: step_tip(r, s),
+                base,
+                changed: s.base_after != s.base_before,
+                trials,
+                stage: stage.filter(|_| opens),
+            }
         })
         .collect();
+    let replayed = r.steps.iter().all(|s| s.how == Chosen::Replayed);
     o.push_str("<section id=\"path\"><h2>Search path</h2><div class=\"card\">");
-    o.push_str("<p class=\"legend\">The base after each parameter group (line); grey dots are the group's configurations; <i style=\"background:#12a150\"></i>the group changed the base.</p>");
+    o.push_str("<p class=\"legend\">The search's choice after each step (line: its mean over every run recorded of it); grey dots are the configurations the step weighed; <i style=\"background:#12a150\"></i>the step changed the choice; dashed lines: a pass or a refinement round begins. Hover a dot for the step.</p>");
     o.push_str(&path_chart(
-        "The base's objective after each group",
+        "The objective of the search's choice after each step",
         &obj.label,
         &rows,
         start,
@@ -350,36 +426,47 @@ fn path_section(o: &mut String, r: &Report) {
         let _ = write!(o, "<th class=\"num\">{}</th>", esc(&c.metric.label));
     }
     o.push_str("</tr>");
+    let cols = 6 + r.criteria.constraints.len();
     let mut prev = start;
-    for (i, s) in r.steps.iter().enumerate() {
+    for (i, (s, row)) in r.steps.iter().zip(&rows).enumerate() {
+        if let Some(st) = &row.stage {
+            let _ = write!(
+                o,
+                "<tr class=\"stage\"><td colspan=\"{cols}\">{}</td></tr>",
+                esc(st)
+            );
+        }
         let after = r.config(&s.base_after);
-        let b = after.and_then(|c| c.objective()).map(|x| x.mean);
+        let b = row.base;
         let delta = match (prev, b) {
             (Some(p), Some(b)) if p > 0.0 => format!("{:+.1} %", (b / p - 1.0) * 100.0),
             _ => "—".into(),
         };
-        let chosen = match (&s.chosen, &s.base_value) {
-            (Some(c), Some(b)) if c == b => {
-                format!("<span class=\"mono\">{}</span> (kept)", esc(c))
-            }
-            (Some(c), b) => format!(
-                "<span class=\"old mono\">{}</span> → <span class=\"new mono\">{}</span>",
-                esc(b.as_deref().unwrap_or("unset")),
-                esc(c)
-            ),
-            (None, _) => "—".into(),
-        };
         let how = match s.how {
-            Chosen::NextGroup => "",
+            Chosen::NextGroup | Chosen::Replayed => "",
             Chosen::BestFile => " <small title=\"from best_params.json\">†</small>",
             Chosen::Figures => " <small title=\"worked out from the figures\">*</small>",
         };
+        let (name, values) = if s.is_round() {
+            (
+                esc(&s.name()),
+                format!(
+                    "{} move{}",
+                    s.moves.len(),
+                    if s.moves.len() == 1 { "" } else { "s" }
+                ),
+            )
+        } else {
+            (
+                format!("<code>{}</code>", esc(&s.param)),
+                s.values.len().to_string(),
+            )
+        };
         let _ = write!(
             o,
-            "<tr><td>{}</td><td><code>{}</code></td><td class=\"num\">{}</td><td>{chosen}{how}</td><td class=\"num\">{}</td><td class=\"num\">{delta}</td>",
+            "<tr><td>{}</td><td>{name}</td><td class=\"num\">{values}</td><td>{}{how}</td><td class=\"num\">{}</td><td class=\"num\">{delta}</td>",
             i + 1,
-            esc(&s.param),
-            s.values.len(),
+            chosen_cell(s),
             figure(after, 0, obj.prec)
         );
         for (j, c) in r.criteria.constraints.iter().enumerate() {
@@ -394,10 +481,14 @@ fn path_section(o: &mut String, r: &Report) {
             prev = b;
         }
     }
-    o.push_str("</table><p class=\"legend\">Chosen values are read from the next group's trials; † from best_params.json, * worked out from the figures (the file's last group).</p></div></section>");
+    if replayed {
+        o.push_str("</table><p class=\"legend\">Each row is one decision of the search, replayed from the records with the setup its run recorded: the value chosen is the search's own choice (a faster record it judged within the noise, or under the bar, is not chosen), and the figures are those of its choice after the step.</p></div></section>");
+    } else {
+        o.push_str("</table><p class=\"legend\">Chosen values are read from the next group's trials; † from best_params.json, * worked out from the figures (the file's last group).</p></div></section>");
+    }
 }
 
-fn group_points(r: &Report, s: &super::model::Step, mi: usize) -> Vec<GroupPoint> {
+fn group_points(r: &Report, s: &Step, mi: usize) -> Vec<GroupPoint> {
     s.values
         .iter()
         .map(|(v, ci)| {
@@ -422,35 +513,107 @@ fn group_points(r: &Report, s: &super::model::Step, mi: usize) -> Vec<GroupPoint
         .collect()
 }
 
+/// A round's joint moves: what each changes, its figures, whether the
+/// search took it.
+fn moves_table(o: &mut String, r: &Report, s: &Step) {
+    o.push_str("<table class=\"moves\"><tr><th>#</th><th>joint move</th>");
+    for m in r.criteria.metrics() {
+        let _ = write!(o, "<th class=\"num\">{}</th>", esc(&m.label));
+    }
+    o.push_str("<th>status</th></tr>");
+    let rows = std::iter::once((
+        "base".to_string(),
+        "the round's base".to_string(),
+        &s.base_before,
+    ))
+    .chain(
+        s.moves
+            .iter()
+            .enumerate()
+            .map(|(i, m)| (format!("#{}", i + 1), m.text(), &m.params)),
+    );
+    for (label, text, params) in rows {
+        let c = r.config(params);
+        let chosen = s.chosen.as_deref() == Some(label.as_str());
+        let _ = write!(
+            o,
+            "<tr{}><td>{}</td><td><code>{}</code>{}</td>",
+            if chosen { " class=\"chosen\"" } else { "" },
+            esc(&label),
+            esc(&text),
+            if chosen {
+                " <b class=\"ok\">chosen</b>"
+            } else {
+                ""
+            }
+        );
+        for (j, m) in r.criteria.metrics().iter().enumerate() {
+            let _ = write!(o, "<td class=\"num\">{}</td>", figure(c, j, m.prec));
+        }
+        let _ = write!(
+            o,
+            "<td>{}</td></tr>",
+            c.map(|c| esc(c.status().as_str()))
+                .unwrap_or_else(|| "not run".into())
+        );
+    }
+    o.push_str("</table>");
+}
+
 fn groups_section(o: &mut String, r: &Report) {
     if r.steps.is_empty() {
         return;
     }
-    o.push_str("<section id=\"groups\"><h2>Each parameter group</h2>");
-    o.push_str("<p class=\"legend\">Mean of the eval runs with its 95 % interval; small grey dots are single runs.<i style=\"background:#2f6fed\"></i>complete trial<i style=\"background:#12a150\"></i>chosen value<i style=\"border:2px solid #98a2b3;background:#fff\"></i>stopped early or partial · ring: the base's value · ✕ no figures (crashed, timeout, failed) · red dashed line: the bar.</p><div class=\"groups\">");
+    let staged = staged(r);
+    o.push_str("<section id=\"groups\"><h2>Each parameter group and refinement round</h2>");
+    o.push_str("<p class=\"legend\">Mean of the eval runs with its 95 % interval; small grey dots are single runs.<i style=\"background:#2f6fed\"></i>complete trial<i style=\"background:#12a150\"></i>chosen value<i style=\"border:2px solid #98a2b3;background:#fff\"></i>stopped early or partial · ring: the base's value · ✕ no figures (crashed, timeout, failed) · red dashed line: the bar. A refinement round tries joint moves (several parameters at once) around its base: <code>#1</code>, <code>#2</code>... are named in its table.</p><div class=\"groups\">");
     for (n, s) in r.steps.iter().enumerate() {
-        let change = match (&s.base_value, &s.chosen) {
-            (Some(b), Some(c)) if b == c => format!("kept <code>{}</code>", esc(c)),
-            (b, Some(c)) => format!(
-                "<span class=\"old mono\">{}</span> → <span class=\"new mono\">{}</span>",
-                esc(b.as_deref().unwrap_or("unset")),
-                esc(c)
-            ),
-            _ => "no choice".into(),
+        let change = if s.is_round() {
+            match (s.chosen_move(), &s.chosen) {
+                (Some(m), _) => format!(
+                    "moved to <span class=\"new mono\">{}</span>",
+                    esc(&m.text())
+                ),
+                (None, Some(_)) => "kept the base".into(),
+                (None, None) => "no choice".into(),
+            }
+        } else {
+            match (&s.base_value, &s.chosen) {
+                (Some(b), Some(c)) if b == c => format!("kept <code>{}</code>", esc(c)),
+                (b, Some(c)) => format!(
+                    "<span class=\"old mono\">{}</span> → <span class=\"new mono\">{}</span>",
+                    esc(b.as_deref().unwrap_or("unset")),
+                    esc(c)
+                ),
+                _ => "no choice".into(),
+            }
+        };
+        let title = if s.is_round() {
+            format!("Refinement round {}", esc(&s.name()["refinement ".len()..]))
+        } else {
+            let stage = stage_name(s.stage)
+                .filter(|_| staged)
+                .map(|st| format!(" <small>· {}</small>", esc(&st)))
+                .unwrap_or_default();
+            format!("<code>{}</code>{stage}", esc(&s.param))
+        };
+        let (count, what) = if s.is_round() {
+            (s.moves.len(), "joint move")
+        } else {
+            (s.values.len(), "value")
         };
         let _ = write!(
             o,
-            "<div class=\"card group\"><h3>{}. <code>{}</code></h3><div class=\"meta\">{change} · {} value{} · {} trial{} here</div><div class=\"charts\">",
+            "<div class=\"card group\"><h3>{}. {title}</h3><div class=\"meta\">{change} · {count} {what}{} · {} trial{} here</div><div class=\"charts\">",
             n + 1,
-            esc(&s.param),
-            s.values.len(),
-            if s.values.len() == 1 { "" } else { "s" },
+            if count == 1 { "" } else { "s" },
             s.trials,
             if s.trials == 1 { "" } else { "s" }
         );
         let obj = &r.criteria.objective;
+        let by = if s.is_round() { "move" } else { "value" };
         o.push_str(&group_chart(
-            &format!("{}: {} by value", s.param, obj.label),
+            &format!("{}: {} by {by}", s.name(), obj.label),
             &obj.label,
             &group_points(r, s, 0),
             None,
@@ -458,14 +621,18 @@ fn groups_section(o: &mut String, r: &Report) {
         ));
         for (j, c) in r.criteria.constraints.iter().enumerate() {
             o.push_str(&group_chart(
-                &format!("{}: {} by value", s.param, c.metric.label),
+                &format!("{}: {} by {by}", s.name(), c.metric.label),
                 &c.metric.label,
                 &group_points(r, s, j + 1),
                 Some((c.limit(), c.higher_is_better(), c.text())),
                 c.metric.prec,
             ));
         }
-        o.push_str("</div></div>");
+        o.push_str("</div>");
+        if s.is_round() {
+            moves_table(o, r, s);
+        }
+        o.push_str("</div>");
     }
     o.push_str("</div></section>");
 }

@@ -11,6 +11,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use autotune::choice::Decision;
 use autotune::{
     Direction, EvalRun, Files, Goal, Op, Outcome, Params, Record, RunSummary, Status, ci95,
     mean_sd, summarize_run_for, trial_key,
@@ -256,6 +257,9 @@ impl Config {
 /// How a group's chosen value is known.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Chosen {
+    /// The search's own decision, replayed from the records with the
+    /// setup the run recorded ([`autotune::choice::replay_decisions`]).
+    Replayed,
     /// The next group's trials carry it (what the search did).
     NextGroup,
     /// `best_params.json` beside the results file carries it.
@@ -264,11 +268,52 @@ pub enum Chosen {
     Figures,
 }
 
-/// One parameter group of the search.
+/// Where a step belongs in the search.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stage {
+    /// A parameter group of pass `k` (1-based).
+    Pass(usize),
+    /// Refinement round `r` (1-based): joint moves around the incumbent.
+    Round(usize),
+    /// A parameter group whose pass is not known (a file read without the
+    /// run's setup).
+    Group,
+}
+
+/// One joint move of a refinement round.
+#[derive(Debug, Clone)]
+pub struct Move {
+    /// Every parameter it changes, with its value.
+    pub changes: Vec<(String, String)>,
+    /// The whole configuration.
+    pub params: Params,
+    /// Its configuration (index into [`Report::configs`]), if recorded.
+    pub config: Option<usize>,
+}
+
+impl Move {
+    /// `MAX_NUM_SEQS=1536, MAX_MODEL_LEN=2048`.
+    pub fn text(&self) -> String {
+        self.changes
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+}
+
+/// One step of the search: a parameter group, or a refinement round of
+/// joint moves.
 #[derive(Debug, Clone)]
 pub struct Step {
-    /// The parameter varied.
+    /// The parameter varied (`refinement` for a round).
     pub param: String,
+    /// The pass or round it belongs to.
+    pub stage: Stage,
+    /// A round's joint moves, in plan order (empty for a group). Its
+    /// [`Step::values`] are `base` then `#1`, `#2`... for them, and its
+    /// chosen value is one of these labels.
+    pub moves: Vec<Move>,
     /// The base when the group began.
     pub base_before: Params,
     /// The base's value of the parameter, if it had one.
@@ -283,8 +328,47 @@ pub struct Step {
     pub values: Vec<(String, Option<usize>)>,
     /// Records of the group's own trials.
     pub trials: usize,
-    /// The base after the group.
+    /// The base after the group: the search's choice at this step.
     pub base_after: Params,
+}
+
+impl Step {
+    /// Whether this is a refinement round.
+    pub fn is_round(&self) -> bool {
+        matches!(self.stage, Stage::Round(_))
+    }
+
+    /// The round's move chosen, if the search took one.
+    pub fn chosen_move(&self) -> Option<&Move> {
+        let c = self.chosen.as_deref()?.strip_prefix('#')?;
+        self.moves.get(c.parse::<usize>().ok()?.checked_sub(1)?)
+    }
+
+    /// What a row or a tooltip names it by: the parameter, or
+    /// `refinement 2`.
+    pub fn name(&self) -> String {
+        match self.stage {
+            Stage::Round(r) => format!("refinement {r}"),
+            _ => self.param.clone(),
+        }
+    }
+
+    /// What the step chose, in words: `64 → 48`, `kept 64`, for a round
+    /// `kept the base` or the move's changes.
+    pub fn choice_text(&self) -> String {
+        if self.is_round() {
+            return match (&self.chosen, self.chosen_move()) {
+                (_, Some(m)) => m.text(),
+                (Some(_), None) => "kept the base".into(),
+                (None, _) => "no choice".into(),
+            };
+        }
+        match (&self.base_value, &self.chosen) {
+            (Some(b), Some(c)) if b == c => format!("kept {c}"),
+            (b, Some(c)) => format!("{} → {c}", b.as_deref().unwrap_or("unset")),
+            _ => "no choice".into(),
+        }
+    }
 }
 
 /// Everything the report shows.
@@ -398,9 +482,29 @@ fn with(base: &Params, k: &str, v: &str) -> Params {
     p
 }
 
+/// The label of a refinement round's segment (its records vary `A+B`,
+/// or re-measure its `base`).
+const ROUND: &str = "refinement";
+
+/// Whether a record is one of a refinement round's: a joint move (`A+B`)
+/// or a re-measure of the round's base.
+fn of_round(param: &str) -> bool {
+    param.contains('+') || param == "base"
+}
+
+/// The parameters a record changes from its base: its parameter under test,
+/// each of a joint move's; none for a round's base.
+fn changed_keys(r: &Record) -> Vec<&str> {
+    match r.param_under_test.as_deref() {
+        None | Some("base") | Some("") => Vec::new(),
+        Some(p) => p.split('+').collect(),
+    }
+}
+
 /// Groups: runs of consecutive records varying the same parameter (a
 /// parameter varied again later, as by a second run, is a new group),
-/// each in the order its trials were issued.
+/// each in the order its trials were issued; consecutive joint moves are
+/// one refinement round.
 fn segments_of(records: &[Arc<Record>]) -> Vec<(String, Vec<Arc<Record>>)> {
     let mut segments: Vec<(String, Vec<Arc<Record>>)> = Vec::new();
     for r in records {
@@ -410,6 +514,7 @@ fn segments_of(records: &[Arc<Record>]) -> Vec<(String, Vec<Arc<Record>>)> {
         if r.params.is_empty() {
             continue;
         }
+        let p = if of_round(p) { ROUND } else { p };
         match segments.last_mut() {
             Some((q, v)) if q == p => v.push(r.clone()),
             _ => segments.push((p.to_string(), vec![r.clone()])),
@@ -423,14 +528,165 @@ fn segments_of(records: &[Arc<Record>]) -> Vec<(String, Vec<Arc<Record>>)> {
     segments
 }
 
+/// The value of `param` in the base a segment started from, when the
+/// segment shows it: a group of another parameter carries it in its first
+/// record; a round in any record that does not change it.
+fn base_value_in(seg: &(String, Vec<Arc<Record>>), param: &str) -> Option<String> {
+    if seg.0 == param {
+        return None;
+    }
+    seg.1
+        .iter()
+        .find(|r| !changed_keys(r).contains(&param))
+        .and_then(|r| r.params.get(param).cloned())
+}
+
+/// A round's joint moves, in plan order, each with its configuration.
+fn moves_of<'a>(
+    trials: impl Iterator<Item = (&'a str, &'a Params)>,
+    by_key: &HashMap<String, usize>,
+) -> Vec<Move> {
+    let mut moves: Vec<Move> = Vec::new();
+    for (param, params) in trials {
+        if !param.contains('+') || moves.iter().any(|m| m.params == *params) {
+            continue;
+        }
+        moves.push(Move {
+            changes: param
+                .split('+')
+                .map(|k| (k.to_string(), params.get(k).cloned().unwrap_or_default()))
+                .collect(),
+            params: params.clone(),
+            config: by_key.get(&trial_key(params)).copied(),
+        });
+    }
+    moves
+}
+
+/// A round's values for its charts: `base`, then `#1`, `#2`... for its
+/// moves, each with its configuration.
+fn round_values(
+    base: &Params,
+    moves: &[Move],
+    by_key: &HashMap<String, usize>,
+) -> Vec<(String, Option<usize>)> {
+    std::iter::once(("base".to_string(), by_key.get(&trial_key(base)).copied()))
+        .chain(
+            moves
+                .iter()
+                .enumerate()
+                .map(|(i, m)| (format!("#{}", i + 1), m.config)),
+        )
+        .collect()
+}
+
+/// The label of the candidate of a round that is `params`: `base` or
+/// `#k`.
+fn round_label(base: &Params, moves: &[Move], params: &Params) -> Option<String> {
+    if params == base {
+        return Some("base".into());
+    }
+    moves
+        .iter()
+        .position(|m| m.params == *params)
+        .map(|i| format!("#{}", i + 1))
+}
+
+/// The steps of the search as it made them: each decision replayed from
+/// the records ([`autotune::choice::replay_decisions`]), with what it
+/// chose. A round's moves are named; a group's values are its trials'.
+fn steps_of_replay(decisions: &[Decision], by_key: &HashMap<String, usize>) -> Vec<Step> {
+    let mut steps = Vec::new();
+    for d in decisions {
+        let run_here = d
+            .trials
+            .iter()
+            .filter(|t| !t.reused && t.record.is_some())
+            .count();
+        let after = if d.decided {
+            d.after.clone()
+        } else {
+            d.before.clone()
+        };
+        if let autotune::Stage::Refinement(r) = d.stage {
+            let moves = moves_of(
+                d.trials
+                    .iter()
+                    .filter(|t| !t.recheck)
+                    .map(|t| (t.param.as_str(), &t.params)),
+                by_key,
+            );
+            let chosen = d
+                .decided
+                .then(|| round_label(&d.before, &moves, &d.after))
+                .flatten();
+            steps.push(Step {
+                param: ROUND.into(),
+                stage: Stage::Round(r),
+                values: round_values(&d.before, &moves, by_key),
+                moves,
+                base_before: d.before.clone(),
+                base_value: Some("base".into()),
+                chosen,
+                how: Chosen::Replayed,
+                trials: run_here,
+                base_after: after,
+            });
+            continue;
+        }
+        let param = &d.param;
+        let base_value = d.before.get(param).cloned();
+        let mut tried: Vec<String> = base_value.iter().cloned().collect();
+        tried.extend(
+            d.trials
+                .iter()
+                .filter(|t| !t.recheck)
+                .map(|t| t.value.clone()),
+        );
+        let chosen = if d.decided {
+            after.get(param).cloned()
+        } else {
+            None
+        };
+        let values = axis_order(tried)
+            .into_iter()
+            .map(|v| {
+                let c = by_key.get(&trial_key(&with(&d.before, param, &v))).copied();
+                (v, c)
+            })
+            .collect();
+        let stage = match d.stage {
+            autotune::Stage::Pass(k) => Stage::Pass(k),
+            autotune::Stage::Refinement(r) => Stage::Round(r),
+        };
+        steps.push(Step {
+            param: param.clone(),
+            stage,
+            moves: Vec::new(),
+            base_before: d.before.clone(),
+            base_value,
+            chosen,
+            how: Chosen::Replayed,
+            values,
+            trials: run_here,
+            base_after: after,
+        });
+    }
+    steps
+}
+
 /// Where the search stood before and after each group, and what it chose
-/// there (from the next group's base, the best file, or the figures).
+/// there (from the next group's base, the best file, or the figures): for
+/// a file without its run's setup. `prev` is the base before the first
+/// segment, when known.
 fn steps_of(
     segments: &[(String, Vec<Arc<Record>>)],
     configs: &[Config],
     by_key: &HashMap<String, usize>,
     best_file: Option<&Params>,
     criteria: &Criteria,
+    prev: Option<Params>,
+    rounds_before: usize,
 ) -> Vec<Step> {
     let others = |seg: &(String, Vec<Arc<Record>>)| -> Params {
         let mut p = seg.1[0].params.clone();
@@ -439,9 +695,72 @@ fn steps_of(
     };
 
     let mut steps: Vec<Step> = Vec::new();
-    let mut prev_after: Option<Params> = None;
+    let mut prev_after: Option<Params> = prev;
+    let mut rounds = rounds_before;
     for (i, seg) in segments.iter().enumerate() {
         let (param, recs) = seg;
+        if param == ROUND {
+            // The base of a round is known from the step before, or from
+            // its records: each keeps every parameter it does not move.
+            let base = prev_after.clone().unwrap_or_else(|| {
+                let mut b = recs[0].params.clone();
+                for k in changed_keys(&recs[0]) {
+                    if let Some(v) = recs
+                        .iter()
+                        .find(|r| !changed_keys(r).contains(&k))
+                        .and_then(|r| r.params.get(k))
+                    {
+                        b.insert(k.to_string(), v.clone());
+                    }
+                }
+                b
+            });
+            let moves = moves_of(
+                recs.iter()
+                    .filter_map(|r| Some((r.param_under_test.as_deref()?, &r.params))),
+                by_key,
+            );
+            // Chosen: the candidate the next group starts from (every
+            // parameter but its own), or the best file.
+            let from_next = segments.get(i + 1).and_then(|n| {
+                let q = n.0.as_str();
+                let rest = n.1[0].params.clone();
+                std::iter::once(&base)
+                    .chain(moves.iter().map(|m| &m.params))
+                    .find(|c| {
+                        let mut c = (*c).clone();
+                        let mut r = rest.clone();
+                        c.remove(q);
+                        r.remove(q);
+                        q != ROUND && c == r
+                    })
+                    .cloned()
+            });
+            let (after, how) = match (from_next, best_file) {
+                (Some(p), _) => (Some(p), Chosen::NextGroup),
+                (None, Some(b)) if round_label(&base, &moves, b).is_some() => {
+                    (Some(b.clone()), Chosen::BestFile)
+                }
+                _ => (None, Chosen::Figures),
+            };
+            rounds += 1;
+            let chosen = after.as_ref().and_then(|a| round_label(&base, &moves, a));
+            let base_after = after.unwrap_or_else(|| base.clone());
+            prev_after = Some(base_after.clone());
+            steps.push(Step {
+                param: ROUND.into(),
+                stage: Stage::Round(rounds),
+                values: round_values(&base, &moves, by_key),
+                moves,
+                base_before: base,
+                base_value: Some("base".into()),
+                chosen,
+                how,
+                trials: recs.len(),
+                base_after,
+            });
+            continue;
+        }
         let rest = others(seg);
         let base_value = prev_after
             .as_ref()
@@ -455,10 +774,7 @@ fn steps_of(
         tried.extend(recs.iter().filter_map(|r| r.params.get(param).cloned()));
         let config_of = |v: &str| by_key.get(&trial_key(&with(&rest, param, v))).copied();
 
-        let from_next = segments
-            .get(i + 1)
-            .and_then(|n| n.1[0].params.get(param).cloned())
-            .filter(|_| segments[i + 1].0 != *param);
+        let from_next = segments.get(i + 1).and_then(|n| base_value_in(n, param));
         let from_best = best_file.and_then(|b| {
             let mut without: Params = b.clone();
             let v = without.remove(param)?;
@@ -501,6 +817,8 @@ fn steps_of(
         prev_after = Some(base_after.clone());
         steps.push(Step {
             param: param.clone(),
+            stage: Stage::Group,
+            moves: Vec::new(),
             base_before,
             base_value,
             chosen,
@@ -531,8 +849,36 @@ pub fn build(
         .map(|c| c.params);
     let (configs, by_key) = configs_of(&records, &criteria);
 
-    let segments = segments_of(&records);
-    let steps = steps_of(&segments, &configs, &by_key, best_file.as_ref(), &criteria);
+    // The search's own decisions when the run recorded its setup (for the
+    // goal judged here); the records it never met (a file written on by
+    // another run) follow as the figures tell them.
+    let setup = autotune::choice::recorded_setup(path).filter(|s| s.goal == criteria.goal);
+    let mut steps = Vec::new();
+    let mut met = std::collections::HashSet::new();
+    if let Some(setup) = &setup {
+        let rep = autotune::choice::replay_decisions(setup, &records);
+        for d in &rep.decisions {
+            met.extend(d.trials.iter().map(|t| trial_key(&t.params)));
+        }
+        steps = steps_of_replay(&rep.decisions, &by_key);
+    }
+    let rest: Vec<Arc<Record>> = records
+        .iter()
+        .filter(|r| !met.contains(&key_of(r)))
+        .cloned()
+        .collect();
+    let segments = segments_of(&rest);
+    let rounds = steps.iter().filter(|s| s.is_round()).count();
+    let prev = steps.last().map(|s| s.base_after.clone());
+    steps.extend(steps_of(
+        &segments,
+        &configs,
+        &by_key,
+        best_file.as_ref(),
+        &criteria,
+        prev,
+        rounds,
+    ));
 
     let mut notes = Vec::new();
     let (start, mut winner) = match (steps.first(), steps.last()) {
@@ -600,6 +946,57 @@ pub fn build(
 }
 
 impl Report {
+    /// Parameter groups, passes (0 when not known) and refinement rounds.
+    pub fn shape(&self) -> (usize, usize, usize) {
+        let mut groups = 0;
+        let mut passes = 0;
+        let mut rounds = 0;
+        for s in &self.steps {
+            match s.stage {
+                Stage::Pass(k) => {
+                    groups += 1;
+                    passes = passes.max(k);
+                }
+                Stage::Group => groups += 1,
+                Stage::Round(_) => rounds += 1,
+            }
+        }
+        (groups, passes, rounds)
+    }
+
+    /// The search's shape in words: `17 groups in 2 passes, 2 refinement
+    /// rounds` (one pass, or passes not known: `17 groups`).
+    pub fn shape_text(&self) -> String {
+        let (g, p, r) = self.shape();
+        let plural = |n: usize, w: &str| format!("{n} {w}{}", if n == 1 { "" } else { "s" });
+        let mut t = plural(g, "group");
+        if p > 1 {
+            t.push_str(&format!(" in {p} passes"));
+        }
+        if r > 0 {
+            t.push_str(&format!(", {}", plural(r, "refinement round")));
+        }
+        t
+    }
+
+    /// The objective's mean of the configuration `params` (every ok run
+    /// recorded of it), if measured.
+    pub fn objective_of(&self, params: &Params) -> Option<f64> {
+        self.config(params)
+            .and_then(|c| c.objective())
+            .map(|s| s.mean)
+    }
+
+    /// The search path: after each step, the objective's mean of the
+    /// search's choice then (the incumbent, not the best record seen: a
+    /// faster record the search refused is no point of the path).
+    pub fn path(&self) -> Vec<Option<f64>> {
+        self.steps
+            .iter()
+            .map(|s| self.objective_of(&s.base_after))
+            .collect()
+    }
+
     /// The configuration of `params`, if recorded.
     pub fn config(&self, params: &Params) -> Option<&Config> {
         let k = trial_key(params);
@@ -675,6 +1072,231 @@ mod tests {
             trial_index: Some(idx),
             ..Default::default()
         }
+    }
+
+    /// A real search's files, as `--simulate demo:SEED` writes them: the
+    /// engine loop with the simulated executor on the demo landscape, in
+    /// `dir` (results, best file, status file with the run's setup).
+    /// `plain`: `--search_policy plain` (one pass).
+    fn simulated_run(dir: &Path, seed: u64, plain: bool) -> PathBuf {
+        use clap::Parser;
+        std::fs::write(dir.join("run_model.sh"), "exit 1\n").unwrap();
+        std::fs::write(dir.join("eval_local.py"), "print(1)\n").unwrap();
+        let mut args = vec!["autotune", "--repo", dir.to_str().unwrap(), "--headless"];
+        if plain {
+            args.extend(["--search_policy", "plain"]);
+        }
+        let cli = crate::cli::Cli::try_parse_from(args).unwrap();
+        let cfg = crate::cli::to_config(&cli.tune).unwrap();
+        let exec = Arc::new(autotune::exec::Simulated::new(
+            autotune::exec::Simulated::landscape("demo").unwrap(),
+            autotune::Noise {
+                tps_rel_sd: 0.02,
+                tps_abs_sd: 0.0,
+                acc_abs_sd: 0.003,
+            },
+            autotune::Cost::default(),
+            seed,
+        ));
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async move {
+            let mut sink = autotune::EventSink::new();
+            let status = tokio::spawn(
+                autotune::StatusWriter::new(cfg.status_file.clone())
+                    .with_goal(cfg.goal.clone())
+                    .run(sink.subscribe(), |e| panic!("status file: {e}")),
+            );
+            let (_commands, crx) = tokio::sync::mpsc::unbounded_channel();
+            autotune::run_with(cfg, exec, format!("sim-{seed}"), sink, crx).await;
+            status.await.unwrap();
+        });
+        dir.join("tune_results.jsonl")
+    }
+
+    /// The report of a results file, as `autotune report` builds it.
+    fn report_of(results: &Path) -> Report {
+        let loaded = autotune::store::load_results(results).unwrap();
+        let best = autotune::store::read_best(&results.with_file_name("best_params.json"))
+            .ok()
+            .flatten();
+        build(
+            results,
+            loaded.records,
+            0,
+            best,
+            Criteria::accuracy_bar(0.88),
+        )
+    }
+
+    /// A noise-aware run with later passes and refinement rounds (seed
+    /// chosen for both, and a round that moves).
+    const PASSES_SEED: u64 = 5;
+
+    /// Groups and rounds are counted as the search made them: a
+    /// refinement round is one step naming its joint moves (not a group
+    /// per move), every pass's groups are counted once, in words.
+    #[test]
+    fn rounds_are_steps_of_their_own_and_counted() {
+        let d = tempfile::tempdir().unwrap();
+        let results = simulated_run(d.path(), PASSES_SEED, false);
+        let rep = report_of(&results);
+        let setup = autotune::choice::recorded_setup(&results).expect("the run's setup");
+        let replay = autotune::choice::replay_decisions(&setup, &rep.records);
+        assert!(replay.complete);
+        let groups = replay
+            .decisions
+            .iter()
+            .filter(|d| matches!(d.stage, autotune::Stage::Pass(_)))
+            .count();
+        let rounds = replay.decisions.len() - groups;
+        let passes = replay
+            .decisions
+            .iter()
+            .filter_map(|d| match d.stage {
+                autotune::Stage::Pass(k) => Some(k),
+                _ => None,
+            })
+            .max()
+            .unwrap();
+        assert!(
+            passes >= 2 && rounds >= 1,
+            "{passes} passes, {rounds} rounds"
+        );
+        assert_eq!(rep.steps.len(), replay.decisions.len());
+        assert_eq!(rep.shape(), (groups, passes, rounds));
+        assert_eq!(
+            rep.shape_text(),
+            format!(
+                "{groups} groups in {passes} passes, {rounds} refinement round{}",
+                if rounds == 1 { "" } else { "s" }
+            )
+        );
+        // No joint move is a group of its own; each round names its moves,
+        // every changed parameter with its value.
+        assert!(rep.steps.iter().all(|s| !s.param.contains('+')));
+        let joint = rep
+            .records
+            .iter()
+            .filter(|r| {
+                r.param_under_test
+                    .as_deref()
+                    .is_some_and(|p| p.contains('+'))
+            })
+            .count();
+        let named: usize = rep.steps.iter().map(|s| s.moves.len()).sum();
+        assert!(joint > 0);
+        assert_eq!(named, joint, "every joint move measured is named once");
+        for s in rep.steps.iter().filter(|s| s.is_round()) {
+            assert_eq!(s.values.len(), s.moves.len() + 1, "the base and each move");
+            for m in &s.moves {
+                assert!(m.changes.len() >= 2);
+                for (k, v) in &m.changes {
+                    assert_eq!(m.params.get(k), Some(v));
+                    assert_ne!(s.base_before.get(k), Some(v), "{k} changes");
+                    assert!(m.text().contains(&format!("{k}={v}")));
+                }
+                assert!(m.config.is_some(), "each move has its figures");
+            }
+        }
+    }
+
+    /// A step marks as chosen what the search chose there (replayed), never
+    /// a faster record it refused; the path is where the search stood, its
+    /// last point the winner's mean.
+    #[test]
+    fn chosen_marks_and_the_path_are_the_searchs_choices() {
+        let d = tempfile::tempdir().unwrap();
+        let results = simulated_run(d.path(), PASSES_SEED, false);
+        let rep = report_of(&results);
+        let setup = autotune::choice::recorded_setup(&results).unwrap();
+        let replay = autotune::choice::replay_decisions(&setup, &rep.records);
+        let mut refused = 0;
+        for (s, dec) in rep.steps.iter().zip(&replay.decisions) {
+            assert_eq!(s.base_before, dec.before, "{}", s.name());
+            assert_eq!(s.base_after, dec.after, "{}", s.name());
+            let marked: Vec<&str> = s
+                .values
+                .iter()
+                .filter(|(v, _)| s.chosen.as_deref() == Some(v.as_str()))
+                .map(|(v, _)| v.as_str())
+                .collect();
+            assert_eq!(marked.len(), 1, "{}: one chosen mark", s.name());
+            if s.is_round() {
+                let want = if dec.after == dec.before {
+                    None
+                } else {
+                    Some(&dec.after)
+                };
+                assert_eq!(s.chosen_move().map(|m| &m.params), want, "{}", s.name());
+            } else {
+                assert_eq!(s.chosen.as_ref(), dec.after.get(&s.param), "{}", s.name());
+            }
+            // A value faster than the choice that the search refused is
+            // not marked.
+            let chosen_mean = rep.objective_of(&s.base_after).unwrap();
+            for (v, c) in &s.values {
+                if let Some(m) = c.and_then(|i| rep.configs[i].objective()).map(|x| x.mean)
+                    && m > chosen_mean
+                {
+                    refused += 1;
+                    assert_ne!(s.chosen.as_deref(), Some(v.as_str()));
+                }
+            }
+        }
+        assert!(refused > 0, "the run refused some faster record");
+        let path = rep.path();
+        let winner = rep.objective_of(&rep.summary.best).unwrap();
+        assert_eq!(rep.summary.best, replay.params);
+        assert_eq!(*path.last().unwrap(), Some(winner));
+        for (p, dec) in path.iter().zip(&replay.decisions) {
+            let choice = rep.objective_of(&dec.after).unwrap();
+            assert!(p.unwrap() <= choice, "{p:?} above the choice {choice}");
+        }
+        // The best noisy mean seen is above the winner: the path does not
+        // draw it.
+        let best_seen = rep
+            .configs
+            .iter()
+            .filter_map(|c| c.objective().map(|s| s.mean))
+            .fold(f64::MIN, f64::max);
+        assert!(best_seen > winner);
+        assert!(path.iter().flatten().all(|p| *p < best_seen));
+    }
+
+    /// `--search_policy plain`: one pass, each group's choice the next
+    /// group's base, as the report always told it (with or without the
+    /// run's recorded setup).
+    #[test]
+    fn plain_search_is_one_pass_as_before() {
+        let d = tempfile::tempdir().unwrap();
+        let results = simulated_run(d.path(), 1, true);
+        let rep = report_of(&results);
+        let n = autotune::choice::recorded_setup(&results)
+            .unwrap()
+            .space
+            .groups
+            .len();
+        assert_eq!(rep.shape(), (n, 1, 0));
+        assert_eq!(rep.shape_text(), format!("{n} groups"));
+        assert!(rep.steps.iter().all(|s| s.how == Chosen::Replayed));
+        for w in rep.steps.windows(2) {
+            assert_eq!(
+                w[0].chosen.as_ref(),
+                w[1].base_before.get(&w[0].param),
+                "{}",
+                w[0].param
+            );
+        }
+        // Without the setup, the figures and the next groups tell the same.
+        std::fs::remove_file(d.path().join("tune_status.json")).unwrap();
+        let old = report_of(&results);
+        assert_eq!(old.shape(), (n, 0, 0));
+        let chosen = |r: &Report| r.steps.iter().map(|s| s.chosen.clone()).collect::<Vec<_>>();
+        assert_eq!(chosen(&old), chosen(&rep));
+        assert_eq!(old.summary.best, rep.summary.best);
     }
 
     /// The noise-aware search does not rerun the base: its value in a group

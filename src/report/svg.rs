@@ -546,14 +546,48 @@ pub fn pareto_chart(
     o
 }
 
-/// The search path: the base's objective after each group (a step line),
-/// with every trial's mean as a faint dot in its group's column.
-pub fn path_chart(
-    title: &str,
-    y_label: &str,
-    steps: &[(String, Option<f64>, bool, Vec<f64>)],
-    start: Option<f64>,
-) -> String {
+/// One step of the search path.
+#[derive(Debug, Clone)]
+pub struct PathStep {
+    /// What the x axis names it by (a parameter, `refinement 1`).
+    pub label: String,
+    /// Shown on hover: what it tried and what it chose.
+    pub tip: String,
+    /// The objective's mean of the search's choice after it.
+    pub base: Option<f64>,
+    /// Whether it changed the choice.
+    pub changed: bool,
+    /// The means of the configurations it weighed.
+    pub trials: Vec<f64>,
+    /// The pass or round it opens (`pass 2`, `refinement 1`), if it opens
+    /// one.
+    pub stage: Option<String>,
+}
+
+/// The x axis labels at most: with the path chart's plot width, 18 px
+/// apart at least, more than the rotated labels need not to overlap.
+pub const MAX_X_LABELS: usize = 40;
+
+/// Every how many steps the x axis is labelled: 1, 2, 5, 10, 20, 50...
+/// so that at most [`MAX_X_LABELS`] labels are drawn.
+pub fn label_every(n: usize) -> usize {
+    let mut k = 1usize;
+    loop {
+        for m in [1, 2, 5] {
+            if n.div_ceil(m * k) <= MAX_X_LABELS {
+                return m * k;
+            }
+        }
+        k *= 10;
+    }
+}
+
+/// The search path: the objective of the search's choice after each step
+/// (a step line), with every configuration the step weighed as a faint
+/// dot in its column; passes and refinement rounds marked where they
+/// begin; the x axis labelled every [`label_every`] steps (every step's
+/// dot says what it was on hover).
+pub fn path_chart(title: &str, y_label: &str, steps: &[PathStep], start: Option<f64>) -> String {
     let n = steps.len().max(1) as f64;
     let f = Frame {
         w: 820.0,
@@ -566,7 +600,7 @@ pub fn path_chart(
     let ax = Axis::covering(
         steps
             .iter()
-            .flat_map(|(_, b, _, t)| b.iter().copied().chain(t.iter().copied()))
+            .flat_map(|s| s.base.iter().copied().chain(s.trials.iter().copied()))
             .chain(start),
     );
     let mut o = String::new();
@@ -579,20 +613,45 @@ pub fn path_chart(
         esc(y_label)
     );
     let slot = (f.x1() - f.x0()) / n;
+    let every = label_every(steps.len());
     let mut d = String::new();
     let mut prev = start;
-    for (i, (name, base, changed, trials)) in steps.iter().enumerate() {
+    // Where the last stage name ends: a name too close to it is left to
+    // its line's tooltip.
+    let mut stage_room = f64::NEG_INFINITY;
+    for (i, s) in steps.iter().enumerate() {
         let x = f.x0() + slot * (i as f64 + 0.5);
-        for t in trials {
+        let xa = x - slot / 2.0;
+        if let Some(st) = &s.stage
+            && i > 0
+        {
+            let _ = write!(
+                o,
+                r#"<line class="stage-line" x1="{xa:.1}" x2="{xa:.1}" y1="{:.1}" y2="{:.1}"><title>{} begins</title></line>"#,
+                f.y1(),
+                f.y0(),
+                esc(st)
+            );
+            if xa >= stage_room {
+                let _ = write!(
+                    o,
+                    r#"<text class="stage-label" x="{:.1}" y="{:.1}">{}</text>"#,
+                    xa + 3.0,
+                    f.y1() + 10.0,
+                    esc(st)
+                );
+                stage_room = xa + 7.0 * st.chars().count() as f64 + 8.0;
+            }
+        }
+        for t in &s.trials {
             let _ = write!(
                 o,
                 r#"<circle class="trial" cx="{x:.1}" cy="{:.1}" r="2.6"/>"#,
                 ax.at(*t, f.y0(), f.y1())
             );
         }
-        if let Some(b) = base {
-            let y = ax.at(*b, f.y0(), f.y1());
-            let xa = x - slot / 2.0;
+        if let Some(b) = s.base {
+            let y = ax.at(b, f.y0(), f.y1());
             if let Some(p) = prev {
                 let yp = ax.at(p, f.y0(), f.y1());
                 let _ = write!(
@@ -607,23 +666,33 @@ pub fn path_chart(
                 if d.is_empty() { "M" } else { "L" },
                 x + slot / 2.0
             );
+            prev = Some(b);
+        }
+        // Every step's mark at the choice's figure, with what it was.
+        if let Some(b) = s.base {
             let _ = write!(
                 o,
-                r#"<circle class="{}" cx="{x:.1}" cy="{y:.1}" r="4.5"><title>{}: base {:.1}</title></circle>"#,
-                if *changed { "step changed" } else { "step" },
-                esc(name),
-                b
+                r#"<circle class="{}" cx="{x:.1}" cy="{:.1}" r="{}"><title>{}. {}</title></circle>"#,
+                if s.changed { "step changed" } else { "step" },
+                ax.at(b, f.y0(), f.y1()),
+                if steps.len() > 60 { 3.0 } else { 4.5 },
+                i + 1,
+                esc(&s.tip)
             );
-            prev = Some(*b);
         }
-        let _ = write!(
-            o,
-            r#"<text class="xlabel rot{}" transform="translate({x:.1} {:.1}) rotate(-60)" text-anchor="end">{}. {}</text>"#,
-            if *changed { " chosen" } else { "" },
-            f.y0() + 14.0,
-            i + 1,
-            esc(&short(name, 21))
-        );
+        if (i + 1) % every == 0 {
+            let _ = write!(
+                o,
+                r#"<line class="axis" x1="{x:.1}" x2="{x:.1}" y1="{:.1}" y2="{:.1}"/><text class="xlabel rot{}" transform="translate({x:.1} {:.1}) rotate(-60)" text-anchor="end">{}. {}<title>{}</title></text>"#,
+                f.y0(),
+                f.y0() + 4.0,
+                if s.changed { " chosen" } else { "" },
+                f.y0() + 14.0,
+                i + 1,
+                esc(&short(&s.label, 21)),
+                esc(&s.tip)
+            );
+        }
     }
     let _ = write!(o, r#"<path class="path-line" d="{d}"/>"#);
     let _ = write!(
@@ -659,6 +728,53 @@ mod tests {
         assert!(b.prec() >= 2, "{b:?}");
         let c = Axis::covering([]);
         assert!(c.lo < c.hi);
+    }
+
+    fn steps(n: usize) -> Vec<PathStep> {
+        (0..n)
+            .map(|i| PathStep {
+                label: format!("PARAM_{}", i % 17),
+                tip: format!("PARAM_{}: kept 1", i % 17),
+                base: Some(5000.0 + i as f64),
+                changed: i % 7 == 0,
+                trials: vec![4900.0 + i as f64, 5100.0],
+                stage: (i > 0 && i % 17 == 0).then(|| format!("pass {}", i / 17 + 1)),
+            })
+            .collect()
+    }
+
+    /// The x positions of the path chart's step labels.
+    fn label_xs(svg: &str) -> Vec<f64> {
+        svg.match_indices("<text class=\"xlabel rot")
+            .map(|(i, _)| {
+                let t = &svg[i..];
+                let at = t.find("translate(").unwrap() + "translate(".len();
+                t[at..].split(' ').next().unwrap().parse::<f64>().unwrap()
+            })
+            .collect()
+    }
+
+    /// At 100+ steps the x axis is labelled every few steps, far enough
+    /// apart not to overlap; every step still says what it was on hover.
+    #[test]
+    fn path_axis_labels_are_thinned_at_many_steps() {
+        for n in [120, 250, 1000] {
+            let svg = path_chart("t", "tok/s", &steps(n), Some(5000.0));
+            let xs = label_xs(&svg);
+            assert!(
+                xs.len() <= MAX_X_LABELS && xs.len() >= 10,
+                "{n} steps: {} labels",
+                xs.len()
+            );
+            let gap = xs.windows(2).map(|w| w[1] - w[0]).fold(f64::MAX, f64::min);
+            assert!(gap >= 18.0, "{n} steps: labels {gap:.1} px apart");
+            assert_eq!(svg.matches("<circle class=\"step").count(), n);
+        }
+        // Few steps: every one labelled.
+        let svg = path_chart("t", "tok/s", &steps(30), None);
+        assert_eq!(label_xs(&svg).len(), 30);
+        assert_eq!(label_every(30), 1);
+        assert_eq!(label_every(120), 5);
     }
 
     #[test]
