@@ -22,7 +22,7 @@ fn run(dir: &std::path::Path, extra: &[&str]) -> std::process::Output {
         .unwrap()
 }
 
-/// `trials 12/≤138 8%, ≤7h10m left` at the end of a headless line: the
+/// `trials 12/≤135 8%, ≤7h10m left` at the end of a headless line: the
 /// trials, the bound, the share and the time left.
 fn progress_of(line: &str) -> Option<(usize, usize, u32, bool)> {
     let p = line.rsplit_once(" | trials ")?.1;
@@ -49,10 +49,10 @@ fn headless_lines_and_the_status_file_say_how_far_the_run_is_and_the_time_left()
     let recs = records(&d.path().join("tune_results.jsonl"));
     assert!(recs.len() > 10, "{out}");
     assert_eq!(seen.len(), recs.len(), "{seen:?}\n{out}");
-    // The bound is the budget (2.5x the 55 trials of one pass) and never
+    // The bound is the budget (2.5x the 54 trials of one pass) and never
     // moves; the share never runs backwards; every line after the first
     // trial's end says the time left.
-    assert!(seen.iter().all(|s| s.1 == 138), "{seen:?}");
+    assert!(seen.iter().all(|s| s.1 == 135), "{seen:?}");
     assert!(
         seen.windows(2)
             .all(|w| w[1].2 >= w[0].2 && w[1].0 >= w[0].0)
@@ -89,7 +89,7 @@ fn dry_run_says_what_the_run_spends_at_most_in_trials_gpu_time_and_wall_time() {
     let l = line(&run(d.path(), &["--dry_run"]));
     assert_eq!(
         l,
-        "Budget: at most 138 trials, ≤8h03m of GPU time, ≤8h03m of wall time \
+        "Budget: at most 135 trials, ≤7h52m of GPU time, ≤7h52m of wall time \
          (3m30s a trial at nominal costs: a start 60 s, an eval run 30 s)"
     );
     let l = line(&run(

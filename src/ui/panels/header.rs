@@ -79,9 +79,14 @@ pub fn draw(f: &mut Frame, area: Rect, s: &LiveState, t: &Theme, now: Instant) {
         if let Some(left) = s.left_text(now) {
             bottom.push(Span::styled(format!("  {left}"), t.style(Role::Accent)));
         }
+        // What the run took once it ended; against its bound before.
+        let gpu = s.progress.as_ref().and_then(|(p, _)| match s.outcome {
+            Some(_) => Some(format!("GPU {}", autotune::short_s(p.gpu_s))),
+            None => p.gpu_text(),
+        });
         if !short
             && area.width >= 120
-            && let Some(g) = s.progress.as_ref().and_then(|(p, _)| p.gpu_text())
+            && let Some(g) = gpu
         {
             bottom.push(Span::styled(format!(", {g}"), t.style(Role::Dim)));
         }

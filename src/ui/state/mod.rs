@@ -304,8 +304,12 @@ impl LiveState {
         }
     }
 
-    /// `≤3h10m left`, counted down while the run goes on.
+    /// `≤3h10m left`, counted down while the run goes on (nothing is left
+    /// of a run that ended, whatever its budget had left).
     pub fn left_text(&self, now: Instant) -> Option<String> {
+        if self.outcome.is_some() {
+            return None;
+        }
         let (p, at) = self.progress.as_ref()?;
         let since = match self.ended {
             Some(end) => end.saturating_duration_since(*at),
