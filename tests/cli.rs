@@ -945,9 +945,7 @@ fn help_says_what_is_true_of_the_demo_constraint_and_selftest() {
     assert!(o.status.success(), "{}", text(&o));
     let help = String::from_utf8_lossy(&o.stdout).into_owned();
     assert!(
-        help.contains(
-            "# Try it first: a simulated service, the live screen, two to three minutes."
-        ),
+        help.contains("# Try it first: a simulated service, the live screen, one to two minutes."),
         "{help}"
     );
     assert!(!help.contains("about a minute"), "{help}");

@@ -47,7 +47,7 @@ heartbeats), more examples, the keys of the live screen and the files written.";
 
 /// The examples of `--help`.
 const EXAMPLES: &str = "Examples:
-  # Try it first: a simulated service, the live screen, two to three minutes.
+  # Try it first: a simulated service, the live screen, one to two minutes.
   autotune demo
 
   # See what a run would do (works before run_model.sh exists).
