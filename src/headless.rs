@@ -113,7 +113,6 @@ impl LineLog {
             results,
             total_estimate,
             existing_records,
-            threshold,
             choice,
             goal,
             policy,
@@ -133,7 +132,7 @@ impl LineLog {
             incumbent: Some(trial_key(base)),
         });
         format!(
-            "tuning {} : {} trials planned{}, {} records in {}, accuracy threshold {}, best so far {}",
+            "tuning {} : {} trials planned{}, {} records in {}, {}, best so far {}",
             repo.display(),
             total_estimate,
             if *slots > 1 {
@@ -143,7 +142,11 @@ impl LineLog {
             },
             existing_records,
             results.display(),
-            threshold,
+            // Today's goal in auto_tune.py's words; any other as the goal.
+            match goal.accuracy_threshold() {
+                Some(b) if goal.is_default() => format!("accuracy threshold {b}"),
+                _ => format!("goal {}", goal.describe()),
+            },
             choice
                 .as_ref()
                 .map(|c| best_so_far(c, goal))
@@ -579,7 +582,6 @@ mod tests {
             total_estimate: 9,
             existing_records: 0,
             base: Params::new(),
-            threshold: 0.88,
             best_seen_tps: None,
             choice: None,
             setup: None,
@@ -626,6 +628,22 @@ mod tests {
             p.add(&s);
         }
         p
+    }
+
+    #[test]
+    fn the_start_line_says_the_goal_in_its_own_words() {
+        let line = LineLog::new(1).line(&run_started(None, 1)).unwrap();
+        assert!(line.contains(", accuracy threshold 0.88, "), "{line}");
+        let mut e = run_started(None, 1);
+        if let Event::RunStarted { goal, .. } = &mut e {
+            goal.constraints = vec![autotune::Constraint::parse("p99_ttft_ms<=600").unwrap()];
+        }
+        let line = LineLog::new(1).line(&e).unwrap();
+        assert!(
+            line.contains(", goal max total_tps subject to p99_ttft_ms <= 600, "),
+            "{line}"
+        );
+        assert!(!line.contains("accuracy threshold"), "{line}");
     }
 
     #[test]

@@ -122,8 +122,6 @@ pub enum Event {
         existing_records: usize,
         /// The starting base.
         base: Params,
-        /// The accuracy threshold.
-        threshold: f64,
         /// Best objective value (total tokens/s) already in the results file,
         /// among records that may be shown as the best
         /// ([`crate::engine::best::BestRule`]).

@@ -483,7 +483,6 @@ impl Engine {
             total_estimate: planner.estimate(),
             existing_records,
             base: cfg.base.clone(),
-            threshold: cfg.accuracy_threshold,
             best_seen_tps: self.best_seen,
             choice,
             setup: Some(setup),

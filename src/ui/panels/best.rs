@@ -187,7 +187,7 @@ pub fn draw_best(f: &mut Frame, area: Rect, s: &LiveState, t: &Theme) {
     // clears the bar beyond the noise, as the search's choice requires.
     let title = format!(
         "best so far (acc ≥ {:.3}{}), fastest first",
-        s.threshold,
+        s.acc_bar.unwrap_or_default(),
         if s.rule.policy.is_some() {
             " beyond noise"
         } else {
@@ -301,7 +301,7 @@ pub fn draw_group(f: &mut Frame, area: Rect, s: &LiveState, t: &Theme) {
                 r.map(|r| r.status.as_str())
                     .unwrap_or(if current(v) { "running" } else { "" });
             let acc_style = match r.and_then(|r| r.avg_accuracy()) {
-                Some(a) if a < s.threshold => t.style(Role::Bad),
+                Some(a) if s.acc_bar.is_some_and(|b| a < b) => t.style(Role::Bad),
                 _ => ratatui::style::Style::new(),
             };
             // Every row with a figure is compared (a partial or pruned
@@ -395,7 +395,6 @@ mod tests {
                 total_estimate: 4,
                 existing_records: 0,
                 base: autotune::Params::new(),
-                threshold: 0.88,
                 best_seen_tps: None,
                 choice: None,
                 setup: None,
@@ -460,6 +459,41 @@ mod tests {
         assert_eq!(s.best[0].params["VLLM_MAX_NUM_SEQS"], "64");
     }
 
+    /// The header and the runs panel name the goal's own bar, not an
+    /// accuracy bar the goal does not have (`bar: acc ≥ 0.000`).
+    #[test]
+    fn a_goal_without_accuracy_shows_its_own_bar() {
+        let goal = |cs: &[&str]| autotune::Goal {
+            objective: autotune::Objective {
+                name: "output_tps".into(),
+                dir: autotune::Direction::Max,
+            },
+            constraints: cs
+                .iter()
+                .map(|c| autotune::Constraint::parse(c).unwrap())
+                .collect(),
+        };
+        let screen = |s: &LiveState| {
+            render(140, 40, |f| {
+                crate::ui::panels::draw(f, s, &Theme { color: false }, Instant::now())
+            })
+            .0
+        };
+        let text = screen(&live(goal(&["p99_ttft_ms<=600"])));
+        assert!(text.contains("bar: p99_ttft_ms ≤ 600"), "{text}");
+        assert!(text.contains("runs & trend (· failed)"), "{text}");
+        assert!(
+            !text.contains("acc ≥") && !text.contains("under acc"),
+            "{text}"
+        );
+        let text = screen(&live(goal(&[])));
+        assert!(text.contains("no bar"), "{text}");
+        // With an accuracy bar among others, both.
+        let s = live(goal(&["accuracy>=0.9", "p99_ttft_ms<=600"]));
+        assert_eq!(s.bar_text(), "bar: acc ≥ 0.900, p99_ttft_ms ≤ 600");
+        assert!(screen(&s).contains("× under acc 0.900"));
+    }
+
     /// A record of `VLLM_MAX_NUM_SEQS=seqs` with one eval run per accuracy.
     fn measured(seqs: u32, acc: &[f64], tps: f64) -> Arc<Record> {
         let runs = acc
@@ -513,7 +547,6 @@ mod tests {
                 total_estimate: 4,
                 existing_records: 0,
                 base: autotune::default_params(),
-                threshold: 0.88,
                 best_seen_tps: None,
                 choice: None,
                 setup: None,

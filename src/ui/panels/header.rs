@@ -43,7 +43,7 @@ pub fn draw(f: &mut Frame, area: Rect, s: &LiveState, t: &Theme, now: Instant) {
             None => None,
         }
     };
-    let bar = format!("bar: acc ≥ {:.3}", s.threshold);
+    let bar = s.bar_text();
     let bottom_of = |short: bool| {
         let elapsed = hms(s.elapsed(now).as_secs_f64());
         let mut bottom = vec![Span::raw(if short {

@@ -64,7 +64,10 @@ fn metric_line<'a>(
 
 /// Draws the runs and trend panel.
 pub fn draw(f: &mut Frame, area: Rect, s: &LiveState, t: &Theme) {
-    let title = format!("runs & trend (× under acc {:.3}, · failed)", s.threshold);
+    let title = match s.acc_bar {
+        Some(b) => format!("runs & trend (× under acc {b:.3}, · failed)"),
+        None => "runs & trend (· failed)".to_string(),
+    };
     let b = block(&title, false, t);
     let inner = b.inner(area);
     let w = inner.width as usize;
@@ -95,7 +98,7 @@ pub fn draw(f: &mut Frame, area: Rect, s: &LiveState, t: &Theme) {
         .unzip();
     let n = trend_acc.len();
     let trend_label = format!("trend ({n})");
-    let th = Some(s.threshold);
+    let th = s.acc_bar;
     let mut lines = Vec::new();
     if inner.height >= 4 {
         lines.push(metric_line("this trial", "acc", &run_acc, 4, th, w, t));

@@ -9,7 +9,6 @@ impl LiveState {
             repo,
             results,
             total_estimate,
-            threshold,
             existing_records,
             base,
             goal,
@@ -32,7 +31,7 @@ impl LiveState {
         self.repo = repo.display().to_string();
         self.results = results.display().to_string();
         self.total = *total_estimate;
-        self.threshold = *threshold;
+        self.acc_bar = goal.accuracy_threshold();
         self.base = base.clone();
         self.message(format!("run started: {total_estimate} trials planned, {existing_records} records already in the results file"), false, now);
     }

@@ -148,7 +148,7 @@ pub struct LiveState {
     /// The results file.
     pub results: String,
     /// Accuracy threshold.
-    pub threshold: f64,
+    pub acc_bar: Option<f64>,
     /// The run's declared goal when it is not today's: the best table
     /// ranks by it and shows its metrics by name.
     pub goal: Option<autotune::Goal>,
@@ -286,6 +286,30 @@ pub fn telling_lines(lines: &[String], max: usize) -> Vec<String> {
 }
 
 impl LiveState {
+    /// `bar: acc ≥ 0.880`: the goal's constraints as the header shows them
+    /// (`bar: p99_ttft_ms ≤ 500`), or `no bar` for a goal without any.
+    pub fn bar_text(&self) -> String {
+        let cs = &self.rule.goal.constraints;
+        if cs.is_empty() {
+            return "no bar".to_string();
+        }
+        let each: Vec<String> = cs
+            .iter()
+            .map(|c| {
+                let op = match c.op {
+                    autotune::Op::Ge => "≥",
+                    autotune::Op::Le => "≤",
+                };
+                if c.name == "accuracy" {
+                    format!("acc {op} {:.3}", c.bound)
+                } else {
+                    format!("{} {op} {}", c.name, c.bound)
+                }
+            })
+            .collect();
+        format!("bar: {}", each.join(", "))
+    }
+
     /// `trials 12/≤137 8%, ≤3h10m left` once the engine said how far the
     /// run is; before that, the trials done of the plan.
     pub fn progress_text(&self, now: Instant) -> String {
@@ -323,7 +347,7 @@ impl LiveState {
         LiveState {
             repo: String::new(),
             results: String::new(),
-            threshold: 0.88,
+            acc_bar: None,
             goal: None,
             started: now,
             ended: None,
