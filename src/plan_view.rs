@@ -14,11 +14,12 @@ pub fn policy(cfg: &Config) -> String {
     if let autotune::SearcherKind::Pooled(s) = cfg.searcher {
         return format!(
             "pooled: one model (log tok/s and accuracy: every level's effect, model length x max new tokens) fitted to \
-             every run of every trial;\n        \
+             every run of every trial (seed {});\n        \
              budget {:.0} GPU-minutes at a start of 60 s and an eval run of 30 s (about {} trials of 3 runs): the defaults, \
              screening, Thompson sampling, 3 confirmations;\n        \
              the winner is certified by 8 fresh runs whose accuracy clears {threshold} at 99 % one-sided; \
              crashes and hangs are blamed on what they tried new and not started again",
+            s.seed,
             s.budget_s / 60.0,
             s.trials().0
         );

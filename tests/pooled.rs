@@ -82,3 +82,83 @@ fn dry_run_states_the_budget_and_the_design() {
         "{out}"
     );
 }
+
+/// The trial keys a run recorded, in order.
+fn keys(dir: &std::path::Path) -> Vec<String> {
+    records(&dir.join("tune_results.jsonl"))
+        .iter()
+        .map(|r| r["trial_key"].as_str().unwrap_or("").to_string())
+        .collect()
+}
+
+#[test]
+fn the_seed_is_a_flag_recorded_in_the_setup_and_the_same_seed_makes_the_same_run() {
+    let run = |seed: &str| {
+        let d = tempfile::tempdir().unwrap();
+        let port = free_port().to_string();
+        let o = pooled(
+            d.path(),
+            &["--budget", "20t", "--seed", seed, "--port", &port],
+        );
+        assert!(o.status.success(), "{}", text(&o));
+        let status: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(d.path().join("tune_status.json")).unwrap(),
+        )
+        .unwrap();
+        assert_eq!(
+            status["search_setup"]["searcher"]["pooled"]["seed"],
+            seed.parse::<u64>().unwrap(),
+            "{status}"
+        );
+        keys(d.path())
+    };
+    let (a, b) = (run("7"), run("7"));
+    assert!(a.len() > 5);
+    assert_eq!(a, b, "same seed, same proposals");
+    // Only the pooled search samples: elsewhere the flag is refused.
+    let d = tempfile::tempdir().unwrap();
+    let o = Command::new(bin())
+        .args([
+            "--repo",
+            d.path().to_str().unwrap(),
+            "--dry_run",
+            "--seed",
+            "3",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(
+        text(&o).contains("--seed: only the pooled search samples"),
+        "{}",
+        text(&o)
+    );
+}
+
+#[test]
+fn coordinate_is_the_noise_aware_search_by_its_name() {
+    let run = |policy: &str| {
+        let d = tempfile::tempdir().unwrap();
+        std::fs::write(d.path().join("run_model.sh"), "exit 1\n").unwrap();
+        std::fs::write(d.path().join("eval_local.py"), "print(1)\n").unwrap();
+        let port = free_port().to_string();
+        let o = Command::new(bin())
+            .args(["--repo", d.path().to_str().unwrap(), "--simulate", "demo:2"])
+            .args([
+                "--headless",
+                "--passes",
+                "1",
+                "--no_refine",
+                "--port",
+                &port,
+            ])
+            .args(["--search_policy", policy])
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", text(&o));
+        keys(d.path())
+    };
+    let coordinate = run("coordinate");
+    assert!(coordinate.len() > 10);
+    assert_eq!(coordinate, run("noise-aware"));
+}

@@ -123,6 +123,9 @@ fn searcher(
     if a.budget.is_some() && a.search_policy != "pooled" {
         return Err("--budget: only the pooled search spends a budget (--search_policy pooled); use --max_trials".into());
     }
+    if a.seed.is_some() && a.search_policy != "pooled" {
+        return Err("--seed: only the pooled search samples (--search_policy pooled); coordinate ascent is deterministic".into());
+    }
     if a.search_policy != "pooled" {
         return Ok(autotune::SearcherKind::Coordinate);
     }
@@ -133,7 +136,7 @@ fn searcher(
     };
     Ok(autotune::SearcherKind::Pooled(autotune::PooledSetup {
         budget_s,
-        seed: 0,
+        seed: a.seed.unwrap_or(0),
         batch: slots.max(1),
         prune: !a.no_prune,
     }))

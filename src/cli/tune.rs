@@ -234,18 +234,18 @@ pub struct TuneArgs {
         value_name = "NAMES"
     )]
     pub request_params: Option<String>,
-    /// How groups are decided: `noise-aware` (never measure a configuration
-    /// twice, with numerically equal decimals such as 0.1 and 0.10 one
-    /// value, spelt as the base or the space file has it; stop hopeless
-    /// trials early; a change must beat the incumbent beyond the run-to-run
-    /// noise), `plain` (auto_tune.py's choices, exactly: values compared as
+    /// How groups are decided: `noise-aware` (coordinate ascent that never
+    /// measures a configuration twice, with numerically equal decimals such
+    /// as 0.1 and 0.10 one value, spelt as the base or the space file has
+    /// it; stops hopeless trials early; a change must beat the incumbent
+    /// beyond the run-to-run noise; `coordinate` is the same), `plain` (auto_tune.py's choices, exactly: values compared as
     /// text) or `pooled` (one model of every run of every trial,
     /// Thompson sampling within --budget, the winner certified).
     #[arg(
         long = "search_policy",
         alias = "search-policy",
         default_value = "noise-aware",
-        value_parser = ["noise-aware", "plain", "pooled"],
+        value_parser = ["noise-aware", "coordinate", "plain", "pooled"],
         help_heading = heading::SEARCH,
         hide_short_help = true
     )]
@@ -277,6 +277,11 @@ pub struct TuneArgs {
     /// costs (one pass's trials at --eval_runs).
     #[arg(long = "budget", help_heading = heading::SEARCH, hide_short_help = true, value_name = "TIME")]
     pub budget: Option<String>,
+    /// Seed of the pooled search's sampling (default 0): the same records
+    /// and seed make the same proposals. A resumed run must be given the
+    /// seed it ran with to replay it.
+    #[arg(long = "seed", help_heading = heading::SEARCH, hide_short_help = true, value_name = "N")]
+    pub seed: Option<u64>,
     /// No refinement with joint moves after the passes.
     #[arg(
         long = "no_refine",
