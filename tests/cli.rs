@@ -508,6 +508,7 @@ fn help_starts_with_five_flags_groups_the_rest_and_has_examples_keys_files() {
             "passes",
             "max_trials",
             "budget",
+            "seed",
             "no_refine",
             "prune_confidence",
             "prune_after",
