@@ -543,16 +543,16 @@ fn help_starts_with_five_flags_groups_the_rest_and_has_examples_keys_files() {
     .iter()
     .map(|h| section(&long, h).len())
     .sum();
-    // Plus the ten search flags that are new since main (policy, early
-    // stopping, passes, budget, the pooled search's --budget, refinement,
-    // request parameters), the four
+    // Plus the eleven search flags that are new since main (policy, early
+    // stopping, passes, budget, the pooled search's --budget and --seed,
+    // refinement, request parameters), the four
     // of the goal
     // (--metric, --objective, --objective_dir, --constraint) and the seven
     // of the slots (--gpus, --slots, --gpus_per_trial, --gpu_env,
     // --port_stride, --port_env, --launcher).
     assert_eq!(
         all,
-        MAIN_FLAGS.len() + MAIN_FLAGS_OTHER.len() + 2 + 10 + 4 + 7,
+        MAIN_FLAGS.len() + MAIN_FLAGS_OTHER.len() + 2 + 11 + 4 + 7,
         "{long}"
     );
     // --help: four or more example command lines, the live screen's keys
