@@ -50,7 +50,7 @@ fn config_runs(search: SearchPlan, runs: u32) -> PlanConfig {
     PlanConfig {
         space: SearchSpace::builtin(),
         base: default_params(),
-        threshold: THRESHOLD,
+        goal: autotune::Goal::default_for(THRESHOLD),
         skip_existing: false,
         eval_runs: runs,
         policy: Some(NoisePolicy::default()),

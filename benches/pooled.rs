@@ -79,7 +79,7 @@ fn coordinate(policy: Option<NoisePolicy>, search: SearchPlan) -> Planner {
         PlanConfig {
             space: SearchSpace::builtin(),
             base: default_params(),
-            threshold: BAR,
+            goal: Goal::default_for(BAR),
             skip_existing: false,
             eval_runs: 5,
             policy,

@@ -50,7 +50,7 @@ fn config_plan(policy: Option<NoisePolicy>, runs: u32, search: SearchPlan) -> Pl
     PlanConfig {
         space: SearchSpace::builtin(),
         base: default_params(),
-        threshold: THRESHOLD,
+        goal: Goal::default_for(THRESHOLD),
         skip_existing: false,
         eval_runs: runs,
         policy,
@@ -407,7 +407,6 @@ fn engine_loop(lname: &str, l: Landscape, seeds: u64) {
                 let rep = if engine {
                     simulate_loop(
                         config(policy),
-                        Goal::default_for(THRESHOLD),
                         std::sync::Arc::new(l),
                         NOISE,
                         Cost::default(),

@@ -10,14 +10,20 @@ use autotune::{Config, PlanConfig, Planner, Record, SearchSpace, Step};
 
 /// The search policy in a line or two.
 pub fn policy(cfg: &Config) -> String {
-    let threshold = cfg.accuracy_threshold;
+    // Today's goal's bar (the texts of other goals say their constraints).
+    let threshold = cfg.goal.accuracy_threshold().unwrap_or(0.0);
     if let autotune::SearcherKind::Pooled(s) = cfg.searcher {
+        let bar = match cfg.goal.constraints.first() {
+            Some(c) if c.name == "accuracy" => format!("accuracy clears {}", c.bound),
+            Some(c) => format!("{} holds", c.describe()),
+            None => "figures are measured".to_string(),
+        };
         return format!(
             "pooled: one model (log tok/s and accuracy: every level's effect, model length x max new tokens) fitted to \
              every run of every trial (seed {});\n        \
              budget {:.0} GPU-minutes at a start of 60 s and an eval run of 30 s (about {} trials of 3 runs): the defaults, \
              screening, Thompson sampling, 3 confirmations;\n        \
-             the winner is certified by 8 fresh runs whose accuracy clears {threshold} at 99 % one-sided; \
+             the winner is certified by 8 fresh runs whose {bar} at 99 % one-sided; \
              crashes and hangs are blamed on what they tried new and not started again",
             s.seed,
             s.budget_s / 60.0,
@@ -243,15 +249,14 @@ pub fn replay(cfg: &Config, records: Vec<Record>) -> Replay {
         PlanConfig {
             space: cfg.space.clone(),
             base: cfg.base.clone(),
-            threshold: cfg.accuracy_threshold,
+            goal: cfg.goal.clone(),
             skip_existing: true,
             eval_runs: cfg.eval_runs,
             policy: cfg.search_policy,
             search: cfg.search,
         },
         records.into_iter().map(Arc::new),
-    )
-    .with_goal(cfg.goal.clone());
+    );
     let total = planner.estimate();
     let mut used: Vec<Arc<Record>> = Vec::new();
     loop {

@@ -342,7 +342,6 @@ pub fn to_config(a: &TuneArgs) -> Result<Config, String> {
         startup_timeout: seconds("--startup_timeout", a.startup_timeout, false)?,
         eval_timeout: seconds("--eval_timeout", a.eval_timeout, false)?,
         cooldown: seconds("--cooldown", a.cooldown, true)?,
-        accuracy_threshold: goal.accuracy_threshold().unwrap_or(0.0),
         goal,
         report: Some(report),
         results,

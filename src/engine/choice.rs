@@ -34,8 +34,6 @@ pub struct SearchSetup {
     pub space: SearchSpace,
     /// The starting configuration.
     pub base: Params,
-    /// The accuracy bar (the goal's first constraint).
-    pub threshold: f64,
     /// Eval runs per trial.
     pub eval_runs: u32,
     /// The noise policy (`None`: `--search_policy plain`).
@@ -55,7 +53,6 @@ impl SearchSetup {
         SearchSetup {
             space: cfg.space.clone(),
             base: cfg.base.clone(),
-            threshold: cfg.accuracy_threshold,
             eval_runs: cfg.eval_runs,
             policy: cfg.search_policy,
             search: cfg.search,
@@ -81,21 +78,18 @@ impl SearchSetup {
                 records,
             ));
         }
-        Box::new(
-            Planner::new(
-                PlanConfig {
-                    space: self.space.clone(),
-                    base: self.base.clone(),
-                    threshold: self.threshold,
-                    skip_existing,
-                    eval_runs: self.eval_runs,
-                    policy: self.policy,
-                    search: self.search,
-                },
-                records,
-            )
-            .with_goal(self.goal.clone()),
-        )
+        Box::new(Planner::new(
+            PlanConfig {
+                space: self.space.clone(),
+                base: self.base.clone(),
+                goal: self.goal.clone(),
+                skip_existing,
+                eval_runs: self.eval_runs,
+                policy: self.policy,
+                search: self.search,
+            },
+            records,
+        ))
     }
 }
 
@@ -397,4 +391,35 @@ pub fn recorded_setup(results: &Path) -> Option<SearchSetup> {
 /// goal, else `None`.
 pub fn of_file(results: &Path, goal: &Goal, records: &[Arc<Record>]) -> Option<Choice> {
     of_records(recorded_setup(results).as_ref(), goal, records)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Status files written before the goal replaced the threshold carry
+    /// `threshold` beside the goal: they still give their setup (the goal
+    /// holds the bar), so their choice still replays.
+    #[test]
+    fn a_setup_recorded_with_a_threshold_beside_the_goal_still_reads() {
+        let setup = SearchSetup {
+            space: crate::engine::search::SearchSpace::builtin(),
+            base: crate::engine::search::default_params(),
+            eval_runs: 5,
+            policy: None,
+            search: crate::engine::explore::SearchPlan::ONE_PASS,
+            goal: Goal::default_for(0.88),
+            searcher: Default::default(),
+        };
+        let mut old = serde_json::to_value(&setup).unwrap();
+        old["threshold"] = serde_json::json!(0.88);
+        let d = tempfile::tempdir().unwrap();
+        std::fs::write(
+            d.path().join("tune_status.json"),
+            serde_json::json!({ "search_setup": old }).to_string(),
+        )
+        .unwrap();
+        let read = recorded_setup(&d.path().join("tune_results.jsonl"));
+        assert_eq!(read, Some(setup));
+    }
 }

@@ -26,10 +26,6 @@ pub struct Config {
     pub eval_timeout: Duration,
     /// Extra pause after each trial.
     pub cooldown: Duration,
-    /// Minimum mean accuracy for a trial to win: the goal's `accuracy >=`
-    /// bound (0 when the goal has none). Kept for the planner until it
-    /// reads [`Config::goal`].
-    pub accuracy_threshold: f64,
     /// What the run tunes for: the objective and its constraints.
     pub goal: Goal,
     /// Results file (absolute).
@@ -108,7 +104,6 @@ impl Config {
     pub fn simulated(
         repo: PathBuf,
         plan: &crate::engine::search::coordinate::PlanConfig,
-        goal: Goal,
     ) -> Config {
         Config {
             port: 0,
@@ -116,8 +111,7 @@ impl Config {
             startup_timeout: Duration::from_secs(600),
             eval_timeout: Duration::from_secs(600),
             cooldown: Duration::ZERO,
-            accuracy_threshold: plan.threshold,
-            goal,
+            goal: plan.goal.clone(),
             results: repo.join("tune_results.jsonl"),
             best: repo.join("best_params.json"),
             server_log_dir: repo.join("tune_server_logs"),

@@ -157,7 +157,6 @@ pub fn simulate(
 #[allow(clippy::too_many_arguments)]
 pub fn simulate_loop(
     plan: super::search::coordinate::PlanConfig,
-    goal: Goal,
     landscape: super::exec::Landscape,
     noise: Noise,
     cost: Cost,
@@ -171,7 +170,7 @@ pub fn simulate_loop(
         tempfile::tempdir()
     }
     .expect("a scratch directory");
-    let mut cfg = super::config::Config::simulated(dir.path().to_path_buf(), &plan, goal);
+    let mut cfg = super::config::Config::simulated(dir.path().to_path_buf(), &plan);
     cfg.layout.slots = slots.max(1);
     let exec = Arc::new(super::exec::Simulated::new(landscape, noise, cost, seed));
     let rt = tokio::runtime::Builder::new_current_thread()

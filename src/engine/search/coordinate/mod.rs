@@ -201,8 +201,9 @@ pub struct PlanConfig {
     pub space: SearchSpace,
     /// The starting base.
     pub base: Params,
-    /// The accuracy bar.
-    pub threshold: f64,
+    /// What the search optimises and must meet (its first constraint is
+    /// the bar the noise rules judge).
+    pub goal: Goal,
     /// Reuse done records of the results file.
     pub skip_existing: bool,
     /// Planned eval runs per trial.
@@ -214,12 +215,13 @@ pub struct PlanConfig {
 }
 
 impl PlanConfig {
-    /// `auto_tune.py`'s plain search with 5 eval runs: one pass.
+    /// `auto_tune.py`'s plain search with 5 eval runs: one pass, for the
+    /// highest total tok/s with accuracy at least `threshold`.
     pub fn plain(space: SearchSpace, base: Params, threshold: f64, skip_existing: bool) -> Self {
         PlanConfig {
             space,
             base,
-            threshold,
+            goal: Goal::default_for(threshold),
             skip_existing,
             eval_runs: 5,
             policy: None,
@@ -375,8 +377,8 @@ impl Planner {
         let mut p = Planner {
             space: cfg.space,
             base: cfg.base,
-            threshold: cfg.threshold,
-            goal: Goal::default_for(cfg.threshold),
+            threshold: primary_bar(&cfg.goal),
+            goal: cfg.goal,
             skip_existing: cfg.skip_existing,
             eval_runs: cfg.eval_runs,
             policy: cfg.policy,
@@ -433,14 +435,6 @@ impl Planner {
             }
         }
         p
-    }
-
-    /// Optimises `goal` instead of today's (total tok/s with accuracy at
-    /// least the threshold).
-    pub fn with_goal(mut self, goal: Goal) -> Self {
-        self.threshold = primary_bar(&goal);
-        self.goal = goal;
-        self
     }
 
     /// What the search optimises.

@@ -155,12 +155,13 @@ mod replay_tests {
         let base: Params = [("SEQS".to_string(), "256".to_string())].into();
         let cfg = PlanConfig {
             policy: Some(NoisePolicy::default()),
+            goal,
             ..PlanConfig::plain(space, base, 0.0, false)
         };
         // Latency and throughput both grow with the sequences; 64 is too
         // slow for the floor.
         let figures = |seqs: f64| (seqs * 0.5, seqs * 5.0);
-        let mut p = Planner::new(cfg, []).with_goal(goal);
+        let mut p = Planner::new(cfg, []);
         let mut chosen = None;
         loop {
             match p.step() {
@@ -249,10 +250,11 @@ mod replay_tests {
                 policy: Some(NoisePolicy::default()),
                 eval_runs: 3,
                 search: SearchPlan::default(),
+                goal: goal.clone(),
                 ..PlanConfig::plain(space.clone(), base.clone(), 0.0, false)
             };
             let rep = simulate(
-                Planner::new(cfg, []).with_goal(goal.clone()),
+                Planner::new(cfg, []),
                 &land,
                 3,
                 noise,
@@ -595,7 +597,7 @@ mod search_tests {
         let (log, best) = steps(
             Planner::new(
                 PlanConfig {
-                    threshold: 0.89,
+                    goal: Goal::default_for(0.89),
                     ..cfg(&space, &base, SearchPlan::default())
                 },
                 [],
@@ -625,7 +627,7 @@ mod search_tests {
                 .iter()
                 .map(|(k, v)| (k.to_string(), v.to_string()))
                 .collect(),
-            threshold: 0.5,
+            goal: Goal::default_for(0.5),
             skip_existing: false,
             eval_runs: 5,
             policy: Some(NoisePolicy::default()),

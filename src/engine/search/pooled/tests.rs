@@ -118,7 +118,6 @@ fn a_replay_of_the_records_reaches_the_same_choice() {
     let setup = SearchSetup {
         space: SearchSpace::builtin(),
         base: default_params(),
-        threshold: BAR,
         eval_runs: 5,
         policy: None,
         search: SearchPlan::default(),
