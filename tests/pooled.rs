@@ -34,6 +34,9 @@ fn the_pooled_search_runs_to_the_end_and_its_choice_replays() {
     assert!(o.status.success(), "{out}");
     let recs = records(&d.path().join("tune_results.jsonl"));
     assert!(recs.len() >= 10, "{out}");
+    // The outcome says what a larger budget would likely add, as the
+    // model sees it.
+    assert!(out.contains("\n  beyond:  the model"), "{out}");
     // Trials run 3 eval runs, the certification 8: all recorded ok (not
     // partial against --eval_runs 5).
     let runs = |r: &serde_json::Value| r["eval_runs"].as_array().map_or(0, Vec::len);
@@ -156,6 +159,8 @@ fn coordinate_is_the_noise_aware_search_by_its_name() {
             .output()
             .unwrap();
         assert!(o.status.success(), "{}", text(&o));
+        // Coordinate ascent has no model to say what more would add.
+        assert!(!text(&o).contains("beyond:"), "{}", text(&o));
         keys(d.path())
     };
     let coordinate = run("coordinate");

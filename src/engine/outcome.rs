@@ -96,6 +96,9 @@ pub struct RunSummary {
     pub gpu_s: f64,
     /// The files.
     pub files: Files,
+    /// What a larger budget would likely add, as the search sees it (the
+    /// pooled search says; coordinate ascent does not).
+    pub outlook: Option<String>,
 }
 
 impl RunSummary {
@@ -123,6 +126,12 @@ impl RunSummary {
 
     /// Counts trials of this run that ran and were not recorded (see
     /// [`RunSummary::unrecorded`]), and their service time in the GPU time.
+    /// The search's word on what a larger budget would add.
+    pub fn with_outlook(mut self, outlook: Option<String>) -> Self {
+        self.outlook = outlook;
+        self
+    }
+
     pub fn with_unrecorded(mut self, dropped: &[Arc<Record>]) -> Self {
         self.unrecorded += dropped.len();
         self.gpu_s += dropped.iter().filter_map(|r| r.total_s).sum::<f64>();
@@ -170,6 +179,9 @@ impl RunSummary {
             }
         }
         self.figure_lines(nothing, &mut out);
+        if let Some(o) = &self.outlook {
+            out.push(format!("  beyond:  {o}"));
+        }
         out.push(self.trials_line());
         self.file_lines(&mut out);
         out
@@ -456,6 +468,7 @@ pub fn summarize_run_for(
         // Sum from +0.0: an empty float sum is -0.0, printed "-0.0s".
         gpu_s: ran.iter().filter_map(|r| r.total_s).fold(0.0, |a, b| a + b),
         files,
+        outlook: None,
     }
 }
 

@@ -97,6 +97,8 @@ pub struct SimReport {
     pub gpu_s: f64,
     /// Every record, in the order the trials ran.
     pub records: Vec<Arc<Record>>,
+    /// What the search said a larger budget would add (the pooled search).
+    pub outlook: Option<String>,
 }
 
 /// A seeded normal deviate source (Box-Muller over fastrand).
@@ -145,6 +147,7 @@ pub fn simulate(
         }
     }
     rep.best = planner.choice().clone();
+    rep.outlook = planner.outlook();
     rep
 }
 

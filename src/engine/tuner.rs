@@ -207,6 +207,8 @@ struct Engine {
     progress: Tracker,
     /// The progress last published (without the running trials' time).
     said: Option<(usize, usize, u64, usize, usize)>,
+    /// What the search said a larger budget would add, once it finished.
+    outlook: Option<String>,
 }
 
 /// Runs a whole tuning run and returns what it achieved (with how it
@@ -277,6 +279,7 @@ pub async fn run_with(
         run_id,
         progress: Tracker::default(),
         said: None,
+        outlook: None,
     };
     let mut outcome = match e.run_inner(&mut best).await {
         Ok(o) => o,
@@ -342,7 +345,8 @@ pub async fn run_with(
         // The report is written when the results file holds a record.
         .existing(!e.all.is_empty()),
     )
-    .with_unrecorded(&e.dropped);
+    .with_unrecorded(&e.dropped)
+    .with_outlook(e.outlook.take());
     let summary = Arc::new(summary);
     e.sink.emit(Event::RunFinished {
         outcome,
@@ -622,6 +626,7 @@ impl Engine {
                     }
                 }
                 Step::Finished => {
+                    self.outlook = planner.outlook();
                     return fl.running.is_empty().then_some(Ok(Outcome::Done));
                 }
             }

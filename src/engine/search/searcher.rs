@@ -52,6 +52,11 @@ pub trait Searcher: Send {
     /// What it has spent of its budget and will spend at most (the
     /// progress every front end shows).
     fn spending(&self) -> Spending;
+    /// Once the search is over: what a larger budget would likely add, in
+    /// words (`None`: the searcher cannot say).
+    fn outlook(&self) -> Option<String> {
+        None
+    }
     /// What it has to tell the user since last asked, each thing once (a
     /// configuration whose noise it stopped trusting): warnings.
     fn take_notes(&mut self) -> Vec<String> {
@@ -113,5 +118,8 @@ impl<S: Searcher + ?Sized> Searcher for Box<S> {
     }
     fn take_notes(&mut self) -> Vec<String> {
         (**self).take_notes()
+    }
+    fn outlook(&self) -> Option<String> {
+        (**self).outlook()
     }
 }

@@ -208,6 +208,10 @@ pub struct Pooled {
     /// Configurations whose certification failed.
     refused: Vec<Levels>,
     choice: Params,
+    /// The choice's levels.
+    chosen: Levels,
+    /// What a larger budget would likely add, said at the end.
+    outlook: Option<String>,
     noise: PooledNoise,
     queue: VecDeque<Step>,
     finished: bool,
@@ -247,6 +251,8 @@ impl Pooled {
         }
         Pooled {
             choice: coding.decode(&coding.base_levels()),
+            chosen: coding.base_levels(),
+            outlook: None,
             bar: primary_bar(&goal) - BAR_TIE,
             coding,
             goal,
@@ -382,6 +388,7 @@ impl Pooled {
             if s.n() > 0 && s.constraint_mean() - phases::Z_CERTIFY * sigma >= self.bar {
                 let c = t.levels.clone();
                 self.choose(&c, "certification");
+                self.outlook = Some(self.outlook_of(&know, &model));
                 return Next::End;
             }
             let c = t.levels.clone();
@@ -411,12 +418,62 @@ impl Pooled {
             return Next::Propose(Phase::Certifying, c, CERTIFY_RUNS);
         }
         self.choose(&fallback, "end");
+        self.outlook = Some(self.outlook_of(&know, &model));
         Next::End
+    }
+
+    /// What a larger budget would likely add: the model's posterior-mean
+    /// optimum (its accuracy a posterior sd over the bar, among what may
+    /// start) against the choice, with the 95 % interval of the
+    /// difference. The model's guess, not a measurement: said as one.
+    fn outlook_of(&self, know: &Knowledge, model: &model::Model) -> String {
+        let allowed = |c: &[u16]| know.failures.allowed(&self.coding, c);
+        let best = phases::mean_optimum(&self.coding, model, self.bar, phases::Z_CONFIRM, &allowed);
+        let Some(b) = best.filter(|b| b.levels != self.chosen) else {
+            return "the model sees no configuration better than the winner that meets the bar (interactions beyond its one pair it cannot see)".into();
+        };
+        let (fb, fc) = (
+            self.coding.features(&b.levels),
+            self.coding.features(&self.chosen),
+        );
+        let d = model.tps.predict(&fb) - model.tps.predict(&fc);
+        let sd = model.tps.diff_sd(&fb, &fc);
+        // On the log scale a difference is a ratio; else relative to the
+        // choice's predicted figure.
+        let (gain, half) = if know.log {
+            (d.exp_m1() * 100.0, 1.96 * sd * d.exp() * 100.0)
+        } else {
+            let base = model.tps.predict(&fc).abs().max(1e-12);
+            (d / base * 100.0, 1.96 * sd / base * 100.0)
+        };
+        let changes: Vec<String> = self
+            .coding
+            .decode(&b.levels)
+            .into_iter()
+            .filter(|(k, v)| self.choice.get(k) != Some(v))
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect();
+        let what = if changes.len() > 4 {
+            format!("{} and {} more", changes[..4].join(", "), changes.len() - 4)
+        } else {
+            changes.join(", ")
+        };
+        let obj = &self.goal.objective.name;
+        if gain - half <= 0.0 {
+            format!(
+                "the model's best guess ({what}) is predicted {gain:+.1} ± {half:.1} % in {obj} against the winner: no clear gain left as the model sees it"
+            )
+        } else {
+            format!(
+                "the model predicts {gain:+.1} ± {half:.1} % in {obj} for {what} (uncertified: a larger --budget would measure it; such predictions ran high on the benchmarks)"
+            )
+        }
     }
 
     /// Makes `c` the choice, announcing a change.
     fn choose(&mut self, c: &Levels, why: &str) {
         let params = self.coding.decode(c);
+        self.chosen = c.clone();
         if params == self.choice {
             return;
         }
@@ -562,5 +619,8 @@ impl super::Searcher for Pooled {
     }
     fn spending(&self) -> crate::engine::progress::Spending {
         Pooled::spending(self)
+    }
+    fn outlook(&self) -> Option<String> {
+        self.outlook.clone()
     }
 }

@@ -155,6 +155,23 @@ impl Posterior {
         feats.iter().map(|&i| self.mean[i]).sum()
     }
 
+    /// Posterior sd of the difference between the predictions of `a` and
+    /// `b` (shared features cancel).
+    pub fn diff_sd(&self, a: &[usize], b: &[usize]) -> f64 {
+        let mut x = vec![0.0; self.dim];
+        for &i in a {
+            x[i] += 1.0;
+        }
+        for &i in b {
+            x[i] -= 1.0;
+        }
+        forward(&self.chol, self.dim, &x)
+            .iter()
+            .map(|w| w * w)
+            .sum::<f64>()
+            .sqrt()
+    }
+
     /// Posterior sd of that prediction.
     pub fn predict_sd(&self, feats: &[usize]) -> f64 {
         let mut x = vec![0.0; self.dim];
