@@ -167,3 +167,42 @@ fn coordinate_is_the_noise_aware_search_by_its_name() {
     assert!(coordinate.len() > 10);
     assert_eq!(coordinate, run("noise-aware"));
 }
+
+#[test]
+fn the_report_of_a_pooled_run_says_what_its_model_believes() {
+    let d = tempfile::tempdir().unwrap();
+    let port = free_port().to_string();
+    let o = pooled(d.path(), &["--budget", "30t", "--port", &port]);
+    assert!(o.status.success(), "{}", text(&o));
+    let page = d.path().join("r.html");
+    let o = Command::new(bin())
+        .arg("report")
+        .arg(d.path().join("tune_results.jsonl"))
+        .arg("-o")
+        .arg(&page)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+    let html = std::fs::read_to_string(&page).unwrap();
+    assert!(
+        html.contains("<h2>What the model believes</h2>"),
+        "no beliefs"
+    );
+    // Every parameter of the space has its row, with the winner's value.
+    let best: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(d.path().join("best_params.json")).unwrap_or("{}".into()),
+    )
+    .unwrap();
+    assert!(best.as_object().is_some_and(|o| o.len() >= 10), "{best}");
+    for (k, v) in best.as_object().into_iter().flatten() {
+        let esc = v
+            .as_str()
+            .unwrap()
+            .replace('&', "&amp;")
+            .replace('<', "&lt;")
+            .replace('>', "&gt;");
+        let row = format!("<td><code>{k}</code></td><td>{esc}</td>");
+        assert!(html.contains(&row), "{row}");
+    }
+    assert!(html.contains("ok runs: for each parameter"), "legend");
+}

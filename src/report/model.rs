@@ -394,6 +394,9 @@ pub struct Report {
     /// Something the reader should know about the files (a best file that
     /// disagrees with the results).
     pub notes: Vec<String>,
+    /// What the pooled search's model believes around the winner (a run
+    /// of `--search_policy pooled` only).
+    pub beliefs: Option<autotune::Beliefs>,
 }
 
 fn key_of(r: &Record) -> String {
@@ -932,6 +935,11 @@ pub fn build(
         .filter(|r| r.status != Status::Ok && r.status != Status::Skipped)
         .cloned()
         .collect();
+    // The pooled search's model, refitted to the records: why it won.
+    let beliefs = setup
+        .as_ref()
+        .filter(|s| matches!(s.searcher, autotune::SearcherKind::Pooled(_)))
+        .and_then(|s| autotune::beliefs(&s.space, &s.base, &s.goal, &records, &winner));
     Report {
         path: path.to_path_buf(),
         criteria,
@@ -942,6 +950,7 @@ pub fn build(
         failures,
         bad_lines,
         notes,
+        beliefs,
     }
 }
 

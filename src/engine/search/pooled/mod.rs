@@ -22,6 +22,7 @@
 //! come without a group barrier: with `batch` slots the search waits only
 //! for the result `batch` trials back.
 
+pub mod beliefs;
 mod certify;
 mod coding;
 mod failures;

@@ -328,3 +328,63 @@ fn the_end_says_what_a_larger_budget_would_likely_add() {
         "{covered} of {guesses} intervals hold the truth"
     );
 }
+
+/// What the model believes around the winner holds the truth: refitted to
+/// a run's records, each measured level's predicted change against the
+/// winner (the others at the winner's values) has the true change within
+/// its 95 % interval for most levels, and the parameters come largest
+/// effect first.
+#[test]
+fn the_beliefs_around_the_winner_hold_the_true_changes() {
+    let (mut levels, mut held) = (0, 0);
+    for seed in 0..3 {
+        let rep = simulate(
+            searcher(setup(one_x(), seed, 1)),
+            &demo_truth,
+            3,
+            NOISE,
+            Cost::default(),
+            seed,
+        );
+        let goal = Goal::default_for(BAR);
+        let b = super::beliefs::beliefs(
+            &SearchSpace::builtin(),
+            &default_params(),
+            &goal,
+            &rep.records,
+            &rep.best,
+        )
+        .expect("beliefs of a run that served");
+        assert!(b.runs > 50);
+        let largest = |p: &super::beliefs::ParamBelief| {
+            p.levels
+                .iter()
+                .map(|l| l.objective.value.abs())
+                .fold(0.0, f64::max)
+        };
+        assert!(
+            b.params
+                .windows(2)
+                .all(|w| largest(&w[0]) >= largest(&w[1]))
+        );
+        let (_, winner_tps) = truth(demo_truth, &rep.best);
+        for p in &b.params {
+            assert_eq!(rep.best[&p.name], p.winner);
+            for l in p.levels.iter().filter(|l| l.runs >= 10) {
+                let mut c = rep.best.clone();
+                c.insert(p.name.clone(), l.value.clone());
+                let Truth::Serves { tps, .. } = demo_truth(&c) else {
+                    continue;
+                };
+                let true_pct = (tps / winner_tps - 1.0) * 100.0;
+                levels += 1;
+                held += usize::from((true_pct - l.objective.value).abs() <= l.objective.half);
+            }
+        }
+    }
+    assert!(levels > 30, "{levels}");
+    assert!(
+        held * 10 >= levels * 8,
+        "{held} of {levels} intervals hold the true change"
+    );
+}
