@@ -5,6 +5,7 @@
 
 pub mod html;
 pub mod model;
+pub mod steps;
 pub mod svg;
 
 use std::path::{Path, PathBuf};
