@@ -354,8 +354,8 @@ pub(super) fn steps_of(
     let mut steps: Vec<Step> = Vec::new();
     let mut prev_after: Option<Params> = prev;
     let mut rounds = rounds_before;
-    for i in 0..segments.len() {
-        let step = if segments[i].0 == ROUND {
+    for (i, (param, _)) in segments.iter().enumerate() {
+        let step = if param == ROUND {
             rounds += 1;
             cx.round_step(i, prev_after.as_ref(), rounds)
         } else {
