@@ -246,73 +246,20 @@ pub fn to_config(a: &TuneArgs) -> Result<Config, String> {
             a.health_path
         ));
     }
-    let at = |p: &PathBuf| {
-        if p.is_absolute() {
-            p.clone()
-        } else {
-            repo.join(p)
-        }
-    };
-    let results = at(&a.results);
-    if results.exists() && !results.is_file() {
-        return Err(format!(
-            "--results {}: not a regular file",
-            results.display()
-        ));
-    }
+    let Outputs {
+        results,
+        best,
+        status_file,
+        service_state_file,
+        report,
+        logs,
+    } = outputs(a, &repo)?;
     // A dry run only shows the plan: it may come before the scripts exist
     // (it says which are missing instead).
     if !a.dry_run {
         check_script("--server_cmd", &a.server_cmd, &repo)?;
         check_script("--eval_cmd", &a.eval_cmd, &repo)?;
     }
-    let best = at(&a.best);
-    let status_file = at(&a.status_file);
-    let service_state_file = status_file.with_file_name(".autotune_service.json");
-    let report = results.with_file_name("tune_report.html");
-    let logs = at(&a.server_log_dir);
-    // Every file the run writes (and the space file it reads) at its own
-    // path, checked before anything is written: `--status_file
-    // tune_results.jsonl` would replace the results with the status.
-    let mut files = vec![
-        (
-            format!("--results {}", a.results.display()),
-            results.clone(),
-        ),
-        (format!("--best {}", a.best.display()), best.clone()),
-        (
-            format!("--status_file {}", a.status_file.display()),
-            status_file.clone(),
-        ),
-        (
-            format!("--server_log_dir {}", a.server_log_dir.display()),
-            logs.clone(),
-        ),
-        (
-            "the report (tune_report.html beside --results)".to_string(),
-            report.clone(),
-        ),
-        (
-            "the service state file (.autotune_service.json beside --status_file)".to_string(),
-            service_state_file.clone(),
-        ),
-        (
-            "the lock file (.autotune.lock in --repo)".to_string(),
-            repo.join(".autotune.lock"),
-        ),
-        (
-            "the lock file of --results (its name + .lock)".to_string(),
-            autotune::store::output_lock_path(&results),
-        ),
-        (
-            "the lock file of --best (its name + .lock)".to_string(),
-            autotune::store::output_lock_path(&best),
-        ),
-    ];
-    if let (Some(typed), Some(f)) = (&a.search_space_file, space_file(a, &repo)) {
-        files.push((format!("--search_space_file {}", typed.display()), f));
-    }
-    distinct_files(&files)?;
     let base = base(a, &best)?;
     // As auto_tune.py: what plain explores, and what the pooled search's
     // default budget (the plain pass's cost) is counted on.
@@ -361,6 +308,91 @@ pub fn to_config(a: &TuneArgs) -> Result<Config, String> {
         kill_grace: seconds("--kill_grace_s", a.kill_grace_s, true)?,
         patterns: patterns(a)?,
         repo,
+    })
+}
+
+/// The files a run writes, absolute.
+struct Outputs {
+    results: PathBuf,
+    best: PathBuf,
+    status_file: PathBuf,
+    service_state_file: PathBuf,
+    report: PathBuf,
+    logs: PathBuf,
+}
+
+/// The files the run writes, relative to `repo` unless absolute; refused
+/// when the results path is not a regular file or two of them (or the
+/// space file it reads) are one path.
+fn outputs(a: &TuneArgs, repo: &Path) -> Result<Outputs, String> {
+    let at = |p: &PathBuf| {
+        if p.is_absolute() {
+            p.clone()
+        } else {
+            repo.join(p)
+        }
+    };
+    let results = at(&a.results);
+    if results.exists() && !results.is_file() {
+        return Err(format!(
+            "--results {}: not a regular file",
+            results.display()
+        ));
+    }
+    let best = at(&a.best);
+    let status_file = at(&a.status_file);
+    let service_state_file = status_file.with_file_name(".autotune_service.json");
+    let report = results.with_file_name("tune_report.html");
+    let logs = at(&a.server_log_dir);
+    // Every file the run writes (and the space file it reads) at its own
+    // path, checked before anything is written: `--status_file
+    // tune_results.jsonl` would replace the results with the status.
+    let mut files = vec![
+        (
+            format!("--results {}", a.results.display()),
+            results.clone(),
+        ),
+        (format!("--best {}", a.best.display()), best.clone()),
+        (
+            format!("--status_file {}", a.status_file.display()),
+            status_file.clone(),
+        ),
+        (
+            format!("--server_log_dir {}", a.server_log_dir.display()),
+            logs.clone(),
+        ),
+        (
+            "the report (tune_report.html beside --results)".to_string(),
+            report.clone(),
+        ),
+        (
+            "the service state file (.autotune_service.json beside --status_file)".to_string(),
+            service_state_file.clone(),
+        ),
+        (
+            "the lock file (.autotune.lock in --repo)".to_string(),
+            repo.join(".autotune.lock"),
+        ),
+        (
+            "the lock file of --results (its name + .lock)".to_string(),
+            autotune::store::output_lock_path(&results),
+        ),
+        (
+            "the lock file of --best (its name + .lock)".to_string(),
+            autotune::store::output_lock_path(&best),
+        ),
+    ];
+    if let (Some(typed), Some(f)) = (&a.search_space_file, space_file(a, repo)) {
+        files.push((format!("--search_space_file {}", typed.display()), f));
+    }
+    distinct_files(&files)?;
+    Ok(Outputs {
+        results,
+        best,
+        status_file,
+        service_state_file,
+        report,
+        logs,
     })
 }
 
