@@ -58,6 +58,32 @@ fn tail_line(t: &str) -> String {
     l
 }
 
+/// A group (or a refinement round) begins.
+fn group_line(e: &Event) -> String {
+    let Event::GroupStarted {
+        param,
+        values,
+        group,
+        groups,
+        stage,
+        budget_left,
+    } = e
+    else {
+        unreachable!("called for Event::GroupStarted")
+    };
+    let left = budget_left
+        .map(|n| format!(", {n} trials left"))
+        .unwrap_or_default();
+    if matches!(stage, autotune::Stage::Refinement(_)) {
+        format!("== {stage}{left}: joint moves {}", values.join(" "))
+    } else {
+        format!(
+            "== group {group}/{groups} {param}: {} ({stage}{left})",
+            values.join(" ")
+        )
+    }
+}
+
 /// `X ± Y`, or `X` without an interval.
 fn with_ci(m: Option<f64>, ci: Option<f64>, prec: usize) -> String {
     match ci {
@@ -261,6 +287,32 @@ impl LineLog {
         }
     }
 
+    /// A trial's phase worth a line: a busy port (who holds it) or the
+    /// service ready.
+    fn phase_line(&self, slot: usize, phase: &TrialPhase) -> Option<String> {
+        match phase {
+            TrialPhase::PortBusy {
+                attempt,
+                retries,
+                wait_s,
+                holder,
+            } => {
+                let by = holder
+                    .as_deref()
+                    .map(|h| format!(" (held by {})", crate::ui::printable(h)))
+                    .unwrap_or_default();
+                Some(format!(
+                    "{} port busy{by}, waiting up to {wait_s}s ({attempt}/{retries})",
+                    self.cur(slot)
+                ))
+            }
+            TrialPhase::Ready { startup_s, .. } => {
+                Some(format!("{} ready after {startup_s:.1}s", self.cur(slot)))
+            }
+            _ => None,
+        }
+    }
+
     /// One eval run of the trial in `slot`, with the last lines of a failed
     /// run's output in `more`.
     fn eval_line(&self, slot: usize, run: &autotune::EvalRun, more: &mut Vec<String>) -> String {
@@ -299,26 +351,7 @@ impl LineLog {
                 self.progress = Some(*p);
                 return None;
             }
-            Event::GroupStarted {
-                param,
-                values,
-                group,
-                groups,
-                stage,
-                budget_left,
-            } => {
-                let left = budget_left
-                    .map(|n| format!(", {n} trials left"))
-                    .unwrap_or_default();
-                if matches!(stage, autotune::Stage::Refinement(_)) {
-                    format!("== {stage}{left}: joint moves {}", values.join(" "))
-                } else {
-                    format!(
-                        "== group {group}/{groups} {param}: {} ({stage}{left})",
-                        values.join(" ")
-                    )
-                }
-            }
+            Event::GroupStarted { .. } => group_line(e),
             Event::TrialPredicted {
                 ordinal,
                 param,
@@ -344,32 +377,7 @@ impl LineLog {
                 )
             }
             Event::TrialStarted { .. } => self.started_line(e),
-            Event::Phase {
-                slot,
-                phase:
-                    TrialPhase::PortBusy {
-                        attempt,
-                        retries,
-                        wait_s,
-                        holder,
-                    },
-            } => {
-                let by = holder
-                    .as_deref()
-                    .map(|h| format!(" (held by {})", crate::ui::printable(h)))
-                    .unwrap_or_default();
-                format!(
-                    "{} port busy{by}, waiting up to {wait_s}s ({attempt}/{retries})",
-                    self.cur(*slot)
-                )
-            }
-            Event::Phase {
-                slot,
-                phase: TrialPhase::Ready { startup_s, .. },
-            } => {
-                format!("{} ready after {startup_s:.1}s", self.cur(*slot))
-            }
-            Event::Phase { .. } => return None,
+            Event::Phase { slot, phase } => self.phase_line(*slot, phase)?,
             Event::EvalRunFinished { slot, run } => self.eval_line(*slot, run, &mut more),
             Event::Noise(n) => {
                 if let Some(r) = &mut self.rule {
