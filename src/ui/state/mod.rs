@@ -724,6 +724,61 @@ impl LiveState {
         }
     }
 
+    /// `s` (the selected slot's trial, or the only one) or `S` (every
+    /// running trial), when offered.
+    fn skip(&mut self, a: Action, now: Instant) -> Option<Command> {
+        if !self.offers(a) {
+            return None;
+        }
+        if a == Action::SkipAll {
+            self.message(
+                format!("skip: stopping all {} running trials", self.running.len()),
+                false,
+                now,
+            );
+            return Some(Command::Skip);
+        }
+        if !self.multi() {
+            self.message("skip: stopping the running trial", false, now);
+            return Some(Command::Skip);
+        }
+        let (slot, ordinal) = (self.selected, self.trial().map_or(0, |t| t.ordinal));
+        self.message(
+            format!("skip: stopping trial {ordinal} in slot {slot}"),
+            false,
+            now,
+        );
+        Some(Command::SkipSlot(slot))
+    }
+
+    /// The help overlay scrolled by a scroll key.
+    fn scroll_help(&mut self, a: Action, view: Viewport) {
+        let (pos, max, page) = (self.help_scroll, view.help_max, 10);
+        self.help_scroll = match a {
+            Action::Up => pos.saturating_sub(1),
+            Action::Down => pos + 1,
+            Action::PageUp => pos.saturating_sub(page),
+            Action::PageDown => pos + page,
+            Action::Home => 0,
+            _ => max,
+        }
+        .min(max);
+    }
+
+    /// The slot list's selection moved (drawn slot 0 first: ↑ goes to the
+    /// previous).
+    fn move_slot(&mut self, a: Action) {
+        let last = self.slots.saturating_sub(1);
+        let n = match a {
+            Action::Up => self.selected.saturating_sub(1),
+            Action::Down => (self.selected + 1).min(last),
+            Action::Home => 0,
+            _ => last,
+        };
+        self.picked = true;
+        self.select(n);
+    }
+
     /// Applies a key action at `now`, with `view` the rows the scrollable
     /// panels show; returns the command for the engine, if any.
     pub fn apply(&mut self, a: Action, view: Viewport, now: Instant) -> Option<Command> {
@@ -731,29 +786,7 @@ impl LiveState {
             return self.confirmed(c, a, now);
         }
         match a {
-            Action::Skip if self.offers(a) && !self.multi() => {
-                self.message("skip: stopping the running trial", false, now);
-                Some(Command::Skip)
-            }
-            Action::Skip if self.offers(a) => {
-                let (slot, ordinal) = (self.selected, self.trial().map_or(0, |t| t.ordinal));
-                self.message(
-                    format!("skip: stopping trial {ordinal} in slot {slot}"),
-                    false,
-                    now,
-                );
-                Some(Command::SkipSlot(slot))
-            }
-            Action::Skip => None,
-            Action::SkipAll if self.offers(a) => {
-                self.message(
-                    format!("skip: stopping all {} running trials", self.running.len()),
-                    false,
-                    now,
-                );
-                Some(Command::Skip)
-            }
-            Action::SkipAll => None,
+            Action::Skip | Action::SkipAll => self.skip(a, now),
             Action::Slot(n) => {
                 if (n as usize) < self.slots {
                     self.picked = true;
@@ -799,16 +832,7 @@ impl LiveState {
             | Action::End
                 if self.help =>
             {
-                let (pos, max, page) = (self.help_scroll, view.help_max, 10);
-                self.help_scroll = match a {
-                    Action::Up => pos.saturating_sub(1),
-                    Action::Down => pos + 1,
-                    Action::PageUp => pos.saturating_sub(page),
-                    Action::PageDown => pos + page,
-                    Action::Home => 0,
-                    _ => max,
-                }
-                .min(max);
+                self.scroll_help(a, view);
                 None
             }
             Action::FocusNext => {
@@ -825,16 +849,7 @@ impl LiveState {
             Action::Up | Action::Down | Action::Home | Action::End
                 if self.focus == Focus::Slots =>
             {
-                // The list is drawn slot 0 first: ↑ goes to the previous.
-                let last = self.slots.saturating_sub(1);
-                let n = match a {
-                    Action::Up => self.selected.saturating_sub(1),
-                    Action::Down => (self.selected + 1).min(last),
-                    Action::Home => 0,
-                    _ => last,
-                };
-                self.picked = true;
-                self.select(n);
+                self.move_slot(a);
                 None
             }
             Action::Follow => {
