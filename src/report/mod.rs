@@ -3,6 +3,7 @@
 //! the search path, a chart per parameter group, the failures and the
 //! Pareto front of the objective against each constraint.
 
+pub mod beliefs;
 pub mod html;
 pub mod model;
 pub mod steps;
