@@ -853,7 +853,11 @@ fn after_a_busy_port_the_outcome_says_once_that_nothing_ran() {
     let (code, out) = run_into_one_file(c, d.path());
     assert_eq!(code, Some(3), "{out}");
     let held = format!("held by pid {}", foreign.pid());
-    assert_eq!(out.matches(&held).count(), 1, "{out}");
+    // What stopped the run, said once; the wait before it names the
+    // holder too (while waiting, not only at the end).
+    assert_eq!(out.matches("busy after 1 wait(s)").count(), 1, "{out}");
+    assert_eq!(out.matches(&held).count(), 2, "{out}");
+    assert!(out.contains(&format!("port busy ({held}")), "{out}");
     assert!(out.contains("  trials:  none run; GPU time"), "{out}");
     assert_truthful_outcome(&out, d.path());
 }
