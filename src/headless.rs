@@ -190,6 +190,7 @@ impl LineLog {
             value,
             base_value,
             params,
+            recheck,
             ..
         } = e
         else {
@@ -217,7 +218,12 @@ impl LineLog {
             .as_ref()
             .map(|d| format!(", devices {d}"))
             .unwrap_or_default();
-        format!("{cur} start (trial_{index:05}{was}{dev})")
+        let again = if *recheck {
+            " [re-measure of the incumbent: a close call]"
+        } else {
+            ""
+        };
+        format!("{cur} start (trial_{index:05}{was}{dev}){again}")
     }
 
     fn finished_line(&mut self, e: &Event, more: &mut Vec<String>) -> String {
@@ -515,7 +521,24 @@ mod tests {
             params: Params::new(),
             key: format!("A={ordinal}"),
             log_path: "/l".into(),
+            recheck: false,
         }
+    }
+
+    #[test]
+    fn a_re_measure_says_so_when_it_starts() {
+        let mut l = LineLog::new(1);
+        let mut e = started(0, 4);
+        if let Event::TrialStarted { recheck, .. } = &mut e {
+            *recheck = true;
+        }
+        let line = l.line(&e).unwrap();
+        assert!(
+            line.ends_with(" [re-measure of the incumbent: a close call]"),
+            "{line}"
+        );
+        let line = l.line(&started(0, 5)).unwrap();
+        assert!(!line.contains("re-measure"), "{line}");
     }
 
     fn pruned(slot: usize) -> Record {
@@ -563,6 +586,7 @@ mod tests {
                 params,
                 key: "k".into(),
                 log_path: "/l".into(),
+                recheck: false,
             })
             .unwrap();
         assert!(line.contains("MAX_NUM_SEQS=1536, STOP=a+b start"), "{line}");

@@ -204,6 +204,8 @@ pub enum Event {
         key: String,
         /// The service log file.
         log_path: PathBuf,
+        /// A close call's re-measure of the incumbent (not a candidate).
+        recheck: bool,
     },
     /// The trial running in `slot` moved on.
     Phase {

@@ -460,6 +460,7 @@ mod tests {
             params,
             key: format!("SEQS={seqs}"),
             log_path: format!("tune_server_logs/trial_{ordinal:05}.log").into(),
+            recheck: false,
         }
     }
 

@@ -497,6 +497,7 @@ mod tests {
                 params,
                 key: "k2".into(),
                 log_path: "/srv/model/tune_server_logs/trial_00008.log".into(),
+                recheck: false,
             },
             secs(t0, 100),
         );
@@ -647,6 +648,7 @@ mod tests {
                 params,
                 key: "k3".into(),
                 log_path: "/srv/model/tune_server_logs/trial_00009.log".into(),
+                recheck: false,
             },
             secs(t0, 101),
         );
@@ -880,6 +882,7 @@ mod tests {
                 params: default_params(),
                 key: autotune::trial_key(&default_params()),
                 log_path: "/srv/model/tune_server_logs/trial_00022.log".into(),
+                recheck: false,
             },
             secs(t0, 285),
         );
@@ -1039,6 +1042,7 @@ mod tests {
                 params,
                 key: "k23".into(),
                 log_path: "/srv/model/tune_server_logs/trial_00023.log".into(),
+                recheck: false,
             },
             secs(t0, 311),
         );
@@ -1178,6 +1182,7 @@ mod tests {
                 params,
                 key: "k".into(),
                 log_path: "/srv/model/tune_server_logs/trial_00003.log".into(),
+                recheck: false,
             },
             secs(t0, 125),
         );
@@ -1305,6 +1310,7 @@ mod tests {
                     key: format!("k{slot}"),
                     log_path: format!("/srv/model/tune_server_logs/trial_{:05}.log", 5 + slot)
                         .into(),
+                    recheck: false,
                 },
                 secs(t0, 50 + 10 * slot as u64),
             );
@@ -1425,6 +1431,38 @@ mod tests {
                 .iter()
                 .all(|c| c.fg == ratatui::style::Color::Reset)
         );
+    }
+
+    /// A close call's re-measure of the incumbent says so: it is not a
+    /// candidate, though its value is the base's.
+    #[test]
+    fn a_re_measure_of_the_incumbent_says_so() {
+        let t0 = Instant::now();
+        let mut s = running_state(t0);
+        let mut params = default_params();
+        params.insert("VLLM_MAX_NUM_SEQS".into(), "1024".into());
+        s.update(
+            &Event::TrialStarted {
+                slot: 0,
+                devices: None,
+                ordinal: 11,
+                index: 9,
+                param: "VLLM_MAX_NUM_SEQS".into(),
+                value: "1024".into(),
+                base_value: Some("1024".into()),
+                params,
+                key: "k3".into(),
+                log_path: "/srv/model/tune_server_logs/trial_00009.log".into(),
+                recheck: true,
+            },
+            secs(t0, 130),
+        );
+        let (text, _) = screen(&s, 140, 40, Theme { color: false }, secs(t0, 131));
+        // Wrapped at the panel's width.
+        let flat: String = text.split_whitespace().collect::<Vec<_>>().join(" ");
+        assert!(flat.contains("(re-measure of"), "{text}");
+        assert!(text.contains("the incumbent: a close call)"), "{text}");
+        assert!(!text.contains("(the base value)"), "{text}");
     }
 
     #[test]

@@ -116,6 +116,12 @@ pub fn draw(f: &mut Frame, area: Rect, s: &LiveState, t: &Theme, now: Instant) {
         ),
     ];
     match &tr.base_value {
+        // Not a candidate: the incumbent measured again to settle a close
+        // call.
+        _ if tr.recheck => head.push(Span::styled(
+            "  (re-measure of the incumbent: a close call)",
+            t.style(Role::Warn),
+        )),
         Some(b) if *b != tr.value => head.push(Span::raw(format!("  (base {b})"))),
         Some(_) => head.push(Span::styled("  (the base value)", t.style(Role::Dim))),
         None => head.push(Span::styled("  (new parameter)", t.style(Role::Dim))),

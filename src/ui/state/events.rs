@@ -48,6 +48,7 @@ impl LiveState {
             base_value,
             params,
             log_path,
+            recheck,
             ..
         } = e
         else {
@@ -69,6 +70,7 @@ impl LiveState {
                 phase: None,
                 phase_since: now,
                 runs: Vec::new(),
+                recheck: *recheck,
                 started: now,
             },
         );

@@ -65,6 +65,8 @@ pub struct CurrentTrial {
     /// Eval runs so far.
     pub runs: Vec<EvalRun>,
     /// When it started.
+    /// A close call's re-measure of the incumbent.
+    pub recheck: bool,
     pub started: Instant,
 }
 
@@ -1095,6 +1097,7 @@ mod tests {
                 params: Params::new(),
                 key: "A=1".into(),
                 log_path: "/nonexistent".into(),
+                recheck: false,
             },
             Instant::now(),
         );
@@ -1120,6 +1123,7 @@ mod tests {
             params: Params::new(),
             key: format!("A={ordinal}"),
             log_path: format!("/logs/trial_{ordinal:05}.log").into(),
+            recheck: false,
         }
     }
 
@@ -1330,6 +1334,7 @@ mod tests {
                 params: Params::new(),
                 key: "A=1".into(),
                 log_path: "/nonexistent".into(),
+                recheck: false,
             },
             t0,
         );

@@ -87,6 +87,7 @@ impl TrialSpec {
             params: self.params.clone(),
             key: self.key.clone(),
             log_path,
+            recheck: self.recheck,
         }
     }
 }
