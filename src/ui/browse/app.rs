@@ -113,8 +113,10 @@ async fn screen(mut s: BrowseState) -> std::io::Result<()> {
         tokio::select! {
             k = keys.next() => match k {
                 Some(Ok(TermEvent::Key(k))) if k.kind == KeyEventKind::Press => {
-                    let page = terminal.size().map(|r| r.height as usize).unwrap_or(20).saturating_sub(6).max(1);
-                    on_key(&mut s, k, page);
+                    let size = terminal.size().unwrap_or(ratatui::layout::Size::new(80, 24));
+                    let page = (size.height as usize).saturating_sub(6).max(1);
+                    let help_max = super::view::help_max(ratatui::layout::Rect::new(0, 0, size.width, size.height));
+                    on_key(&mut s, k, page, help_max);
                 }
                 Some(Ok(_)) => {}
                 Some(Err(e)) => break Err(e),
@@ -134,7 +136,7 @@ async fn screen(mut s: BrowseState) -> std::io::Result<()> {
 }
 
 /// Applies a key press (`page`: rows a page moves).
-pub fn on_key(s: &mut BrowseState, k: crossterm::event::KeyEvent, page: usize) {
+pub fn on_key(s: &mut BrowseState, k: crossterm::event::KeyEvent, page: usize, help_max: usize) {
     if s.sort_menu {
         // The menu takes a column's key; anything else closes it.
         s.sort_menu = false;
@@ -168,7 +170,23 @@ pub fn on_key(s: &mut BrowseState, k: crossterm::event::KeyEvent, page: usize) {
     let Some(a) = action_for(k) else { return };
     s.message = None;
     if s.help {
+        // The help scrolls where it does not fit; any other key closes it.
+        let pos = s.help_scroll;
+        let to = match a {
+            Action::Up => Some(pos.saturating_sub(1)),
+            Action::Down => Some(pos + 1),
+            Action::PageUp => Some(pos.saturating_sub(page)),
+            Action::PageDown => Some(pos + page),
+            Action::Home => Some(0),
+            Action::End => Some(help_max),
+            _ => None,
+        };
+        if let Some(to) = to {
+            s.help_scroll = to.min(help_max);
+            return;
+        }
         s.help = false;
+        s.help_scroll = 0;
         if a != Action::Quit {
             return;
         }

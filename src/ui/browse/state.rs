@@ -155,6 +155,8 @@ pub struct BrowseState {
     pub mode: Mode,
     /// Help shown.
     pub help: bool,
+    /// Rows the help is scrolled down (where it does not fit).
+    pub help_scroll: usize,
     /// Leave.
     pub quit: bool,
     /// A message for the footer.
@@ -191,6 +193,7 @@ impl BrowseState {
             selected: 0,
             mode: Mode::Table,
             help: false,
+            help_scroll: 0,
             quit: false,
             message: None,
             defaults: default_params(),

@@ -92,15 +92,26 @@ pub fn draw(f: &mut Frame, s: &BrowseState, t: &Theme) {
         f.render_widget(Paragraph::new(lines).block(block("sort by", true, t)), r);
     }
     if s.help {
-        // Unwrapped, as the box cuts them (browse's help does not scroll).
-        let lines = help(BINDINGS, usize::MAX, t);
-        let r = centered(f.area(), 78, lines.len() as u16 + 2);
-        f.render_widget(Clear, r);
-        f.render_widget(
-            Paragraph::new(lines).block(block("keys (Esc closes)", true, t)),
-            r,
-        );
+        let (r, lines) = help_layout(f.area(), t);
+        crate::ui::panels::overlay::draw_help(f, r, lines, s.help_scroll, t);
     }
+}
+
+/// The help's box in `area` and its lines: every key with its description
+/// wrapped under itself, as wide as the screen allows up to 96 columns,
+/// as high as its lines or the screen (it then scrolls).
+fn help_layout(area: Rect, t: &Theme) -> (Rect, Vec<Line<'static>>) {
+    let w = area.width.min(96);
+    let lines = help(BINDINGS, w.saturating_sub(2) as usize, t);
+    (centered(area, w, lines.len() as u16 + 2), lines)
+}
+
+/// Rows browse's help scrolls at most in `area` (0: it fits).
+pub fn help_max(area: Rect) -> usize {
+    let (r, lines) = help_layout(area, &Theme { color: false });
+    lines
+        .len()
+        .saturating_sub(r.height.saturating_sub(2) as usize)
 }
 
 fn header(f: &mut Frame, area: Rect, s: &BrowseState, t: &Theme) {
@@ -763,6 +774,35 @@ mod tests {
             s.help = true;
             assert_snapshot(&format!("browse_help_{w}x{h}"), &screen(&s, w, h));
         }
+    }
+
+    /// Browse's help wraps its descriptions and, where it does not fit
+    /// (80x24), scrolls with the scroll keys and says what is beyond; any
+    /// other key closes it.
+    #[test]
+    fn the_help_wraps_and_scrolls_where_it_does_not_fit() {
+        use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+        let mut s = state();
+        s.help = true;
+        let first = screen(&s, 80, 24);
+        assert!(first.contains("↓ 4 more"), "{first}");
+        // Nothing cut at the right edge: the long descriptions wrap.
+        assert!(first.contains("52, works in tmux and over ssh)"), "{first}");
+        let max = super::help_max(ratatui::layout::Rect::new(0, 0, 80, 24));
+        assert_eq!(max, 4);
+        let key = |c| KeyEvent::new(c, KeyModifiers::NONE);
+        super::super::app::on_key(&mut s, key(KeyCode::End), 18, max);
+        let last = screen(&s, 80, 24);
+        assert!(s.help && last.contains("↑ 4 more"), "{last}");
+        assert!(last.contains("Backspace"), "{last}");
+        assert_snapshot("browse_help_end_80x24", &last);
+        // At 140x40 it fits: no scrolling, no marker.
+        assert_eq!(
+            super::help_max(ratatui::layout::Rect::new(0, 0, 140, 40)),
+            0
+        );
+        super::super::app::on_key(&mut s, key(KeyCode::Esc), 18, max);
+        assert!(!s.help && s.help_scroll == 0);
     }
 
     /// A noise-aware run's records: intervals in the tok/s column and the

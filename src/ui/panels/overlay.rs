@@ -33,41 +33,48 @@ pub fn draw(f: &mut Frame, area: Rect, s: &LiveState, t: &Theme) {
         );
     } else if s.help {
         let (r, lines) = help_layout(area, s, t);
-        let inner = r.height.saturating_sub(2) as usize;
-        let max = lines.len().saturating_sub(inner);
-        let top = s.help_scroll.min(max);
-        let below = max - top;
-        let mut b = block(
-            if max > 0 {
-                "keys (Esc closes · ↑↓ scroll)"
-            } else {
-                "keys (Esc closes)"
-            },
-            true,
-            t,
-        );
-        // What is out of view, on the border it is beyond.
-        if top > 0 {
-            b = b.title(
-                Line::from(Span::styled(format!(" ↑ {top} more "), t.style(Role::Warn)))
-                    .right_aligned(),
-            );
-        }
-        if below > 0 {
-            b = b.title_bottom(
-                Line::from(Span::styled(
-                    format!(" ↓ {below} more "),
-                    t.style(Role::Warn),
-                ))
+        draw_help(f, r, lines, s.help_scroll, t);
+    }
+}
+
+/// Draws a help box at `r` with `lines`, scrolled `scroll` rows down (at
+/// most as far as the last line): the title says it scrolls, and each
+/// border says how many lines are beyond it.
+pub fn draw_help(f: &mut Frame, r: Rect, lines: Vec<Line<'static>>, scroll: usize, t: &Theme) {
+    let inner = r.height.saturating_sub(2) as usize;
+    let max = lines.len().saturating_sub(inner);
+    let top = scroll.min(max);
+    let below = max - top;
+    let mut b = block(
+        if max > 0 {
+            "keys (Esc closes · ↑↓ scroll)"
+        } else {
+            "keys (Esc closes)"
+        },
+        true,
+        t,
+    );
+    // What is out of view, on the border it is beyond.
+    if top > 0 {
+        b = b.title(
+            Line::from(Span::styled(format!(" ↑ {top} more "), t.style(Role::Warn)))
                 .right_aligned(),
-            );
-        }
-        f.render_widget(Clear, r);
-        f.render_widget(
-            Paragraph::new(lines.into_iter().skip(top).collect::<Vec<_>>()).block(b),
-            r,
         );
     }
+    if below > 0 {
+        b = b.title_bottom(
+            Line::from(Span::styled(
+                format!(" ↓ {below} more "),
+                t.style(Role::Warn),
+            ))
+            .right_aligned(),
+        );
+    }
+    f.render_widget(Clear, r);
+    f.render_widget(
+        Paragraph::new(lines.into_iter().skip(top).collect::<Vec<_>>()).block(b),
+        r,
+    );
 }
 
 /// The help's box in `area` and its lines: every key of the table with its
