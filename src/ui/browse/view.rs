@@ -777,8 +777,8 @@ mod tests {
     }
 
     /// Browse's help wraps its descriptions and, where it does not fit
-    /// (80x24), scrolls with the scroll keys and says what is beyond; any
-    /// other key closes it.
+    /// (80x24), scrolls with the scroll keys and says what is beyond;
+    /// another key of the table (Esc) closes it.
     #[test]
     fn the_help_wraps_and_scrolls_where_it_does_not_fit() {
         use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
