@@ -357,6 +357,8 @@ impl LineLog {
                 self.progress = Some(*p);
                 return None;
             }
+            // The screen's; the report has them in full.
+            Event::Beliefs(_) => return None,
             Event::GroupStarted { .. } => group_line(e),
             Event::TrialPredicted {
                 ordinal,

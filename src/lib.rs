@@ -23,7 +23,7 @@ pub use engine::record::{
     EvalRun, EvalSummary, Measured, Phase, Record, Status, fig, log_index, now_ts, summarize,
 };
 pub use engine::search::coordinate::{PlanConfig, Planner, SearchPlan, Step, TrialSpec, pick_best};
-pub use engine::search::pooled::beliefs::{Beliefs, beliefs};
+pub use engine::search::pooled::beliefs::{Beliefs, Figure, LevelEffect, ParamBelief, beliefs};
 pub use engine::search::pooled::{Pooled, PooledSetup};
 pub use engine::search::{
     DEFAULT_PARAMS, Params, SearchSpace, changes, default_params, describe_change, is_var_name,

@@ -278,3 +278,36 @@ async fn the_pooled_search_reports_its_progress_in_gpu_time() {
     let ps = progress(&events);
     assert!(ps.iter().all(|p| p.budget_nominal_s == Some(30.0 * 150.0)));
 }
+
+#[tokio::test(start_paused = true)]
+async fn the_pooled_search_tells_what_its_model_believes_around_its_final_choice() {
+    let d = tempfile::tempdir().unwrap();
+    let args = ["--search_policy", "pooled", "--budget", "30t"];
+    let (events, outcome) = drive(d.path(), &args, NOISY, |_| None).await;
+    assert_eq!(outcome, Outcome::Done);
+    let last = events
+        .iter()
+        .rev()
+        .find_map(|e| match &**e {
+            Event::Beliefs(b) => Some(b.clone()),
+            _ => None,
+        })
+        .expect("beliefs told");
+    let best = events
+        .iter()
+        .find_map(|e| match &**e {
+            Event::RunFinished { best, .. } => Some(best.clone()),
+            _ => None,
+        })
+        .unwrap();
+    // Around the choice the run ended on: each parameter's winner value is
+    // the winner's.
+    assert!(last.params.len() > 10);
+    for p in &last.params {
+        assert_eq!(Some(&p.winner), best.get(&p.name), "{}", p.name);
+    }
+    // Coordinate ascent has no model to tell.
+    let d = tempfile::tempdir().unwrap();
+    let (events, _) = drive(d.path(), &["--passes", "1"], NOISY, |_| None).await;
+    assert!(!events.iter().any(|e| matches!(**e, Event::Beliefs(_))));
+}

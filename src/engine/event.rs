@@ -242,6 +242,9 @@ pub enum Event {
     /// trial that changed it is announced): what a best record's accuracy
     /// must clear the bar beyond ([`crate::engine::best::BestRule`]).
     Noise(PooledNoise),
+    /// What the search's model believes around its choice (the pooled
+    /// search, after each result).
+    Beliefs(Arc<crate::engine::search::pooled::beliefs::Beliefs>),
     /// How far the run is against the search's budget, and the time left
     /// (after the work handed out or a trial's end changed it).
     Progress(crate::engine::progress::Progress),

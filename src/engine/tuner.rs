@@ -624,6 +624,10 @@ impl Engine {
                         fl.ending = Some(Err(e));
                         return None;
                     }
+                    // The model's view around the new choice.
+                    if let Some(b) = planner.beliefs() {
+                        self.sink.emit(Event::Beliefs(Arc::new(b)));
+                    }
                 }
                 Step::Finished => {
                     self.outlook = planner.outlook();
@@ -748,6 +752,9 @@ impl Engine {
             // Before the trial's end is told: its line says how far the
             // run is with it.
             self.publish_progress(planner, fl);
+            if let Some(b) = planner.beliefs() {
+                self.sink.emit(Event::Beliefs(Arc::new(b)));
+            }
         }
         let written = match verdict {
             RecordVerdict::Environment(m) => {

@@ -52,6 +52,11 @@ pub trait Searcher: Send {
     /// What it has spent of its budget and will spend at most (the
     /// progress every front end shows).
     fn spending(&self) -> Spending;
+    /// What its model believes around its choice, for a screen to show
+    /// (`None`: it has no model).
+    fn beliefs(&self) -> Option<crate::engine::search::pooled::beliefs::Beliefs> {
+        None
+    }
     /// Once the search is over: what a larger budget would likely add, in
     /// words (`None`: the searcher cannot say).
     fn outlook(&self) -> Option<String> {
@@ -121,5 +126,8 @@ impl<S: Searcher + ?Sized> Searcher for Box<S> {
     }
     fn outlook(&self) -> Option<String> {
         (**self).outlook()
+    }
+    fn beliefs(&self) -> Option<crate::engine::search::pooled::beliefs::Beliefs> {
+        (**self).beliefs()
     }
 }

@@ -1,6 +1,7 @@
 //! The live screen's layout and its panels, one module each. Drawing only
 //! reads the state.
 
+pub mod beliefs;
 pub mod best;
 pub mod footer;
 pub mod header;
@@ -239,7 +240,11 @@ pub fn draw(f: &mut Frame, s: &LiveState, t: &Theme, now: Instant) {
     }
     best::draw_best(f, a.best, s, t);
     if let Some(r) = a.group {
-        best::draw_group(f, r, s, t);
+        // The pooled search has no groups: its model's beliefs instead.
+        match &s.beliefs {
+            Some(b) => beliefs::draw(f, r, s, b, t),
+            None => best::draw_group(f, r, s, t),
+        }
     }
     if let Some(r) = a.recent {
         recent::draw(f, r, s, t);
@@ -1431,6 +1436,65 @@ mod tests {
                 .iter()
                 .all(|c| c.fg == ratatui::style::Color::Reset)
         );
+    }
+
+    /// A pooled run: the group panel's place shows what the model
+    /// believes (its best guess, each parameter's best other value, marked
+    /// under the bar), and recent trials name their phase and changes.
+    #[test]
+    fn a_pooled_run_shows_what_its_model_believes() {
+        use autotune::{Beliefs, Figure, LevelEffect, ParamBelief};
+        let t0 = Instant::now();
+        let mut s = running_state(t0);
+        let fig = |value, half| Figure { value, half };
+        let b = Beliefs {
+            params: vec![ParamBelief {
+                name: "MAX_NEW_TOKENS".into(),
+                winner: "48".into(),
+                levels: vec![
+                    LevelEffect {
+                        value: "32".into(),
+                        objective: fig(6.8, 2.0),
+                        constraint: fig(-0.0289, 0.0027),
+                        runs: 23,
+                    },
+                    LevelEffect {
+                        value: "64".into(),
+                        objective: fig(-5.2, 2.1),
+                        constraint: fig(0.0034, 0.0031),
+                        runs: 18,
+                    },
+                ],
+            }],
+            guess: Some((
+                vec![("STOP_ON_DOUBLE_NEWLINE".into(), "1".into())],
+                fig(3.6, 1.4),
+            )),
+            runs: 203,
+            winner_constraint: fig(0.8851, 0.002),
+        };
+        s.update(&Event::Beliefs(std::sync::Arc::new(b)), secs(t0, 120));
+        // A pooled trial: its phase under test, no parameter of that name.
+        let mut rec = (*record("sampling", "", "ok", 0.8790, 5837.5)).clone();
+        rec.params.remove("sampling");
+        rec.params.insert("MAX_NEW_TOKENS".into(), "48".into());
+        s.update(
+            &Event::TrialFinished {
+                ordinal: 12,
+                record: std::sync::Arc::new(rec),
+            },
+            secs(t0, 125),
+        );
+        let (text, _) = screen(&s, 140, 40, Theme { color: false }, secs(t0, 126));
+        for want in [
+            "what the model believes (203 runs)",
+            "best guess +3.6 ± 1.4 % (uncertified): STOP_ON_DOUBLE_NEWLINE=1",
+            "MAX_NEW_TOKENS=48 → 32: +6.8 ± 2.0 %, acc 0.8562 under the bar",
+            "sampling: ",
+        ] {
+            assert!(text.contains(want), "{want:?} missing:\n{text}");
+        }
+        assert!(!text.contains("sampling="), "{text}");
     }
 
     /// A close call's re-measure of the incumbent says so: it is not a

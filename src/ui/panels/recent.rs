@@ -102,6 +102,24 @@ pub fn draw(f: &mut Frame, area: Rect, s: &LiveState, t: &Theme) {
             };
             let tested = if r.param.contains('+') {
                 joint_move(&autotune::changes(&r.param, &rec.params), name_w, t)
+            } else if !r.param.is_empty() && !rec.params.contains_key(&r.param) {
+                // A pooled search's trial: its phase, then what it changes
+                // from the start.
+                let ch: Vec<(&str, &str)> = rec
+                    .params
+                    .iter()
+                    .filter(|(k, v)| s.base.get(*k) != Some(*v))
+                    .map(|(k, v)| (k.as_str(), v.as_str()))
+                    .collect();
+                let phase = format!("{}: ", r.param);
+                let mut spans = vec![Span::styled(phase.clone(), t.style(Role::Dim))];
+                if ch.is_empty() {
+                    spans.push(Span::raw("the start"));
+                } else {
+                    let w = name_w.saturating_sub(phase.chars().count());
+                    spans.extend(joint_move(&ch, w, t));
+                }
+                spans
             } else {
                 let name =
                     elide_middle(&r.param, name_w.saturating_sub(r.value.chars().count() + 1));

@@ -275,6 +275,7 @@ impl LiveState {
             }
             Event::TrialFinished { .. } => self.trial_finished(e, now),
             Event::Progress(p) => self.progress = Some((*p, now)),
+            Event::Beliefs(b) => self.beliefs = Some(b.clone()),
             Event::Noise(n) => {
                 self.rule.noise = *n;
                 self.rank_best();

@@ -162,6 +162,8 @@ pub struct LiveState {
     pub total: usize,
     /// Trials done (run or reused).
     pub done: usize,
+    /// What the pooled search's model believes (its runs only).
+    pub beliefs: Option<Arc<autotune::Beliefs>>,
     /// How far the run is against its budget, and when that was said.
     pub progress: Option<(autotune::Progress, Instant)>,
     /// Trials by status in this session, plus `reused` (records of the
@@ -356,6 +358,7 @@ impl LiveState {
             total: 0,
             done: 0,
             progress: None,
+            beliefs: None,
             counted: Default::default(),
             counts: BTreeMap::new(),
             paused: false,

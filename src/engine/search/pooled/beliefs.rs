@@ -99,11 +99,24 @@ pub fn beliefs(
         .filter_map(|r| Some((coding.encode(&r.params)?, r.clone())))
         .collect();
     let know = Knowledge::of(&coding, goal, encoded.iter().map(|(l, r)| (l, r)));
+    of_knowledge(&coding, goal, &know, &chosen)
+}
+
+/// What the model fitted to `know` believes around `chosen` (the pooled
+/// search's own view while it runs).
+pub(super) fn of_knowledge(
+    coding: &Coding,
+    goal: &Goal,
+    know: &Knowledge,
+    chosen: &Levels,
+) -> Option<Beliefs> {
+    let (coding, know, chosen) = (coding, know, chosen.clone());
+    let winner = coding.decode(&chosen);
     let runs: usize = know.measured.values().map(|s| s.n()).sum();
     if runs == 0 {
         return None;
     }
-    let model = know.model(&coding);
+    let model = know.model(coding);
     let pct = |d: f64, sd: f64| {
         if know.log {
             Figure {
@@ -166,9 +179,9 @@ pub fn beliefs(
         ));
     }
     params.sort_by(|a, b| b.0.total_cmp(&a.0));
-    let allowed = |c: &[u16]| know.failures.allowed(&coding, c);
+    let allowed = |c: &[u16]| know.failures.allowed(coding, c);
     let bar = primary_bar(goal);
-    let guess = phases::mean_optimum(&coding, &model, bar, phases::Z_CONFIRM, &allowed)
+    let guess = phases::mean_optimum(coding, &model, bar, phases::Z_CONFIRM, &allowed)
         .filter(|b| b.levels != chosen)
         .map(|b| {
             let f = coding.features(&b.levels);

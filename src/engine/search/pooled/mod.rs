@@ -624,4 +624,8 @@ impl super::Searcher for Pooled {
     fn outlook(&self) -> Option<String> {
         self.outlook.clone()
     }
+    fn beliefs(&self) -> Option<beliefs::Beliefs> {
+        let know = self.knowledge(self.trials.len());
+        beliefs::of_knowledge(&self.coding, &self.goal, &know, &self.chosen)
+    }
 }
