@@ -44,7 +44,7 @@ Usage:
       [--seeds 100] [--max-seeds gp=20,smac=20] [--peers tpe,gp,smac]
       [--landscapes separable,interacting,demo] [--factors 0.6,1,2]
       [--jobs 2] [--deadline UNIX_TIME]
-  peers.py report RESULTS.jsonl...   (Markdown tables)
+  peers.py report RESULTS.jsonl... [--rust POOLED_OUTPUT.md]   (Markdown tables)
 
 `run` appends one JSON line per (peer, landscape, factor, seed) and skips
 those already in RESULTS.jsonl, so a run can stop (--deadline: no new study
@@ -303,6 +303,29 @@ def cmd_run(args):
                 print(f"  {i + 1}/{len(tasks)} studies, {time.time() - t0:.0f} s", file=sys.stderr)
 
 
+def rust_rows(path):
+    """benches/pooled.rs's Markdown output: landscape -> (seeds, [(factor or
+    None, cells)]) with cells (search, budget, mean gap, worst gap, mean gap
+    0.8805, worst 0.8805, under, GPU time)."""
+    out, cur = {}, None
+    with open(path) as f:
+        for line in f:
+            line = line.strip()
+            if " landscape: brute-force best" in line:
+                seeds = line.rsplit(",", 1)[1].split()[0]
+                cur = out.setdefault(line.split()[0], (seeds, []))[1]
+            elif cur is not None and line.startswith("| ") and not line.startswith("| search"):
+                cells = [c.strip() for c in line.strip("|").split("|")]
+                budget = cells[1]
+                factor = None
+                if budget.endswith("x") or "x (" in budget:
+                    factor = float(budget.split("x")[0])
+                if cells[0].startswith("plain pass") or "own budget" in cells[0]:
+                    factor = None
+                cur.append((factor, cells))
+    return out
+
+
 def cmd_report(args):
     rows = []
     for path in args.results:
@@ -315,11 +338,12 @@ def cmd_report(args):
         cells.setdefault(r["peer"], {}).setdefault(r["seed"], set()).add((r["landscape"], r["factor"]))
     every = {(r["landscape"], r["factor"]) for r in rows}
     rows = [r for r in rows if cells[r["peer"]][r["seed"]] == every]
+    rust = rust_rows(args.rust) if args.rust else {}
     binary = os.path.abspath(args.bin)
     order = list(PEERS)
     for l in ["separable", "interacting", "demo"]:
         lr = [r for r in rows if r["landscape"] == l]
-        if not lr:
+        if not lr and l not in rust:
             continue
         srv = Server(binary, l)
         srv.proc.stdin.close()
@@ -334,7 +358,16 @@ def cmd_report(args):
             "| under the bar | GPU time | trials |"
         )
         print("|---|---|---|---|---|---|---|---|---|---|")
-        for f in sorted({r["factor"] for r in lr}):
+        rseeds, rrows = rust.get(l, ("", []))
+
+        def print_rust(factor):
+            for fac, c in rrows:
+                if fac == factor:
+                    print(f"| {c[0]} | {c[1]} | {rseeds} (0-{int(rseeds) - 1}) | " + " | ".join(c[2:]) + " | |")
+
+        print_rust(None)
+        for f in sorted({r["factor"] for r in lr} | {fac for fac, _ in rrows if fac is not None}):
+            print_rust(f)
             for p in order:
                 c = [r for r in lr if r["peer"] == p and r["factor"] == f]
                 if not c:
@@ -354,10 +387,11 @@ def cmd_report(args):
         wall = {}
         for r in lr:
             wall.setdefault(r["peer"], []).append(r["wall_s"])
-        print(
-            "\nwall time per study: "
-            + ", ".join(f"{p} {sum(w) / len(w):.1f} s" for p, w in sorted(wall.items()))
-        )
+        if wall:
+            print(
+                "\nwall time per study: "
+                + ", ".join(f"{p} {sum(w) / len(w):.1f} s" for p, w in sorted(wall.items()))
+            )
 
 
 def main():
@@ -376,6 +410,7 @@ def main():
     p = sub.add_parser("report")
     p.add_argument("results", nargs="+")
     p.add_argument("--bin", default="target/release/examples/landscape")
+    p.add_argument("--rust", help="benches/pooled.rs's output, merged into the tables")
     args = ap.parse_args()
     if args.cmd == "run":
         cmd_run(args)

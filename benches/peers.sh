@@ -46,8 +46,12 @@ OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 \
   "$venv/bin/python" benches/peers.py run --bin "$bin" --out "$results" \
   --seeds "$seeds" --max-seeds "gp=$gp_seeds,smac=$smac_seeds" \
   --peers "${PEERS:-tpe,gp,smac}" --jobs "${JOBS:-2}" --deadline "${DEADLINE:-0}"
-echo "== our searches (benches/pooled.rs) =="
-cat "$rust_out"
-echo
-echo "== peers (benches/peers.py) =="
-"$venv/bin/python" benches/peers.py report "$results" --bin "$bin"
+rust_arg=()
+if [ -f "$rust_out" ]; then
+  echo "== our searches (benches/pooled.rs) =="
+  cat "$rust_out"
+  echo
+  rust_arg=(--rust "$rust_out")
+fi
+echo "== side by side: our searches and the peers (benches/peers.py) =="
+"$venv/bin/python" benches/peers.py report "$results" --bin "$bin" "${rust_arg[@]}"
