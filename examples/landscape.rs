@@ -89,7 +89,7 @@ fn plain_gpu_s(l: Landscape, seeds: u64) -> f64 {
                 PlanConfig {
                     space: SearchSpace::builtin(),
                     base: default_params(),
-                    threshold: BAR,
+                    goal: autotune::Goal::default_for(BAR),
                     skip_existing: false,
                     eval_runs: 5,
                     policy: None,
