@@ -83,12 +83,23 @@ pub fn bin() -> &'static str {
     env!("CARGO_BIN_EXE_autotune")
 }
 
+/// A port nothing listens on and no tuner has a lock file for (another
+/// autotune on the machine, a demo left open, may hold a port it does not
+/// listen on between trials).
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    loop {
+        let p = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let dir = std::env::var_os("AUTOTUNE_LOCK_DIR")
+            .map(std::path::PathBuf::from)
+            .unwrap_or_else(std::env::temp_dir);
+        if !dir.join(format!("autotune-port-{p}.lock")).exists() {
+            return p;
+        }
+    }
 }
 
 /// Lays out the simulated service in `dir` (run_model.sh, eval_local.sh).
