@@ -14,10 +14,17 @@ or `autotune --repo <this dir> --eval_cmd 'bash eval_local.sh' --skip_existing`\
 yourself: like auto_tune.py, that starts from best_params.json, so after a\n\
 finished run it is a new pass from the winner.\n";
 
+/// A port nothing listens on and no tuner holds a lock for (another demo
+/// left open holds its port between trials without listening).
 fn free_port() -> std::io::Result<u16> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port())
+    loop {
+        let p = std::net::TcpListener::bind("127.0.0.1:0")?
+            .local_addr()?
+            .port();
+        if !autotune::store::port_lock_path(p).exists() {
+            return Ok(p);
+        }
+    }
 }
 
 /// Writes the demo repo and returns the tuning flags for it.

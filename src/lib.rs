@@ -67,7 +67,8 @@ pub mod landscape {
 pub mod store {
     pub use crate::engine::store::{
         Loaded, OutputLock, OutputLockError, StoreError, append_record, load_results, lock_output,
-        lock_port, lock_repo, output_lock_path, pretty_json, read_best, write_atomic,
+        lock_port, lock_repo, output_lock_path, port_lock_path, pretty_json, read_best,
+        write_atomic,
     };
 }
 
