@@ -12,7 +12,7 @@
 //! the seeds ending truly under the bar, the GPU time used against the
 //! plain pass's. Asserts nothing: the numbers go in docs/pooled-search.md.
 
-use autotune::landscape::{INTERACTING_PARAMS, demo_truth, interacting_truth, separable_truth};
+use autotune::landscape::{demo_truth, interacting_truth, separable_truth};
 use autotune::{
     Cost, Goal, Noise, NoisePolicy, Params, PlanConfig, Planner, Pooled, PooledSetup, SearchPlan,
     SearchSpace, SimReport, Truth, default_params, simulate,
@@ -32,45 +32,6 @@ fn truth(l: Landscape, p: &Params) -> (f64, f64) {
     match l(p) {
         Truth::Serves { accuracy, tps } => (accuracy, tps),
         _ => (0.0, 0.0),
-    }
-}
-
-/// The best configuration meeting the bar over every level (the base's
-/// value and the candidates) of the parameters the landscapes read, the
-/// others at the base's value.
-fn brute_force(l: Landscape, bar: f64) -> (f64, Params) {
-    let base = default_params();
-    let space = SearchSpace::builtin();
-    let dims: Vec<(String, Vec<String>)> = INTERACTING_PARAMS
-        .iter()
-        .map(|n| {
-            let (k, c) = space.groups.iter().find(|(k, _)| k == n).unwrap();
-            (k.clone(), SearchSpace::group_values(&base, k, c))
-        })
-        .collect();
-    let mut idx = vec![0usize; dims.len()];
-    let mut p = base.clone();
-    for (k, vs) in &dims {
-        p.insert(k.clone(), vs[0].clone());
-    }
-    let mut best = (0.0, p.clone());
-    loop {
-        let (a, t) = truth(l, &p);
-        if a >= bar && t > best.0 {
-            best = (t, p.clone());
-        }
-        let mut i = 0;
-        loop {
-            if i == dims.len() {
-                return best;
-            }
-            idx[i] = (idx[i] + 1) % dims[i].1.len();
-            *p.get_mut(&dims[i].0).unwrap() = dims[i].1[idx[i]].clone();
-            if idx[i] != 0 {
-                break;
-            }
-            i += 1;
-        }
     }
 }
 
@@ -176,10 +137,10 @@ fn main() {
         {
             continue;
         }
-        let (best, best_params) = brute_force(l, BAR);
+        let (best, best_params) = autotune::landscape::brute_force(&l, BAR);
         // The prototype's reference: configurations sitting on the bar
         // cannot be told from ones under it by any finite number of runs.
-        let (reachable, _) = brute_force(l, BAR + 0.0005);
+        let (reachable, _) = autotune::landscape::brute_force(&l, BAR + 0.0005);
         if std::env::var("DIAG").is_ok() {
             diag(l, best, &best_params, seeds);
             continue;

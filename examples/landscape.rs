@@ -25,7 +25,7 @@
 
 use std::io::{BufRead, Write};
 
-use autotune::landscape::{INTERACTING_PARAMS, demo_truth, interacting_truth, separable_truth};
+use autotune::landscape::{demo_truth, interacting_truth, separable_truth};
 use autotune::{
     Cost, Noise, Params, PlanConfig, Planner, SearchPlan, SearchSpace, Truth, default_params,
     simulate,
@@ -40,46 +40,6 @@ const NOISE: Noise = Noise {
 };
 
 type Landscape = fn(&Params) -> Truth;
-
-/// The best tok/s meeting `bar` over every level of the parameters the
-/// landscapes read (benches/pooled.rs's brute force).
-fn brute_force(l: Landscape, bar: f64) -> (f64, Params) {
-    let base = default_params();
-    let space = SearchSpace::builtin();
-    let dims: Vec<(String, Vec<String>)> = INTERACTING_PARAMS
-        .iter()
-        .map(|n| {
-            let (k, c) = space.groups.iter().find(|(k, _)| k == n).unwrap();
-            (k.clone(), SearchSpace::group_values(&base, k, c))
-        })
-        .collect();
-    let mut idx = vec![0usize; dims.len()];
-    let mut p = base.clone();
-    for (k, vs) in &dims {
-        p.insert(k.clone(), vs[0].clone());
-    }
-    let mut best = (0.0, p.clone());
-    loop {
-        if let Truth::Serves { accuracy, tps } = l(&p)
-            && accuracy >= bar
-            && tps > best.0
-        {
-            best = (tps, p.clone());
-        }
-        let mut i = 0;
-        loop {
-            if i == dims.len() {
-                return best;
-            }
-            idx[i] = (idx[i] + 1) % dims[i].1.len();
-            *p.get_mut(&dims[i].0).unwrap() = dims[i].1[idx[i]].clone();
-            if idx[i] != 0 {
-                break;
-            }
-            i += 1;
-        }
-    }
-}
 
 /// Mean GPU-seconds of the plain 5-run pass (benches/pooled.rs's unit).
 fn plain_gpu_s(l: Landscape, seeds: u64) -> f64 {
@@ -143,8 +103,8 @@ fn main() {
         .iter()
         .map(|(k, c)| (k.clone(), SearchSpace::group_values(&base, k, c)))
         .collect();
-    let (best_tps, best_params) = brute_force(l, BAR);
-    let (reachable_tps, _) = brute_force(l, BAR + 0.0005);
+    let (best_tps, best_params) = autotune::landscape::brute_force(&l, BAR);
+    let (reachable_tps, _) = autotune::landscape::brute_force(&l, BAR + 0.0005);
     let cost = Cost::default();
     let header = json!({
         "landscape": name,

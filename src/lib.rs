@@ -58,7 +58,7 @@ pub mod remote {
 /// Landscapes for the simulated executor.
 pub mod landscape {
     pub use crate::engine::landscape::{
-        DEMO_BASE_TPS, INTERACTING_PARAMS, demo_model, demo_truth, interacting_model,
+        DEMO_BASE_TPS, INTERACTING_PARAMS, brute_force, demo_model, demo_truth, interacting_model,
         interacting_truth, separable_truth,
     };
 }

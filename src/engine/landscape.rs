@@ -228,6 +228,58 @@ pub const INTERACTING_PARAMS: &[&str] = &[
     "FREQUENCY_PENALTY",
 ];
 
+/// The best total tok/s with accuracy at least `bar` on landscape `l`, and
+/// its configuration: every level (the base's value and the candidates of
+/// the built-in space) of the [`INTERACTING_PARAMS`] enumerated, the other
+/// parameters at the defaults' values. What the benchmarks score against.
+pub fn brute_force(
+    l: &dyn Fn(&crate::engine::search::Params) -> crate::engine::simulate::Truth,
+    bar: f64,
+) -> (f64, crate::engine::search::Params) {
+    use crate::engine::search::{SearchSpace, default_params};
+    use crate::engine::simulate::Truth;
+    let base = default_params();
+    let space = SearchSpace::builtin();
+    let dims: Vec<(String, Vec<String>)> = INTERACTING_PARAMS
+        .iter()
+        .map(|n| {
+            let (k, c) = space
+                .groups
+                .iter()
+                .find(|(k, _)| k == n)
+                .expect("a parameter of the built-in space");
+            (k.clone(), SearchSpace::group_values(&base, k, c))
+        })
+        .collect();
+    let mut idx = vec![0usize; dims.len()];
+    let mut p = base.clone();
+    for (k, vs) in &dims {
+        p.insert(k.clone(), vs[0].clone());
+    }
+    let mut best = (0.0, p.clone());
+    loop {
+        if let Truth::Serves { accuracy, tps } = l(&p)
+            && accuracy >= bar
+            && tps > best.0
+        {
+            best = (tps, p.clone());
+        }
+        // The next combination, the first parameter fastest.
+        let mut i = 0;
+        loop {
+            if i == dims.len() {
+                return best;
+            }
+            idx[i] = (idx[i] + 1) % dims[i].1.len();
+            p.insert(dims[i].0.clone(), dims[i].1[idx[i]].clone());
+            if idx[i] != 0 {
+                break;
+            }
+            i += 1;
+        }
+    }
+}
+
 /// One value's effect: `(value, relative tok/s, accuracy)`.
 type Effect<'a> = (&'a str, f64, f64);
 

@@ -5,9 +5,7 @@
 use super::*;
 use crate::engine::choice::{SearchSetup, replay};
 use crate::engine::explore::SearchPlan;
-use crate::engine::landscape::{
-    INTERACTING_PARAMS, demo_truth, interacting_truth, separable_truth,
-};
+use crate::engine::landscape::{demo_truth, interacting_truth, separable_truth};
 use crate::engine::search::{SearcherKind, default_params};
 use crate::engine::simulate::{Cost, Noise, Truth, simulate};
 
@@ -47,41 +45,6 @@ fn truth(l: fn(&Params) -> Truth, p: &Params) -> (f64, f64) {
     match l(p) {
         Truth::Serves { accuracy, tps } => (accuracy, tps),
         _ => (0.0, 0.0),
-    }
-}
-
-/// The best configuration meeting the bar, by enumerating every level of
-/// the parameters the landscapes read (the others at the base's value).
-fn brute_force(l: fn(&Params) -> Truth) -> (f64, Params) {
-    let coding = Coding::new(&SearchSpace::builtin(), &default_params());
-    let dims: Vec<usize> = INTERACTING_PARAMS
-        .iter()
-        .map(|n| coding.names.iter().position(|x| x == n).unwrap())
-        .collect();
-    let mut c = coding.base_levels();
-    let mut p = coding.decode(&c);
-    let mut best = (0.0, p.clone());
-    loop {
-        let (a, t) = truth(l, &p);
-        if a >= BAR && t > best.0 {
-            best = (t, p.clone());
-        }
-        let mut i = 0;
-        loop {
-            if i == dims.len() {
-                return best;
-            }
-            let j = dims[i];
-            c[j] += 1;
-            if (c[j] as usize) == coding.levels[j].len() {
-                c[j] = 0;
-            }
-            *p.get_mut(&coding.names[j]).unwrap() = coding.levels[j][c[j] as usize].clone();
-            if c[j] != 0 {
-                break;
-            }
-            i += 1;
-        }
     }
 }
 
@@ -135,7 +98,7 @@ fn without_noise_it_finds_the_brute_force_best() {
         ("separable", separable_truth as fn(&Params) -> Truth),
         ("demo", demo_truth),
     ] {
-        let (best, bp) = brute_force(l);
+        let (best, bp) = crate::engine::landscape::brute_force(&l, BAR);
         let rep = simulate(
             searcher(setup(one_x(), 0, 1)),
             &l,
