@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use super::coding::{Coding, Levels};
 use super::knowledge::Knowledge;
+use super::model::Model;
 use super::phases;
 use crate::engine::goal::Goal;
 use crate::engine::noise::primary_bar;
@@ -110,32 +111,12 @@ pub(super) fn of_knowledge(
     know: &Knowledge,
     chosen: &Levels,
 ) -> Option<Beliefs> {
-    let (coding, know, chosen) = (coding, know, chosen.clone());
-    let winner = coding.decode(&chosen);
     let runs: usize = know.measured.values().map(|s| s.n()).sum();
     if runs == 0 {
         return None;
     }
     let model = know.model(coding);
-    let pct = |d: f64, sd: f64| {
-        if know.log {
-            Figure {
-                value: d.exp_m1() * 100.0,
-                half: 1.96 * sd * d.exp() * 100.0,
-            }
-        } else {
-            let at = model
-                .tps
-                .predict(&coding.features(&chosen))
-                .abs()
-                .max(1e-12);
-            Figure {
-                value: d / at * 100.0,
-                half: 1.96 * sd / at * 100.0,
-            }
-        }
-    };
-    let fc = coding.features(&chosen);
+    let fc = coding.features(chosen);
     let mut params: Vec<(f64, ParamBelief)> = Vec::new();
     for j in 0..coding.len() {
         let mut levels = Vec::new();
@@ -147,10 +128,7 @@ pub(super) fn of_knowledge(
             let mut c = chosen.clone();
             c[j] = l;
             let f = coding.features(&c);
-            let objective = pct(
-                model.tps.predict(&f) - model.tps.predict(&fc),
-                model.tps.diff_sd(&f, &fc),
-            );
+            let objective = change(know, &model, &fc, &f);
             let constraint = Figure {
                 value: model.acc.predict(&f) - model.acc.predict(&fc),
                 half: 1.96 * model.acc.diff_sd(&f, &fc),
@@ -179,32 +157,61 @@ pub(super) fn of_knowledge(
         ));
     }
     params.sort_by(|a, b| b.0.total_cmp(&a.0));
-    let allowed = |c: &[u16]| know.failures.allowed(coding, c);
-    let bar = primary_bar(goal);
-    let guess = phases::mean_optimum(coding, &model, bar, phases::Z_CONFIRM, &allowed)
-        .filter(|b| b.levels != chosen)
-        .map(|b| {
-            let f = coding.features(&b.levels);
-            let changes = coding
-                .decode(&b.levels)
-                .into_iter()
-                .filter(|(k, v)| winner.get(k) != Some(v))
-                .collect();
-            (
-                changes,
-                pct(
-                    model.tps.predict(&f) - model.tps.predict(&fc),
-                    model.tps.diff_sd(&f, &fc),
-                ),
-            )
-        });
     Some(Beliefs {
         params: params.into_iter().map(|(_, p)| p).collect(),
-        guess,
+        guess: guess(coding, know, &model, primary_bar(goal), chosen),
         runs,
         winner_constraint: Figure {
             value: model.acc.predict(&fc),
             half: 1.96 * model.acc.predict_sd(&fc),
         },
     })
+}
+
+/// The objective's predicted change from the configuration of features
+/// `from` to that of `to`, percent, with its 95 % half-width: on the log
+/// scale a difference is a ratio; else relative to `from`'s prediction.
+fn change(know: &Knowledge, model: &Model, from: &[usize], to: &[usize]) -> Figure {
+    let d = model.tps.predict(to) - model.tps.predict(from);
+    let sd = model.tps.diff_sd(to, from);
+    if know.log {
+        Figure {
+            value: d.exp_m1() * 100.0,
+            half: 1.96 * sd * d.exp() * 100.0,
+        }
+    } else {
+        let at = model.tps.predict(from).abs().max(1e-12);
+        Figure {
+            value: d / at * 100.0,
+            half: 1.96 * sd / at * 100.0,
+        }
+    }
+}
+
+/// The model's best guess when it is not `chosen`: its posterior-mean
+/// optimum with the first constraint a posterior sd inside `bar` (among
+/// what may start), its changes from `chosen` and its predicted change.
+pub(super) fn guess(
+    coding: &Coding,
+    know: &Knowledge,
+    model: &Model,
+    bar: f64,
+    chosen: &Levels,
+) -> Option<(Vec<(String, String)>, Figure)> {
+    let allowed = |c: &[u16]| know.failures.allowed(coding, c);
+    let b = phases::mean_optimum(coding, model, bar, phases::Z_CONFIRM, &allowed)
+        .filter(|b| b.levels != *chosen)?;
+    let winner = coding.decode(chosen);
+    let changes = coding
+        .decode(&b.levels)
+        .into_iter()
+        .filter(|(k, v)| winner.get(k) != Some(v))
+        .collect();
+    let figure = change(
+        know,
+        model,
+        &coding.features(chosen),
+        &coding.features(&b.levels),
+    );
+    Some((changes, figure))
 }

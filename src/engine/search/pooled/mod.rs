@@ -428,37 +428,17 @@ impl Pooled {
     /// start) against the choice, with the 95 % interval of the
     /// difference. The model's guess, not a measurement: said as one.
     fn outlook_of(&self, know: &Knowledge, model: &model::Model) -> String {
-        let allowed = |c: &[u16]| know.failures.allowed(&self.coding, c);
-        let best = phases::mean_optimum(&self.coding, model, self.bar, phases::Z_CONFIRM, &allowed);
-        let Some(b) = best.filter(|b| b.levels != self.chosen) else {
+        let Some((changes, f)) = beliefs::guess(&self.coding, know, model, self.bar, &self.chosen)
+        else {
             return "the model sees no configuration better than the winner that meets the bar (interactions beyond its one pair it cannot see)".into();
         };
-        let (fb, fc) = (
-            self.coding.features(&b.levels),
-            self.coding.features(&self.chosen),
-        );
-        let d = model.tps.predict(&fb) - model.tps.predict(&fc);
-        let sd = model.tps.diff_sd(&fb, &fc);
-        // On the log scale a difference is a ratio; else relative to the
-        // choice's predicted figure.
-        let (gain, half) = if know.log {
-            (d.exp_m1() * 100.0, 1.96 * sd * d.exp() * 100.0)
-        } else {
-            let base = model.tps.predict(&fc).abs().max(1e-12);
-            (d / base * 100.0, 1.96 * sd / base * 100.0)
-        };
-        let changes: Vec<String> = self
-            .coding
-            .decode(&b.levels)
-            .into_iter()
-            .filter(|(k, v)| self.choice.get(k) != Some(v))
-            .map(|(k, v)| format!("{k}={v}"))
-            .collect();
+        let changes: Vec<String> = changes.iter().map(|(k, v)| format!("{k}={v}")).collect();
         let what = if changes.len() > 4 {
             format!("{} and {} more", changes[..4].join(", "), changes.len() - 4)
         } else {
             changes.join(", ")
         };
+        let (gain, half) = (f.value, f.half);
         let obj = &self.goal.objective.name;
         if gain - half <= 0.0 {
             format!(
