@@ -93,10 +93,7 @@ pub fn free_port() -> u16 {
             .local_addr()
             .unwrap()
             .port();
-        let dir = std::env::var_os("AUTOTUNE_LOCK_DIR")
-            .map(std::path::PathBuf::from)
-            .unwrap_or_else(std::env::temp_dir);
-        if !dir.join(format!("autotune-port-{p}.lock")).exists() {
+        if !autotune::store::port_lock_path(p).exists() {
             return p;
         }
     }
