@@ -109,9 +109,7 @@ fn help_layout(area: Rect, t: &Theme) -> (Rect, Vec<Line<'static>>) {
 /// Rows browse's help scrolls at most in `area` (0: it fits).
 pub fn help_max(area: Rect) -> usize {
     let (r, lines) = help_layout(area, &Theme { color: false });
-    lines
-        .len()
-        .saturating_sub(r.height.saturating_sub(2) as usize)
+    crate::ui::panels::overlay::overflow(r, lines.len())
 }
 
 fn header(f: &mut Frame, area: Rect, s: &BrowseState, t: &Theme) {

@@ -41,8 +41,7 @@ pub fn draw(f: &mut Frame, area: Rect, s: &LiveState, t: &Theme) {
 /// most as far as the last line): the title says it scrolls, and each
 /// border says how many lines are beyond it.
 pub fn draw_help(f: &mut Frame, r: Rect, lines: Vec<Line<'static>>, scroll: usize, t: &Theme) {
-    let inner = r.height.saturating_sub(2) as usize;
-    let max = lines.len().saturating_sub(inner);
+    let max = overflow(r, lines.len());
     let top = scroll.min(max);
     let below = max - top;
     let mut b = block(
@@ -109,7 +108,11 @@ fn help_layout(area: Rect, s: &LiveState, t: &Theme) -> (Rect, Vec<Line<'static>
 /// Rows the help scrolls at most in `area` (0: it fits).
 pub fn help_max(area: Rect, s: &LiveState) -> usize {
     let (r, lines) = help_layout(area, s, &Theme { color: false });
-    lines
-        .len()
-        .saturating_sub(r.height.saturating_sub(2) as usize)
+    overflow(r, lines.len())
+}
+
+/// Rows of `n` lines that a bordered box `r` cannot show at once: how far
+/// it scrolls.
+pub fn overflow(r: Rect, n: usize) -> usize {
+    n.saturating_sub(r.height.saturating_sub(2) as usize)
 }
