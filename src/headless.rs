@@ -354,7 +354,7 @@ impl LineLog {
         let body = match e {
             Event::RunStarted { .. } => self.start_line(e),
             Event::Progress(p) => {
-                self.progress = Some(*p);
+                self.progress = Some(p.clone());
                 return None;
             }
             // The screen's; the report has them in full.

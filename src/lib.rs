@@ -18,7 +18,7 @@ pub use engine::goal::{
 };
 pub use engine::noise::{Judge, NoisePolicy, PooledNoise, Samples, Verdict};
 pub use engine::outcome::{Files, Measure, RunSummary, human_s, summarize_run_for};
-pub use engine::progress::{Progress, short_s};
+pub use engine::progress::{Counts, Progress, short_s};
 pub use engine::record::{
     EvalRun, EvalSummary, Measured, Phase, Record, Status, fig, log_index, now_ts, summarize,
 };

@@ -201,7 +201,7 @@ fn progress(events: &[Arc<Event>]) -> Vec<autotune::Progress> {
     events
         .iter()
         .filter_map(|e| match **e {
-            Event::Progress(p) => Some(p),
+            Event::Progress(ref p) => Some(p.clone()),
             _ => None,
         })
         .collect()
@@ -214,6 +214,7 @@ fn progress(events: &[Arc<Event>]) -> Vec<autotune::Progress> {
 /// pruned trial gives back what it did not run, so the trials' bound may
 /// grow; then the bound that holds is the budget.
 fn check_progress(events: &[Arc<Event>], trials: usize, slots: usize) {
+    check_counts(events);
     let ps = progress(events);
     assert!(!ps.is_empty(), "no progress published");
     let first_bound = ps[0].trials_at_most;
@@ -248,6 +249,58 @@ fn check_progress(events: &[Arc<Event>], trials: usize, slots: usize) {
     }
 }
 
+/// The engine counts each trial once, before it tells its end: the
+/// progress said before a trial's end holds it, with every trial ended
+/// before by its status, and each record of the results file it handed out
+/// as `reused`, once.
+fn check_counts(events: &[Arc<Event>]) {
+    let mut want = autotune::Counts::default();
+    let mut reused: Vec<*const autotune::Record> = Vec::new();
+    let mut ran: Vec<*const autotune::Record> = Vec::new();
+    let mut last: Option<&autotune::Progress> = None;
+    for e in events {
+        match &**e {
+            Event::Progress(p) => last = Some(p),
+            Event::TrialReused { record, .. } => {
+                let at = Arc::as_ptr(record);
+                if !ran.contains(&at) && !reused.contains(&at) {
+                    reused.push(at);
+                    want.add(autotune::Counts::REUSED);
+                }
+            }
+            Event::TrialFinished { record, .. } => {
+                ran.push(Arc::as_ptr(record));
+                want.add(&record.status.to_string());
+                let said = last.map(|p| &p.counts);
+                assert_eq!(said, Some(&want), "counted before its end is told");
+            }
+            _ => {}
+        }
+    }
+    let end = last.expect("a progress").counts.clone();
+    assert_eq!(end, want, "the last progress holds every trial");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_resumed_run_counts_each_reused_record_once() {
+    let d = tempfile::tempdir().unwrap();
+    let (_, outcome) = drive(d.path(), &[], NOISY, |_| None).await;
+    assert_eq!(outcome, Outcome::Done);
+    let file = records(d.path()).len();
+    let (events, outcome) = drive(d.path(), &["--skip_existing"], NOISY, |_| None).await;
+    assert_eq!(outcome, Outcome::Done);
+    check_counts(&events);
+    let handed = events
+        .iter()
+        .filter(|e| matches!(***e, Event::TrialReused { .. }))
+        .count();
+    let counts = progress(&events).last().unwrap().counts.clone();
+    let reused = counts.get(autotune::Counts::REUSED);
+    // Later passes hand the same records out again: counted once each.
+    assert!(reused > 0 && reused <= file, "{counts:?} of {file}");
+    assert!(handed > reused, "no record was handed out twice: {handed}");
+}
+
 #[tokio::test(start_paused = true)]
 async fn progress_never_runs_backwards_and_ends_at_the_trials_run() {
     for slots in ["1", "3"] {
@@ -256,7 +309,7 @@ async fn progress_never_runs_backwards_and_ends_at_the_trials_run() {
         assert_eq!(outcome, Outcome::Done);
         check_progress(&events, started(&events), slots.parse().unwrap());
         // The noise-aware search's bound is its budget: 2.5x one pass (54 trials).
-        let first = progress(&events)[0];
+        let first = &progress(&events)[0];
         assert_eq!(first.trials_at_most, 135, "{first:?}");
     }
 }

@@ -67,6 +67,19 @@ fn headless_lines_and_the_status_file_say_how_far_the_run_is_and_the_time_left()
     assert_eq!(p["percent"], 100, "{status}");
     assert_eq!(p["trials"], recs.len(), "{status}");
     assert_eq!(p["eta_s"], 0.0, "{status}");
+    // Its counts are the engine's: every record by its status, once.
+    let mut by_status = serde_json::Map::new();
+    for r in &recs {
+        let k = r["status"].as_str().unwrap().to_string();
+        let n = by_status.get(&k).and_then(|v| v.as_u64()).unwrap_or(0);
+        by_status.insert(k, (n + 1).into());
+    }
+    assert_eq!(
+        status["counts"],
+        serde_json::Value::Object(by_status),
+        "{status}"
+    );
+    assert_eq!(p["counts"], status["counts"], "{status}");
     let took: f64 = recs.iter().filter_map(|r| r["total_s"].as_f64()).sum();
     assert!(
         (p["gpu_s"].as_f64().unwrap() - took).abs() < 1e-6 && took > 0.0,

@@ -107,8 +107,8 @@ fn status_kind(s: &Status) -> Kind {
 pub struct Composer {
     cfg: AlertConfig,
     started: Instant,
-    trials_run: u32,
-    counts: std::collections::BTreeMap<String, u32>,
+    /// The engine's counts, from its last progress.
+    counts: autotune::Counts,
     best: Option<Arc<Record>>,
     current: String,
 }
@@ -119,7 +119,6 @@ impl Composer {
         Composer {
             cfg,
             started: Instant::now(),
-            trials_run: 0,
             counts: Default::default(),
             best: None,
             current: String::new(),
@@ -152,7 +151,7 @@ impl Composer {
             "heartbeat",
             format!(
                 "{} trials run; now: {}",
-                self.trials_run,
+                self.trials_run(),
                 if self.current.is_empty() {
                     "between trials"
                 } else {
@@ -161,6 +160,12 @@ impl Composer {
             ),
             json!({"counts": self.counts, "best": best}),
         )
+    }
+
+    /// Trials this run measured (not skipped, not reused).
+    fn trials_run(&self) -> usize {
+        let c = &self.counts;
+        c.total() - c.get(autotune::Counts::REUSED) - c.get(&Status::Skipped.to_string())
     }
 
     fn record_extra(r: &Record) -> Value {
@@ -185,11 +190,11 @@ impl Composer {
             Event::TrialStarted { param, value, index, params, .. } => self.current = format!("trial {index}: {}", autotune::describe_change(param, value, params)),
             Event::TrialFinished { record, .. } => {
                 self.current.clear();
-                *self.counts.entry(record.status.to_string()).or_default() += 1;
                 if record.status == Status::Skipped {
                     return out;
                 }
-                self.trials_run += 1;
+                // The engine counted it in the progress said just before.
+                let run = self.trials_run();
                 let what = record.change_text();
                 let extra = Self::record_extra(record);
                 let startup = record.eval.is_none();
@@ -205,13 +210,14 @@ impl Composer {
                     }
                     _ => {}
                 }
-                if self.cfg.notify_trial_done && self.trials_run.is_multiple_of(self.cfg.notify_trial_done_every.max(1)) {
+                if self.cfg.notify_trial_done && run.is_multiple_of(self.cfg.notify_trial_done_every.max(1) as usize) {
                     out.push(self.make(Kind::TrialDone, format!("trial done: {what}"), record.summary_text(), extra));
                 }
-                if self.cfg.heartbeat_trials > 0 && self.trials_run.is_multiple_of(self.cfg.heartbeat_trials) {
+                if self.cfg.heartbeat_trials > 0 && run.is_multiple_of(self.cfg.heartbeat_trials as usize) {
                     out.push(self.heartbeat());
                 }
             }
+            Event::Progress(p) => self.counts = p.counts.clone(),
             Event::NewBest { record, previous_tps } if self.cfg.goal.is_some() => {
                 self.best = Some(record.clone());
                 let goal = self.cfg.goal.as_ref().expect("guarded");
@@ -278,7 +284,7 @@ impl Composer {
                     text,
                     json!({
                         "best_params": best,
-                        "counts": self.counts,
+                        "counts": summary.counts,
                         "gain_pct": summary.gain_pct.map(|g| g.0),
                         "beyond_noise": summary.beyond_noise(),
                         "report": summary.files.report,
@@ -337,6 +343,16 @@ mod tests {
             ..Default::default()
         };
         let kinds = |v: Vec<Notification>| v.into_iter().map(|n| n.kind).collect::<Vec<_>>();
+        // The engine says its counts, this trial in them, before the end.
+        let mut counts = autotune::Counts::default();
+        let mut progress = |c: &mut Composer, status: &str| {
+            counts.add(status);
+            c.on_event(&Event::Progress(autotune::Progress {
+                counts: counts.clone(),
+                ..Default::default()
+            }));
+        };
+        progress(&mut c, "crashed");
         assert_eq!(
             kinds(c.on_event(&Event::TrialFinished {
                 ordinal: 1,
@@ -349,6 +365,7 @@ mod tests {
             eval: Some(Default::default()),
             ..Default::default()
         };
+        progress(&mut c, "partial");
         assert_eq!(
             kinds(c.on_event(&Event::TrialFinished {
                 ordinal: 2,
@@ -360,6 +377,7 @@ mod tests {
             status: "skipped".into(),
             ..Default::default()
         };
+        progress(&mut c, "skipped");
         assert!(
             c.on_event(&Event::TrialFinished {
                 ordinal: 3,
@@ -368,7 +386,8 @@ mod tests {
             .is_empty()
         );
         assert_eq!(
-            c.trials_run, 2,
+            c.trials_run(),
+            2,
             "skipped trials do not count for heartbeats"
         );
     }

@@ -2,12 +2,12 @@
 //! against the starting configuration, the gain and whether it is beyond the
 //! run-to-run noise, trials by outcome, GPU time spent, and the files.
 
-use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 
 use super::event::Outcome;
 use super::goal::{Direction, Goal};
+use super::progress::Counts;
 use super::record::{Record, Status};
 use super::search::{Params, trial_key};
 use super::stats::{ci95, mean_sd, welch95};
@@ -86,7 +86,7 @@ pub struct RunSummary {
     /// The goal the run tuned for.
     pub goal: Goal,
     /// Trials of this run by status, plus `reused`.
-    pub counts: BTreeMap<String, usize>,
+    pub counts: Counts,
     /// Trials of this run that ran but were not recorded: an environment
     /// failure (an eval command that cannot work) failed them, not their
     /// configuration. Not in `counts`.
@@ -116,12 +116,7 @@ impl RunSummary {
 
     /// Trials run in this run (not reused), recorded or not.
     pub fn trials_run(&self) -> usize {
-        self.counts
-            .iter()
-            .filter(|(k, _)| k.as_str() != "reused")
-            .map(|(_, n)| n)
-            .sum::<usize>()
-            + self.unrecorded
+        self.counts.total() - self.counts.get(Counts::REUSED) + self.unrecorded
     }
 
     /// Counts trials of this run that ran and were not recorded (see
@@ -247,13 +242,13 @@ impl RunSummary {
         let mut counts: Vec<String> = self
             .counts
             .iter()
-            .filter(|(k, _)| k.as_str() != "reused")
+            .filter(|(k, _)| *k != Counts::REUSED)
             .map(|(k, n)| format!("{n} {k}"))
             .collect();
         if self.unrecorded > 0 {
             counts.push(format!("{} not recorded", self.unrecorded));
         }
-        let reused = self.counts.get("reused").copied().unwrap_or(0);
+        let reused = self.counts.get(Counts::REUSED);
         let run = match self.trials_run() {
             0 if reused == 0 => "none".to_string(),
             n => n.to_string(),
@@ -434,13 +429,6 @@ pub fn summarize_run_for(
         }
         _ => None,
     };
-    let mut counts = BTreeMap::new();
-    for r in ran {
-        *counts.entry(r.status.to_string()).or_insert(0) += 1;
-    }
-    if reused > 0 {
-        counts.insert("reused".to_string(), reused);
-    }
     RunSummary {
         outcome,
         start: start.clone(),
@@ -463,7 +451,7 @@ pub fn summarize_run_for(
         best_measure: b.map(|x| x.0),
         gain_pct,
         goal: goal.clone(),
-        counts,
+        counts: Counts::of(ran.iter().map(|r| &**r), reused),
         unrecorded: 0,
         // Sum from +0.0: an empty float sum is -0.0, printed "-0.0s".
         gpu_s: ran.iter().filter_map(|r| r.total_s).fold(0.0, |a, b| a + b),
@@ -524,8 +512,8 @@ mod tests {
         assert!((g - 10.0).abs() < 1e-9);
         assert!(h.unwrap() < 5.0);
         assert_eq!(s.beyond_noise(), Some(true));
-        assert_eq!(s.counts["ok"], 2);
-        assert_eq!(s.counts["reused"], 3);
+        assert_eq!(s.counts.get("ok"), 2);
+        assert_eq!(s.counts.get("reused"), 3);
         assert_eq!(s.trials_run(), 2);
         assert_eq!(s.gpu_s, 20.0);
         let text = s.lines().join("\n");

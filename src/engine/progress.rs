@@ -8,8 +8,73 @@
 //! trials of this run took ([`Tracker`]) and publishes a [`Progress`].
 //! The share spent never runs backwards: a bound that grows does not take
 //! back what was shown, and the end of the search is 100 %.
+//!
+//! The trials' counts by how they ended ([`Counts`]) are part of it: the
+//! engine counts each trial once, and the header, the status file, the
+//! heartbeats and the outcome show those counts rather than keeping their
+//! own.
 
-use serde::Serialize;
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+/// Trials by how they ended (`ok`, `pruned`, `crashed`...), and `reused`
+/// for records of the results file handed out (each once): they add up to
+/// the trials of the progress.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Counts(BTreeMap<String, usize>);
+
+impl Counts {
+    /// The key of records of the results file reused by this run.
+    pub const REUSED: &'static str = "reused";
+
+    /// The counts of the trials `ran` (by status) and `reused` records.
+    pub fn of<'a>(
+        ran: impl IntoIterator<Item = &'a crate::engine::record::Record>,
+        reused: usize,
+    ) -> Counts {
+        let mut c = Counts::default();
+        for r in ran {
+            c.add(&r.status.to_string());
+        }
+        for _ in 0..reused {
+            c.add(Self::REUSED);
+        }
+        c
+    }
+
+    /// One more trial that ended `how`.
+    pub fn add(&mut self, how: &str) {
+        *self.0.entry(how.to_string()).or_default() += 1;
+    }
+
+    /// How many ended `how` (0 for none).
+    pub fn get(&self, how: &str) -> usize {
+        self.0.get(how).copied().unwrap_or(0)
+    }
+
+    /// Every outcome seen with its count, in name order.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, usize)> {
+        self.0.iter().map(|(k, n)| (k.as_str(), *n))
+    }
+
+    /// Nothing counted yet.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// Every trial counted.
+    pub fn total(&self) -> usize {
+        self.0.values().sum()
+    }
+}
+
+impl<const N: usize> From<[(&str, usize); N]> for Counts {
+    fn from(pairs: [(&str, usize); N]) -> Counts {
+        Counts(pairs.iter().map(|(k, n)| (k.to_string(), *n)).collect())
+    }
+}
 
 /// What a searcher has spent of its budget and will spend at most.
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
@@ -28,7 +93,7 @@ pub struct Spending {
 }
 
 /// The run's progress as every front end shows it.
-#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Serialize)]
 pub struct Progress {
     /// Trials handed out that count against the budget.
     pub trials: usize,
@@ -50,6 +115,8 @@ pub struct Progress {
     /// until a trial of this run has ended; 0 once the search is over and
     /// nothing runs).
     pub eta_s: Option<f64>,
+    /// The trials by how they ended, `reused` included.
+    pub counts: Counts,
 }
 
 impl Progress {
@@ -142,6 +209,8 @@ pub struct Tracker {
     ended: usize,
     /// The largest share shown.
     shown: f64,
+    /// The trials by how they ended.
+    counts: Counts,
 }
 
 impl Tracker {
@@ -151,6 +220,11 @@ impl Tracker {
             self.ended_s += secs;
             self.ended += 1;
         }
+    }
+
+    /// A trial ended `how` (its record's status, or [`Counts::REUSED`]).
+    pub fn count(&mut self, how: &str) {
+        self.counts.add(how);
     }
 
     /// Trials of this run timed.
@@ -199,6 +273,7 @@ impl Tracker {
             gpu_s_at_most: eta_s.map(|e| e.1),
             budget_nominal_s: s.nominal_s.map(|n| n.1),
             eta_s: eta_s.map(|e| e.0),
+            counts: self.counts.clone(),
         }
     }
 }

@@ -24,7 +24,6 @@ pub struct StatusWriter {
     path: PathBuf,
     best: Params,
     trial: Map<String, Value>,
-    counts: Map<String, Value>,
     total: usize,
     goal: Option<Goal>,
     best_record: Option<Value>,
@@ -59,7 +58,6 @@ impl StatusWriter {
             path,
             best: Params::new(),
             trial: Map::new(),
-            counts: Map::new(),
             total: 0,
             goal: None,
             best_record: None,
@@ -122,7 +120,7 @@ impl StatusWriter {
             // The document again, with the new progress (its own event
             // follows the trial's start or end).
             Event::Progress(p) => {
-                self.progress = Some(*p);
+                self.progress = Some(p.clone());
                 self.last_phase
             }
             Event::NewBest { record, .. } => {
@@ -274,11 +272,6 @@ impl StatusWriter {
     ) -> &'static str {
         self.running
             .retain(|_, t| t.get("trial_ordinal") != Some(&json!(ordinal)));
-        let c = self
-            .counts
-            .entry(record.status.to_string())
-            .or_insert(json!(0));
-        *c = json!(c.as_u64().unwrap_or(0) + 1);
         let mut result = json!({
             "status": record.status,
             "avg_accuracy": record.avg_accuracy(),
@@ -358,7 +351,9 @@ impl StatusWriter {
             v["percent"] = json!(p.percent());
             doc.insert("progress".into(), v);
         }
-        doc.insert("counts".into(), Value::Object(self.counts.clone()));
+        // The engine's counts (reused records included), as the header's.
+        let counts = self.progress.as_ref().map(|p| p.counts.clone());
+        doc.insert("counts".into(), json!(counts.unwrap_or_default()));
         if let Some(g) = &self.goal {
             doc.insert("goal".into(), json!(g));
             doc.insert("goal_text".into(), json!(g.describe()));

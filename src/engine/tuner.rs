@@ -25,7 +25,7 @@ use super::event::{Command, Event, Outcome};
 use super::exec::{Executor, Job, Launched, Local};
 use super::noise::PooledNoise;
 use super::outcome::{Files, RunSummary, summarize_run_for};
-use super::progress::Tracker;
+use super::progress::{Counts, Spending, Tracker};
 use super::record::{Record, now_ts};
 use super::remote;
 use super::search::coordinate::{Step, TrialSpec};
@@ -206,7 +206,11 @@ struct Engine {
     /// Trial times and the share of the budget shown.
     progress: Tracker,
     /// The progress last published (without the running trials' time).
-    said: Option<(usize, usize, u64, usize, usize)>,
+    said: Option<(usize, usize, u64, usize, usize, usize)>,
+    /// The spending last published, and the running trials' seconds then
+    /// (a record told after the loop is counted against them).
+    spent: Spending,
+    running_s: Vec<f64>,
     /// What the search said a larger budget would add, once it finished.
     outlook: Option<String>,
 }
@@ -279,6 +283,8 @@ pub async fn run_with(
         run_id,
         progress: Tracker::default(),
         said: None,
+        spent: Spending::default(),
+        running_s: Vec::new(),
         outlook: None,
     };
     let mut outcome = match e.run_inner(&mut best).await {
@@ -378,21 +384,29 @@ impl Engine {
     /// Publishes the progress when the spending, the trials timed or the
     /// trials running changed.
     fn publish_progress(&mut self, planner: &dyn Searcher, fl: &Flight) {
-        let s = planner.spending();
         let running: Vec<f64> = fl
             .running
             .values()
             .map(|f| f.started.elapsed().as_secs_f64())
             .collect();
+        self.publish(planner.spending(), &running);
+    }
+
+    /// Publishes the progress at `s` with `running` the seconds each
+    /// running trial has run, when it changed.
+    fn publish(&mut self, s: Spending, running: &[f64]) {
+        self.spent = s;
+        self.running_s = running.to_vec();
         let p = self
             .progress
-            .progress(s, &running, self.cfg.layout.slots.max(1));
+            .progress(s, running, self.cfg.layout.slots.max(1));
         let key = (
             p.trials,
             p.trials_at_most,
             p.fraction.to_bits(),
             self.progress.timed(),
             running.len(),
+            p.counts.total(),
         );
         if self.said != Some(key) {
             self.said = Some(key);
@@ -593,6 +607,7 @@ impl Engine {
                         && !self.reused.iter().any(|r| Arc::ptr_eq(r, &record))
                     {
                         self.reused.push(record.clone());
+                        self.progress.count(Counts::REUSED);
                     }
                     self.sink.emit(Event::TrialReused {
                         ordinal: spec.ordinal,
@@ -749,9 +764,6 @@ impl Engine {
             // noise its own runs are part of, as the search judges it.
             planner.record(spec.ordinal, rec.clone());
             self.sync_rule(planner);
-            // Before the trial's end is told: its line says how far the
-            // run is with it.
-            self.publish_progress(planner, fl);
             if let Some(b) = planner.beliefs() {
                 self.sink.emit(Event::Beliefs(Arc::new(b)));
             }
@@ -772,6 +784,7 @@ impl Engine {
             }
             RecordVerdict::Record => {
                 let held = self.held.take();
+                self.publish_progress(planner, fl);
                 held.map_or(Ok(()), |(s, r)| self.finish_trial(&s, &r))
                     .and_then(|()| self.finish_trial(&spec, &rec))
                     .map_err(Err)
@@ -851,7 +864,8 @@ impl Engine {
         })
     }
 
-    /// Appends the record and tells the front ends.
+    /// Appends the record, counts it and tells the front ends (the
+    /// progress first: a trial's line says how far the run is with it).
     fn finish_trial(&mut self, spec: &TrialSpec, rec: &Arc<Record>) -> Result<(), EngineError> {
         match store::append_record(&self.cfg.results, rec) {
             Ok(true) => self.warn(format!(
@@ -872,6 +886,10 @@ impl Engine {
         };
         self.all.push(rec.clone());
         self.ran.push(rec.clone());
+        self.progress.count(&rec.status.to_string());
+        // The running trials' times as last published: this one ended.
+        let running = self.running_s.clone();
+        self.publish(self.spent, &running);
         self.sink.emit(Event::TrialFinished {
             ordinal: spec.ordinal,
             record: rec.clone(),

@@ -175,8 +175,8 @@ fn header(o: &mut String, r: &Report, generated: &str) {
         esc(&r.shape_text()),
         esc(&human_s(s.gpu_s))
     );
-    for (k, n) in &s.counts {
-        let cls = match k.as_str() {
+    for (k, n) in s.counts.iter() {
+        let cls = match k {
             "ok" => "good",
             "crashed" | "failed" | "timeout" => "bad",
             _ => "warn",

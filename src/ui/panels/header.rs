@@ -69,10 +69,12 @@ pub fn draw(f: &mut Frame, area: Rect, s: &LiveState, t: &Theme, now: Instant) {
             ));
         }
         bottom.push(Span::styled(s.trials_text(), t.style(Role::Accent)));
-        if !s.counts.is_empty() {
+        // The engine's counts: each trial once, reused records included.
+        let counts = s.progress.as_ref().map(|(p, _)| &p.counts);
+        if counts.is_some_and(|c| !c.is_empty()) {
             bottom.push(Span::styled(":", t.style(Role::Dim)));
         }
-        for (k, n) in &s.counts {
+        for (k, n) in counts.into_iter().flat_map(|c| c.iter()) {
             bottom.push(Span::raw(" "));
             bottom.push(Span::styled(format!("{k} {n}"), t.status(k)));
         }

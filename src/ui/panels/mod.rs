@@ -385,6 +385,29 @@ mod tests {
         help_max: 0,
     };
 
+    /// A trial's end as the engine tells it: its progress first, with the
+    /// trial counted.
+    fn told(s: &mut LiveState, e: &Event, at: Instant) {
+        let Event::TrialFinished { record, .. } = e else {
+            unreachable!("a trial's end")
+        };
+        let mut p = s
+            .progress
+            .as_ref()
+            .map(|(p, _)| p.clone())
+            .unwrap_or(autotune::Progress {
+                trials: s.done,
+                trials_at_most: s.total,
+                ..Default::default()
+            });
+        p.trials = p.trials.max(s.done + 1);
+        p.trials_at_most = p.trials_at_most.max(p.trials);
+        p.fraction = p.fraction.max(p.trials as f64 / p.trials_at_most as f64);
+        p.counts.add(&record.status.to_string());
+        s.update(&Event::Progress(p), at);
+        s.update(e, at);
+    }
+
     fn secs(t0: Instant, s: u64) -> Instant {
         t0 + Duration::from_secs(s)
     }
@@ -457,14 +480,16 @@ mod tests {
             },
             secs(t0, 10),
         );
-        s.update(
+        told(
+            &mut s,
             &Event::TrialFinished {
                 ordinal: 5,
                 record: record("VLLM_MAX_NUM_BATCHED_TOKENS", "65536", "ok", 0.8852, 4819.3),
             },
             secs(t0, 40),
         );
-        s.update(
+        told(
+            &mut s,
             &Event::TrialFinished {
                 ordinal: 6,
                 record: record(
@@ -517,6 +542,7 @@ mod tests {
                 gpu_s_at_most: Some(420.0 + 134.0 * 210.0),
                 budget_nominal_s: None,
                 eta_s: Some(134.0 * 210.0),
+                counts: [("ok", 2), ("reused", 1)].into(),
             }),
             secs(t0, 100),
         );
@@ -595,7 +621,7 @@ mod tests {
             ..Default::default()
         });
         summary.gain_pct = Some((4.0, Some(3.0)));
-        summary.counts = [("ok".to_string(), 2), ("reused".to_string(), 1)].into();
+        summary.counts = [("ok", 2), ("reused", 1)].into();
         summary.gpu_s = 95.0;
         summary.files = autotune::Files {
             results: "/srv/model/tune_results.jsonl".into(),
@@ -631,7 +657,8 @@ mod tests {
                 "[sim] torch.OutOfMemoryError: CUDA out of memory. Tried to allocate 1.20 GiB (GPU 0; 23.6 GiB total)"
             ]),
         );
-        s.update(
+        told(
+            &mut s,
             &Event::TrialFinished {
                 ordinal: 10,
                 record: Arc::new(crash),
@@ -856,7 +883,7 @@ mod tests {
                 if g == 5 && i > 0 {
                     break;
                 }
-                s.update(&Event::TrialFinished { ordinal, record }, at);
+                told(&mut s, &Event::TrialFinished { ordinal, record }, at);
             }
         }
         // The last trial was pruned, with a reason wider than 80 columns.
@@ -867,7 +894,8 @@ mod tests {
             "4852.2 tok/s after 2 runs: at most 4911.0 at 95 % confidence, under the group's leader 5057.2"
                 .into(),
         );
-        s.update(
+        told(
+            &mut s,
             &Event::TrialFinished {
                 ordinal: ordinal + 1,
                 record: Arc::new(pruned),
@@ -994,9 +1022,9 @@ mod tests {
             ] {
                 sum.changed.push((k.into(), Some(from.into()), to.into()));
             }
-            sum.counts.insert("pruned".into(), 12);
-            sum.counts.insert("crashed".into(), 1);
-            sum.counts.insert("reused".into(), 10);
+            for (k, n) in [("pruned", 12), ("crashed", 1), ("reused", 9)] {
+                (0..n).for_each(|_| sum.counts.add(k));
+            }
             s.summary = Some(Arc::new(sum));
             s.outcome = Some(Outcome::Aborted);
             s.message(
@@ -1026,7 +1054,8 @@ mod tests {
         let mut again =
             (*runs_record("GPU_MEMORY_UTILIZATION", "0.97", "ok", &acc, 3, 5010.0)).clone();
         again.extra.insert("recheck".into(), true.into());
-        s.update(
+        told(
+            s,
             &Event::TrialFinished {
                 ordinal: 22,
                 record: Arc::new(again),
@@ -1159,14 +1188,16 @@ mod tests {
         );
         let acc = [0.886, 0.888, 0.887];
         let base = runs_record(p, "0.97", base_status, &acc, 2, 5000.0);
-        s.update(
+        told(
+            &mut s,
             &Event::TrialFinished {
                 ordinal: 1,
                 record: base,
             },
             secs(t0, 110),
         );
-        s.update(
+        told(
+            &mut s,
             &Event::TrialFinished {
                 ordinal: 2,
                 record: runs_record(p, "0.98", "ok", &acc, 3, 5100.0),
@@ -1248,7 +1279,8 @@ mod tests {
             },
             t0,
         );
-        s.update(
+        told(
+            &mut s,
             &Event::TrialFinished {
                 ordinal: 1,
                 record: with_ci(
@@ -1260,7 +1292,8 @@ mod tests {
             secs(t0, 20),
         );
         let p = "VLLM_MAX_NUM_BATCHED_TOKENS";
-        s.update(
+        told(
+            &mut s,
             &Event::TrialFinished {
                 ordinal: 2,
                 record: {
@@ -1320,7 +1353,8 @@ mod tests {
                 secs(t0, 50 + 10 * slot as u64),
             );
         }
-        s.update(
+        told(
+            &mut s,
             &Event::TrialFinished {
                 ordinal: 5,
                 record: Arc::new(pruned),
@@ -1478,7 +1512,8 @@ mod tests {
         let mut rec = (*record("sampling", "", "ok", 0.8790, 5837.5)).clone();
         rec.params.remove("sampling");
         rec.params.insert("MAX_NEW_TOKENS".into(), "48".into());
-        s.update(
+        told(
+            &mut s,
             &Event::TrialFinished {
                 ordinal: 12,
                 record: std::sync::Arc::new(rec),

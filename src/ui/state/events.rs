@@ -92,8 +92,6 @@ impl LiveState {
         let Event::TrialFinished { ordinal, record } = e else {
             unreachable!("called for Event::TrialFinished")
         };
-        *self.counts.entry(record.status.to_string()).or_default() += 1;
-        self.counted.insert(Arc::as_ptr(record) as usize);
         // Records name their slot only with several; one slot is 0.
         let slot = autotune::record_slot(record)
             .or_else(|| {
@@ -253,12 +251,6 @@ impl LiveState {
             } => {
                 // Re-measures and later passes go past the first estimate.
                 self.total = self.total.max(*ordinal);
-                // A record of the results file, once: a configuration this
-                // run measured, handed out again, is no trial of its own
-                // (the counts add up to the progress's trials).
-                if self.counted.insert(Arc::as_ptr(record) as usize) {
-                    *self.counts.entry("reused".into()).or_default() += 1;
-                }
                 self.push_recent(*ordinal, record.clone(), true)
             }
             Event::TrialStarted { .. } => self.trial_started(e, now),
@@ -274,7 +266,7 @@ impl LiveState {
                 }
             }
             Event::TrialFinished { .. } => self.trial_finished(e, now),
-            Event::Progress(p) => self.progress = Some((*p, now)),
+            Event::Progress(p) => self.progress = Some((p.clone(), now)),
             Event::Beliefs(b) => self.beliefs = Some(b.clone()),
             Event::Noise(n) => {
                 self.rule.noise = *n;

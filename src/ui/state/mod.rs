@@ -166,12 +166,6 @@ pub struct LiveState {
     pub beliefs: Option<Arc<autotune::Beliefs>>,
     /// How far the run is against its budget, and when that was said.
     pub progress: Option<(autotune::Progress, Instant)>,
-    /// Trials by status in this session, plus `reused` (records of the
-    /// results file, each once).
-    pub counts: BTreeMap<String, usize>,
-    /// The records counted (by address): a record handed out again is not
-    /// counted again.
-    counted: std::collections::HashSet<usize>,
     /// Paused after the current trial.
     pub paused: bool,
     /// An abort was asked for.
@@ -359,8 +353,6 @@ impl LiveState {
             done: 0,
             progress: None,
             beliefs: None,
-            counted: Default::default(),
-            counts: BTreeMap::new(),
             paused: false,
             aborting: false,
             quit_when_done: false,
@@ -1030,7 +1022,6 @@ mod tests {
         let tps: Vec<f64> = s.best.iter().map(|r| r.avg_total_tps().unwrap()).collect();
         assert_eq!(tps, [300.0, 100.0]);
         assert_eq!(s.done, 3);
-        assert_eq!(s.counts.get("ok"), Some(&2));
         assert_eq!(s.group.results.len(), 3);
     }
 
@@ -1140,38 +1131,6 @@ mod tests {
     }
 
     #[test]
-    fn a_record_handed_out_again_is_counted_once() {
-        let t0 = Instant::now();
-        let mut s = LiveState::new(t0);
-        let reuse = |ordinal, record: &Arc<autotune::Record>| Event::TrialReused {
-            ordinal,
-            param: "A".into(),
-            value: "1".into(),
-            record: record.clone(),
-        };
-        // A record of the results file, reused in two groups: one trial.
-        let old = rec("1", "ok", 0.9, 100.0);
-        s.update(&reuse(1, &old), t0);
-        s.update(&reuse(7, &old), t0);
-        // A trial of this run, handed out again in a later pass: not a
-        // reused record at all.
-        s.update(&start(0, 2), t0);
-        let Event::TrialFinished { record: mine, .. } = finish(0, 2, "ok") else {
-            unreachable!()
-        };
-        s.update(
-            &Event::TrialFinished {
-                ordinal: 2,
-                record: mine.clone(),
-            },
-            t0,
-        );
-        s.update(&reuse(9, &mine), t0);
-        assert_eq!(s.counts.get("reused"), Some(&1), "{:?}", s.counts);
-        assert_eq!(s.counts.get("ok"), Some(&1), "{:?}", s.counts);
-    }
-
-    #[test]
     fn several_slots_pick_skip_follow_logs_and_count_utilisation() {
         let t0 = Instant::now();
         let at = |s: u64| t0 + Duration::from_secs(s);
@@ -1215,7 +1174,6 @@ mod tests {
         // A finished trial's slot is its record's, whatever else ended.
         s.update(&finish(2, 3, "pruned"), at(20));
         assert_eq!(s.running.keys().copied().collect::<Vec<_>>(), [1]);
-        assert_eq!(s.counts.get("pruned"), Some(&1));
         let f = s.failure.as_ref().expect("the pruned reason is pinned");
         assert_eq!(f.record.status, "pruned");
         // Ended: every running slot's time is counted and the clock stops.
