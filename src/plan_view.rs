@@ -6,7 +6,7 @@ use std::io::Write;
 use std::sync::Arc;
 
 use autotune::store::{load_results, read_best};
-use autotune::{Config, PlanConfig, Planner, Record, SearchSpace, Step};
+use autotune::{Config, Record, SearchSpace, Step};
 
 /// The search policy in a line or two.
 pub fn policy(cfg: &Config) -> String {
@@ -241,22 +241,13 @@ pub struct Replay {
     pub finished: bool,
 }
 
-/// Drives the planner over the recorded trials as a `--skip_existing` run
+/// Drives the run's searcher over the recorded trials as a `--skip_existing` run
 /// would, up to the first trial it would have to run.
 pub fn replay(cfg: &Config, records: Vec<Record>) -> Replay {
     let n = records.len();
-    let mut planner = Planner::new(
-        PlanConfig {
-            space: cfg.space.clone(),
-            base: cfg.base.clone(),
-            goal: cfg.goal.clone(),
-            skip_existing: true,
-            eval_runs: cfg.eval_runs,
-            policy: cfg.search_policy,
-            search: cfg.search,
-        },
-        records.into_iter().map(Arc::new),
-    );
+    // The run's own searcher (coordinate ascent or pooled), as it resumes.
+    let mut planner =
+        autotune::choice::SearchSetup::of(cfg).searcher(records.into_iter().map(Arc::new), true);
     let total = planner.estimate();
     let mut used: Vec<Arc<Record>> = Vec::new();
     loop {
@@ -318,9 +309,15 @@ pub fn table(cfg: &Config, args: &crate::cli::TuneArgs) -> String {
         cfg.repo.display()
     ));
     let from_file = !args.start_from_defaults && matches!(read_best(&cfg.best), Ok(Some(_)));
+    let resumed = cfg.skip_existing
+        && autotune::choice::recorded_setup(&cfg.results).is_some_and(|s| {
+            matches!(s.searcher, autotune::SearcherKind::Pooled(_)) && s.base == cfg.base
+        });
     line(format!(
         "Base:   {}",
-        if from_file {
+        if resumed && matches!(cfg.searcher, autotune::SearcherKind::Pooled(_)) {
+            "the start of the pooled search it resumes".to_string()
+        } else if from_file {
             format!("{} (the best of the last run)", cfg.rel(&cfg.best))
         } else {
             "the built-in defaults".to_string()
@@ -328,14 +325,24 @@ pub fn table(cfg: &Config, args: &crate::cli::TuneArgs) -> String {
     ));
     line(format!("Goal:   {}", cfg.goal.describe()));
     line(format!("Policy: {}", policy(cfg)));
-    line(format!("Search: {}", search(cfg)));
+    let pooled = matches!(cfg.searcher, autotune::SearcherKind::Pooled(_));
+    // The pooled search's design is its policy's line; passes are
+    // coordinate ascent's.
+    if !pooled {
+        line(format!("Search: {}", search(cfg)));
+    }
     line(format!("Budget: {}", budget(cfg)));
     if let Some(l) = slots(cfg) {
         line(format!("Slots:  {l}"));
     }
     line(String::new());
 
-    for l in group_rows(cfg) {
+    let rows = if pooled {
+        level_rows(cfg)
+    } else {
+        group_rows(cfg)
+    };
+    for l in rows {
         line(l);
     }
     line(String::new());
@@ -352,11 +359,19 @@ pub fn table(cfg: &Config, args: &crate::cli::TuneArgs) -> String {
             fixed.join(" ")
         ));
     }
+    let (runs, certify) = if pooled {
+        let c = autotune::PooledSetup::CERTIFY_RUNS;
+        (
+            autotune::PooledSetup::RUNS,
+            format!("; a certification, {c}"),
+        )
+    } else {
+        (cfg.eval_runs, String::new())
+    };
     line(format!(
-        "Each trial: start the service (up to {} s), then {} eval run{} (up to {} s each).",
+        "Each trial: start the service (up to {} s), then {runs} eval run{}{certify} (up to {} s each).",
         cfg.startup_timeout.as_secs_f64(),
-        cfg.eval_runs,
-        if cfg.eval_runs == 1 { "" } else { "s" },
+        if runs == 1 { "" } else { "s" },
         cfg.eval_timeout.as_secs_f64()
     ));
     match recorded(cfg) {
@@ -394,12 +409,36 @@ pub fn table(cfg: &Config, args: &crate::cli::TuneArgs) -> String {
     s
 }
 
-/// The plan's table: one row per parameter group (its values, the base's
-/// marked, and its trials), then the total.
-fn group_rows(cfg: &Config) -> Vec<String> {
-    let mut out = Vec::new();
-    let rows: Vec<(String, String, usize, String)> = cfg
-        .space
+/// The pooled search's table: one row per parameter (its levels, the
+/// base's marked), then what the model has to learn. It has no groups and
+/// no plan: what it measures follows from what it has measured.
+fn level_rows(cfg: &Config) -> Vec<String> {
+    let rows = value_rows(cfg);
+    let levels: usize = rows.iter().map(|r| r.2).sum();
+    let wn = rows
+        .iter()
+        .map(|r| r.1.chars().count())
+        .max()
+        .unwrap_or(0)
+        .max("parameter".len());
+    let mut out = vec![format!(
+        "{:<wn$}  {:>6}  values ([x]: the base's value, measured first)",
+        "parameter", "levels"
+    )];
+    for (_, name, n, values) in &rows {
+        out.push(format!("{name:<wn$}  {n:>6}  {values}"));
+    }
+    out.push(format!(
+        "{:<wn$}  {levels:>6}  (one effect each in the model, every run of every trial pooled)",
+        "total"
+    ));
+    out
+}
+
+/// One row per parameter group: its number, name, values count and the
+/// values with the base's marked.
+fn value_rows(cfg: &Config) -> Vec<(String, String, usize, String)> {
+    cfg.space
         .groups
         .iter()
         .enumerate()
@@ -424,7 +463,14 @@ fn group_rows(cfg: &Config) -> Vec<String> {
                 text.join(" "),
             )
         })
-        .collect();
+        .collect()
+}
+
+/// The plan's table: one row per parameter group (its values, the base's
+/// marked, and its trials), then the total.
+fn group_rows(cfg: &Config) -> Vec<String> {
+    let mut out = Vec::new();
+    let rows = value_rows(cfg);
     let total: usize = rows.iter().map(|r| r.2).sum();
     let wn = rows
         .iter()

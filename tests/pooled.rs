@@ -206,3 +206,51 @@ fn the_report_of_a_pooled_run_says_what_its_model_believes() {
     }
     assert!(html.contains("ok runs: for each parameter"), "legend");
 }
+
+/// A resumed run without `--seed` and with other `--slots` takes the seed
+/// and batch it ran with from the setup it recorded, so its trials replay:
+/// a finished run resumes to the same winner without running a trial, and
+/// the dry run says what it would reuse, under the pooled search's own
+/// table (levels, not coordinate ascent's groups).
+#[test]
+fn a_resumed_pooled_run_replays_with_the_seed_and_batch_it_ran_with() {
+    let d = tempfile::tempdir().unwrap();
+    let port = free_port().to_string();
+    let first = [
+        "--budget", "20t", "--seed", "7", "--slots", "2", "--port", &port,
+    ];
+    let o = pooled(d.path(), &first);
+    assert!(o.status.success(), "{}", text(&o));
+    let before = keys(d.path());
+    let best = std::fs::read_to_string(d.path().join("best_params.json")).ok();
+    let again = ["--budget", "20t", "--skip_existing", "--port", &port];
+    let dry = pooled(d.path(), &[&again[..], &["--dry_run"]].concat());
+    let said = text(&dry);
+    assert!(dry.status.success(), "{said}");
+    assert!(
+        said.contains("recorded start, seed 7, batch of 2"),
+        "{said}"
+    );
+    assert!(
+        said.contains("Base:   the start of the pooled search it resumes"),
+        "{said}"
+    );
+    assert!(said.contains("the run is finished"), "{said}");
+    assert!(
+        said.contains("levels") && !said.contains("group  parameter"),
+        "{said}"
+    );
+    assert!(
+        said.contains("then 3 eval runs; a certification, 8"),
+        "{said}"
+    );
+    let o = pooled(d.path(), &again);
+    let out = text(&o);
+    assert!(o.status.success(), "{out}");
+    assert_eq!(keys(d.path()), before, "a trial ran again\n{out}");
+    assert_eq!(
+        std::fs::read_to_string(d.path().join("best_params.json")).ok(),
+        best,
+        "{out}"
+    );
+}

@@ -142,6 +142,75 @@ fn searcher(
     }))
 }
 
+/// A resumed pooled search (`--skip_existing`) proposes what it proposed
+/// before only with the seed and batch it ran with: without them the
+/// recorded trials would not be proposed again, and their GPU time would
+/// be lost to the search. It takes them from the setup the run recorded
+/// (an explicit `--seed` still wins, said as such); the budget is this
+/// run's.
+fn resumed(
+    a: &TuneArgs,
+    searcher: autotune::SearcherKind,
+    was: Option<autotune::PooledSetup>,
+    results: &Path,
+) -> autotune::SearcherKind {
+    let (autotune::SearcherKind::Pooled(mut now), Some(was)) = (searcher, was) else {
+        return searcher;
+    };
+    let mut said = vec!["start".to_string()];
+    match a.seed {
+        None if was.seed != now.seed => {
+            now.seed = was.seed;
+            said.push(format!("seed {}", was.seed));
+        }
+        Some(s) if s != was.seed => eprintln!(
+            "autotune: warning: --seed {s}: the recorded run used seed {}; its trials are reused only where seed {s} proposes them again",
+            was.seed
+        ),
+        _ => {}
+    }
+    if was.batch != now.batch {
+        let idle = if now.batch > was.batch {
+            format!(
+                "; of --slots {}, {} stay idle",
+                now.batch,
+                now.batch - was.batch
+            )
+        } else {
+            String::new()
+        };
+        said.push(format!(
+            "batch of {} (the --slots it ran with{idle})",
+            was.batch
+        ));
+        now.batch = was.batch;
+    }
+    {
+        eprintln!(
+            "autotune: resuming the pooled search of {} with its recorded {}, so that its trials replay",
+            results.display(),
+            said.join(", ")
+        );
+    }
+    autotune::SearcherKind::Pooled(now)
+}
+
+/// The pooled setup and start a `--skip_existing` run of the pooled search
+/// resumes: what the run that wrote `results` recorded, if it was pooled.
+fn recorded_pooled(
+    a: &TuneArgs,
+    results: &Path,
+) -> Option<(autotune::PooledSetup, autotune::Params)> {
+    if !a.skip_existing || a.search_policy != "pooled" {
+        return None;
+    }
+    let setup = autotune::choice::recorded_setup(results)?;
+    match setup.searcher {
+        autotune::SearcherKind::Pooled(p) => Some((p, setup.base)),
+        autotune::SearcherKind::Coordinate => None,
+    }
+}
+
 /// `3h`, `90m`, `5400s`, `120t` (trials) as nominal GPU-seconds.
 fn parse_budget(text: &str) -> Result<f64, String> {
     let t = text.trim();
@@ -260,7 +329,13 @@ pub fn to_config(a: &TuneArgs) -> Result<Config, String> {
         check_script("--server_cmd", &a.server_cmd, &repo)?;
         check_script("--eval_cmd", &a.eval_cmd, &repo)?;
     }
-    let base = base(a, &best)?;
+    // A resumed pooled search starts where it started (its proposals are
+    // coded on it), not from the best file its end wrote.
+    let was = recorded_pooled(a, &results);
+    let base = match &was {
+        Some((_, start)) => start.clone(),
+        None => base(a, &best)?,
+    };
     // As auto_tune.py: what plain explores, and what the pooled search's
     // default budget (the plain pass's cost) is counted on.
     let plain_space = search_space(a, &repo)?;
@@ -278,6 +353,7 @@ pub fn to_config(a: &TuneArgs) -> Result<Config, String> {
     let search_policy = search_policy(a)?;
     let search = search_plan(a)?;
     let searcher = searcher(a, &plain_space, &base, layout.slots)?;
+    let searcher = resumed(a, searcher, was.map(|w| w.0), &results);
     Ok(Config {
         search_policy,
         search,

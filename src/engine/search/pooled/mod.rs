@@ -95,6 +95,11 @@ impl PooledSetup {
         trials as f64 * (START_S + eval_runs as f64 * EVAL_S)
     }
 
+    /// Eval runs of a trial.
+    pub const RUNS: u32 = RUNS;
+    /// Eval runs of the certification of the winner.
+    pub const CERTIFY_RUNS: u32 = CERTIFY_RUNS;
+
     /// A budget of `n` trials of [`RUNS`] runs.
     pub fn trials_s(n: usize) -> f64 {
         n as f64 * trial_cost(RUNS)
