@@ -89,6 +89,9 @@ pub fn prepare(a: &DemoArgs) -> Result<(PathBuf, TuneArgs), String> {
     if a.headless {
         args.push("--headless".into());
     }
+    if let Some(p) = &a.search_policy {
+        args.extend(["--search_policy".to_string(), p.clone()]);
+    }
     if let Some(n) = a.gpus {
         if n == 0 {
             return Err("--gpus: at least 1".into());
@@ -97,8 +100,14 @@ pub fn prepare(a: &DemoArgs) -> Result<(PathBuf, TuneArgs), String> {
         args.push("--gpus".into());
         args.push(devices.join(","));
     }
-    let mut cli =
-        <crate::cli::Cli as clap::Parser>::try_parse_from(args).map_err(|e| e.to_string())?;
+    let mut cli = <crate::cli::Cli as clap::Parser>::try_parse_from(args).map_err(|e| {
+        // clap's own "error: " prefix: this one says it.
+        let m = e.to_string();
+        m.strip_prefix("error: ")
+            .unwrap_or(&m)
+            .trim_end()
+            .to_string()
+    })?;
     // Every demo run starts from the built-in defaults, never from the
     // best_params.json a previous run left: started from that winner, the
     // trial keys would all differ and a finished run would quietly begin a

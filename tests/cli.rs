@@ -251,6 +251,13 @@ fn bad_input_exits_2_naming_the_flag_or_file() {
         ]),
         "--request_params: NOT_A_PARAM is not a parameter",
     );
+    // The demo passes its search policy on, and says a bad one once.
+    let o = std::process::Command::new(bin())
+        .args(["demo", "--headless", "--search_policy", "bogus"])
+        .output()
+        .unwrap();
+    assert_usage_error(&o, "invalid value 'bogus' for '--search_policy");
+    assert!(!text(&o).contains("error: error"), "{}", text(&o));
     std::fs::write(d.path().join("best_params.json"), "[1,").unwrap();
     assert_usage_error(&with(&["--dry_run"]), "best_params.json");
     // The bad best file was left as it was.

@@ -215,6 +215,9 @@ pub struct DemoArgs {
     /// device (as `--gpus 0,...,N-1`).
     #[arg(long)]
     pub gpus: Option<usize>,
+    /// The search to watch (as the tuner's --search_policy).
+    #[arg(long = "search_policy", alias = "search-policy", value_name = "POLICY")]
+    pub search_policy: Option<String>,
 }
 
 /// Flags of `autotune trial`.
