@@ -27,6 +27,8 @@ const NOISE: Noise = Noise {
     tps_rel_sd: 0.02,
     tps_abs_sd: 0.0,
     acc_abs_sd: 0.003,
+    start_rel_sd: 0.0,
+    start_acc_sd: 0.0,
 };
 
 type Landscape = fn(&Params) -> Truth;

@@ -72,6 +72,8 @@ fn tune(dir: &Path, seed: u64) -> Seen {
             tps_rel_sd: 0.02,
             tps_abs_sd: 0.0,
             acc_abs_sd: 0.003,
+            start_rel_sd: 0.0,
+            start_acc_sd: 0.0,
         };
         let exec = Arc::new(Simulated::new(
             Simulated::landscape("demo").unwrap(),

@@ -194,6 +194,8 @@ const NOISY: Noise = Noise {
     tps_rel_sd: 0.02,
     tps_abs_sd: 0.0,
     acc_abs_sd: 0.003,
+    start_rel_sd: 0.0,
+    start_acc_sd: 0.0,
 };
 
 /// Every progress the engine published, in order.

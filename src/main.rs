@@ -72,6 +72,8 @@ fn simulated(spec: &str) -> Result<std::sync::Arc<dyn autotune::exec::Executor>,
         tps_rel_sd: 0.02,
         tps_abs_sd: 0.0,
         acc_abs_sd: 0.003,
+        start_rel_sd: 0.0,
+        start_acc_sd: 0.0,
     };
     Ok(std::sync::Arc::new(autotune::exec::Simulated::new(
         landscape,

@@ -320,6 +320,7 @@ impl SimTrial {
         let (mut runs, mut ok) = (Vec::new(), Samples::default());
         let (mut skipped, mut pruned) = (false, false);
         let mut i = 0;
+        let (acc_start, tps_start) = self.noise.start(&mut self.rng);
         loop {
             i += 1;
             self.phase(TrialPhase::Eval {
@@ -335,8 +336,8 @@ impl SimTrial {
                 Err(s) => return TrialEnd::Stopped(s),
                 Ok(()) => {}
             }
-            let a = accuracy + self.rng.next() * self.noise.acc_abs_sd;
-            let mut t = tps * (1.0 + self.rng.next() * self.noise.tps_rel_sd);
+            let a = accuracy + acc_start + self.rng.next() * self.noise.acc_abs_sd;
+            let mut t = tps * tps_start * (1.0 + self.rng.next() * self.noise.tps_rel_sd);
             if self.noise.tps_abs_sd > 0.0 {
                 t += self.rng.next() * self.noise.tps_abs_sd;
             }

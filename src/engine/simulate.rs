@@ -44,14 +44,35 @@ pub struct Noise {
     pub tps_abs_sd: f64,
     /// Absolute standard deviation of accuracy per run.
     pub acc_abs_sd: f64,
+    /// Relative standard deviation of tokens/s shared by every run of one
+    /// start (a slow start makes all its runs slow): the between-start
+    /// noise, on top of the runs' own.
+    pub start_rel_sd: f64,
+    /// Standard deviation of accuracy shared by every run of one start.
+    pub start_acc_sd: f64,
 }
 
 impl Noise {
+    /// One start's shared draw: (accuracy offset, tokens/s factor). Draws
+    /// nothing without between-start noise, so a seed's runs stay what
+    /// they were before it existed.
+    pub(crate) fn start(&self, rng: &mut Gauss) -> (f64, f64) {
+        if self.start_rel_sd == 0.0 && self.start_acc_sd == 0.0 {
+            return (0.0, 1.0);
+        }
+        (
+            rng.next() * self.start_acc_sd,
+            (1.0 + rng.next() * self.start_rel_sd).max(0.05),
+        )
+    }
+
     /// No noise at all.
     pub const NONE: Noise = Noise {
         tps_rel_sd: 0.0,
         tps_abs_sd: 0.0,
         acc_abs_sd: 0.0,
+        start_rel_sd: 0.0,
+        start_acc_sd: 0.0,
     };
 }
 
@@ -253,13 +274,14 @@ fn measure(
             let mut runs = Vec::new();
             let mut ok = Samples::default();
             let mut i = 0;
+            let (acc_start, tps_start) = noise.start(rng);
             loop {
                 i += 1;
                 rep.gpu_s += cost.eval_run_s;
                 rep.eval_runs += 1;
                 let (a, mut t) = (
-                    accuracy + rng.next() * noise.acc_abs_sd,
-                    tps * (1.0 + rng.next() * noise.tps_rel_sd),
+                    accuracy + acc_start + rng.next() * noise.acc_abs_sd,
+                    tps * tps_start * (1.0 + rng.next() * noise.tps_rel_sd),
                 );
                 if noise.tps_abs_sd > 0.0 {
                     t += rng.next() * noise.tps_abs_sd;

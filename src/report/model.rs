@@ -632,6 +632,8 @@ mod tests {
                 tps_rel_sd: 0.02,
                 tps_abs_sd: 0.0,
                 acc_abs_sd: 0.003,
+                start_rel_sd: 0.0,
+                start_acc_sd: 0.0,
             },
             autotune::Cost::default(),
             seed,

@@ -240,6 +240,8 @@ mod replay_tests {
             tps_rel_sd: 0.0,
             tps_abs_sd: 0.1,
             acc_abs_sd: 0.003,
+            start_rel_sd: 0.0,
+            start_acc_sd: 0.0,
         };
         let smallest: Params = [("A", "2"), ("B", "3")]
             .map(|(k, v)| (k.to_string(), v.to_string()))
@@ -288,6 +290,8 @@ mod replay_tests {
             tps_rel_sd: 0.02,
             tps_abs_sd: 0.0,
             acc_abs_sd: 0.003,
+            start_rel_sd: 0.0,
+            start_acc_sd: 0.0,
         };
         let land = crate::engine::landscape::separable_truth;
         let first = simulate(
@@ -772,6 +776,8 @@ mod search_tests {
                     tps_rel_sd: 0.02,
                     tps_abs_sd: 0.0,
                     acc_abs_sd: 0.003,
+                    start_rel_sd: 0.0,
+                    start_acc_sd: 0.0,
                 },
                 Cost::default(),
                 3,

@@ -14,6 +14,8 @@ const NOISE: Noise = Noise {
     tps_rel_sd: 0.02,
     tps_abs_sd: 0.0,
     acc_abs_sd: 0.003,
+    start_rel_sd: 0.0,
+    start_acc_sd: 0.0,
 };
 
 /// The plain pass's GPU time over the built-in space (55 trials of 5 runs).
