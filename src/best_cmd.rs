@@ -167,15 +167,9 @@ fn from_best_file(path: &Path) -> Result<Option<(Params, Source)>, String> {
 
 /// Finds the configuration `a` asks for.
 pub fn resolve(a: &BestArgs) -> Result<(Params, Source), String> {
-    let flags = crate::report::GoalFlags {
-        objective: a.objective.as_deref(),
-        constraints: &a.constraint,
-        threshold: a.accuracy_threshold,
-        threshold_given: a.accuracy_threshold_given,
-    };
     // Bad goal flags are an error even when the best file answers.
-    crate::report::file_goal(Path::new("tune_results.jsonl"), &flags)?;
-    let goal_of = |results: &Path| crate::report::file_goal(results, &flags);
+    crate::report::file_goal(Path::new("tune_results.jsonl"), &a.goal)?;
+    let goal_of = |results: &Path| crate::report::file_goal(results, &a.goal);
     if let Some(f) = &a.file {
         let meta = std::fs::metadata(f).map_err(|e| match e.kind() {
             std::io::ErrorKind::NotFound => format!(
@@ -204,8 +198,9 @@ pub fn resolve(a: &BestArgs) -> Result<(Params, Source), String> {
     let results = a.repo.join("tune_results.jsonl");
     // A goal asked for on the command line is answered from the results:
     // best_params.json holds the winner of the run's own goal.
-    let asked = a.objective.is_some() || !a.constraint.is_empty();
-    if !asked && let Some(found) = from_best_file(&best)? {
+    if !a.goal.asked()
+        && let Some(found) = from_best_file(&best)?
+    {
         return Ok(found);
     }
     if results.exists() {

@@ -41,22 +41,22 @@ fn tune(args: &cli::TuneArgs, demo: bool) -> i32 {
         Ok(a) => a,
         Err(m) => return usage_error(&m),
     };
-    if args.selftest {
-        return selftest::run(&cfg, &alerts, args.selftest_notify);
+    if args.output.selftest {
+        return selftest::run(&cfg, &alerts, args.output.selftest_notify);
     }
-    if args.dry_run {
+    if args.search.dry_run {
         plan_view::print(&plan_view::table(&cfg, args));
         return 0;
     }
     if demo && let Some(note) = plan_view::resume_note(&cfg) {
         plan_view::print(&format!("{note}\n"));
     }
-    let exec = match args.simulate.as_deref().map(simulated) {
+    let exec = match args.search.simulate.as_deref().map(simulated) {
         None => None,
         Some(Ok(e)) => Some(e),
         Some(Err(m)) => return usage_error(&m),
     };
-    run::tune(cfg, alerts, run::want_headless(args.headless), exec)
+    run::tune(cfg, alerts, run::want_headless(args.output.headless), exec)
 }
 
 /// The executor of `--simulate LANDSCAPE[:SEED]`.
@@ -107,17 +107,17 @@ fn trial(a: Box<cli::TrialArgs>) -> i32 {
     // run with this command's flags.
     let cfg = match req.config.take() {
         Some(mut c) => {
-            c.port = a.tune.port;
+            c.port = a.tune.ports_files.port;
             *c
         }
         None => {
             let mut tune = a.tune.clone();
             // A launched trial runs one slot's trial: the engine already
             // chose the port and the variables.
-            tune.gpus = None;
-            tune.slots = None;
-            tune.port_env.clear();
-            tune.launcher = None;
+            tune.slots.gpus = None;
+            tune.slots.slots = None;
+            tune.slots.port_env.clear();
+            tune.slots.launcher = None;
             match cli::to_config(&tune) {
                 Ok(c) => c,
                 Err(m) => return usage_error(&m),

@@ -4,11 +4,12 @@ use super::*;
 
 /// Validates the notification flags.
 pub fn to_alerts(a: &TuneArgs, cfg: &Config) -> Result<AlertConfig, String> {
-    let kind = WebhookKind::parse(&a.webhook_kind)?;
-    if a.smtp_ssl && a.smtp_no_starttls {
+    let kind = WebhookKind::parse(&a.notify.webhook_kind)?;
+    if a.email.smtp_ssl && a.email.smtp_no_starttls {
         return Err("--smtp_ssl and --smtp_no_starttls contradict each other: choose one".into());
     }
     let webhook = match a
+        .notify
         .webhook_url
         .as_deref()
         .map(str::trim)
@@ -28,14 +29,15 @@ pub fn to_alerts(a: &TuneArgs, cfg: &Config) -> Result<AlertConfig, String> {
             Some(Webhook {
                 url: u.to_string(),
                 kind,
-                secret: a.feishu_secret.clone().filter(|s| !s.is_empty()),
+                secret: a.notify.feishu_secret.clone().filter(|s| !s.is_empty()),
             })
         }
     };
-    let email = match a.smtp_host.as_deref().filter(|h| !h.is_empty()) {
+    let email = match a.email.smtp_host.as_deref().filter(|h| !h.is_empty()) {
         None => None,
         Some(host) => {
             let to: Vec<String> = a
+                .email
                 .smtp_to
                 .as_deref()
                 .unwrap_or("")
@@ -50,37 +52,38 @@ pub fn to_alerts(a: &TuneArgs, cfg: &Config) -> Result<AlertConfig, String> {
                 );
             }
             let from = a
+                .email
                 .smtp_from
                 .clone()
                 .filter(|s| !s.is_empty())
-                .or_else(|| a.smtp_user.clone())
+                .or_else(|| a.email.smtp_user.clone())
                 .ok_or("--smtp_from (TUNE_SMTP_FROM): a sender is needed with --smtp_host")?;
             for addr in to.iter().chain(std::iter::once(&from)) {
                 addr.parse::<lettre::message::Mailbox>().map_err(|e| {
                     format!("--smtp_from/--smtp_to: {addr:?} is not an email address ({e})")
                 })?;
             }
-            if let Some(ca) = &a.smtp_ca_file
+            if let Some(ca) = &a.email.smtp_ca_file
                 && !ca.is_file()
             {
                 return Err(format!("--smtp_ca_file {}: not found", ca.display()));
             }
             Some(Email {
                 host: host.to_string(),
-                port: a.smtp_port,
-                user: a.smtp_user.clone().filter(|s| !s.is_empty()),
-                pass: a.smtp_pass.clone(),
+                port: a.email.smtp_port,
+                user: a.email.smtp_user.clone().filter(|s| !s.is_empty()),
+                pass: a.email.smtp_pass.clone(),
                 from,
                 to,
-                tls: if a.smtp_ssl {
+                tls: if a.email.smtp_ssl {
                     SmtpTls::Implicit
-                } else if a.smtp_no_starttls {
+                } else if a.email.smtp_no_starttls {
                     SmtpTls::Plain
                 } else {
                     SmtpTls::StartTls
                 },
-                kinds: email_kinds(&a.email_kinds)?,
-                ca_file: a.smtp_ca_file.clone(),
+                kinds: email_kinds(&a.email.email_kinds)?,
+                ca_file: a.email.smtp_ca_file.clone(),
             })
         }
     };
@@ -88,12 +91,16 @@ pub fn to_alerts(a: &TuneArgs, cfg: &Config) -> Result<AlertConfig, String> {
         goal: (!cfg.goal.is_default()).then(|| cfg.goal.clone()),
         webhook,
         email,
-        heartbeat_trials: a.heartbeat_trials,
-        heartbeat_interval: seconds("--heartbeat_interval_s", a.heartbeat_interval_s, true)
-            .ok()
-            .filter(|d| !d.is_zero()),
-        notify_trial_done: a.notify_trial_done,
-        notify_trial_done_every: a.notify_trial_done_every.max(1),
+        heartbeat_trials: a.heartbeats.heartbeat_trials,
+        heartbeat_interval: seconds(
+            "--heartbeat_interval_s",
+            a.heartbeats.heartbeat_interval_s,
+            true,
+        )
+        .ok()
+        .filter(|d| !d.is_zero()),
+        notify_trial_done: a.notify.notify_trial_done,
+        notify_trial_done_every: a.notify.notify_trial_done_every.max(1),
         repo: cfg.repo.display().to_string(),
         files: vec![
             ("results".into(), cfg.rel(&cfg.results)),

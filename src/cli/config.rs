@@ -5,14 +5,14 @@ use super::*;
 /// The search space file the flags name: a relative path is looked up in
 /// the repo, then in the current directory.
 fn space_file(a: &TuneArgs, repo: &Path) -> Option<PathBuf> {
-    let file = a.search_space_file.as_ref().map(|f| {
+    let file = a.search.search_space_file.as_ref().map(|f| {
         if f.is_absolute() {
             f.clone()
         } else {
             repo.join(f)
         }
     });
-    match (&file, &a.search_space_file) {
+    match (&file, &a.search.search_space_file) {
         (Some(f), Some(orig)) if !f.exists() && orig.exists() => Some(orig.clone()),
         _ => file,
     }
@@ -49,7 +49,7 @@ fn space_with(
         }
         None => None,
     };
-    if a.no_builtin_space {
+    if a.search.no_builtin_space {
         let mut space =
             extra.ok_or_else(|| "--no_builtin_space needs --search_space_file".to_string())?;
         request_params(a, &mut space)?;
@@ -66,7 +66,7 @@ fn space_with(
 /// The parameters read per request: `--request_params` when given (each a
 /// parameter of `space`), else what the space says.
 fn request_params(a: &TuneArgs, space: &mut SearchSpace) -> Result<(), String> {
-    let Some(list) = &a.request_params else {
+    let Some(list) = &a.search.request_params else {
         return Ok(());
     };
     let mut set = std::collections::BTreeSet::new();
@@ -84,29 +84,29 @@ fn request_params(a: &TuneArgs, space: &mut SearchSpace) -> Result<(), String> {
 
 /// The noise policy of the flags; `None` for `--search_policy plain`.
 fn search_policy(a: &TuneArgs) -> Result<Option<NoisePolicy>, String> {
-    if !(0.5..=0.999).contains(&a.prune_confidence) {
+    if !(0.5..=0.999).contains(&a.search.prune_confidence) {
         return Err(format!(
             "--prune_confidence: expected a number from 0.5 to 0.999, got {}",
-            a.prune_confidence
+            a.search.prune_confidence
         ));
     }
-    if a.prune_after < 2 {
+    if a.search.prune_after < 2 {
         return Err("--prune_after: must be at least 2 (one run says nothing of the noise)".into());
     }
-    if a.max_eval_runs != 0 && a.max_eval_runs < a.eval_runs {
+    if a.search.max_eval_runs != 0 && a.search.max_eval_runs < a.eval.eval_runs {
         return Err(format!(
             "--max_eval_runs: {} is fewer than --eval_runs {}",
-            a.max_eval_runs, a.eval_runs
+            a.search.max_eval_runs, a.eval.eval_runs
         ));
     }
-    if a.search_policy == "plain" {
+    if a.search.search_policy == "plain" {
         return Ok(None);
     }
     Ok(Some(NoisePolicy {
-        prune: !a.no_prune,
-        prune_after: a.prune_after,
-        confidence: a.prune_confidence,
-        max_runs: a.max_eval_runs,
+        prune: !a.search.no_prune,
+        prune_after: a.search.prune_after,
+        confidence: a.search.prune_confidence,
+        max_runs: a.search.max_eval_runs,
         ..NoisePolicy::default()
     }))
 }
@@ -120,25 +120,27 @@ fn searcher(
     base: &autotune::Params,
     slots: usize,
 ) -> Result<autotune::SearcherKind, String> {
-    if a.budget.is_some() && a.search_policy != "pooled" {
+    if a.search.budget.is_some() && a.search.search_policy != "pooled" {
         return Err("--budget: only the pooled search spends a budget (--search_policy pooled); use --max_trials".into());
     }
-    if a.seed.is_some() && a.search_policy != "pooled" {
+    if a.search.seed.is_some() && a.search.search_policy != "pooled" {
         return Err("--seed: only the pooled search samples (--search_policy pooled); coordinate ascent is deterministic".into());
     }
-    if a.search_policy != "pooled" {
+    if a.search.search_policy != "pooled" {
         return Ok(autotune::SearcherKind::Coordinate);
     }
-    let budget_s = match (&a.budget, a.max_trials) {
+    let budget_s = match (&a.search.budget, a.search.max_trials) {
         (Some(b), _) => parse_budget(b)?,
         (None, Some(n)) => autotune::PooledSetup::trials_s(n),
-        (None, None) => autotune::PooledSetup::plain_pass_s(space.plan(base).len(), a.eval_runs),
+        (None, None) => {
+            autotune::PooledSetup::plain_pass_s(space.plan(base).len(), a.eval.eval_runs)
+        }
     };
     Ok(autotune::SearcherKind::Pooled(autotune::PooledSetup {
         budget_s,
-        seed: a.seed.unwrap_or(0),
+        seed: a.search.seed.unwrap_or(0),
         batch: slots.max(1),
-        prune: !a.no_prune,
+        prune: !a.search.no_prune,
     }))
 }
 
@@ -158,7 +160,7 @@ fn resumed(
         return searcher;
     };
     let mut said = vec!["start".to_string()];
-    match a.seed {
+    match a.search.seed {
         None if was.seed != now.seed => {
             now.seed = was.seed;
             said.push(format!("seed {}", was.seed));
@@ -201,7 +203,7 @@ fn recorded_pooled(
     a: &TuneArgs,
     results: &Path,
 ) -> Option<(autotune::PooledSetup, autotune::Params)> {
-    if !a.skip_existing || a.search_policy != "pooled" {
+    if !a.skip_existing || a.search.search_policy != "pooled" {
         return None;
     }
     let setup = autotune::choice::recorded_setup(results)?;
@@ -236,24 +238,24 @@ fn parse_budget(text: &str) -> Result<f64, String> {
 /// How far the search goes beyond one pass (`--passes`, `--max_trials`,
 /// `--no_refine`); `--search_policy plain` is one pass unless told.
 fn search_plan(a: &TuneArgs) -> Result<autotune::SearchPlan, String> {
-    if a.passes == Some(0) {
+    if a.search.passes == Some(0) {
         return Err("--passes: must be at least 1".into());
     }
-    if a.max_trials == Some(0) {
+    if a.search.max_trials == Some(0) {
         return Err("--max_trials: must be at least 1".into());
     }
-    let mut plan = if a.search_policy == "plain" {
+    let mut plan = if a.search.search_policy == "plain" {
         autotune::SearchPlan::ONE_PASS
     } else {
         autotune::SearchPlan::default()
     };
-    if a.passes.is_some() {
-        plan.passes = a.passes;
+    if a.search.passes.is_some() {
+        plan.passes = a.search.passes;
     }
-    if a.max_trials.is_some() {
-        plan.max_trials = a.max_trials;
+    if a.search.max_trials.is_some() {
+        plan.max_trials = a.search.max_trials;
     }
-    if a.no_refine {
+    if a.search.no_refine {
         plan.refine = false;
     }
     Ok(plan)
@@ -262,10 +264,10 @@ fn search_plan(a: &TuneArgs) -> Result<autotune::SearchPlan, String> {
 /// `--launcher`: the command prefix launched trials run under (not with
 /// `--gpus`: the scheduler hands out the devices).
 fn launcher(a: &TuneArgs) -> Result<Option<autotune::Launcher>, String> {
-    match a.launcher.as_deref().map(str::trim) {
+    match a.slots.launcher.as_deref().map(str::trim) {
         None => Ok(None),
         Some("") => Err("--launcher is empty".into()),
-        Some(_) if a.gpus.is_some() => Err(
+        Some(_) if a.slots.gpus.is_some() => Err(
             "--gpus and --launcher: the launcher's scheduler hands out the devices; use --slots to bound the trials in flight"
                 .into(),
         ),
@@ -302,17 +304,17 @@ pub fn to_config(a: &TuneArgs) -> Result<Config, String> {
     if !repo.is_dir() {
         return Err(format!("--repo {}: not a directory", a.repo.display()));
     }
-    if a.eval_runs == 0 {
+    if a.eval.eval_runs == 0 {
         return Err("--eval_runs: must be at least 1".into());
     }
     let goal = goal(a)?;
-    if a.port == 0 {
+    if a.ports_files.port == 0 {
         return Err("--port: must be between 1 and 65535".into());
     }
-    if !a.health_path.starts_with('/') {
+    if !a.service.health_path.starts_with('/') {
         return Err(format!(
             "--health_path: must start with '/', got {:?}",
-            a.health_path
+            a.service.health_path
         ));
     }
     let Outputs {
@@ -325,7 +327,7 @@ pub fn to_config(a: &TuneArgs) -> Result<Config, String> {
     } = outputs(a, &repo)?;
     // A dry run only shows the plan: it may come before the scripts exist
     // (it says which are missing instead).
-    if !a.dry_run {
+    if !a.search.dry_run {
         check_script("--server_cmd", &a.server_cmd, &repo)?;
         check_script("--eval_cmd", &a.eval_cmd, &repo)?;
     }
@@ -339,7 +341,7 @@ pub fn to_config(a: &TuneArgs) -> Result<Config, String> {
     // As auto_tune.py: what plain explores, and what the pooled search's
     // default budget (the plain pass's cost) is counted on.
     let plain_space = search_space(a, &repo)?;
-    let space = if a.search_policy == "plain" {
+    let space = if a.search.search_policy == "plain" {
         plain_space.clone()
     } else {
         distinct_space(a, &repo, &base)?
@@ -347,7 +349,11 @@ pub fn to_config(a: &TuneArgs) -> Result<Config, String> {
     for w in space.name_warnings() {
         eprintln!("autotune: warning: {}", crate::ui::printable(&w));
     }
-    seconds("--heartbeat_interval_s", a.heartbeat_interval_s, true)?;
+    seconds(
+        "--heartbeat_interval_s",
+        a.heartbeats.heartbeat_interval_s,
+        true,
+    )?;
     let layout = slot_layout(a)?;
     let launcher = launcher(a)?;
     let search_policy = search_policy(a)?;
@@ -360,11 +366,11 @@ pub fn to_config(a: &TuneArgs) -> Result<Config, String> {
         searcher,
         layout,
         launcher,
-        port: a.port,
-        eval_runs: a.eval_runs,
-        startup_timeout: seconds("--startup_timeout", a.startup_timeout, false)?,
-        eval_timeout: seconds("--eval_timeout", a.eval_timeout, false)?,
-        cooldown: seconds("--cooldown", a.cooldown, true)?,
+        port: a.ports_files.port,
+        eval_runs: a.eval.eval_runs,
+        startup_timeout: seconds("--startup_timeout", a.service.startup_timeout, false)?,
+        eval_timeout: seconds("--eval_timeout", a.eval.eval_timeout, false)?,
+        cooldown: seconds("--cooldown", a.service.cooldown, true)?,
         goal,
         report: Some(report),
         results,
@@ -374,14 +380,14 @@ pub fn to_config(a: &TuneArgs) -> Result<Config, String> {
         service_state_file,
         space,
         base,
-        port_busy_retries: a.port_busy_retries,
-        port_busy_wait: seconds("--port_busy_wait_s", a.port_busy_wait_s, true)?,
-        port_busy_kill: a.port_busy_kill,
+        port_busy_retries: a.ports_files.port_busy_retries,
+        port_busy_wait: seconds("--port_busy_wait_s", a.ports_files.port_busy_wait_s, true)?,
+        port_busy_kill: a.ports_files.port_busy_kill,
         skip_existing: a.skip_existing,
         server_cmd: a.server_cmd.clone(),
         eval_cmd: a.eval_cmd.clone(),
-        health_path: a.health_path.clone(),
-        kill_grace: seconds("--kill_grace_s", a.kill_grace_s, true)?,
+        health_path: a.service.health_path.clone(),
+        kill_grace: seconds("--kill_grace_s", a.service.kill_grace_s, true)?,
         patterns: patterns(a)?,
         repo,
     })
@@ -408,33 +414,39 @@ fn outputs(a: &TuneArgs, repo: &Path) -> Result<Outputs, String> {
             repo.join(p)
         }
     };
-    let results = at(&a.results);
+    let results = at(&a.ports_files.results);
     if results.exists() && !results.is_file() {
         return Err(format!(
             "--results {}: not a regular file",
             results.display()
         ));
     }
-    let best = at(&a.best);
-    let status_file = at(&a.status_file);
+    let best = at(&a.ports_files.best);
+    let status_file = at(&a.ports_files.status_file);
     let service_state_file = status_file.with_file_name(".autotune_service.json");
     let report = results.with_file_name("tune_report.html");
-    let logs = at(&a.server_log_dir);
+    let logs = at(&a.ports_files.server_log_dir);
     // Every file the run writes (and the space file it reads) at its own
     // path, checked before anything is written: `--status_file
     // tune_results.jsonl` would replace the results with the status.
     let mut files = vec![
         (
-            format!("--results {}", a.results.display()),
+            format!("--results {}", a.ports_files.results.display()),
             results.clone(),
         ),
-        (format!("--best {}", a.best.display()), best.clone()),
         (
-            format!("--status_file {}", a.status_file.display()),
+            format!("--best {}", a.ports_files.best.display()),
+            best.clone(),
+        ),
+        (
+            format!("--status_file {}", a.ports_files.status_file.display()),
             status_file.clone(),
         ),
         (
-            format!("--server_log_dir {}", a.server_log_dir.display()),
+            format!(
+                "--server_log_dir {}",
+                a.ports_files.server_log_dir.display()
+            ),
             logs.clone(),
         ),
         (
@@ -458,7 +470,7 @@ fn outputs(a: &TuneArgs, repo: &Path) -> Result<Outputs, String> {
             autotune::store::output_lock_path(&best),
         ),
     ];
-    if let (Some(typed), Some(f)) = (&a.search_space_file, space_file(a, repo)) {
+    if let (Some(typed), Some(f)) = (&a.search.search_space_file, space_file(a, repo)) {
         files.push((format!("--search_space_file {}", typed.display()), f));
     }
     distinct_files(&files)?;
@@ -476,14 +488,14 @@ fn outputs(a: &TuneArgs, repo: &Path) -> Result<Outputs, String> {
 /// then each `--metric NAME=REGEX` (a built-in name replaces that pattern).
 pub fn patterns(a: &TuneArgs) -> Result<Patterns, String> {
     let mut p = Patterns {
-        accuracy: compile_pattern("--acc_regex", &a.acc_regex)?,
-        answer_tps: compile_pattern("--answer_tps_regex", &a.answer_tps_regex)?,
-        total_tps: compile_pattern("--total_tps_regex", &a.total_tps_regex)?,
-        total_time: compile_pattern("--total_time_regex", &a.total_time_regex)?,
+        accuracy: compile_pattern("--acc_regex", &a.eval.acc_regex)?,
+        answer_tps: compile_pattern("--answer_tps_regex", &a.eval.answer_tps_regex)?,
+        total_tps: compile_pattern("--total_tps_regex", &a.eval.total_tps_regex)?,
+        total_time: compile_pattern("--total_time_regex", &a.eval.total_time_regex)?,
         extra: Vec::new(),
     };
     let mut seen: Vec<&str> = Vec::new();
-    for m in &a.metric {
+    for m in &a.eval.metric {
         let Some((name, re)) = m.split_once('=') else {
             return Err(format!(
                 "--metric {m:?}: expected NAME=REGEX, e.g. 'p99_ttft_ms=P99 TTFT \\(ms\\):\\s*([0-9.]+)'"
@@ -513,14 +525,14 @@ pub fn patterns(a: &TuneArgs) -> Result<Patterns, String> {
 pub fn goal(a: &TuneArgs) -> Result<autotune::Goal, String> {
     use autotune::{Constraint, Direction, Goal, Objective};
     let acc = threshold("--accuracy_threshold", a.accuracy_threshold)?;
-    let dir_flag = match a.objective_dir.as_deref() {
+    let dir_flag = match a.eval.objective_dir.as_deref() {
         None => None,
         Some(d) => Some(
             Direction::parse(d)
                 .ok_or_else(|| format!("--objective_dir: expected max or min, got {d:?}"))?,
         ),
     };
-    if a.objective.is_none() && a.constraint.is_empty() {
+    if a.eval.objective.is_none() && a.eval.constraint.is_empty() {
         let mut g = Goal::default_for(acc);
         if let Some(d) = dir_flag {
             g.objective.dir = d;
@@ -540,7 +552,7 @@ pub fn goal(a: &TuneArgs) -> Result<autotune::Goal, String> {
             ))
         }
     };
-    let objective = match a.objective.as_deref().map(str::trim) {
+    let objective = match a.eval.objective.as_deref().map(str::trim) {
         None => Objective {
             name: "total_tps".into(),
             dir: dir_flag.unwrap_or(Direction::Max),
@@ -554,7 +566,7 @@ pub fn goal(a: &TuneArgs) -> Result<autotune::Goal, String> {
                     if dir_flag.is_some_and(|f| f != d) {
                         return Err(format!(
                             "--objective {o:?} and --objective_dir {}: they contradict each other",
-                            a.objective_dir.as_deref().unwrap_or_default()
+                            a.eval.objective_dir.as_deref().unwrap_or_default()
                         ));
                     }
                     (n.trim(), d)
@@ -569,7 +581,7 @@ pub fn goal(a: &TuneArgs) -> Result<autotune::Goal, String> {
         }
     };
     let mut constraints = Vec::new();
-    for c in &a.constraint {
+    for c in &a.eval.constraint {
         let c = Constraint::parse(c).map_err(|e| format!("--constraint {e}"))?;
         check("--constraint", &c.name)?;
         constraints.push(c);
@@ -609,10 +621,10 @@ fn check_var_name(flag: &str, name: &str) -> Result<(), String> {
 /// Validates the slot flags: how many trials at once, their devices and
 /// ports.
 fn slot_layout(a: &TuneArgs) -> Result<autotune::SlotLayout, String> {
-    if a.gpus_per_trial == 0 {
+    if a.slots.gpus_per_trial == 0 {
         return Err("--gpus_per_trial: must be at least 1".into());
     }
-    let gpus: Vec<String> = match &a.gpus {
+    let gpus: Vec<String> = match &a.slots.gpus {
         None => Vec::new(),
         Some(g) => {
             let list: Vec<String> = g.split(',').map(|s| s.trim().to_string()).collect();
@@ -630,39 +642,39 @@ fn slot_layout(a: &TuneArgs) -> Result<autotune::SlotLayout, String> {
                     ));
                 }
             }
-            if !list.len().is_multiple_of(a.gpus_per_trial) {
+            if !list.len().is_multiple_of(a.slots.gpus_per_trial) {
                 return Err(format!(
                     "--gpus lists {} device(s), not a multiple of --gpus_per_trial {}",
                     list.len(),
-                    a.gpus_per_trial
+                    a.slots.gpus_per_trial
                 ));
             }
             list
         }
     };
-    let by_gpus = gpus.len() / a.gpus_per_trial;
-    let slots = match (a.slots, gpus.is_empty()) {
+    let by_gpus = gpus.len() / a.slots.gpus_per_trial;
+    let slots = match (a.slots.slots, gpus.is_empty()) {
         (Some(0), _) => return Err("--slots: must be at least 1".into()),
         (Some(n), false) if n > by_gpus => {
             return Err(format!(
                 "--slots {n}: --gpus {} gives only {by_gpus} slot(s) of {} device(s)",
-                a.gpus.as_deref().unwrap_or(""),
-                a.gpus_per_trial
+                a.slots.gpus.as_deref().unwrap_or(""),
+                a.slots.gpus_per_trial
             ));
         }
         (Some(n), _) => n,
         (None, false) => by_gpus,
         (None, true) => 1,
     };
-    if a.gpu_env.trim().is_empty() {
+    if a.slots.gpu_env.trim().is_empty() {
         return Err("--gpu_env is empty".into());
     }
-    check_var_name("--gpu_env", &a.gpu_env)?;
-    if slots > 1 && a.port_stride == 0 {
+    check_var_name("--gpu_env", &a.slots.gpu_env)?;
+    if slots > 1 && a.slots.port_stride == 0 {
         return Err("--port_stride: must be at least 1 with several slots".into());
     }
     let mut port_env = Vec::new();
-    for p in &a.port_env {
+    for p in &a.slots.port_env {
         let (name, base) = match p.split_once('=') {
             Some((n, b)) => (n.trim().to_string(), Some(b.trim().to_string())),
             None => (p.trim().to_string(), None),
@@ -673,7 +685,7 @@ fn slot_layout(a: &TuneArgs) -> Result<autotune::SlotLayout, String> {
             ));
         }
         check_var_name("--port_env", &name)?;
-        if name == a.gpu_env {
+        if name == a.slots.gpu_env {
             return Err(format!(
                 "--port_env {name} and --gpu_env {name}: one variable cannot hold both the devices and a port"
             ));
@@ -698,8 +710,8 @@ fn slot_layout(a: &TuneArgs) -> Result<autotune::SlotLayout, String> {
             .ok_or_else(|| format!("--port_env {name}: {base:?} is not a port number"))?;
         port_env.push((name, base));
     }
-    let top = (slots as u64 - 1) * a.port_stride as u64;
-    for (name, base) in std::iter::once(("--port", a.port)).chain(
+    let top = (slots as u64 - 1) * a.slots.port_stride as u64;
+    for (name, base) in std::iter::once(("--port", a.ports_files.port)).chain(
         port_env
             .iter()
             .map(|(n, b)| (n.as_str(), *b))
@@ -709,16 +721,16 @@ fn slot_layout(a: &TuneArgs) -> Result<autotune::SlotLayout, String> {
             return Err(format!(
                 "{name} {base} + {} slots × --port_stride {} goes past port 65535",
                 slots - 1,
-                a.port_stride
+                a.slots.port_stride
             ));
         }
     }
     Ok(autotune::SlotLayout {
         slots,
         gpus,
-        gpus_per_trial: a.gpus_per_trial,
-        gpu_env: a.gpu_env.clone(),
-        port_stride: a.port_stride,
+        gpus_per_trial: a.slots.gpus_per_trial,
+        gpu_env: a.slots.gpu_env.clone(),
+        port_stride: a.slots.port_stride,
         port_env,
     })
 }

@@ -134,10 +134,10 @@ pub fn parse() -> Cli {
     }
     match cli.cmd.as_mut() {
         Some(Cmd::Report(r)) => {
-            r.accuracy_threshold_given = m.subcommand_matches("report").is_some_and(given);
+            r.goal.accuracy_threshold_given = m.subcommand_matches("report").is_some_and(given);
         }
         Some(Cmd::Best(b)) => {
-            b.accuracy_threshold_given = m.subcommand_matches("best").is_some_and(given);
+            b.goal.accuracy_threshold_given = m.subcommand_matches("best").is_some_and(given);
         }
         _ => {}
     }
@@ -267,6 +267,16 @@ pub struct ReportArgs {
     /// Where to write the page (default: tune_report.html beside the results).
     #[arg(short = 'o', long = "output")]
     pub output: Option<PathBuf>,
+    /// The goal to judge by.
+    #[command(flatten)]
+    pub goal: GoalArgs,
+}
+
+/// The goal flags of `autotune report` and `autotune best`: what the
+/// configurations of a results file are judged by
+/// ([`crate::report::file_goal`] makes them the goal).
+#[derive(Debug, Args, Clone)]
+pub struct GoalArgs {
     /// Minimum mean accuracy for a configuration to count.
     #[arg(
         long = "accuracy_threshold",
@@ -284,9 +294,19 @@ pub struct ReportArgs {
     /// threshold).
     #[arg(long = "constraint", value_name = "BOUND")]
     pub constraint: Vec<String>,
-    /// Whether --accuracy_threshold was typed (set by [`parse`]).
+    /// Whether --accuracy_threshold was typed (set by [`parse`]): with
+    /// --objective or --constraint, its default does not become a
+    /// constraint.
     #[arg(skip)]
     pub accuracy_threshold_given: bool,
+}
+
+impl GoalArgs {
+    /// Whether --objective or --constraint asks for a goal (rather than the
+    /// recorded one, or today's).
+    pub fn asked(&self) -> bool {
+        self.objective.is_some() || !self.constraint.is_empty()
+    }
 }
 
 /// How `autotune best` prints the configuration.
@@ -304,6 +324,7 @@ pub enum BestFormat {
 
 /// Flags of `autotune best`.
 #[derive(Debug, Args)]
+#[command(mut_args(best_threshold_help))]
 pub struct BestArgs {
     /// A best_params.json or a results file (its best qualifying record);
     /// default: best_params.json in --repo, else its tune_results.jsonl.
@@ -314,26 +335,20 @@ pub struct BestArgs {
     /// Output format.
     #[arg(long, value_enum, default_value_t = BestFormat::Shell)]
     pub format: BestFormat,
-    /// Minimum mean accuracy for a record to qualify (results files only).
-    #[arg(
-        long = "accuracy_threshold",
-        alias = "accuracy-threshold",
-        default_value_t = 0.88
-    )]
-    pub accuracy_threshold: f64,
-    /// The objective to judge by, `NAME`, `NAME:max` or `NAME:min` (default:
-    /// the goal recorded in tune_status.json beside the results, else
-    /// total_tps:max).
-    #[arg(long = "objective", value_name = "NAME[:max|min]")]
-    pub objective: Option<String>,
-    /// A limit a configuration must meet, `NAME>=X` or `NAME<=X`
-    /// (repeatable; default: the recorded goal's, else accuracy >= the
-    /// threshold).
-    #[arg(long = "constraint", value_name = "BOUND")]
-    pub constraint: Vec<String>,
-    /// Whether --accuracy_threshold was typed (set by [`parse`]).
-    #[arg(skip)]
-    pub accuracy_threshold_given: bool,
+    /// The goal to judge by.
+    #[command(flatten)]
+    pub goal: GoalArgs,
+}
+
+/// `best`'s --accuracy_threshold says what it does there: only a results
+/// file has records to qualify. (`mut_args`, unlike `mut_arg`, keeps the
+/// flag in its place among the others.)
+fn best_threshold_help(a: clap::Arg) -> clap::Arg {
+    if a.get_id() == "accuracy_threshold" {
+        a.help("Minimum mean accuracy for a record to qualify (results files only)")
+    } else {
+        a
+    }
 }
 
 /// Help headings, in the order `--help` shows them after the first five

@@ -1,11 +1,16 @@
-//! The flags of a tuning run, grouped under the help headings.
+//! The flags of a tuning run, grouped under the help headings: one
+//! flattened struct per heading, in the order `--help` shows them.
 
 use super::*;
 
 /// Flags of a tuning run. The first five (no heading) are what a new user
-/// needs; the rest are grouped by concern. Flags of the rarer concerns
-/// (eval patterns, notifications, email, heartbeats) are left out of `-h`
-/// and shown by `--help`.
+/// needs; the rest are grouped by concern, one field per help heading.
+/// Flags of the rarer concerns (eval patterns, notifications, email,
+/// heartbeats) are left out of `-h` and shown by `--help`.
+///
+/// The five come before the groups: a group's heading stays clap's next
+/// heading after it, so a flag without one declared after a group would be
+/// shown under that group's heading.
 #[derive(Debug, Args, Clone)]
 pub struct TuneArgs {
     // ---- Start here: the five flags a new user needs. ----
@@ -51,8 +56,50 @@ pub struct TuneArgs {
     /// stopped run goes on where it stopped.
     #[arg(long = "skip_existing", alias = "skip-existing")]
     pub skip_existing: bool,
+    /// Set by [`parse`]: --accuracy_threshold was on the command line.
+    #[arg(skip)]
+    pub accuracy_threshold_given: bool,
 
-    // ---- Service ----
+    // ---- The rest, one group per help heading. ----
+    /// The flags under "Service".
+    #[command(flatten)]
+    pub service: ServiceArgs,
+    /// The flags under "Eval".
+    #[command(flatten)]
+    pub eval: EvalArgs,
+    /// The flags under "Search".
+    #[command(flatten)]
+    pub search: SearchArgs,
+    /// The flags under "Ports and files".
+    #[command(flatten)]
+    pub ports_files: PortsFilesArgs,
+    /// The flags under "Output and checks".
+    #[command(flatten)]
+    pub output: OutputArgs,
+    /// The flags under "Notifications".
+    #[command(flatten)]
+    pub notify: NotifyArgs,
+    /// The flags under "Email".
+    #[command(flatten)]
+    pub email: EmailArgs,
+    /// The flags under "Heartbeats".
+    #[command(flatten)]
+    pub heartbeats: HeartbeatArgs,
+    /// The flags under "Slots".
+    #[command(flatten)]
+    pub slots: SlotArgs,
+
+    /// Start from the built-in defaults instead of best_params.json (set by
+    /// `autotune demo`, whose runs always start there, so that running it
+    /// again on the same directory resumes the same search).
+    #[arg(skip)]
+    pub start_from_defaults: bool,
+}
+
+/// The service under test and how it is started and stopped.
+#[derive(Debug, Args, Clone)]
+#[command(next_help_heading = heading::SERVICE)]
+pub struct ServiceArgs {
     /// Path probed for readiness.
     ///
     /// The service is ready when GET on it answers any status from 200 to 499.
@@ -60,7 +107,6 @@ pub struct TuneArgs {
         long = "health_path",
         alias = "health-path",
         default_value = "/",
-        help_heading = heading::SERVICE,
         value_name = "PATH"
     )]
     pub health_path: String,
@@ -69,7 +115,6 @@ pub struct TuneArgs {
         long = "startup_timeout",
         alias = "startup-timeout",
         default_value_t = 240.0,
-        help_heading = heading::SERVICE,
         value_name = "SECONDS"
     )]
     pub startup_timeout: f64,
@@ -78,7 +123,6 @@ pub struct TuneArgs {
         long = "kill_grace_s",
         alias = "kill-grace-s",
         default_value_t = 10.0,
-        help_heading = heading::SERVICE,
         value_name = "SECONDS"
     )]
     pub kill_grace_s: f64,
@@ -86,16 +130,19 @@ pub struct TuneArgs {
     ///
     /// The service is already fully stopped and its port closed before the
     /// next trial; this is for hardware that needs time to cool or settle.
-    #[arg(long, default_value_t = 0.0, help_heading = heading::SERVICE, value_name = "SECONDS")]
+    #[arg(long, default_value_t = 0.0, value_name = "SECONDS")]
     pub cooldown: f64,
+}
 
-    // ---- Eval ----
+/// The eval command, how its output is read, and the goal it is judged by.
+#[derive(Debug, Args, Clone)]
+#[command(next_help_heading = heading::EVAL)]
+pub struct EvalArgs {
     /// Eval runs per trial.
     #[arg(
         long = "eval_runs",
         alias = "eval-runs",
         default_value_t = 5,
-        help_heading = heading::EVAL,
         value_name = "N"
     )]
     pub eval_runs: u32,
@@ -104,7 +151,6 @@ pub struct TuneArgs {
         long = "eval_timeout",
         alias = "eval-timeout",
         default_value_t = 420.0,
-        help_heading = heading::EVAL,
         value_name = "SECONDS"
     )]
     pub eval_timeout: f64,
@@ -113,7 +159,6 @@ pub struct TuneArgs {
         long = "acc_regex",
         alias = "acc-regex",
         default_value = eval::DEFAULT_ACC_RE,
-        help_heading = heading::EVAL,
         hide_short_help = true,
         value_name = "RE"
     )]
@@ -123,7 +168,6 @@ pub struct TuneArgs {
         long = "answer_tps_regex",
         alias = "answer-tps-regex",
         default_value = eval::DEFAULT_ANSWER_TPS_RE,
-        help_heading = heading::EVAL,
         hide_short_help = true,
         value_name = "RE"
     )]
@@ -133,7 +177,6 @@ pub struct TuneArgs {
         long = "total_tps_regex",
         alias = "total-tps-regex",
         default_value = eval::DEFAULT_TOTAL_TPS_RE,
-        help_heading = heading::EVAL,
         hide_short_help = true,
         value_name = "RE"
     )]
@@ -143,7 +186,6 @@ pub struct TuneArgs {
         long = "total_time_regex",
         alias = "total-time-regex",
         default_value = eval::DEFAULT_TOTAL_TIME_RE,
-        help_heading = heading::EVAL,
         hide_short_help = true,
         value_name = "RE"
     )]
@@ -156,19 +198,18 @@ pub struct TuneArgs {
     /// pattern. Every metric is kept per run and averaged in the record
     /// (`metrics`, `avg_metrics`); name it in --objective or --constraint to
     /// tune for it.
-    #[arg(long = "metric", help_heading = heading::EVAL, value_name = "NAME=REGEX")]
+    #[arg(long = "metric", value_name = "NAME=REGEX")]
     pub metric: Vec<String>,
     /// The metric to optimise: NAME or NAME:max / NAME:min [default: total_tps:max].
     ///
     /// A run is ok when the eval exits 0 and the objective and every
     /// constrained metric were parsed.
-    #[arg(long = "objective", help_heading = heading::EVAL, value_name = "NAME[:max|min]")]
+    #[arg(long = "objective", value_name = "NAME[:max|min]")]
     pub objective: Option<String>,
     /// Direction of --objective: max or min [default: max].
     #[arg(
         long = "objective_dir",
         alias = "objective-dir",
-        help_heading = heading::EVAL,
         value_name = "max|min"
     )]
     pub objective_dir: Option<String>,
@@ -178,19 +219,20 @@ pub struct TuneArgs {
     /// Without --objective or --constraint the goal is today's: max
     /// total_tps subject to accuracy >= --accuracy_threshold. With either,
     /// the accuracy bar applies only when --accuracy_threshold is given.
-    #[arg(long = "constraint", help_heading = heading::EVAL, value_name = "BOUND")]
+    #[arg(long = "constraint", value_name = "BOUND")]
     pub constraint: Vec<String>,
-    /// Set by [`parse`]: --accuracy_threshold was on the command line.
-    #[arg(skip)]
-    pub accuracy_threshold_given: bool,
+}
 
-    // ---- Search ----
+/// What is searched and how, and looking at the plan first.
+#[derive(Debug, Args, Clone)]
+#[command(next_help_heading = heading::SEARCH)]
+pub struct SearchArgs {
     /// Print the plan and exit.
     ///
     /// A table of parameter groups, their values (the base's marked), the
     /// number of trials and the policy; works before the service script
     /// exists and writes nothing.
-    #[arg(long = "dry_run", alias = "dry-run", help_heading = heading::SEARCH)]
+    #[arg(long = "dry_run", alias = "dry-run")]
     pub dry_run: bool,
     /// Run every trial on the simulated executor instead of processes:
     /// `LANDSCAPE[:SEED]` (`demo`, `separable`, `interacting`), with the
@@ -207,16 +249,11 @@ pub struct TuneArgs {
         long = "search_space_file",
         alias = "search-space-file",
         env = "TUNE_SEARCH_SPACE_FILE",
-        help_heading = heading::SEARCH,
         value_name = "FILE"
     )]
     pub search_space_file: Option<PathBuf>,
     /// Search only what --search_space_file lists, in its key order.
-    #[arg(
-        long = "no_builtin_space",
-        alias = "no-builtin-space",
-        help_heading = heading::SEARCH
-    )]
+    #[arg(long = "no_builtin_space", alias = "no-builtin-space")]
     pub no_builtin_space: bool,
     /// Parameters the service reads per request, comma-separated.
     ///
@@ -230,7 +267,6 @@ pub struct TuneArgs {
     #[arg(
         long = "request_params",
         alias = "request-params",
-        help_heading = heading::SEARCH,
         value_name = "NAMES"
     )]
     pub request_params: Option<String>,
@@ -246,56 +282,39 @@ pub struct TuneArgs {
         alias = "search-policy",
         default_value = "noise-aware",
         value_parser = ["noise-aware", "coordinate", "plain", "pooled"],
-        help_heading = heading::SEARCH,
         hide_short_help = true
     )]
     pub search_policy: String,
     /// Never stop a trial early (noise-aware policy otherwise unchanged).
-    #[arg(
-        long = "no_prune",
-        alias = "no-prune",
-        help_heading = heading::SEARCH,
-        hide_short_help = true
-    )]
+    #[arg(long = "no_prune", alias = "no-prune", hide_short_help = true)]
     pub no_prune: bool,
     /// Passes over the groups at most (default: until a whole pass changes
     /// nothing; `--search_policy plain`: 1).
-    #[arg(long = "passes", help_heading = heading::SEARCH, hide_short_help = true)]
+    #[arg(long = "passes", hide_short_help = true)]
     pub passes: Option<usize>,
     /// Trials the run may start at most (default: 2.5 times one pass's
     /// trials; configurations measured earlier in the run cost nothing).
-    #[arg(
-        long = "max_trials",
-        alias = "max-trials",
-        help_heading = heading::SEARCH,
-        hide_short_help = true
-    )]
+    #[arg(long = "max_trials", alias = "max-trials", hide_short_help = true)]
     pub max_trials: Option<usize>,
     /// GPU time the pooled search may spend: hours, minutes or seconds
     /// (`3h`, `90m`, `5400s`) or trials of 3 eval runs (`120t`). Nominal
     /// costs: a start 60 s, an eval run 30 s. Default: what the plain pass
     /// costs (one pass's trials at --eval_runs).
-    #[arg(long = "budget", help_heading = heading::SEARCH, hide_short_help = true, value_name = "TIME")]
+    #[arg(long = "budget", hide_short_help = true, value_name = "TIME")]
     pub budget: Option<String>,
     /// Seed of the pooled search's sampling (default 0): the same records
     /// and seed make the same proposals. A resumed run must be given the
     /// seed it ran with to replay it.
-    #[arg(long = "seed", help_heading = heading::SEARCH, hide_short_help = true, value_name = "N")]
+    #[arg(long = "seed", hide_short_help = true, value_name = "N")]
     pub seed: Option<u64>,
     /// No refinement with joint moves after the passes.
-    #[arg(
-        long = "no_refine",
-        alias = "no-refine",
-        help_heading = heading::SEARCH,
-        hide_short_help = true
-    )]
+    #[arg(long = "no_refine", alias = "no-refine", hide_short_help = true)]
     pub no_refine: bool,
     /// Confidence of early stopping and of "better beyond noise", 0.5-0.999.
     #[arg(
         long = "prune_confidence",
         alias = "prune-confidence",
         default_value_t = 0.95,
-        help_heading = heading::SEARCH,
         hide_short_help = true
     )]
     pub prune_confidence: f64,
@@ -304,7 +323,6 @@ pub struct TuneArgs {
         long = "prune_after",
         alias = "prune-after",
         default_value_t = 2,
-        help_heading = heading::SEARCH,
         hide_short_help = true
     )]
     pub prune_after: u32,
@@ -314,14 +332,17 @@ pub struct TuneArgs {
         long = "max_eval_runs",
         alias = "max-eval-runs",
         default_value_t = 0,
-        help_heading = heading::SEARCH,
         hide_short_help = true
     )]
     pub max_eval_runs: u32,
+}
 
-    // ---- Ports and files ----
+/// The port and the files the tuner writes.
+#[derive(Debug, Args, Clone)]
+#[command(next_help_heading = heading::PORTS_FILES)]
+pub struct PortsFilesArgs {
     /// Port the service listens on (also given to both commands as PORT).
-    #[arg(long, default_value_t = 8000, help_heading = heading::PORTS_FILES, value_name = "PORT")]
+    #[arg(long, default_value_t = 8000, value_name = "PORT")]
     pub port: u16,
     /// Waits for a busy port before the trial fails.
     #[arg(
@@ -329,7 +350,6 @@ pub struct TuneArgs {
         alias = "port-busy-retries",
         env = "TUNE_PORT_BUSY_RETRIES",
         default_value_t = 3,
-        help_heading = heading::PORTS_FILES,
         value_name = "N"
     )]
     pub port_busy_retries: u32,
@@ -339,7 +359,6 @@ pub struct TuneArgs {
         alias = "port-busy-wait-s",
         env = "TUNE_PORT_BUSY_WAIT_S",
         default_value_t = 10.0,
-        help_heading = heading::PORTS_FILES,
         value_name = "SECONDS"
     )]
     pub port_busy_wait_s: f64,
@@ -347,22 +366,20 @@ pub struct TuneArgs {
     #[arg(
         long = "port_busy_kill",
         alias = "port-busy-kill",
-        env = "TUNE_PORT_BUSY_KILL",
-        help_heading = heading::PORTS_FILES
+        env = "TUNE_PORT_BUSY_KILL"
     )]
     pub port_busy_kill: bool,
     /// Results file (JSONL), relative to the repo.
-    #[arg(long, default_value = "tune_results.jsonl", help_heading = heading::PORTS_FILES, value_name = "FILE")]
+    #[arg(long, default_value = "tune_results.jsonl", value_name = "FILE")]
     pub results: PathBuf,
     /// Best params file, relative to the repo.
-    #[arg(long, default_value = "best_params.json", help_heading = heading::PORTS_FILES, value_name = "FILE")]
+    #[arg(long, default_value = "best_params.json", value_name = "FILE")]
     pub best: PathBuf,
     /// Directory of per-trial service logs, relative to the repo.
     #[arg(
         long = "server_log_dir",
         alias = "server-log-dir",
         default_value = "tune_server_logs",
-        help_heading = heading::PORTS_FILES,
         value_name = "DIR"
     )]
     pub server_log_dir: PathBuf,
@@ -371,40 +388,42 @@ pub struct TuneArgs {
         long = "status_file",
         alias = "status-file",
         default_value = "tune_status.json",
-        help_heading = heading::PORTS_FILES,
         value_name = "FILE"
     )]
     pub status_file: PathBuf,
+}
 
-    // ---- Output and checks ----
+/// How the run is shown and checked.
+#[derive(Debug, Args, Clone)]
+#[command(next_help_heading = heading::OUTPUT)]
+pub struct OutputArgs {
     /// One line per event on stdout instead of the live screen.
     ///
     /// Also chosen when stdout is not a terminal or TERM=dumb.
-    #[arg(long, help_heading = heading::OUTPUT)]
+    #[arg(long)]
     pub headless: bool,
     /// Check parsing, records and the best choice without starting the
     /// service.
     ///
     /// The scripts of --server_cmd and --eval_cmd must exist in --repo (as
     /// for a run); neither is started.
-    #[arg(long, help_heading = heading::OUTPUT)]
+    #[arg(long)]
     pub selftest: bool,
     /// With --selftest, also send a heartbeat notification.
-    #[arg(
-        long = "selftest_notify",
-        alias = "selftest-notify",
-        help_heading = heading::OUTPUT
-    )]
+    #[arg(long = "selftest_notify", alias = "selftest-notify")]
     pub selftest_notify: bool,
+}
 
-    // ---- Notifications ----
+/// Webhooks and which events notify.
+#[derive(Debug, Args, Clone)]
+#[command(next_help_heading = heading::NOTIFY)]
+pub struct NotifyArgs {
     /// Webhook URL (Feishu bot, generic endpoint...).
     #[arg(
         long = "webhook_url",
         alias = "webhook-url",
         env = "TUNE_WEBHOOK_URL",
         hide_env_values = true,
-        help_heading = heading::NOTIFY,
         hide_short_help = true,
         value_name = "URL"
     )]
@@ -415,7 +434,6 @@ pub struct TuneArgs {
         alias = "webhook-kind",
         env = "TUNE_WEBHOOK_KIND",
         default_value = "feishu",
-        help_heading = heading::NOTIFY,
         hide_short_help = true,
         value_name = "KIND"
     )]
@@ -426,7 +444,6 @@ pub struct TuneArgs {
         alias = "feishu-secret",
         env = "TUNE_FEISHU_SECRET",
         hide_env_values = true,
-        help_heading = heading::NOTIFY,
         hide_short_help = true,
         value_name = "SECRET"
     )]
@@ -436,7 +453,6 @@ pub struct TuneArgs {
         long = "notify_trial_done",
         alias = "notify-trial-done",
         env = "TUNE_NOTIFY_TRIAL_DONE",
-        help_heading = heading::NOTIFY,
         hide_short_help = true
     )]
     pub notify_trial_done: bool,
@@ -446,19 +462,21 @@ pub struct TuneArgs {
         alias = "notify-trial-done-every",
         env = "TUNE_NOTIFY_TRIAL_DONE_EVERY",
         default_value_t = 1,
-        help_heading = heading::NOTIFY,
         hide_short_help = true,
         value_name = "N"
     )]
     pub notify_trial_done_every: u32,
+}
 
-    // ---- Email ----
+/// The mail channel of notifications.
+#[derive(Debug, Args, Clone)]
+#[command(next_help_heading = heading::EMAIL)]
+pub struct EmailArgs {
     /// SMTP server for email notifications.
     #[arg(
         long = "smtp_host",
         alias = "smtp-host",
         env = "TUNE_SMTP_HOST",
-        help_heading = heading::EMAIL,
         hide_short_help = true,
         value_name = "HOST"
     )]
@@ -469,7 +487,6 @@ pub struct TuneArgs {
         alias = "smtp-port",
         env = "TUNE_SMTP_PORT",
         default_value_t = 587,
-        help_heading = heading::EMAIL,
         hide_short_help = true,
         value_name = "PORT"
     )]
@@ -480,7 +497,6 @@ pub struct TuneArgs {
         alias = "smtp-user",
         env = "TUNE_SMTP_USER",
         hide_env_values = true,
-        help_heading = heading::EMAIL,
         hide_short_help = true,
         value_name = "USER"
     )]
@@ -491,7 +507,6 @@ pub struct TuneArgs {
         alias = "smtp-pass",
         env = "TUNE_SMTP_PASS",
         hide_env_values = true,
-        help_heading = heading::EMAIL,
         hide_short_help = true,
         value_name = "PASS"
     )]
@@ -501,7 +516,6 @@ pub struct TuneArgs {
         long = "smtp_from",
         alias = "smtp-from",
         env = "TUNE_SMTP_FROM",
-        help_heading = heading::EMAIL,
         hide_short_help = true,
         value_name = "ADDR"
     )]
@@ -511,7 +525,6 @@ pub struct TuneArgs {
         long = "smtp_to",
         alias = "smtp-to",
         env = "TUNE_SMTP_TO",
-        help_heading = heading::EMAIL,
         hide_short_help = true,
         value_name = "ADDRS"
     )]
@@ -521,7 +534,6 @@ pub struct TuneArgs {
         long = "smtp_no_starttls",
         alias = "smtp-no-starttls",
         env = "TUNE_SMTP_NO_STARTTLS",
-        help_heading = heading::EMAIL,
         hide_short_help = true
     )]
     pub smtp_no_starttls: bool,
@@ -530,7 +542,6 @@ pub struct TuneArgs {
         long = "smtp_ssl",
         alias = "smtp-ssl",
         env = "TUNE_SMTP_SSL",
-        help_heading = heading::EMAIL,
         hide_short_help = true
     )]
     pub smtp_ssl: bool,
@@ -539,7 +550,6 @@ pub struct TuneArgs {
         long = "smtp_ca_file",
         alias = "smtp-ca-file",
         env = "TUNE_SMTP_CA_FILE",
-        help_heading = heading::EMAIL,
         hide_short_help = true,
         value_name = "FILE"
     )]
@@ -550,19 +560,21 @@ pub struct TuneArgs {
         alias = "email-kinds",
         env = "TUNE_EMAIL_KINDS",
         default_value = "best,crashed,done",
-        help_heading = heading::EMAIL,
         hide_short_help = true,
         value_name = "KINDS"
     )]
     pub email_kinds: String,
+}
 
-    // ---- Heartbeats ----
+/// Periodic notifications.
+#[derive(Debug, Args, Clone)]
+#[command(next_help_heading = heading::HEARTBEATS)]
+pub struct HeartbeatArgs {
     /// Send a heartbeat every N trials run.
     #[arg(
         long = "heartbeat_trials",
         alias = "heartbeat-trials",
         default_value_t = 10,
-        help_heading = heading::HEARTBEATS,
         hide_short_help = true,
         value_name = "N"
     )]
@@ -573,26 +585,28 @@ pub struct TuneArgs {
         alias = "heartbeat-interval-s",
         env = "TUNE_HEARTBEAT_INTERVAL_S",
         default_value_t = 0.0,
-        help_heading = heading::HEARTBEATS,
         hide_short_help = true,
         value_name = "SECONDS"
     )]
     pub heartbeat_interval_s: f64,
+}
 
-    // ---- Slots ----
+/// Several trials at once.
+#[derive(Debug, Args, Clone)]
+#[command(next_help_heading = heading::SLOTS)]
+pub struct SlotArgs {
     /// Devices to share out, e.g. 0,1,2,3: one trial at a time per
     /// --gpus_per_trial of them, each given its devices in --gpu_env.
-    #[arg(long, help_heading = heading::SLOTS, hide_short_help = true)]
+    #[arg(long, hide_short_help = true)]
     pub gpus: Option<String>,
     /// Trials run at once (default: as many as --gpus allows, else 1).
-    #[arg(long, help_heading = heading::SLOTS, hide_short_help = true)]
+    #[arg(long, hide_short_help = true)]
     pub slots: Option<usize>,
     /// Devices per trial (tensor parallel).
     #[arg(
         long = "gpus_per_trial",
         alias = "gpus-per-trial",
         default_value_t = 1,
-        help_heading = heading::SLOTS,
         hide_short_help = true
     )]
     pub gpus_per_trial: usize,
@@ -601,7 +615,6 @@ pub struct TuneArgs {
         long = "gpu_env",
         alias = "gpu-env",
         default_value = "CUDA_VISIBLE_DEVICES",
-        help_heading = heading::SLOTS,
         hide_short_help = true
     )]
     pub gpu_env: String,
@@ -610,28 +623,16 @@ pub struct TuneArgs {
         long = "port_stride",
         alias = "port-stride",
         default_value_t = 10,
-        help_heading = heading::SLOTS,
         hide_short_help = true
     )]
     pub port_stride: u16,
     /// Another port variable of the service, strided like PORT: NAME=BASE,
     /// or NAME to take BASE from the environment; repeatable.
-    #[arg(
-        long = "port_env",
-        alias = "port-env",
-        help_heading = heading::SLOTS,
-        hide_short_help = true
-    )]
+    #[arg(long = "port_env", alias = "port-env", hide_short_help = true)]
     pub port_env: Vec<String>,
     /// Run each trial through this command prefix as `autotune trial`,
     /// e.g. 'srun --ntasks=1 --gres=gpu:1' ({run}: this run's id, {slot}:
     /// the slot); --slots bounds the trials in flight.
-    #[arg(long, help_heading = heading::SLOTS, hide_short_help = true)]
+    #[arg(long, hide_short_help = true)]
     pub launcher: Option<String>,
-
-    /// Start from the built-in defaults instead of best_params.json (set by
-    /// `autotune demo`, whose runs always start there, so that running it
-    /// again on the same directory resumes the same search).
-    #[arg(skip)]
-    pub start_from_defaults: bool,
 }

@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 
 use autotune::{Constraint, Direction, Goal, NoisePolicy, Objective, Op};
 
-use crate::cli::ReportArgs;
+use crate::cli::{GoalArgs, ReportArgs};
 
 /// Where the report goes by default: beside the results file.
 pub fn default_output(results: &Path) -> PathBuf {
@@ -54,39 +54,26 @@ pub fn recorded_policy(results: &Path) -> Option<NoisePolicy> {
     serde_json::from_value(recorded(results, "search_policy")?).ok()
 }
 
-/// The goal flags of `autotune report` and `autotune best`.
-#[derive(Debug, Clone, Default)]
-pub struct GoalFlags<'a> {
-    /// `--objective NAME[:max|min]`.
-    pub objective: Option<&'a str>,
-    /// `--constraint NAME>=X|NAME<=X`, each.
-    pub constraints: &'a [String],
-    /// `--accuracy_threshold`.
-    pub threshold: f64,
-    /// Whether `--accuracy_threshold` was typed.
-    pub threshold_given: bool,
-}
-
 /// The goal to judge `results` by: the flags' when --objective or
 /// --constraint is given; else the goal recorded beside the file (with a
 /// typed --accuracy_threshold replacing its accuracy bar); else today's.
 /// A recorded goal matters: a latency-bound run's winner is not the
 /// fastest configuration, and judging it by tok/s would name another.
-pub fn file_goal(results: &Path, f: &GoalFlags) -> Result<Goal, String> {
-    let acc = crate::cli::threshold("--accuracy_threshold", f.threshold)?;
+pub fn file_goal(results: &Path, f: &GoalArgs) -> Result<Goal, String> {
+    let acc = crate::cli::threshold("--accuracy_threshold", f.accuracy_threshold)?;
     let acc_constraint = Goal::default_for(acc).constraints.remove(0);
-    if f.objective.is_none() && f.constraints.is_empty() {
+    if !f.asked() {
         let Some(mut g) = recorded_goal(results) else {
             return Ok(Goal::default_for(acc));
         };
-        if f.threshold_given {
+        if f.accuracy_threshold_given {
             g.constraints
                 .retain(|c| !(c.name == "accuracy" && c.op == Op::Ge));
             g.constraints.push(acc_constraint);
         }
         return Ok(g);
     }
-    let objective = match f.objective.map(str::trim) {
+    let objective = match f.objective.as_deref().map(str::trim) {
         None => Objective {
             name: "total_tps".into(),
             dir: Direction::Max,
@@ -109,12 +96,12 @@ pub fn file_goal(results: &Path, f: &GoalFlags) -> Result<Goal, String> {
         }
     };
     let mut constraints = Vec::new();
-    for c in f.constraints {
+    for c in &f.constraint {
         let c = Constraint::parse(c).map_err(|e| format!("--constraint {e}"))?;
         autotune::check_metric_name(&c.name).map_err(|e| format!("--constraint: {e}"))?;
         constraints.push(c);
     }
-    if f.threshold_given && !constraints.iter().any(|c| c.name == "accuracy") {
+    if f.accuracy_threshold_given && !constraints.iter().any(|c| c.name == "accuracy") {
         constraints.push(acc_constraint);
     }
     autotune::check_feasible(&constraints).map_err(|e| format!("--constraint: {e}"))?;
@@ -256,20 +243,12 @@ pub fn run(a: &ReportArgs) -> i32 {
             return crate::usage_error(&format!("{m} (-o names another path for the page)"));
         }
     }
-    let goal = match file_goal(
-        &results,
-        &GoalFlags {
-            objective: a.objective.as_deref(),
-            constraints: &a.constraint,
-            threshold: a.accuracy_threshold,
-            threshold_given: a.accuracy_threshold_given,
-        },
-    ) {
+    let goal = match file_goal(&results, &a.goal) {
         Ok(g) => g,
         Err(m) => return crate::usage_error(&m),
     };
     // A metric no record carries is a typo, not a report to write.
-    if a.objective.is_some() || !a.constraint.is_empty() {
+    if a.goal.asked() {
         let loaded = match read_records(&results) {
             Ok(l) => l,
             Err(m) => return crate::usage_error(&m),
