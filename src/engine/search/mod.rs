@@ -2,10 +2,12 @@
 //! candidates, merging a `--search_space_file`, the order of parameter groups,
 //! the values of one group, and trial keys.
 
+mod changes;
 pub mod coordinate;
 pub mod pooled;
 pub mod searcher;
 
+pub use changes::Changes;
 pub use searcher::{Searcher, SearcherKind};
 
 use std::collections::BTreeMap;
