@@ -45,11 +45,12 @@ pub struct TrialRequest {
     /// 1-based group number.
     #[serde(default)]
     pub group: usize,
-    /// The parameter under test.
+    /// What the trial changes, as its record's `param_under_test` says it
+    /// (`A+B` for a joint move: [`super::search::Changes::param_text`]).
     pub param: String,
-    /// Its value.
+    /// Its value in the same format (`4+48`).
     pub value: String,
-    /// The base value it replaces.
+    /// The base's value it replaces (a one-parameter trial).
     #[serde(default)]
     pub base_value: Option<String>,
     /// Every parameter of the trial.
@@ -84,8 +85,10 @@ impl TrialRequest {
         TrialRequest {
             ordinal: spec.ordinal,
             group: spec.group,
-            param: spec.param.clone(),
-            value: spec.value.clone(),
+            // The results file's texts: the request is a wire format an
+            // older `autotune trial` reads too.
+            param: spec.changes.param_text(),
+            value: spec.changes.value_text(),
             base_value: spec.base_value.clone(),
             params: spec.params.clone(),
             key: spec.key.clone(),
@@ -123,8 +126,7 @@ impl TrialRequest {
         TrialSpec {
             ordinal: self.ordinal,
             group: self.group,
-            param: self.param.clone(),
-            value: self.value.clone(),
+            changes: super::search::Changes::from_record(&self.param, &self.value, &self.params),
             base_value: self.base_value.clone(),
             params: self.params.clone(),
             key,
