@@ -659,6 +659,7 @@ fn launched_record(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::engine::search::Changes;
 
     #[test]
     fn srun_gets_a_job_name_of_the_run() {
@@ -679,6 +680,50 @@ mod tests {
             .output()
             .unwrap();
         assert_eq!(String::from_utf8_lossy(&out.stdout), nasty);
+    }
+
+    /// A launched trial's request keeps the results file's texts (an older
+    /// `autotune trial` reads them), and the trial it runs writes the same
+    /// `param_under_test` as a local one: a joint move, the base, a pooled
+    /// search's point.
+    #[test]
+    fn a_request_carries_the_record_texts_of_its_changes() {
+        let params: Params = [("A", "4"), ("B", "4+8")]
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .into();
+        let joint = Changes::moves([("A".into(), "4".into()), ("B".into(), "4+8".into())]);
+        for (changes, param, value) in [
+            (joint, "A+B", "4+4+8"),
+            (Changes::base(), "base", "base"),
+            (Changes::one("A", "4"), "A", "4"),
+            (
+                Changes::point("screening", "A=4 1 per-request"),
+                "screening",
+                "A=4 1 per-request",
+            ),
+        ] {
+            let spec = TrialSpec {
+                ordinal: 1,
+                group: 0,
+                changes,
+                base_value: None,
+                key: crate::engine::search::trial_key(&params),
+                params: params.clone(),
+                recheck: false,
+                judge: None,
+            };
+            let req = TrialRequest::new(&spec, 1);
+            assert_eq!((req.param.as_str(), req.value.as_str()), (param, value));
+            let wire: TrialRequest =
+                serde_json::from_str(&serde_json::to_string(&req).unwrap()).unwrap();
+            let back = wire.spec().changes;
+            assert_eq!(back.param_text(), param);
+            // A joint move's values come back from the params, never split
+            // from the joined text; a point reads back as its texts.
+            if spec.changes.as_point().is_none() {
+                assert_eq!(back, spec.changes);
+            }
+        }
     }
 
     #[test]
