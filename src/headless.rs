@@ -10,7 +10,7 @@ use tokio::sync::mpsc;
 
 use crate::ui::printable;
 use autotune::fig;
-use autotune::{BestRule, Event, Outcome, Status, TrialPhase, describe_change, trial_key};
+use autotune::{BestRule, Event, Outcome, Status, TrialPhase, trial_key};
 
 /// A record's result in one line: status, means ± 95 % half-widths, runs
 /// and time, then why it ended early (pruned, crashed...) and whether it
@@ -186,10 +186,8 @@ impl LineLog {
             devices,
             ordinal,
             index,
-            param,
-            value,
+            changes,
             base_value,
-            params,
             recheck,
             ..
         } = e
@@ -202,16 +200,11 @@ impl LineLog {
         } else {
             String::new()
         };
-        let cur = format!(
-            "{}{at} {}",
-            self.tag(*ordinal),
-            describe_change(param, value, params)
-        );
+        let cur = format!("{}{at} {}", self.tag(*ordinal), changes.describe());
         self.current.insert(*slot, cur.clone());
-        // A joint move names its values above; its base's joined
-        // values would say nothing more.
-        let was = match base_value {
-            Some(b) if b != value && !param.contains('+') => format!(", base {b}"),
+        // One parameter's base value (a joint move names its values above).
+        let was = match (base_value, changes.single()) {
+            (Some(b), Some((_, v))) if b != v => format!(", base {b}"),
             _ => String::new(),
         };
         let dev = devices
@@ -362,25 +355,23 @@ impl LineLog {
             Event::GroupStarted { .. } => group_line(e),
             Event::TrialPredicted {
                 ordinal,
-                param,
-                value,
-                params,
+                changes,
                 reason,
+                ..
             } => format!(
                 "{} {} not started: {reason}",
                 self.tag(*ordinal),
-                describe_change(param, value, params)
+                changes.describe()
             ),
             Event::TrialReused {
                 ordinal,
-                param,
-                value,
+                changes,
                 record,
             } => {
                 format!(
                     "{} {} reused: {}",
                     self.tag(*ordinal),
-                    describe_change(param, value, &record.params),
+                    changes.describe(),
                     record_text(record)
                 )
             }
@@ -509,7 +500,7 @@ fn best_so_far(c: &autotune::choice::Choice, goal: &autotune::Goal) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use autotune::{EvalRun, EvalSummary, Params, Record, Status};
+    use autotune::{Changes, EvalRun, EvalSummary, Params, Record, Status};
 
     fn started(slot: usize, ordinal: usize) -> Event {
         Event::TrialStarted {
@@ -517,8 +508,7 @@ mod tests {
             devices: None,
             ordinal,
             index: ordinal as u32,
-            param: "A".into(),
-            value: ordinal.to_string(),
+            changes: Changes::one("A", ordinal.to_string()),
             base_value: Some("1".into()),
             params: Params::new(),
             key: format!("A={ordinal}"),
@@ -582,9 +572,11 @@ mod tests {
                 devices: None,
                 ordinal: 3,
                 index: 3,
-                param: "MAX_NUM_SEQS+STOP".into(),
-                value: "1536+a+b".into(),
-                base_value: Some("1024+c".into()),
+                changes: Changes::moves([
+                    ("MAX_NUM_SEQS".into(), "1536".into()),
+                    ("STOP".into(), "a+b".into()),
+                ]),
+                base_value: None,
                 params,
                 key: "k".into(),
                 log_path: "/l".into(),
@@ -593,7 +585,7 @@ mod tests {
             .unwrap();
         assert!(line.contains("MAX_NUM_SEQS=1536, STOP=a+b start"), "{line}");
         assert!(
-            !line.contains("1536+a+b") && !line.contains("base 1024+c"),
+            !line.contains("1536+a+b") && !line.contains("base"),
             "{line}"
         );
     }

@@ -26,8 +26,8 @@ pub use engine::search::coordinate::{PlanConfig, Planner, SearchPlan, Step, Tria
 pub use engine::search::pooled::beliefs::{Beliefs, Figure, LevelEffect, ParamBelief, beliefs};
 pub use engine::search::pooled::{Pooled, PooledSetup};
 pub use engine::search::{
-    DEFAULT_PARAMS, Params, SearchSpace, changes, default_params, describe_change, is_var_name,
-    same_value, scalar_to_string, trial_key,
+    Changes, DEFAULT_PARAMS, Params, SearchSpace, default_params, is_var_name, same_value,
+    scalar_to_string, trial_key,
 };
 pub use engine::search::{Searcher, SearcherKind};
 pub use engine::simulate::{Cost, Noise, SimReport, Truth, simulate, simulate_loop};

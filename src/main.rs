@@ -224,8 +224,7 @@ mod tests {
         let spec = autotune::TrialSpec {
             ordinal: 1,
             group: 1,
-            param: "A".into(),
-            value: "1".into(),
+            changes: autotune::Changes::one("A", "1"),
             base_value: None,
             params: cfg.base.clone(),
             key: autotune::trial_key(&cfg.base),

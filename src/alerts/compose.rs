@@ -187,7 +187,7 @@ impl Composer {
                 format!("{total_estimate} trials planned; {existing_records} records already in the results"),
                 json!({"best_seen_tps": best_seen_tps}),
             )),
-            Event::TrialStarted { param, value, index, params, .. } => self.current = format!("trial {index}: {}", autotune::describe_change(param, value, params)),
+            Event::TrialStarted { changes, index, .. } => self.current = format!("trial {index}: {}", changes.describe()),
             Event::TrialFinished { record, .. } => {
                 self.current.clear();
                 if record.status == Status::Skipped {

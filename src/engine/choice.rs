@@ -183,11 +183,9 @@ impl Choice {
 /// One trial of a decision, as the replay met it.
 #[derive(Debug, Clone)]
 pub struct ReplayedTrial {
-    /// The parameter under test (`A+B` for a joint move, `base` for a
-    /// refinement's base).
-    pub param: String,
-    /// Its value (`x+y` for a joint move).
-    pub value: String,
+    /// What it changes from the decision's base (several parameters for
+    /// a joint move, none for a refinement's base).
+    pub changes: crate::engine::search::Changes,
     /// Every parameter of the trial.
     pub params: Params,
     /// A close call's re-measure of the incumbent.
@@ -278,8 +276,7 @@ pub fn replay_decisions(setup: &SearchSetup, records: &[Arc<Record>]) -> Replaye
     let mut trial = |spec: &TrialSpec, stage: Stage, record: Option<Arc<Record>>| {
         let again = !met.insert(spec.key.clone());
         ReplayedTrial {
-            param: spec.param.clone(),
-            value: spec.value.clone(),
+            changes: spec.changes.clone(),
             params: spec.params.clone(),
             recheck: spec.recheck,
             reused: again && !spec.recheck && (setup.policy.is_some() || stage != Stage::Pass(1)),

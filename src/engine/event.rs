@@ -8,7 +8,7 @@ use super::goal::Goal;
 use super::noise::{NoisePolicy, PooledNoise};
 use super::outcome::RunSummary;
 use super::record::{EvalRun, Record};
-use super::search::Params;
+use super::search::{Changes, Params};
 
 /// What a front end may ask of the engine.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -161,10 +161,8 @@ pub enum Event {
     TrialPredicted {
         /// 1-based position in the plan.
         ordinal: usize,
-        /// The parameter under test (`A+B` for a joint move).
-        param: String,
-        /// Its value.
-        value: String,
+        /// What it changes from its base.
+        changes: Changes,
         /// All params of the trial.
         params: Params,
         /// Which earlier failure predicts it, and why.
@@ -175,10 +173,8 @@ pub enum Event {
     TrialReused {
         /// 1-based position in the plan.
         ordinal: usize,
-        /// The parameter under test.
-        param: String,
-        /// Its value.
-        value: String,
+        /// What it changes from its base (in the group it counts in).
+        changes: Changes,
         /// The record reused.
         record: Arc<Record>,
     },
@@ -192,11 +188,10 @@ pub enum Event {
         ordinal: usize,
         /// The running index (the log file's number).
         index: u32,
-        /// The parameter under test.
-        param: String,
-        /// Its value.
-        value: String,
-        /// The base value it replaces, if any.
+        /// What it changes from its base.
+        changes: Changes,
+        /// The base's value of the one parameter it changes, if the base
+        /// has one (`None` for a joint move, the base, a design point).
         base_value: Option<String>,
         /// All params of the trial.
         params: Params,

@@ -246,26 +246,6 @@ pub struct Move {
     pub trade: bool,
 }
 
-impl Move {
-    /// The parameters joined by `+` (`A+B`).
-    pub fn param(&self) -> String {
-        self.changes
-            .iter()
-            .map(|(k, _)| k.as_str())
-            .collect::<Vec<_>>()
-            .join("+")
-    }
-
-    /// The values joined by `+` in the same order.
-    pub fn value(&self) -> String {
-        self.changes
-            .iter()
-            .map(|(_, v)| v.as_str())
-            .collect::<Vec<_>>()
-            .join("+")
-    }
-}
-
 /// What a value with no served measurement (it crashed or hung with other
 /// values) is predicted to do: a little worse than the base. Whether it
 /// fails here is for the crash predictor to say, and a joint move is
@@ -507,8 +487,10 @@ mod tests {
         let m = joint_moves(&space, &base, &e, 3);
         assert_eq!(m.len(), 2);
         // A=3 never served: a small loss, so its move ranks first.
-        assert_eq!(m[0].value(), "3+y");
-        assert_eq!(m[0].param(), "A+B");
+        assert_eq!(
+            m[0].changes,
+            [("A".to_string(), "3".to_string()), ("B".into(), "y".into())]
+        );
         assert!((m[0].tps - UNKNOWN_REL * 0.9).abs() < 1e-12);
         assert!((m[1].tps - 0.95 * 0.9).abs() < 1e-12);
     }

@@ -502,12 +502,18 @@ impl Record {
         }
     }
 
-    /// What this trial changed, as a reader says it (`A=1`, `A=1, B=2` for
-    /// a joint move, `base`): [`crate::engine::search::describe_change`].
-    pub fn change_text(&self) -> String {
+    /// What this trial changed, read back from its texts
+    /// ([`crate::engine::search::Changes::from_record`]).
+    pub fn changes(&self) -> crate::engine::search::Changes {
         let param = self.param_under_test.as_deref().unwrap_or("");
         let value = self.value_under_test().unwrap_or_default();
-        crate::engine::search::describe_change(param, &value, &self.params)
+        crate::engine::search::Changes::from_record(param, &value, &self.params)
+    }
+
+    /// What this trial changed, as a reader says it (`A=1`, `A=1, B=2` for
+    /// a joint move, `base`): [`crate::engine::search::Changes::describe`].
+    pub fn change_text(&self) -> String {
+        self.changes().describe()
     }
 
     /// The value of the parameter under test.

@@ -45,11 +45,12 @@ pub struct TrialRequest {
     /// 1-based group number.
     #[serde(default)]
     pub group: usize,
-    /// The parameter under test.
+    /// What the trial changes, as its record's `param_under_test` says it
+    /// (`A+B` for a joint move: [`super::search::Changes::param_text`]).
     pub param: String,
-    /// Its value.
+    /// Its value in the same format (`4+48`).
     pub value: String,
-    /// The base value it replaces.
+    /// The base's value it replaces (a one-parameter trial).
     #[serde(default)]
     pub base_value: Option<String>,
     /// Every parameter of the trial.
@@ -84,8 +85,10 @@ impl TrialRequest {
         TrialRequest {
             ordinal: spec.ordinal,
             group: spec.group,
-            param: spec.param.clone(),
-            value: spec.value.clone(),
+            // The results file's texts: the request is a wire format an
+            // older `autotune trial` reads too.
+            param: spec.changes.param_text(),
+            value: spec.changes.value_text(),
             base_value: spec.base_value.clone(),
             params: spec.params.clone(),
             key: spec.key.clone(),
@@ -123,8 +126,7 @@ impl TrialRequest {
         TrialSpec {
             ordinal: self.ordinal,
             group: self.group,
-            param: self.param.clone(),
-            value: self.value.clone(),
+            changes: super::search::Changes::from_record(&self.param, &self.value, &self.params),
             base_value: self.base_value.clone(),
             params: self.params.clone(),
             key,
@@ -657,6 +659,7 @@ fn launched_record(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::engine::search::Changes;
 
     #[test]
     fn srun_gets_a_job_name_of_the_run() {
@@ -677,6 +680,50 @@ mod tests {
             .output()
             .unwrap();
         assert_eq!(String::from_utf8_lossy(&out.stdout), nasty);
+    }
+
+    /// A launched trial's request keeps the results file's texts (an older
+    /// `autotune trial` reads them), and the trial it runs writes the same
+    /// `param_under_test` as a local one: a joint move, the base, a pooled
+    /// search's point.
+    #[test]
+    fn a_request_carries_the_record_texts_of_its_changes() {
+        let params: Params = [("A", "4"), ("B", "4+8")]
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .into();
+        let joint = Changes::moves([("A".into(), "4".into()), ("B".into(), "4+8".into())]);
+        for (changes, param, value) in [
+            (joint, "A+B", "4+4+8"),
+            (Changes::base(), "base", "base"),
+            (Changes::one("A", "4"), "A", "4"),
+            (
+                Changes::point("screening", "A=4 1 per-request"),
+                "screening",
+                "A=4 1 per-request",
+            ),
+        ] {
+            let spec = TrialSpec {
+                ordinal: 1,
+                group: 0,
+                changes,
+                base_value: None,
+                key: crate::engine::search::trial_key(&params),
+                params: params.clone(),
+                recheck: false,
+                judge: None,
+            };
+            let req = TrialRequest::new(&spec, 1);
+            assert_eq!((req.param.as_str(), req.value.as_str()), (param, value));
+            let wire: TrialRequest =
+                serde_json::from_str(&serde_json::to_string(&req).unwrap()).unwrap();
+            let back = wire.spec().changes;
+            assert_eq!(back.param_text(), param);
+            // A joint move's values come back from the params, never split
+            // from the joined text; a point reads back as its texts.
+            if spec.changes.as_point().is_none() {
+                assert_eq!(back, spec.changes);
+            }
+        }
     }
 
     #[test]

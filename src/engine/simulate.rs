@@ -249,7 +249,7 @@ fn measure(
     let mut r = Record {
         trial_key: spec.key.clone(),
         params: spec.params.clone(),
-        param_under_test: Some(spec.param.clone()),
+        param_under_test: Some(spec.changes.param_text()),
         phase: Phase::Startup,
         ..Default::default()
     };

@@ -182,8 +182,7 @@ impl StatusWriter {
             slot,
             ordinal,
             index,
-            param,
-            value,
+            changes,
             params,
             key,
             log_path,
@@ -196,6 +195,9 @@ impl StatusWriter {
         self.trial.insert("trial_index".into(), json!(index));
         self.trial.insert("slot".into(), json!(slot));
         self.trial.insert("trial_ordinal".into(), json!(ordinal));
+        // As the results file says them (`A+B`, `4+48`): monitors read
+        // both files.
+        let (param, value) = (changes.param_text(), changes.value_text());
         self.trial.insert("param".into(), json!(param));
         self.trial.insert("value".into(), json!(value));
         self.trial.insert("params".into(), json!(params));
@@ -449,8 +451,7 @@ mod tests {
             devices: Some(slot.to_string()),
             ordinal,
             index: ordinal as u32,
-            param: "SEQS".into(),
-            value: seqs.into(),
+            changes: crate::engine::search::Changes::one("SEQS", seqs),
             base_value: Some("64".into()),
             params,
             key: format!("SEQS={seqs}"),

@@ -225,7 +225,7 @@ pub(crate) fn new_record(spec: &TrialSpec) -> Record {
         trial_key: spec.key.clone(),
         status: Status::Failed,
         phase: Phase::Startup,
-        param_under_test: Some(spec.param.clone()),
+        param_under_test: Some(spec.changes.param_text()),
         params: spec.params.clone(),
         ..Default::default()
     };

@@ -597,8 +597,7 @@ impl Engine {
                 }),
                 Step::Predicted { spec, reason } => self.sink.emit(Event::TrialPredicted {
                     ordinal: spec.ordinal,
-                    param: spec.param,
-                    value: spec.value,
+                    changes: spec.changes,
                     params: spec.params,
                     reason,
                 }),
@@ -611,8 +610,7 @@ impl Engine {
                     }
                     self.sink.emit(Event::TrialReused {
                         ordinal: spec.ordinal,
-                        param: spec.param,
-                        value: spec.value,
+                        changes: spec.changes,
                         record,
                     })
                 }

@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use autotune::choice::Decision;
-use autotune::{Params, Record, trial_key};
+use autotune::{Changes, Params, Record, trial_key};
 
 use super::model::{Config, Criteria, axis_order};
 
@@ -196,19 +196,16 @@ fn base_value_in(seg: &(String, Vec<Arc<Record>>), param: &str) -> Option<String
 
 /// A round's joint moves, in plan order, each with its configuration.
 fn moves_of<'a>(
-    trials: impl Iterator<Item = (&'a str, &'a Params)>,
+    trials: impl Iterator<Item = (Changes, &'a Params)>,
     by_key: &HashMap<String, usize>,
 ) -> Vec<Move> {
     let mut moves: Vec<Move> = Vec::new();
-    for (param, params) in trials {
-        if !param.contains('+') || moves.iter().any(|m| m.params == *params) {
+    for (changes, params) in trials {
+        if changes.pairs().len() < 2 || moves.iter().any(|m| m.params == *params) {
             continue;
         }
         moves.push(Move {
-            changes: param
-                .split('+')
-                .map(|k| (k.to_string(), params.get(k).cloned().unwrap_or_default()))
-                .collect(),
+            changes: changes.pairs().to_vec(),
             params: params.clone(),
             config: by_key.get(&trial_key(params)).copied(),
         });
@@ -269,7 +266,7 @@ pub(super) fn steps_of_replay(
                 d.trials
                     .iter()
                     .filter(|t| !t.recheck)
-                    .map(|t| (t.param.as_str(), &t.params)),
+                    .map(|t| (t.changes.clone(), &t.params)),
                 by_key,
             );
             let chosen = d
@@ -297,7 +294,7 @@ pub(super) fn steps_of_replay(
             d.trials
                 .iter()
                 .filter(|t| !t.recheck)
-                .map(|t| t.value.clone()),
+                .filter_map(|t| t.changes.single().map(|(_, v)| v.to_string())),
         );
         let chosen = if d.decided {
             after.get(param).cloned()
@@ -399,7 +396,8 @@ impl Segments<'_> {
         });
         let moves = moves_of(
             recs.iter()
-                .filter_map(|r| Some((r.param_under_test.as_deref()?, &r.params))),
+                .filter(|r| r.param_under_test.is_some())
+                .map(|r| (r.changes(), &r.params)),
             by_key,
         );
         // Chosen: the candidate the next group starts from (every

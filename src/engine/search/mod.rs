@@ -2,10 +2,12 @@
 //! candidates, merging a `--search_space_file`, the order of parameter groups,
 //! the values of one group, and trial keys.
 
+mod changes;
 pub mod coordinate;
 pub mod pooled;
 pub mod searcher;
 
+pub use changes::Changes;
 pub use searcher::{Searcher, SearcherKind};
 
 use std::collections::BTreeMap;
@@ -418,39 +420,6 @@ pub fn is_var_name(name: &str) -> bool {
         && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
-/// What a trial changes, typed: the `(parameter, value)` pairs of its
-/// parameter under test. A joint move's `A+B` splits unambiguously on `+`
-/// (names are variable names); the values are read from `params`, never
-/// split from a joined `4+48` (a value may hold `+`). `base` (a re-measure
-/// of the base, no move) changes nothing.
-pub fn changes<'a>(param: &'a str, params: &'a Params) -> Vec<(&'a str, &'a str)> {
-    if param.is_empty() || param == "base" {
-        return Vec::new();
-    }
-    param
-        .split('+')
-        .map(|k| (k, params.get(k).map(String::as_str).unwrap_or("?")))
-        .collect()
-}
-
-/// A trial's changes as a reader says them: `A=1` for one parameter,
-/// `A=1, B=2` for a joint move, `base` for none. `value` stands for a
-/// single parameter missing from `params`.
-pub fn describe_change(param: &str, value: &str, params: &Params) -> String {
-    if !param.contains('+') {
-        return if param.is_empty() || param == "base" {
-            "base".into()
-        } else {
-            format!("{param}={value}")
-        };
-    }
-    changes(param, params)
-        .iter()
-        .map(|(k, v)| format!("{k}={v}"))
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
 /// The trial key: params sorted by name, joined as `K1=v1|K2=v2|...`, as
 /// `auto_tune.py` writes it.
 ///
@@ -580,19 +549,6 @@ impl<'de> serde::Deserialize<'de> for OrderedObject {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn a_joint_move_names_each_change_with_its_own_value() {
-        let params: Params = [("A", "1"), ("B", "2+3"), ("C", "x")]
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .into();
-        // The joined value "1+2+3" cannot be split back; the params can.
-        assert_eq!(describe_change("A+B", "1+2+3", &params), "A=1, B=2+3");
-        assert_eq!(changes("A+B", &params), vec![("A", "1"), ("B", "2+3")]);
-        assert_eq!(describe_change("C", "x", &params), "C=x");
-        assert_eq!(describe_change("base", "base", &params), "base");
-        assert!(changes("base", &params).is_empty());
-    }
 
     #[test]
     fn builtin_plan_has_55_trials() {

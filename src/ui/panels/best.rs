@@ -258,13 +258,12 @@ fn draw_best_goal(f: &mut Frame, area: Rect, s: &LiveState, g: &autotune::Goal, 
 /// in tok/s against the group's base value (its first).
 pub fn draw_group(f: &mut Frame, area: Rect, s: &LiveState, t: &Theme) {
     // Values running now (several with several slots).
-    let running: Vec<&str> = s
+    let running: Vec<String> = s
         .running
         .values()
-        .filter(|tr| s.group.holds(&tr.param, &tr.value))
-        .map(|tr| tr.value.as_str())
+        .filter_map(|tr| s.group.value_of(&tr.changes))
         .collect();
-    let current = |v: &str| running.contains(&v);
+    let current = |v: &str| running.iter().any(|r| r == v);
     // The base's figure is what it measured, partial or not: a partial
     // base (some eval runs failed) still has a mean over its ok runs.
     let base = s.group.values.first().and_then(|v| s.group.results.get(v));
@@ -313,16 +312,14 @@ pub fn draw_group(f: &mut Frame, area: Rect, s: &LiveState, t: &Theme) {
                 (_, _, Some(_), None) => no_base.clone(),
                 _ => String::new(),
             };
-            let value = match r.and_then(|r| {
-                r.param_under_test
-                    .as_deref()
-                    .filter(|p| joint && p.contains('+'))
-                    .map(|p| (p, r))
-            }) {
-                Some((p, r)) => {
+            let value = match r
+                .map(|r| r.changes())
+                .filter(|c| joint && c.pairs().len() > 1)
+            {
+                Some(c) => {
                     let mut spans = vec![Span::raw(format!("{marker} "))];
                     spans.extend(crate::ui::panels::recent::joint_move(
-                        &autotune::changes(p, &r.params),
+                        c.pairs(),
                         (value_w as usize).saturating_sub(2),
                         t,
                     ));

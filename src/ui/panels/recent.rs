@@ -49,12 +49,17 @@ pub fn initials(name: &str) -> String {
 /// (`MAX_NEW_TOKENS=48, FREQUENCY_PENALTY=0.00`), names shortened to their
 /// initials when that does not fit `w` (values are never shortened; what
 /// still does not fit ends in `…`).
-pub fn joint_move(changes: &[(&str, &str)], w: usize, t: &Theme) -> Vec<Span<'static>> {
+pub fn joint_move(
+    changes: &[(impl AsRef<str>, impl AsRef<str>)],
+    w: usize,
+    t: &Theme,
+) -> Vec<Span<'static>> {
     let len = |short: bool| -> usize {
         changes
             .iter()
             .map(|(k, v)| {
-                let k = if short { initials(k) } else { (*k).to_string() };
+                let (k, v) = (k.as_ref(), v.as_ref());
+                let k = if short { initials(k) } else { k.to_string() };
                 k.chars().count() + 1 + v.chars().count()
             })
             .sum::<usize>()
@@ -64,8 +69,9 @@ pub fn joint_move(changes: &[(&str, &str)], w: usize, t: &Theme) -> Vec<Span<'st
     let mut spans = Vec::new();
     let mut used = 0;
     for (i, (k, v)) in changes.iter().enumerate() {
+        let (k, v) = (k.as_ref(), v.as_ref());
         let sep = if i == 0 { "" } else { ", " };
-        let name = if short { initials(k) } else { (*k).to_string() };
+        let name = if short { initials(k) } else { k.to_string() };
         let piece = format!("{sep}{name}=");
         let need = piece.chars().count() + v.chars().count();
         if used + need > w {
@@ -74,7 +80,7 @@ pub fn joint_move(changes: &[(&str, &str)], w: usize, t: &Theme) -> Vec<Span<'st
         }
         used += need;
         spans.push(Span::raw(piece));
-        spans.push(Span::styled((*v).to_string(), t.style(Role::Accent)));
+        spans.push(Span::styled(v.to_string(), t.style(Role::Accent)));
     }
     spans
 }
@@ -101,7 +107,9 @@ pub fn draw(f: &mut Frame, area: Rect, s: &LiveState, t: &Theme) {
                 _ => rec.status.to_string(),
             };
             let tested = if r.param.contains('+') {
-                joint_move(&autotune::changes(&r.param, &rec.params), name_w, t)
+                // A record's texts (`A+B`), read back pair by pair.
+                let c = autotune::Changes::from_record(&r.param, &r.value, &rec.params);
+                joint_move(c.pairs(), name_w, t)
             } else if !r.param.is_empty() && !rec.params.contains_key(&r.param) {
                 // A pooled search's trial: its phase, then what it changes
                 // from the start.

@@ -10,7 +10,7 @@ use ratatui::layout::{Constraint, Rect};
 use ratatui::text::Span;
 use ratatui::widgets::{Cell, Row, Table};
 
-use super::recent::elide_middle;
+use super::recent::{elide_middle, joint_move};
 use super::{block, hms};
 use crate::ui::state::{Focus, LiveState};
 use crate::ui::theme::{Role, Theme};
@@ -53,7 +53,8 @@ pub fn draw(f: &mut Frame, area: Rect, s: &LiveState, t: &Theme, now: Instant) {
         .filter_map(|tr| tr.devices.as_ref().map(|d| d.chars().count() + 4))
         .max();
     // Slot, devices, ordinal, phase, time and the gaps: the rest is for
-    // `PARAM = value`, the name cut in the middle so the value stays whole.
+    // `PARAM = value`, the name cut in the middle so the value stays whole
+    // (a joint move's names shortened to their initials).
     let fixed = 3 + dev_w.map_or(0, |w| w.max(3) + 1) + 5 + 14 + 6 + 5;
     let testing_w = (area.width as usize).saturating_sub(2 + fixed);
     // Keep the selected slot in view when there are more than rows.
@@ -93,16 +94,18 @@ pub fn draw(f: &mut Frame, area: Rect, s: &LiveState, t: &Theme, now: Instant) {
                 format!("#{}", tr.ordinal),
                 t.style(Role::Dim),
             )));
-            cells.push(Cell::from(ratatui::text::Line::from(vec![
-                Span::raw(format!(
-                    "{} = ",
-                    elide_middle(
-                        &tr.param,
-                        testing_w.saturating_sub(tr.value.chars().count() + 3)
-                    )
-                )),
-                Span::styled(tr.value.clone(), t.style(Role::Accent)),
-            ])));
+            let testing = match tr.name_value() {
+                Some((name, value)) => vec![
+                    Span::raw(format!(
+                        "{} = ",
+                        elide_middle(name, testing_w.saturating_sub(value.chars().count() + 3))
+                    )),
+                    Span::styled(value.to_string(), t.style(Role::Accent)),
+                ],
+                None if tr.changes.is_base() => vec![Span::styled("base", t.style(Role::Accent))],
+                None => joint_move(tr.changes.pairs(), testing_w, t),
+            };
+            cells.push(Cell::from(ratatui::text::Line::from(testing)));
             cells.push(Cell::from(Span::styled(
                 phase_short(tr.phase.as_ref()),
                 t.style(Role::Good),

@@ -110,21 +110,21 @@ pub fn draw(f: &mut Frame, area: Rect, s: &LiveState, t: &Theme, now: Instant) {
     let mut head = vec![
         Span::styled(format!("trial {} ", tr.ordinal), t.style(Role::Title)),
         Span::styled(format!("(log trial_{:05})  ", tr.index), t.style(Role::Dim)),
-        Span::styled(
-            format!("{} = {}", tr.param, tr.value),
-            t.style(Role::Accent),
-        ),
+        Span::styled(tr.testing(), t.style(Role::Accent)),
     ];
-    match &tr.base_value {
+    match (&tr.base_value, tr.changes.single()) {
         // Not a candidate: the incumbent measured again to settle a close
         // call.
         _ if tr.recheck => head.push(Span::styled(
             "  (re-measure of the incumbent: a close call)",
             t.style(Role::Warn),
         )),
-        Some(b) if *b != tr.value => head.push(Span::raw(format!("  (base {b})"))),
-        Some(_) => head.push(Span::styled("  (the base value)", t.style(Role::Dim))),
-        None => head.push(Span::styled("  (new parameter)", t.style(Role::Dim))),
+        (Some(b), Some((_, v))) if b != v => head.push(Span::raw(format!("  (base {b})"))),
+        (Some(_), Some(_)) => head.push(Span::styled("  (the base value)", t.style(Role::Dim))),
+        (None, Some(_)) => head.push(Span::styled("  (new parameter)", t.style(Role::Dim))),
+        // A joint move names its values; the base and a pooled search's
+        // point replace no one value.
+        (_, None) => {}
     }
     let role = match frac {
         Some(x) if x > 0.8 => Role::Bad,
@@ -158,7 +158,7 @@ pub fn draw(f: &mut Frame, area: Rect, s: &LiveState, t: &Theme, now: Instant) {
     }
     let mut params: Vec<Span> = Vec::new();
     for (k, v) in &tr.params {
-        let style = if *k == tr.param {
+        let style = if tr.changes.sets(k) {
             t.style(Role::Accent)
         } else if s.defaults.get(k) != Some(v) {
             t.style(Role::Warn)

@@ -43,8 +43,7 @@ impl LiveState {
             devices,
             ordinal,
             index,
-            param,
-            value,
+            changes,
             base_value,
             params,
             log_path,
@@ -63,8 +62,7 @@ impl LiveState {
                 devices: devices.clone(),
                 ordinal: *ordinal,
                 index: *index,
-                param: param.clone(),
-                value: value.clone(),
+                changes: changes.clone(),
                 base_value: base_value.clone(),
                 params: params.clone(),
                 phase: None,
@@ -233,16 +231,9 @@ impl LiveState {
                 };
             }
             Event::TrialPredicted {
-                param,
-                value,
-                params,
-                reason,
-                ..
+                changes, reason, ..
             } => self.message(
-                format!(
-                    "{} not started: {reason}",
-                    autotune::describe_change(param, value, params)
-                ),
+                format!("{} not started: {reason}", changes.describe()),
                 false,
                 now,
             ),

@@ -13,8 +13,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use autotune::{BestRule, Command, Event, Outcome, RunSummary, TrialPhase, trial_key};
+use autotune::{Changes, Params, default_params};
 use autotune::{EvalRun, Record};
-use autotune::{Params, default_params};
 
 use super::keys::Action;
 
@@ -50,11 +50,9 @@ pub struct CurrentTrial {
     pub ordinal: usize,
     /// Log number (`trial_00011.log`).
     pub index: u32,
-    /// Parameter under test.
-    pub param: String,
-    /// Its value.
-    pub value: String,
-    /// The base value it replaces.
+    /// What it changes from its base.
+    pub changes: Changes,
+    /// The base's value of the one parameter it changes, if any.
     pub base_value: Option<String>,
     /// All params.
     pub params: Params,
@@ -68,6 +66,24 @@ pub struct CurrentTrial {
     /// A close call's re-measure of the incumbent.
     pub recheck: bool,
     pub started: Instant,
+}
+
+impl CurrentTrial {
+    /// What it tests as `NAME = value`: its one parameter and value, or a
+    /// pooled search's phase and what its point sets; `None` for a joint
+    /// move and the base (said pair by pair).
+    pub fn name_value(&self) -> Option<(&str, &str)> {
+        self.changes.single().or(self.changes.as_point())
+    }
+
+    /// What it tests, in words: `NAME = value`, else its changes as a
+    /// reader says them (`A=4, B=48`, `base`).
+    pub fn testing(&self) -> String {
+        match self.name_value() {
+            Some((n, v)) => format!("{n} = {v}"),
+            None => self.changes.describe(),
+        }
+    }
 }
 
 /// A trial that crashed, timed out or failed, kept on screen with its
@@ -106,12 +122,27 @@ impl GroupView {
         self.values.iter().any(|v| v == "base")
     }
 
-    /// Whether a trial of `param` at `value` belongs to this group.
+    /// Whether a record of `param` at `value` (its texts) belongs to this
+    /// group.
     pub fn holds(&self, param: &str, value: &str) -> bool {
         param == self.param
             || (self.is_joint_round()
                 && !value.is_empty()
                 && self.values.iter().any(|v| v == value))
+    }
+
+    /// The value of this group a running trial that makes `changes`
+    /// stands at, if it belongs here: its value of the group's parameter;
+    /// in a refinement round, its move as the round lists it (as the
+    /// records say it: `4+48`, `base`).
+    pub fn value_of(&self, changes: &Changes) -> Option<String> {
+        if let Some((p, v)) = changes.single()
+            && p == self.param
+        {
+            return Some(v.to_string());
+        }
+        let v = changes.value_text();
+        (self.is_joint_round() && self.values.contains(&v)).then_some(v)
     }
 }
 
@@ -914,8 +945,7 @@ mod tests {
         s.update(
             &Event::TrialReused {
                 ordinal: 1,
-                param: "refinement".into(),
-                value: "base".into(),
+                changes: autotune::Changes::base(),
                 record: rec("64", "ok", 0.9, 100.0),
             },
             Instant::now(),
@@ -982,6 +1012,75 @@ mod tests {
         );
     }
 
+    /// A joint move running is said pair by pair in the trial panel, the
+    /// slot list and the footer, never as the results file's `A+B = 4+48`;
+    /// the round's panel marks it running.
+    #[test]
+    fn a_running_joint_move_is_said_pair_by_pair() {
+        let now = Instant::now();
+        let mut s = LiveState::new(now);
+        s.slots = 2;
+        s.update(
+            &Event::GroupStarted {
+                param: "refinement".into(),
+                values: vec!["base".into(), "4+48".into()],
+                group: 1,
+                groups: 1,
+                stage: autotune::Stage::Refinement(1),
+                budget_left: None,
+            },
+            now,
+        );
+        let mut params = default_params();
+        params.insert("OUTPUT_MAX_SENTENCES".into(), "4".into());
+        params.insert("MAX_NEW_TOKENS".into(), "48".into());
+        s.update(
+            &Event::TrialStarted {
+                slot: 0,
+                devices: None,
+                ordinal: 2,
+                index: 2,
+                changes: Changes::moves([
+                    ("OUTPUT_MAX_SENTENCES".into(), "4".into()),
+                    ("MAX_NEW_TOKENS".into(), "48".into()),
+                ]),
+                base_value: None,
+                key: trial_key(&params),
+                params,
+                log_path: "/l".into(),
+                recheck: false,
+            },
+            now,
+        );
+        let t = crate::ui::theme::Theme { color: false };
+        let (trial, _) = crate::ui::panels::snap::render(120, 8, |f| {
+            crate::ui::panels::trial::draw(f, f.area(), &s, &t, now)
+        });
+        assert!(
+            trial.contains("OUTPUT_MAX_SENTENCES=4, MAX_NEW_TOKENS=48"),
+            "{trial}"
+        );
+        let (slots, _) = crate::ui::panels::snap::render(120, 4, |f| {
+            crate::ui::panels::slots::draw(f, f.area(), &s, &t, now)
+        });
+        assert!(
+            slots.contains("OUTPUT_MAX_SENTENCES=4, MAX_NEW_TOKENS=48"),
+            "{slots}"
+        );
+        let (group, _) = crate::ui::panels::snap::render(90, 6, |f| {
+            crate::ui::panels::best::draw_group(f, f.area(), &s, &t)
+        });
+        assert!(
+            group
+                .lines()
+                .any(|l| l.contains('▶') && l.contains("running")),
+            "{group}"
+        );
+        for text in [&trial, &slots] {
+            assert!(!text.contains("4+48") && !text.contains("+MAX"), "{text}");
+        }
+    }
+
     #[test]
     fn best_table_keeps_qualifying_trials_fastest_first() {
         let mut s = LiveState::new(Instant::now());
@@ -1013,8 +1112,7 @@ mod tests {
         s.update(
             &Event::TrialReused {
                 ordinal: 3,
-                param: "MAX_NEW_TOKENS".into(),
-                value: "32".into(),
+                changes: autotune::Changes::one("MAX_NEW_TOKENS", "32"),
                 record: rec("32", "ok", 0.9, 300.0),
             },
             Instant::now(),
@@ -1085,8 +1183,7 @@ mod tests {
                 devices: None,
                 ordinal: 1,
                 index: 1,
-                param: "A".into(),
-                value: "1".into(),
+                changes: autotune::Changes::one("A", "1"),
                 base_value: None,
                 params: Params::new(),
                 key: "A=1".into(),
@@ -1111,8 +1208,7 @@ mod tests {
             devices: Some(slot.to_string()),
             ordinal,
             index: ordinal as u32,
-            param: "A".into(),
-            value: ordinal.to_string(),
+            changes: autotune::Changes::one("A", ordinal.to_string()),
             base_value: None,
             params: Params::new(),
             key: format!("A={ordinal}"),
@@ -1289,8 +1385,7 @@ mod tests {
                 devices: None,
                 ordinal: 4,
                 index: 4,
-                param: "A".into(),
-                value: "1".into(),
+                changes: autotune::Changes::one("A", "1"),
                 base_value: None,
                 params: Params::new(),
                 key: "A=1".into(),

@@ -35,22 +35,21 @@ impl Planner {
         }
         let (ordinal, r, _) = &g.rechecks[g.rechecks_issued];
         g.rechecks_issued += 1;
-        let (param, value) = match g.index {
+        // The incumbent again: its value of the group's parameter, the base
+        // of a round; it replaces nothing.
+        let (changes, base_value) = match g.index {
             Some(i) => {
                 let name = self.space.groups[i].0.clone();
-                (
-                    name.clone(),
-                    r.params.get(&name).cloned().unwrap_or_default(),
-                )
+                let value = r.params.get(&name).cloned().unwrap_or_default();
+                (Changes::one(name, value.clone()), Some(value))
             }
-            None => ("base".to_string(), "base".to_string()),
+            None => (Changes::base(), None),
         };
         let spec = TrialSpec {
             ordinal: *ordinal,
             group: g.index.map_or(0, |i| i + 1),
-            base_value: Some(value.clone()),
-            value,
-            param,
+            changes,
+            base_value,
             params: r.params.clone(),
             key: r.trial_key.clone(),
             recheck: true,
@@ -61,7 +60,7 @@ impl Planner {
         if self.skip_existing
             && let Some(i) = self.prior_rechecks.iter().position(|p| {
                 p.trial_key == spec.key
-                    && p.param_under_test.as_deref() == Some(spec.param.as_str())
+                    && p.param_under_test.as_deref() == Some(spec.changes.param_text().as_str())
                     && self.goal.missing_metric(p).is_none()
             })
         {

@@ -39,7 +39,7 @@ use crate::engine::noise::{
     primary_bar, samples_of, t_quantile,
 };
 use crate::engine::record::{Phase, Record, Status};
-use crate::engine::search::{Params, SearchSpace, trial_key};
+use crate::engine::search::{Changes, Params, SearchSpace, trial_key};
 
 /// One trial the planner wants measured.
 #[derive(Debug, Clone, PartialEq)]
@@ -48,11 +48,10 @@ pub struct TrialSpec {
     pub ordinal: usize,
     /// 1-based group number.
     pub group: usize,
-    /// The parameter under test.
-    pub param: String,
-    /// Its value in this trial.
-    pub value: String,
-    /// The base's value it replaces, if the base has one.
+    /// What it changes from its base.
+    pub changes: Changes,
+    /// The base's value of the one parameter it changes, if the base has
+    /// one (`None` for a joint move, the base, a design point).
     pub base_value: Option<String>,
     /// Every parameter of the trial.
     pub params: Params,
@@ -81,8 +80,7 @@ impl TrialSpec {
             devices,
             ordinal: self.ordinal,
             index,
-            param: self.param.clone(),
-            value: self.value.clone(),
+            changes: self.changes.clone(),
             base_value: self.base_value.clone(),
             params: self.params.clone(),
             key: self.key.clone(),
@@ -149,10 +147,17 @@ pub enum Step {
 /// One trial of a group: what it changes and its place in the plan.
 #[derive(Debug, Clone)]
 struct Slot {
-    param: String,
-    value: String,
+    changes: Changes,
     params: Params,
     ordinal: usize,
+}
+
+impl Slot {
+    /// Its value of the group's parameter (a pass group's trials change
+    /// that one).
+    fn value(&self) -> &str {
+        self.changes.single().map_or("", |(_, v)| v)
+    }
 }
 
 /// The group being explored.
@@ -584,8 +589,7 @@ impl Planner {
                             let mut params = self.base.clone();
                             params.insert(name.clone(), v.clone());
                             Slot {
-                                param: name.clone(),
-                                value: v.clone(),
+                                changes: Changes::one(name.clone(), v.clone()),
                                 params,
                                 ordinal: 0,
                             }
@@ -607,8 +611,7 @@ impl Planner {
                         continue;
                     }
                     let mut slots = vec![Slot {
-                        param: "base".into(),
-                        value: "base".into(),
+                        changes: Changes::base(),
                         params: self.base.clone(),
                         ordinal: 0,
                     }];
@@ -618,8 +621,7 @@ impl Planner {
                             params.insert(k.clone(), v.clone());
                         }
                         slots.push(Slot {
-                            param: m.param(),
-                            value: m.value(),
+                            changes: Changes::moves(m.changes),
                             params,
                             ordinal: 0,
                         });
@@ -650,7 +652,9 @@ impl Planner {
             s.ordinal = self.next_ordinal;
             self.next_ordinal += 1;
         }
-        let values = slots.iter().map(|s| s.value.clone()).collect();
+        // As the group's records will say them (`value_under_test`): a
+        // round lists `base` and its joint moves' joined values (`4+48`).
+        let values = slots.iter().map(|s| s.changes.value_text()).collect();
         let n = slots.len();
         self.current = Some(GroupState {
             index,
@@ -679,23 +683,12 @@ impl Planner {
     fn issue(&mut self, pos: usize) -> Step {
         let g = self.current.as_ref().expect("a group is open");
         let s = g.slots[pos].clone();
-        let base_value = if g.index.is_some() {
-            g.base.get(&s.param).cloned()
-        } else {
-            Some(
-                s.param
-                    .split('+')
-                    .map(|k| g.base.get(k).cloned().unwrap_or_default())
-                    .collect::<Vec<_>>()
-                    .join("+"),
-            )
-        };
+        let base_value = s.changes.single().and_then(|(p, _)| g.base.get(p).cloned());
         let mut spec = TrialSpec {
             ordinal: s.ordinal,
             group: g.index.map_or(0, |i| i + 1),
-            param: s.param.clone(),
+            changes: s.changes,
             base_value,
-            value: s.value.clone(),
             key: trial_key(&s.params),
             params: s.params,
             recheck: false,
@@ -795,7 +788,7 @@ impl Planner {
             self.interacting.insert(index);
         }
         let g = self.current.as_ref().expect("open");
-        let have: Vec<String> = g.slots.iter().map(|s| s.value.clone()).collect();
+        let have: Vec<String> = g.slots.iter().map(|s| s.value().to_string()).collect();
         let base = g.base.clone();
         let mut more = Vec::new();
         for v in SearchSpace::group_values(&base, &name, &cands) {
@@ -803,8 +796,7 @@ impl Planner {
                 let mut params = base.clone();
                 params.insert(name.clone(), v.clone());
                 more.push(Slot {
-                    param: name.clone(),
-                    value: v,
+                    changes: Changes::one(name.clone(), v),
                     params,
                     ordinal: 0,
                 });

@@ -202,14 +202,15 @@ impl Planner {
         if !self.effects_apply() {
             return false;
         }
-        let name = &g.slots[0].param;
-        let cur = &g.slots[0].value;
+        let Some((name, cur)) = g.slots[0].changes.single() else {
+            return false;
+        };
         let Some((t0, a0, n0)) = g.results[0].as_ref().and_then(|r| self.figures(r)) else {
             return false;
         };
         for (s, r) in g.slots.iter().zip(&g.results).skip(1) {
             let now = r.as_ref().and_then(|r| self.figures(r));
-            let was = self.effects.relative(name, cur, &s.value);
+            let was = self.effects.relative(name, cur, s.value());
             let (Some((t, a, n)), Some((rw, dw, nw, ncw))) = (now, was) else {
                 if now.is_some() || was.is_some() {
                     return false;
@@ -235,14 +236,15 @@ impl Planner {
     /// figures read back from a service's output are rounded: those are
     /// not interactions worth joint moves.
     pub(super) fn interaction_size(&self, g: &GroupState) -> bool {
-        let name = &g.slots[0].param;
-        let cur = &g.slots[0].value;
+        let Some((name, cur)) = g.slots[0].changes.single() else {
+            return true;
+        };
         let Some((t0, a0, _)) = g.results[0].as_ref().and_then(|r| self.figures(r)) else {
             return true;
         };
         g.slots.iter().zip(&g.results).skip(1).any(|(s, r)| {
             let now = r.as_ref().and_then(|r| self.figures(r));
-            match (now, self.effects.relative(name, cur, &s.value)) {
+            match (now, self.effects.relative(name, cur, s.value())) {
                 (Some((t, a, _)), Some((rw, dw, _, _))) => {
                     ((t / t0) / rw - 1.0).abs() > MIN_INTERACTION
                         || ((a - a0) - dw).abs() > MIN_ACC_INTERACTION
@@ -268,7 +270,12 @@ impl Planner {
             .slots
             .iter()
             .zip(&g.results)
-            .map(|(s, r)| (s.value.clone(), r.as_ref().and_then(|r| self.figures(r))))
+            .map(|(s, r)| {
+                (
+                    s.value().to_string(),
+                    r.as_ref().and_then(|r| self.figures(r)),
+                )
+            })
             .collect();
         self.effects.update(&name, &cur, &seen, full);
     }

@@ -36,7 +36,7 @@ mod choices {
         Arc::new(Record {
             trial_key: spec.key.clone(),
             params: spec.params.clone(),
-            param_under_test: Some(spec.param.clone()),
+            param_under_test: Some(spec.changes.param_text()),
             status: Status::Ok,
             eval: Some(EvalSummary {
                 avg_accuracy: Some(0.9),
@@ -67,7 +67,7 @@ mod choices {
                             pending.reverse();
                         }
                         for s in pending.drain(..) {
-                            let tps = if s.value == "2" || s.value == "y" {
+                            let tps = if matches!(s.changes.single(), Some((_, "2" | "y"))) {
                                 10.0
                             } else {
                                 5.0
@@ -396,14 +396,12 @@ mod search_tests {
         loop {
             match p.step() {
                 Step::Group { param, stage, .. } => log.push(format!("group {param} {stage}")),
-                Step::Reuse { spec, .. } => {
-                    log.push(format!("reuse {}={}", spec.param, spec.value))
-                }
+                Step::Reuse { spec, .. } => log.push(format!("reuse {}", spec.changes.describe())),
                 Step::Predicted { spec, .. } => {
-                    log.push(format!("predicted {}={}", spec.param, spec.value))
+                    log.push(format!("predicted {}", spec.changes.describe()))
                 }
                 Step::Run(s) => {
-                    log.push(format!("run {}={} @{}", s.param, s.value, s.key));
+                    log.push(format!("run {} @{}", s.changes.describe(), s.key));
                     pending.push(s);
                 }
                 Step::Wait => {
@@ -509,7 +507,7 @@ mod search_tests {
             &l,
         );
         assert!(
-            log.iter().any(|s| s.starts_with("run A+B=2+2 ")),
+            log.iter().any(|s| s.starts_with("run A=2, B=2 ")),
             "{log:#?}"
         );
         assert!(log.contains(&"group refinement refinement 1".to_string()));
@@ -549,11 +547,11 @@ mod search_tests {
             &l,
         );
         assert!(
-            log.iter().any(|s| s.starts_with("run A+B=1+1 ")),
+            log.iter().any(|s| s.starts_with("run A=1, B=1 ")),
             "{log:#?}"
         );
         assert!(
-            !log.iter().any(|s| s.starts_with("run A+C=1+1 ")),
+            !log.iter().any(|s| s.starts_with("run A=1, C=1 ")),
             "{log:#?}"
         );
         assert_eq!(
@@ -609,13 +607,20 @@ mod search_tests {
             &l,
         );
         assert!(
-            log.iter().any(|s| s.starts_with("run A+B=2+2 ")),
+            log.iter().any(|s| s.starts_with("run A=2, B=2 ")),
             "{log:#?}"
         );
         assert_eq!((get(&best, "A"), get(&best, "B")), ("2", "2"), "{log:#?}");
         // Not a pairing of everything: no trade gives accuracy back with a
         // value that costs it.
-        assert!(!log.iter().any(|s| s.starts_with("run A+P")), "{log:#?}");
+        // (A joint move names its parameters in the space's order: `P3=2, A=2`.)
+        assert!(
+            !log.iter().any(|s| {
+                let what = s.strip_prefix("run ").and_then(|s| s.split(" @").next());
+                what.is_some_and(|w| w.contains(", ") && w.contains("A=") && w.contains('P'))
+            }),
+            "{log:#?}"
+        );
     }
 
     /// The default search (noise-aware, passes, refinement) over `space`

@@ -40,7 +40,7 @@ use coding::{Coding, Levels};
 use knowledge::Knowledge;
 
 use super::coordinate::{Step, TrialSpec};
-use super::{Params, SearchSpace, trial_key};
+use super::{Changes, Params, SearchSpace, trial_key};
 use crate::engine::goal::Goal;
 use crate::engine::noise::{Judge, NoisePolicy, PooledNoise, primary_bar, samples_of};
 use crate::engine::record::{Record, Status};
@@ -509,8 +509,7 @@ impl Pooled {
         let spec = TrialSpec {
             ordinal,
             group: 0,
-            param: phase.name().to_string(),
-            value: self.coding.describe(&levels),
+            changes: Changes::point(phase.name(), self.coding.describe(&levels)),
             base_value: None,
             key: key.clone(),
             params,
