@@ -415,12 +415,7 @@ pub fn table(cfg: &Config, args: &crate::cli::TuneArgs) -> String {
 fn level_rows(cfg: &Config) -> Vec<String> {
     let rows = value_rows(cfg);
     let levels: usize = rows.iter().map(|r| r.2).sum();
-    let wn = rows
-        .iter()
-        .map(|r| r.1.chars().count())
-        .max()
-        .unwrap_or(0)
-        .max("parameter".len());
+    let wn = name_width(&rows);
     let mut out = vec![format!(
         "{:<wn$}  {:>6}  values ([x]: the base's value, measured first)",
         "parameter", "levels"
@@ -466,18 +461,22 @@ fn value_rows(cfg: &Config) -> Vec<(String, String, usize, String)> {
         .collect()
 }
 
+/// The width of the parameter column of `rows`.
+fn name_width(rows: &[(String, String, usize, String)]) -> usize {
+    rows.iter()
+        .map(|r| r.1.chars().count())
+        .max()
+        .unwrap_or(0)
+        .max("parameter".len())
+}
+
 /// The plan's table: one row per parameter group (its values, the base's
 /// marked, and its trials), then the total.
 fn group_rows(cfg: &Config) -> Vec<String> {
     let mut out = Vec::new();
     let rows = value_rows(cfg);
     let total: usize = rows.iter().map(|r| r.2).sum();
-    let wn = rows
-        .iter()
-        .map(|r| r.1.chars().count())
-        .max()
-        .unwrap_or(0)
-        .max("parameter".len());
+    let wn = name_width(&rows);
     let wg = rows.len().to_string().len().max("group".len());
     out.push(format!(
         "{:>wg$}  {:<wn$}  {:>6}  values ([x]: the base's value, tried first)",
